@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+//
+// PruneKit: a pure-Swift reference implementation of post-training pruning for the linear layers
+// of large language models. No package dependencies: the toolchain's standard library, Dispatch,
+// Foundation (I/O only) and Swift Testing.
+//
+// Module layering, one way only:
+//
+//   PruneKernels  (stdlib + Dispatch: Matrix, GEMM, Gram, Cholesky, eigenvalue bound)
+//        ↑
+//   PruneSolvers  (layer problems, masks, magnitude, Wanda, SparseGPT, ADMM, FISTA, refit, APT, oracles)
+//        ↑
+//   PruneModels   (Foundation: safetensors, GGUF, tokenizer, forward pass, perplexity)
+//        ↑
+//   prune         (the command-line tool)          prune-bench (Benchmarks/, the benchmark executable)
+
+import PackageDescription
+
+// MARK: - Code generation flags
+
+// The kernels are written with SIMD8<Float> / SIMD4<Double> and `.addingProduct`. Without AVX2+FMA
+// enabled at compile time, x86_64 lowers every fused multiply-add to a scalar `fmaf` libm call and
+// the blocked GEMM runs ~160x slower (Docs/kernels.md, "Build flags"). `#if arch` is evaluated on
+// the machine that builds the package, which is also the machine that runs it for every native
+// build; x86-64-v3 is the AVX2+FMA+BMI2 baseline that every x86_64 server of the last decade has.
+// The flag is set in every configuration, so `swift test` in debug also gets real FMA instructions.
+// arm64 needs nothing: NEON (with FMA) is its baseline.
+#if arch(x86_64)
+let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+#else
+let simdFlags: [SwiftSetting] = []
+#endif
+
+let package = Package(
+  name: "PruneKit",
+  products: [
+    .library(name: "PruneKernels", targets: ["PruneKernels"]),
+    .library(name: "PruneSolvers", targets: ["PruneSolvers"]),
+    .library(name: "PruneModels", targets: ["PruneModels"]),
+    .executable(name: "prune", targets: ["prune"]),
+    .executable(name: "prune-bench", targets: ["prune-bench"]),
+  ],
+  targets: [
+    // MARK: - Public API
+
+    .target(name: "PruneKernels", swiftSettings: simdFlags),
+    .target(name: "PruneSolvers", dependencies: ["PruneKernels"], swiftSettings: simdFlags),
+    .target(name: "PruneModels", dependencies: ["PruneKernels", "PruneSolvers"], swiftSettings: simdFlags),
+
+    // MARK: - Executables
+
+    .executableTarget(
+      name: "prune", dependencies: ["PruneKernels", "PruneSolvers", "PruneModels"],
+      swiftSettings: simdFlags),
+    .executableTarget(
+      name: "prune-bench", dependencies: ["PruneKernels", "PruneSolvers", "PruneModels"],
+      path: "Benchmarks/prune-bench", swiftSettings: simdFlags),
+
+    // MARK: - Tests
+
+    .target(name: "PruneTestSupport", dependencies: ["PruneKernels"], path: "Tests/PruneTestSupport"),
+    .testTarget(
+      name: "PruneKernelsTests", dependencies: ["PruneKernels", "PruneTestSupport"],
+      swiftSettings: simdFlags),
+    .testTarget(
+      name: "PruneSolversTests", dependencies: ["PruneSolvers", "PruneKernels", "PruneTestSupport"],
+      swiftSettings: simdFlags),
+    .testTarget(
+      name: "PruneModelsTests",
+      dependencies: ["PruneModels", "PruneSolvers", "PruneKernels", "PruneTestSupport"],
+      swiftSettings: simdFlags),
+  ]
+)

@@ -1,0 +1,328 @@
+// The blocked GEMM: BLIS's five loops around the micro-kernel.
+//
+//   for jc in 0..<n by nc                       ── columns of C and B in blocks of nc
+//     for pc in 0..<k by kc                     ── the shared dimension in blocks of kc
+//       pack B̃ ← op(B)[pc..<pc+kc, jc..<jc+nc]     (kc × nc, in NR-wide micro-panels; ~L3)
+//       for ic in 0..<m by mc                   ── rows of C and A in blocks of mc (split over threads)
+//         pack Ã ← op(A)[ic..<ic+mc, pc..<pc+kc]   (mc × kc, in MR-tall micro-panels; ~L2)
+//         for jr in 0..<nc by NR                ── one B̃ micro-panel (kc × NR; ~L1)
+//           for ir in 0..<mc by MR              ── one Ã micro-panel
+//             micro-kernel: C[ir, jr] (MR × NR) ← α·Ã(ir)·B̃(jr) + β′·C[ir, jr]
+//
+// with β′ = β for the first kc block and 1 afterwards. Packed layouts (element order in memory):
+//
+//   Ã, one micro-panel (MR = 6 rows, kc columns)      B̃, one micro-panel (kc rows, NR columns)
+//     p=0      p=1      p=2                             p=0: b00 b01 … b0,NR−1
+//     a00 a10 … a50 | a01 a11 … a51 | a02 …               p=1: b10 b11 … b1,NR−1
+//     (MR contiguous per column p)                         (NR contiguous per row p)
+//
+// Micro-panels are padded with zeros up to MR rows / NR columns, so one kernel serves every shape:
+// an edge tile runs the full kernel into a scratch tile and only its valid part is stored.
+//
+// Determinism. An element C[i, j] is reduced over p in kc blocks in increasing order, and inside a
+// block by the micro-kernel in increasing p. kc is a function of k alone (balanced: k is cut into
+// ⌈k/KC⌉ equal blocks), so the result does not depend on the thread count or on which thread
+// computed the tile: threads split the ic rows (or the jr panels when m is small) and never the
+// shared dimension.
+//
+// Parallelism (per (jc, pc) block, two `concurrentPerform` rounds): the threads first pack B̃
+// together, one contiguous range of micro-panels each (B̃ is packed once and shared, as in BLIS),
+// then each computes a contiguous range of row tiles with its own Ã buffer.
+
+/// Cache and register blocking of the blocked GEMM, in BLIS's names.
+///
+/// - `mr × nr`: the register tile of the micro-kernel (fixed per precision).
+/// - `kc`: depth of a packed block; one B̃ micro-panel (kc × nr) stays in L1.
+/// - `mc`: rows of a packed Ã block (mc × kc), sized for L2.
+/// - `nc`: columns of the shared packed B̃ block (kc × nc), sized for L3.
+public struct GEMMBlocking: Sendable, Equatable, CustomStringConvertible {
+  public let mr: Int
+  public let nr: Int
+  public let kc: Int
+  public let mc: Int
+  public let nc: Int
+
+  public init(mr: Int, nr: Int, kc: Int, mc: Int, nc: Int) {
+    precondition(mr > 0 && nr > 0 && kc > 0 && mc > 0 && nc > 0, "GEMMBlocking: sizes must be positive")
+    precondition(mc % mr == 0 && nc % nr == 0, "GEMMBlocking: mc must be a multiple of mr, nc of nr")
+    self.mr = mr
+    self.nr = nr
+    self.kc = kc
+    self.mc = mc
+    self.nc = nc
+  }
+
+  /// Float, sized for a core with 32–48 KiB L1d and 512 KiB–1 MiB L2 (AMD Zen 3/4/5, Intel
+  /// Skylake and later): B̃ micro-panel 256 × 16 × 4 B = 16 KiB, Ã block 144 × 256 × 4 B = 144 KiB,
+  /// B̃ block 256 × 768 × 4 B = 768 KiB.
+  public static let float = GEMMBlocking(mr: 6, nr: 16, kc: 256, mc: 144, nc: 768)
+
+  /// Double: B̃ micro-panel 256 × 8 × 8 B = 16 KiB, Ã block 72 × 256 × 8 B = 144 KiB,
+  /// B̃ block 256 × 768 × 8 B = 1.5 MiB.
+  public static let double = GEMMBlocking(mr: 6, nr: 8, kc: 256, mc: 72, nc: 768)
+
+  public var description: String { "mr=\(mr) nr=\(nr) kc=\(kc) mc=\(mc) nc=\(nc)" }
+}
+
+/// Which tiles of C the driver computes.
+enum GEMMRegion {
+  /// Every tile.
+  case full
+  /// Only tiles that touch the upper triangle (j ≥ i) of a square C; tiles entirely below the
+  /// diagonal are skipped. Used by the Gram kernel, which mirrors the result afterwards.
+  case upperTriangle
+}
+
+/// Element (i, p) of op(X) is at `base[i·rowStride + p·columnStride]`.
+struct StridedOperand<T>: @unchecked Sendable {
+  let base: UnsafePointer<T>
+  let rowStride: Int
+  let columnStride: Int
+}
+
+/// Below this many flops per thread a second thread costs more than it saves.
+let defaultMinimumFlopsPerThread = 4.0e6
+
+/// The blocked GEMM driver (see the loop nest at the top of the file).
+///
+/// C ← α·op(A)·op(B) + β·C over `region`; op(A): [m × k], op(B): [k × n], C: [m × n] with row
+/// stride `ldc`. `blocking.mr/nr` must be those of `T`'s micro-kernel; kc, mc and nc are free
+/// (the tests shrink them to reach every cache-block remainder with small matrices).
+func gemmBlocked<T: KernelScalar>(
+  m: Int, n: Int, k: Int, alpha: T, a: StridedOperand<T>, b: StridedOperand<T>,
+  beta: T, c: UnsafeMutablePointer<T>, ldc: Int, threads: Int, blocking: GEMMBlocking,
+  region: GEMMRegion, minimumFlopsPerThread: Double = defaultMinimumFlopsPerThread
+) {
+  let MR = blocking.mr
+  let NR = blocking.nr
+  precondition(
+    MR == T.gemmBlocking.mr && NR == T.gemmBlocking.nr,
+    "gemmBlocked: register tile \(MR)×\(NR) differs from the \(T.self) micro-kernel's")
+  if m == 0 || n == 0 { return }
+  if k == 0 || alpha == 0 {
+    scaleC(m: m, n: n, beta: beta, c: c, ldc: ldc, region: region)
+    return
+  }
+
+  // kc balanced over k: ⌈k/KC⌉ blocks of (almost) equal depth, a function of k only.
+  let kBlocks = (k + blocking.kc - 1) / blocking.kc
+  let kc = (k + kBlocks - 1) / kBlocks
+  let nc = blocking.nc
+  let mc = blocking.mc
+  let ncAlloc = min(nc, (n + NR - 1) / NR * NR)
+  let mcAlloc = min(mc, (m + MR - 1) / MR * MR)
+
+  var flops = 2.0 * Double(m) * Double(n) * Double(k)
+  if region == .upperTriangle { flops /= 2 }
+  let t = max(1, min(threads, Int(flops / max(1, minimumFlopsPerThread))))
+
+  let bPackRaw = UnsafeMutableRawPointer.allocate(
+    byteCount: kc * ncAlloc * MemoryLayout<T>.stride, alignment: 64)
+  defer { bPackRaw.deallocate() }
+  let aPackStride = kc * mcAlloc
+  let aPackRaw = UnsafeMutableRawPointer.allocate(
+    byteCount: t * aPackStride * MemoryLayout<T>.stride, alignment: 64)
+  defer { aPackRaw.deallocate() }
+  let bPack = SendablePointer(bPackRaw.bindMemory(to: T.self, capacity: kc * ncAlloc))
+  let aPacks = SendablePointer(aPackRaw.bindMemory(to: T.self, capacity: t * aPackStride))
+  let cOut = SendablePointer(c)
+
+  for jc in stride(from: 0, to: n, by: nc) {
+    let nb = min(nc, n - jc)
+    let panels = (nb + NR - 1) / NR
+    // In the upper-triangle region, rows at or below jc + nb − 1 are the only ones needed.
+    let mEnd = region == .upperTriangle ? min(m, jc + nb) : m
+    let rowTiles = (mEnd + MR - 1) / MR
+    // Split rows when there are enough of them; otherwise split the column panels.
+    let splitRows = rowTiles >= 2 * t || panels < t
+    let rowRanges: [Range<Int>]
+    let panelRanges: [Range<Int>]
+    if splitRows {
+      rowRanges = balancedRowRanges(
+        rowTiles: rowTiles, mEnd: mEnd, MR: MR, parts: t, panels: panels, jc: jc, nb: nb,
+        NR: NR, region: region)
+      panelRanges = Array(repeating: 0..<panels, count: t)
+    } else {
+      rowRanges = Array(repeating: 0..<mEnd, count: t)
+      panelRanges = splitRange(panels, parts: t, granule: 1)
+    }
+    let packRanges = splitRange(panels, parts: t, granule: 1)
+
+    for pc in stride(from: 0, to: k, by: kc) {
+      let kb = min(kc, k - pc)
+      let betaBlock: T = pc == 0 ? beta : 1
+
+      // 1. Pack B̃ = op(B)[pc..<pc+kb, jc..<jc+nb], micro-panel q at bPack + q·kb·NR.
+      parallelFor(t) { tid in
+        for q in packRanges[tid] {
+          packBPanel(
+            b, rows: pc, depth: kb, column: jc + q * NR, width: min(NR, nb - q * NR), NR: NR,
+            into: bPack.base + q * kb * NR)
+        }
+      }
+
+      // 2. Each thread: its rows × its panels, in mc blocks of rows.
+      parallelFor(t) { tid in
+        let rows = rowRanges[tid]
+        let myPanels = panelRanges[tid]
+        if rows.isEmpty || myPanels.isEmpty { return }
+        let aPack = aPacks.base + tid * aPackStride
+        for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
+          let mb = min(mc, rows.upperBound - ic)
+          packABlock(a, row: ic, height: mb, column: pc, depth: kb, MR: MR, into: aPack)
+          let tiles = (mb + MR - 1) / MR
+          for q in myPanels {
+            let j0 = jc + q * NR
+            let nEff = min(NR, n - j0)
+            let bMicro = UnsafePointer(bPack.base + q * kb * NR)
+            for r in 0..<tiles {
+              let i0 = ic + r * MR
+              // Tiles strictly below the diagonal (every i > every j) are skipped.
+              if region == .upperTriangle && i0 >= j0 + nEff { break }
+              let mEff = min(MR, ic + mb - i0)
+              let aMicro = UnsafePointer(aPack + r * kb * MR)
+              let cTile = cOut.base + i0 * ldc + j0
+              if mEff == MR && nEff == NR {
+                T._microKernel(kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock)
+              } else {
+                edgeTile(
+                  kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock, rows: mEff, columns: nEff,
+                  MR: MR, NR: NR)
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// An edge tile: the full micro-kernel into a scratch MR × NR tile (α = 1, β = 0, which is exact:
+/// the raw sums), then Cᵢⱼ ← α·s or fma(β, Cᵢⱼ, α·s) for the valid part, the same arithmetic as the
+/// kernel's own store.
+@inline(never)
+func edgeTile<T: KernelScalar>(
+  _ kb: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
+  _ ldc: Int, _ alpha: T, _ beta: T, rows: Int, columns: Int, MR: Int, NR: Int
+) {
+  withUnsafeTemporaryAllocation(of: T.self, capacity: MR * NR) { scratch in
+    let s = scratch.baseAddress!
+    T._microKernel(kb, a, b, s, NR, 1, 0)
+    for r in 0..<rows {
+      for j in 0..<columns {
+        let v = alpha * s[r * NR + j]
+        let p = c + r * ldc + j
+        p.pointee = beta == 0 ? v : v.addingProduct(beta, p.pointee)
+      }
+    }
+  }
+}
+
+/// C ← β·C over the region (C not read when β = 0); the k = 0 or α = 0 case.
+func scaleC<T: KernelScalar>(
+  m: Int, n: Int, beta: T, c: UnsafeMutablePointer<T>, ldc: Int, region: GEMMRegion
+) {
+  for i in 0..<m {
+    let start = region == .upperTriangle ? min(i, n) : 0
+    for j in start..<n {
+      c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j]
+    }
+  }
+}
+
+/// Contiguous ranges of rows (multiples of MR, the last ending at mEnd) with equal work.
+/// In the full region every row tile costs `panels`; in the upper triangle a row tile at i0 costs
+/// the number of panels not entirely left of it.
+func balancedRowRanges(
+  rowTiles: Int, mEnd: Int, MR: Int, parts: Int, panels: Int, jc: Int, nb: Int, NR: Int,
+  region: GEMMRegion
+) -> [Range<Int>] {
+  var weights = [Int](repeating: panels, count: rowTiles)
+  if region == .upperTriangle {
+    for r in 0..<rowTiles {
+      let i0 = r * MR
+      // panel q (columns jc+qNR ..< jc+qNR+NR) is needed iff i0 < jc + qNR + width.
+      var needed = 0
+      for q in 0..<panels where i0 < jc + q * NR + min(NR, nb - q * NR) { needed += 1 }
+      weights[r] = needed
+    }
+  }
+  let total = weights.reduce(0, +)
+  var ranges: [Range<Int>] = []
+  var tile = 0
+  var acc = 0
+  for p in 0..<parts {
+    let startTile = tile
+    let target = total * (p + 1) / parts
+    while tile < rowTiles && (acc + weights[tile] <= target || p == parts - 1) {
+      acc += weights[tile]
+      tile += 1
+    }
+    ranges.append(min(startTile * MR, mEnd)..<min(tile * MR, mEnd))
+  }
+  return ranges
+}
+
+/// Packs op(A)[row..<row+height, column..<column+depth] into ⌈height/MR⌉ micro-panels of
+/// depth × MR (MR contiguous per column), zero-padding the last panel's missing rows.
+@inline(__always)
+func packABlock<T: KernelScalar>(
+  _ a: StridedOperand<T>, row: Int, height: Int, column: Int, depth: Int, MR: Int,
+  into dst: UnsafeMutablePointer<T>
+) {
+  var r0 = 0
+  var panel = dst
+  while r0 < height {
+    let rEff = min(MR, height - r0)
+    if a.columnStride == 1 {
+      // Rows of A are contiguous along p: read row streams, write with stride MR.
+      for rr in 0..<rEff {
+        let src = a.base + (row + r0 + rr) * a.rowStride + column
+        for p in 0..<depth { panel[p * MR + rr] = src[p] }
+      }
+      if rEff < MR {
+        for p in 0..<depth {
+          for rr in rEff..<MR { panel[p * MR + rr] = 0 }
+        }
+      }
+    } else {
+      // Columns of A are contiguous along i (A stored transposed): copy MR-runs.
+      for p in 0..<depth {
+        let src = a.base + (column + p) * a.columnStride + (row + r0) * a.rowStride
+        let out = panel + p * MR
+        for rr in 0..<rEff { out[rr] = src[rr * a.rowStride] }
+        for rr in rEff..<MR { out[rr] = 0 }
+      }
+    }
+    r0 += MR
+    panel += depth * MR
+  }
+}
+
+/// Packs op(B)[row..<row+depth, column..<column+width] (width ≤ NR) into one depth × NR
+/// micro-panel (NR contiguous per row), zero-padding missing columns.
+@inline(__always)
+func packBPanel<T: KernelScalar>(
+  _ b: StridedOperand<T>, rows row: Int, depth: Int, column: Int, width: Int, NR: Int,
+  into dst: UnsafeMutablePointer<T>
+) {
+  if b.columnStride == 1 {
+    for p in 0..<depth {
+      let src = b.base + (row + p) * b.rowStride + column
+      let out = dst + p * NR
+      for j in 0..<width { out[j] = src[j] }
+      for j in width..<NR { out[j] = 0 }
+    }
+  } else {
+    // B stored transposed: each column of op(B) is contiguous along p.
+    for j in 0..<width {
+      let src = b.base + (column + j) * b.columnStride + row * b.rowStride
+      for p in 0..<depth { dst[p * NR + j] = src[p * b.rowStride] }
+    }
+    if width < NR {
+      for p in 0..<depth {
+        for j in width..<NR { dst[p * NR + j] = 0 }
+      }
+    }
+  }
+}

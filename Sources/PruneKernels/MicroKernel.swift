@@ -1,0 +1,119 @@
+// The register-tiled micro-kernels of the blocked GEMM (BLIS's "microkernel").
+//
+// Contract (the same for both precisions; after blis/docs/KernelsHowTo.md):
+//
+//     C[0..<MR, 0..<NR] ← α · Ã · B̃ + β · C          Ã: [MR × k], B̃: [k × NR]
+//
+//   • Ã is a packed micro-panel of A: k columns of MR contiguous elements, column p at a + p·MR.
+//   • B̃ is a packed micro-panel of B: k rows of NR contiguous elements, row p at b + p·NR.
+//   • C is row-major with row stride ldc; the kernel writes the full MR × NR tile. Edge tiles
+//     (fewer than MR rows or NR columns left) are the caller's business: it runs the kernel into
+//     a scratch tile and copies the valid part (GEMM+Blocked.swift), so the kernel never branches
+//     on the shape.
+//   • When β = 0, C is not read: it may hold NaN or Inf from a fresh allocation.
+//   • Each C element is reduced in the order p = 0, 1, …, k−1 with a fused multiply-add per step,
+//     starting from +0, then written as fma(β, c, α·acc) (or α·acc when β = 0). The result of an
+//     element therefore depends only on k and the data, never on where the tile sits.
+//
+// Register budget on AVX2 (16 ymm registers):
+//
+//       Float 6 × 16                       Double 6 × 8
+//     B̃ row p:  [b0: 8 floats][b1: 8]     [b0: 4 doubles][b1: 4]       2 registers
+//     Ã col p:  a0 … a5 broadcast          a0 … a5 broadcast            1 register, reused
+//     acc:      c[r][0], c[r][1], r<6      c[r][0], c[r][1], r<6       12 registers
+//
+// That is 15 of 16 registers; per k step: 2 loads of B̃, 6 broadcasts of Ã, 12 FMAs. Swift never
+// contracts `a * b + c` into an FMA, so the products are written `.addingProduct` (always fused,
+// hence bit-identical with or without AVX2; only the speed depends on the build flags).
+
+/// Float micro-kernel, MR = 6, NR = 16. See the contract above.
+@inline(never)
+func sgemmMicroKernel6x16(
+  _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+  _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float
+) {
+  typealias V = SIMD8<Float>
+  var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+  var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+  var pa = a
+  var pb = UnsafeRawPointer(b)
+  for _ in 0..<k {
+    let b0 = pb.loadUnaligned(as: V.self)
+    let b1 = pb.loadUnaligned(fromByteOffset: 32, as: V.self)
+    var ai = V(repeating: pa[0])
+    c00 = c00.addingProduct(ai, b0); c01 = c01.addingProduct(ai, b1)
+    ai = V(repeating: pa[1])
+    c10 = c10.addingProduct(ai, b0); c11 = c11.addingProduct(ai, b1)
+    ai = V(repeating: pa[2])
+    c20 = c20.addingProduct(ai, b0); c21 = c21.addingProduct(ai, b1)
+    ai = V(repeating: pa[3])
+    c30 = c30.addingProduct(ai, b0); c31 = c31.addingProduct(ai, b1)
+    ai = V(repeating: pa[4])
+    c40 = c40.addingProduct(ai, b0); c41 = c41.addingProduct(ai, b1)
+    ai = V(repeating: pa[5])
+    c50 = c50.addingProduct(ai, b0); c51 = c51.addingProduct(ai, b1)
+    pa += 6
+    pb += 64
+  }
+  @inline(__always)
+  func store(_ row: Int, _ x0: V, _ x1: V) {
+    let p = UnsafeMutableRawPointer(c + row * ldc)
+    if beta == 0 {
+      p.storeBytes(of: alpha * x0, as: V.self)
+      p.storeBytes(of: alpha * x1, toByteOffset: 32, as: V.self)
+    } else {
+      let o0 = p.loadUnaligned(as: V.self)
+      let o1 = p.loadUnaligned(fromByteOffset: 32, as: V.self)
+      p.storeBytes(of: (alpha * x0).addingProduct(beta, o0), as: V.self)
+      p.storeBytes(of: (alpha * x1).addingProduct(beta, o1), toByteOffset: 32, as: V.self)
+    }
+  }
+  store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
+  store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+}
+
+/// Double micro-kernel, MR = 6, NR = 8. See the contract above.
+@inline(never)
+func dgemmMicroKernel6x8(
+  _ k: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>,
+  _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ alpha: Double, _ beta: Double
+) {
+  typealias V = SIMD4<Double>
+  var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+  var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+  var pa = a
+  var pb = UnsafeRawPointer(b)
+  for _ in 0..<k {
+    let b0 = pb.loadUnaligned(as: V.self)
+    let b1 = pb.loadUnaligned(fromByteOffset: 32, as: V.self)
+    var ai = V(repeating: pa[0])
+    c00 = c00.addingProduct(ai, b0); c01 = c01.addingProduct(ai, b1)
+    ai = V(repeating: pa[1])
+    c10 = c10.addingProduct(ai, b0); c11 = c11.addingProduct(ai, b1)
+    ai = V(repeating: pa[2])
+    c20 = c20.addingProduct(ai, b0); c21 = c21.addingProduct(ai, b1)
+    ai = V(repeating: pa[3])
+    c30 = c30.addingProduct(ai, b0); c31 = c31.addingProduct(ai, b1)
+    ai = V(repeating: pa[4])
+    c40 = c40.addingProduct(ai, b0); c41 = c41.addingProduct(ai, b1)
+    ai = V(repeating: pa[5])
+    c50 = c50.addingProduct(ai, b0); c51 = c51.addingProduct(ai, b1)
+    pa += 6
+    pb += 64
+  }
+  @inline(__always)
+  func store(_ row: Int, _ x0: V, _ x1: V) {
+    let p = UnsafeMutableRawPointer(c + row * ldc)
+    if beta == 0 {
+      p.storeBytes(of: alpha * x0, as: V.self)
+      p.storeBytes(of: alpha * x1, toByteOffset: 32, as: V.self)
+    } else {
+      let o0 = p.loadUnaligned(as: V.self)
+      let o1 = p.loadUnaligned(fromByteOffset: 32, as: V.self)
+      p.storeBytes(of: (alpha * x0).addingProduct(beta, o0), as: V.self)
+      p.storeBytes(of: (alpha * x1).addingProduct(beta, o1), toByteOffset: 32, as: V.self)
+    }
+  }
+  store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
+  store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+}

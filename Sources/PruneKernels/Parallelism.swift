@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+
+/// How many threads the kernels use when a call does not say.
+///
+/// The kernels split their work over `threads` contiguous ranges of output tiles and run them with
+/// `DispatchQueue.concurrentPerform`. The split never changes the order in which any single output
+/// element is reduced, so every result is bit-identical whatever the thread count.
+public enum Parallelism {
+  /// The number of online processors, read once.
+  public static let processorCount: Int = {
+    let n = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+    return n > 0 ? Int(n) : 1
+  }()
+
+  /// The default thread count of every kernel call (initially `processorCount`). Set it once at
+  /// start-up, before any kernel runs (the `prune` tool does so for `--threads`).
+  nonisolated(unsafe) public static var threads: Int = processorCount
+}
+
+/// A raw pointer that may cross into a `concurrentPerform` closure. Each iteration writes a
+/// disjoint part of the memory, which is what makes this `@unchecked Sendable` sound.
+@usableFromInline
+struct SendablePointer<T>: @unchecked Sendable {
+  @usableFromInline let base: UnsafeMutablePointer<T>
+  @usableFromInline init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+}
+
+/// A read-only raw pointer that may cross into a `concurrentPerform` closure.
+@usableFromInline
+struct SendableConstPointer<T>: @unchecked Sendable {
+  @usableFromInline let base: UnsafePointer<T>
+  @usableFromInline init(_ base: UnsafePointer<T>) { self.base = base }
+}
+
+/// Runs `body(t)` for t in 0..<count, in parallel when count > 1.
+@inline(__always)
+func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
+  if count <= 1 {
+    if count == 1 { body(0) }
+    return
+  }
+  DispatchQueue.concurrentPerform(iterations: count, execute: body)
+}
+
+/// Splits `0..<total` units into `parts` contiguous ranges whose boundaries are multiples of
+/// `granule` (the last range takes the remainder). Ranges may be empty.
+func splitRange(_ total: Int, parts: Int, granule: Int) -> [Range<Int>] {
+  precondition(parts >= 1 && granule >= 1)
+  let units = (total + granule - 1) / granule
+  var result: [Range<Int>] = []
+  result.reserveCapacity(parts)
+  var start = 0
+  for p in 0..<parts {
+    let endUnit = units * (p + 1) / parts
+    let end = min(total, endUnit * granule)
+    result.append(start..<max(start, end))
+    start = max(start, end)
+  }
+  return result
+}

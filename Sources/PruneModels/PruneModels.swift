@@ -1,0 +1,3 @@
+// PruneModels: model files (safetensors, GGUF), tokenizer, forward pass and perplexity.
+import PruneKernels
+import PruneSolvers

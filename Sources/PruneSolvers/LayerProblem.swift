@@ -1,0 +1,191 @@
+/// One linear layer's pruning problem: find a sparse Ŵ whose outputs on the calibration inputs
+/// stay close to the dense W's,
+///
+///     E(Ŵ) = ‖X* Ŵᵀ − X Wᵀ‖²_F = tr(Ŵ G* Ŵᵀ) − 2·tr(W K Ŵᵀ) + tr(W G Wᵀ),
+///
+/// with X: `[tokens × in]` the dense inputs (one row per token), X* the inputs the pruned layer
+/// will see (X* = X except under FISTAPruner's intra-layer error correction), and the Grams
+/// G* = X*ᵀX*, K = XᵀX* (the cross-Gram) and G = XᵀX, all `[in × in]`. When X* = X the three
+/// coincide and E(Ŵ) = tr((W − Ŵ) G (W − Ŵ)ᵀ). E separates over output rows: every row of W is an
+/// independent least-squares problem sharing the same Grams.
+///
+/// The problem is built from given Grams or by streaming X in chunks (`GramAccumulator`); errors
+/// are always computed from the Grams in Double, never by materialising W·Xᵀ.
+public struct LayerProblem<T: KernelScalar>: Sendable {
+  /// W: `[out × in]`, the dense weight (PyTorch `nn.Linear.weight` layout).
+  public let weight: Matrix<T>
+  /// G* = Σₜ x*ₜ x*ₜᵀ: `[in × in]`, Gram of the inputs the pruned layer sees (= G when X* = X).
+  public let gram: Matrix<T>
+  /// K = Σₜ xₜ x*ₜᵀ: `[in × in]`, dense × pruned-path inputs; nil when X* = X (then K = G*).
+  public let crossGram: Matrix<T>?
+  /// G = Σₜ xₜ xₜᵀ: `[in × in]`, Gram of the dense inputs; nil when X* = X (then G = G*).
+  public let denseGram: Matrix<T>?
+  /// Number of calibration tokens behind the Grams (0 when unknown).
+  public let tokens: Int
+
+  /// A problem from its Grams. Pass `crossGram` and `denseGram` together, or neither.
+  ///
+  /// - Throws: `LayerProblemError` on mismatched shapes, non-finite values or an asymmetric Gram.
+  public init(
+    weight: Matrix<T>, gram: Matrix<T>, crossGram: Matrix<T>? = nil, denseGram: Matrix<T>? = nil,
+    tokens: Int = 0
+  ) throws(LayerProblemError) {
+    let n = weight.columns
+    try Self.check(weight, "weight", rows: weight.rows, columns: n)
+    try Self.check(gram, "gram", rows: n, columns: n)
+    try Self.checkSymmetric(gram, "gram")
+    if (crossGram == nil) != (denseGram == nil) { throw .incompleteErrorCorrection }
+    if let crossGram { try Self.check(crossGram, "cross_gram", rows: n, columns: n) }
+    if let denseGram {
+      try Self.check(denseGram, "dense_gram", rows: n, columns: n)
+      try Self.checkSymmetric(denseGram, "dense_gram")
+    }
+    guard tokens >= 0 else { throw .negativeTokenCount(tokens) }
+    self.weight = weight
+    self.gram = gram
+    self.crossGram = crossGram
+    self.denseGram = denseGram
+    self.tokens = tokens
+  }
+
+  /// A problem from calibration inputs X: `[tokens × in]` (and, for an error-corrected problem,
+  /// the pruned-path inputs X*: `[tokens × in]`), streamed in chunks of `chunkTokens` rows and
+  /// accumulated in Double.
+  public init(
+    weight: Matrix<T>, inputs x: Matrix<T>, prunedInputs xStar: Matrix<T>? = nil,
+    chunkTokens: Int = 4096
+  ) throws(LayerProblemError) {
+    let n = weight.columns
+    guard x.columns == n else {
+      throw .shapeMismatch(tensor: "inputs", expected: "[tokens × \(n)]", found: x.shapeDescription)
+    }
+    if let xStar, xStar.rows != x.rows || xStar.columns != n {
+      throw .shapeMismatch(tensor: "pruned_inputs", expected: x.shapeDescription, found: xStar.shapeDescription)
+    }
+    var g = GramAccumulator<Double>(features: n)
+    var gStar = GramAccumulator<Double>(features: n)
+    var k = Matrix<Double>(rows: n, columns: n)
+    for start in stride(from: 0, to: x.rows, by: max(1, chunkTokens)) {
+      let range = start..<min(x.rows, start + max(1, chunkTokens))
+      let chunk = x.submatrix(rows: range, columns: 0..<n).converted(to: Double.self)
+      g.add(chunk)
+      if let xStar {
+        let chunkStar = xStar.submatrix(rows: range, columns: 0..<n).converted(to: Double.self)
+        gStar.add(chunkStar)
+        gemm(chunk, chunkStar, into: &k, transposeA: true, beta: 1)  // K += XᵀX*
+      }
+    }
+    if xStar != nil {
+      try self.init(
+        weight: weight, gram: gStar.gram.converted(to: T.self), crossGram: k.converted(to: T.self),
+        denseGram: g.gram.converted(to: T.self), tokens: x.rows)
+    } else {
+      try self.init(weight: weight, gram: g.gram.converted(to: T.self), tokens: x.rows)
+    }
+  }
+
+  /// Number of output rows (m).
+  public var outputs: Int { weight.rows }
+  /// Number of inputs (n).
+  public var inputs: Int { weight.columns }
+  /// True when X* ≠ X (FISTAPruner's intra-layer error correction).
+  public var isErrorCorrected: Bool { crossGram != nil }
+
+  /// tr(W G Wᵀ) = ‖X Wᵀ‖²_F, the energy of the dense outputs (the relative error's denominator).
+  public var denseEnergy: Double {
+    let w = weight.converted(to: Double.self)
+    let g = (denseGram ?? gram).converted(to: Double.self)
+    return traceOfProduct(w, g, w)
+  }
+
+  /// E(Ŵ) = ‖X* Ŵᵀ − X Wᵀ‖²_F for a candidate Ŵ: `[out × in]`, computed from the Grams in Double.
+  public func error(of candidate: Matrix<T>) -> Double {
+    precondition(
+      candidate.rows == weight.rows && candidate.columns == weight.columns,
+      "LayerProblem.error: candidate \(candidate.shapeDescription) vs weight \(weight.shapeDescription)")
+    let w = weight.converted(to: Double.self)
+    let wHat = candidate.converted(to: Double.self)
+    if let crossGram, let denseGram {
+      // tr(Ŵ G* Ŵᵀ) − 2 tr(W K Ŵᵀ) + tr(W G Wᵀ); Double keeps the cancellation harmless
+      // (absolute error ~1e-13 of the energies).
+      let e = traceOfProduct(wHat, gram.converted(to: Double.self), wHat)
+        - 2 * traceOfProduct(w, crossGram.converted(to: Double.self), wHat)
+        + traceOfProduct(w, denseGram.converted(to: Double.self), w)
+      return max(0, e)
+    }
+    var d = w
+    d.withUnsafeMutableBufferPointer { pd in
+      wHat.withUnsafeBufferPointer { ph in for i in 0..<pd.count { pd[i] -= ph[i] } }
+    }
+    return traceOfProduct(d, gram.converted(to: Double.self), d)
+  }
+
+  /// E(Ŵ) / tr(W G Wᵀ) (0 when the dense energy is 0 and Ŵ = W).
+  public func relativeError(of candidate: Matrix<T>) -> Double {
+    let energy = denseEnergy
+    let e = error(of: candidate)
+    return energy > 0 ? e / energy : (e == 0 ? 0 : .infinity)
+  }
+
+  // MARK: - Validation
+
+  private static func check(_ m: Matrix<T>, _ name: String, rows: Int, columns: Int) throws(LayerProblemError) {
+    guard m.rows == rows && m.columns == columns else {
+      throw .shapeMismatch(tensor: name, expected: "[\(rows) × \(columns)]", found: m.shapeDescription)
+    }
+    for i in 0..<m.rows {
+      for j in 0..<m.columns where !m[i, j].isFinite {
+        throw .nonFinite(tensor: name, row: i, column: j, value: Double(m[i, j]))
+      }
+    }
+  }
+
+  private static func checkSymmetric(_ g: Matrix<T>, _ name: String) throws(LayerProblemError) {
+    // Tolerance: a Gram accumulated in the same order is exactly symmetric; one produced by another
+    // tool may differ by rounding, ~n·u of the largest entry.
+    let tol = Double(g.rows + 1) * T.unitRoundoff * 8 * Double(g.maxMagnitude)
+    for i in 0..<g.rows {
+      for j in (i + 1)..<max(i + 1, g.columns) where abs(Double(g[i, j]) - Double(g[j, i])) > tol {
+        throw .notSymmetric(tensor: name, row: i, column: j)
+      }
+    }
+  }
+}
+
+/// tr(A B Cᵀ) = Σᵢⱼ (A B)ᵢⱼ Cᵢⱼ for A, C: [m × n], B: [n × n], in Double.
+func traceOfProduct(_ a: Matrix<Double>, _ b: Matrix<Double>, _ c: Matrix<Double>) -> Double {
+  let ab = matmul(a, b)
+  var s = 0.0
+  ab.withUnsafeBufferPointer { p in
+    c.withUnsafeBufferPointer { q in for i in 0..<p.count { s += p[i] * q[i] } }
+  }
+  return s
+}
+
+/// Why a layer problem was rejected.
+public enum LayerProblemError: Error, Equatable, CustomStringConvertible {
+  case shapeMismatch(tensor: String, expected: String, found: String)
+  case nonFinite(tensor: String, row: Int, column: Int, value: Double)
+  case notSymmetric(tensor: String, row: Int, column: Int)
+  case incompleteErrorCorrection
+  case negativeTokenCount(Int)
+
+  public var description: String {
+    switch self {
+    case let .shapeMismatch(tensor, expected, found):
+      return "layer problem: '\(tensor)' has shape \(found), expected \(expected)."
+        + " Hint: W is [out × in], the Grams [in × in] and the inputs [tokens × in]."
+    case let .nonFinite(tensor, row, column, value):
+      return "layer problem: '\(tensor)'[\(row), \(column)] is \(value)."
+        + " Hint: NaN or Inf in weights or activations; check the model file and the calibration run."
+    case let .notSymmetric(tensor, row, column):
+      return "layer problem: '\(tensor)' is not symmetric at (\(row), \(column))."
+        + " Hint: a Gram matrix is Σ x xᵀ; check the producer."
+    case .incompleteErrorCorrection:
+      return "layer problem: an error-corrected problem needs both the cross-Gram K = Σ x x*ᵀ and the"
+        + " dense Gram G = Σ x xᵀ, besides G* = Σ x* x*ᵀ."
+    case let .negativeTokenCount(n):
+      return "layer problem: token count \(n) is negative."
+    }
+  }
+}

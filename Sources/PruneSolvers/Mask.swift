@@ -1,0 +1,164 @@
+/// A pruning mask M ∈ {0, 1}^{rows × columns}, 1 = kept: the sparsity structure of a pruned
+/// weight, apart from its values.
+///
+/// Selection (`Mask.pruningLowest`) is exact and deterministic: in every comparison group of the
+/// pattern it prunes exactly the required number of entries with the lowest scores, and among
+/// equal scores the entry with the lower flat index (row-major) is pruned first. Scores must not
+/// be NaN.
+public struct Mask: Sendable, Equatable {
+  public let rows: Int
+  public let columns: Int
+  /// Row-major, `true` = kept.
+  public private(set) var kept: [Bool]
+
+  /// A mask keeping every entry (`keepAll: true`) or none.
+  public init(rows: Int, columns: Int, keepAll: Bool = true) {
+    precondition(rows >= 0 && columns >= 0, "Mask: negative shape")
+    self.rows = rows
+    self.columns = columns
+    self.kept = Array(repeating: keepAll, count: rows * columns)
+  }
+
+  /// A mask over row-major kept flags.
+  public init(rows: Int, columns: Int, kept: [Bool]) {
+    precondition(kept.count == rows * columns, "Mask: \(kept.count) flags for [\(rows) × \(columns)]")
+    self.rows = rows
+    self.columns = columns
+    self.kept = kept
+  }
+
+  /// The mask of a weight: kept where the value is not zero.
+  public init<T: KernelScalar>(nonZerosOf w: Matrix<T>) {
+    self.init(rows: w.rows, columns: w.columns, kept: w.elements.map { $0 != 0 })
+  }
+
+  /// Whether entry (i, j) is kept.
+  public subscript(row: Int, column: Int) -> Bool {
+    get { kept[row * columns + column] }
+    set { kept[row * columns + column] = newValue }
+  }
+
+  /// Number of pruned entries.
+  public var prunedCount: Int { kept.reduce(0) { $0 + ($1 ? 0 : 1) } }
+
+  /// Number of pruned entries in row i.
+  public func prunedCount(row i: Int) -> Int {
+    var c = 0
+    for j in 0..<columns where !kept[i * columns + j] { c += 1 }
+    return c
+  }
+
+  /// The fraction of pruned entries.
+  public var sparsity: Double { kept.isEmpty ? 0 : Double(prunedCount) / Double(kept.count) }
+
+  /// The kept column indices of row i, increasing.
+  public func keptColumns(row i: Int) -> [Int] {
+    (0..<columns).filter { kept[i * columns + $0] }
+  }
+
+  /// Zeroes the pruned entries of `w` (`[rows × columns]`).
+  public func apply<T: KernelScalar>(to w: inout Matrix<T>) {
+    precondition(
+      w.rows == rows && w.columns == columns,
+      "Mask.apply: mask [\(rows) × \(columns)] vs weight \(w.shapeDescription)")
+    w.withUnsafeMutableBufferPointer { p in
+      for idx in 0..<kept.count where !kept[idx] { p[idx] = 0 }
+    }
+  }
+
+  /// The entries that break `pattern` (empty when the mask satisfies it exactly): for each failing
+  /// group, its row, its first column (0 for matrix and row groups) and the pruned count found vs
+  /// required.
+  public func violations(of pattern: SparsityPattern) -> [MaskViolation] {
+    var out: [MaskViolation] = []
+    switch pattern {
+    case .unstructured(_, .matrix):
+      let want = pattern.prunedCount(rows: rows, columns: columns)
+      let have = prunedCount
+      if have != want { out.append(MaskViolation(row: nil, column: nil, pruned: have, required: want)) }
+    case .unstructured(_, .row):
+      let want = pattern.prunedCount(rows: 1, columns: columns)
+      for i in 0..<rows {
+        let have = prunedCount(row: i)
+        if have != want { out.append(MaskViolation(row: i, column: nil, pruned: have, required: want)) }
+      }
+    case let .nOfM(n, m):
+      if columns % m != 0 {
+        out.append(MaskViolation(row: nil, column: nil, pruned: prunedCount, required: -1))
+        return out
+      }
+      for i in 0..<rows {
+        for g in stride(from: 0, to: columns, by: m) {
+          var have = 0
+          for j in g..<(g + m) where !kept[i * columns + j] { have += 1 }
+          if have != n { out.append(MaskViolation(row: i, column: g, pruned: have, required: n)) }
+        }
+      }
+    }
+    return out
+  }
+
+  /// True when the mask satisfies `pattern` exactly.
+  public func satisfies(_ pattern: SparsityPattern) -> Bool { violations(of: pattern).isEmpty }
+
+  /// Prunes, in each comparison group of `pattern`, exactly the required number of entries with
+  /// the lowest `scores` (`[rows × columns]`); ties go to the lower flat index.
+  ///
+  /// The pattern must be valid for `scores.columns` (see `SparsityPattern.validate(columns:)`).
+  public static func pruningLowest<T: KernelScalar>(_ scores: Matrix<T>, pattern: SparsityPattern)
+    -> Mask
+  {
+    precondition(
+      (try? pattern.validate(columns: scores.columns)) != nil,
+      "Mask.pruningLowest: pattern \(pattern) invalid for \(scores.columns) columns")
+    let rows = scores.rows
+    let columns = scores.columns
+    var mask = Mask(rows: rows, columns: columns)
+    let s = scores.elements
+    precondition(!s.contains { $0.isNaN }, "Mask.pruningLowest: a score is NaN")
+    // Prune the k lowest (score, index) pairs among `indices`.
+    func pruneLowest(_ indices: [Int], _ k: Int) {
+      if k <= 0 { return }
+      let order = indices.sorted { s[$0] < s[$1] || (s[$0] == s[$1] && $0 < $1) }
+      for idx in order.prefix(k) { mask.kept[idx] = false }
+    }
+    switch pattern {
+    case .unstructured(_, .matrix):
+      pruneLowest(Array(0..<(rows * columns)), pattern.prunedCount(rows: rows, columns: columns))
+    case .unstructured(_, .row):
+      let k = pattern.prunedCount(rows: 1, columns: columns)
+      for i in 0..<rows { pruneLowest(Array((i * columns)..<((i + 1) * columns)), k) }
+    case let .nOfM(n, m):
+      for i in 0..<rows {
+        for g in stride(from: 0, to: columns, by: m) {
+          pruneLowest(Array((i * columns + g)..<(i * columns + g + m)), n)
+        }
+      }
+    }
+    return mask
+  }
+}
+
+/// One group of a mask that breaks its pattern.
+public struct MaskViolation: Sendable, Equatable, CustomStringConvertible {
+  /// The row (nil for the whole matrix).
+  public let row: Int?
+  /// The first column of the N:M group (nil for matrix and row groups).
+  public let column: Int?
+  /// Pruned entries found.
+  public let pruned: Int
+  /// Pruned entries required (−1 when the shape itself is incompatible).
+  public let required: Int
+
+  public var description: String {
+    let place: String
+    switch (row, column) {
+    case let (r?, c?): place = "row \(r), columns \(c)…"
+    case let (r?, nil): place = "row \(r)"
+    default: place = "the matrix"
+    }
+    return required < 0
+      ? "\(place): shape incompatible with the pattern"
+      : "\(place): \(pruned) pruned, \(required) required"
+  }
+}

@@ -1,0 +1,137 @@
+/// Which weights may be pruned, and how many: unstructured at a ratio, or N:M.
+///
+/// - `unstructured(ratio: s, group:)`: exactly ⌊s · |group|⌋ weights are pruned in each comparison
+///   group, which is the whole matrix (`.matrix`) or each output row (`.row`, Wanda's group).
+///   s ∈ [0, 1). (The reference Python codes prune ⌊s·|group|⌋ + 1 plus ties, an off-by-one;
+///   PruneKit is exact, algorithms.md §0.6.)
+/// - `nOfM(n: N, m: M)`: in every row, each run of M consecutive input columns [kM, kM + M) has
+///   exactly N pruned weights (2:4 prunes 2 of every 4). 0 < N < M, and the number of input columns
+///   must be a multiple of M. Never silently turned into 2:4.
+public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
+  /// The set of weights a ratio is counted over.
+  public enum Group: String, Sendable, Hashable {
+    /// The whole matrix: rows may end up with different sparsities.
+    case matrix
+    /// Each output row separately (Wanda's comparison group).
+    case row
+  }
+
+  case unstructured(ratio: Double, group: Group)
+  case nOfM(n: Int, m: Int)
+
+  /// Unstructured over the whole matrix.
+  public static func unstructured(_ ratio: Double) -> SparsityPattern {
+    .unstructured(ratio: ratio, group: .matrix)
+  }
+
+  /// Parses "0.5", "50%", "0.5/row", "50%/matrix" or "2:4". Throws with a hint on anything else.
+  public init(parsing text: String) throws(SparsityPatternError) {
+    let t = text.trimmingWhitespace()
+    if let colon = t.firstIndex(of: ":") {
+      guard let n = Int(t[..<colon]), let m = Int(t[t.index(after: colon)...]) else {
+        throw .unparsable(text)
+      }
+      self = .nOfM(n: n, m: m)
+    } else {
+      var body = Substring(t)
+      var group = Group.matrix
+      if let slash = body.firstIndex(of: "/") {
+        guard let g = Group(rawValue: String(body[body.index(after: slash)...])) else {
+          throw .unparsable(text)
+        }
+        group = g
+        body = body[..<slash]
+      }
+      var ratio: Double?
+      if body.hasSuffix("%") {
+        ratio = Double(body.dropLast()).map { $0 / 100 }
+      } else {
+        ratio = Double(body)
+      }
+      guard let ratio else { throw .unparsable(text) }
+      self = .unstructured(ratio: ratio, group: group)
+    }
+    try validate()
+  }
+
+  /// Checks the pattern on its own: 0 ≤ ratio < 1, or 0 < N < M.
+  public func validate() throws(SparsityPatternError) {
+    switch self {
+    case let .unstructured(ratio, _):
+      guard ratio >= 0 && ratio < 1 && ratio.isFinite else { throw .ratioOutOfRange(ratio) }
+    case let .nOfM(n, m):
+      guard n > 0 && m > n else { throw .invalidNM(n: n, m: m) }
+    }
+  }
+
+  /// Checks the pattern against a weight with `columns` inputs (N:M needs columns % M == 0).
+  public func validate(columns: Int) throws(SparsityPatternError) {
+    try validate()
+    if case let .nOfM(n, m) = self, columns % m != 0 {
+      throw .columnsNotMultiple(columns: columns, n: n, m: m)
+    }
+  }
+
+  /// The exact number of pruned weights in a `[rows × columns]` weight.
+  public func prunedCount(rows: Int, columns: Int) -> Int {
+    switch self {
+    case let .unstructured(ratio, .matrix):
+      return Int((ratio * Double(rows * columns)).rounded(.down))
+    case let .unstructured(ratio, .row):
+      return rows * Int((ratio * Double(columns)).rounded(.down))
+    case let .nOfM(n, m):
+      return rows * (columns / m) * n
+    }
+  }
+
+  /// The fraction of weights pruned (N/M for N:M).
+  public var ratio: Double {
+    switch self {
+    case let .unstructured(ratio, _): return ratio
+    case let .nOfM(n, m): return Double(n) / Double(m)
+    }
+  }
+
+  /// "0.5", "0.5/row" or "2:4": the form `init(parsing:)` reads.
+  public var description: String {
+    switch self {
+    case let .unstructured(ratio, .matrix): return "\(ratio)"
+    case let .unstructured(ratio, .row): return "\(ratio)/row"
+    case let .nOfM(n, m): return "\(n):\(m)"
+    }
+  }
+}
+
+/// Why a sparsity pattern was rejected.
+public enum SparsityPatternError: Error, Equatable, CustomStringConvertible {
+  case unparsable(String)
+  case ratioOutOfRange(Double)
+  case invalidNM(n: Int, m: Int)
+  case columnsNotMultiple(columns: Int, n: Int, m: Int)
+
+  public var description: String {
+    switch self {
+    case let .unparsable(text):
+      return "cannot read sparsity pattern '\(text)'. Hint: write a ratio such as 0.5 or 50% (optionally"
+        + " 0.5/row for per-row counts) or N:M such as 2:4."
+    case let .ratioOutOfRange(r):
+      return "sparsity ratio \(r) is outside [0, 1). Hint: 0.5 prunes half of the weights."
+    case let .invalidNM(n, m):
+      return "N:M pattern \(n):\(m) needs 0 < N < M. Hint: 2:4 prunes 2 of every 4 consecutive weights."
+    case let .columnsNotMultiple(columns, n, m):
+      return "N:M pattern \(n):\(m) needs the input size to be a multiple of \(m), but it is \(columns)."
+        + " Hint: choose M dividing \(columns), or an unstructured ratio."
+    }
+  }
+}
+
+extension String {
+  /// The string without leading and trailing spaces, tabs and newlines (no Foundation).
+  func trimmingWhitespace() -> String {
+    let ws: Set<Character> = [" ", "\t", "\n", "\r"]
+    var s = Substring(self)
+    while let f = s.first, ws.contains(f) { s = s.dropFirst() }
+    while let l = s.last, ws.contains(l) { s = s.dropLast() }
+    return String(s)
+  }
+}

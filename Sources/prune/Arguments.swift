@@ -1,0 +1,115 @@
+// A small hand-rolled argument parser (no package dependencies): `--name value`, `--name=value`
+// and boolean `--flag`. Every option a command reads is consumed; anything left over is an error
+// that names it, so a typo never passes silently.
+
+import Foundation
+
+/// A user-facing command-line error: what was wrong and what to do. Exit code 2 for usage errors,
+/// 1 for failures while running.
+struct CLIError: Error, CustomStringConvertible {
+  let message: String
+  let hint: String?
+  let exitCode: Int32
+
+  init(_ message: String, hint: String? = nil, exitCode: Int32 = 2) {
+    self.message = message
+    self.hint = hint
+    self.exitCode = exitCode
+  }
+
+  var description: String { hint.map { "\(message)\nHint: \($0)" } ?? message }
+}
+
+/// The options of one command invocation.
+struct Arguments {
+  private var options: [String: String] = [:]
+  private var flags: Set<String> = []
+  private(set) var positionals: [String] = []
+  private var consumed: Set<String> = []
+
+  /// Parses `args` (without the program and command names). An option followed by another option
+  /// or by nothing is a boolean flag.
+  init(_ args: [String]) {
+    var i = 0
+    while i < args.count {
+      let a = args[i]
+      if a.hasPrefix("--") && a.count > 2 {
+        let body = String(a.dropFirst(2))
+        if let eq = body.firstIndex(of: "=") {
+          options[String(body[..<eq])] = String(body[body.index(after: eq)...])
+        } else if i + 1 < args.count && !(args[i + 1].hasPrefix("--") && args[i + 1].count > 2) {
+          options[body] = args[i + 1]
+          i += 1
+        } else {
+          flags.insert(body)
+        }
+      } else {
+        positionals.append(a)
+      }
+      i += 1
+    }
+  }
+
+  /// The value of `--name` (or of the first alias present), or nil.
+  mutating func string(_ name: String, aliases: [String] = []) -> String? {
+    for key in [name] + aliases {
+      if let v = options[key] {
+        consumed.insert(key)
+        return v
+      }
+      if flags.contains(key) {
+        consumed.insert(key)
+        return ""  // present without a value; typed getters report it
+      }
+    }
+    return nil
+  }
+
+  /// The value of `--name`, or a usage error.
+  mutating func required(_ name: String, aliases: [String] = [], hint: String? = nil) throws -> String {
+    guard let v = string(name, aliases: aliases), !v.isEmpty else {
+      throw CLIError("missing --\(name)", hint: hint)
+    }
+    return v
+  }
+
+  /// `--name` as an Int in `range`, or `default`.
+  mutating func int(_ name: String, aliases: [String] = [], default d: Int, range: ClosedRange<Int>) throws -> Int {
+    guard let s = string(name, aliases: aliases) else { return d }
+    guard let v = Int(s), range.contains(v) else {
+      throw CLIError("--\(name) must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(s)'")
+    }
+    return v
+  }
+
+  /// `--name` as a Double in `range`, or `default`.
+  mutating func double(_ name: String, aliases: [String] = [], default d: Double, range: ClosedRange<Double>) throws -> Double {
+    guard let s = string(name, aliases: aliases) else { return d }
+    guard let v = Double(s), range.contains(v) else {
+      throw CLIError("--\(name) must be a number in \(range.lowerBound)...\(range.upperBound), got '\(s)'")
+    }
+    return v
+  }
+
+  /// Whether the boolean `--name` is present.
+  mutating func flag(_ name: String, aliases: [String] = []) -> Bool {
+    for key in [name] + aliases where flags.contains(key) || options[key] != nil {
+      consumed.insert(key)
+      return true
+    }
+    return false
+  }
+
+  /// Fails on any option the command did not read.
+  func finish() throws {
+    let unknown = Set(options.keys).union(flags).subtracting(consumed)
+    if let first = unknown.sorted().first {
+      throw CLIError("unknown option --\(first)", hint: "run 'prune help' for the options of each command")
+    }
+  }
+}
+
+/// Writes a line to standard error (progress and diagnostics; results go to standard output).
+func printError(_ text: String) {
+  FileHandle.standardError.write(Data((text + "\n").utf8))
+}
