@@ -1,0 +1,66 @@
+import Foundation
+
+/// A tensor converted to Float: row-major values and the shape (outermost dimension first, as in
+/// safetensors and PyTorch; a linear weight is [out, in]).
+public struct FloatTensor: Sendable, Equatable {
+  public let shape: [Int]
+  public let values: [Float]
+
+  public init(shape: [Int], values: [Float]) {
+    precondition(
+      shape.reduce(1, *) == values.count,
+      "FloatTensor: \(values.count) values for shape \(shape)")
+    self.shape = shape
+    self.values = values
+  }
+
+  /// The tensor as a `[rows × columns]` matrix: a 2-D tensor as is; a 1-D tensor as one row.
+  public func matrix() -> Matrix<Float> {
+    switch shape.count {
+    case 1: return Matrix(rows: 1, columns: shape[0], elements: values)
+    case 2: return Matrix(rows: shape[0], columns: shape[1], elements: values)
+    default:
+      let columns = shape.last ?? 1
+      return Matrix(rows: values.count / max(1, columns), columns: columns, elements: values)
+    }
+  }
+}
+
+/// A named collection of tensors, with Hugging Face tensor names (`model.layers.0.self_attn.q_proj.weight`):
+/// a safetensors file, a sharded checkpoint folder, a GGUF file mapped to Hugging Face names, or
+/// tensors in memory. The forward passes read their weights through this protocol only.
+public protocol TensorSource: Sendable {
+  /// Every tensor name, sorted.
+  var tensorNames: [String] { get }
+  /// The shape of a tensor, or nil when there is no such tensor.
+  func shape(of name: String) -> [Int]?
+  /// The tensor converted to Float. Throws when it is missing or cannot be decoded.
+  func floatTensor(_ name: String) throws -> FloatTensor
+}
+
+/// Tensors held in memory (tests, and models assembled in code).
+public struct InMemoryTensors: TensorSource {
+  public var tensors: [String: FloatTensor]
+
+  public init(_ tensors: [String: FloatTensor] = [:]) { self.tensors = tensors }
+
+  public var tensorNames: [String] { tensors.keys.sorted() }
+  public func shape(of name: String) -> [Int]? { tensors[name]?.shape }
+  public func floatTensor(_ name: String) throws -> FloatTensor {
+    guard let t = tensors[name] else { throw TensorSourceError.missingTensor(name: name, source: "memory") }
+    return t
+  }
+}
+
+/// Errors common to every tensor source.
+public enum TensorSourceError: Error, Equatable, CustomStringConvertible {
+  case missingTensor(name: String, source: String)
+
+  public var description: String {
+    switch self {
+    case let .missingTensor(name, source):
+      return "tensor '\(name)' not found in \(source). Hint: check the architecture in config.json and"
+        + " the tensor names of the checkpoint."
+    }
+  }
+}
