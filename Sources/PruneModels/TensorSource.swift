@@ -1,4 +1,5 @@
 import Foundation
+import PruneKernels
 
 /// A tensor converted to Float: row-major values and the shape (outermost dimension first, as in
 /// safetensors and PyTorch; a linear weight is [out, in]).
