@@ -135,6 +135,8 @@ private func pow10(_ growth: Double, _ e: Int) -> Double {
 /// The reference Cholesky: the textbook column-by-column algorithm on the lower triangle,
 /// Lⱼⱼ = √(Aⱼⱼ − Σₚ₍ⱼ Lⱼₚ²), Lᵢⱼ = (Aᵢⱼ − Σₚ₍ⱼ LᵢₚLⱼₚ)/Lⱼⱼ, sums in increasing p.
 /// Returns nil when a pivot is not positive and finite. Slow on purpose: this is the definition.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func choleskyReference<T: KernelScalar>(_ a: Matrix<T>) -> Matrix<T>? {
   precondition(a.isSquare, "choleskyReference: A \(a.shapeDescription) is not square")
   let n = a.rows

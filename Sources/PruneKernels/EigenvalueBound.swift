@@ -16,9 +16,10 @@
 //   4. On failure, gap ← 4·gap and retry; once σ would exceed g, return g instead.
 //
 // Guarantees: the result is ≥ λmax (up to the floating-point theorem above, whose margin is
-// ~10⁻⁹·σ for n = 3072), and when certified by Cholesky it is ≤ λmax + max(r, 3(λmax − μ)) + c:
-// an attempt that fails had σ ≤ λmax, so the next, 4× the gap, overshoots by at most 3× the
-// previous shortfall. Cost: `iterations` matrix-vector products plus one n³/3 Cholesky per attempt.
+// ~10⁻⁹·σ for n = 3072), and when certified by Cholesky it is
+// ≤ λmax + max(gap₀, 3(λmax − μ)) + c with gap₀ the first gap above: either the first attempt
+// succeeds (overshoot ≤ gap₀), or an attempt failed with σ ≤ λmax and the next one, 4× the gap,
+// overshoots by at most 3× that shortfall. In practice the overshoot is ~10⁻⁶ relative. Cost: `iterations` matrix-vector products plus one n³/3 Cholesky per attempt.
 
 /// An upper bound σ ≥ λmax(A) of a symmetric matrix, with how it was certified.
 public struct EigenvalueBound: Sendable, Equatable {
@@ -46,6 +47,8 @@ public struct EigenvalueBound: Sendable, Equatable {
 /// the upper triangle is read). See the method at the top of EigenvalueBound.swift.
 ///
 /// - Parameter iterations: power iterations before certification (default 40).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func largestEigenvalueUpperBound<T: KernelScalar>(
   _ a: Matrix<T>, iterations: Int = 40, threads: Int = Parallelism.threads
 ) -> EigenvalueBound {

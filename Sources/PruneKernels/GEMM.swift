@@ -88,6 +88,8 @@ public func matmul<T: KernelScalar>(
 /// plain multiplies and adds, then Cᵢⱼ ← α·s + β·Cᵢⱼ (Cᵢⱼ ← α·s when β = 0, C not read).
 ///
 /// Same parameters and shapes as `gemm(_:_:into:…)`. Slow on purpose: this is the definition.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func gemmReference<T: KernelScalar>(
   _ a: Matrix<T>, _ b: Matrix<T>, into c: inout Matrix<T>,
   transposeA: Bool = false, transposeB: Bool = false, alpha: T = 1, beta: T = 0

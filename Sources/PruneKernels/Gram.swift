@@ -46,6 +46,8 @@ public func gram<T: KernelScalar>(_ x: Matrix<T>, threads: Int = Parallelism.thr
 
 /// The reference Gram: Gᵢⱼ += Σₜ Xₜᵢ·Xₜⱼ for j ≥ i, summed in order t = 0…tokens−1 with plain
 /// multiplies and adds; then Gⱼᵢ = Gᵢⱼ. Slow on purpose: this is the definition.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func gramReference<T: KernelScalar>(_ x: Matrix<T>, into g: inout Matrix<T>) {
   precondition(g.rows == x.columns && g.columns == x.columns, "gramReference: shape mismatch")
   for i in 0..<x.columns {
