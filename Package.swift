@@ -52,9 +52,10 @@ let package = Package(
     .executableTarget(
       name: "prune", dependencies: ["PruneKernels", "PruneSolvers", "PruneModels"],
       swiftSettings: simdFlags),
+    // Swift 5 language mode: top-level benchmark scripts read globals without actor annotations.
     .executableTarget(
       name: "prune-bench", dependencies: ["PruneKernels", "PruneSolvers", "PruneModels"],
-      path: "Benchmarks/prune-bench", swiftSettings: simdFlags),
+      path: "Benchmarks/prune-bench", swiftSettings: simdFlags + [.swiftLanguageMode(.v5)]),
 
     // MARK: - Tests
 

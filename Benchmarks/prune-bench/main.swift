@@ -1,28 +1,74 @@
-import PruneKernels
-import Dispatch
-nonisolated(unsafe) var rng = UInt64(1)
-func r() -> Float { rng = rng &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: rng >> 11) % 1000) / 1000 }
-for (m,n,k) in [(1,1,1),(7,17,3),(13,33,300),(145,800,257),(64,64,64)] {
-  for ta in [false,true] { for tb in [false,true] {
-  let a = Matrix<Float>(rows: ta ? k : m, columns: ta ? m : k) { _,_ in r() }
-  let b = Matrix<Float>(rows: tb ? n : k, columns: tb ? k : n) { _,_ in r() }
-  var c1 = Matrix<Float>(rows: m, columns: n) { _,_ in r() }
-  var c2 = c1
-  gemm(a, b, into: &c1, transposeA: ta, transposeB: tb, alpha: 0.5, beta: 2)
-  gemmReference(a, b, into: &c2, transposeA: ta, transposeB: tb, alpha: 0.5, beta: 2)
-  var maxd: Float = 0
-  for i in 0..<c1.elements.count { maxd = max(maxd, abs(c1.elements[i]-c2.elements[i])) }
-  print(m,n,k,ta,tb,maxd)
-  }}
+// prune-bench: PruneKit's benchmarks. Each prints one JSON object per line on standard output
+// (progress and notes go to standard error), so results can be diffed and plotted.
+//
+//   swift run -c release prune-bench kernels [--json] [--threads 1,2] [--only sgemm,dgemm,sgram,dgram]
+//                                            [--min-runs 5] [--min-seconds 1] [--quick]
+//
+// Benchmarks refuse to run from a debug build: the kernels are ~800x slower there and the figures
+// would mislead.
+
+import Foundation
+
+#if DEBUG
+FileHandle.standardError.write(Data("prune-bench: this is a debug build; run `swift run -c release prune-bench ...`\n".utf8))
+exit(1)
+#endif
+
+let usage = """
+  Usage: prune-bench <benchmark> [options]
+
+  Benchmarks:
+    kernels   SGEMM, DGEMM and Gram GFLOP/s over the shapes of Docs/benchmarks.md
+    tune      compare GEMM cache blockings on one shape (--m --n --k --threads --precision
+              --blockings kc/mc/nc,... --rounds --runs), interleaved
+
+  Options (kernels):
+    --json                one JSON object per line (default: also JSON; the table goes to stderr)
+    --threads LIST        thread counts, comma-separated (default 1,2)
+    --only LIST           kernels among sgemm,dgemm,sgram,dgram (default all)
+    --shapes LIST         shape groups among square,smollm2,opt,gram (default all)
+    --min-runs N          timed runs per case after one warm-up (default 5)
+    --min-seconds S       keep timing until this much time has passed (default 1.0)
+    --quick               one shape per group, 3 runs: a smoke test, not a measurement
+  """
+
+var args = Array(CommandLine.arguments.dropFirst())
+guard let benchmark = args.first else {
+  print(usage)
+  exit(2)
 }
-let n = 1024
-let a = Matrix<Float>(rows: n, columns: n) { _,_ in r() }
-var c = Matrix<Float>(rows: n, columns: n)
-for t in [1,2] {
-  for _ in 0..<5 {
-    let t0 = DispatchTime.now().uptimeNanoseconds
-    gemm(a, a, into: &c, threads: t)
-    let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-    print("threads", t, 2*Double(n*n*n)/dt/1e9)
+args.removeFirst()
+
+func option(_ name: String) -> String? {
+  guard let i = args.firstIndex(of: "--\(name)"), i + 1 < args.count else { return nil }
+  return args[i + 1]
+}
+func flag(_ name: String) -> Bool { args.contains("--\(name)") }
+
+switch benchmark {
+case "kernels":
+  var config = KernelBenchmarkConfiguration()
+  if let t = option("threads") { config.threads = t.split(separator: ",").compactMap { Int($0) } }
+  if let o = option("only") { config.kernels = Set(o.split(separator: ",").map(String.init)) }
+  if let s = option("shapes") { config.groups = Set(s.split(separator: ",").map(String.init)) }
+  if let r = option("min-runs").flatMap(Int.init) { config.minRuns = r }
+  if let s = option("min-seconds").flatMap(Double.init) { config.minSeconds = s }
+  if flag("quick") { config.quick = true }
+  runKernelBenchmarks(config)
+case "tune":
+  let blockings = (option("blockings") ?? "256/144/768").split(separator: ",").map { spec -> (Int, Int, Int) in
+    let v = spec.split(separator: "/").compactMap { Int($0) }
+    precondition(v.count == 3, "prune-bench tune: blockings are kc/mc/nc, got \(spec)")
+    return (v[0], v[1], v[2])
   }
+  runTune(
+    m: option("m").flatMap(Int.init) ?? 576, n: option("n").flatMap(Int.init) ?? 576,
+    k: option("k").flatMap(Int.init) ?? 576, threads: option("threads").flatMap(Int.init) ?? 1,
+    double: option("precision") == "double", blockings: blockings,
+    rounds: option("rounds").flatMap(Int.init) ?? 5, runs: option("runs").flatMap(Int.init) ?? 10)
+case "help", "--help", "-h":
+  print(usage)
+default:
+  FileHandle.standardError.write(Data("prune-bench: unknown benchmark '\(benchmark)'\n\(usage)\n".utf8))
+  exit(2)
 }

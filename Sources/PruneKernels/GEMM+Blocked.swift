@@ -25,9 +25,13 @@
 // computed the tile: threads split the ic rows (or the jr panels when m is small) and never the
 // shared dimension.
 //
-// Parallelism (per (jc, pc) block, two `concurrentPerform` rounds): the threads first pack B̃
-// together, one contiguous range of micro-panels each (B̃ is packed once and shared, as in BLIS),
-// then each computes a contiguous range of row tiles with its own Ã buffer.
+// Parallelism: one `concurrentPerform` per call. Inside it the threads walk the (jc, pc) blocks in
+// the same order and share the work of each block through atomic counters: first they claim B̃
+// micro-panels to pack (B̃ is packed once and shared, as in BLIS), wait until all are packed, then
+// claim compute items (a run of rows against all panels, or a run of panels when m is small), each
+// packing its own Ã. A thread waits only for items another *running* thread has claimed, so this
+// never deadlocks even if `concurrentPerform` runs the iterations one after the other; a thread
+// slowed down by the machine simply claims fewer items.
 
 /// Cache and register blocking of the blocked GEMM, in BLIS's names.
 ///
@@ -55,7 +59,7 @@ public struct GEMMBlocking: Sendable, Equatable, CustomStringConvertible {
   /// Float, sized for a core with 32–48 KiB L1d and 512 KiB–1 MiB L2 (AMD Zen 3/4/5, Intel
   /// Skylake and later): B̃ micro-panel 256 × 16 × 4 B = 16 KiB, Ã block 144 × 256 × 4 B = 144 KiB,
   /// B̃ block 256 × 768 × 4 B = 768 KiB.
-  public static let float = GEMMBlocking(mr: 6, nr: 16, kc: 256, mc: 144, nc: 768)
+  public static let float = GEMMBlocking(mr: 6, nr: 16, kc: 384, mc: 144, nc: 768)
 
   /// Double: B̃ micro-panel 256 × 8 × 8 B = 16 KiB, Ã block 72 × 256 × 8 B = 144 KiB,
   /// B̃ block 256 × 768 × 8 B = 1.5 MiB.
@@ -116,6 +120,33 @@ func gemmBlocked<T: KernelScalar>(
   if region == .upperTriangle { flops /= 2 }
   let t = max(1, min(threads, Int(flops / max(1, minimumFlopsPerThread))))
 
+  // The (jc, pc) blocks in order, with how their compute work is cut into items.
+  var blocks: [GEMMBlock] = []
+  for jc in stride(from: 0, to: n, by: nc) {
+    let nb = min(nc, n - jc)
+    let panels = (nb + NR - 1) / NR
+    // In the upper-triangle region, rows at or below jc + nb − 1 are the only ones needed.
+    let mEnd = region == .upperTriangle ? min(m, jc + nb) : m
+    let rowTiles = (mEnd + MR - 1) / MR
+    var rowsPerItem = mEnd
+    var panelsPerItem = panels
+    if t == 1 {
+      rowsPerItem = mc
+    } else if rowTiles >= 2 * t {
+      // About three items per thread so that a slowed-down thread can hand work over.
+      let tilesPerItem = max(1, min(mc / MR, (rowTiles + 3 * t - 1) / (3 * t)))
+      rowsPerItem = tilesPerItem * MR
+    } else {
+      panelsPerItem = max(1, (panels + 3 * t - 1) / (3 * t))
+    }
+    for pc in stride(from: 0, to: k, by: kc) {
+      blocks.append(
+        GEMMBlock(
+          jc: jc, nb: nb, panels: panels, pc: pc, kb: min(kc, k - pc), mEnd: mEnd,
+          rowsPerItem: rowsPerItem, panelsPerItem: panelsPerItem))
+    }
+  }
+
   let bPackRaw = UnsafeMutableRawPointer.allocate(
     byteCount: kc * ncAlloc * MemoryLayout<T>.stride, alignment: 64)
   defer { bPackRaw.deallocate() }
@@ -126,74 +157,90 @@ func gemmBlocked<T: KernelScalar>(
   let bPack = SendablePointer(bPackRaw.bindMemory(to: T.self, capacity: kc * ncAlloc))
   let aPacks = SendablePointer(aPackRaw.bindMemory(to: T.self, capacity: t * aPackStride))
   let cOut = SendablePointer(c)
+  let counters = WorkCounters(count: 4 * blocks.count)
+  defer { counters.deallocate() }
+  let plan = blocks
 
-  for jc in stride(from: 0, to: n, by: nc) {
-    let nb = min(nc, n - jc)
-    let panels = (nb + NR - 1) / NR
-    // In the upper-triangle region, rows at or below jc + nb − 1 are the only ones needed.
-    let mEnd = region == .upperTriangle ? min(m, jc + nb) : m
-    let rowTiles = (mEnd + MR - 1) / MR
-    // Split rows when there are enough of them; otherwise split the column panels.
-    let splitRows = rowTiles >= 2 * t || panels < t
-    let rowRanges: [Range<Int>]
-    let panelRanges: [Range<Int>]
-    if splitRows {
-      rowRanges = balancedRowRanges(
-        rowTiles: rowTiles, mEnd: mEnd, MR: MR, parts: t, panels: panels, jc: jc, nb: nb,
-        NR: NR, region: region)
-      panelRanges = Array(repeating: 0..<panels, count: t)
-    } else {
-      rowRanges = Array(repeating: 0..<mEnd, count: t)
-      panelRanges = splitRange(panels, parts: t, granule: 1)
-    }
-    let packRanges = splitRange(panels, parts: t, granule: 1)
-
-    for pc in stride(from: 0, to: k, by: kc) {
-      let kb = min(kc, k - pc)
-      let betaBlock: T = pc == 0 ? beta : 1
+  parallelFor(t) { tid in
+    let aPack = aPacks.base + tid * aPackStride
+    for (index, blk) in plan.enumerated() {
+      let betaBlock: T = blk.pc == 0 ? beta : 1
+      let packClaim = 4 * index, packDone = 4 * index + 1
+      let itemClaim = 4 * index + 2, itemDone = 4 * index + 3
 
       // 1. Pack B̃ = op(B)[pc..<pc+kb, jc..<jc+nb], micro-panel q at bPack + q·kb·NR.
-      parallelFor(t) { tid in
-        for q in packRanges[tid] {
-          packBPanel(
-            b, rows: pc, depth: kb, column: jc + q * NR, width: min(NR, nb - q * NR), NR: NR,
-            into: bPack.base + q * kb * NR)
-        }
+      while true {
+        let q = counters.claim(packClaim)
+        if q >= blk.panels { break }
+        packBPanel(
+          b, rows: blk.pc, depth: blk.kb, column: blk.jc + q * NR, width: min(NR, blk.nb - q * NR),
+          NR: NR, into: bPack.base + q * blk.kb * NR)
+        counters.complete(packDone)
       }
+      counters.wait(packDone, reaches: blk.panels)
 
-      // 2. Each thread: its rows × its panels, in mc blocks of rows.
-      parallelFor(t) { tid in
-        let rows = rowRanges[tid]
-        let myPanels = panelRanges[tid]
-        if rows.isEmpty || myPanels.isEmpty { return }
-        let aPack = aPacks.base + tid * aPackStride
+      // 2. Compute items: rows × panels, in mc blocks of rows, each with its own Ã.
+      let itemCount = blk.itemCount
+      while true {
+        let item = counters.claim(itemClaim)
+        if item >= itemCount { break }
+        let (rows, panelRange) = blk.item(item)
         for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
           let mb = min(mc, rows.upperBound - ic)
-          packABlock(a, row: ic, height: mb, column: pc, depth: kb, MR: MR, into: aPack)
+          packABlock(a, row: ic, height: mb, column: blk.pc, depth: blk.kb, MR: MR, into: aPack)
           let tiles = (mb + MR - 1) / MR
-          for q in myPanels {
-            let j0 = jc + q * NR
+          for q in panelRange {
+            let j0 = blk.jc + q * NR
             let nEff = min(NR, n - j0)
-            let bMicro = UnsafePointer(bPack.base + q * kb * NR)
+            let bMicro = UnsafePointer(bPack.base + q * blk.kb * NR)
             for r in 0..<tiles {
               let i0 = ic + r * MR
               // Tiles strictly below the diagonal (every i > every j) are skipped.
               if region == .upperTriangle && i0 >= j0 + nEff { break }
               let mEff = min(MR, ic + mb - i0)
-              let aMicro = UnsafePointer(aPack + r * kb * MR)
+              let aMicro = UnsafePointer(aPack + r * blk.kb * MR)
               let cTile = cOut.base + i0 * ldc + j0
               if mEff == MR && nEff == NR {
-                T._microKernel(kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock)
+                T._microKernel(blk.kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock)
               } else {
                 edgeTile(
-                  kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock, rows: mEff, columns: nEff,
+                  blk.kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock, rows: mEff, columns: nEff,
                   MR: MR, NR: NR)
               }
             }
           }
         }
+        counters.complete(itemDone)
       }
+      // B̃ is overwritten by the next block, and C is updated again: wait for every item.
+      counters.wait(itemDone, reaches: itemCount)
     }
+  }
+}
+
+/// One (jc, pc) block of the loop nest and how its compute work is cut into items.
+struct GEMMBlock: Sendable {
+  let jc: Int, nb: Int, panels: Int
+  let pc: Int, kb: Int
+  /// Rows 0..<mEnd of C are computed in this block.
+  let mEnd: Int
+  /// Items are runs of `rowsPerItem` rows against all panels, or (when there are too few rows
+  /// to share) all rows against runs of `panelsPerItem` panels.
+  let rowsPerItem: Int
+  let panelsPerItem: Int
+
+  var itemCount: Int {
+    ((mEnd + rowsPerItem - 1) / rowsPerItem) * ((panels + panelsPerItem - 1) / panelsPerItem)
+  }
+
+  /// The rows and panels of item i (row-major over the item grid).
+  func item(_ i: Int) -> (rows: Range<Int>, panels: Range<Int>) {
+    let panelItems = (panels + panelsPerItem - 1) / panelsPerItem
+    let r = i / panelItems, q = i % panelItems
+    return (
+      (r * rowsPerItem)..<min(mEnd, (r + 1) * rowsPerItem),
+      (q * panelsPerItem)..<min(panels, (q + 1) * panelsPerItem)
+    )
   }
 }
 
@@ -228,39 +275,6 @@ func scaleC<T: KernelScalar>(
       c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j]
     }
   }
-}
-
-/// Contiguous ranges of rows (multiples of MR, the last ending at mEnd) with equal work.
-/// In the full region every row tile costs `panels`; in the upper triangle a row tile at i0 costs
-/// the number of panels not entirely left of it.
-func balancedRowRanges(
-  rowTiles: Int, mEnd: Int, MR: Int, parts: Int, panels: Int, jc: Int, nb: Int, NR: Int,
-  region: GEMMRegion
-) -> [Range<Int>] {
-  var weights = [Int](repeating: panels, count: rowTiles)
-  if region == .upperTriangle {
-    for r in 0..<rowTiles {
-      let i0 = r * MR
-      // panel q (columns jc+qNR ..< jc+qNR+NR) is needed iff i0 < jc + qNR + width.
-      var needed = 0
-      for q in 0..<panels where i0 < jc + q * NR + min(NR, nb - q * NR) { needed += 1 }
-      weights[r] = needed
-    }
-  }
-  let total = weights.reduce(0, +)
-  var ranges: [Range<Int>] = []
-  var tile = 0
-  var acc = 0
-  for p in 0..<parts {
-    let startTile = tile
-    let target = total * (p + 1) / parts
-    while tile < rowTiles && (acc + weights[tile] <= target || p == parts - 1) {
-      acc += weights[tile]
-      tile += 1
-    }
-    ranges.append(min(startTile * MR, mEnd)..<min(tile * MR, mEnd))
-  }
-  return ranges
 }
 
 /// Packs op(A)[row..<row+height, column..<column+depth] into ⌈height/MR⌉ micro-panels of

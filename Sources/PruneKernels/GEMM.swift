@@ -34,11 +34,29 @@ public func gemm<T: KernelScalar>(
   precondition(ldb >= max(1, transposeB ? k : n), "gemm: ldb \(ldb) too small")
   precondition(ldc >= max(1, n), "gemm: ldc \(ldc) too small")
   precondition(threads >= 1, "gemm: threads must be ≥ 1, got \(threads)")
+  gemm(
+    transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads, blocking: T.gemmBlocking)
+}
+
+/// The same GEMM with explicit cache blocking, for tuning experiments (`prune-bench tune`).
+/// `blocking.mr` and `blocking.nr` must be `T.gemmBlocking`'s (the micro-kernel's register tile);
+/// kc, mc and nc are free. Results depend on kc (the reduction is blocked by it), not on mc or nc.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func gemm<T: KernelScalar>(
+  transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+  alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+  beta: T, c: UnsafeMutablePointer<T>, ldc: Int, threads: Int, blocking: GEMMBlocking
+) {
+  precondition(
+    blocking.mr == T.gemmBlocking.mr && blocking.nr == T.gemmBlocking.nr,
+    "gemm: the register tile of \(blocking) is not the \(T.self) micro-kernel's")
   let opA = StridedOperand(base: a, rowStride: transposeA ? 1 : lda, columnStride: transposeA ? lda : 1)
   let opB = StridedOperand(base: b, rowStride: transposeB ? 1 : ldb, columnStride: transposeB ? ldb : 1)
   gemmBlocked(
     m: m, n: n, k: k, alpha: alpha, a: opA, b: opB, beta: beta, c: c, ldc: ldc,
-    threads: threads, blocking: T.gemmBlocking, region: .full)
+    threads: threads, blocking: blocking, region: .full)
 }
 
 // MARK: - Matrix API

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Dispatch
+import Synchronization
 
 /// How many threads the kernels use when a call does not say.
 ///
@@ -64,4 +65,47 @@ func splitRange(_ total: Int, parts: Int, granule: Int) -> [Range<Int>] {
     start = max(start, end)
   }
   return result
+}
+
+/// Shared work counters of one parallel kernel call: claim the next item of a phase, mark one
+/// done, and wait until a phase is complete.
+///
+/// Waiting only ever waits for items that a running thread has claimed, so the scheme cannot
+/// deadlock if the runtime executes the "parallel" iterations one after another. Memory ordering:
+/// `complete` releases what the item wrote; `wait` acquires it.
+struct WorkCounters: @unchecked Sendable {
+  private let base: UnsafeMutablePointer<Atomic<Int>>
+  private let count: Int
+
+  init(count: Int) {
+    self.count = count
+    base = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: max(1, count))
+    for i in 0..<count { (base + i).initialize(to: Atomic(0)) }
+  }
+
+  func deallocate() {
+    base.deinitialize(count: count)
+    base.deallocate()
+  }
+
+  /// The index of the next unclaimed item of counter i.
+  @inline(__always)
+  func claim(_ i: Int) -> Int { base[i].wrappingAdd(1, ordering: .relaxed).oldValue }
+
+  /// Marks one item of counter i done.
+  @inline(__always)
+  func complete(_ i: Int) { base[i].wrappingAdd(1, ordering: .releasing) }
+
+  /// Spins (then yields) until counter i reaches `target`.
+  @inline(__always)
+  func wait(_ i: Int, reaches target: Int) {
+    var spins = 0
+    while base[i].load(ordering: .acquiring) < target {
+      spins += 1
+      if spins >= 256 {
+        sched_yield()
+        spins = 0
+      }
+    }
+  }
 }
