@@ -128,22 +128,27 @@ func gemmBlocked<T: KernelScalar>(
     // In the upper-triangle region, rows at or below jc + nb − 1 are the only ones needed.
     let mEnd = region == .upperTriangle ? min(m, jc + nb) : m
     let rowTiles = (mEnd + MR - 1) / MR
-    var rowsPerItem = mEnd
-    var panelsPerItem = panels
+    // Items: with one thread, mc blocks of rows; with several, runs of rows of decreasing size
+    // (guided scheduling: each item is about 1/(2t) of what is left), so that the last items are
+    // one tile and no thread waits long at the end of a block. When there are too few row tiles
+    // to share, all rows against runs of panels instead.
+    var rowBounds: [Int]
+    var panelBounds: [Int]
     if t == 1 {
-      rowsPerItem = mc
+      rowBounds = Array(stride(from: 0, to: mEnd, by: mc)) + [mEnd]
+      panelBounds = [0, panels]
     } else if rowTiles >= 2 * t {
-      // About three items per thread so that a slowed-down thread can hand work over.
-      let tilesPerItem = max(1, min(mc / MR, (rowTiles + 3 * t - 1) / (3 * t)))
-      rowsPerItem = tilesPerItem * MR
+      rowBounds = guidedBounds(units: rowTiles, workers: t, maxUnits: mc / MR).map { min(mEnd, $0 * MR) }
+      panelBounds = [0, panels]
     } else {
-      panelsPerItem = max(1, (panels + 3 * t - 1) / (3 * t))
+      rowBounds = [0, mEnd]
+      panelBounds = guidedBounds(units: panels, workers: t, maxUnits: panels)
     }
     for pc in stride(from: 0, to: k, by: kc) {
       blocks.append(
         GEMMBlock(
-          jc: jc, nb: nb, panels: panels, pc: pc, kb: min(kc, k - pc), mEnd: mEnd,
-          rowsPerItem: rowsPerItem, panelsPerItem: panelsPerItem))
+          jc: jc, nb: nb, panels: panels, pc: pc, kb: min(kc, k - pc), rowBounds: rowBounds,
+          panelBounds: panelBounds))
     }
   }
 
@@ -222,26 +227,32 @@ func gemmBlocked<T: KernelScalar>(
 struct GEMMBlock: Sendable {
   let jc: Int, nb: Int, panels: Int
   let pc: Int, kb: Int
-  /// Rows 0..<mEnd of C are computed in this block.
-  let mEnd: Int
-  /// Items are runs of `rowsPerItem` rows against all panels, or (when there are too few rows
-  /// to share) all rows against runs of `panelsPerItem` panels.
-  let rowsPerItem: Int
-  let panelsPerItem: Int
+  /// Item boundaries: rows rowBounds[r]..<rowBounds[r+1] against panels
+  /// panelBounds[q]..<panelBounds[q+1]; one of the two lists has a single range.
+  let rowBounds: [Int]
+  let panelBounds: [Int]
 
-  var itemCount: Int {
-    ((mEnd + rowsPerItem - 1) / rowsPerItem) * ((panels + panelsPerItem - 1) / panelsPerItem)
-  }
+  var itemCount: Int { (rowBounds.count - 1) * (panelBounds.count - 1) }
 
   /// The rows and panels of item i (row-major over the item grid).
   func item(_ i: Int) -> (rows: Range<Int>, panels: Range<Int>) {
-    let panelItems = (panels + panelsPerItem - 1) / panelsPerItem
+    let panelItems = panelBounds.count - 1
     let r = i / panelItems, q = i % panelItems
-    return (
-      (r * rowsPerItem)..<min(mEnd, (r + 1) * rowsPerItem),
-      (q * panelsPerItem)..<min(panels, (q + 1) * panelsPerItem)
-    )
+    return (rowBounds[r]..<rowBounds[r + 1], panelBounds[q]..<panelBounds[q + 1])
   }
+}
+
+/// Boundaries 0 = b₀ < b₁ < … < bₙ = units of guided-scheduling chunks: each chunk is
+/// ⌈remaining / (2·workers)⌉ units, at most `maxUnits`.
+func guidedBounds(units: Int, workers: Int, maxUnits: Int) -> [Int] {
+  var bounds = [0]
+  var done = 0
+  while done < units {
+    let remaining = units - done
+    done += max(1, min(maxUnits, (remaining + 2 * workers - 1) / (2 * workers)))
+    bounds.append(min(done, units))
+  }
+  return bounds
 }
 
 /// An edge tile: the full micro-kernel into a scratch MR × NR tile (α = 1, β = 0, which is exact:
@@ -288,15 +299,21 @@ func packABlock<T: KernelScalar>(
   var panel = dst
   while r0 < height {
     let rEff = min(MR, height - r0)
-    if a.columnStride == 1 {
-      // Rows of A are contiguous along p: read row streams, write with stride MR.
-      for rr in 0..<rEff {
-        let src = a.base + (row + r0 + rr) * a.rowStride + column
-        for p in 0..<depth { panel[p * MR + rr] = src[p] }
+    if a.columnStride == 1 && rEff == 6 && MR == 6 {
+      // Rows of A are contiguous along p: six row streams, one contiguous MR-group per p.
+      let s0 = a.base + (row + r0) * a.rowStride + column
+      let s1 = s0 + a.rowStride, s2 = s1 + a.rowStride, s3 = s2 + a.rowStride
+      let s4 = s3 + a.rowStride, s5 = s4 + a.rowStride
+      var out = panel
+      for p in 0..<depth {
+        out[0] = s0[p]; out[1] = s1[p]; out[2] = s2[p]
+        out[3] = s3[p]; out[4] = s4[p]; out[5] = s5[p]
+        out += 6
       }
-      if rEff < MR {
-        for p in 0..<depth {
-          for rr in rEff..<MR { panel[p * MR + rr] = 0 }
+    } else if a.columnStride == 1 {
+      for p in 0..<depth {
+        for rr in 0..<MR {
+          panel[p * MR + rr] = rr < rEff ? a.base[(row + r0 + rr) * a.rowStride + column + p] : 0
         }
       }
     } else {
@@ -320,7 +337,17 @@ func packBPanel<T: KernelScalar>(
   _ b: StridedOperand<T>, rows row: Int, depth: Int, column: Int, width: Int, NR: Int,
   into dst: UnsafeMutablePointer<T>
 ) {
-  if b.columnStride == 1 {
+  if b.columnStride == 1 && width == NR && NR * MemoryLayout<T>.stride == 64 {
+    // A full row of the micro-panel is 64 bytes in both precisions: two 32-byte moves.
+    for p in 0..<depth {
+      let src = UnsafeRawPointer(b.base + (row + p) * b.rowStride + column)
+      let out = UnsafeMutableRawPointer(dst + p * NR)
+      out.storeBytes(of: src.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+      out.storeBytes(
+        of: src.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), toByteOffset: 32,
+        as: SIMD8<Float>.self)
+    }
+  } else if b.columnStride == 1 {
     for p in 0..<depth {
       let src = b.base + (row + p) * b.rowStride + column
       let out = dst + p * NR
