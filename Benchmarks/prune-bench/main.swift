@@ -19,6 +19,7 @@ let usage = """
 
   Benchmarks:
     kernels   SGEMM, DGEMM and Gram GFLOP/s over the shapes of Docs/benchmarks.md
+    factor    Cholesky, triangular and SPD inverse, solves, eigenvalue bound (--sizes, --threads)
     tune      compare GEMM cache blockings on one shape (--m --n --k --threads --precision
               --blockings kc/mc/nc,... --rounds --runs), interleaved
 
@@ -66,6 +67,10 @@ case "tune":
     k: option("k").flatMap(Int.init) ?? 576, threads: option("threads").flatMap(Int.init) ?? 1,
     double: option("precision") == "double", blockings: blockings,
     rounds: option("rounds").flatMap(Int.init) ?? 5, runs: option("runs").flatMap(Int.init) ?? 10)
+case "factor":
+  runFactorBenchmarks(
+    sizes: (option("sizes") ?? "576,1536").split(separator: ",").compactMap { Int($0) },
+    threads: (option("threads") ?? "1,2").split(separator: ",").compactMap { Int($0) })
 case "help", "--help", "-h":
   print(usage)
 default:
