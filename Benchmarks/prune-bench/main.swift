@@ -9,10 +9,17 @@
 
 import Foundation
 
-#if DEBUG
-FileHandle.standardError.write(Data("prune-bench: this is a debug build; run `swift run -c release prune-bench ...`\n".utf8))
-exit(1)
-#endif
+let isDebugBuild: Bool = {
+  #if DEBUG
+  return true
+  #else
+  return false
+  #endif
+}()
+if isDebugBuild {
+  FileHandle.standardError.write(Data("prune-bench: this is a debug build; run `swift run -c release prune-bench ...`\n".utf8))
+  exit(1)
+}
 
 let usage = """
   Usage: prune-bench <benchmark> [options]

@@ -74,11 +74,11 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
     }
   }
 
-  /// Row i as a slice of `elements`.
+  /// Row i as a new zero-based array (a copy).
   @inlinable
-  public func row(_ i: Int) -> ArraySlice<Scalar> {
+  public func row(_ i: Int) -> [Scalar] {
     precondition(i >= 0 && i < rows, "Matrix: row \(i) outside [\(rows) × \(columns)]")
-    return storage[(i * columns)..<((i + 1) * columns)]
+    return Array(storage[(i * columns)..<((i + 1) * columns)])
   }
 
   /// Replaces row i.

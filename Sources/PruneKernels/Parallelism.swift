@@ -23,6 +23,18 @@ public enum Parallelism {
   /// The default thread count of every kernel call (initially `processorCount`). Set it once at
   /// start-up, before any kernel runs (the `prune` tool does so for `--threads`).
   nonisolated(unsafe) public static var threads: Int = processorCount
+
+  /// Runs `body` on `threads` contiguous chunks of 0..<count at once (`concurrentPerform`); chunk
+  /// boundaries depend only on `count` and `threads`. For independent work such as the rows of a
+  /// weight: each index must be processed the same way whichever chunk holds it, so that results
+  /// do not depend on the thread count.
+  public static func forEachChunk(
+    of count: Int, threads: Int = Parallelism.threads, _ body: @Sendable (Range<Int>) -> Void
+  ) {
+    let t = max(1, min(threads, count))
+    let chunks = splitRange(count, parts: t, granule: 1)
+    parallelFor(t) { body(chunks[$0]) }
+  }
 }
 
 /// A raw pointer that may cross into a `concurrentPerform` closure. Each iteration writes a

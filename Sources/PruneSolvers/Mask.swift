@@ -150,6 +150,13 @@ public struct MaskViolation: Sendable, Equatable, CustomStringConvertible {
   /// Pruned entries required (−1 when the shape itself is incompatible).
   public let required: Int
 
+  public init(row: Int?, column: Int?, pruned: Int, required: Int) {
+    self.row = row
+    self.column = column
+    self.pruned = pruned
+    self.required = required
+  }
+
   public var description: String {
     let place: String
     switch (row, column) {

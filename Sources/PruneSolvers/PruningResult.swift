@@ -42,6 +42,9 @@ public struct PruningReport: Sendable, Codable, Equatable {
   public var iterations: Int
   /// Wall time of the method, seconds.
   public var seconds: Double
+  /// Named scalar diagnostics a method wants to expose (e.g. SparseGPT's accumulated OBS loss,
+  /// FISTA's final E_round/E_total), documented with the method.
+  public var metrics: [String: Double]
   /// Free-form remarks (a fallback taken, a warning).
   public var notes: [String]
   /// The options the method ran with, as name → value strings.
@@ -51,7 +54,8 @@ public struct PruningReport: Sendable, Codable, Equatable {
     method: String, pattern: String, realisedSparsity: Double = 0, error: Double = 0,
     relativeError: Double = 0, damping: Double? = nil, dampingRetry: Double? = nil,
     lambda: Double? = nil, lambdaPath: [Double] = [], objectiveTrace: [Double] = [],
-    iterations: Int = 0, seconds: Double = 0, notes: [String] = [], options: [String: String] = [:]
+    iterations: Int = 0, seconds: Double = 0, metrics: [String: Double] = [:], notes: [String] = [],
+    options: [String: String] = [:]
   ) {
     self.method = method
     self.pattern = pattern
@@ -65,6 +69,7 @@ public struct PruningReport: Sendable, Codable, Equatable {
     self.objectiveTrace = objectiveTrace
     self.iterations = iterations
     self.seconds = seconds
+    self.metrics = metrics
     self.notes = notes
     self.options = options
   }

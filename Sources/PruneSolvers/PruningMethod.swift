@@ -1,0 +1,95 @@
+/// The pruning methods by the name the CLI and the reports use.
+///
+/// | name | file | what it does |
+/// |---|---|---|
+/// | `magnitude` | Magnitude.swift | prunes the smallest \|Wᵢⱼ\|; no data, no update |
+/// | `wanda` | Wanda.swift | prunes the smallest \|Wᵢⱼ\|·‖xⱼ‖ per row; no update |
+/// | `sparsegpt` | SparseGPT.swift | OBS column sweep with lazy batches (Frantar & Alistarh 2023) |
+/// | `admm` | ADMM.swift | ADMM weight update with gradual mask selection (Boža 2024) |
+/// | `fista` | FISTA.swift | ℓ1-regularised reconstruction by FISTA, λ by bisection (FISTAPruner) |
+/// | `refit` | Refit.swift | exact masked least squares on a given mask (the R1 oracle) |
+/// | `apt` | APT.swift | optimal multi-weight removal, blockwise (APT) |
+/// | `exact` | BruteForce.swift | every admissible mask, each refit exactly; tiny problems only |
+public enum PruningMethod: String, Sendable, CaseIterable, CustomStringConvertible {
+  case magnitude, wanda, sparsegpt, admm, fista, refit, apt, exact
+
+  public var description: String { rawValue }
+
+  /// The comparison group an unstructured ratio uses when the user does not say: Wanda compares
+  /// within each output row (as its authors do); every other method over the whole matrix.
+  public var defaultGroup: SparsityPattern.Group { self == .wanda ? .row : .matrix }
+}
+
+/// Why a pruning method could not run.
+public enum PruningError: Error, Equatable, CustomStringConvertible {
+  case invalidPattern(SparsityPatternError)
+  case factorisationFailed(method: String, CholeskyError)
+  case problemTooLarge(method: String, detail: String)
+  case maskMismatch(detail: String)
+
+  public var description: String {
+    switch self {
+    case let .invalidPattern(e):
+      return e.description
+    case let .factorisationFailed(method, e):
+      return "\(method): \(e.description)"
+    case let .problemTooLarge(method, detail):
+      return "\(method): \(detail)"
+    case let .maskMismatch(detail):
+      return "mask: \(detail). Hint: the mask must have the weight's shape [out × in] and satisfy the pattern."
+    }
+  }
+}
+
+// MARK: - Shared machinery of the methods
+
+extension SparsityPattern {
+  /// Validates against a weight with `columns` inputs, as a `PruningError`.
+  func check(columns: Int) throws(PruningError) {
+    do { try validate(columns: columns) } catch { throw .invalidPattern(error) }
+  }
+}
+
+/// Builds the result of a method: zeroes the pruned entries of `weight` (they must already be
+/// zero or near it; the mask is authoritative), measures the error and fills the common fields.
+func finishResult<T: KernelScalar>(
+  method: PruningMethod, problem: LayerProblem<T>, pattern: SparsityPattern, weight: Matrix<T>,
+  mask: Mask, start: ContinuousClock.Instant, configure: (inout PruningReport) -> Void = { _ in }
+) -> PruningResult<T> {
+  var w = weight
+  mask.apply(to: &w)
+  let error = problem.error(of: w)
+  let energy = problem.denseEnergy
+  var report = PruningReport(
+    method: method.rawValue, pattern: pattern.description, realisedSparsity: mask.sparsity,
+    error: error, relativeError: energy > 0 ? error / energy : (error == 0 ? 0 : .infinity))
+  configure(&report)
+  report.seconds = secondsSince(start)
+  return PruningResult(weight: w, mask: mask, report: report)
+}
+
+/// mean(diag G), the scale every relative damping refers to (1 when the diagonal is all zero).
+func meanDiagonal<T: KernelScalar>(_ g: Matrix<T>) -> Double {
+  guard g.rows > 0 else { return 1 }
+  var s = 0.0
+  for i in 0..<g.rows { s += Double(g[i, i]) }
+  let mean = s / Double(g.rows)
+  return mean > 0 ? mean : 1
+}
+
+/// The number of entries to prune in the columns [c0, c1) of a row or matrix when `total` must be
+/// pruned over `columns` columns in all: cumulative rounding, so the per-block counts add up to
+/// exactly `total` (⌊total·c1/n⌋ − ⌊total·c0/n⌋).
+func cumulativeShare(total: Int, columns: Int, from c0: Int, to c1: Int) -> Int {
+  guard columns > 0 else { return 0 }
+  return total * c1 / columns - total * c0 / columns
+}
+
+/// The flat indices of the k lowest scores among `indices` (ties: lower index first), unordered.
+func lowest(_ k: Int, of indices: [Int], scores: (Int) -> Double) -> [Int] {
+  if k <= 0 { return [] }
+  if k >= indices.count { return indices }
+  let keyed = indices.map { (score: scores($0), index: $0) }
+  let sorted = keyed.sorted { $0.score < $1.score || ($0.score == $1.score && $0.index < $1.index) }
+  return sorted.prefix(k).map(\.index)
+}

@@ -1,0 +1,199 @@
+/// Minimises ‖X*Ŵᵀ − XWᵀ‖²_F approximately by Optimal Brain Surgeon steps: one input column at a
+/// time, the pruned weights of that column are removed and the error is compensated on the columns
+/// not yet visited (Frantar & Alistarh, "SparseGPT: Massive Language Models Can Be Accurately
+/// Pruned in One-Shot", ICML 2023, arXiv 2301.00774).
+///
+/// With H = G* + δI (the Hessian of the row objective, damped) and U upper triangular with
+/// H⁻¹ = UᵀU, row j of U is row j of the inverse Hessian of the columns j…n−1 divided by the
+/// square root of its diagonal, so removing weight w_j optimally over the free columns F_j is
+///
+///     δw_{F_j} = −(w_j / U_jj) · U_{j, F_j},      loss_j = ½ (w_j / U_jj)².
+///
+/// Steps (algorithms.md §5, in Double whatever T is):
+///   0. W₀ = W; under error correction W₀ = (W·K)(G* + δI)⁻¹, the dense optimum of the corrected
+///      objective, so that pruning starts from the best dense weights for the inputs X* [INF].
+///   1. dead inputs: Gⱼⱼ = 0 → Hⱼⱼ = 1 and W[:, j] = 0 (they cost nothing and are pruned first)
+///   2. δ = percdamp · mean(diag G*); H = G* + δI; U = chol_upper(H⁻¹)
+///   3. for each block [i1, i2) of `blockSize` columns:
+///        a. unstructured: scores W²/diag(U)² over the block; prune the lowest ones (the count of
+///           this block, see below); N:M: decided just in time at each group start, per row, on
+///           the already-updated weights
+///        b. for j in the block: q = W[:, j] with pruned rows zeroed; e = (W[:, j] − q)/U_jj;
+///           W[:, j…i2) −= e ⊗ U[j, j…i2); loss += ½ Σ e²
+///        c. lazy batch: W[:, i2…) −= E · U[i1…i2, i2…)   (one GEMM)
+///
+/// Counts. The reference thresholds each m × 128 block at sorted(score)[⌊s·m·128⌋] and prunes
+/// `score ≤ threshold`: ⌊s·m·128⌋ + 1 entries plus ties per block (algorithms.md §9 #1). PruneKit
+/// prunes exactly: block b gets ⌊K·i2/n⌋ − ⌊K·i1/n⌋ of the K = ⌊s·m·n⌋ weights (per row for the
+/// `.row` group), so the totals are exact; `CountRule.reference` reproduces the original.
+///
+/// The accumulated loss equals ½ Σᵢ (ŵᵢ − w₀ᵢ) H (ŵᵢ − w₀ᵢ)ᵀ exactly in exact arithmetic (OBS steps
+/// are exact on a quadratic); it is returned as `metrics["obs_loss"]` and tested.
+///
+/// Corresponds to `SparseGPT.fasterprune` in IST-DASLab/sparsegpt `sparsegpt.py`; mapped line by
+/// line in Docs/methods/sparsegpt.md.
+public struct SparseGPT: Sendable {
+  /// How many weights a block prunes.
+  public enum CountRule: String, Sendable {
+    /// Cumulative shares of the exact total (the default).
+    case exact
+    /// The reference's `score ≤ sorted(score)[⌊s·m·B⌋]`: one more per block, plus ties.
+    case reference
+  }
+
+  public struct Options: Sendable, Equatable {
+    /// Columns per lazy batch (the reference's `blocksize`, 128). N:M needs it to be a multiple of M.
+    public var blockSize: Int = 128
+    /// δ as a fraction of mean(diag G*): the reference's `percdamp`, 0.01.
+    public var percentDamping: Double = 0.01
+    /// Exact counts (default) or the reference's per-block threshold.
+    public var countRule: CountRule = .exact
+
+    public init(blockSize: Int = 128, percentDamping: Double = 0.01, countRule: CountRule = .exact) {
+      self.blockSize = blockSize
+      self.percentDamping = percentDamping
+      self.countRule = countRule
+    }
+  }
+
+  public var options: Options
+
+  public init(options: Options = Options()) { self.options = options }
+
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func prune<T: KernelScalar>(_ problem: LayerProblem<T>, pattern: SparsityPattern)
+    throws(PruningError) -> PruningResult<T>
+  {
+    let start = ContinuousClock.now
+    try pattern.check(columns: problem.inputs)
+    if case let .nOfM(_, mm) = pattern, options.blockSize % mm != 0 {
+      throw .invalidPattern(.columnsNotMultiple(columns: options.blockSize, n: 0, m: mm))
+    }
+    let m = problem.outputs, n = problem.inputs
+    var w = problem.weight.converted(to: Double.self)
+    var h = problem.gram.converted(to: Double.self)
+
+    // 1. Dead inputs.
+    var dead = 0
+    for j in 0..<n where h[j, j] == 0 {
+      h[j, j] = 1
+      for i in 0..<m { w[i, j] = 0 }
+      dead += 1
+    }
+    // 2. Damping and the inverse Hessian's upper Cholesky factor.
+    let delta = options.percentDamping * meanDiagonal(problem.gram)
+    for j in 0..<n { h[j, j] += delta }
+    let hFactor: CholeskyFactorization<Double>
+    do { hFactor = try cholesky(h, damping: .retry) } catch { throw .factorisationFailed(method: "sparsegpt", error) }
+    if let k = problem.crossGram {
+      // 0. Error correction: start from the dense optimum W₀ = (W K) H⁻¹ (H symmetric).
+      let c = matmul(problem.weight.converted(to: Double.self), k.converted(to: Double.self))
+      w = choleskySolve(hFactor, c.transposed()).transposed()
+      for j in 0..<n where problem.gram[j, j] == 0 { for i in 0..<m { w[i, j] = 0 } }
+    }
+    let hInverse = spdInverse(hFactor)
+    let u: Matrix<Double>
+    do { u = try cholesky(hInverse, damping: .retry).lower.transposed() } catch {
+      throw .factorisationFailed(method: "sparsegpt (inverse Hessian)", error)
+    }
+
+    // 3. Column sweep in blocks.
+    var mask = Mask(rows: m, columns: n)
+    var loss = 0.0
+    let total = pattern.prunedCount(rows: m, columns: n)
+    let perRow = pattern.prunedCount(rows: 1, columns: n)
+    let bs = options.blockSize
+    for i1 in stride(from: 0, to: n, by: bs) {
+      let i2 = min(i1 + bs, n), width = i2 - i1
+      // W1 = W[:, i1..<i2], Err1 = E.
+      var w1 = w.submatrix(rows: 0..<m, columns: i1..<i2)
+      var err = Matrix<Double>(rows: m, columns: width)
+      var prunedInBlock = [Bool](repeating: false, count: m * width)
+      let diag = (0..<width).map { u[i1 + $0, i1 + $0] }
+      func score(_ i: Int, _ c: Int) -> Double { let v = w1[i, c] / diag[c]; return v * v }
+
+      // 3a. Unstructured mask of the block.
+      switch pattern {
+      case .unstructured(_, .matrix):
+        let all = Array(0..<(m * width))
+        if options.countRule == .reference {
+          let k = Int((pattern.ratio * Double(m * width)).rounded(.down))
+          let sorted = all.map { score($0 / width, $0 % width) }.sorted()
+          if !sorted.isEmpty {
+            let threshold = sorted[min(k, sorted.count - 1)]
+            for idx in all where score(idx / width, idx % width) <= threshold { prunedInBlock[idx] = true }
+          }
+        } else {
+          let k = cumulativeShare(total: total, columns: n, from: i1, to: i2)
+          for idx in lowest(k, of: all, scores: { score($0 / width, $0 % width) }) { prunedInBlock[idx] = true }
+        }
+      case .unstructured(_, .row):
+        let k = cumulativeShare(total: perRow, columns: n, from: i1, to: i2)
+        for i in 0..<m {
+          for idx in lowest(k, of: Array((i * width)..<((i + 1) * width)), scores: { score(i, $0 - i * width) }) {
+            prunedInBlock[idx] = true
+          }
+        }
+      case .nOfM:
+        break
+      }
+
+      // 3b. OBS steps inside the block.
+      for j in 0..<width {
+        if case let .nOfM(nn, mm) = pattern, j % mm == 0 {
+          for i in 0..<m {
+            let group = Array((i * width + j)..<(i * width + j + mm))
+            for idx in lowest(nn, of: group, scores: { score(i, $0 - i * width) }) { prunedInBlock[idx] = true }
+          }
+        }
+        let d = diag[j]
+        let uRow = (j..<width).map { u[i1 + j, i1 + $0] }  // U[j, j..<i2]
+        w1.withUnsafeMutableBufferPointer { pw in
+          err.withUnsafeMutableBufferPointer { pe in
+            for i in 0..<m {
+              let row = pw.baseAddress! + i * width
+              let wij = row[j]
+              let q = prunedInBlock[i * width + j] ? 0 : wij
+              let e = (wij - q) / d
+              loss += 0.5 * e * e
+              pe[i * width + j] = e
+              if e != 0 {
+                for c in j..<width { row[c] -= e * uRow[c - j] }
+              }
+              row[j] = q
+            }
+          }
+        }
+      }
+      for i in 0..<m {
+        for c in 0..<width {
+          w[i, i1 + c] = w1[i, c]
+          if prunedInBlock[i * width + c] { mask[i, i1 + c] = false }
+        }
+      }
+      // 3c. Lazy batch update of the columns right of the block.
+      if i2 < n {
+        err.withUnsafeBufferPointer { pe in
+          u.withUnsafeBufferPointer { pu in
+            w.withUnsafeMutableBufferPointer { pw in
+              gemm(
+                transposeA: false, transposeB: false, m: m, n: n - i2, k: width, alpha: -1,
+                a: pe.baseAddress!, lda: width, b: pu.baseAddress! + i1 * n + i2, ldb: n,
+                beta: 1, c: pw.baseAddress! + i2, ldc: n)
+            }
+          }
+        }
+      }
+    }
+    return finishResult(method: .sparsegpt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start) { r in
+      r.damping = delta
+      r.dampingRetry = hFactor.addedDamping > 0 ? Double(hFactor.addedDamping) : nil
+      r.metrics = ["obs_loss": loss, "dead_inputs": Double(dead)]
+      r.options = [
+        "blocksize": "\(options.blockSize)", "percdamp": "\(options.percentDamping)",
+        "count_rule": options.countRule.rawValue,
+      ]
+    }
+  }
+}
