@@ -26,6 +26,7 @@ public enum PruningError: Error, Equatable, CustomStringConvertible {
   case factorisationFailed(method: String, CholeskyError)
   case problemTooLarge(method: String, detail: String)
   case maskMismatch(detail: String)
+  case invalidOption(name: String, detail: String)
 
   public var description: String {
     switch self {
@@ -37,6 +38,8 @@ public enum PruningError: Error, Equatable, CustomStringConvertible {
       return "\(method): \(detail)"
     case let .maskMismatch(detail):
       return "mask: \(detail). Hint: the mask must have the weight's shape [out × in] and satisfy the pattern."
+    case let .invalidOption(name, detail):
+      return "option '\(name)': \(detail). Hint: 'prune help layer' lists every method option."
     }
   }
 }

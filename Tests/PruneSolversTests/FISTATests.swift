@@ -1,0 +1,160 @@
+import PruneSolvers
+import PruneTestSupport
+import Testing
+
+/// A small, well-conditioned lasso: W 4 × 12, G from 200 tokens with feature scales in 0.5…2.
+private func lassoProblem(seed: UInt64) -> LayerProblem<Double> {
+  randomProblem(Double.self, rows: 4, columns: 12, tokens: 200, seed: seed, scales: 0.5...2).problem
+}
+
+/// F(Z) = ½tr(ZGZᵀ) − tr(ZCᵀ) + λ‖Z‖₁ (the constant ½tr(WGWᵀ) dropped).
+private func lassoObjective(_ z: Matrix<Double>, g: Matrix<Double>, c: Matrix<Double>, lambda: Double) -> Double {
+  let zg = matmul(z, g)
+  var f = 0.0
+  for idx in 0..<z.elements.count {
+    f += 0.5 * z.elements[idx] * zg.elements[idx] - z.elements[idx] * c.elements[idx] + lambda * abs(z.elements[idx])
+  }
+  return f
+}
+
+@Suite("FISTA (FISTAPruner)")
+struct FISTATests {
+  // soft_τ(v) minimises ½(x − v)² + τ|x|: no point of a fine grid around it does better (the grid
+  // step is 1e-3, so the grid minimum can only tie up to rounding: compare with 1e-12 slack).
+  @Test("the prox is the minimiser of ½(x − v)² + τ|x|", arguments: [-3.0, -0.7, -0.2, 0, 0.15, 0.5, 2.5])
+  func proxMinimises(_ v: Double) {
+    for tau in [0.0, 0.1, 0.5, 1.0] {
+      let x = FISTA.softThreshold(v, tau)
+      let fx = 0.5 * (x - v) * (x - v) + tau * abs(x)
+      for step in -4000...4000 {
+        let y = Double(step) * 1e-3
+        #expect(fx <= 0.5 * (y - v) * (y - v) + tau * abs(y) + 1e-12, "v \(v) τ \(tau) y \(y)")
+      }
+    }
+  }
+
+  // After many iterations the lasso optimality conditions hold: g = ZG − C satisfies
+  // gᵢⱼ = −λ·sign(Zᵢⱼ) where Zᵢⱼ ≠ 0 and |gᵢⱼ| ≤ λ where Zᵢⱼ = 0. FISTA converges as O(1/k²), and
+  // on this conditioning 5000 iterations bring the residual to ~1e-10 of max|C|; 1e-6 is the spec's.
+  @Test("lasso KKT conditions after convergence", arguments: [UInt64(1), 2, 3])
+  func kkt(seed: UInt64) {
+    let p = lassoProblem(seed: seed)
+    let c = matmul(p.weight, p.gram)
+    let l = largestEigenvalueUpperBound(p.gram).upperBound
+    let scale = c.maxMagnitude
+    for lambda in [0.05 * scale, 0.3 * scale] {
+      let z = FISTA.lasso(gram: p.gram, target: c, lambda: lambda, lipschitz: l, start: p.weight, iterations: 5000).solution
+      let g = matmul(z, p.gram)
+      var zeros = 0
+      for idx in 0..<z.elements.count {
+        let gi = g.elements[idx] - c.elements[idx], zi = z.elements[idx]
+        if zi != 0 {
+          #expect(abs(gi + lambda * (zi > 0 ? 1 : -1)) <= 1e-6 * scale, "entry \(idx): g \(gi) λ \(lambda)")
+        } else {
+          zeros += 1
+          #expect(abs(gi) <= lambda + 1e-6 * scale, "entry \(idx): |g| \(abs(gi)) > λ \(lambda)")
+        }
+      }
+      #expect(zeros > 0, "λ = \(lambda) should zero some entries")
+    }
+  }
+
+  // G* = K = c·I: the rows decouple into scalar problems and the solution is soft_{λ/c}(W), which
+  // FISTA at step 1/L = 1/c reaches in one step from any start; sparsity grows with λ.
+  @Test("orthogonal design: the closed form soft_{λ/c}(W), sparsity monotone in λ")
+  func orthogonalDesign() {
+    var rng = SplitMix64(seed: 4)
+    let w = Matrix<Double>.random(rows: 5, columns: 8, using: &rng)
+    let c0 = 4.0
+    let g = Matrix<Double>.identity(8).map { $0 * c0 }
+    let target = matmul(w, g)
+    var previousZeros = -1
+    for lambda in [0.0, 0.4, 1.2, 2.0, 3.2, 4.0] {
+      let z = FISTA.lasso(gram: g, target: target, lambda: lambda, lipschitz: c0, start: Matrix(rows: 5, columns: 8), iterations: 3).solution
+      for idx in 0..<40 {
+        #expect(abs(z.elements[idx] - FISTA.softThreshold(w.elements[idx], lambda / c0)) <= 1e-15)
+      }
+      let zeros = z.elements.filter { $0 == 0 }.count
+      #expect(zeros >= previousZeros)
+      previousZeros = zeros
+    }
+  }
+
+  // λ = 0 and X* = X: the objective is minimised by W itself, so W is a fixed point (the gradient
+  // WG − WG is exactly zero), and any start converges to it.
+  @Test("λ = 0 keeps W; any start converges to W")
+  func lambdaZero() {
+    let p = lassoProblem(seed: 5)
+    let c = matmul(p.weight, p.gram)
+    let l = largestEigenvalueUpperBound(p.gram).upperBound
+    let fixed = FISTA.lasso(gram: p.gram, target: c, lambda: 0, lipschitz: l, start: p.weight, iterations: 10).solution
+    #expect(fixed == p.weight)
+    let fromZero = FISTA.lasso(gram: p.gram, target: c, lambda: 0, lipschitz: l, start: Matrix(rows: 4, columns: 12), iterations: 4000).solution
+    #expect(maxAbsDifference(fromZero, p.weight).value <= 1e-8 * p.weight.maxMagnitude)
+  }
+
+  // FISTA's guarantee F(Z_k) − F* ≤ 2L‖Z₀ − Z*‖²/(k+1)² (Beck & Teboulle 2009, Thm 4.4), checked at
+  // every k ≤ 60 against F*, Z* from a 20000-iteration run; 1e-9 relative slack for rounding.
+  @Test("the O(1/k²) convergence bound holds at every iteration")
+  func convergenceBound() {
+    let p = lassoProblem(seed: 6)
+    let c = matmul(p.weight, p.gram)
+    let l = largestEigenvalueUpperBound(p.gram).upperBound
+    let lambda = 0.1 * c.maxMagnitude
+    let start = Matrix<Double>(rows: 4, columns: 12)
+    let star = FISTA.lasso(gram: p.gram, target: c, lambda: lambda, lipschitz: l, start: start, iterations: 20000).solution
+    let fStar = lassoObjective(star, g: p.gram, c: c, lambda: lambda)
+    var distance = 0.0
+    for idx in 0..<star.elements.count { distance += star.elements[idx] * star.elements[idx] }
+    for k in 1...60 {
+      let zk = FISTA.lasso(gram: p.gram, target: c, lambda: lambda, lipschitz: l, start: start, iterations: k).solution
+      let gap = lassoObjective(zk, g: p.gram, c: c, lambda: lambda) - fStar
+      let bound = 2 * l * distance / Double((k + 1) * (k + 1))
+      #expect(gap <= bound + 1e-9 * abs(fStar), "k \(k): gap \(gap) bound \(bound)")
+    }
+  }
+
+  // The warm start is the first candidate of the best-so-far, so FISTAPruner can only improve on
+  // it (the final error is re-measured in Double: 1e-9 relative slack).
+  @Test("the result is never worse than its warm start", arguments: [FISTA.WarmStart.wanda, .sparsegpt, .magnitude, .dense], testPatterns)
+  func neverWorseThanWarmStart(_ warm: FISTA.WarmStart, _ pattern: SparsityPattern) throws {
+    let (problem, _) = randomProblem(Double.self, rows: 8, columns: 24, seed: 7)
+    let r = try FISTA(options: .init(warmStart: warm)).prune(problem, pattern: pattern)
+    let warmError = try #require(r.report.metrics["warm_start_error"])
+    #expect(r.report.error <= warmError * (1 + 1e-9))
+    #expect(r.report.lambdaPath.count == 3)
+    #expect(r.report.objectiveTrace.count == 3)
+    if warm == .wanda, case .unstructured(_, .matrix) = pattern {
+      let wanda = try Wanda().prune(problem, pattern: pattern)
+      #expect(r.report.error <= wanda.report.error * (1 + 1e-9))
+    }
+  }
+
+  // On correlated data FISTA's reconstruction beats its Wanda warm start outright, and the
+  // optional final refit beats (or ties) the paper-mode result on the same mask.
+  @Test("FISTA improves on Wanda; the final refit improves on FISTA", arguments: [SparsityPattern.unstructured(0.5), .nOfM(n: 2, m: 4)])
+  func improves(_ pattern: SparsityPattern) throws {
+    let (problem, _) = randomProblem(Double.self, rows: 12, columns: 32, seed: 8, scales: 0.5...2)
+    let wanda = try Wanda().prune(problem, pattern: pattern).report.error
+    let paper = try FISTA().prune(problem, pattern: pattern)
+    #expect(paper.report.error < wanda, "fista \(paper.report.error) wanda \(wanda)")
+    let refitted = try FISTA(options: .init(finalRefit: true, refitDamping: 0)).prune(problem, pattern: pattern)
+    #expect(refitted.mask == paper.mask)
+    #expect(refitted.report.error <= paper.report.error * (1 + 1e-9))
+  }
+
+  // With error correction (X* ≠ X) the objective is ‖X*Ŵᵀ − XWᵀ‖²: the report's error equals the
+  // one computed from the inputs directly.
+  @Test("error-corrected problems: the reported error is the direct one")
+  func errorCorrected() throws {
+    var rng = SplitMix64(seed: 9)
+    let x = Matrix<Double>.random(rows: 120, columns: 16, using: &rng)
+    let xStar = x.map { $0 * 0.8 + 0.01 }
+    let w = Matrix<Double>.random(rows: 6, columns: 16, using: &rng)
+    let problem = try LayerProblem(weight: w, inputs: x, prunedInputs: xStar)
+    let r = try FISTA().prune(problem, pattern: .unstructured(0.5))
+    let direct = directError(w: w, wHat: r.weight, x: x, xStar: xStar)
+    #expect(relativeDifference(r.report.error, direct) <= 1e-9)
+    #expect(r.report.error <= (r.report.metrics["warm_start_error"] ?? 0) * (1 + 1e-9))
+  }
+}
