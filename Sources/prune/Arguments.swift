@@ -17,7 +17,8 @@ struct CLIError: Error, CustomStringConvertible {
     self.exitCode = exitCode
   }
 
-  var description: String { hint.map { "\(message)\nHint: \($0)" } ?? message }
+  /// One line: the message, then "Hint: ..." when there is a hint.
+  var description: String { hint.map { "\(message). Hint: \($0)" } ?? message }
 }
 
 /// The options of one command invocation.
