@@ -91,7 +91,8 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
         + " Hint: a shape is a list of non-negative integers."
     case let .invalidOffsets(path, tensor, reason):
       return "safetensors \(path): tensor '\(tensor)': \(reason)."
-        + " Hint: data_offsets [begin, end] are relative to the data buffer and span elements × dtype size bytes."
+        + " Hint: the file is truncated or corrupt (data_offsets [begin, end] are relative to the data buffer"
+        + " and span elements × dtype size bytes); re-export it."
     case let .overlappingTensors(path, first, second):
       return "safetensors \(path): tensors '\(first)' and '\(second)' overlap."
         + " Hint: the file is corrupt; re-export it."

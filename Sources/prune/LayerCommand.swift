@@ -81,7 +81,8 @@ func runLayer(_ args: inout Arguments) throws {
   let maskOutput = try path(&args, "mask-out")
   let precisionName = args.string("precision") ?? "float"
   guard let precision = LayerJob.Precision(rawValue: precisionName) else {
-    throw CLIError("--precision must be float or double, got '\(precisionName)'")
+    throw CLIError(
+      "--precision must be float or double, got '\(precisionName)'", hint: "float is the default; double solves in Double")
   }
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
   var given: [String: String] = [:]
@@ -89,6 +90,9 @@ func runLayer(_ args: inout Arguments) throws {
     if let value = args.string(entry.name) { given[entry.name] = value }
   }
   try args.finish()
+  if let extra = args.positionals.first {
+    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
+  }
 
   var options = MethodOptions()
   do throws(PruningError) {
