@@ -39,17 +39,15 @@ public enum Parallelism {
 
 /// A raw pointer that may cross into a `concurrentPerform` closure. Each iteration writes a
 /// disjoint part of the memory, which is what makes this `@unchecked Sendable` sound.
-@usableFromInline
-struct SendablePointer<T>: @unchecked Sendable {
-  @usableFromInline let base: UnsafeMutablePointer<T>
-  @usableFromInline init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+public struct SendablePointer<T>: @unchecked Sendable {
+  public let base: UnsafeMutablePointer<T>
+  @inlinable public init(_ base: UnsafeMutablePointer<T>) { self.base = base }
 }
 
 /// A read-only raw pointer that may cross into a `concurrentPerform` closure.
-@usableFromInline
-struct SendableConstPointer<T>: @unchecked Sendable {
-  @usableFromInline let base: UnsafePointer<T>
-  @usableFromInline init(_ base: UnsafePointer<T>) { self.base = base }
+public struct SendableConstPointer<T>: @unchecked Sendable {
+  public let base: UnsafePointer<T>
+  @inlinable public init(_ base: UnsafePointer<T>) { self.base = base }
 }
 
 /// Runs `body(t)` for t in 0..<count, in parallel when count > 1.
