@@ -1,0 +1,615 @@
+// A decoder-only language model (LLaMA, OPT or GPT-2) with its weights in memory, run in Float.
+//
+// The forward pass of a window of tokens x₁ … x_L:
+//
+//   h⁰ = embed(x)                          token rows (+ learned positions for OPT/GPT-2)
+//   hˡ = blockₗ(hˡ⁻¹),  l = 1 … N          one decoder block at a time (`runBlock`)
+//   logits = head(norm(hᴺ))                [L × vocab]  (`logits`)
+//   NLL = −Σₜ log softmax(logitsₜ)[x_{t+1}] (`negativeLogLikelihood`)
+//
+// Running block by block keeps only one block's activations alive, and `runBlock` hands the
+// input of every linear layer to a callback: the calibration inputs X of the pruning problems
+// (SparseGPT's sequential driver runs block l on the output of the already-pruned blocks < l).
+// Several windows can be laid end to end in one matrix (`sequenceLength`): every row-wise step and
+// every linear layer treats them as one batch of rows; attention stays within each window, which
+// starts at position 0.
+//
+// Weights are read once through `TensorSource` with their Hugging Face names and converted to
+// Float. Linear weights are kept as [out × in] (nn.Linear's layout); GPT-2's Conv1D weights, stored
+// [in, out], are transposed on load, so every layer is pruned the same way (rows = outputs).
+
+import Foundation
+import PruneKernels
+
+/// One linear layer's parameters: W `[out × in]` (nn.Linear's layout) and an optional bias `[out]`.
+public struct LinearWeights: Sendable, Equatable {
+  /// W, `[out × in]`: y = x·Wᵀ + b.
+  public var weight: Matrix<Float>
+  /// b, `out` values, or nil for a layer without bias.
+  public var bias: [Float]?
+
+  /// A layer from its weight and bias.
+  public init(weight: Matrix<Float>, bias: [Float]? = nil) {
+    precondition(bias == nil || bias!.count == weight.rows, "LinearWeights: \(bias!.count) biases for \(weight.shapeDescription)")
+    self.weight = weight
+    self.bias = bias
+  }
+}
+
+/// The input X of one or more linear layers of a block, captured during a forward pass: the
+/// calibration data of their pruning problems.
+public struct LinearInput: Sendable {
+  /// Hugging Face module names of the layers that read this input (weights at `name + ".weight"`),
+  /// e.g. `model.layers.3.self_attn.q_proj`, `…k_proj`, `…v_proj`, which all read the same X.
+  public let layers: [String]
+  /// X, `[tokens × in]`, one row per token.
+  public let input: Matrix<Float>
+}
+
+/// A sum of next-token negative log-likelihoods and how many predictions it covers.
+public struct NegativeLogLikelihood: Sendable, Equatable {
+  /// Σ −log p(target), in nats.
+  public var sum: Double
+  /// Number of predicted tokens.
+  public var count: Int
+
+  /// A sum over `count` predictions.
+  public init(sum: Double = 0, count: Int = 0) {
+    self.sum = sum
+    self.count = count
+  }
+
+  /// The mean NLL, sum/count.
+  public var mean: Double { sum / Double(count) }
+  /// exp(mean NLL).
+  public var perplexity: Double { Foundation.exp(mean) }
+
+  /// Adds another window's sums.
+  public static func + (a: Self, b: Self) -> Self { Self(sum: a.sum + b.sum, count: a.count + b.count) }
+}
+
+/// A decoder-only transformer language model (LLaMA, OPT or GPT-2 family) with its weights in
+/// memory, run in Float on the kernels' GEMM.
+public struct TransformerLM: Sendable {
+  /// The architecture parameters.
+  public let config: ForwardConfig
+
+  /// One decoder block's parameters: its two norms and its linear layers in the order of
+  /// `Layout.linearRoles`.
+  struct Block: Sendable {
+    var attentionNorm: NormWeights
+    var mlpNorm: NormWeights
+    var linears: [LinearWeights]
+  }
+
+  let layout: Layout
+  var blocks: [Block]
+  /// Token embedding E, [vocab × wordEmbedDim].
+  let tokenEmbedding: Matrix<Float>
+  /// Learned positions (OPT, GPT-2), [positions × hidden]; row p + positionOffset is position p.
+  let positionEmbedding: Matrix<Float>?
+  let positionOffset: Int
+  /// OPT's project_in (wordEmbedDim → hidden) and project_out (hidden → wordEmbedDim).
+  let projectIn: LinearWeights?
+  let projectOut: LinearWeights?
+  let finalNorm: NormWeights?
+  /// The output projection, [vocab × wordEmbedDim]; the same storage as E when tied.
+  let head: Matrix<Float>
+  /// cos/sin of RoPE for the first positions (LLaMA).
+  let rotary: RotaryTable?
+  /// Full module name → (block, index into `linears`).
+  let linearIndex: [String: (block: Int, role: Int)]
+
+  /// Builds the model, reading every tensor from `weights` by its Hugging Face name and checking
+  /// its shape against `config`.
+  public init(config: ForwardConfig, weights: some TensorSource) throws(ForwardError) {
+    self.config = config
+    let layout = Layout(config: config, names: Set(weights.tensorNames))
+    self.layout = layout
+    let reader = WeightReader(source: weights, architecture: config.architecture.rawValue)
+    let c = config
+    let d = c.hiddenSize
+    tokenEmbedding = try reader.matrix(layout.tokenEmbedding, shape: [c.vocabSize, c.wordEmbedDim])
+    switch c.architecture {
+    case .llama:
+      positionEmbedding = nil
+      positionOffset = 0
+      rotary = RotaryTable(headDim: c.headDim, theta: c.ropeTheta, positions: max(1, min(c.maxPositions, 8192)))
+    case .opt:
+      // OPTLearnedPositionalEmbedding: position p reads row p + 2 (rows 0 and 1 are a fairseq leftover).
+      positionOffset = 2
+      positionEmbedding = try reader.matrix(layout.positionEmbedding!, shape: [c.maxPositions + 2, d])
+      rotary = nil
+    case .gpt2:
+      positionOffset = 0
+      positionEmbedding = try reader.matrix(layout.positionEmbedding!, shape: [c.maxPositions, d])
+      rotary = nil
+    }
+    if c.architecture == .opt && c.wordEmbedDim != d {
+      projectIn = LinearWeights(weight: try reader.matrix(layout.projectIn!, shape: [d, c.wordEmbedDim]))
+      projectOut = LinearWeights(weight: try reader.matrix(layout.projectOut!, shape: [c.wordEmbedDim, d]))
+    } else {
+      projectIn = nil
+      projectOut = nil
+    }
+    finalNorm = c.finalNorm ? try reader.norm(layout.finalNorm, width: d, bias: c.architecture != .llama) : nil
+    let tied = c.tieWordEmbeddings ?? !weights.tensorNames.contains(layout.head)
+    head = tied ? tokenEmbedding : try reader.matrix(layout.head, shape: [c.vocabSize, c.wordEmbedDim])
+
+    var blocks: [Block] = []
+    var index: [String: (block: Int, role: Int)] = [:]
+    for l in 0..<c.layerCount {
+      let prefix = layout.blockPrefix(l)
+      let hasBias = c.architecture != .llama
+      var linears: [LinearWeights] = []
+      for (r, role) in layout.linearRoles.enumerated() {
+        let name = prefix + role.name
+        let shape = role.shape(c)
+        let weight: Matrix<Float>
+        if c.architecture == .gpt2 {
+          // Conv1D: y = x·W + b with W stored [in, out].
+          weight = try reader.matrix(name + ".weight", shape: [shape[1], shape[0]]).transposed()
+        } else {
+          weight = try reader.matrix(name + ".weight", shape: shape)
+        }
+        // LLaMA-family biases are optional (attention_bias, mlp_bias, Qwen2's q/k/v biases).
+        let bias = hasBias || weights.shape(of: name + ".bias") != nil
+          ? try reader.vector(name + ".bias", count: shape[0]) : nil
+        linears.append(LinearWeights(weight: weight, bias: bias))
+        index[name] = (l, r)
+      }
+      blocks.append(
+        Block(
+          attentionNorm: try reader.norm(prefix + layout.attentionNorm, width: d, bias: hasBias),
+          mlpNorm: try reader.norm(prefix + layout.mlpNorm, width: d, bias: hasBias),
+          linears: linears))
+    }
+    self.blocks = blocks
+    linearIndex = index
+  }
+
+  // MARK: - Linear layers by name
+
+  /// Number of decoder blocks.
+  public var blockCount: Int { blocks.count }
+
+  /// The Hugging Face module names of block `index`'s linear layers, in the order they run
+  /// (q, k, v, o, gate, up, down for LLaMA; q, k, v, out, fc1, fc2 for OPT; c_attn, attn.c_proj,
+  /// c_fc, mlp.c_proj for GPT-2).
+  public func linearLayerNames(block index: Int) -> [String] {
+    precondition(index >= 0 && index < blocks.count, "linearLayerNames: block \(index) outside 0..<\(blocks.count)")
+    return layout.linearRoles.map { layout.blockPrefix(index) + $0.name }
+  }
+
+  /// The weights of a linear layer by module name, W as `[out × in]` (for GPT-2 the transpose of
+  /// the file's Conv1D tensor).
+  public func linearWeights(_ name: String) throws(ForwardError) -> LinearWeights {
+    guard let (b, r) = linearIndex[name] else { throw .unknownLayer(name: name) }
+    return blocks[b].linears[r]
+  }
+
+  /// Replaces the weight W `[out × in]` of a linear layer (e.g. by its pruned version); the bias
+  /// is kept. The shape must not change.
+  public mutating func setLinearWeight(_ name: String, _ weight: Matrix<Float>) throws(ForwardError) {
+    guard let (b, r) = linearIndex[name] else { throw .unknownLayer(name: name) }
+    let old = blocks[b].linears[r].weight
+    guard old.rows == weight.rows && old.columns == weight.columns else {
+      throw .shapeMismatch(name: name + ".weight", expected: [old.rows, old.columns], found: [weight.rows, weight.columns])
+    }
+    blocks[b].linears[r].weight = weight
+  }
+
+  // MARK: - Forward
+
+  /// h⁰ for `tokens`: the token embedding rows (OPT: through project_in), plus the learned
+  /// position embedding of t mod sequenceLength for OPT and GPT-2. `[tokens × hidden]`.
+  public func embed(_ tokens: [Int], sequenceLength: Int? = nil) throws(ForwardError) -> Matrix<Float> {
+    let length = try checkedSequenceLength(tokens.count, sequenceLength)
+    for (i, t) in tokens.enumerated() where t < 0 || t >= config.vocabSize {
+      throw .tokenOutOfRange(token: t, index: i, vocabSize: config.vocabSize)
+    }
+    if let positions = positionEmbedding, length + positionOffset > positions.rows {
+      throw .sequenceTooLong(length: length, maxPositions: positions.rows - positionOffset)
+    }
+    let width = config.wordEmbedDim
+    var h = Matrix<Float>(rows: tokens.count, columns: width)
+    h.withUnsafeMutableBufferPointer { hp in
+      tokenEmbedding.withUnsafeBufferPointer { ep in
+        for (i, t) in tokens.enumerated() {
+          (hp.baseAddress! + i * width).update(from: ep.baseAddress! + t * width, count: width)
+        }
+      }
+    }
+    if let projectIn { h = linear(h, projectIn) }
+    if let positions = positionEmbedding {
+      let d = config.hiddenSize
+      h.withUnsafeMutableBufferPointer { hp in
+        positions.withUnsafeBufferPointer { pp in
+          for i in 0..<tokens.count {
+            let row = hp.baseAddress! + i * d, pos = pp.baseAddress! + (i % length + positionOffset) * d
+            for j in 0..<d { row[j] += pos[j] }
+          }
+        }
+      }
+    }
+    return h
+  }
+
+  /// Runs decoder block `index` on `hidden` (`[tokens × hidden]`, windows of `sequenceLength`
+  /// rows laid end to end; nil = one window) and returns the block's output. `capture` receives
+  /// the input of every linear layer of the block, in the order the layers run, before the
+  /// layer is applied.
+  public func runBlock(
+    _ index: Int, hidden: Matrix<Float>, sequenceLength: Int? = nil,
+    capture: (LinearInput) throws -> Void
+  ) rethrows -> Matrix<Float> {
+    precondition(index >= 0 && index < blocks.count, "runBlock: block \(index) outside 0..<\(blocks.count)")
+    precondition(hidden.columns == config.hiddenSize, "runBlock: hidden \(hidden.shapeDescription) is not [tokens × \(config.hiddenSize)]")
+    let length = sequenceLength ?? hidden.rows
+    precondition(length > 0 && hidden.rows % length == 0, "runBlock: \(hidden.rows) rows are not windows of \(length)")
+    let names = linearLayerNames(block: index)
+    switch config.architecture {
+    case .llama: return try llamaBlock(blocks[index], hidden, length, names, capture)
+    case .opt: return try optBlock(blocks[index], hidden, length, names, capture)
+    case .gpt2: return try gpt2Block(blocks[index], index, hidden, length, names, capture)
+    }
+  }
+
+  /// Runs decoder block `index` on `hidden` without capturing (see `runBlock(_:hidden:sequenceLength:capture:)`).
+  public func runBlock(_ index: Int, hidden: Matrix<Float>, sequenceLength: Int? = nil) -> Matrix<Float> {
+    runBlock(index, hidden: hidden, sequenceLength: sequenceLength, capture: { _ in })
+  }
+
+  /// The logits `[tokens × vocab]` of the last block's output: final norm (OPT: then project_out),
+  /// then ·Headᵀ.
+  public func logits(_ hidden: Matrix<Float>) -> Matrix<Float> {
+    matmul(headInput(hidden), head, transposeB: true)
+  }
+
+  /// The whole forward pass: embed, every block in order, logits. Equal bit for bit to calling
+  /// `embed`, `runBlock` for every block and `logits` in turn.
+  public func forward(_ tokens: [Int], sequenceLength: Int? = nil) throws(ForwardError) -> Matrix<Float> {
+    logits(try lastHidden(tokens, sequenceLength: sequenceLength))
+  }
+
+  /// The next-token NLL of every window: row t of window w predicts token t + 1 of the window
+  /// (L − 1 predictions per window of L tokens). The logits are formed `headRows` rows at a time,
+  /// so the full `[tokens × vocab]` matrix never exists.
+  public func negativeLogLikelihood(_ tokens: [Int], sequenceLength: Int? = nil) throws(ForwardError)
+    -> NegativeLogLikelihood
+  {
+    let length = try checkedSequenceLength(tokens.count, sequenceLength)
+    let h = headInput(try lastHidden(tokens, sequenceLength: length))
+    // Rows that have a next token in their window, with their targets.
+    var rows: [Int] = []
+    var targets: [Int] = []
+    for t in 0..<tokens.count where t % length != length - 1 {
+      rows.append(t)
+      targets.append(tokens[t + 1])
+    }
+    var total = NegativeLogLikelihood()
+    let headRows = 256
+    for start in stride(from: 0, to: rows.count, by: headRows) {
+      let chunk = rows[start..<min(rows.count, start + headRows)]
+      var x = Matrix<Float>(rows: chunk.count, columns: h.columns)
+      for (i, r) in chunk.enumerated() { x.setRow(i, to: h.row(r)) }
+      let logits = matmul(x, head, transposeB: true)
+      total = total + PruneModels.negativeLogLikelihood(logits: logits, targets: Array(targets[chunk.indices]))
+    }
+    return total
+  }
+
+  // MARK: - Pieces
+
+  func lastHidden(_ tokens: [Int], sequenceLength: Int?) throws(ForwardError) -> Matrix<Float> {
+    var h = try embed(tokens, sequenceLength: sequenceLength)
+    for l in 0..<blocks.count { h = runBlock(l, hidden: h, sequenceLength: sequenceLength ?? tokens.count) }
+    return h
+  }
+
+  func headInput(_ hidden: Matrix<Float>) -> Matrix<Float> {
+    var h = hidden
+    if let finalNorm { h = norm(h, finalNorm) }
+    if let projectOut { h = linear(h, projectOut) }
+    return h
+  }
+
+  func checkedSequenceLength(_ tokens: Int, _ sequenceLength: Int?) throws(ForwardError) -> Int {
+    let length = sequenceLength ?? tokens
+    guard tokens > 0, length > 0, tokens % length == 0 else {
+      throw .invalidSequenceLength(tokens: tokens, sequenceLength: length)
+    }
+    return length
+  }
+
+  /// The architecture's norm: RMSNorm for LLaMA, LayerNorm otherwise.
+  func norm(_ x: Matrix<Float>, _ weights: NormWeights) -> Matrix<Float> {
+    config.architecture == .llama
+      ? rmsNorm(x, weights, epsilon: config.normEpsilon) : layerNorm(x, weights, epsilon: config.normEpsilon)
+  }
+
+  /// RoPE cos/sin covering `length` positions.
+  func rotaryTable(_ length: Int) -> RotaryTable {
+    if let rotary, rotary.positions >= length { return rotary }
+    return RotaryTable(headDim: config.headDim, theta: config.ropeTheta, positions: length)
+  }
+}
+
+// MARK: - The three blocks
+
+extension TransformerLM {
+  /// LLaMA block (`LlamaDecoderLayer`), h ∈ ℝ^{T×D}:
+  ///
+  ///   a = RMSNorm(h)·γ₁;  Q = a·W_qᵀ, K = a·W_kᵀ, V = a·W_vᵀ;  RoPE on Q and K
+  ///   h ← h + Attn(Q, K, V)·W_oᵀ            (grouped heads, causal, scale 1/√d)
+  ///   b = RMSNorm(h)·γ₂
+  ///   h ← h + (silu(b·W_gateᵀ) ⊙ b·W_upᵀ)·W_downᵀ
+  func llamaBlock(
+    _ b: Block, _ hidden: Matrix<Float>, _ length: Int, _ names: [String],
+    _ capture: (LinearInput) throws -> Void
+  ) rethrows -> Matrix<Float> {
+    let c = config
+    var h = hidden
+    let a = rmsNorm(h, b.attentionNorm, epsilon: c.normEpsilon)
+    try capture(LinearInput(layers: Array(names[0...2]), input: a))
+    var q = linear(a, b.linears[0])
+    var k = linear(a, b.linears[1])
+    let v = linear(a, b.linears[2])
+    let table = rotaryTable(length)
+    applyRotary(&q, heads: c.headCount, table: table, sequenceLength: length)
+    applyRotary(&k, heads: c.keyValueHeadCount, table: table, sequenceLength: length)
+    let attention = causalAttention(
+      q: HeadOperand(matrix: q, columnOffset: 0), k: HeadOperand(matrix: k, columnOffset: 0),
+      v: HeadOperand(matrix: v, columnOffset: 0), heads: c.headCount, keyValueHeads: c.keyValueHeadCount,
+      headDim: c.headDim, sequenceLength: length, scale: attentionScale(layer: 0))
+    try capture(LinearInput(layers: [names[3]], input: attention))
+    addInPlace(&h, linear(attention, b.linears[3]))
+
+    let m = rmsNorm(h, b.mlpNorm, epsilon: c.normEpsilon)
+    try capture(LinearInput(layers: Array(names[4...5]), input: m))
+    var gate = linear(m, b.linears[4])
+    swiGLU(gate: &gate, up: linear(m, b.linears[5]))
+    try capture(LinearInput(layers: [names[6]], input: gate))
+    addInPlace(&h, linear(gate, b.linears[6]))
+    return h
+  }
+
+  /// OPT block (`OPTDecoderLayer`); pre-LN (do_layer_norm_before, every OPT but 350m):
+  ///
+  ///   a = LN₁(h);  h ← h + Attn(a·W_qᵀ + b_q, a·W_kᵀ + b_k, a·W_vᵀ + b_v)·W_oᵀ + b_o
+  ///   b = LN₂(h);  h ← h + act(b·W₁ᵀ + b₁)·W₂ᵀ + b₂
+  ///
+  /// post-LN: h ← LN₁(h + Attn(h)), then h ← LN₂(h + FFN(h)).
+  func optBlock(
+    _ b: Block, _ hidden: Matrix<Float>, _ length: Int, _ names: [String],
+    _ capture: (LinearInput) throws -> Void
+  ) rethrows -> Matrix<Float> {
+    let c = config
+    var h = hidden
+    let a = c.normBefore ? layerNorm(h, b.attentionNorm, epsilon: c.normEpsilon) : h
+    try capture(LinearInput(layers: Array(names[0...2]), input: a))
+    let q = linear(a, b.linears[0]), k = linear(a, b.linears[1]), v = linear(a, b.linears[2])
+    let attention = causalAttention(
+      q: HeadOperand(matrix: q, columnOffset: 0), k: HeadOperand(matrix: k, columnOffset: 0),
+      v: HeadOperand(matrix: v, columnOffset: 0), heads: c.headCount, keyValueHeads: c.headCount,
+      headDim: c.headDim, sequenceLength: length, scale: attentionScale(layer: 0))
+    try capture(LinearInput(layers: [names[3]], input: attention))
+    addInPlace(&h, linear(attention, b.linears[3]))
+    if !c.normBefore { h = layerNorm(h, b.attentionNorm, epsilon: c.normEpsilon) }
+
+    let m = c.normBefore ? layerNorm(h, b.mlpNorm, epsilon: c.normEpsilon) : h
+    try capture(LinearInput(layers: [names[4]], input: m))
+    var inner = linear(m, b.linears[4])
+    activate(&inner, c.activation)
+    try capture(LinearInput(layers: [names[5]], input: inner))
+    addInPlace(&h, linear(inner, b.linears[5]))
+    if !c.normBefore { h = layerNorm(h, b.mlpNorm, epsilon: c.normEpsilon) }
+    return h
+  }
+
+  /// GPT-2 block (`GPT2Block`), with [Q K V] = a·W_attnᵀ + b_attn fused (Conv1D c_attn):
+  ///
+  ///   a = LN₁(h);  h ← h + Attn(Q, K, V)·W_projᵀ + b_proj
+  ///   b = LN₂(h);  h ← h + gelu_tanh(b·W_fcᵀ + b_fc)·W_mlpprojᵀ + b_mlpproj
+  func gpt2Block(
+    _ b: Block, _ index: Int, _ hidden: Matrix<Float>, _ length: Int, _ names: [String],
+    _ capture: (LinearInput) throws -> Void
+  ) rethrows -> Matrix<Float> {
+    let c = config
+    var h = hidden
+    let a = layerNorm(h, b.attentionNorm, epsilon: c.normEpsilon)
+    try capture(LinearInput(layers: [names[0]], input: a))
+    let qkv = linear(a, b.linears[0])
+    let d = c.hiddenSize
+    let attention = causalAttention(
+      q: HeadOperand(matrix: qkv, columnOffset: 0), k: HeadOperand(matrix: qkv, columnOffset: d),
+      v: HeadOperand(matrix: qkv, columnOffset: 2 * d), heads: c.headCount, keyValueHeads: c.headCount,
+      headDim: c.headDim, sequenceLength: length, scale: attentionScale(layer: index))
+    try capture(LinearInput(layers: [names[1]], input: attention))
+    addInPlace(&h, linear(attention, b.linears[1]))
+
+    let m = layerNorm(h, b.mlpNorm, epsilon: c.normEpsilon)
+    try capture(LinearInput(layers: [names[2]], input: m))
+    var inner = linear(m, b.linears[2])
+    activate(&inner, c.activation)
+    try capture(LinearInput(layers: [names[3]], input: inner))
+    addInPlace(&h, linear(inner, b.linears[3]))
+    return h
+  }
+
+  /// The factor on Q·Kᵀ: 1/√d (GPT-2: only with scale_attn_weights, and also 1/(layer + 1) with
+  /// scale_attn_by_inverse_layer_idx).
+  func attentionScale(layer: Int) -> Float {
+    var scale: Float = config.scaleAttention ? 1 / Float(config.headDim).squareRoot() : 1
+    if config.scaleAttentionByInverseLayer { scale /= Float(layer + 1) }
+    return scale
+  }
+}
+
+// MARK: - Names
+
+/// Where an architecture keeps its tensors (Hugging Face names).
+struct Layout: Sendable {
+  /// One linear layer of a block: its module name relative to the block and its [out, in] shape.
+  struct Role: Sendable {
+    let name: String
+    let shape: @Sendable (ForwardConfig) -> [Int]
+  }
+
+  let tokenEmbedding: String
+  let positionEmbedding: String?
+  let projectIn: String?
+  let projectOut: String?
+  let finalNorm: String
+  let head = "lm_head.weight"
+  let blocksPrefix: String
+  let attentionNorm: String
+  let mlpNorm: String
+  let linearRoles: [Role]
+
+  func blockPrefix(_ l: Int) -> String { "\(blocksPrefix)\(l)." }
+
+  /// The layout of `config`'s architecture; `names` (the checkpoint's) decides between the prefixed
+  /// and unprefixed spellings (`model.decoder.` or `decoder.` for OPT, `transformer.` or none for
+  /// GPT-2).
+  init(config: ForwardConfig, names: Set<String>) {
+    switch config.architecture {
+    case .llama:
+      tokenEmbedding = "model.embed_tokens.weight"
+      positionEmbedding = nil
+      projectIn = nil
+      projectOut = nil
+      finalNorm = "model.norm"
+      blocksPrefix = "model.layers."
+      attentionNorm = "input_layernorm"
+      mlpNorm = "post_attention_layernorm"
+      linearRoles = [
+        Role(name: "self_attn.q_proj") { [$0.headCount * $0.headDim, $0.hiddenSize] },
+        Role(name: "self_attn.k_proj") { [$0.keyValueHeadCount * $0.headDim, $0.hiddenSize] },
+        Role(name: "self_attn.v_proj") { [$0.keyValueHeadCount * $0.headDim, $0.hiddenSize] },
+        Role(name: "self_attn.o_proj") { [$0.hiddenSize, $0.headCount * $0.headDim] },
+        Role(name: "mlp.gate_proj") { [$0.intermediateSize, $0.hiddenSize] },
+        Role(name: "mlp.up_proj") { [$0.intermediateSize, $0.hiddenSize] },
+        Role(name: "mlp.down_proj") { [$0.hiddenSize, $0.intermediateSize] },
+      ]
+    case .opt:
+      let base = names.contains("decoder.embed_tokens.weight") ? "decoder." : "model.decoder."
+      tokenEmbedding = base + "embed_tokens.weight"
+      positionEmbedding = base + "embed_positions.weight"
+      projectIn = base + "project_in.weight"
+      projectOut = base + "project_out.weight"
+      finalNorm = base + "final_layer_norm"
+      blocksPrefix = base + "layers."
+      attentionNorm = "self_attn_layer_norm"
+      mlpNorm = "final_layer_norm"
+      linearRoles = [
+        Role(name: "self_attn.q_proj") { [$0.hiddenSize, $0.hiddenSize] },
+        Role(name: "self_attn.k_proj") { [$0.hiddenSize, $0.hiddenSize] },
+        Role(name: "self_attn.v_proj") { [$0.hiddenSize, $0.hiddenSize] },
+        Role(name: "self_attn.out_proj") { [$0.hiddenSize, $0.hiddenSize] },
+        Role(name: "fc1") { [$0.intermediateSize, $0.hiddenSize] },
+        Role(name: "fc2") { [$0.hiddenSize, $0.intermediateSize] },
+      ]
+    case .gpt2:
+      let base = names.contains("wte.weight") ? "" : "transformer."
+      tokenEmbedding = base + "wte.weight"
+      positionEmbedding = base + "wpe.weight"
+      projectIn = nil
+      projectOut = nil
+      finalNorm = base + "ln_f"
+      blocksPrefix = base + "h."
+      attentionNorm = "ln_1"
+      mlpNorm = "ln_2"
+      linearRoles = [
+        Role(name: "attn.c_attn") { [3 * $0.hiddenSize, $0.hiddenSize] },
+        Role(name: "attn.c_proj") { [$0.hiddenSize, $0.hiddenSize] },
+        Role(name: "mlp.c_fc") { [$0.intermediateSize, $0.hiddenSize] },
+        Role(name: "mlp.c_proj") { [$0.hiddenSize, $0.intermediateSize] },
+      ]
+    }
+  }
+}
+
+/// Reads tensors with shape checks and typed errors.
+struct WeightReader<Source: TensorSource> {
+  let source: Source
+  let architecture: String
+
+  func values(_ name: String, shape: [Int]) throws(ForwardError) -> [Float] {
+    guard let found = source.shape(of: name) else { throw .missingTensor(name: name, architecture: architecture) }
+    guard found == shape else { throw .shapeMismatch(name: name, expected: shape, found: found) }
+    let tensor: FloatTensor
+    do {
+      tensor = try source.floatTensor(name)
+    } catch {
+      throw .unreadableTensor(name: name, reason: "\(error)")
+    }
+    guard tensor.values.count == shape.reduce(1, *) else {
+      throw .shapeMismatch(name: name, expected: shape, found: tensor.shape)
+    }
+    return tensor.values
+  }
+
+  func matrix(_ name: String, shape: [Int]) throws(ForwardError) -> Matrix<Float> {
+    Matrix(rows: shape[0], columns: shape[1], elements: try values(name, shape: shape))
+  }
+
+  func vector(_ name: String, count: Int) throws(ForwardError) -> [Float] {
+    try values(name, shape: [count])
+  }
+
+  /// A norm's γ (`name.weight`) and, when `bias`, β (`name.bias`).
+  func norm(_ name: String, width: Int, bias: Bool) throws(ForwardError) -> NormWeights {
+    NormWeights(weight: try vector(name + ".weight", count: width), bias: bias ? try vector(name + ".bias", count: width) : nil)
+  }
+}
+
+// MARK: - Negative log-likelihood
+
+/// Σ over rows r < targets.count of −log softmax(logits_r)[targets_r], in nats:
+///
+///   −log p(y | z) = log Σⱼ exp(zⱼ − m) + m − z_y,   m = maxⱼ zⱼ
+///
+/// The exponentials are summed in Float lanes per block of 1024 logits and the blocks in Double;
+/// row sums are added in row order, so the result does not depend on the thread count.
+public func negativeLogLikelihood(logits: Matrix<Float>, targets: [Int]) -> NegativeLogLikelihood {
+  precondition(targets.count <= logits.rows, "negativeLogLikelihood: \(targets.count) targets for \(logits.rows) rows")
+  let width = logits.columns
+  var perRow = [Double](repeating: 0, count: targets.count)
+  logits.withUnsafeBufferPointer { lp in
+    targets.withUnsafeBufferPointer { tp in
+      perRow.withUnsafeMutableBufferPointer { rp in
+        let ls = SendableConstPointer(lp.baseAddress!), ts = SendableConstPointer(tp.baseAddress!)
+        let rs = SendablePointer(rp.baseAddress!)
+        forEachRowChunk(targets.count, work: targets.count * width) { rows in
+          for r in rows {
+            let z = ls.base + r * width
+            let y = ts.base[r]
+            precondition(y >= 0 && y < width, "negativeLogLikelihood: target \(y) outside 0..<\(width)")
+            var m = -Float.infinity
+            for j in 0..<width { m = max(m, z[j]) }
+            let mv = SIMD8<Float>(repeating: m)
+            var total = 0.0
+            var j = 0
+            while j < width {
+              let end = min(width, j + 1024)
+              var acc = SIMD8<Float>(repeating: 0)
+              while j + 8 <= end {
+                acc += fastExp(UnsafeRawPointer(z + j).loadUnaligned(as: SIMD8<Float>.self) - mv)
+                j += 8
+              }
+              var tail: Float = 0
+              while j < end {
+                tail += fastExp(z[j] - m)
+                j += 1
+              }
+              total += Double(acc.sum()) + Double(tail)
+            }
+            rs.base[r] = Foundation.log(total) + Double(m) - Double(z[y])
+          }
+        }
+      }
+    }
+  }
+  return NegativeLogLikelihood(sum: perRow.reduce(0, +), count: targets.count)
+}
