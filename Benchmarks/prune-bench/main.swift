@@ -31,6 +31,8 @@ let usage = """
     solvers   seconds per method on the SmolLM2 layer shapes, and FISTA's throughput against
               SGEMM (--layers q,k,gate,down --methods LIST --tokens 16384 --pattern 0.5
               --threads 2 --runs 3)
+    forward   tokens/s of a LLaMA forward at SmolLM2-135M shapes (random weights) and its
+              efficiency against its own GEMMs alone (--tokens 1024 --layers 30 --threads 2 --runs 3)
     tune      compare GEMM cache blockings on one shape (--m --n --k --threads --precision
               --blockings kc/mc/nc,... --rounds --runs), interleaved
 
@@ -98,6 +100,11 @@ case "solvers":
     layers: (option("layers") ?? "q,k,gate,down").split(separator: ",").map(String.init), methods: methods,
     tokens: option("tokens").flatMap(Int.init) ?? 16384, pattern: pattern,
     threads: option("threads").flatMap(Int.init) ?? 2, runs: option("runs").flatMap(Int.init) ?? 3)
+case "forward":
+  runForwardBenchmark(
+    tokens: option("tokens").flatMap(Int.init) ?? 1024, layers: option("layers").flatMap(Int.init) ?? 30,
+    threads: option("threads").flatMap(Int.init) ?? Parallelism.processorCount,
+    runs: option("runs").flatMap(Int.init) ?? 3)
 case "help", "--help", "-h":
   print(usage)
 default:

@@ -21,7 +21,10 @@ import Synchronization
 /// e⁻⁸⁷ ≈ 1.6e−38 instead of a smaller value, which no softmax sum or sigmoid can see.
 @inline(__always)
 func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-  let x = x.clamped(lowerBound: SIMD8(repeating: -87), upperBound: SIMD8(repeating: 88))
+  // (`clamped` is a generic call that does not inline; compare-and-blend does.)
+  let low = SIMD8<Float>(repeating: -87), high = SIMD8<Float>(repeating: 88)
+  var x = x.replacing(with: low, where: x .< low)
+  x.replace(with: high, where: x .> high)
   // Adding 1.5·2²³ rounds to the nearest integer, which then sits in the low mantissa bits.
   let magic = SIMD8<Float>(repeating: 12_582_912)
   let t = x * SIMD8(repeating: 1.442_695_04) + magic

@@ -168,6 +168,11 @@ public struct TransformerLM: Sendable {
     linearIndex = index
   }
 
+  /// Query rows per attention work item (the causal attention computes, for a block of this many
+  /// queries, only the keys up to the block's last row). Exposed so that benchmarks can replay the
+  /// same GEMM shapes.
+  public static var attentionQueryRows: Int { attentionQueryBlock }
+
   // MARK: - Linear layers by name
 
   /// Number of decoder blocks.
