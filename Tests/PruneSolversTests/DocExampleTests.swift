@@ -3,9 +3,11 @@ import PruneTestSupport
 import Testing
 
 // The worked examples of Docs/methods/: one @Test per article, named after its file. Every number
-// an article prints is asserted here, so a doc cannot drift from the code it describes. All
-// articles share one problem (Docs/methods/README.md): W: [2 × 4] and X: [6 × 4] with small
-// integer inputs, so G = XᵀX is exact and can be checked by hand.
+// an article computes (masks, weights, errors, and the intermediate quantities of its hand
+// derivations) is asserted here, so a doc cannot drift from the code it describes; numbers quoted
+// from findings.md or the papers are not. All articles share one problem (Docs/methods/README.md):
+// W: [2 × 4] and X: [6 × 4] with small integer inputs, so G = XᵀX is exact and can be checked by
+// hand.
 
 /// W: `[out × in]` = [2 × 4].
 private let docW = Matrix<Double>(rows: 2, columns: 4, elements: [
@@ -137,6 +139,8 @@ struct DocExampleTests {
     expectResult(r, mask: [[1, 0, 0, 1], [0, 1, 1, 0]], weight: [[0.8, 0, 0, -0.35], [0, 0.7, -1, 0]], relativeError: 0.2401, "0.5/row")
     expectPrinted(r.report.error, 10.02, "E")
     // The error per row: squared scores of the pruned weights plus the cross term.
+    expectPrinted([scores[0, 1] * scores[0, 1], scores[0, 2] * scores[0, 2], 2 * docW[0, 1] * docW[0, 2] * g[1, 2]], [2.75, 0.63, 0.6], "row 0 terms")
+    expectPrinted([scores[1, 0] * scores[1, 0], scores[1, 3] * scores[1, 3], 2 * docW[1, 0] * docW[1, 3] * g[0, 3]], [0.28, 4.96, 0.8], "row 1 terms")
     expectPrinted(try rowProblem(0, g).error(of: Matrix(rows: 1, columns: 4, elements: r.weight.row(0))), 3.98, "E row 0")
     expectPrinted(try rowProblem(1, g).error(of: Matrix(rows: 1, columns: 4, elements: r.weight.row(1))), 6.04, "E row 1")
     let m = try prune(p, method: .wanda, pattern: half)
@@ -207,6 +211,8 @@ struct DocExampleTests {
     // The fixed point: the masked minimiser with the ridge ρ₀·dⱼ²(ŵⱼ − wⱼ)², by hand, and 2000
     // iterations on the fixed mask.
     let wg = matmul(docW, g)
+    expectPrinted([rho0 * d[0] * d[0], rho0 * d[3] * d[3]], [0.7, 3.1], "ρ₀dⱼ²")
+    expectPrinted([wg[0, 0] + rho0 * d[0] * d[0] * docW[0, 0], wg[0, 3] + rho0 * d[3] * d[3] * docW[0, 3]], [6.11, -13.035], "right-hand side, row 0")
     for (i, s, printed) in [(0, [0, 3], [1.151, -0.5511]), (1, [2, 3], [-1.023, 0.6127])] {
       let a = Matrix<Double>(rows: 2, columns: 2) { p, q in g[s[p], s[q]] + (p == q ? rho0 * d[s[p]] * d[s[p]] : 0) }
       let x = try solve(a, s.map { wg[i, $0] + rho0 * d[$0] * d[$0] * docW[i, $0] })
@@ -221,6 +227,10 @@ struct DocExampleTests {
   @Test("fista.md")
   func fista() throws {
     let p = try docProblem()
+    // λ₀: the entry at index ⌊0.5·8⌋ = 4 of the sorted |Wᵢⱼ|·Gⱼⱼ.
+    let lambdaScores = (0..<8).map { abs(docW.elements[$0]) * p.gram[$0 % 4, $0 % 4] }
+    expectPrinted(lambdaScores, [5.6, 5.5, 2.1, 10.85, 1.4, 7.7, 7, 12.4], "|Wᵢⱼ|·Gⱼⱼ")
+    #expect(lambdaScores.sorted()[4] == 7)
     let r = try prune(p, method: .fista, pattern: half)
     expectPrinted(try #require(r.report.metrics["lipschitz"]), 35.26, "L")
     expectPrinted(r.report.lambdaPath, [7, 3.5, 1.75], "λ path")
@@ -247,6 +257,12 @@ struct DocExampleTests {
   @Test("refit.md")
   func refit() throws {
     let p = try docProblem()
+    // G's eigenvalues lie in [1.976, 35.26]: bracketed by which shifts keep G − σI (or σI − G)
+    // positive definite, to half a unit of the printed 4th digit.
+    func positiveDefinite(_ a: Matrix<Double>) -> Bool { (try? cholesky(a)) != nil }
+    let shifted = { (sigma: Double, sign: Double) in Matrix<Double>(rows: 4, columns: 4) { i, j in sign * (p.gram[i, j] - (i == j ? sigma : 0)) } }
+    #expect(positiveDefinite(shifted(1.9755, 1)) && !positiveDefinite(shifted(1.9765, 1)), "λmin")
+    #expect(positiveDefinite(shifted(35.265, -1)) && !positiveDefinite(shifted(35.255, -1)), "λmax")
     let wg = matmul(docW, p.gram)
     expectPrinted([wg[0, 0], wg[0, 3]], [5.55, -11.95], "(wG) row 0 on S = {0, 3}")
     let r = try prune(p, method: .refit, pattern: halfRow)
