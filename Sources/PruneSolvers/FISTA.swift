@@ -205,7 +205,6 @@ public struct FISTA: Sendable {
   ) -> LassoRun<T> {
     precondition(g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns, "FISTA.lasso: shapes")
     precondition(lipschitz > 0 && lambda >= 0, "FISTA.lasso: needs L > 0 and λ ≥ 0")
-    let count = c.rows * c.columns
     let step = T(1 / lipschitz)
     let tau = T(lambda / lipschitz)
     let rows = c.rows, columns = c.columns
