@@ -8,6 +8,7 @@
 // would mislead.
 
 import Foundation
+import PruneSolvers
 
 let isDebugBuild: Bool = {
   #if DEBUG
@@ -27,6 +28,9 @@ let usage = """
   Benchmarks:
     kernels   SGEMM, DGEMM and Gram GFLOP/s over the shapes of Docs/benchmarks.md
     factor    Cholesky, triangular and SPD inverse, solves, eigenvalue bound (--sizes, --threads)
+    solvers   seconds per method on the SmolLM2 layer shapes, and FISTA's throughput against
+              SGEMM (--layers q,k,gate,down --methods LIST --tokens 16384 --pattern 0.5
+              --threads 2 --runs 3)
     tune      compare GEMM cache blockings on one shape (--m --n --k --threads --precision
               --blockings kc/mc/nc,... --rounds --runs), interleaved
 
@@ -78,6 +82,22 @@ case "factor":
   runFactorBenchmarks(
     sizes: (option("sizes") ?? "576,1536").split(separator: ",").compactMap { Int($0) },
     threads: (option("threads") ?? "1,2").split(separator: ",").compactMap { Int($0) })
+case "solvers":
+  let methods = (option("methods") ?? "magnitude,wanda,sparsegpt,admm,fista,refit,apt").split(separator: ",").map { name -> PruningMethod in
+    guard let m = PruningMethod(rawValue: String(name)) else {
+      FileHandle.standardError.write(Data("prune-bench solvers: unknown method '\(name)'\n".utf8))
+      exit(2)
+    }
+    return m
+  }
+  guard let pattern = try? SparsityPattern(parsing: option("pattern") ?? "0.5") else {
+    FileHandle.standardError.write(Data("prune-bench solvers: bad --pattern\n".utf8))
+    exit(2)
+  }
+  runSolverBenchmarks(
+    layers: (option("layers") ?? "q,k,gate,down").split(separator: ",").map(String.init), methods: methods,
+    tokens: option("tokens").flatMap(Int.init) ?? 16384, pattern: pattern,
+    threads: option("threads").flatMap(Int.init) ?? 2, runs: option("runs").flatMap(Int.init) ?? 3)
 case "help", "--help", "-h":
   print(usage)
 default:

@@ -17,6 +17,7 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
   @inlinable public var elements: [Scalar] { storage }
 
   /// A matrix filled with `value`.
+  @inlinable
   public init(rows: Int, columns: Int, repeating value: Scalar = 0) {
     precondition(rows >= 0 && columns >= 0, "Matrix: negative shape [\(rows) × \(columns)]")
     self.rows = rows
@@ -25,6 +26,7 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
   }
 
   /// A matrix over the given row-major elements.
+  @inlinable
   public init(rows: Int, columns: Int, elements: [Scalar]) {
     precondition(rows >= 0 && columns >= 0, "Matrix: negative shape [\(rows) × \(columns)]")
     precondition(
@@ -36,6 +38,7 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
   }
 
   /// A matrix whose element (i, j) is `entry(i, j)`, evaluated in row-major order.
+  @inlinable
   public init(rows: Int, columns: Int, _ entry: (_ row: Int, _ column: Int) throws -> Scalar)
     rethrows
   {
@@ -51,6 +54,7 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
   }
 
   /// The n × n identity.
+  @inlinable
   public static func identity(_ n: Int) -> Matrix {
     var m = Matrix(rows: n, columns: n)
     for i in 0..<n { m[i, i] = 1 }
@@ -82,6 +86,7 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
   }
 
   /// Replaces row i.
+  @inlinable
   public mutating func setRow<C: Collection>(_ i: Int, to values: C) where C.Element == Scalar {
     precondition(i >= 0 && i < rows, "Matrix: row \(i) outside [\(rows) × \(columns)]")
     precondition(values.count == columns, "Matrix: row of \(values.count) values for \(columns) columns")
@@ -111,6 +116,7 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
   }
 
   /// Aᵀ.
+  @inlinable
   public func transposed() -> Matrix {
     var t = Matrix(rows: columns, columns: rows)
     // 32 × 32 tiles keep both the read and the write streams in cache.
@@ -130,16 +136,19 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
   }
 
   /// The same matrix in another precision (each element rounded to nearest).
+  @inlinable
   public func converted<Other: KernelScalar>(to: Other.Type = Other.self) -> Matrix<Other> {
     Matrix<Other>(rows: rows, columns: columns, elements: elements.map { Other($0) })
   }
 
   /// Applies `transform` to every element.
+  @inlinable
   public func map(_ transform: (Scalar) throws -> Scalar) rethrows -> Matrix {
     Matrix(rows: rows, columns: columns, elements: try elements.map(transform))
   }
 
   /// The sub-matrix of the given rows and columns (contiguous ranges).
+  @inlinable
   public func submatrix(rows r: Range<Int>, columns c: Range<Int>) -> Matrix {
     precondition(
       r.lowerBound >= 0 && r.upperBound <= rows && c.lowerBound >= 0 && c.upperBound <= columns,
@@ -151,15 +160,18 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
   }
 
   /// The main diagonal of a square matrix.
+  @inlinable
   public var diagonal: [Scalar] {
     precondition(isSquare, "Matrix.diagonal: \(shapeDescription) is not square")
     return (0..<rows).map { elements[$0 * columns + $0] }
   }
 
   /// Σᵢ Aᵢᵢ of a square matrix.
+  @inlinable
   public var trace: Scalar { diagonal.reduce(0, +) }
 
   /// max |Aᵢⱼ| (0 for an empty matrix; NaN if any element is NaN).
+  @inlinable
   public var maxMagnitude: Scalar {
     var m: Scalar = 0
     for v in elements {
@@ -170,6 +182,7 @@ public struct Matrix<Scalar: KernelScalar>: Sendable, Equatable {
   }
 
   /// ‖A‖_F, accumulated in Double.
+  @inlinable
   public var frobeniusNorm: Double {
     var s = 0.0
     for v in elements { s += Double(v) * Double(v) }

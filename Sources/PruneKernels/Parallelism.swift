@@ -20,9 +20,24 @@ public enum Parallelism {
     return n > 0 ? Int(n) : 1
   }()
 
-  /// The default thread count of every kernel call (initially `processorCount`). Set it once at
+  /// The process-wide default thread count (initially `processorCount`). Set it once at
   /// start-up, before any kernel runs (the `prune` tool does so for `--threads`).
-  nonisolated(unsafe) public static var threads: Int = processorCount
+  nonisolated(unsafe) public static var defaultThreads: Int = processorCount
+
+  /// A thread count for the current task only, e.g. a test comparing thread counts:
+  /// `Parallelism.$threadOverride.withValue(1) { … }`. Read on the calling thread when a kernel
+  /// starts (worker threads never read it).
+  @TaskLocal public static var threadOverride: Int? = nil
+
+  /// The thread count of every kernel call that does not pass one: the task's override, else the
+  /// process-wide default. Setting it sets the default.
+  public static var threads: Int {
+    get { threadOverride ?? defaultThreads }
+    set {
+      precondition(newValue >= 1, "Parallelism.threads must be ≥ 1")
+      defaultThreads = newValue
+    }
+  }
 
   /// Runs `body` on `threads` contiguous chunks of 0..<count at once (`concurrentPerform`); chunk
   /// boundaries depend only on `count` and `threads`. For independent work such as the rows of a
@@ -39,17 +54,15 @@ public enum Parallelism {
 
 /// A raw pointer that may cross into a `concurrentPerform` closure. Each iteration writes a
 /// disjoint part of the memory, which is what makes this `@unchecked Sendable` sound.
-@usableFromInline
-struct SendablePointer<T>: @unchecked Sendable {
-  @usableFromInline let base: UnsafeMutablePointer<T>
-  @usableFromInline init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+public struct SendablePointer<T>: @unchecked Sendable {
+  public let base: UnsafeMutablePointer<T>
+  @inlinable public init(_ base: UnsafeMutablePointer<T>) { self.base = base }
 }
 
 /// A read-only raw pointer that may cross into a `concurrentPerform` closure.
-@usableFromInline
-struct SendableConstPointer<T>: @unchecked Sendable {
-  @usableFromInline let base: UnsafePointer<T>
-  @usableFromInline init(_ base: UnsafePointer<T>) { self.base = base }
+public struct SendableConstPointer<T>: @unchecked Sendable {
+  public let base: UnsafePointer<T>
+  @inlinable public init(_ base: UnsafePointer<T>) { self.base = base }
 }
 
 /// Runs `body(t)` for t in 0..<count, in parallel when count > 1.

@@ -114,24 +114,32 @@ public struct Mask: Sendable, Equatable {
     let rows = scores.rows
     let columns = scores.columns
     var mask = Mask(rows: rows, columns: columns)
-    let s = scores.elements
+    let s = scores.elements.map { Double($0) }
     precondition(!s.contains { $0.isNaN }, "Mask.pruningLowest: a score is NaN")
-    // Prune the k lowest (score, index) pairs among `indices`.
-    func pruneLowest(_ indices: [Int], _ k: Int) {
-      if k <= 0 { return }
-      let order = indices.sorted { s[$0] < s[$1] || (s[$0] == s[$1] && $0 < $1) }
-      for idx in order.prefix(k) { mask.kept[idx] = false }
-    }
-    switch pattern {
-    case .unstructured(_, .matrix):
-      pruneLowest(Array(0..<(rows * columns)), pattern.prunedCount(rows: rows, columns: columns))
-    case .unstructured(_, .row):
-      let k = pattern.prunedCount(rows: 1, columns: columns)
-      for i in 0..<rows { pruneLowest(Array((i * columns)..<((i + 1) * columns)), k) }
-    case let .nOfM(n, m):
-      for i in 0..<rows {
-        for g in stride(from: 0, to: columns, by: m) {
-          pruneLowest(Array((i * columns + g)..<(i * columns + g + m)), n)
+    s.withUnsafeBufferPointer { ps in
+      // Prune the k lowest (score, index) pairs of the contiguous range [start, start + count).
+      func pruneLowest(_ start: Int, _ count: Int, _ k: Int) {
+        for idx in lowestIndices(k, scores: UnsafeBufferPointer(rebasing: ps[start..<(start + count)]), base: start) {
+          mask.kept[idx] = false
+        }
+      }
+      switch pattern {
+      case .unstructured(_, .matrix):
+        pruneLowest(0, rows * columns, pattern.prunedCount(rows: rows, columns: columns))
+      case .unstructured(_, .row):
+        let k = pattern.prunedCount(rows: 1, columns: columns)
+        for i in 0..<rows { pruneLowest(i * columns, columns, k) }
+      case let .nOfM(n, m):
+        // Small groups: pick the n lowest by repeated minimum (ties to the lower index).
+        var taken = [Bool](repeating: false, count: m)
+        for start in stride(from: 0, to: rows * columns, by: m) {
+          for q in 0..<m { taken[q] = false }
+          for _ in 0..<n {
+            var best = -1
+            for q in 0..<m where !taken[q] && (best < 0 || ps[start + q] < ps[start + best]) { best = q }
+            taken[best] = true
+            mask.kept[start + best] = false
+          }
         }
       }
     }

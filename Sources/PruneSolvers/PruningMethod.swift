@@ -92,7 +92,9 @@ func cumulativeShare(total: Int, columns: Int, from c0: Int, to c1: Int) -> Int 
 func lowest(_ k: Int, of indices: [Int], scores: (Int) -> Double) -> [Int] {
   if k <= 0 { return [] }
   if k >= indices.count { return indices }
-  let keyed = indices.map { (score: scores($0), index: $0) }
-  let sorted = keyed.sorted { $0.score < $1.score || ($0.score == $1.score && $0.index < $1.index) }
-  return sorted.prefix(k).map(\.index)
+  let values = indices.map(scores)
+  precondition(!values.contains { $0.isNaN }, "lowest: a score is NaN")
+  // Positions in `indices` order the ties; `indices` is increasing at every call site, so this is
+  // the lower-index-first rule.
+  return values.withUnsafeBufferPointer { lowestIndices(k, scores: $0) }.map { indices[$0] }
 }
