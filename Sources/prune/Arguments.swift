@@ -17,7 +17,8 @@ struct CLIError: Error, CustomStringConvertible {
     self.exitCode = exitCode
   }
 
-  var description: String { hint.map { "\(message)\nHint: \($0)" } ?? message }
+  /// One line: the message, then "Hint: ..." when there is a hint.
+  var description: String { hint.map { "\(message). Hint: \($0)" } ?? message }
 }
 
 /// The options of one command invocation.
@@ -26,6 +27,8 @@ struct Arguments {
   private var flags: Set<String> = []
   private(set) var positionals: [String] = []
   private var consumed: Set<String> = []
+  /// Options given more than once (ambiguous: which value was meant?).
+  private var repeated: Set<String> = []
 
   /// Parses `args` (without the program and command names). An option followed by another option
   /// or by nothing is a boolean flag.
@@ -35,6 +38,8 @@ struct Arguments {
       let a = args[i]
       if a.hasPrefix("--") && a.count > 2 {
         let body = String(a.dropFirst(2))
+        let key = body.firstIndex(of: "=").map { String(body[..<$0]) } ?? body
+        if options[key] != nil || flags.contains(key) { repeated.insert(key) }
         if let eq = body.firstIndex(of: "=") {
           options[String(body[..<eq])] = String(body[body.index(after: eq)...])
         } else if i + 1 < args.count && !(args[i + 1].hasPrefix("--") && args[i + 1].count > 2) {
@@ -68,7 +73,7 @@ struct Arguments {
   /// The value of `--name`, or a usage error.
   mutating func required(_ name: String, aliases: [String] = [], hint: String? = nil) throws -> String {
     guard let v = string(name, aliases: aliases), !v.isEmpty else {
-      throw CLIError("missing --\(name)", hint: hint)
+      throw CLIError("missing --\(name)", hint: hint ?? "run 'prune help' for the options of each command")
     }
     return v
   }
@@ -77,7 +82,9 @@ struct Arguments {
   mutating func int(_ name: String, aliases: [String] = [], default d: Int, range: ClosedRange<Int>) throws -> Int {
     guard let s = string(name, aliases: aliases) else { return d }
     guard let v = Int(s), range.contains(v) else {
-      throw CLIError("--\(name) must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(s)'")
+      throw CLIError(
+        "--\(name) must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(s)'",
+        hint: "write --\(name) followed by a whole number in that range")
     }
     return v
   }
@@ -86,7 +93,9 @@ struct Arguments {
   mutating func double(_ name: String, aliases: [String] = [], default d: Double, range: ClosedRange<Double>) throws -> Double {
     guard let s = string(name, aliases: aliases) else { return d }
     guard let v = Double(s), range.contains(v) else {
-      throw CLIError("--\(name) must be a number in \(range.lowerBound)...\(range.upperBound), got '\(s)'")
+      throw CLIError(
+        "--\(name) must be a number in \(range.lowerBound)...\(range.upperBound), got '\(s)'",
+        hint: "write --\(name) followed by a number in that range")
     }
     return v
   }
@@ -102,6 +111,9 @@ struct Arguments {
 
   /// Fails on any option the command did not read.
   func finish() throws {
+    if let first = repeated.sorted().first {
+      throw CLIError("--\(first) given more than once", hint: "give each option once")
+    }
     let unknown = Set(options.keys).union(flags).subtracting(consumed)
     if let first = unknown.sorted().first {
       throw CLIError("unknown option --\(first)", hint: "run 'prune help' for the options of each command")

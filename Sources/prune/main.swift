@@ -5,7 +5,7 @@ import Foundation
 
 func printHelp() {
   var text = "prune: post-training pruning of LLM linear layers (PruneKit)\n\nUsage: prune <command> [options]\n\nCommands:\n"
-  for c in Command.all { text += "  \(c.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(c.summary)\n" }
+  for c in Command.all where !c.hidden { text += "  \(c.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(c.summary)\n" }
   text += "  help       this text; 'prune help <command>' for a command's options\n"
   print(text, terminator: "")
 }
@@ -20,7 +20,7 @@ guard let name = argv.first, name != "help", name != "--help", name != "-h" else
   exit(0)
 }
 guard let command = Command.all.first(where: { $0.name == name }) else {
-  printError("prune: unknown command '\(name)'\nHint: run 'prune help' for the list of commands")
+  printError("prune: unknown command '\(name)'. Hint: run 'prune help' for the list of commands")
   exit(2)
 }
 var arguments = Arguments(Array(argv.dropFirst()))

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# CLI smoke test for `prune layer`: builds the release binary, writes small seeded layer problems
+# with the hidden `prune make-problem` helper (no Python, no model), runs every method, and checks
+# the exit code and the one-line error message of every bad-input case. Run from anywhere:
+#   Tests/cli-smoke.sh
+# .ci/run calls it after `swift test`. It needs only bash, coreutils, grep and cmp.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+swift build -c release --product prune
+BIN="$(swift build -c release --show-bin-path)/prune"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+failures=0
+checks=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# ok DESCRIPTION -- COMMAND...: must exit 0 with nothing on standard error.
+ok() {
+  local what="$1"; shift 2
+  checks=$((checks + 1))
+  local code=0
+  "$@" >"$WORK/stdout" 2>"$WORK/stderr" || code=$?
+  if [ "$code" -ne 0 ]; then fail "$what: exit $code: $(cat "$WORK/stderr")"; return; fi
+  if [ -s "$WORK/stderr" ]; then fail "$what: unexpected standard error: $(cat "$WORK/stderr")"; fi
+}
+
+# bad CODE FRAGMENT DESCRIPTION -- COMMAND...: must exit CODE with exactly one line on standard
+# error that contains FRAGMENT and "Hint:", and write nothing to $WORK/out.safetensors.
+bad() {
+  local want="$1" fragment="$2" what="$3"; shift 4
+  checks=$((checks + 1))
+  rm -f "$WORK/out.safetensors"
+  local code=0
+  "$@" >"$WORK/stdout" 2>"$WORK/stderr" || code=$?
+  local err; err="$(cat "$WORK/stderr")"
+  if [ "$code" -ne "$want" ]; then fail "$what: exit $code, want $want: $err"; return; fi
+  if ! grep -qF -- "$fragment" "$WORK/stderr"; then fail "$what: message lacks '$fragment': $err"; fi
+  if ! grep -qF "Hint:" "$WORK/stderr"; then fail "$what: message has no hint: $err"; fi
+  if [ "$(wc -l <"$WORK/stderr")" -ne 1 ]; then fail "$what: message is not one line: $err"; fi
+  if [ -e "$WORK/out.safetensors" ]; then fail "$what: wrote an output despite the error"; fi
+}
+
+P="$WORK/p.safetensors"
+OUT="$WORK/out.safetensors"
+
+# --- help ---------------------------------------------------------------------------------------
+ok "prune help" -- "$BIN" help
+grep -q "layer" "$WORK/stdout" || fail "prune help does not list layer"
+grep -q "make-problem" "$WORK/stdout" && fail "prune help lists the hidden make-problem"
+ok "prune help layer" -- "$BIN" help layer
+for option in blocksize percdamp damping iterations lambda-steps subset max-masks; do
+  grep -q -- "--$option" "$WORK/stdout" || fail "prune help layer does not list --$option"
+done
+
+# --- problems -----------------------------------------------------------------------------------
+ok "make-problem inputs" -- "$BIN" make-problem --out "$P" --rows 8 --columns 16 --tokens 64 --seed 1
+ok "make-problem gram" -- "$BIN" make-problem --out "$WORK/gram.safetensors" --form gram --seed 2
+ok "make-problem corrected" -- "$BIN" make-problem --out "$WORK/corr.safetensors" --form corrected --seed 3
+ok "make-problem small" -- "$BIN" make-problem --out "$WORK/small.safetensors" --rows 4 --columns 8 --seed 4
+for defect in no-weight no-data inputs-shape nan-inputs inf-weight truncated; do
+  ok "make-problem $defect" -- "$BIN" make-problem --out "$WORK/$defect.safetensors" --defect "$defect"
+done
+for defect in gram-shape asymmetric; do
+  ok "make-problem $defect" -- "$BIN" make-problem --out "$WORK/$defect.safetensors" --form gram --defect "$defect"
+done
+ok "make-problem no-dense-gram" -- "$BIN" make-problem --out "$WORK/no-dense-gram.safetensors" --form corrected --defect no-dense-gram
+
+# --- every method -------------------------------------------------------------------------------
+for method in magnitude wanda sparsegpt admm fista refit apt exact; do
+  if [ "$method" = exact ]; then pattern=(--pattern 2:4); else pattern=(--sparsity 0.5); fi
+  ok "$method" -- "$BIN" layer --problem "$P" --method "$method" "${pattern[@]}" \
+    --out "$WORK/w-$method.safetensors" --report "$WORK/r-$method.json" --mask-out "$WORK/m-$method.safetensors"
+  grep -q "sparsity 0.5000" "$WORK/stdout" || fail "$method: summary lacks the realised sparsity: $(cat "$WORK/stdout")"
+  grep -q "relative error" "$WORK/stdout" || fail "$method: summary lacks the relative error"
+  for f in "w-$method.safetensors" "r-$method.json" "m-$method.safetensors"; do
+    [ -s "$WORK/$f" ] || fail "$method: $f not written"
+  done
+  grep -q "\"method\" : \"$method\"" "$WORK/r-$method.json" || fail "$method: report lacks the method"
+  grep -qF "\"problem\" : \"$P\"" "$WORK/r-$method.json" || fail "$method: report lacks the problem path"
+done
+for method in magnitude wanda sparsegpt admm apt refit; do
+  ok "$method 2:4" -- "$BIN" layer --problem "$P" --method "$method" --pattern 2:4 --out "$OUT"
+  grep -q "sparsity 0.5000" "$WORK/stdout" || fail "$method 2:4: $(cat "$WORK/stdout")"
+done
+ok "wanda 0.25/matrix, double" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.25/matrix --precision double --out "$OUT"
+grep -q "wanda 0.25 on" "$WORK/stdout" || fail "wanda 0.25/matrix: $(cat "$WORK/stdout")"
+ok "sparsegpt on a gram" -- "$BIN" layer --problem "$WORK/gram.safetensors" --method sparsegpt --sparsity 0.5 --out "$OUT"
+grep -q "(gram, 64 tokens" "$WORK/stdout" || fail "gram problem: $(cat "$WORK/stdout")"
+ok "fista error-corrected" -- "$BIN" layer --problem "$WORK/corr.safetensors" --method fista --sparsity 0.5 --out "$OUT"
+grep -q "error-corrected" "$WORK/stdout" || fail "corrected problem: $(cat "$WORK/stdout")"
+
+# Method options reach the method and the report.
+ok "sparsegpt --blocksize 4" -- "$BIN" layer --problem "$P" --method sparsegpt --sparsity 0.5 --blocksize 4 \
+  --percdamp 0.05 --out "$OUT" --report "$WORK/r-opt.json"
+grep -q '"blocksize" : "4"' "$WORK/r-opt.json" || fail "--blocksize not in the report"
+grep -q '"percdamp" : "0.05"' "$WORK/r-opt.json" || fail "--percdamp not in the report"
+
+# A given mask: refit keeps wanda's mask.
+ok "refit on wanda's mask" -- "$BIN" layer --problem "$P" --method refit --sparsity 0.5/row \
+  --mask "$WORK/m-wanda.safetensors" --mask-out "$WORK/m-refit-given.safetensors" --out "$OUT"
+# The files' metadata name different methods; the U8 mask itself is the last 8 × 16 bytes.
+cmp -s <(tail -c 128 "$WORK/m-wanda.safetensors") <(tail -c 128 "$WORK/m-refit-given.safetensors") ||
+  fail "refit changed the given mask"
+cmp -s <(tail -c 128 "$WORK/m-wanda.safetensors") <(tail -c 128 "$WORK/m-magnitude.safetensors") &&
+  fail "wanda and magnitude chose the same mask (the check above would not notice a change)"
+
+# Same output whatever the thread count, and from run to run.
+for t in 1 2; do
+  ok "sparsegpt --threads $t" -- "$BIN" layer --problem "$P" --method sparsegpt --pattern 2:4 --threads "$t" \
+    --out "$WORK/t$t.safetensors"
+done
+cmp -s "$WORK/t1.safetensors" "$WORK/t2.safetensors" || fail "--threads 1 and 2 wrote different weights"
+cmp -s "$WORK/t1.safetensors" "$WORK/w-sparsegpt.safetensors" && fail "0.5 and 2:4 wrote the same weights"
+
+# --- usage errors: exit 2 -----------------------------------------------------------------------
+L=(layer --problem "$P")
+bad 2 "missing --problem" "no --problem" -- "$BIN" layer --method wanda --sparsity 0.5 --out "$OUT"
+bad 2 "unknown method 'obs'" "unknown method" -- "$BIN" "${L[@]}" --method obs --sparsity 0.5 --out "$OUT"
+bad 2 "missing --out" "no --out" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5
+bad 2 "no sparsity given" "no pattern" -- "$BIN" "${L[@]}" --method wanda --out "$OUT"
+bad 2 "both given" "sparsity and pattern" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --pattern 2:4 --out "$OUT"
+bad 2 "outside [0, 1)" "sparsity 1.5" -- "$BIN" "${L[@]}" --method wanda --sparsity 1.5 --out "$OUT"
+bad 2 "outside [0, 1)" "sparsity -0.2" -- "$BIN" "${L[@]}" --method wanda --sparsity=-0.2 --out "$OUT"
+bad 2 "cannot read sparsity pattern" "sparsity half" -- "$BIN" "${L[@]}" --method wanda --sparsity half --out "$OUT"
+bad 2 "--sparsity takes a ratio" "N:M in --sparsity" -- "$BIN" "${L[@]}" --method wanda --sparsity 2:4 --out "$OUT"
+bad 2 "--pattern takes N:M" "ratio in --pattern" -- "$BIN" "${L[@]}" --method wanda --pattern 0.5 --out "$OUT"
+bad 2 "needs 0 < N < M" "pattern 4:2" -- "$BIN" "${L[@]}" --method wanda --pattern 4:2 --out "$OUT"
+bad 2 "needs 0 < N < M" "pattern 0:4" -- "$BIN" "${L[@]}" --method wanda --pattern 0:4 --out "$OUT"
+bad 2 "multiple of 3, but it is 16" "M not dividing in" -- "$BIN" "${L[@]}" --method sparsegpt --pattern 2:3 --out "$OUT"
+bad 2 "is the same file as --problem" "out = problem" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --out "$P"
+bad 2 "is the same file as --problem" "out = problem via ./" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --out "$WORK/./p.safetensors"
+bad 2 "is the same file as --mask" "out = mask" -- "$BIN" "${L[@]}" --method refit --sparsity 0.5 \
+  --mask "$WORK/m-wanda.safetensors" --out "$WORK/m-wanda.safetensors"
+bad 2 "is the same file as --problem" "report = problem" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --out "$OUT" --report "$P"
+bad 2 "chooses its own mask" "mask for wanda" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --mask "$WORK/m-wanda.safetensors" --out "$OUT"
+bad 2 "unknown option --blocksze" "typo in an option" -- "$BIN" "${L[@]}" --method sparsegpt --sparsity 0.5 --blocksze 8 --out "$OUT"
+bad 2 "does not apply to wanda" "option of another method" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --blocksize 8 --out "$OUT"
+bad 2 "is not an integer" "bad option value" -- "$BIN" "${L[@]}" --method sparsegpt --sparsity 0.5 --blocksize x --out "$OUT"
+bad 2 "--precision must be float or double" "bad precision" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --precision half --out "$OUT"
+bad 2 "--threads must be an integer" "zero threads" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --threads 0 --out "$OUT"
+bad 2 "--out given more than once" "repeated option" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --out "$OUT" --out "$WORK/o2"
+bad 2 "unexpected argument 'extra'" "positional argument" -- "$BIN" "${L[@]}" extra --method wanda --sparsity 0.5 --out "$OUT"
+bad 2 "unknown command 'layers'" "unknown command" -- "$BIN" layers
+
+# --- bad files: exit 1 --------------------------------------------------------------------------
+run() { "$BIN" layer --problem "$WORK/$1.safetensors" --method sparsegpt --sparsity 0.5 --out "$OUT"; }
+bad 1 "no tensor 'weight'" "missing weight" -- run no-weight
+bad 1 "no tensor 'inputs'" "missing inputs and gram" -- run no-data
+bad 1 "'inputs' has shape [64, 15], expected [tokens, 16] (from 'weight' [8, 16])" "inputs shape" -- run inputs-shape
+bad 1 "'gram' has shape [16, 15], expected [16, 16] (from 'weight' [8, 16])" "gram shape" -- run gram-shape
+bad 1 "'inputs'[32, 8] is nan" "NaN inputs" -- run nan-inputs
+bad 1 "'weight'[7, 0] is inf" "infinite weight" -- run inf-weight
+bad 1 "'gram' is not symmetric: [0, 15]" "asymmetric gram" -- run asymmetric
+bad 1 "no tensor 'dense_gram'" "cross_gram without dense_gram" -- run no-dense-gram
+bad 1 "reach beyond the data buffer" "truncated file" -- run truncated
+bad 1 "cannot read the file" "missing file" -- run does-not-exist
+ok "small mask" -- "$BIN" layer --problem "$WORK/small.safetensors" --method wanda --sparsity 0.5 \
+  --out "$WORK/small-w.safetensors" --mask-out "$WORK/small-m.safetensors"
+bad 1 "'mask' has shape [4, 8], expected [8, 16] (from 'weight' [8, 16])" "mask of another layer" -- \
+  "$BIN" layer --problem "$P" --method refit --sparsity 0.5 --out "$OUT" --mask "$WORK/small-m.safetensors"
+
+echo "cli-smoke: $checks checks, $failures failures"
+[ "$failures" -eq 0 ]
