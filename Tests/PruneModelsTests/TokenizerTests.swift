@@ -213,4 +213,19 @@ struct SmolLM2TokenizerTests {
     #expect(first == golden.persuasion_first_2048_ids)
     #expect(try t.decode(ids) == text)
   }
+
+  /// Token counts of the six novels, measured with transformers (docs/model-and-data.md, "Text
+  /// corpora"): about a million tokens through every branch of the pre-tokenizer.
+  @Test(.enabled(if: ModelFiles.sharedFile("data/janeausten/emma.txt") != nil, "shared/data/janeausten not found"))
+  func austenTokenCountsMatch() throws {
+    let (t, _) = try Self.load()
+    let counts = [
+      "emma": 221_850, "mansfieldpark": 216_549, "northangerabbey": 105_509, "persuasion": 115_862,
+      "prideprejudice": 167_892, "sensesensibility": 167_840,
+    ]
+    for (name, count) in counts.sorted(by: { $0.key < $1.key }) {
+      let url = try #require(ModelFiles.sharedFile("data/janeausten/\(name).txt"))
+      #expect(t.encode(try String(contentsOf: url, encoding: .utf8)).count == count, "\(name)")
+    }
+  }
 }
