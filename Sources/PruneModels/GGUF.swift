@@ -586,8 +586,9 @@ public struct GGUFFile: TensorSource {
       eosTokenId: eos)
     do {
       try config.validate(source: path)
-    } catch let e as ModelConfigError {
-      throw GGUFError.invalidMetadata(path: path, key: arch, reason: e.description)
+    } catch let ModelConfigError.invalidValue(_, key, reason) {
+      // The config key (e.g. num_key_value_heads) stands for the GGUF key it was read from.
+      throw GGUFError.invalidMetadata(path: path, key: "\(arch) hyper-parameter \(key)", reason: reason)
     }
     return config
   }

@@ -261,6 +261,28 @@ private let allMetadata: [(String, GGUFValue)] = [
     #expect(config.ropeTheta == 10000 && config.rmsNormEps == Double(Float(1e-5)) && config.maxPositionEmbeddings == 64)
   }
 
+  @Test func impossibleHyperParametersAreTypedErrors() throws {
+    var b = GGUFBuilder()
+    b.metadata = [
+      ("general.architecture", .string("llama")), ("llama.embedding_length", .uint32(8)),
+      ("llama.block_count", .uint32(1)), ("llama.feed_forward_length", .uint32(16)),
+      ("llama.attention.head_count", .uint32(2)), ("llama.attention.head_count_kv", .uint32(3)),
+      ("llama.context_length", .uint32(64)), ("llama.attention.layer_norm_rms_epsilon", .float32(1e-5)),
+      ("llama.vocab_size", .uint32(10)),
+    ]
+    #expect(throws: GGUFError.invalidMetadata(
+      path: "test.gguf", key: "llama hyper-parameter num_key_value_heads",
+      reason: "is 3, which does not divide num_attention_heads = 2")) { try b.file().llamaConfig() }
+    b.metadata.removeLast()
+    b.metadata[1].1 = .string("eight")
+    #expect(throws: GGUFError.invalidMetadata(
+      path: "test.gguf", key: "llama.embedding_length", reason: "expected an integer, found string")) {
+      try b.file().llamaConfig()
+    }
+    b.metadata[0].1 = .string("gpt2")
+    #expect(throws: GGUFError.self) { try b.file().llamaConfig() }
+  }
+
   @Test func nameMapCoversTheLlamaTensors() {
     let cases = [
       ("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"),
