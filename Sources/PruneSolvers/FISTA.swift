@@ -103,8 +103,11 @@ public struct FISTA: Sendable {
     let warm: Matrix<T>
     switch options.warmStart {
     case .dense: warm = problem.weight
-    case .magnitude: warm = try Magnitude().prune(problem, pattern: pattern).weight
-    case .wanda: warm = try Wanda().prune(problem, pattern: pattern).weight
+    case .magnitude: warm = Self.round(problem.weight, pattern: pattern)
+    case .wanda:
+      var w = problem.weight
+      Wanda.mask(problem, pattern: pattern).apply(to: &w)
+      warm = w
     case .sparsegpt: warm = try SparseGPT().prune(problem, pattern: pattern).weight
     }
     // The first FISTA run starts from the warm weights as they are (dense W for `.dense`); the
