@@ -19,8 +19,9 @@
 ///        E_round/E_total > ξ  →  rounding dominates: λ_lo ← λ (more shrinkage)
 ///        otherwise            →  shrinkage bias dominates: λ_hi ← λ
 ///        next λ = √(λ_lo·λ_hi) when both are finite and positive, 2λ or λ/2 otherwise
-///    Each FISTA run starts from the best solution so far, the first from the warm start, which
-///    is also a candidate: the result is never worse than the warm start.
+///    Each FISTA run starts from the best solution so far; the first from the warm weights as they
+///    are (dense W for `.dense`: the paper's dense start, distinct from magnitude), whose rounding
+///    is the first candidate, so the result is never worse than the rounded warm start.
 /// 4. Optionally (`finalRefit`, not in the paper) the exact damped refit on the final mask.
 ///
 /// Reconstructed details [INF, algorithms.md §1.4]: squared norms in the ratio, the geometric
@@ -102,10 +103,16 @@ public struct FISTA: Sendable {
     let warm: Matrix<T>
     switch options.warmStart {
     case .dense: warm = problem.weight
-    case .magnitude: warm = try Magnitude().prune(problem, pattern: pattern).weight
-    case .wanda: warm = try Wanda().prune(problem, pattern: pattern).weight
+    case .magnitude: warm = Self.round(problem.weight, pattern: pattern)
+    case .wanda:
+      var w = problem.weight
+      Wanda.mask(problem, pattern: pattern).apply(to: &w)
+      warm = w
     case .sparsegpt: warm = try SparseGPT().prune(problem, pattern: pattern).weight
     }
+    // The first FISTA run starts from the warm weights as they are (dense W for `.dense`); the
+    // first candidate is their rounding (for a pruned warm start, the warm start itself).
+    var runStart = warm
     var best = Self.round(warm, pattern: pattern)
     var bestError = measure(best)
     let warmError = bestError
@@ -131,7 +138,7 @@ public struct FISTA: Sendable {
     if lipschitz > 0 && lipschitz.isFinite && pattern.ratio > 0 {
       for _ in 0..<options.lambdaSteps {
         let run = Self.lasso(
-          gram: g, target: c, lambda: lambda, lipschitz: lipschitz, start: best,
+          gram: g, target: c, lambda: lambda, lipschitz: lipschitz, start: runStart,
           iterations: options.iterations, tolerance: options.tolerance)
         totalIterations += run.iterations
         let rounded = Self.round(run.solution, pattern: pattern)
@@ -148,6 +155,7 @@ public struct FISTA: Sendable {
           bestError = eTotal
           bestLambda = lambda
         }
+        runStart = best
         let ratio = eTotal > 0 ? eRound / eTotal : 0
         ratios.append(ratio)
         if eTotal == 0 { break }
