@@ -8,7 +8,8 @@
 ///     ρ₀ = percdamp · mean(diag Ĝ),   B = W·K·D⁻¹ + ρ₀V₀   (= V₀(Ĝ + ρ₀I) when K = G*)
 ///     A = (Ĝ + ρ₀I + ρI)⁻¹                                   (one factorisation per layer)
 ///
-/// The objective in V = ŴD is f(V) = ½tr(VĜVᵀ) − tr(B̃Vᵀ) + ρ₀/2‖V − V₀‖², whose minimiser over
+/// The objective in V = ŴD is f(V) = ½tr(VĜVᵀ) − tr(W·K·D⁻¹·Vᵀ) + ρ₀/2‖V − V₀‖² (half the error
+/// plus the ridge, constants dropped; its gradient is V(Ĝ + ρ₀I) − B), whose minimiser over
 /// V = Z with Z in the pattern set is sought by scaled ADMM, V ← V₀, U ← 0, for t = 0…iters−1:
 ///
 ///     if t < P:  mask ← SELECT(|V + U|, t)        (P = maskIterations, the cubic schedule)
@@ -66,7 +67,9 @@ public struct ADMM: Sendable {
   public init(options: Options = Options()) { self.options = options }
 
   /// Prunes to `pattern`, choosing the mask by the schedule, or keeping `fixedMask` throughout
-  /// (the ADMM weight update on another method's mask; it converges to the damped refit).
+  /// (the ADMM weight update on another method's mask). On a fixed mask it converges to the
+  /// masked least squares with the per-column ridge ρ₀dⱼ² in the original space (ρ₀ uniform in the
+  /// scaled space), not to `Refit`'s uniform δ.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public func prune<T: KernelScalar>(_ problem: LayerProblem<T>, pattern: SparsityPattern, fixedMask: Mask? = nil)

@@ -9,7 +9,9 @@
 ///
 ///     δw_F = −w_P [H_F⁻¹]_PP⁻¹ [H_F⁻¹]_{P,F},      ΔE = w_P [H_F⁻¹]_PP⁻¹ w_Pᵀ,
 ///
-/// the Lagrange solution; with F = all columns it is the exact masked least squares (Refit).
+/// the Lagrange solution; with F = all columns it is the exact masked least squares (Refit with
+/// the same δ when X* = X; under error correction APT, like SparseGPT, starts from W₀ = W·K·H⁻¹ and
+/// its ridge pulls toward 0 rather than toward W, so the two agree only for δ = 0).
 /// SparseGPT is the |P| = 1 case applied one column at a time.
 ///
 /// The Cholesky trick. With U upper triangular, H⁻¹ = UᵀU, the inverse of H restricted to the
@@ -42,7 +44,8 @@ public struct APT: Sendable {
   }
 
   public struct Options: Sendable, Equatable {
-    /// Columns per block (SparseGPT's 128; the spec assumes SparseGPT's hyper-parameters).
+    /// Columns per block (SparseGPT's 128; the spec assumes SparseGPT's hyper-parameters). N:M
+    /// rounds it down to a multiple of M (at least M): groups never straddle blocks.
     public var blockSize: Int = 128
     /// δ as a fraction of mean(diag G*): SparseGPT's percdamp, 0.01.
     public var percentDamping: Double = 0.01

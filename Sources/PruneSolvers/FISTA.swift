@@ -19,8 +19,9 @@
 ///        E_round/E_total > ξ  →  rounding dominates: λ_lo ← λ (more shrinkage)
 ///        otherwise            →  shrinkage bias dominates: λ_hi ← λ
 ///        next λ = √(λ_lo·λ_hi) when both are finite and positive, 2λ or λ/2 otherwise
-///    Each FISTA run starts from the best solution so far, the first from the warm start, which
-///    is also a candidate: the result is never worse than the warm start.
+///    Each FISTA run starts from the best solution so far; the first from the warm weights as they
+///    are (dense W for `.dense`: the paper's dense start, distinct from magnitude), whose rounding
+///    is the first candidate, so the result is never worse than the rounded warm start.
 /// 4. Optionally (`finalRefit`, not in the paper) the exact damped refit on the final mask.
 ///
 /// Reconstructed details [INF, algorithms.md §1.4]: squared norms in the ratio, the geometric
@@ -102,10 +103,16 @@ public struct FISTA: Sendable {
     let warm: Matrix<T>
     switch options.warmStart {
     case .dense: warm = problem.weight
-    case .magnitude: warm = try Magnitude().prune(problem, pattern: pattern).weight
-    case .wanda: warm = try Wanda().prune(problem, pattern: pattern).weight
+    case .magnitude: warm = Self.round(problem.weight, pattern: pattern)
+    case .wanda:
+      var w = problem.weight
+      Wanda.mask(problem, pattern: pattern).apply(to: &w)
+      warm = w
     case .sparsegpt: warm = try SparseGPT().prune(problem, pattern: pattern).weight
     }
+    // The first FISTA run starts from the warm weights as they are (dense W for `.dense`); the
+    // first candidate is their rounding (for a pruned warm start, the warm start itself).
+    var runStart = warm
     var best = Self.round(warm, pattern: pattern)
     var bestError = measure(best)
     let warmError = bestError
@@ -131,7 +138,7 @@ public struct FISTA: Sendable {
     if lipschitz > 0 && lipschitz.isFinite && pattern.ratio > 0 {
       for _ in 0..<options.lambdaSteps {
         let run = Self.lasso(
-          gram: g, target: c, lambda: lambda, lipschitz: lipschitz, start: best,
+          gram: g, target: c, lambda: lambda, lipschitz: lipschitz, start: runStart,
           iterations: options.iterations, tolerance: options.tolerance)
         totalIterations += run.iterations
         let rounded = Self.round(run.solution, pattern: pattern)
@@ -148,6 +155,7 @@ public struct FISTA: Sendable {
           bestError = eTotal
           bestLambda = lambda
         }
+        runStart = best
         let ratio = eTotal > 0 ? eRound / eTotal : 0
         ratios.append(ratio)
         if eTotal == 0 { break }
@@ -205,7 +213,6 @@ public struct FISTA: Sendable {
   ) -> LassoRun<T> {
     precondition(g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns, "FISTA.lasso: shapes")
     precondition(lipschitz > 0 && lambda >= 0, "FISTA.lasso: needs L > 0 and λ ≥ 0")
-    let count = c.rows * c.columns
     let step = T(1 / lipschitz)
     let tau = T(lambda / lipschitz)
     let rows = c.rows, columns = c.columns
@@ -285,7 +292,7 @@ public struct FISTA: Sendable {
 /// One FISTA step on one row: Z ← soft_τ(Y − step·(YG − C)), Y ← Z + momentum·(Z − Z_old).
 /// Returns (‖Z − Z_old‖², ‖Z_old‖²) for the stopping test.
 ///
-/// Eight lanes at a time and branch-free: soft_τ(v) = max(v − τ, 0) + min(v + τ, 0). (The scalar
+/// Eight lanes at a time and branch-free: soft_τ(v) = v − clamp(v, −τ, τ). (The scalar
 /// form with two data-dependent branches ran at ~9 ns per entry, as long as the GEMM itself.)
 /// The lane sums are reduced in a fixed order, so the result depends on `count` only.
 @inline(__always)
@@ -294,7 +301,6 @@ func fistaRowStep<T: KernelScalar>(
   count: Int, step: T, tau: T, momentum: T
 ) -> (Double, Double) {
   var change8 = SIMD8<T>(repeating: 0), previous8 = SIMD8<T>(repeating: 0)
-  let zero8 = SIMD8<T>(repeating: 0)
   let tau8 = SIMD8<T>(repeating: tau), step8 = SIMD8<T>(repeating: step), momentum8 = SIMD8<T>(repeating: momentum)
   var j = 0
   while j + 8 <= count {
@@ -303,7 +309,7 @@ func fistaRowStep<T: KernelScalar>(
     let cv = UnsafeRawPointer(c + j).loadUnaligned(as: SIMD8<T>.self)
     let old = UnsafeRawPointer(z + j).loadUnaligned(as: SIMD8<T>.self)
     let v = yv - step8 * (gv - cv)  // gradient step
-    let zNew = pointwiseMax(v - tau8, zero8) + pointwiseMin(v + tau8, zero8)  // soft_τ
+    let zNew = v - clamp8(v, tau8)  // soft_τ(v) = v − clamp(v, −τ, τ)
     let delta = zNew - old
     change8 += delta * delta
     previous8 += old * old
@@ -328,6 +334,19 @@ func fistaRowStep<T: KernelScalar>(
     j += 1
   }
   return (change, previous)
+}
+
+/// clamp(v, −τ, τ) lane by lane. Written as a fixed-length loop of selects that LLVM turns into
+/// vminps/vmaxps: the stdlib's generic `pointwiseMin`/`pointwiseMax` and `replace(with:where:)`
+/// were not inlined here and cost more than the rest of the FISTA step.
+@inline(__always)
+func clamp8<T: KernelScalar>(_ v: SIMD8<T>, _ tau: SIMD8<T>) -> SIMD8<T> {
+  var r = v
+  for lane in 0..<8 {
+    let x = v[lane], t = tau[lane]
+    r[lane] = x > t ? t : (x < -t ? -t : x)
+  }
+  return r
 }
 
 /// tr(Δ G Δᵀ) = Σᵢⱼ Δᵢⱼ (ΔG)ᵢⱼ with the product in T and the sum in Double.

@@ -24,9 +24,9 @@ public struct MethodOptions: Sendable, Equatable {
   /// Every option name, in the order `prune help layer` lists them.
   public static let names: [Name] = [
     Name(name: "blocksize", methods: [.sparsegpt, .apt], help: "columns per lazy batch (128)"),
-    Name(name: "percdamp", methods: [.sparsegpt, .apt, .admm], help: "damping as a fraction of mean(diag G) (SparseGPT/APT 0.01, ADMM 0.1)"),
+    Name(name: "percdamp", methods: [.sparsegpt, .apt, .admm], help: "damping as a fraction of mean(diag G*) (SparseGPT/APT 0.01); ADMM: of mean(diag Ĝ) = 1, so ρ₀ (0.1)"),
     Name(name: "count-rule", methods: [.sparsegpt], help: "exact | reference (the original's ⌊s·numel⌋+1 per block)"),
-    Name(name: "damping", methods: [.refit, .fista, .exact], help: "refit damping as a fraction of mean(diag G*) (0.01; 0 = exact)"),
+    Name(name: "damping", methods: [.refit, .fista, .exact], help: "refit damping as a fraction of mean(diag G*): refit and fista's final refit 0.01, exact 0 (0 = undamped)"),
     Name(name: "mask-method", methods: [.refit], help: "mask to refit when --mask is not given: wanda | magnitude"),
     Name(name: "iterations", methods: [.admm, .fista], help: "ADMM iterations (20) or FISTA iterations per λ (20)"),
     Name(name: "mask-iterations", methods: [.admm], help: "iterations that re-select the mask (15; 0 = one-shot)"),

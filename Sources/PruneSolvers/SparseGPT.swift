@@ -13,7 +13,9 @@
 ///   0. W₀ = W; under error correction W₀ = (W·K)(G* + δI)⁻¹, the dense optimum of the corrected
 ///      objective, so that pruning starts from the best dense weights for the inputs X* [INF].
 ///   1. dead inputs: Gⱼⱼ = 0 → Hⱼⱼ = 1 and W[:, j] = 0 (they cost nothing and are pruned first)
-///   2. δ = percdamp · mean(diag G*); H = G* + δI; U = chol_upper(H⁻¹)
+///   2. δ = percdamp · mean(diag G*); H = G* + δI; U = chol_upper(H⁻¹). The mean is taken over
+///      the original diagonal (dead inputs count 0); the reference averages after setting dead
+///      entries to 1, which is not invariant to the scale of G (APT does the same as here)
 ///   3. for each block [i1, i2) of `blockSize` columns:
 ///        a. unstructured: scores W²/diag(U)² over the block; prune the lowest ones (the count of
 ///           this block, see below); N:M: decided just in time at each group start, per row, on
@@ -67,8 +69,10 @@ public struct SparseGPT: Sendable {
   {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
-    if case let .nOfM(_, mm) = pattern, options.blockSize % mm != 0 {
-      throw .invalidPattern(.columnsNotMultiple(columns: options.blockSize, n: 0, m: mm))
+    if case let .nOfM(nn, mm) = pattern, options.blockSize % mm != 0 {
+      throw .invalidOption(
+        name: "blocksize",
+        detail: "\(options.blockSize) is not a multiple of M = \(mm), which \(nn):\(mm) needs (the reference's rule: groups must not straddle lazy batches)")
     }
     let m = problem.outputs, n = problem.inputs
     var w = problem.weight.converted(to: Double.self)

@@ -22,12 +22,17 @@ public struct Wanda: Sendable {
   {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
+    let mask = Self.mask(problem, pattern: pattern)
+    return finishResult(method: .wanda, problem: problem, pattern: pattern, weight: problem.weight, mask: mask, start: start)
+  }
+
+  /// Steps 1–3: Wanda's mask alone (no error evaluation), for methods that start from it.
+  static func mask<T: KernelScalar>(_ problem: LayerProblem<T>, pattern: SparsityPattern) -> Mask {
     let norms = (0..<problem.inputs).map { Double(problem.gram[$0, $0]).squareRoot() }
     let w = problem.weight
     let scores = Matrix<Double>(rows: w.rows, columns: w.columns) { i, j in
       Double(w[i, j].magnitude) * norms[j]
     }
-    let mask = Mask.pruningLowest(scores, pattern: pattern)
-    return finishResult(method: .wanda, problem: problem, pattern: pattern, weight: w, mask: mask, start: start)
+    return Mask.pruningLowest(scores, pattern: pattern)
   }
 }

@@ -100,7 +100,7 @@ func runLayer(_ args: inout Arguments) throws {
   } catch {
     throw CLIError(error.description, exitCode: 2)
   }
-  Parallelism.threads = threads
+  Parallelism.defaultThreads = threads
   do throws(LayerJobError) {
     let pattern = try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, method: method)
     let job = LayerJob(

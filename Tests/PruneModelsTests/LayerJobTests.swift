@@ -87,17 +87,25 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
     #expect(keys == keys.sorted(), "\(method): keys not sorted: \(keys)")
   }
 
-  @Test func runsAreRepeatableByteForByte() throws {
-    let folder = TemporaryFolder("job-repeat")
+  @Test(arguments: [PruningMethod.sparsegpt, .fista, .admm])
+  func outputIsBitIdenticalForAnyThreadCount(method: PruningMethod) throws {
+    let folder = TemporaryFolder("job-threads-\(method)")
     defer { folder.remove() }
-    let problem = try writeSyntheticProblem(in: folder, seed: 6)
+    // Wide enough that the kernels split their work over several threads.
+    let problem = try writeSyntheticProblem(in: folder, rows: 48, columns: 64, seed: 6)
     var bytes: [Data] = []
-    for k in 0..<2 {
+    for (k, threads) in [1, 2, 3, 2].enumerated() {
       let out = folder.file("w\(k).safetensors")
-      _ = try LayerJob(problem: problem, method: .sparsegpt, pattern: .nOfM(n: 2, m: 4), output: out).run()
+      let report = folder.file("r\(k).json")
+      let outcome = try Parallelism.$threadOverride.withValue(threads) {
+        try LayerJob(problem: problem, method: method, pattern: .nOfM(n: 2, m: 4), output: out, report: report).run()
+      }
+      #expect(outcome.threads == threads)
       bytes.append(try Data(contentsOf: out))
     }
-    #expect(bytes[0] == bytes[1], "seed 6: two runs wrote different weights")
+    for k in 1..<bytes.count {
+      #expect(bytes[k] == bytes[0], "seed 6, \(method): run \(k) wrote a different weight than with 1 thread")
+    }
   }
 
   @Test func givenMaskIsRefitAndOptionsAreRecorded() throws {

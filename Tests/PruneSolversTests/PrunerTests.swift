@@ -49,4 +49,15 @@ struct PrunerTests {
     #expect(throws: PruningError.self) { try prune(problem, method: method, pattern: .unstructured(1.0)) }
     #expect(throws: PruningError.self) { try prune(problem, method: method, pattern: .nOfM(n: 4, m: 4)) }
   }
+
+  @Test("SparseGPT names its block size when it does not fit the N:M group")
+  func sparseGPTBlockSize() {
+    let (problem, _) = randomProblem(Double.self, rows: 2, columns: 16, seed: 53)
+    do {
+      _ = try SparseGPT(options: .init(blockSize: 6)).prune(problem, pattern: .nOfM(n: 2, m: 4))
+      Issue.record("expected an error")
+    } catch {
+      #expect(error == .invalidOption(name: "blocksize", detail: "6 is not a multiple of M = 4, which 2:4 needs (the reference's rule: groups must not straddle lazy batches)"))
+    }
+  }
 }

@@ -1,0 +1,557 @@
+// Hugging Face `config.json` for the three model families PruneKit runs: LLaMA (model_type llama,
+// and mistral and qwen2, which share its layout), OPT and GPT-2. The Swift fields carry the
+// Hugging Face key names in camel case (`num_key_value_heads` → `numKeyValueHeads`) and their
+// `CodingKeys` spell the keys exactly, so encoding a config writes keys transformers reads back.
+// Keys that only set a size are required; every other key defaults to the value transformers uses
+// when it is absent (noted on each field).
+
+import Foundation
+
+// MARK: - Errors
+
+/// Why a config.json could not be used. Every description is one line naming the file (and key)
+/// and ending with a `Hint:`.
+public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
+  /// The file could not be read.
+  case unreadable(path: String, reason: String)
+  /// The bytes are not a JSON object.
+  case invalidJSON(source: String, reason: String)
+  /// `model_type` is absent (nil) or not one PruneKit supports.
+  case unknownModelType(source: String, modelType: String?)
+  /// A key the model needs is absent.
+  case missingKey(source: String, modelType: String, key: String)
+  /// A key holds a value of the wrong JSON type (or null).
+  case wrongType(source: String, key: String, reason: String)
+  /// A key holds a value of the right type that cannot be right (zero layers, heads that do not
+  /// divide the width, ...).
+  case invalidValue(source: String, key: String, reason: String)
+
+  public var description: String { oneLine(rawDescription) }
+
+  private var rawDescription: String {
+    switch self {
+    case let .unreadable(path, reason):
+      return "config \(path): cannot read the file (\(reason)). Hint: a Hugging Face model folder holds"
+        + " config.json next to model.safetensors."
+    case let .invalidJSON(source, reason):
+      return "config \(source): not a JSON object (\(reason)). Hint: the file is damaged or not a"
+        + " Hugging Face config.json."
+    case let .unknownModelType(source, modelType):
+      let what = modelType.map { "model_type '\($0)' is not supported" } ?? "there is no model_type key"
+      return "config \(source): \(what). Hint: PruneKit runs model_type "
+        + ModelConfig.supportedModelTypes.joined(separator: ", ") + "."
+    case let .missingKey(source, modelType, key):
+      return "config \(source): '\(key)' is missing for model_type \(modelType). Hint: add it from the"
+        + " model card or the original config.json; PruneKit does not guess sizes."
+    case let .wrongType(source, key, reason):
+      return "config \(source): '\(key)' \(reason). Hint: compare with the original config.json."
+    case let .invalidValue(source, key, reason):
+      return "config \(source): '\(key)' \(reason). Hint: compare with the original config.json."
+    }
+  }
+}
+
+// MARK: - The family switch
+
+/// A Hugging Face model configuration, one case per supported family.
+public enum ModelConfig: Sendable, Equatable {
+  case llama(LlamaConfig)
+  case opt(OPTConfig)
+  case gpt2(GPT2Config)
+
+  /// The model_type values PruneKit reads.
+  public static let supportedModelTypes = ["llama", "mistral", "qwen2", "opt", "gpt2"]
+
+  /// The model_type of the configuration.
+  public var modelType: String {
+    switch self {
+    case let .llama(c): return c.modelType
+    case .opt: return "opt"
+    case .gpt2: return "gpt2"
+    }
+  }
+
+  /// Reads `config.json`: `url` is the file or the model folder that holds it.
+  public init(contentsOf url: URL) throws {
+    var file = url
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+      file = url.appendingPathComponent("config.json")
+    }
+    let data: Data
+    do {
+      data = try Data(contentsOf: file)
+    } catch {
+      throw ModelConfigError.unreadable(path: file.path, reason: (error as NSError).localizedDescription)
+    }
+    try self.init(json: data, source: file.path)
+  }
+
+  /// Parses config.json bytes; `source` names them in messages.
+  public init(json data: Data, source: String = "config.json") throws {
+    let header: ModelTypeHeader
+    do {
+      header = try JSONDecoder().decode(ModelTypeHeader.self, from: data)
+    } catch {
+      throw Self.translate(error, source: source, modelType: "?")
+    }
+    guard let type = header.modelType, Self.supportedModelTypes.contains(type) else {
+      throw ModelConfigError.unknownModelType(source: source, modelType: header.modelType)
+    }
+    do {
+      switch type {
+      case "opt": self = .opt(try JSONDecoder().decode(OPTConfig.self, from: data))
+      case "gpt2": self = .gpt2(try JSONDecoder().decode(GPT2Config.self, from: data))
+      default: self = .llama(try JSONDecoder().decode(LlamaConfig.self, from: data))
+      }
+    } catch {
+      throw Self.translate(error, source: source, modelType: type)
+    }
+    switch self {
+    case let .llama(c): try c.validate(source: source)
+    case let .opt(c): try c.validate(source: source)
+    case let .gpt2(c): try c.validate(source: source)
+    }
+  }
+
+  private struct ModelTypeHeader: Decodable {
+    var modelType: String?
+    enum CodingKeys: String, CodingKey { case modelType = "model_type" }
+  }
+
+  /// DecodingError → ModelConfigError, naming the key.
+  static func translate(_ error: Error, source: String, modelType: String) -> ModelConfigError {
+    func path(_ context: DecodingError.Context) -> String {
+      context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+    guard let error = error as? DecodingError else {
+      return .invalidJSON(source: source, reason: "\(error)")
+    }
+    switch error {
+    case let .keyNotFound(key, context):
+      let parent = path(context)
+      return .missingKey(source: source, modelType: modelType, key: parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)
+    case let .typeMismatch(type, context):
+      return .wrongType(source: source, key: path(context), reason: "is not of type \(type)")
+    case let .valueNotFound(type, context):
+      return .wrongType(source: source, key: path(context), reason: "is null where a \(type) is needed")
+    case let .dataCorrupted(context):
+      if context.codingPath.isEmpty {
+        return .invalidJSON(source: source, reason: context.debugDescription)
+      }
+      return .wrongType(source: source, key: path(context), reason: context.debugDescription)
+    @unknown default:
+      return .invalidJSON(source: source, reason: "\(error)")
+    }
+  }
+}
+
+// MARK: - Decoding helpers
+
+/// One line saying which key a JSONDecoder error is about and what was wrong with it.
+func summarize(_ error: DecodingError) -> String {
+  func path(_ context: DecodingError.Context, _ last: CodingKey? = nil) -> String {
+    let keys = context.codingPath + (last.map { [$0] } ?? [])
+    return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+  }
+  switch error {
+  case let .keyNotFound(key, context): return "'\(path(context, key))' is missing"
+  case let .typeMismatch(type, context): return "'\(path(context))' is not of type \(type)"
+  case let .valueNotFound(type, context): return "'\(path(context))' is null where a \(type) is needed"
+  case let .dataCorrupted(context):
+    return context.codingPath.isEmpty ? context.debugDescription : "'\(path(context))': \(context.debugDescription)"
+  @unknown default: return "\(error)"
+  }
+}
+
+extension KeyedDecodingContainer {
+  /// The value at `key`, or `fallback` when the key is absent or null.
+  fileprivate func value<T: Decodable>(_ key: Key, default fallback: T) throws -> T {
+    try decodeIfPresent(T.self, forKey: key) ?? fallback
+  }
+
+  /// The integer at `key`: `absent` when the key is missing, nil when it is null.
+  fileprivate func optionalInt(_ key: Key, absent: Int) throws -> Int? {
+    guard contains(key) else { return absent }
+    return try decodeIfPresent(Int.self, forKey: key)
+  }
+
+  /// An integer or a list of integers (`eos_token_id` is either), as a list; nil when absent or null.
+  fileprivate func intList(_ key: Key) throws -> [Int]? {
+    guard contains(key), try !decodeNil(forKey: key) else { return nil }
+    if let one = try? decode(Int.self, forKey: key) { return [one] }
+    return try decode([Int].self, forKey: key)
+  }
+}
+
+/// Checks shared by the three families.
+private func requirePositive(_ value: Int, _ key: String, _ source: String) throws {
+  guard value > 0 else { throw ModelConfigError.invalidValue(source: source, key: key, reason: "is \(value); it must be positive") }
+}
+
+// MARK: - LLaMA
+
+/// RoPE scaling (`rope_scaling`, or `rope_parameters` in transformers ≥ 5) when it is not the
+/// plain "default" rotation.
+public struct RopeScaling: Sendable, Equatable, Codable {
+  /// `rope_type` (older files: `type`): "linear", "dynamic", "llama3", "yarn", ...
+  public var ropeType: String
+  /// `factor`, when given.
+  public var factor: Double?
+
+  public init(ropeType: String, factor: Double? = nil) {
+    self.ropeType = ropeType
+    self.factor = factor
+  }
+
+  enum CodingKeys: String, CodingKey { case ropeType = "rope_type", type, factor, ropeTheta = "rope_theta" }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    ropeType = try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type) ?? "default"
+    factor = try c.decodeIfPresent(Double.self, forKey: .factor)
+  }
+
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(ropeType, forKey: .ropeType)
+    try c.encodeIfPresent(factor, forKey: .factor)
+  }
+}
+
+/// The hyper-parameters of a LLaMA-family decoder (Hugging Face model_type llama, mistral, qwen2):
+/// RMSNorm, rotate-half RoPE, grouped key/value heads, SwiGLU feed-forward.
+public struct LlamaConfig: Sendable, Equatable, Codable {
+  /// `model_type`: "llama", "mistral" or "qwen2".
+  public var modelType: String
+  /// `hidden_size` (required): the model width.
+  public var hiddenSize: Int
+  /// `intermediate_size` (required): the SwiGLU width.
+  public var intermediateSize: Int
+  /// `num_hidden_layers` (required).
+  public var numHiddenLayers: Int
+  /// `num_attention_heads` (required): query heads.
+  public var numAttentionHeads: Int
+  /// `num_key_value_heads`: key/value heads; default `num_attention_heads`.
+  public var numKeyValueHeads: Int
+  /// `head_dim`: default `hidden_size / num_attention_heads`.
+  public var headDim: Int
+  /// `rms_norm_eps`: default 1e-6.
+  public var rmsNormEps: Double
+  /// `rope_theta` (transformers ≥ 5: `rope_parameters.rope_theta`): default 10000.
+  public var ropeTheta: Double
+  /// `rope_scaling` / `rope_parameters` when its type is not "default"; nil for plain RoPE.
+  public var ropeScaling: RopeScaling?
+  /// `max_position_embeddings`: default 2048.
+  public var maxPositionEmbeddings: Int
+  /// `vocab_size` (required).
+  public var vocabSize: Int
+  /// `tie_word_embeddings`: the head reuses the embedding; default false.
+  public var tieWordEmbeddings: Bool
+  /// `attention_bias`: biases on the attention projections; default false (qwen2: true, and it
+  /// then means q, k and v only — see `queryKeyValueBias` and `outputProjectionBias`).
+  public var attentionBias: Bool
+  /// `mlp_bias`: biases on gate, up and down; default false.
+  public var mlpBias: Bool
+  /// `hidden_act`: default "silu".
+  public var hiddenAct: String
+  /// `bos_token_id`, when given.
+  public var bosTokenId: Int?
+  /// `eos_token_id` (an integer or a list in config.json), when given.
+  public var eosTokenId: [Int]?
+  /// `sliding_window` (mistral), when given.
+  public var slidingWindow: Int?
+
+  /// True when q, k and v carry biases.
+  public var queryKeyValueBias: Bool { attentionBias }
+  /// True when the output projection carries a bias (never for qwen2).
+  public var outputProjectionBias: Bool { attentionBias && modelType != "qwen2" }
+
+  public init(
+    modelType: String = "llama", hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int,
+    numAttentionHeads: Int, numKeyValueHeads: Int? = nil, headDim: Int? = nil, rmsNormEps: Double = 1e-6,
+    ropeTheta: Double = 10_000, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
+    vocabSize: Int, tieWordEmbeddings: Bool = false, attentionBias: Bool = false, mlpBias: Bool = false,
+    hiddenAct: String = "silu", bosTokenId: Int? = nil, eosTokenId: [Int]? = nil, slidingWindow: Int? = nil
+  ) {
+    self.modelType = modelType
+    self.hiddenSize = hiddenSize
+    self.intermediateSize = intermediateSize
+    self.numHiddenLayers = numHiddenLayers
+    self.numAttentionHeads = numAttentionHeads
+    self.numKeyValueHeads = numKeyValueHeads ?? numAttentionHeads
+    self.headDim = headDim ?? (numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
+    self.rmsNormEps = rmsNormEps
+    self.ropeTheta = ropeTheta
+    self.ropeScaling = ropeScaling
+    self.maxPositionEmbeddings = maxPositionEmbeddings
+    self.vocabSize = vocabSize
+    self.tieWordEmbeddings = tieWordEmbeddings
+    self.attentionBias = attentionBias
+    self.mlpBias = mlpBias
+    self.hiddenAct = hiddenAct
+    self.bosTokenId = bosTokenId
+    self.eosTokenId = eosTokenId
+    self.slidingWindow = slidingWindow
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case modelType = "model_type", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
+    case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
+    case numKeyValueHeads = "num_key_value_heads", headDim = "head_dim", rmsNormEps = "rms_norm_eps"
+    case ropeTheta = "rope_theta", ropeScaling = "rope_scaling", ropeParameters = "rope_parameters"
+    case maxPositionEmbeddings = "max_position_embeddings", vocabSize = "vocab_size"
+    case tieWordEmbeddings = "tie_word_embeddings", attentionBias = "attention_bias", mlpBias = "mlp_bias"
+    case hiddenAct = "hidden_act", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+    case slidingWindow = "sliding_window"
+  }
+
+  private struct RopeParameters: Decodable {
+    var ropeTheta: Double?
+    enum CodingKeys: String, CodingKey { case ropeTheta = "rope_theta" }
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    modelType = try c.value(.modelType, default: "llama")
+    hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+    intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+    numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
+    numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
+    numKeyValueHeads = try c.value(.numKeyValueHeads, default: numAttentionHeads)
+    headDim = try c.value(.headDim, default: numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
+    rmsNormEps = try c.value(.rmsNormEps, default: 1e-6)
+    // transformers 5 moved rope_theta (and the scaling) into rope_parameters; older files have
+    // rope_theta and rope_scaling at the top level.
+    let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
+    ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10_000
+    let scaling = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeScaling)
+      ?? c.decodeIfPresent(RopeScaling.self, forKey: .ropeParameters)
+    ropeScaling = scaling?.ropeType == "default" ? nil : scaling
+    maxPositionEmbeddings = try c.value(.maxPositionEmbeddings, default: 2048)
+    vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+    tieWordEmbeddings = try c.value(.tieWordEmbeddings, default: false)
+    attentionBias = try c.value(.attentionBias, default: modelType == "qwen2")
+    mlpBias = try c.value(.mlpBias, default: false)
+    hiddenAct = try c.value(.hiddenAct, default: "silu")
+    bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
+    eosTokenId = try c.intList(.eosTokenId)
+    slidingWindow = try c.decodeIfPresent(Int.self, forKey: .slidingWindow)
+  }
+
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(modelType, forKey: .modelType)
+    try c.encode(hiddenSize, forKey: .hiddenSize)
+    try c.encode(intermediateSize, forKey: .intermediateSize)
+    try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
+    try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
+    try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
+    try c.encode(headDim, forKey: .headDim)
+    try c.encode(rmsNormEps, forKey: .rmsNormEps)
+    try c.encode(ropeTheta, forKey: .ropeTheta)
+    try c.encodeIfPresent(ropeScaling, forKey: .ropeScaling)
+    try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
+    try c.encode(vocabSize, forKey: .vocabSize)
+    try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+    try c.encode(attentionBias, forKey: .attentionBias)
+    try c.encode(mlpBias, forKey: .mlpBias)
+    try c.encode(hiddenAct, forKey: .hiddenAct)
+    try c.encodeIfPresent(bosTokenId, forKey: .bosTokenId)
+    if let eos = eosTokenId {
+      if eos.count == 1 { try c.encode(eos[0], forKey: .eosTokenId) } else { try c.encode(eos, forKey: .eosTokenId) }
+    }
+    try c.encodeIfPresent(slidingWindow, forKey: .slidingWindow)
+  }
+
+  /// Throws `invalidValue` for sizes that cannot describe a model.
+  public func validate(source: String) throws {
+    try requirePositive(hiddenSize, "hidden_size", source)
+    try requirePositive(intermediateSize, "intermediate_size", source)
+    try requirePositive(numHiddenLayers, "num_hidden_layers", source)
+    try requirePositive(numAttentionHeads, "num_attention_heads", source)
+    try requirePositive(numKeyValueHeads, "num_key_value_heads", source)
+    try requirePositive(headDim, "head_dim", source)
+    try requirePositive(vocabSize, "vocab_size", source)
+    try requirePositive(maxPositionEmbeddings, "max_position_embeddings", source)
+    guard numAttentionHeads % numKeyValueHeads == 0 else {
+      throw ModelConfigError.invalidValue(
+        source: source, key: "num_key_value_heads",
+        reason: "is \(numKeyValueHeads), which does not divide num_attention_heads = \(numAttentionHeads)")
+    }
+    guard headDim % 2 == 0 else {
+      throw ModelConfigError.invalidValue(source: source, key: "head_dim", reason: "is \(headDim); RoPE needs an even head size")
+    }
+    guard rmsNormEps > 0, rmsNormEps.isFinite else {
+      throw ModelConfigError.invalidValue(source: source, key: "rms_norm_eps", reason: "is \(rmsNormEps); it must be positive")
+    }
+    guard ropeTheta > 0, ropeTheta.isFinite else {
+      throw ModelConfigError.invalidValue(source: source, key: "rope_theta", reason: "is \(ropeTheta); it must be positive")
+    }
+  }
+}
+
+// MARK: - OPT
+
+/// The hyper-parameters of an OPT decoder (Hugging Face model_type opt): learned positions offset
+/// by 2, LayerNorm, ReLU feed-forward, biases everywhere.
+public struct OPTConfig: Sendable, Equatable, Codable {
+  /// `hidden_size` (required).
+  public var hiddenSize: Int
+  /// `ffn_dim` (required): the feed-forward width.
+  public var ffnDim: Int
+  /// `num_hidden_layers` (required).
+  public var numHiddenLayers: Int
+  /// `num_attention_heads` (required).
+  public var numAttentionHeads: Int
+  /// `max_position_embeddings`: default 2048 (the position table has 2 more rows).
+  public var maxPositionEmbeddings: Int
+  /// `vocab_size` (required).
+  public var vocabSize: Int
+  /// `word_embed_proj_dim`: the embedding width; default `hidden_size` (OPT-350m projects).
+  public var wordEmbedProjDim: Int
+  /// `do_layer_norm_before`: pre-LayerNorm; default true (false only for OPT-350m).
+  public var doLayerNormBefore: Bool
+  /// `_remove_final_layer_norm`: default false.
+  public var removeFinalLayerNorm: Bool
+  /// `activation_function`: default "relu".
+  public var activationFunction: String
+  /// `enable_bias`: default true.
+  public var enableBias: Bool
+  /// `layer_norm_elementwise_affine`: default true.
+  public var layerNormElementwiseAffine: Bool
+  /// `tie_word_embeddings`: default true.
+  public var tieWordEmbeddings: Bool
+  /// `bos_token_id`: default 2.
+  public var bosTokenId: Int?
+  /// `eos_token_id`: default 2.
+  public var eosTokenId: Int?
+  /// `pad_token_id`: default 1.
+  public var padTokenId: Int?
+
+  enum CodingKeys: String, CodingKey {
+    case hiddenSize = "hidden_size", ffnDim = "ffn_dim", numHiddenLayers = "num_hidden_layers"
+    case numAttentionHeads = "num_attention_heads", maxPositionEmbeddings = "max_position_embeddings"
+    case vocabSize = "vocab_size", wordEmbedProjDim = "word_embed_proj_dim"
+    case doLayerNormBefore = "do_layer_norm_before", removeFinalLayerNorm = "_remove_final_layer_norm"
+    case activationFunction = "activation_function", enableBias = "enable_bias"
+    case layerNormElementwiseAffine = "layer_norm_elementwise_affine", tieWordEmbeddings = "tie_word_embeddings"
+    case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id", padTokenId = "pad_token_id"
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+    ffnDim = try c.decode(Int.self, forKey: .ffnDim)
+    numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
+    numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
+    maxPositionEmbeddings = try c.value(.maxPositionEmbeddings, default: 2048)
+    vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+    wordEmbedProjDim = try c.value(.wordEmbedProjDim, default: hiddenSize)
+    doLayerNormBefore = try c.value(.doLayerNormBefore, default: true)
+    removeFinalLayerNorm = try c.value(.removeFinalLayerNorm, default: false)
+    activationFunction = try c.value(.activationFunction, default: "relu")
+    enableBias = try c.value(.enableBias, default: true)
+    layerNormElementwiseAffine = try c.value(.layerNormElementwiseAffine, default: true)
+    tieWordEmbeddings = try c.value(.tieWordEmbeddings, default: true)
+    bosTokenId = try c.optionalInt(.bosTokenId, absent: 2)
+    eosTokenId = try c.optionalInt(.eosTokenId, absent: 2)
+    padTokenId = try c.optionalInt(.padTokenId, absent: 1)
+  }
+
+  /// Throws `invalidValue` for sizes that cannot describe a model.
+  public func validate(source: String) throws {
+    try requirePositive(hiddenSize, "hidden_size", source)
+    try requirePositive(ffnDim, "ffn_dim", source)
+    try requirePositive(numHiddenLayers, "num_hidden_layers", source)
+    try requirePositive(numAttentionHeads, "num_attention_heads", source)
+    try requirePositive(vocabSize, "vocab_size", source)
+    try requirePositive(maxPositionEmbeddings, "max_position_embeddings", source)
+    try requirePositive(wordEmbedProjDim, "word_embed_proj_dim", source)
+    guard hiddenSize % numAttentionHeads == 0 else {
+      throw ModelConfigError.invalidValue(
+        source: source, key: "num_attention_heads",
+        reason: "is \(numAttentionHeads), which does not divide hidden_size = \(hiddenSize)")
+    }
+  }
+}
+
+// MARK: - GPT-2
+
+/// The hyper-parameters of a GPT-2 decoder (Hugging Face model_type gpt2): learned positions,
+/// LayerNorm, Conv1D weights stored [in, out], fused q/k/v, GELU (tanh) feed-forward.
+public struct GPT2Config: Sendable, Equatable, Codable {
+  /// `n_embd` (required): the model width.
+  public var nEmbd: Int
+  /// `n_layer` (required).
+  public var nLayer: Int
+  /// `n_head` (required).
+  public var nHead: Int
+  /// `n_inner`: the feed-forward width; null or absent means 4 × `n_embd`.
+  public var nInner: Int
+  /// `n_positions`: default 1024.
+  public var nPositions: Int
+  /// `vocab_size` (required).
+  public var vocabSize: Int
+  /// `activation_function`: default "gelu_new" (GELU, tanh approximation).
+  public var activationFunction: String
+  /// `layer_norm_epsilon`: default 1e-5.
+  public var layerNormEpsilon: Double
+  /// `scale_attn_weights`: divide scores by √head_dim; default true.
+  public var scaleAttnWeights: Bool
+  /// `scale_attn_by_inverse_layer_idx`: default false.
+  public var scaleAttnByInverseLayerIdx: Bool
+  /// `reorder_and_upcast_attn`: default false (numerically irrelevant in float32).
+  public var reorderAndUpcastAttn: Bool
+  /// `tie_word_embeddings`: default true.
+  public var tieWordEmbeddings: Bool
+  /// `bos_token_id`: default 50256.
+  public var bosTokenId: Int?
+  /// `eos_token_id`: default 50256.
+  public var eosTokenId: Int?
+
+  enum CodingKeys: String, CodingKey {
+    case nEmbd = "n_embd", nLayer = "n_layer", nHead = "n_head", nInner = "n_inner", nPositions = "n_positions"
+    case vocabSize = "vocab_size", activationFunction = "activation_function"
+    case layerNormEpsilon = "layer_norm_epsilon", scaleAttnWeights = "scale_attn_weights"
+    case scaleAttnByInverseLayerIdx = "scale_attn_by_inverse_layer_idx"
+    case reorderAndUpcastAttn = "reorder_and_upcast_attn", tieWordEmbeddings = "tie_word_embeddings"
+    case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    nEmbd = try c.decode(Int.self, forKey: .nEmbd)
+    nLayer = try c.decode(Int.self, forKey: .nLayer)
+    nHead = try c.decode(Int.self, forKey: .nHead)
+    nInner = try c.decodeIfPresent(Int.self, forKey: .nInner) ?? 4 * nEmbd
+    nPositions = try c.value(.nPositions, default: 1024)
+    vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+    activationFunction = try c.value(.activationFunction, default: "gelu_new")
+    layerNormEpsilon = try c.value(.layerNormEpsilon, default: 1e-5)
+    scaleAttnWeights = try c.value(.scaleAttnWeights, default: true)
+    scaleAttnByInverseLayerIdx = try c.value(.scaleAttnByInverseLayerIdx, default: false)
+    reorderAndUpcastAttn = try c.value(.reorderAndUpcastAttn, default: false)
+    tieWordEmbeddings = try c.value(.tieWordEmbeddings, default: true)
+    bosTokenId = try c.optionalInt(.bosTokenId, absent: 50256)
+    eosTokenId = try c.optionalInt(.eosTokenId, absent: 50256)
+  }
+
+  /// Throws `invalidValue` for sizes that cannot describe a model.
+  public func validate(source: String) throws {
+    try requirePositive(nEmbd, "n_embd", source)
+    try requirePositive(nLayer, "n_layer", source)
+    try requirePositive(nHead, "n_head", source)
+    try requirePositive(nInner, "n_inner", source)
+    try requirePositive(nPositions, "n_positions", source)
+    try requirePositive(vocabSize, "vocab_size", source)
+    guard nEmbd % nHead == 0 else {
+      throw ModelConfigError.invalidValue(
+        source: source, key: "n_head", reason: "is \(nHead), which does not divide n_embd = \(nEmbd)")
+    }
+    guard layerNormEpsilon > 0, layerNormEpsilon.isFinite else {
+      throw ModelConfigError.invalidValue(
+        source: source, key: "layer_norm_epsilon", reason: "is \(layerNormEpsilon); it must be positive")
+    }
+  }
+}
