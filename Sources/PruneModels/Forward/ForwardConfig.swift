@@ -338,3 +338,25 @@ struct JSONReader {
     #endif
   }
 }
+
+extension ForwardConfig {
+  /// The forward parameters of a parsed `ModelConfig` (from config.json or GGUF metadata), read
+  /// through its Hugging Face keys so that both parsers apply the same rules.
+  public init(_ config: ModelConfig) throws(ForwardConfigError) {
+    let encoded: Data
+    do {
+      switch config {
+      case let .llama(c): encoded = try JSONEncoder().encode(c)
+      case let .opt(c): encoded = try JSONEncoder().encode(c)
+      case let .gpt2(c): encoded = try JSONEncoder().encode(c)
+      }
+    } catch {
+      throw .unreadable(path: "ModelConfig", reason: "\(error)")
+    }
+    guard var json = (try? JSONSerialization.jsonObject(with: encoded)) as? [String: Any] else {
+      throw .unreadable(path: "ModelConfig", reason: "its encoding is not a JSON object")
+    }
+    json["model_type"] = config.modelType
+    try self.init(json: json)
+  }
+}
