@@ -2,11 +2,14 @@
 // close it comes to the SGEMM throughput of its own GEMMs.
 //
 //   prune-bench forward [--json] [--tokens 1024] [--layers 30] [--threads 2] [--runs 3]
+//                       [--model PATH.gguf | --random]
 //
-// Model: SmolLM2-135M's shapes (hidden 576, 30 blocks, 9 query heads and 3 key/value heads of 64,
-// SwiGLU 1536, vocab 49152, tied head) with seeded random weights (`SyntheticModel`); the forward
-// pass does the same work whatever the weights are. One window of `tokens` tokens, from embedding
-// to the full [tokens × vocab] logits.
+// Model: SmolLM2-135M-Instruct from its GGUF (--model, else .cache/models/ when
+// scripts/fetch-model.sh has fetched it), or its shapes (hidden 576, 30 blocks, 9 query heads and
+// 3 key/value heads of 64, SwiGLU 1536, vocab 49152, tied head) with seeded random weights
+// (`SyntheticModel`) when the file is absent, with --random, or with --layers other than 30; the
+// forward pass does the same work whatever the weights are. One window of `tokens` tokens, from
+// embedding to the full [tokens × vocab] logits.
 //
 // GEMM reference: the same GEMM calls the forward makes, with the same shapes, transposes and
 // threading, on the same data sizes, run back to back with nothing between them:
@@ -124,12 +127,27 @@ func seconds(_ body: () -> Void) -> Double {
   return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
 }
 
-func runForwardBenchmark(tokens: Int, layers: Int, threads: Int, runs: Int) {
+func runForwardBenchmark(tokens: Int, layers: Int, threads: Int, runs: Int, modelPath: String?) {
   Parallelism.threads = threads
-  let config = smolLM2Config(layers: layers)
-  var note = "prune-bench forward: SmolLM2-135M shapes, \(layers) blocks, random weights, \(tokens) tokens, \(threads) threads\n"
+  var config = smolLM2Config(layers: layers)
+  let model: TransformerLM
+  let modelName: String
+  if let modelPath, layers == 30, FileManager.default.fileExists(atPath: modelPath) {
+    do {
+      let gguf = try GGUFFile(contentsOf: URL(fileURLWithPath: modelPath))
+      config = try ForwardConfig(.llama(try gguf.llamaConfig()))
+      model = try TransformerLM(config: config, weights: gguf)
+    } catch {
+      FileHandle.standardError.write(Data("prune-bench forward: \(error)\n".utf8))
+      exit(1)
+    }
+    modelName = "smollm2-135m-instruct-q4_1"
+  } else {
+    model = try! TransformerLM(config: config, weights: SyntheticModel.tensors(for: config, seed: 1))
+    modelName = "smollm2-135m-shapes-random"
+  }
+  var note = "prune-bench forward: \(modelName), \(layers) blocks, \(tokens) tokens, \(threads) threads\n"
   FileHandle.standardError.write(Data(note.utf8))
-  let model = try! TransformerLM(config: config, weights: SyntheticModel.tensors(for: config, seed: 1))
   var rng = BenchRandom(state: 7)
   let ids = (0..<tokens).map { _ in Int(rng.next() % UInt64(config.vocabSize)) }
 
@@ -173,7 +191,7 @@ func runForwardBenchmark(tokens: Int, layers: Int, threads: Int, runs: Int) {
   let pairMedian = pairs[pairs.count / 2]
   func f(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
   print(
-    "{\"benchmark\":\"forward\",\"model\":\"smollm2-135m-shapes-random\",\"tokens\":\(tokens),\"layers\":\(layers),"
+    "{\"benchmark\":\"forward\",\"model\":\"\(modelName)\",\"tokens\":\(tokens),\"layers\":\(layers),"
       + "\"threads\":\(threads),\"runs\":\(runs),\"seconds\":\(f(forwardSeconds)),"
       + "\"tokens_per_second\":\(f(Double(tokens) / forwardSeconds, 1)),"
       + "\"gflops\":\(f(totalFlops / forwardSeconds / 1e9, 2)),"

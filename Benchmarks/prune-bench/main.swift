@@ -31,8 +31,9 @@ let usage = """
     solvers   seconds per method on the SmolLM2 layer shapes, and FISTA's throughput against
               SGEMM (--layers q,k,gate,down --methods LIST --tokens 16384 --pattern 0.5
               --threads 2 --runs 3)
-    forward   tokens/s of a LLaMA forward at SmolLM2-135M shapes (random weights) and its
-              efficiency against its own GEMMs alone (--tokens 1024 --layers 30 --threads 2 --runs 3)
+    forward   tokens/s of the SmolLM2-135M forward (its GGUF if fetched, else random weights of
+              its shapes) and its efficiency against its own GEMMs alone (--tokens 1024
+              --layers 30 --threads 2 --runs 3 --model PATH.gguf --random)
     tune      compare GEMM cache blockings on one shape (--m --n --k --threads --precision
               --blockings kc/mc/nc,... --rounds --runs), interleaved
 
@@ -101,10 +102,15 @@ case "solvers":
     tokens: option("tokens").flatMap(Int.init) ?? 16384, pattern: pattern,
     threads: option("threads").flatMap(Int.init) ?? 2, runs: option("runs").flatMap(Int.init) ?? 3)
 case "forward":
+  if let path = option("model"), !FileManager.default.fileExists(atPath: path) {
+    FileHandle.standardError.write(Data("prune-bench forward: no model at \(path). Hint: run scripts/fetch-model.sh, or drop --model for random weights.\n".utf8))
+    exit(2)
+  }
   runForwardBenchmark(
     tokens: option("tokens").flatMap(Int.init) ?? 1024, layers: option("layers").flatMap(Int.init) ?? 30,
     threads: option("threads").flatMap(Int.init) ?? Parallelism.processorCount,
-    runs: option("runs").flatMap(Int.init) ?? 3)
+    runs: option("runs").flatMap(Int.init) ?? 3,
+    modelPath: flag("random") ? nil : (option("model") ?? ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
 case "help", "--help", "-h":
   print(usage)
 default:
