@@ -80,7 +80,7 @@ func linear(_ x: Matrix<Float>, _ layer: LinearWeights) -> Matrix<Float> {
     let width = y.columns
     y.withUnsafeMutableBufferPointer { out in
       bias.withUnsafeBufferPointer { b in
-        for i in 0..<x.rows { UnsafeMutableBufferPointer(rebasing: out[(i * width)..<((i + 1) * width)]).update(fromContentsOf: b) }
+        for i in 0..<x.rows { (out.baseAddress! + i * width).update(from: b.baseAddress!, count: width) }
       }
     }
     gemm(x, layer.weight, into: &y, transposeB: true, beta: 1)
