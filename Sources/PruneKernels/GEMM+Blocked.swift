@@ -56,14 +56,25 @@ public struct GEMMBlocking: Sendable, Equatable, CustomStringConvertible {
     self.nc = nc
   }
 
-  /// Float, sized for a core with 32–48 KiB L1d and 512 KiB–1 MiB L2 (AMD Zen 3/4/5, Intel
-  /// Skylake and later): B̃ micro-panel 256 × 16 × 4 B = 16 KiB, Ã block 144 × 256 × 4 B = 144 KiB,
-  /// B̃ block 256 × 768 × 4 B = 768 KiB.
-  public static let float = GEMMBlocking(mr: 6, nr: 16, kc: 384, mc: 144, nc: 768)
+  /// Float: kc = 768, mc = 48, nc = 768. A deep kc is the measured winner on this Zen 5 machine
+  /// (`prune-bench tune`, 1 thread, interleaved rounds): every pruning product with k ≤ 768 runs
+  /// as a single k block, so each C tile is loaded and stored once, and larger k has few blocks.
+  /// kc = 384/mc = 144 (the first choice, sized so the B̃ micro-panel sat in half of L1) ran at
+  /// 0.86–0.93 of kc = 768 on 1536×576·576², 768×3072·3072² and 2048³. Footprints: Ã micro-panel
+  /// 6 × 768 × 4 B = 18 KiB, B̃ micro-panel 768 × 16 × 4 B = 48 KiB (streamed from L2), Ã block
+  /// 48 × 768 × 4 B = 144 KiB, B̃ block 768 × 768 × 4 B = 2.25 MiB (L3).
+  public static let float = GEMMBlocking(mr: 6, nr: 16, kc: 768, mc: 48, nc: 768)
 
-  /// Double: B̃ micro-panel 256 × 8 × 8 B = 16 KiB, Ã block 72 × 256 × 8 B = 144 KiB,
-  /// B̃ block 256 × 768 × 8 B = 1.5 MiB.
-  public static let double = GEMMBlocking(mr: 6, nr: 8, kc: 256, mc: 72, nc: 768)
+  /// Double: kc = 768, mc = 48, nc = 768, chosen the same way (kc = 256/mc = 72 ran at 0.84–0.93
+  /// of it on 3072×768·768², 1536×576·576² and 2048³). Ã block 48 × 768 × 8 B = 288 KiB,
+  /// B̃ micro-panel 768 × 8 × 8 B = 48 KiB, B̃ block 768 × 768 × 8 B = 4.5 MiB (L3).
+  public static let double = GEMMBlocking(mr: 6, nr: 8, kc: 768, mc: 48, nc: 768)
+
+  /// The Gram kernel's blockings: the earlier, shallower kc. A Gram reduces over thousands of
+  /// tokens, so kc only sets how often the (triangular) C tiles are revisited, and with kc = 768
+  /// the Gram of X [16384 × 576…3072] ran 3–6 % slower than with these (measured 2026-11-26).
+  public static let floatGram = GEMMBlocking(mr: 6, nr: 16, kc: 384, mc: 144, nc: 768)
+  public static let doubleGram = GEMMBlocking(mr: 6, nr: 8, kc: 256, mc: 72, nc: 768)
 
   public var description: String { "mr=\(mr) nr=\(nr) kc=\(kc) mc=\(mc) nc=\(nc)" }
 }

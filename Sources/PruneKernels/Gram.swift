@@ -29,7 +29,7 @@ public func gram<T: KernelScalar>(
       guard let gBase = pg.baseAddress, let xBase = px.baseAddress else { return }
       gramUpper(
         x: xBase, tokens: x.rows, features: f, ldx: f, g: gBase, ldg: f, threads: threads,
-        blocking: T.gemmBlocking)
+        blocking: T.gramBlocking)
       mirrorUpperToLower(gBase, n: f, ld: f)
     }
   }
@@ -121,7 +121,7 @@ public struct GramAccumulator<T: KernelScalar>: Sendable {
         guard let gBase = pg.baseAddress, let xBase = px.baseAddress else { return }
         gramUpper(
           x: xBase, tokens: chunk.rows, features: f, ldx: f, g: gBase, ldg: f, threads: threads,
-          blocking: T.gemmBlocking)
+          blocking: T.gramBlocking)
       }
     }
     tokens += chunk.rows

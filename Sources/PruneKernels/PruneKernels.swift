@@ -32,6 +32,9 @@ public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
   /// Register and cache blocking of the blocked GEMM for this precision (`GEMMBlocking`).
   static var gemmBlocking: GEMMBlocking { get }
 
+  /// Register and cache blocking of the Gram kernel (same register tile, its own cache sizes).
+  static var gramBlocking: GEMMBlocking { get }
+
   /// The register-tiled micro-kernel (see MicroKernel.swift for its contract):
   /// `C[0..<mr, 0..<nr] ← α · Ã·B̃ + β · C`, where Ã is a packed `[k × mr]` micro-panel and B̃ a
   /// packed `[k × nr]` micro-panel. When β = 0, C is not read.
@@ -46,6 +49,7 @@ public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
 
 extension Float: KernelScalar {
   public static var gemmBlocking: GEMMBlocking { .float }
+  public static var gramBlocking: GEMMBlocking { .floatGram }
   public static var unitRoundoff: Double { 0x1p-24 }
   @inline(__always)
   public static func _microKernel(
@@ -58,6 +62,7 @@ extension Float: KernelScalar {
 
 extension Double: KernelScalar {
   public static var gemmBlocking: GEMMBlocking { .double }
+  public static var gramBlocking: GEMMBlocking { .doubleGram }
   public static var unitRoundoff: Double { 0x1p-53 }
   @inline(__always)
   public static func _microKernel(

@@ -66,7 +66,7 @@ struct DeterminismTests {
         }
         return out
       }
-      for blocking in [tinyBlocking(T.self), T.gemmBlocking] {
+      for blocking in [tinyBlocking(T.self), T.gramBlocking] {
         let one = g(1, blocking)
         for t in [2, 5] { expectBitIdentical(g(t, blocking), one, "\(T.self) threads=\(t) \(blocking)") }
       }

@@ -43,7 +43,7 @@ struct GramTests {
           checkGram(T.self, tokens: t, features: f, blocking: tinyBlocking(T.self), seed: seed)
         }
       }
-      checkGram(T.self, tokens: 2 * T.gemmBlocking.kc + 3, features: T.gemmBlocking.nc + 5, blocking: T.gemmBlocking, seed: 399)
+      checkGram(T.self, tokens: 2 * T.gramBlocking.kc + 3, features: T.gramBlocking.nc + 5, blocking: T.gramBlocking, seed: 399)
     }
     p == .float ? run(Float.self) : run(Double.self)
   }
@@ -54,7 +54,7 @@ struct GramTests {
       // Chunks of exactly kc tokens reduce in the same order as one pass over all tokens (blocks of
       // kc in order), so the results are bit-identical.
       var rng = SplitMix64(seed: 21)
-      let kc = T.gemmBlocking.kc
+      let kc = T.gramBlocking.kc
       let x = Matrix<T>.random(rows: 3 * kc, columns: 37, using: &rng)
       var acc = GramAccumulator<T>(features: 37)
       for c in 0..<3 { acc.add(x.submatrix(rows: (c * kc)..<((c + 1) * kc), columns: 0..<37)) }
