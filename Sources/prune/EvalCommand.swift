@@ -103,12 +103,7 @@ func runEval(_ args: inout Arguments) throws {
   Parallelism.defaultThreads = threads
 
   let progress: (String) -> Void = { line in if !quiet { printError(line) } }
-  let loaded: LoadedModel
-  do throws(ModelLoadError) {
-    loaded = try LoadedModel(contentsOf: URL(fileURLWithPath: modelPath))
-  } catch {
-    throw CLIError(error.description, exitCode: 1)
-  }
+  // The text first: a missing or damaged text fails before the (slower) model load.
   let text: String
   let textName: String
   do {
@@ -119,6 +114,12 @@ func runEval(_ args: inout Arguments) throws {
     throw error
   } catch {
     throw CLIError("\(error)", exitCode: 1)
+  }
+  let loaded: LoadedModel
+  do throws(ModelLoadError) {
+    loaded = try LoadedModel(contentsOf: URL(fileURLWithPath: modelPath))
+  } catch {
+    throw CLIError(error.description, exitCode: 1)
   }
   let tokens = Perplexity.tokenize(text, with: loaded.tokenizer)
   let windowText = windows.map { "\($0)" } ?? "every complete"
