@@ -122,8 +122,8 @@ func runEval(_ args: inout Arguments) throws {
     throw CLIError(error.description, exitCode: 1)
   }
   let tokens = Perplexity.tokenize(text, with: loaded.tokenizer)
-  let windowText = windows.map { "\($0)" } ?? "every complete"
-  progress("eval: \(textName): \(tokens.count) tokens; \(windowText) window(s) of \(sequenceLength), \(threads) thread(s)")
+  let windowText = windows.map { "the first \($0) window(s)" } ?? "every complete window"
+  progress("eval: \(textName): \(tokens.count) tokens; \(windowText) of \(sequenceLength) tokens; \(threads) thread(s)")
   let report: PerplexityReport
   do throws(PerplexityError) {
     report = try Perplexity.evaluate(loaded.model, tokens: tokens, sequenceLength: sequenceLength, windows: windows) { p in
