@@ -144,6 +144,19 @@ bad 2 "--out given more than once" "repeated option" -- "$BIN" "${L[@]}" --metho
 bad 2 "unexpected argument 'extra'" "positional argument" -- "$BIN" "${L[@]}" extra --method wanda --sparsity 0.5 --out "$OUT"
 bad 2 "unknown command 'layers'" "unknown command" -- "$BIN" layers
 
+# --- prune eval: usage errors (exit 2) and a missing model (exit 1); no model needed ------------
+ok "prune help eval" -- "$BIN" help eval
+grep -q -- "--protocol" "$WORK/stdout" || fail "prune help eval does not list --protocol"
+bad 2 "missing --model" "eval without --model" -- "$BIN" eval --protocol austen-quick
+bad 2 "unknown protocol 'austen-huge'" "eval unknown protocol" -- "$BIN" eval --model m.gguf --protocol austen-huge
+bad 2 "--protocol sets the text" "eval protocol with --seqlen" -- "$BIN" eval --model m.gguf --protocol austen-quick --seqlen 64
+bad 2 "missing --text" "eval without text" -- "$BIN" eval --model m.gguf --seqlen 64
+bad 2 "missing --seqlen" "eval without seqlen" -- "$BIN" eval --model m.gguf --text t.txt
+bad 2 "--seqlen must be an integer" "eval seqlen 1" -- "$BIN" eval --model m.gguf --text t.txt --seqlen 1
+bad 2 "--windows must be an integer" "eval zero windows" -- "$BIN" eval --model m.gguf --text t.txt --seqlen 8 --windows 0
+bad 1 "no such file or folder" "eval missing model" -- "$BIN" eval --model "$WORK/none.gguf" --protocol austen-quick
+bad 1 "not a GGUF file" "eval model not a GGUF" -- "$BIN" eval --model "$P" --protocol austen-quick
+
 # --- bad files: exit 1 --------------------------------------------------------------------------
 run() { "$BIN" layer --problem "$WORK/$1.safetensors" --method sparsegpt --sparsity 0.5 --out "$OUT"; }
 bad 1 "no tensor 'weight'" "missing weight" -- run no-weight

@@ -10,6 +10,7 @@ struct Command: Sendable {
   /// Every command, in the order `prune help` lists them. Commands register here, one line each.
   static let all: [Command] = [
     .layer,
+    .eval,
     .makeProblem,
   ]
 }

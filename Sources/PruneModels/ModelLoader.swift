@@ -1,0 +1,198 @@
+// Loading a model and its tokenizer from what a user has on disk:
+//
+//   - a GGUF file (SmolLM2's Q4_1 GGUF): hyper-parameters, weights (dequantised, q/k rows
+//     un-permuted to the Hugging Face layout) and the tokenizer all come from the one file;
+//   - a Hugging Face folder: config.json, the weights in model.safetensors or sharded as
+//     model-0000k-of-0000n.safetensors listed by model.safetensors.index.json, and tokenizer.json.
+
+import Foundation
+
+/// Why a model could not be loaded. Every description is one line naming the path, with a `Hint:`.
+public enum ModelLoadError: Error, Equatable, CustomStringConvertible {
+  /// The path does not exist.
+  case notFound(path: String)
+  /// A file that is not a GGUF (a folder is expected otherwise).
+  case unrecognized(path: String)
+  /// A Hugging Face folder lacks a file it needs.
+  case missingFile(folder: String, file: String, hint: String)
+  /// model.safetensors.index.json is not a `weight_map` of tensor → shard file.
+  case invalidIndex(path: String, reason: String)
+  /// A file was found but could not be read: the reader's own one-line message.
+  case unreadable(String)
+
+  public var description: String {
+    switch self {
+    case let .notFound(path):
+      return "model \(path): no such file or folder. Hint: give a .gguf file or a Hugging Face folder"
+        + " (config.json, model.safetensors, tokenizer.json); scripts/fetch-model.sh fetches SmolLM2."
+    case let .unrecognized(path):
+      return "model \(path): not a GGUF file (it does not start with \"GGUF\"). Hint: give a .gguf file or"
+        + " the Hugging Face folder that holds config.json and model.safetensors."
+    case let .missingFile(folder, file, hint):
+      return "model \(folder): no \(file). Hint: \(hint)"
+    case let .invalidIndex(path, reason):
+      return "model \(path): \(reason). Hint: the index of a sharded checkpoint is"
+        + " {\"weight_map\": {\"<tensor>\": \"<shard>.safetensors\", ...}}; re-export the checkpoint."
+    case let .unreadable(message):
+      return message
+    }
+  }
+}
+
+/// A language model ready to run, with the tokenizer that belongs to it.
+public struct LoadedModel: Sendable {
+  /// Where the model came from.
+  public enum Format: Sendable, Equatable {
+    /// A GGUF file.
+    case gguf
+    /// A Hugging Face folder whose weights are in `shards` safetensors files (1: model.safetensors).
+    case huggingFace(shards: Int)
+  }
+
+  /// The model, float32 weights in memory.
+  public let model: TransformerLM
+  /// Its tokenizer (GGUF metadata or tokenizer.json).
+  public let tokenizer: BPETokenizer
+  /// What was read.
+  public let format: Format
+
+  /// Loads a GGUF file or a Hugging Face folder.
+  public init(contentsOf url: URL) throws(ModelLoadError) {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+      throw .notFound(path: url.path)
+    }
+    if isDirectory.boolValue {
+      try self.init(folder: url)
+    } else {
+      try self.init(gguf: url)
+    }
+  }
+
+  private init(gguf url: URL) throws(ModelLoadError) {
+    guard let handle = FileHandle(forReadingAtPath: url.path) else { throw .notFound(path: url.path) }
+    let magic = handle.readData(ofLength: 4)
+    try? handle.close()
+    guard magic == Data("GGUF".utf8) else { throw .unrecognized(path: url.path) }
+    do {
+      let file = try GGUFFile(contentsOf: url)
+      let config = try ForwardConfig(.llama(try file.llamaConfig()))
+      model = try TransformerLM(config: config, weights: file)
+      tokenizer = try BPETokenizer(gguf: file)
+      format = .gguf
+    } catch {
+      throw .unreadable(Self.message(error))
+    }
+  }
+
+  private init(folder url: URL) throws(ModelLoadError) {
+    let manager = FileManager.default
+    let configURL = url.appendingPathComponent("config.json")
+    guard manager.fileExists(atPath: configURL.path) else {
+      throw .missingFile(
+        folder: url.path, file: "config.json", hint: "a Hugging Face model folder holds config.json, the weights and tokenizer.json.")
+    }
+    let single = url.appendingPathComponent("model.safetensors")
+    let index = url.appendingPathComponent("model.safetensors.index.json")
+    let weights: any TensorSource
+    let shards: Int
+    if manager.fileExists(atPath: single.path) {
+      do {
+        weights = try SafetensorsFile(contentsOf: single)
+      } catch {
+        throw .unreadable(error.description)
+      }
+      shards = 1
+    } else if manager.fileExists(atPath: index.path) {
+      let sharded = try ShardedSafetensors(index: index)
+      weights = sharded
+      shards = sharded.shardCount
+    } else {
+      throw .missingFile(
+        folder: url.path, file: "model.safetensors or model.safetensors.index.json",
+        hint: "export the weights as safetensors (PyTorch .bin files are not read).")
+    }
+    let tokenizerURL = url.appendingPathComponent("tokenizer.json")
+    guard manager.fileExists(atPath: tokenizerURL.path) else {
+      throw .missingFile(
+        folder: url.path, file: "tokenizer.json",
+        hint: "save the tokenizer next to the model (tokenizer.save_pretrained); vocab.json + merges.txt alone are not read.")
+    }
+    do {
+      model = try TransformerLM(config: try ForwardConfig(contentsOf: configURL), weights: weights)
+      tokenizer = try BPETokenizer(contentsOf: tokenizerURL)
+    } catch {
+      throw .unreadable(Self.message(error))
+    }
+    guard tokenizer.vocabularySize <= model.config.vocabSize else {
+      throw .unreadable(
+        "model \(url.path): tokenizer.json has \(tokenizer.vocabularySize) tokens but config.json says vocab_size"
+          + " \(model.config.vocabSize). Hint: the tokenizer belongs to a different model.")
+    }
+    format = .huggingFace(shards: shards)
+  }
+
+  /// The one-line description of an error from one of the readers (each ends with a hint).
+  static func message(_ error: any Error) -> String { String(describing: error) }
+}
+
+/// The tensors of a sharded safetensors checkpoint: model.safetensors.index.json maps each tensor
+/// name to the shard file that holds it; each shard is memory-mapped and validated on open.
+public struct ShardedSafetensors: TensorSource {
+  /// The index file.
+  public let path: String
+  /// Tensor name → index into `shards`.
+  private let location: [String: Int]
+  private let shards: [SafetensorsFile]
+
+  /// Number of shard files.
+  public var shardCount: Int { shards.count }
+
+  /// Opens the shards listed by the index file at `index`. Every tensor the index names must be in
+  /// its shard with that name.
+  public init(index: URL) throws(ModelLoadError) {
+    path = index.path
+    let object: Any
+    do {
+      object = try JSONSerialization.jsonObject(with: Data(contentsOf: index))
+    } catch {
+      throw .invalidIndex(path: index.path, reason: "not readable JSON (\((error as NSError).localizedDescription))")
+    }
+    guard let map = (object as? [String: Any])?["weight_map"] as? [String: Any], !map.isEmpty else {
+      throw .invalidIndex(path: index.path, reason: "no 'weight_map' object")
+    }
+    var files: [String: Int] = [:]
+    var shards: [SafetensorsFile] = []
+    var location: [String: Int] = [:]
+    let folder = index.deletingLastPathComponent()
+    for name in map.keys.sorted() {
+      guard let file = map[name] as? String, !file.isEmpty, !file.contains("/") else {
+        throw .invalidIndex(path: index.path, reason: "the shard of '\(name)' is not a file name")
+      }
+      if files[file] == nil {
+        do {
+          shards.append(try SafetensorsFile(contentsOf: folder.appendingPathComponent(file)))
+        } catch {
+          throw .unreadable(error.description)
+        }
+        files[file] = shards.count - 1
+      }
+      let s = files[file]!
+      guard shards[s].shape(of: name) != nil else {
+        throw .invalidIndex(path: index.path, reason: "'\(name)' is not in its shard \(file)")
+      }
+      location[name] = s
+    }
+    self.location = location
+    self.shards = shards
+  }
+
+  public var tensorNames: [String] { location.keys.sorted() }
+
+  public func shape(of name: String) -> [Int]? { location[name].flatMap { shards[$0].shape(of: name) } }
+
+  public func floatTensor(_ name: String) throws -> FloatTensor {
+    guard let s = location[name] else { throw TensorSourceError.missingTensor(name: name, source: path) }
+    return try shards[s].floatTensor(name)
+  }
+}
