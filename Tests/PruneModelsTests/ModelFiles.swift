@@ -33,7 +33,12 @@ enum ModelFiles {
     return nil
   }()
 
+  /// A file of the shared folder: first the copy embedded in the repository's Fixtures/
+  /// (`golden/...` and `janeausten/...` live there, with provenance in Fixtures/README.md), so a
+  /// clean clone anywhere runs these tests; then the shared folder beside the clone.
   static func sharedFile(_ relative: String) -> URL? {
+    let embedded = packageRoot.appendingPathComponent("Fixtures").appendingPathComponent(relative)
+    if FileManager.default.fileExists(atPath: embedded.path) { return embedded }
     guard let shared else { return nil }
     let url = shared.appendingPathComponent(relative)
     return FileManager.default.fileExists(atPath: url.path) ? url : nil
