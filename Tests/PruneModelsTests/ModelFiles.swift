@@ -37,7 +37,9 @@ enum ModelFiles {
   /// (`golden/...` and `janeausten/...` live there, with provenance in Fixtures/README.md), so a
   /// clean clone anywhere runs these tests; then the shared folder beside the clone.
   static func sharedFile(_ relative: String) -> URL? {
-    let embedded = packageRoot.appendingPathComponent("Fixtures").appendingPathComponent(relative)
+    // shared/data/janeausten is embedded as Fixtures/janeausten.
+    let inFixtures = relative.hasPrefix("data/") ? String(relative.dropFirst(5)) : relative
+    let embedded = packageRoot.appendingPathComponent("Fixtures").appendingPathComponent(inFixtures)
     if FileManager.default.fileExists(atPath: embedded.path) { return embedded }
     guard let shared else { return nil }
     let url = shared.appendingPathComponent(relative)
