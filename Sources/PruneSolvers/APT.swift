@@ -74,27 +74,9 @@ public struct APT: Sendable {
     if let fixedMask, fixedMask.rows != m || fixedMask.columns != n {
       throw .maskMismatch(detail: "mask [\(fixedMask.rows) × \(fixedMask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
-    var w = problem.weight.converted(to: Double.self)
-    var h = problem.gram.converted(to: Double.self)
-    var dead = 0
-    for j in 0..<n where h[j, j] == 0 {
-      h[j, j] = 1
-      for i in 0..<m { w[i, j] = 0 }
-      dead += 1
-    }
-    let delta = options.percentDamping * meanDiagonal(problem.gram)
-    for j in 0..<n { h[j, j] += delta }
-    let hFactor: CholeskyFactorization<Double>
-    do { hFactor = try cholesky(h, damping: .retry) } catch { throw .factorisationFailed(method: "apt", error) }
-    if let k = problem.crossGram {
-      let c = matmul(problem.weight.converted(to: Double.self), k.converted(to: Double.self))
-      w = choleskySolve(hFactor, c.transposed()).transposed()
-      for j in 0..<n where problem.gram[j, j] == 0 { for i in 0..<m { w[i, j] = 0 } }
-    }
-    let u: Matrix<Double>
-    do { u = try cholesky(spdInverse(hFactor), damping: .retry).lower.transposed() } catch {
-      throw .factorisationFailed(method: "apt (inverse Hessian)", error)
-    }
+    let setup = try OBSSetup(problem, percentDamping: options.percentDamping, method: "apt")
+    var w = setup.weight
+    let u = setup.u, delta = setup.delta, dead = setup.deadInputs
 
     var mask = Mask(rows: m, columns: n)
     let total = pattern.prunedCount(rows: m, columns: n)
@@ -171,7 +153,7 @@ public struct APT: Sendable {
     return finishResult(method: .apt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start) { r in
       if fixedMask != nil { r.pattern = pattern.description + " (given mask)" }
       r.damping = delta
-      r.dampingRetry = hFactor.addedDamping > 0 ? Double(hFactor.addedDamping) : nil
+      r.dampingRetry = setup.addedDamping > 0 ? setup.addedDamping : nil
       r.metrics = ["mrp_loss": loss, "dead_inputs": Double(dead)]
       r.options = [
         "blocksize": "\(options.blockSize)", "percdamp": "\(options.percentDamping)",

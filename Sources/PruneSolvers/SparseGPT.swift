@@ -75,32 +75,10 @@ public struct SparseGPT: Sendable {
         detail: "\(options.blockSize) is not a multiple of M = \(mm), which \(nn):\(mm) needs (the reference's rule: groups must not straddle lazy batches)")
     }
     let m = problem.outputs, n = problem.inputs
-    var w = problem.weight.converted(to: Double.self)
-    var h = problem.gram.converted(to: Double.self)
-
-    // 1. Dead inputs.
-    var dead = 0
-    for j in 0..<n where h[j, j] == 0 {
-      h[j, j] = 1
-      for i in 0..<m { w[i, j] = 0 }
-      dead += 1
-    }
-    // 2. Damping and the inverse Hessian's upper Cholesky factor.
-    let delta = options.percentDamping * meanDiagonal(problem.gram)
-    for j in 0..<n { h[j, j] += delta }
-    let hFactor: CholeskyFactorization<Double>
-    do { hFactor = try cholesky(h, damping: .retry) } catch { throw .factorisationFailed(method: "sparsegpt", error) }
-    if let k = problem.crossGram {
-      // 0. Error correction: start from the dense optimum W₀ = (W K) H⁻¹ (H symmetric).
-      let c = matmul(problem.weight.converted(to: Double.self), k.converted(to: Double.self))
-      w = choleskySolve(hFactor, c.transposed()).transposed()
-      for j in 0..<n where problem.gram[j, j] == 0 { for i in 0..<m { w[i, j] = 0 } }
-    }
-    let hInverse = spdInverse(hFactor)
-    let u: Matrix<Double>
-    do { u = try cholesky(hInverse, damping: .retry).lower.transposed() } catch {
-      throw .factorisationFailed(method: "sparsegpt (inverse Hessian)", error)
-    }
+    // Steps 0–2: dead inputs, damping, the corrected start and U (shared with APT).
+    let setup = try OBSSetup(problem, percentDamping: options.percentDamping, method: "sparsegpt")
+    var w = setup.weight
+    let u = setup.u, delta = setup.delta, dead = setup.deadInputs
 
     // 3. Column sweep in blocks.
     var mask = Mask(rows: m, columns: n)
@@ -192,12 +170,56 @@ public struct SparseGPT: Sendable {
     }
     return finishResult(method: .sparsegpt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start) { r in
       r.damping = delta
-      r.dampingRetry = hFactor.addedDamping > 0 ? Double(hFactor.addedDamping) : nil
+      r.dampingRetry = setup.addedDamping > 0 ? setup.addedDamping : nil
       r.metrics = ["obs_loss": loss, "dead_inputs": Double(dead)]
       r.options = [
         "blocksize": "\(options.blockSize)", "percdamp": "\(options.percentDamping)",
         "count_rule": options.countRule.rawValue,
       ]
     }
+  }
+}
+
+/// The set-up SparseGPT and APT share (steps 0–2 of SparseGPT): in Double,
+///   1. dead inputs (G*ⱼⱼ = 0): Hⱼⱼ = 1 and W[:, j] = 0
+///   2. δ = percdamp · mean(diag G*) (over the original diagonal); H = G* + δI, factored
+///   0. under error correction the start W₀ = (W·K)·H⁻¹, dead columns zeroed again
+///   U = chol_upper(H⁻¹), the rows of which give every OBS step
+struct OBSSetup {
+  /// W₀: the weights the column sweep starts from.
+  let weight: Matrix<Double>
+  /// U, upper triangular with H⁻¹ = UᵀU.
+  let u: Matrix<Double>
+  let delta: Double
+  /// Extra damping H's Cholesky needed (0 when none).
+  let addedDamping: Double
+  let deadInputs: Int
+
+  init<T: KernelScalar>(_ problem: LayerProblem<T>, percentDamping: Double, method: String) throws(PruningError) {
+    let m = problem.outputs, n = problem.inputs
+    var w = problem.weight.converted(to: Double.self)
+    var h = problem.gram.converted(to: Double.self)
+    var dead = 0
+    for j in 0..<n where h[j, j] == 0 {
+      h[j, j] = 1
+      for i in 0..<m { w[i, j] = 0 }
+      dead += 1
+    }
+    let delta = percentDamping * meanDiagonal(problem.gram)
+    for j in 0..<n { h[j, j] += delta }
+    let hFactor: CholeskyFactorization<Double>
+    do { hFactor = try cholesky(h, damping: .retry) } catch { throw .factorisationFailed(method: method, error) }
+    if let k = problem.crossGram {
+      let c = matmul(problem.weight.converted(to: Double.self), k.converted(to: Double.self))
+      w = choleskySolve(hFactor, c.transposed()).transposed()
+      for j in 0..<n where problem.gram[j, j] == 0 { for i in 0..<m { w[i, j] = 0 } }
+    }
+    do { u = try cholesky(spdInverse(hFactor), damping: .retry).lower.transposed() } catch {
+      throw .factorisationFailed(method: "\(method) (inverse Hessian)", error)
+    }
+    weight = w
+    self.delta = delta
+    addedDamping = Double(hFactor.addedDamping)
+    deadInputs = dead
   }
 }
