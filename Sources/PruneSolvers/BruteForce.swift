@@ -145,18 +145,8 @@ public struct BruteForce: Sendable {
   func solveRow(_ i: Int, kept: [Int], w: Matrix<Double>, gStar: Matrix<Double>, c: Matrix<Double>, delta: Double)
     throws(PruningError) -> ([Double], Double)
   {
-    if kept.isEmpty { return ([], 0) }
-    var a = Matrix<Double>(rows: kept.count, columns: kept.count)
-    var b = Matrix<Double>(rows: kept.count, columns: 1)
-    for (p, jp) in kept.enumerated() {
-      for (q, jq) in kept.enumerated() { a[p, q] = gStar[jp, jq] }
-      a[p, p] += delta
-      b[p, 0] = c[i, jp] + delta * w[i, jp]
-    }
     do {
-      let f = try cholesky(a, damping: .retry, threads: 1)
-      let x = choleskySolve(f, b)
-      return ((0..<kept.count).map { x[$0, 0] }, Double(f.addedDamping))
+      return try solveMaskedRow(i, kept: kept, w: w, gStar: gStar, c: c, delta: delta)
     } catch {
       throw .factorisationFailed(method: "exact (row \(i))", error)
     }

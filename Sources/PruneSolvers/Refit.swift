@@ -92,21 +92,8 @@ public struct Refit: Sendable {
     Parallelism.forEachChunk(of: m) { rows in
       for i in rows {
         let kept = mask.keptColumns(row: i)
-        if kept.isEmpty {
-          results.set(i, .success(([], 0)))
-          continue
-        }
-        var a = Matrix<Double>(rows: kept.count, columns: kept.count)
-        var b = Matrix<Double>(rows: kept.count, columns: 1)
-        for (p, jp) in kept.enumerated() {
-          for (q, jq) in kept.enumerated() { a[p, q] = gStar[jp, jq] }
-          a[p, p] += delta
-          b[p, 0] = c[i, jp] + delta * w[i, jp]
-        }
         do throws(CholeskyError) {
-          let f = try cholesky(a, damping: .retry, threads: 1)
-          let x = choleskySolve(f, b)  // A is symmetric: b·A⁻¹ = (A⁻¹bᵀ)ᵀ
-          results.set(i, .success(((0..<kept.count).map { x[$0, 0] }, Double(f.addedDamping))))
+          results.set(i, .success(try solveMaskedRow(i, kept: kept, w: w, gStar: gStar, c: c, delta: delta)))
         } catch {
           results.set(i, .failure(error))
         }
@@ -124,6 +111,26 @@ public struct Refit: Sendable {
     }
     return (out, worstRetry)
   }
+}
+
+/// Row i of the (damped) masked least squares on the kept columns S:
+/// ŵ_S (G*[S,S] + δI) = C[i,S] + δ·w_S with C = W·K, by Cholesky (retried with reported extra
+/// damping when not positive definite). Returns ŵ_S and the extra damping needed. Shared by
+/// Refit and the brute-force oracle.
+func solveMaskedRow(_ i: Int, kept: [Int], w: Matrix<Double>, gStar: Matrix<Double>, c: Matrix<Double>, delta: Double)
+  throws(CholeskyError) -> ([Double], Double)
+{
+  if kept.isEmpty { return ([], 0) }
+  var a = Matrix<Double>(rows: kept.count, columns: kept.count)
+  var b = Matrix<Double>(rows: kept.count, columns: 1)
+  for (p, jp) in kept.enumerated() {
+    for (q, jq) in kept.enumerated() { a[p, q] = gStar[jp, jq] }
+    a[p, p] += delta
+    b[p, 0] = c[i, jp] + delta * w[i, jp]
+  }
+  let f = try cholesky(a, damping: .retry, threads: 1)
+  let x = choleskySolve(f, b)  // A is symmetric: b·A⁻¹ = (A⁻¹bᵀ)ᵀ
+  return ((0..<kept.count).map { x[$0, 0] }, Double(f.addedDamping))
 }
 
 /// Per-row results written by parallel workers: each slot by exactly one worker, read after all
