@@ -9,7 +9,10 @@ struct Command: Sendable {
 
   /// Every command, in the order `prune help` lists them. Commands register here, one line each.
   static let all: [Command] = [
+    .quickstart,
     .layer,
+    .model,
+    .sweep,
     .eval,
     .makeProblem,
   ]

@@ -1,0 +1,265 @@
+// The two ways of pruning one decoder block (algorithms.md §0.4): which calibration inputs each
+// linear layer is pruned against. `ModelPruner` walks the blocks and calls one of these per block.
+
+import Foundation
+import PruneKernels
+import PruneSolvers
+
+/// Which activations each linear layer of a block is pruned against (algorithms.md §0.4).
+public enum PruningSchedule: String, Sendable, CaseIterable, Codable {
+  /// Driver A (SparseGPT, Wanda, ADMM): the block's input comes from the already-pruned earlier
+  /// blocks, x_ℓ^pr; one pass of the *unpruned* block gathers the Grams of all its layers; every
+  /// layer is pruned against its own input, ‖ŴX − WX‖; the pruned block then produces x_{ℓ+1}^pr.
+  case sequential
+  /// Driver C (FISTAPruner's intra-layer cumulative error correction, §1.6): the block's input is
+  /// the dense model's x_ℓ^dense; its layer groups are pruned in order (q,k,v → o → gate,up → down),
+  /// each against the dense output with the inputs the already-pruned groups produce,
+  /// ‖ŴX* − WX‖ with X the dense input and X* the pruned-path input. Blocks are independent, so
+  /// they can be pruned in any order, several at once, or in separate processes.
+  case corrected
+
+  /// FISTAPruner's own schedule for FISTA, Driver A for every other method.
+  public static func defaultSchedule(for method: PruningMethod) -> PruningSchedule {
+    method == .fista ? .corrected : .sequential
+  }
+}
+
+/// One pruned linear layer of a model run: where it is and what its method reported.
+public struct LayerRecord: Sendable, Codable, Equatable {
+  /// Decoder block index.
+  public var block: Int
+  /// Hugging Face module name, e.g. `model.layers.3.self_attn.q_proj`.
+  public var name: String
+  /// [out, in].
+  public var shape: [Int]
+  /// Entries set to zero (exact zeros of the pruned weight).
+  public var zeros: Int
+  /// Whether the layer was pruned against error-corrected inputs (X* ≠ X).
+  public var errorCorrected: Bool
+  /// The method's report: realised sparsity, relative error, λ, damping, time...
+  public var report: PruningReport
+}
+
+/// What pruning one block produced: its new linear weights (in the order they run) and records.
+struct BlockOutcome: Sendable {
+  var weights: [(name: String, weight: Matrix<Float>)]
+  var records: [LayerRecord]
+}
+
+/// The calibration activations entering one block: `[tokens × hidden]`, windows of
+/// `sequenceLength` tokens laid end to end, processed `chunkWindows` windows at a time so that the
+/// block's internal activations stay bounded.
+struct BlockInput: Sendable {
+  var hidden: Matrix<Float>
+  var sequenceLength: Int
+  var chunkWindows: Int
+
+  /// Row ranges of the chunks.
+  var chunks: [Range<Int>] {
+    let step = sequenceLength * chunkWindows
+    return stride(from: 0, to: hidden.rows, by: step).map { $0..<min(hidden.rows, $0 + step) }
+  }
+
+  func rows(_ r: Range<Int>) -> Matrix<Float> {
+    r == 0..<hidden.rows ? hidden : hidden.submatrix(rows: r, columns: 0..<hidden.columns)
+  }
+
+  /// The block applied to every chunk, rows in the same order. With `captures`, also keeps the
+  /// input of every linear group: `captures[group][chunk]`.
+  func output(of model: TransformerLM, block: Int, captures: UnsafeMutablePointer<[[Matrix<Float>]]>? = nil) -> Matrix<Float> {
+    let parts = chunks
+    var out = parts.count == 1 ? Matrix<Float>(rows: 0, columns: 0) : Matrix<Float>(rows: hidden.rows, columns: hidden.columns)
+    for r in parts {
+      var g = 0
+      let y = model.runBlock(block, hidden: rows(r), sequenceLength: sequenceLength) { captured in
+        if let captures {
+          if captures.pointee.count == g { captures.pointee.append([]) }
+          captures.pointee[g].append(captured.input)
+        }
+        g += 1
+      }
+      if parts.count == 1 { return y }
+      out.withUnsafeMutableBufferPointer { po in
+        y.withUnsafeBufferPointer { py in
+          for i in 0..<py.count { po[r.lowerBound * hidden.columns + i] = py[i] }
+        }
+      }
+    }
+    return out
+  }
+
+  /// Bytes of the inputs of every linear group over all chunks (what `captures` would hold).
+  func captureBytes(of model: TransformerLM, block: Int) -> Int {
+    let widths = model.linearGroups(block: block).compactMap { names in
+      (try? model.linearWeights(names[0]).weight.columns)
+    }
+    return hidden.rows * widths.reduce(0, +) * 4
+  }
+}
+
+/// Thrown from a capture callback to stop a block's forward pass once the wanted input is seen.
+private struct CaptureDone: Error {}
+
+extension TransformerLM {
+  /// The groups of block `index`'s linear layers that read the same input, in the order they run:
+  /// LLaMA [q,k,v] [o] [gate,up] [down]; OPT [q,k,v] [out] [fc1] [fc2]; GPT-2 [c_attn] [c_proj]
+  /// [c_fc] [mlp.c_proj].
+  func linearGroups(block index: Int) -> [[String]] {
+    let n = linearLayerNames(block: index)
+    switch config.architecture {
+    case .llama: return [Array(n[0...2]), [n[3]], Array(n[4...5]), [n[6]]]
+    case .opt: return [Array(n[0...2]), [n[3]], [n[4]], [n[5]]]
+    case .gpt2: return n.map { [$0] }
+    }
+  }
+
+  /// The input of linear group `group` of block `index` on `hidden`: the forward pass stops as soon
+  /// as that input is formed.
+  func groupInput(block index: Int, group: Int, hidden: Matrix<Float>, sequenceLength: Int) -> Matrix<Float> {
+    var seen = 0
+    var captured: Matrix<Float>? = nil
+    do {
+      _ = try runBlock(index, hidden: hidden, sequenceLength: sequenceLength) { input in
+        if seen == group {
+          captured = input.input
+          throw CaptureDone()
+        }
+        seen += 1
+      }
+    } catch {}
+    guard let captured else { preconditionFailure("groupInput: block \(index) has no linear group \(group)") }
+    return captured
+  }
+}
+
+/// The scalar the pipeline accumulates Grams in. Float, as the reference codes do (SparseGPT, Wanda
+/// and ADMM accumulate in float32, algorithms.md §0.5): the layer problems are solved in Float, and
+/// over 16k tokens the blocked Float sum is within ~1e-6 relative of the Double one, while the
+/// Float Gram and cross-Gram run twice as fast and need no Double copies of the activations.
+typealias GramScalar = Float
+
+/// Prunes one layer from its Grams and records it.
+func pruneLayer(
+  _ model: TransformerLM, block: Int, name: String, gram: Matrix<GramScalar>, crossGram: Matrix<GramScalar>?,
+  denseGram: Matrix<GramScalar>?, tokens: Int, method: PruningMethod, pattern: SparsityPattern, options: MethodOptions
+) throws(ModelPruningError) -> (weight: Matrix<Float>, record: LayerRecord) {
+  let w: Matrix<Float>
+  do { w = try model.linearWeights(name).weight } catch { throw .forward(error) }
+  let problem: LayerProblem<Float>
+  do {
+    problem = try LayerProblem(
+      weight: w, gram: gram, crossGram: crossGram, denseGram: denseGram, tokens: tokens)
+  } catch {
+    throw .layer(name: name, detail: error.description)
+  }
+  let result: PruningResult<Float>
+  do {
+    result = try prune(problem, method: method, pattern: pattern, options: options)
+  } catch {
+    throw .layer(name: name, detail: error.description)
+  }
+  var zeros = 0
+  result.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
+  let record = LayerRecord(
+    block: block, name: name, shape: [w.rows, w.columns], zeros: zeros, errorCorrected: problem.isErrorCorrected,
+    report: result.report)
+  return (result.weight, record)
+}
+
+/// Driver A on one block: one pass of the block as it is (unpruned) over `input` gathers the Gram
+/// G = XᵀX of every linear group; every layer is pruned against its own input. Returns the pruned
+/// weights (the caller installs them and runs the pruned block to get the next block's input).
+func pruneBlockSequential(
+  _ model: TransformerLM, block: Int, input: BlockInput, method: PruningMethod, pattern: SparsityPattern,
+  options: MethodOptions, progress: (LayerRecord) -> Void
+) throws(ModelPruningError) -> BlockOutcome {
+  let groups = model.linearGroups(block: block)
+  // G_g = Σ_chunks X_gᵀ X_g; the pass stops after the last group's input.
+  var grams: [GramAccumulator<GramScalar>] = []
+  for r in input.chunks {
+    var g = 0
+    do {
+      _ = try model.runBlock(block, hidden: input.rows(r), sequenceLength: input.sequenceLength) { captured in
+        if grams.count == g { grams.append(GramAccumulator<GramScalar>(features: captured.input.columns)) }
+        grams[g].add(captured.input)
+        g += 1
+        if g == groups.count { throw CaptureDone() }
+      }
+    } catch {}
+  }
+  var outcome = BlockOutcome(weights: [], records: [])
+  for (g, names) in groups.enumerated() {
+    let gram = grams[g].gram
+    for name in names {
+      let (w, record) = try pruneLayer(
+        model, block: block, name: name, gram: gram, crossGram: nil, denseGram: nil, tokens: grams[g].tokens,
+        method: method, pattern: pattern, options: options)
+      outcome.weights.append((name, w))
+      outcome.records.append(record)
+      progress(record)
+    }
+  }
+  return outcome
+}
+
+/// Driver C on one block (algorithms.md §1.6): `input` is the dense model's input to the block.
+/// For each group g in order, with X_g its input in the dense block and X*_g its input once the
+/// groups before g are pruned (X*_0 = X_0):
+///
+///     G = XᵀX,  G* = X*ᵀX*,  K = XᵀX*            (summed over chunks)
+///     Ŵ = method(‖X*Ŵᵀ − XWᵀ‖², pattern)        for every layer of the group,
+///
+/// then the group's pruned weights are installed before the next group's X* is formed. The block's
+/// output is not needed: the next block again starts from the dense model.
+///
+/// `denseInputs[g][c]`, when given, holds X_g of chunk c from the pass that produced the dense
+/// chain's next input, so the dense block is not run again; otherwise it is recomputed per group.
+func pruneBlockCorrected(
+  _ model: TransformerLM, block: Int, input: BlockInput, denseInputs: [[Matrix<Float>]]? = nil, method: PruningMethod,
+  pattern: SparsityPattern, options: MethodOptions, progress: (LayerRecord) -> Void
+) throws(ModelPruningError) -> BlockOutcome {
+  let dense = model
+  var pruned = model
+  let groups = model.linearGroups(block: block)
+  var outcome = BlockOutcome(weights: [], records: [])
+  for (g, names) in groups.enumerated() {
+    var gDense: GramAccumulator<GramScalar>? = nil
+    var gPruned: GramAccumulator<GramScalar>? = nil
+    var cross: Matrix<GramScalar>? = nil
+    for (c, r) in input.chunks.enumerated() {
+      let h = input.rows(r)
+      let x = denseInputs?[g][c] ?? dense.groupInput(block: block, group: g, hidden: h, sequenceLength: input.sequenceLength)
+      if gDense == nil { gDense = GramAccumulator(features: x.columns) }
+      gDense!.add(x)
+      guard g > 0 else { continue }  // nothing upstream in this block is pruned yet: X* = X
+      let xStar = pruned.groupInput(block: block, group: g, hidden: h, sequenceLength: input.sequenceLength)
+      if gPruned == nil {
+        gPruned = GramAccumulator(features: x.columns)
+        cross = Matrix(rows: x.columns, columns: x.columns)
+      }
+      gPruned!.add(xStar)
+      gemm(x, xStar, into: &cross!, transposeA: true, beta: 1)  // K += XᵀX*
+    }
+    let denseGram = gDense!.gram
+    let prunedGram = gPruned?.gram
+    for name in names {
+      let (w, record): (Matrix<Float>, LayerRecord)
+      if let prunedGram, let cross {
+        (w, record) = try pruneLayer(
+          dense, block: block, name: name, gram: prunedGram, crossGram: cross, denseGram: denseGram,
+          tokens: gDense!.tokens, method: method, pattern: pattern, options: options)
+      } else {
+        (w, record) = try pruneLayer(
+          dense, block: block, name: name, gram: denseGram, crossGram: nil, denseGram: nil, tokens: gDense!.tokens,
+          method: method, pattern: pattern, options: options)
+      }
+      outcome.weights.append((name, w))
+      outcome.records.append(record)
+      progress(record)
+    }
+    for (name, w) in outcome.weights where names.contains(name) {
+      do { try pruned.setLinearWeight(name, w) } catch { throw .forward(error) }
+    }
+  }
+  return outcome
+}

@@ -1,0 +1,402 @@
+/// Prunes every linear layer of a decoder-only model, block by block, with any layer method and
+/// either driver (`PruningSchedule`), checkpointing after every block so that a killed run resumes
+/// to a bit-identical result.
+///
+/// The loop, for blocks ℓ = 0 … L−1 with calibration activations h (windows laid end to end):
+///
+///     h₀ = embed(calibration tokens)
+///     sequential:  Ŵ_ℓ = prune(block ℓ on h_ℓ);  install Ŵ_ℓ;  h_{ℓ+1} = pruned block ℓ (h_ℓ)
+///     corrected:   h_{ℓ+1} = dense block ℓ (h_ℓ);  Ŵ_ℓ = prune(block ℓ on h_ℓ, cross-Grams);  install Ŵ_ℓ
+///
+/// Under `corrected` the blocks of a batch of `jobs` are pruned at once (each on its own dense
+/// input, threads split between them); the results do not depend on `jobs` or on the thread count.
+/// Memory: the model, plus one block's activations per job (`MemoryEstimate`).
+///
+/// Resume: a block whose pruned weights are in the checkpoint is installed instead of pruned, at
+/// the same point of the loop, so the activations that follow are the same bits as in an
+/// uninterrupted run (the forward pass is deterministic).
+
+import Foundation
+import PruneKernels
+import PruneSolvers
+
+/// The calibration data: token windows of `sequenceLength`, laid end to end.
+public struct CalibrationSet: Sendable, Equatable {
+  /// Token ids, `windows × sequenceLength` of them.
+  public var tokens: [Int]
+  /// Tokens per window.
+  public var sequenceLength: Int
+  /// Where the text came from, for reports.
+  public var source: String
+
+  public init(tokens: [Int], sequenceLength: Int, source: String) {
+    precondition(sequenceLength > 0 && tokens.count % sequenceLength == 0 && !tokens.isEmpty, "CalibrationSet: whole windows only")
+    self.tokens = tokens
+    self.sequenceLength = sequenceLength
+    self.source = source
+  }
+
+  /// Number of windows.
+  public var windows: Int { tokens.count / sequenceLength }
+
+  /// The first `windows` windows of `sequenceLength` tokens of `text` (tokenized whole, no BOS),
+  /// as the evaluation protocols cut text (and as Wanda's `--nsamples`/`--seqlen` count it, but
+  /// consecutive from the start rather than at random offsets, so that runs are reproducible
+  /// without a random-number convention).
+  public static func windows(
+    of text: String, tokenizer: BPETokenizer, sequenceLength: Int, windows: Int, source: String
+  ) throws(ModelPruningError) -> CalibrationSet {
+    let ids = tokenizer.encode(text)
+    guard sequenceLength >= 1, windows >= 1, ids.count >= sequenceLength * windows else {
+      throw .calibrationTooShort(source: source, tokens: ids.count, sequenceLength: sequenceLength, windows: windows)
+    }
+    return CalibrationSet(tokens: Array(ids[0..<(sequenceLength * windows)]), sequenceLength: sequenceLength, source: source)
+  }
+
+  /// sha256 of the token ids (as little-endian UInt32), to recognise the same calibration on resume.
+  public var digest: String {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(tokens.count * 4)
+    for t in tokens { withUnsafeBytes(of: UInt32(truncatingIfNeeded: t).littleEndian) { bytes.append(contentsOf: $0) } }
+    return SHA256.hexDigest(bytes)
+  }
+}
+
+/// What to prune and how.
+public struct ModelPruningPlan: Sendable {
+  /// The layer method.
+  public var method: PruningMethod
+  /// The pattern every linear layer gets.
+  public var pattern: SparsityPattern
+  /// Method options (`MethodOptions.set`).
+  public var options: MethodOptions
+  /// The options as given (name → value), recorded in reports and checkpoints.
+  public var givenOptions: [String: String]
+  /// Which activations layers are pruned against (default: `PruningSchedule.defaultSchedule(for:)`).
+  public var schedule: PruningSchedule
+  /// The blocks to prune (nil: all). Only `corrected` can prune a range that does not start at 0,
+  /// because under `sequential` a block's input depends on every earlier block being pruned.
+  public var blocks: ClosedRange<Int>?
+  /// Blocks pruned at once (`corrected` only).
+  public var jobs: Int
+  /// Calibration windows pushed through a block at once (bounds the block's internal activations;
+  /// the Grams are summed over chunks, so the result does not depend on it up to rounding order —
+  /// keep it fixed across a resumed run, which the checkpoint enforces).
+  public var chunkWindows: Int
+
+  public init(
+    method: PruningMethod, pattern: SparsityPattern, options: MethodOptions = MethodOptions(),
+    givenOptions: [String: String] = [:], schedule: PruningSchedule? = nil, blocks: ClosedRange<Int>? = nil,
+    jobs: Int = 1, chunkWindows: Int = 16
+  ) {
+    self.method = method
+    self.pattern = pattern
+    self.options = options
+    self.givenOptions = givenOptions
+    self.schedule = schedule ?? PruningSchedule.defaultSchedule(for: method)
+    self.blocks = blocks
+    self.jobs = jobs
+    self.chunkWindows = chunkWindows
+  }
+}
+
+/// The memory a run needs, estimated before it starts.
+public struct MemoryEstimate: Sendable, Codable, Equatable {
+  /// The model's weights in Float (plus the pruned copies of the block in flight).
+  public var modelBytes: Int
+  /// Calibration activations: the hidden states kept between blocks.
+  public var hiddenBytes: Int
+  /// One block's internal activations for one chunk, times the jobs.
+  public var blockBytes: Int
+  /// The Grams of one block in Double (three per group under `corrected`), times the jobs.
+  public var gramBytes: Int
+  /// The sum.
+  public var totalBytes: Int { modelBytes + hiddenBytes + blockBytes + gramBytes }
+}
+
+/// Progress of a run, reported as it happens (the CLI prints it; the library never does).
+public enum ModelPruningEvent: Sendable {
+  /// Before any work: the blocks to prune and the memory estimate.
+  case started(blocks: [Int], estimate: MemoryEstimate)
+  /// Blocks found complete in the checkpoint (installed, not pruned again).
+  case resumed(blocks: [Int])
+  /// A layer is done.
+  case layer(LayerRecord, elapsed: Double)
+  /// A block is done (pruned and checkpointed); `eta` extrapolates this run's pace.
+  case block(Int, done: Int, of: Int, elapsed: Double, eta: Double?)
+}
+
+/// What a whole-model run did.
+public struct ModelPruningSummary: Sendable, Codable, Equatable {
+  /// Every pruned layer, in block order (resumed blocks included, with their original records).
+  public var layers: [LayerRecord]
+  /// The blocks pruned (this run or resumed).
+  public var blocks: [Int]
+  /// Blocks taken from the checkpoint.
+  public var resumedBlocks: [Int]
+  /// The schedule used.
+  public var schedule: PruningSchedule
+  /// Entries of the pruned layers / zeros among them.
+  public var prunableParameters: Int
+  public var zeroParameters: Int
+  /// All parameters of the model (embeddings, norms and head counted once if tied).
+  public var totalParameters: Int
+  /// Wall time of this run, seconds.
+  public var seconds: Double
+  /// The estimate printed at the start.
+  public var estimate: MemoryEstimate
+
+  /// zeros / entries of the pruned layers.
+  public var realisedSparsity: Double { prunableParameters > 0 ? Double(zeroParameters) / Double(prunableParameters) : 0 }
+  /// zeros / all parameters of the model.
+  public var overallSparsity: Double { totalParameters > 0 ? Double(zeroParameters) / Double(totalParameters) : 0 }
+  /// Mean relative layer error.
+  public var meanRelativeError: Double {
+    layers.isEmpty ? 0 : layers.map(\.report.relativeError).reduce(0, +) / Double(layers.count)
+  }
+}
+
+/// Why a whole-model run failed.
+public enum ModelPruningError: Error, Equatable, CustomStringConvertible {
+  case calibrationTooShort(source: String, tokens: Int, sequenceLength: Int, windows: Int)
+  case invalidPlan(String, hint: String)
+  case layer(name: String, detail: String)
+  case forward(ForwardError)
+  case checkpoint(String, hint: String)
+
+  public var description: String {
+    switch self {
+    case let .calibrationTooShort(source, tokens, sequenceLength, windows):
+      return "calibration text \(source) has \(tokens) tokens, fewer than \(windows) window(s) of \(sequenceLength)."
+        + " Hint: give a longer text, or fewer --nsamples or a shorter --seqlen."
+    case let .invalidPlan(message, hint): return "\(message). Hint: \(hint)."
+    case let .layer(name, detail):
+      return "layer \(name): \(detail)" + (detail.contains("Hint:") ? "" : " Hint: check the model's weights and the calibration text.")
+    case let .forward(e): return e.description
+    case let .checkpoint(message, hint): return "checkpoint: \(message). Hint: \(hint)."
+    }
+  }
+}
+
+/// Where completed blocks go and come back from; `PruningCheckpoint` is the file-backed one.
+public protocol BlockStore {
+  /// The outcome of `block` if it was completed earlier.
+  func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (weights: [(String, Matrix<Float>)], records: [LayerRecord])?
+  /// Persists a completed block (atomically).
+  func save(block: Int, weights: [(String, Matrix<Float>)], records: [LayerRecord]) throws(ModelPruningError)
+}
+
+/// Runs a plan over a model with its calibration set.
+public struct ModelPruner: Sendable {
+  public var plan: ModelPruningPlan
+  public var calibration: CalibrationSet
+
+  public init(plan: ModelPruningPlan, calibration: CalibrationSet) {
+    self.plan = plan
+    self.calibration = calibration
+  }
+
+  /// The blocks the plan prunes, checked against the model.
+  public func blockList(for model: TransformerLM) throws(ModelPruningError) -> [Int] {
+    let count = model.blockCount
+    let range = plan.blocks ?? 0...(count - 1)
+    guard range.lowerBound >= 0, range.upperBound < count else {
+      throw .invalidPlan("blocks \(range.lowerBound)-\(range.upperBound) outside the model's 0-\(count - 1)", hint: "give --blocks within 0-\(count - 1)")
+    }
+    if plan.schedule == .sequential && range.lowerBound != 0 {
+      throw .invalidPlan(
+        "the sequential schedule cannot start at block \(range.lowerBound): a block's input comes from the pruned blocks before it",
+        hint: "prune from block 0, or use --schedule corrected, whose blocks are independent")
+    }
+    guard plan.jobs >= 1 else { throw .invalidPlan("--jobs must be at least 1", hint: "give --jobs 1 or more") }
+    if plan.schedule == .sequential && plan.jobs > 1 {
+      throw .invalidPlan(
+        "--jobs \(plan.jobs) needs independent blocks; under the sequential schedule each block waits for the one before",
+        hint: "use --jobs 1, or --schedule corrected")
+    }
+    guard plan.chunkWindows >= 1 else { throw .invalidPlan("chunk windows must be at least 1", hint: "give a positive count") }
+    return Array(range)
+  }
+
+  /// The memory estimate for `model`: weights + hidden states + one block's activations and Grams
+  /// per job.
+  public func estimate(for model: TransformerLM) -> MemoryEstimate {
+    let c = model.config
+    let t = calibration.tokens.count
+    let chunk = min(t, plan.chunkWindows * calibration.sequenceLength)
+    let jobs = plan.schedule == .corrected ? plan.jobs : 1
+    let largestBlock = (0..<model.blockCount).map { b in
+      model.linearLayerNames(block: b).reduce(0) { s, n in
+        s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns } ?? 0)
+      }
+    }.max() ?? 0
+    // Block internals per token: the normed input, q, k, v, the attention output and the residual
+    // (Float, hidden wide), two FFN-wide activations (Float), and the Double copy of the widest
+    // layer input while its Gram is accumulated (two under `corrected`: X and X*).
+    let doubles = plan.schedule == .corrected ? 2 : 1
+    let perToken = (6 * c.hiddenSize + 2 * c.intermediateSize) * 4 + doubles * max(c.hiddenSize, c.intermediateSize) * 8
+    let widest = max(c.hiddenSize, c.intermediateSize)
+    let gramsPerGroup = plan.schedule == .corrected ? 3 : 1
+    let hiddenStates = plan.schedule == .corrected ? 1 + jobs : 2
+    return MemoryEstimate(
+      modelBytes: model.parameterCount * 4 + largestBlock * 4 * 2 * jobs,
+      hiddenBytes: hiddenStates * t * c.hiddenSize * 4,
+      blockBytes: jobs * chunk * perToken,
+      gramBytes: jobs * (gramsPerGroup * widest * widest + 3 * c.hiddenSize * c.hiddenSize) * 8)
+  }
+
+  /// Prunes `model` in place. Blocks found in `store` are installed instead of pruned; every block
+  /// pruned here is saved to `store` before the next one starts.
+  public func run(
+    _ model: inout TransformerLM, store: (any BlockStore)? = nil, progress: @escaping (ModelPruningEvent) -> Void = { _ in }
+  ) throws(ModelPruningError) -> ModelPruningSummary {
+    let start = ContinuousClock.now
+    let blocks = try blockList(for: model)
+    let estimate = estimate(for: model)
+    progress(.started(blocks: blocks, estimate: estimate))
+    let wanted = Set(blocks)
+    var records: [Int: [LayerRecord]] = [:]
+    var resumed: [Int] = []
+    var prunedHere = 0
+    let toPrune = blocks.count
+
+    func finish(_ b: Int, _ outcome: BlockOutcome, into model: inout TransformerLM, save: Bool) throws(ModelPruningError) {
+      for (name, w) in outcome.weights {
+        do { try model.setLinearWeight(name, w) } catch { throw .forward(error) }
+      }
+      records[b] = outcome.records
+      if save {
+        try store?.save(block: b, weights: outcome.weights, records: outcome.records)
+        prunedHere += 1
+        let elapsed = secondsSince(start)
+        let remaining = toPrune - resumed.count - prunedHere
+        progress(.block(b, done: resumed.count + prunedHere, of: toPrune, elapsed: elapsed,
+                        eta: prunedHere > 0 ? elapsed / Double(prunedHere) * Double(remaining) : nil))
+      }
+    }
+    func stored(_ b: Int, _ model: TransformerLM) throws(ModelPruningError) -> BlockOutcome? {
+      guard let store, let found = try store.load(block: b, model: model) else { return nil }
+      resumed.append(b)
+      progress(.resumed(blocks: [b]))
+      return BlockOutcome(weights: found.weights.map { ($0.0, $0.1) }, records: found.records)
+    }
+
+    var hidden: Matrix<Float>
+    do { hidden = try model.embed(calibration.tokens, sequenceLength: calibration.sequenceLength) } catch { throw .forward(error) }
+    let lastBlock = blocks.last ?? -1
+    let layerProgress: (LayerRecord) -> Void = { r in progress(.layer(r, elapsed: secondsSince(start))) }
+
+    switch plan.schedule {
+    case .sequential:
+      for b in 0...max(lastBlock, 0) where b <= lastBlock {
+        let input = BlockInput(hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+        if let outcome = try stored(b, model) {
+          try finish(b, outcome, into: &model, save: false)
+        } else {
+          let outcome = try pruneBlockSequential(
+            model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
+            progress: layerProgress)
+          try finish(b, outcome, into: &model, save: true)
+        }
+        if b < lastBlock { hidden = input.output(of: model, block: b) }
+      }
+    case .corrected:
+      // The dense chain runs ahead of the pruning: the inputs of a batch of `jobs` blocks are
+      // computed on the still-dense blocks before any of them is pruned.
+      var b = 0
+      while b <= lastBlock {
+        var batch: [(block: Int, input: BlockInput, dense: [[Matrix<Float>]]?)] = []
+        while b <= lastBlock && batch.count < plan.jobs {
+          let input = BlockInput(hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+          let outcome = wanted.contains(b) ? try stored(b, model) : nil
+          let prune = wanted.contains(b) && outcome == nil
+          // The pass that feeds the next block also keeps this block's dense layer inputs, when
+          // they fit the budget, so that pruning it does not run the dense block again.
+          var captures: [[Matrix<Float>]] = []
+          let keep = prune && input.captureBytes(of: model, block: b) <= Self.captureBudget / plan.jobs
+          if b < lastBlock || keep {
+            let next = withUnsafeMutablePointer(to: &captures) { p in input.output(of: model, block: b, captures: keep ? p : nil) }
+            if b < lastBlock { hidden = next }
+          }
+          if let outcome { try finish(b, outcome, into: &model, save: false) }
+          if prune { batch.append((b, input, keep ? captures : nil)) }
+          b += 1
+        }
+        guard !batch.isEmpty else { continue }
+        let outcomes = try pruneConcurrently(batch, model: model, progress: layerProgress)
+        for (item, outcome) in zip(batch, outcomes) { try finish(item.block, outcome, into: &model, save: true) }
+      }
+    }
+
+    let layers = blocks.flatMap { records[$0] ?? [] }
+    return ModelPruningSummary(
+      layers: layers, blocks: blocks, resumedBlocks: resumed, schedule: plan.schedule,
+      prunableParameters: layers.reduce(0) { $0 + $1.shape[0] * $1.shape[1] },
+      zeroParameters: layers.reduce(0) { $0 + $1.zeros }, totalParameters: model.parameterCount,
+      seconds: secondsSince(start), estimate: estimate)
+  }
+
+  /// Bytes of dense layer inputs a run may keep between the dense pass and the pruning of a block
+  /// (214 MB for SmolLM2 on 16384 tokens); above it they are recomputed group by group.
+  static let captureBudget = 768 << 20
+
+  /// Prunes the blocks of a batch at once under `corrected`, the kernel threads split evenly
+  /// between them. Layer progress is reported as each job's layers finish (serialised by a lock).
+  private func pruneConcurrently(
+    _ batch: [(block: Int, input: BlockInput, dense: [[Matrix<Float>]]?)], model: TransformerLM,
+    progress: @escaping (LayerRecord) -> Void
+  ) throws(ModelPruningError) -> [BlockOutcome] {
+    let plan = self.plan
+    if batch.count == 1 {
+      return [try pruneBlockCorrected(
+        model, block: batch[0].block, input: batch[0].input, denseInputs: batch[0].dense, method: plan.method, pattern: plan.pattern,
+        options: plan.options, progress: progress)]
+    }
+    let threads = max(1, Parallelism.threads / batch.count)
+    let results = ResultSlots<Result<BlockOutcome, ModelPruningError>>(count: batch.count)
+    let lock = NSLock()
+    let report = UncheckedSendable(progress)
+    DispatchQueue.concurrentPerform(iterations: batch.count) { i in
+      let result = Parallelism.$threadOverride.withValue(threads) {
+        Result { () throws(ModelPruningError) -> BlockOutcome in
+          try pruneBlockCorrected(
+            model, block: batch[i].block, input: batch[i].input, denseInputs: batch[i].dense, method: plan.method, pattern: plan.pattern,
+            options: plan.options, progress: { r in lock.withLock { report.value(r) } })
+        }
+      }
+      results.set(i, result)
+    }
+    return try results.values.map { r throws(ModelPruningError) in try r!.get() }
+  }
+}
+
+/// One slot per concurrent job, each written by exactly one job.
+private final class ResultSlots<T>: @unchecked Sendable {
+  private var slots: [T?]
+  private let lock = NSLock()
+  init(count: Int) { slots = Array(repeating: nil, count: count) }
+  func set(_ i: Int, _ value: T) { lock.withLock { slots[i] = value } }
+  var values: [T?] { lock.withLock { slots } }
+}
+
+/// A closure the caller guarantees is only called under a lock.
+private struct UncheckedSendable<T>: @unchecked Sendable {
+  let value: T
+  init(_ value: T) { self.value = value }
+}
+
+extension TransformerLM {
+  /// Every parameter of the model, the tied head counted once.
+  public var parameterCount: Int {
+    func size(_ m: Matrix<Float>?) -> Int { m.map { $0.rows * $0.columns } ?? 0 }
+    func count(_ l: LinearWeights?) -> Int { l.map { size($0.weight) + ($0.bias?.count ?? 0) } ?? 0 }
+    func count(_ n: NormWeights?) -> Int { n.map { $0.weight.count + ($0.bias?.count ?? 0) } ?? 0 }
+    var n = size(tokenEmbedding) + size(positionEmbedding) + count(projectIn) + count(projectOut) + count(finalNorm)
+    if head != tokenEmbedding { n += size(head) }
+    for b in blocks {
+      n += count(b.attentionNorm) + count(b.mlpNorm)
+      for l in b.linears { n += count(l) }
+    }
+    return n
+  }
+}

@@ -1,0 +1,120 @@
+// The file-backed `BlockStore` of `prune model`: a folder next to the output that holds one
+// safetensors file per completed block (its pruned linear weights, F32, with the layer records as
+// JSON in the header), plus `run.json`, the fingerprint of the run that wrote it. `--resume`
+// accepts the folder only when the fingerprint matches exactly, so a resumed run cannot mix
+// blocks pruned with different settings.
+
+import Foundation
+import PruneKernels
+
+/// A checkpoint folder: `run.json` + `block-NNN.safetensors` for every completed block.
+public struct PruningCheckpoint: BlockStore, Sendable {
+  /// The folder.
+  public let directory: URL
+  /// The run's identity: every setting that changes the result (model file, method, pattern,
+  /// options, schedule, calibration digest, chunking).
+  public let fingerprint: [String: String]
+
+  /// Opens the checkpoint of a run. A folder that exists is only accepted with `resume` and a
+  /// matching fingerprint; otherwise the folder is created and the fingerprint written.
+  public init(directory: URL, fingerprint: [String: String], resume: Bool) throws(ModelPruningError) {
+    self.directory = directory
+    self.fingerprint = fingerprint
+    let manager = FileManager.default
+    let runFile = directory.appendingPathComponent("run.json")
+    if manager.fileExists(atPath: directory.path) {
+      guard resume else {
+        throw .checkpoint(
+          "\(directory.path) holds an interrupted run", hint: "add --resume to continue it, or delete the folder to start over")
+      }
+      guard let data = manager.contents(atPath: runFile.path),
+        let stored = try? JSONDecoder().decode([String: String].self, from: data)
+      else {
+        throw .checkpoint("\(runFile.path) is missing or unreadable", hint: "delete \(directory.path) and start over")
+      }
+      for key in Set(stored.keys).union(fingerprint.keys).sorted() where stored[key] != fingerprint[key] {
+        throw .checkpoint(
+          "it was written with \(key) = \(stored[key] ?? "(none)"), this run has \(fingerprint[key] ?? "(none)")",
+          hint: "resume with the same settings, or delete \(directory.path) to start over")
+      }
+    } else {
+      do {
+        try manager.createDirectory(at: directory, withIntermediateDirectories: false)
+      } catch {
+        throw .checkpoint("cannot create \(directory.path): \(error.localizedDescription)", hint: "check that the parent folder exists and is writable")
+      }
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      do {
+        try writeAtomically(try encoder.encode(fingerprint), to: runFile)
+      } catch {
+        throw .checkpoint("cannot write \(runFile.path): \(error)", hint: "check free space and permissions")
+      }
+    }
+  }
+
+  /// The file of one block.
+  public func url(block: Int) -> URL {
+    directory.appendingPathComponent(String(format: "block-%03d.safetensors", block))
+  }
+
+  /// Blocks completed so far.
+  public var completedBlocks: [Int] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    return names.compactMap { n -> Int? in
+      guard n.hasPrefix("block-"), n.hasSuffix(".safetensors") else { return nil }
+      return Int(n.dropFirst(6).dropLast(12))
+    }.sorted()
+  }
+
+  public func save(block: Int, weights: [(String, Matrix<Float>)], records: [LayerRecord]) throws(ModelPruningError) {
+    var writer = SafetensorsWriter()
+    do {
+      for (name, w) in weights { try writer.add(name + ".weight", matrix: w) }
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+      writer.metadata = ["records": String(decoding: try encoder.encode(records), as: UTF8.self), "block": "\(block)"]
+      try writer.write(to: url(block: block))
+    } catch {
+      throw .checkpoint("cannot write block \(block) to \(url(block: block).path): \(error)", hint: "check free space and permissions")
+    }
+  }
+
+  public func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (weights: [(String, Matrix<Float>)], records: [LayerRecord])? {
+    let file = url(block: block)
+    guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+    let hint = "delete \(file.path) (that block is pruned again) or the whole checkpoint folder"
+    do {
+      let st = try SafetensorsFile(contentsOf: file)
+      guard let json = st.metadata["records"],
+        let records = try? decoder.decode([LayerRecord].self, from: Data(json.utf8))
+      else { throw ModelPruningError.checkpoint("\(file.path) has no readable layer records", hint: hint) }
+      var weights: [(String, Matrix<Float>)] = []
+      for name in model.linearLayerNames(block: block) {
+        let w = try st.matrix(name + ".weight", as: Float.self)
+        let dense = try model.linearWeights(name).weight
+        guard w.rows == dense.rows && w.columns == dense.columns else {
+          throw ModelPruningError.checkpoint("\(file.path): \(name) is \(w.shapeDescription), the model's is \(dense.shapeDescription)", hint: hint)
+        }
+        weights.append((name, w))
+      }
+      return (weights, records)
+    } catch let e as ModelPruningError {
+      throw e
+    } catch {
+      throw .checkpoint("\(file.path) is unreadable: \(error)", hint: hint)
+    }
+  }
+
+  /// Deletes the folder (after the output is safely written).
+  public func remove() {
+    try? FileManager.default.removeItem(at: directory)
+  }
+
+  private var decoder: JSONDecoder {
+    let d = JSONDecoder()
+    d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    return d
+  }
+}

