@@ -12,6 +12,7 @@ struct Command: Sendable {
     .quickstart,
     .layer,
     .model,
+    .merge,
     .sweep,
     .eval,
     .makeProblem,

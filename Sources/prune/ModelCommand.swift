@@ -236,6 +236,7 @@ final class ProgressPrinter: @unchecked Sendable {
     case let .pruning(e):
       print(e)
     case let .evaluating(p):
+      if p.window == 1 { lastEval = 0 }
       if p.window == p.windows || p.seconds - lastEval > 10 {
         lastEval = p.seconds
         line(String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
@@ -304,4 +305,39 @@ func modelSummary(_ r: ModelReport) -> String {
   text += String(format: "  time %@ (pruning %@), peak memory %@\n", duration(r.totalSeconds), duration(s.seconds), bytes(r.peakResidentBytes))
   text += "  wrote \(r.output)\n"
   return text
+}
+
+extension Command {
+  static let merge = Command(
+    name: "merge", summary: "join block ranges pruned by separate 'prune model --blocks' runs into one model",
+    usage: """
+      Usage: prune merge --model M --parts DIR1,DIR2,... --out DIR
+
+      Under the corrected schedule (FISTAPruner's) blocks are pruned independently, so a model can be
+      split: 'prune model ... --blocks 0-14 --out A' and '... --blocks 15-29 --out B' in two processes
+      or on two machines, then 'prune merge --model M --parts A,B --out DIR'. The parts must come from
+      the same model, method, pattern, options and calibration, and their blocks must not overlap;
+      blocks no part pruned stay dense. DIR gets the merged weights and a merged pruning-report.json.
+      Exit status: 0 on success; 1 when a file cannot be read or written; 2 for usage errors.
+      """,
+    run: { args in try runMerge(&args) })
+}
+
+func runMerge(_ args: inout Arguments) throws {
+  let modelPath = try args.required("model", hint: "give the dense model the parts were pruned from: --model PATH")
+  let partsText = try args.required("parts", hint: "give the part folders: --parts A,B")
+  let out = try args.required("out", hint: "give the folder for the merged model: --out DIR")
+  try args.finish()
+  if let extra = args.positionals.first {
+    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
+  }
+  let merge = ModelMerge(
+    model: URL(fileURLWithPath: modelPath), parts: partsText.split(separator: ",").map { URL(fileURLWithPath: String($0)) },
+    output: URL(fileURLWithPath: out))
+  do throws(ModelJobError) {
+    let report = try merge.run()
+    print(modelSummary(report), terminator: "")
+  } catch {
+    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+  }
 }

@@ -1,0 +1,118 @@
+// `prune merge`: joins the outputs of `prune model --blocks A-B` runs made by separate processes
+// (or machines) under the corrected schedule, whose blocks are independent, into one model. Each
+// part's pruning-report.json says which blocks it pruned and with what settings; the parts must
+// agree on everything that changes the result and must not overlap.
+
+import Foundation
+import PruneKernels
+import PruneSolvers
+
+/// Merges block-range parts of one corrected-schedule run.
+public struct ModelMerge: Sendable {
+  /// The dense model the parts were pruned from (GGUF or Hugging Face folder).
+  public var model: URL
+  /// The parts: folders written by `prune model --blocks ...`.
+  public var parts: [URL]
+  /// The merged folder (must not exist).
+  public var output: URL
+
+  public init(model: URL, parts: [URL], output: URL) {
+    self.model = model
+    self.parts = parts
+    self.output = output
+  }
+
+  /// Checks the parts, copies each part's blocks into the dense model, and writes the merged
+  /// folder with a merged report. Blocks no part pruned stay dense and are listed in the report.
+  public func run() throws(ModelJobError) -> ModelReport {
+    let start = ContinuousClock.now
+    let manager = FileManager.default
+    guard !parts.isEmpty else { throw .usage("no parts given", hint: "give the folders of the block-range runs: --parts A,B") }
+    if manager.fileExists(atPath: output.path) {
+      throw .usage("--out \(output.path) already exists", hint: "choose a new folder; outputs are never overwritten")
+    }
+    var reports: [ModelReport] = []
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    for part in parts {
+      let file = part.appendingPathComponent("pruning-report.json")
+      guard let data = manager.contents(atPath: file.path) else {
+        throw .usage("\(file.path) is missing", hint: "each part must be a folder written by 'prune model'")
+      }
+      do { reports.append(try decoder.decode(ModelReport.self, from: data)) } catch {
+        throw .usage("\(file.path) is not a PruneKit report: \(error)", hint: "each part must be a folder written by 'prune model'")
+      }
+    }
+    let first = reports[0]
+    for (part, r) in zip(parts, reports) {
+      guard r.summary.schedule == .corrected else {
+        throw .usage(
+          "\(part.path) was pruned with the \(r.summary.schedule.rawValue) schedule",
+          hint: "only corrected-schedule blocks are independent; prune sequential runs in one process")
+      }
+      let same = r.method == first.method && r.pattern == first.pattern && r.options == first.options
+        && r.calibration == first.calibration
+      guard same else {
+        throw .usage(
+          "\(part.path) differs from \(parts[0].path) in method, pattern, options or calibration",
+          hint: "merge only parts of one run, made with the same settings")
+      }
+    }
+    var owner: [Int: Int] = [:]
+    for (i, r) in reports.enumerated() {
+      for b in r.summary.blocks {
+        if let j = owner[b] {
+          throw .usage("block \(b) is in both \(parts[j].path) and \(parts[i].path)", hint: "give parts with disjoint --blocks ranges")
+        }
+        owner[b] = i
+      }
+    }
+    let loaded: LoadedModel
+    do { loaded = try LoadedModel(contentsOf: model) } catch { throw .model(error) }
+    var lm = loaded.model
+    for (i, part) in parts.enumerated() {
+      let partModel: TransformerLM
+      do { partModel = try LoadedModel(contentsOf: part).model } catch { throw .model(error) }
+      guard partModel.config == lm.config else {
+        throw .usage("\(part.path) is not a pruned version of \(model.path)", hint: "give the dense model the parts were pruned from")
+      }
+      for b in reports[i].summary.blocks {
+        for name in lm.linearLayerNames(block: b) {
+          do { try lm.setLinearWeight(name, try partModel.linearWeights(name).weight) } catch { throw .pruning(.forward(error)) }
+        }
+      }
+    }
+    let blocks = owner.keys.sorted()
+    let layers = reports.flatMap(\.summary.layers).sorted { ($0.block, $0.name) < ($1.block, $1.name) }
+    let summary = ModelPruningSummary(
+      layers: layers, blocks: blocks, resumedBlocks: [], schedule: .corrected,
+      prunableParameters: layers.reduce(0) { $0 + $1.shape[0] * $1.shape[1] }, zeroParameters: layers.reduce(0) { $0 + $1.zeros },
+      totalParameters: lm.parameterCount, seconds: reports.map(\.summary.seconds).reduce(0, +), estimate: first.summary.estimate)
+    var report = first
+    report.model = model.path
+    report.output = output.path
+    report.summary = summary
+    report.perplexity = nil
+    report.evaluation = nil
+    let staging = output.standardizedFileURL.deletingLastPathComponent()
+      .appendingPathComponent(".\(output.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
+    try? manager.removeItem(at: staging)
+    do {
+      try HuggingFaceExport.write(
+        model: lm, source: model, to: staging,
+        metadata: ["format": "pt", "pruned_by": "PruneKit", "method": first.method, "pattern": first.pattern])
+      report.totalSeconds = secondsSince(start)
+      report.peakResidentBytes = peakResidentBytes()
+      try writeAtomically(report.json(), to: staging.appendingPathComponent("pruning-report.json"))
+    } catch {
+      try? manager.removeItem(at: staging)
+      throw .export("\(error)")
+    }
+    guard rename(staging.path, output.standardizedFileURL.path) == 0 else {
+      let reason = String(cString: strerror(errno))
+      try? manager.removeItem(at: staging)
+      throw .export("cannot move the merged folder to \(output.path): \(reason)")
+    }
+    return report
+  }
+}
