@@ -174,5 +174,58 @@ ok "small mask" -- "$BIN" layer --problem "$WORK/small.safetensors" --method wan
 bad 1 "'mask' has shape [4, 8], expected [8, 16] (from 'weight' [8, 16])" "mask of another layer" -- \
   "$BIN" layer --problem "$P" --method refit --sparsity 0.5 --out "$OUT" --mask "$WORK/small-m.safetensors"
 
+# --- prune model / merge / sweep: usage errors (no model needed) --------------------------------
+GGUF=".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+bad 2 "missing --model" "model without --model" -- "$BIN" model --method wanda --sparsity 0.5 --protocol austen-quick --out "$WORK/m"
+bad 2 "unknown method 'exact' for a whole model" "model exact" -- "$BIN" model --model m.gguf --method exact --sparsity 0.5 --protocol austen-quick --out "$WORK/m"
+bad 2 "no calibration text" "model without calibration" -- "$BIN" model --model m.gguf --method wanda --sparsity 0.5 --out "$WORK/m"
+bad 2 "--protocol and --calib both given" "model two calibrations" -- "$BIN" model --model m.gguf --method wanda --sparsity 0.5 --protocol austen-quick --calib t.txt --out "$WORK/m"
+bad 2 "--blocks takes A-B" "model bad blocks" -- "$BIN" model --model m.gguf --method fista --sparsity 0.5 --protocol austen-quick --blocks 5-2 --out "$WORK/m"
+bad 2 "unknown schedule 'parallel'" "model bad schedule" -- "$BIN" model --model m.gguf --method fista --sparsity 0.5 --protocol austen-quick --schedule parallel --out "$WORK/m"
+bad 2 "--sparsity_type 2:4 with --sparsity_ratio 0.6" "wanda spelling mismatch" -- "$BIN" model --model m.gguf --prune_method wanda --sparsity_ratio 0.6 --sparsity_type 2:4 --protocol austen-quick --out "$WORK/m"
+bad 2 "unknown method 'obs' in --methods" "sweep bad method" -- "$BIN" sweep --model m.gguf --methods wanda,obs --sparsities 0.5 --out "$WORK/s"
+bad 2 "no parts given" "merge without parts" -- "$BIN" merge --model m.gguf --parts , --out "$WORK/mm"
+bad 1 "no such file or folder" "model missing model" -- "$BIN" model --model "$WORK/none.gguf" --method wanda --sparsity 0.5 --protocol austen-quick --out "$WORK/m"
+
+# --- prune model on the real model: outputs, resume after SIGKILL, merge (needs the model) -------
+if [ -f "$GGUF" ]; then
+  CAL=(--calib Fixtures/janeausten/emma.txt --nsamples 4 --seqlen 256 --no-eval --quiet)
+  bad 2 "already exists" "model out exists" -- "$BIN" model --model "$GGUF" --method wanda --sparsity 0.5 "${CAL[@]}" --out "$WORK"
+  bad 2 "cannot start at block 3" "sequential from block 3" -- "$BIN" model --model "$GGUF" --method wanda --sparsity 0.5 "${CAL[@]}" --blocks 3-4 --out "$WORK/m"
+  bad 2 "is the input model" "model out is input" -- "$BIN" model --model "$GGUF" --method wanda --sparsity 0.5 "${CAL[@]}" --out "$GGUF"
+  sha_before="$(sha256sum "$GGUF" | cut -d' ' -f1)"
+  ok "model sparsegpt blocks 0-7" -- "$BIN" model --model "$GGUF" --method sparsegpt --sparsity 0.5 "${CAL[@]}" --blocks 0-7 --out "$WORK/full"
+  [ -f "$WORK/full/model.safetensors" ] && [ -f "$WORK/full/pruning-report.json" ] || fail "model: output folder incomplete"
+  [ -e "$WORK/full.checkpoint" ] && fail "model: checkpoint left behind after success"
+  grep -q "realised sparsity 0.5000 of the pruned layers" "$WORK/stdout" || fail "model: realised sparsity not printed"
+  # Kill the same run with SIGKILL once two blocks are checkpointed, then resume: bit-identical.
+  "$BIN" model --model "$GGUF" --method sparsegpt --sparsity 0.5 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 2000); do [ -f "$WORK/killed.checkpoint/block-001.safetensors" ] && break; sleep 0.02; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  checks=$((checks + 1))
+  if [ -e "$WORK/killed" ]; then fail "kill: the run finished before it was killed (no resume tested)"
+  elif [ ! -f "$WORK/killed.checkpoint/block-001.safetensors" ]; then fail "kill: no checkpoint was written"
+  else
+    bad 2 "holds an interrupted run" "rerun without --resume" -- "$BIN" model --model "$GGUF" --method sparsegpt --sparsity 0.5 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed"
+    bad 2 "it was written with pattern = 0.5" "resume with other settings" -- "$BIN" model --model "$GGUF" --method sparsegpt --pattern 2:4 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed" --resume
+    ok "model resume" -- "$BIN" model --model "$GGUF" --method sparsegpt --sparsity 0.5 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed" --resume
+    cmp -s "$WORK/full/model.safetensors" "$WORK/killed/model.safetensors" || fail "resume: model.safetensors differs from the uninterrupted run"
+  fi
+  # Corrected schedule split in two processes and merged equals one run.
+  FIS=(--method fista --sparsity 0.5 --iterations 5 --lambda-steps 1)
+  ok "fista blocks 0-3" -- "$BIN" model --model "$GGUF" "${FIS[@]}" "${CAL[@]}" --blocks 0-3 --out "$WORK/f03"
+  ok "fista blocks 0-1" -- "$BIN" model --model "$GGUF" "${FIS[@]}" "${CAL[@]}" --blocks 0-1 --out "$WORK/f01"
+  ok "fista blocks 2-3 jobs 2" -- "$BIN" model --model "$GGUF" "${FIS[@]}" "${CAL[@]}" --blocks 2-3 --jobs 2 --out "$WORK/f23"
+  ok "merge" -- "$BIN" merge --model "$GGUF" --parts "$WORK/f01,$WORK/f23" --out "$WORK/fm"
+  cmp -s "$WORK/f03/model.safetensors" "$WORK/fm/model.safetensors" || fail "merge: merged model differs from the single run"
+  bad 2 "block 1 is in both" "merge overlapping parts" -- "$BIN" merge --model "$GGUF" --parts "$WORK/f01,$WORK/f03" --out "$WORK/fx"
+  [ "$(sha256sum "$GGUF" | cut -d' ' -f1)" = "$sha_before" ] || fail "the input model was modified"
+  rm -rf "$WORK/full" "$WORK/killed" "$WORK/f03" "$WORK/f01" "$WORK/f23" "$WORK/fm"
+else
+  echo "cli-smoke: $GGUF not found; the real-model checks of prune model are skipped" >&2
+fi
+
 echo "cli-smoke: $checks checks, $failures failures"
 [ "$failures" -eq 0 ]
