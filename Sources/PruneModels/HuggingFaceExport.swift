@@ -77,7 +77,8 @@ public enum HuggingFaceExport {
   /// folder, config.json and the tokenizer files present (tokenizer.json, tokenizer_config.json,
   /// special_tokens_map.json, generation_config.json, vocab.json, merges.txt, added_tokens.json,
   /// chat_template.jinja) are copied byte for byte, and every tensor of its safetensors (one file or
-  /// sharded) keeps its name, converted to F32 (exact from F32, F16 and BF16). With tied embeddings
+  /// sharded) keeps its name, converted to F32 (exact from F32, F16 and BF16; a config.json that
+  /// names another dtype is still copied unchanged, and transformers casts). With tied embeddings
   /// only the embedding is written. The header's `format` is always "pt": transformers refuses
   /// other values.
   public static func write(model: TransformerLM, source: URL, to directory: URL, metadata: [String: String]) throws(ExportError) {
