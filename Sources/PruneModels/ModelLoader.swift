@@ -92,26 +92,7 @@ public struct LoadedModel: Sendable {
       throw .missingFile(
         folder: url.path, file: "config.json", hint: "a Hugging Face model folder holds config.json, the weights and tokenizer.json.")
     }
-    let single = url.appendingPathComponent("model.safetensors")
-    let index = url.appendingPathComponent("model.safetensors.index.json")
-    let weights: any TensorSource
-    let shards: Int
-    if manager.fileExists(atPath: single.path) {
-      do {
-        weights = try SafetensorsFile(contentsOf: single)
-      } catch {
-        throw .unreadable(error.description)
-      }
-      shards = 1
-    } else if manager.fileExists(atPath: index.path) {
-      let sharded = try ShardedSafetensors(index: index)
-      weights = sharded
-      shards = sharded.shardCount
-    } else {
-      throw .missingFile(
-        folder: url.path, file: "model.safetensors or model.safetensors.index.json",
-        hint: "export the weights as safetensors (PyTorch .bin files are not read).")
-    }
+    let (weights, shards) = try Self.weights(inFolder: url)
     let tokenizerURL = url.appendingPathComponent("tokenizer.json")
     guard manager.fileExists(atPath: tokenizerURL.path) else {
       throw .missingFile(
@@ -130,6 +111,27 @@ public struct LoadedModel: Sendable {
           + " \(model.config.vocabSize). Hint: the tokenizer belongs to a different model.")
     }
     format = .huggingFace(shards: shards)
+  }
+
+  /// The weights of a Hugging Face folder: model.safetensors, or the shards that
+  /// model.safetensors.index.json lists; and the number of files.
+  static func weights(inFolder url: URL) throws(ModelLoadError) -> (any TensorSource, shards: Int) {
+    let manager = FileManager.default
+    let single = url.appendingPathComponent("model.safetensors")
+    let index = url.appendingPathComponent("model.safetensors.index.json")
+    if manager.fileExists(atPath: single.path) {
+      do {
+        return (try SafetensorsFile(contentsOf: single), 1)
+      } catch {
+        throw .unreadable(error.description)
+      }
+    } else if manager.fileExists(atPath: index.path) {
+      let sharded = try ShardedSafetensors(index: index)
+      return (sharded, sharded.shardCount)
+    }
+    throw .missingFile(
+      folder: url.path, file: "model.safetensors or model.safetensors.index.json",
+      hint: "export the weights as safetensors (PyTorch .bin files are not read).")
   }
 
   /// The one-line description of an error from one of the readers (each ends with a hint).

@@ -451,31 +451,10 @@ public struct SafetensorsWriter: Sendable {
 
   /// The complete file as bytes.
   public func serialized() -> Data {
-    // Names in UTF-8 byte order: the header's key order and the data buffer's tensor order.
-    let names = entries.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-    var parts: [String] = []
-    var offset = 0
-    var keyed: [(String, String)] = []
-    for name in names {
-      let e = entries[name]!
-      let bytes = e.values.count * e.values.dtype.size
-      let json = "{\"data_offsets\":[\(offset),\(offset + bytes)],\"dtype\":\"\(e.values.dtype.rawValue)\",\"shape\":[\(e.shape.map(String.init).joined(separator: ","))]}"
-      keyed.append((name, json))
-      offset += bytes
-    }
-    if !metadata.isEmpty {
-      let body = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
-      keyed.append(("__metadata__", "{\(body)}"))
-    }
-    // Sorted keys for the whole object ("__metadata__" sorts with the others by its bytes).
-    keyed.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
-    for (k, v) in keyed { parts.append("\(jsonString(k)):\(v)") }
-    var header = Array("{\(parts.joined(separator: ","))}".utf8)
-    while header.count % 8 != 0 { header.append(0x20) }
-    var out = Data(capacity: 8 + header.count + offset)
-    var n = UInt64(header.count).littleEndian
-    withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
-    out.append(contentsOf: header)
+    let (names, prefix) = Self.prefix(
+      entries.map { (name: $0.key, dtype: $0.value.values.dtype, shape: $0.value.shape) }, metadata: metadata)
+    var out = Data(capacity: prefix.count + entries.values.reduce(0) { $0 + $1.values.count * $1.values.dtype.size })
+    out.append(contentsOf: prefix)
     for name in names {
       switch entries[name]!.values {
       case let .f32(v):
@@ -487,6 +466,36 @@ public struct SafetensorsWriter: Sendable {
       }
     }
     return out
+  }
+
+  /// The bytes before the data buffer (the 8-byte length and the JSON header, padded with spaces
+  /// to a multiple of 8) for tensors laid out in UTF-8 byte order of their names, which is also
+  /// returned: the order their data must follow.
+  static func prefix(
+    _ tensors: [(name: String, dtype: SafetensorsDType, shape: [Int])], metadata: [String: String]
+  ) -> (names: [String], bytes: [UInt8]) {
+    let ordered = tensors.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+    var offset = 0
+    var keyed: [(String, String)] = []
+    for t in ordered {
+      let bytes = t.shape.reduce(1, *) * t.dtype.size
+      let json = "{\"data_offsets\":[\(offset),\(offset + bytes)],\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))]}"
+      keyed.append((t.name, json))
+      offset += bytes
+    }
+    if !metadata.isEmpty {
+      let body = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
+      keyed.append(("__metadata__", "{\(body)}"))
+    }
+    // Sorted keys for the whole object ("__metadata__" sorts with the others by its bytes).
+    keyed.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+    var header = Array("{\(keyed.map { "\(jsonString($0.0)):\($0.1)" }.joined(separator: ","))}".utf8)
+    while header.count % 8 != 0 { header.append(0x20) }
+    var out: [UInt8] = []
+    out.reserveCapacity(8 + header.count)
+    withUnsafeBytes(of: UInt64(header.count).littleEndian) { out.append(contentsOf: $0) }
+    out.append(contentsOf: header)
+    return (ordered.map(\.name), out)
   }
 
   /// Writes the file to `url` atomically: into a temporary file in the same folder, flushed, then

@@ -1,0 +1,362 @@
+// Writes a (pruned) model as a Hugging Face folder that transformers and `LoadedModel` load:
+//
+//   config.json            copied from a Hugging Face source; generated for a GGUF (LlamaForCausalLM)
+//   model.safetensors      F32. Every block linear layer (weight and bias) from the model in memory,
+//                          i.e. the pruned weights with their exact zeros; every other tensor
+//                          (embeddings, norms, positions, the head when untied) from the source
+//                          checkpoint under its Hugging Face name. GPT-2's Conv1D weights go back to
+//                          the file's [in, out] layout (c_attn stays fused).
+//   tokenizer files        copied from a Hugging Face source; for a GGUF, tokenizer.json (byte-level
+//                          BPE: vocabulary, merges, added tokens, Digits + ByteLevel pre-tokenizer),
+//                          tokenizer_config.json, special_tokens_map.json and generation_config.json
+//                          are rebuilt from the metadata.
+//
+// The folder is assembled in a hidden sibling (`.NAME.export-…`) and renamed into place, so a
+// reader never sees half an export, and on any error nothing is left behind. The destination must
+// not exist; the source is only read.
+
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why a model could not be exported. Every description is one line naming the path, with a `Hint:`.
+public enum ExportError: Error, Equatable, CustomStringConvertible {
+  /// The destination already exists (a folder, a file or a link).
+  case destinationExists(path: String)
+  /// The folder that would hold the destination is missing, not a folder, or not writable.
+  case parentNotWritable(path: String, reason: String)
+  /// The source checkpoint could not be read.
+  case sourceUnreadable(path: String, reason: String)
+  /// The source is readable but cannot be exported (an architecture, tokenizer or dtype).
+  case unsupportedSource(path: String, what: String)
+  /// The model in memory is not the one of the source (configuration, tensor names or shapes).
+  case modelMismatch(source: String, reason: String)
+  /// Writing a file or renaming the folder failed.
+  case writeFailed(path: String, reason: String)
+
+  public var description: String { oneLine(rawDescription) }
+
+  private var rawDescription: String {
+    switch self {
+    case let .destinationExists(path):
+      return "export \(path): it already exists. Hint: choose a new folder name (an export never writes over"
+        + " an existing path)."
+    case let .parentNotWritable(path, reason):
+      return "export: cannot create a folder in \(path) (\(reason)). Hint: the parent folder must exist and be"
+        + " writable."
+    case let .sourceUnreadable(path, reason):
+      return "export: cannot read the source model \(path): \(reason). Hint: give the .gguf file or Hugging Face"
+        + " folder the model was loaded from."
+    case let .unsupportedSource(path, what):
+      return "export: \(path): \(what). Hint: PruneKit exports LLaMA-family GGUFs with a byte-level BPE"
+        + " tokenizer and Hugging Face llama, opt and gpt2 folders."
+    case let .modelMismatch(source, reason):
+      return "export: the model does not belong to \(source): \(reason). Hint: pass the checkpoint the pruned"
+        + " model was loaded from."
+    case let .writeFailed(path, reason):
+      return "export: writing \(path) failed (\(reason)). Hint: check free disk space and permissions; no partial"
+        + " folder was left behind."
+    }
+  }
+}
+
+/// Writes pruned models as Hugging Face folders.
+public enum HuggingFaceExport {
+  /// Writes a Hugging Face model folder at `directory` (which must not exist yet): config.json, model.safetensors
+  /// (F32; every block linear layer taken from `model` — i.e. the pruned weights, exact zeros preserved; every
+  /// other tensor — embeddings, norms, positions, head if untied — from the original checkpoint at `source`),
+  /// and the tokenizer files (tokenizer.json, tokenizer_config.json, special_tokens_map.json if available, generation_config.json optional).
+  /// `metadata` goes into the safetensors header's __metadata__. Written atomically: into a temporary sibling folder, then renamed.
+  /// Never writes over `source`.
+  ///
+  /// `source` is a GGUF file or a Hugging Face folder (what `LoadedModel(contentsOf:)` reads). From a
+  /// folder, config.json and the tokenizer files present (tokenizer.json, tokenizer_config.json,
+  /// special_tokens_map.json, generation_config.json, vocab.json, merges.txt, added_tokens.json,
+  /// chat_template.jinja) are copied byte for byte, and every tensor of its safetensors (one file or
+  /// sharded) keeps its name, converted to F32 (exact from F32, F16 and BF16; a config.json that
+  /// names another dtype is still copied unchanged, and transformers casts). With tied embeddings
+  /// only the embedding is written. The header's `format` is always "pt": transformers refuses
+  /// other values.
+  public static func write(model: TransformerLM, source: URL, to directory: URL, metadata: [String: String]) throws(ExportError) {
+    let destination = directory.standardizedFileURL
+    let manager = FileManager.default
+    if manager.fileExists(atPath: destination.path)
+      || (try? manager.destinationOfSymbolicLink(atPath: destination.path)) != nil
+    {
+      throw .destinationExists(path: destination.path)
+    }
+    let parent = destination.deletingLastPathComponent()
+    var isDirectory: ObjCBool = false
+    guard manager.fileExists(atPath: parent.path, isDirectory: &isDirectory) else {
+      throw .parentNotWritable(path: parent.path, reason: "no such folder")
+    }
+    guard isDirectory.boolValue else { throw .parentNotWritable(path: parent.path, reason: "it is not a folder") }
+    guard access(parent.path, W_OK) == 0 else {
+      throw .parentNotWritable(path: parent.path, reason: String(cString: strerror(errno)))
+    }
+
+    // Everything that can be checked is checked before the first byte is written.
+    let plan = try ExportPlan(model: model, source: source)
+    var header = metadata
+    header["format"] = "pt"
+
+    let temporary = parent.appendingPathComponent(
+      ".\(destination.lastPathComponent).export-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+    do {
+      try manager.createDirectory(at: temporary, withIntermediateDirectories: false)
+    } catch {
+      throw .parentNotWritable(path: parent.path, reason: (error as NSError).localizedDescription)
+    }
+    do throws(ExportError) {
+      try writeSafetensors(plan.tensors, metadata: header, to: temporary.appendingPathComponent("model.safetensors"))
+      for file in plan.files {
+        let url = temporary.appendingPathComponent(file.name)
+        let data: Data
+        switch file.contents {
+        case let .bytes(d): data = d
+        case let .copy(from):
+          do {
+            data = try Data(contentsOf: from)
+          } catch {
+            throw ExportError.sourceUnreadable(path: from.path, reason: (error as NSError).localizedDescription)
+          }
+        }
+        do {
+          try data.write(to: url)
+        } catch {
+          throw ExportError.writeFailed(path: destination.appendingPathComponent(file.name).path, reason: (error as NSError).localizedDescription)
+        }
+      }
+      try moveWithoutReplacing(temporary, to: destination)
+    } catch {
+      try? manager.removeItem(at: temporary)
+      throw error
+    }
+  }
+
+  /// Streams the tensors into a safetensors file (F32, little-endian), one tensor in memory at a time.
+  static func writeSafetensors(_ tensors: [ExportPlan.Tensor], metadata: [String: String], to url: URL) throws(ExportError) {
+    let (names, prefix) = SafetensorsWriter.prefix(tensors.map { ($0.name, .F32, $0.shape) }, metadata: metadata)
+    let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
+    guard FileManager.default.createFile(atPath: url.path, contents: nil),
+      let handle = FileHandle(forWritingAtPath: url.path)
+    else {
+      throw .writeFailed(path: url.path, reason: "cannot create the file")
+    }
+    defer { try? handle.close() }
+    func write(_ bytes: UnsafeRawBufferPointer) throws(ExportError) {
+      do {
+        try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none))
+      } catch {
+        throw .writeFailed(path: url.path, reason: (error as NSError).localizedDescription)
+      }
+    }
+    /// Writes bytes of an array (withUnsafeBytes rethrows untyped errors, so the error is carried out).
+    func write<T>(_ array: [T], _ range: Range<Int>) throws(ExportError) {
+      var failure: ExportError?
+      array.withUnsafeBytes { all in
+        do throws(ExportError) {
+          try write(UnsafeRawBufferPointer(rebasing: all[range]))
+        } catch {
+          failure = error
+        }
+      }
+      if let failure { throw failure }
+    }
+    try write(prefix, 0..<prefix.count)
+    for name in names {
+      let tensor = byName[name]!
+      var values = try tensor.values()
+      guard values.count == tensor.shape.reduce(1, *) else {
+        throw .modelMismatch(source: tensor.origin, reason: "'\(name)' has \(values.count) values for shape \(tensor.shape)")
+      }
+      #if _endian(big)
+      values = values.map { Float(bitPattern: $0.bitPattern.littleEndian) }
+      #endif
+      let chunk = 1 << 20  // values per write: 4 MB
+      var start = 0
+      while start < values.count {
+        let end = min(values.count, start + chunk)
+        try write(values, (4 * start)..<(4 * end))
+        start = end
+      }
+      values = []
+    }
+    do {
+      try handle.synchronize()
+    } catch {
+      throw .writeFailed(path: url.path, reason: (error as NSError).localizedDescription)
+    }
+  }
+
+  /// rename(2) that fails instead of replacing an existing destination (renameat2 RENAME_NOREPLACE on
+  /// Linux, renamex_np RENAME_EXCL on Darwin; elsewhere a check just before the rename).
+  static func moveWithoutReplacing(_ from: URL, to destination: URL) throws(ExportError) {
+    #if canImport(Glibc)
+    typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+    var result: Int32 = -1
+    var supported = false
+    if let symbol = dlsym(nil, "renameat2") {
+      let renameat2 = unsafeBitCast(symbol, to: RenameAt2.self)
+      result = renameat2(AT_FDCWD, from.path, AT_FDCWD, destination.path, 1 /* RENAME_NOREPLACE */)
+      supported = !(result != 0 && (errno == EINVAL || errno == ENOSYS))
+    }
+    if !supported {
+      if FileManager.default.fileExists(atPath: destination.path) { throw .destinationExists(path: destination.path) }
+      result = rename(from.path, destination.path)
+    }
+    #elseif canImport(Darwin)
+    let result = renamex_np(from.path, destination.path, UInt32(RENAME_EXCL))
+    #endif
+    guard result == 0 else {
+      if errno == EEXIST || errno == ENOTEMPTY { throw .destinationExists(path: destination.path) }
+      throw .writeFailed(path: destination.path, reason: String(cString: strerror(errno)))
+    }
+  }
+}
+
+/// What an export writes: the small files and the tensors, each tensor read only when it is written.
+struct ExportPlan {
+  struct Tensor {
+    var name: String
+    var shape: [Int]
+    /// Where the values come from, for messages.
+    var origin: String
+    var values: () throws(ExportError) -> [Float]
+  }
+
+  enum Contents {
+    case bytes(Data)
+    case copy(URL)
+  }
+
+  var files: [(name: String, contents: Contents)] = []
+  var tensors: [Tensor] = []
+
+  /// The files a Hugging Face source contributes unchanged, when present.
+  static let copiedFiles = [
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja",
+  ]
+
+  init(model: TransformerLM, source: URL) throws(ExportError) {
+    let manager = FileManager.default
+    var isDirectory: ObjCBool = false
+    guard manager.fileExists(atPath: source.path, isDirectory: &isDirectory) else {
+      throw .sourceUnreadable(path: source.path, reason: "no such file or folder")
+    }
+    let weights: any TensorSource
+    let sourceConfig: ForwardConfig
+    if isDirectory.boolValue {
+      let configURL = source.appendingPathComponent("config.json")
+      guard manager.fileExists(atPath: configURL.path) else {
+        throw .sourceUnreadable(path: source.path, reason: "the folder has no config.json")
+      }
+      do {
+        sourceConfig = try ForwardConfig(contentsOf: configURL)
+      } catch {
+        throw .sourceUnreadable(path: configURL.path, reason: error.description)
+      }
+      do {
+        weights = try LoadedModel.weights(inFolder: source).0
+      } catch {
+        throw .sourceUnreadable(path: source.path, reason: error.description)
+      }
+      for name in Self.copiedFiles where manager.fileExists(atPath: source.appendingPathComponent(name).path) {
+        files.append((name, .copy(source.appendingPathComponent(name))))
+      }
+    } else {
+      guard let handle = FileHandle(forReadingAtPath: source.path) else {
+        throw .sourceUnreadable(path: source.path, reason: "cannot open the file")
+      }
+      let magic = handle.readData(ofLength: 4)
+      try? handle.close()
+      guard magic == Data("GGUF".utf8) else {
+        throw .unsupportedSource(path: source.path, what: "the file is not a GGUF (nor is it a Hugging Face folder)")
+      }
+      let gguf: GGUFFile
+      do {
+        gguf = try GGUFFile(contentsOf: source)
+      } catch {
+        throw .sourceUnreadable(path: source.path, reason: "\(error)")
+      }
+      let llama: LlamaConfig
+      do {
+        llama = try gguf.llamaConfig()
+        sourceConfig = try ForwardConfig(.llama(llama))
+      } catch {
+        throw .unsupportedSource(path: source.path, what: "its hyper-parameters cannot be read (\(error))")
+      }
+      weights = gguf
+      files = try GGUFHuggingFaceFiles.files(gguf, config: llama).map { ($0.name, .bytes($0.data)) }
+    }
+    guard sourceConfig == model.config else {
+      throw .modelMismatch(
+        source: source.path, reason: "its configuration differs from the model's (\(Self.difference(sourceConfig, model.config)))")
+    }
+    try addTensors(model: model, weights: weights, origin: source.path)
+  }
+
+  /// The first differing field of two configurations, for messages.
+  static func difference(_ a: ForwardConfig, _ b: ForwardConfig) -> String {
+    for (label, x, y) in [
+      ("architecture", "\(a.architecture)", "\(b.architecture)"), ("hidden size", "\(a.hiddenSize)", "\(b.hiddenSize)"),
+      ("layers", "\(a.layerCount)", "\(b.layerCount)"), ("heads", "\(a.headCount)", "\(b.headCount)"),
+      ("intermediate size", "\(a.intermediateSize)", "\(b.intermediateSize)"), ("vocabulary", "\(a.vocabSize)", "\(b.vocabSize)"),
+    ] where x != y {
+      return "\(label) \(x) in the source, \(y) in the model"
+    }
+    return "hyper-parameters differ"
+  }
+
+  /// The block linear layers from the model, everything else from `weights`.
+  private mutating func addTensors(model: TransformerLM, weights: any TensorSource, origin: String) throws(ExportError) {
+    let conv1D = model.config.architecture == .gpt2
+    var fromModel = Set<String>()
+    for block in 0..<model.blockCount {
+      for layer in model.linearLayerNames(block: block) {
+        let linear: LinearWeights
+        do {
+          linear = try model.linearWeights(layer)
+        } catch {
+          throw .modelMismatch(source: origin, reason: error.description)
+        }
+        let w = linear.weight
+        let shape = conv1D ? [w.columns, w.rows] : [w.rows, w.columns]
+        guard weights.shape(of: layer + ".weight") == shape else {
+          let found = weights.shape(of: layer + ".weight").map { "\($0)" } ?? "absent"
+          throw .modelMismatch(source: origin, reason: "'\(layer).weight' is \(found) in the source, \(shape) in the model")
+        }
+        tensors.append(Tensor(name: layer + ".weight", shape: shape, origin: "the model") {
+          conv1D ? w.transposed().elements : w.elements
+        })
+        fromModel.insert(layer + ".weight")
+        if let bias = linear.bias {
+          guard weights.shape(of: layer + ".bias") == [bias.count] else {
+            throw .modelMismatch(source: origin, reason: "'\(layer).bias' of the model is not in the source")
+          }
+          tensors.append(Tensor(name: layer + ".bias", shape: [bias.count], origin: "the model") { bias })
+          fromModel.insert(layer + ".bias")
+        }
+      }
+    }
+    let tied = model.config.tieWordEmbeddings ?? !weights.tensorNames.contains("lm_head.weight")
+    for name in weights.tensorNames where !fromModel.contains(name) && !(tied && name == "lm_head.weight") {
+      guard let shape = weights.shape(of: name) else { continue }
+      if let file = weights as? SafetensorsFile, let dtype = file.rawDType(of: name), !dtype.isDecodable {
+        throw .unsupportedSource(path: origin, what: "tensor '\(name)' is \(dtype.rawValue), which cannot be converted to F32")
+      }
+      tensors.append(Tensor(name: name, shape: shape, origin: origin) { () throws(ExportError) in
+        do {
+          return try weights.floatTensor(name).values
+        } catch {
+          throw .sourceUnreadable(path: origin, reason: "\(error)")
+        }
+      })
+    }
+  }
+}
