@@ -74,7 +74,7 @@ public struct SweepTable: Sendable, Codable, Equatable {
     let series = names.map { name in
       var points = entries.filter { $0.method == name && !$0.pattern.contains(":") }.map { (x: $0.sparsity, y: $0.perplexity) }
       if let dense, !points.isEmpty { points.insert((x: 0, y: dense.perplexity), at: 0) }
-      return LineChart.Series(name: name, points: points.sorted { $0.x < $1.x })
+      return (name: name, points: points.sorted { $0.x < $1.x })
     }
     return LineChart(
       title: "\(URL(fileURLWithPath: model).lastPathComponent): perplexity on \(evaluation)", xLabel: "sparsity (unstructured)",
