@@ -12,5 +12,7 @@ struct Command: Sendable {
     .layer,
     .eval,
     .makeProblem,
+    .verify,
+    .vectors,
   ]
 }
