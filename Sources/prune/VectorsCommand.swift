@@ -11,7 +11,7 @@ extension Command {
     name: "vectors", summary: "write layer problems with known answers for other backends",
     usage: """
       Usage: prune vectors --out DIR [--seed S] [--model PATH | --no-real] [--blocks 0,15] [--windows 4]
-                           [--threads N]
+                           [--threads N] [--quiet]
 
       Writes DIR/manifest.json and one folder per case: problem.safetensors ('weight' F32, 'gram' F64),
       expected.safetensors (the known answer), <method>.safetensors (PruneKit's output of every
@@ -24,6 +24,7 @@ extension Command {
         --blocks LIST  blocks the real layers (q, o, gate, down) are cut from (default 0,15)
         --windows N    calibration windows of 1024 tokens of the austen-quick text (default 4)
         --corpus DIR   the Austen corpus (default: the embedded one)
+        --quiet        no progress lines on standard error
       """,
     run: { args in try runVectors(&args) })
 }
@@ -37,6 +38,7 @@ func runVectors(_ args: inout Arguments) throws {
   let windows = try args.int("windows", default: 4, range: 1...1024)
   let corpus = args.string("corpus").map { URL(fileURLWithPath: $0) }
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
+  let quiet = args.flag("quiet")
   try args.finish()
   if let extra = args.positionals.first {
     throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
@@ -59,7 +61,7 @@ func runVectors(_ args: inout Arguments) throws {
   let suite = TestVectors(output: out, seed: UInt64(seed), model: model, blocks: blocks, windows: windows, corpus: corpus)
   let manifest: VectorManifest
   do {
-    manifest = try suite.run { printError("  \($0)") }
+    manifest = try suite.run { line in if !quiet { printError("  \(line)") } }
   } catch {
     throw CLIError(error.description, exitCode: 1)
   }
