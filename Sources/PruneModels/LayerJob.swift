@@ -259,7 +259,7 @@ public func prettyJSON(_ value: some Encodable) -> Data {
   return data
 }
 
-/// Why a `LayerJob` could not run. `isUsageError` separates mistakes in the request (exit code 2)
+/// Why a `LayerJob` (or a `Verification`, `VerifyError`) could not run. `isUsageError` separates mistakes in the request (exit code 2)
 /// from failures while running (exit code 1).
 public enum LayerJobError: Error, Equatable, CustomStringConvertible {
   /// The request is inconsistent (options, paths).

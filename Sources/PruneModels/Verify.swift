@@ -551,29 +551,6 @@ public struct MethodComparison: Sendable, Codable, Equatable {
   }
 }
 
-/// Why a verification could not run. Usage errors exit 2, the others 1.
-public enum VerifyError: Error, Equatable, CustomStringConvertible {
-  case usage(String, hint: String)
-  case pattern(SparsityPatternError)
-  case file(LayerProblemFileError)
-  case pruning(PruningError)
-  case write(SafetensorsError)
-
-  public var isUsageError: Bool {
-    switch self {
-    case .usage, .pattern: return true
-    case .pruning(.invalidOption), .pruning(.invalidPattern): return true
-    case .file, .pruning, .write: return false
-    }
-  }
-
-  public var description: String {
-    switch self {
-    case let .usage(message, hint): return "\(message). Hint: \(hint)."
-    case let .pattern(e): return e.description
-    case let .file(e): return e.description
-    case let .pruning(e): return e.description.contains("Hint:") ? e.description : "\(e.description). Hint: see 'prune help verify'."
-    case let .write(e): return e.description
-    }
-  }
-}
+/// Why a verification could not run: the same cases as a `prune layer` job (a usage error, a bad
+/// pattern, a rejected file, a failed refit, an unwritable output). Usage errors exit 2, the others 1.
+public typealias VerifyError = LayerJobError

@@ -40,9 +40,6 @@ func runVectors(_ args: inout Arguments) throws {
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
   let quiet = args.flag("quiet")
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
-  }
   if noReal, modelPath != nil { throw CLIError("--no-real and --model both given", hint: "give one of them") }
   let blocks = blockList.split(separator: ",").compactMap { Int($0) }
   guard !blocks.isEmpty, blocks.count == blockList.split(separator: ",").count, blocks.allSatisfy({ $0 >= 0 }) else {

@@ -64,9 +64,6 @@ func runVerify(_ args: inout Arguments) throws {
   let limit = try args.int("list", default: Verification.defaultListLimit, range: 0...1_000_000)
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
-  }
   guard let precision = LayerJob.Precision(rawValue: precisionName) else {
     throw CLIError("--precision must be float or double, got '\(precisionName)'", hint: "it sets the precision of the --compare runs")
   }
@@ -79,16 +76,14 @@ func runVerify(_ args: inout Arguments) throws {
   Parallelism.defaultThreads = threads
 
   let certificate: Certificate
-  do {
+  do throws(VerifyError) {
     let pattern = try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, defaultGroup: .matrix)
     let verification = Verification(
       problem: problem, candidate: candidate, pattern: pattern, compare: methods, comparePrecision: precision,
       claimedMethod: claimed, lambda: lambda, maxGap: maxGap, maxKKT: maxKKT, listLimit: limit,
       exactCount: exactCount)
     certificate = try verification.run()
-  } catch let error as LayerJobError {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
-  } catch let error as VerifyError {
+  } catch {
     throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
   }
   if let certificateURL {
@@ -181,9 +176,6 @@ func runVerifySuite(_ args: inout Arguments, manifest: String) throws {
   let certificatePath = args.string("certificate")
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
-  }
   if candidates == "" { throw CLIError("--candidates needs a folder", hint: "write --candidates CANDDIR") }
   if certificatePath == "" { throw CLIError("--certificate needs a path", hint: "write --certificate C.json") }
   Parallelism.defaultThreads = threads
