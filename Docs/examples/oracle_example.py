@@ -11,6 +11,13 @@ Writes a layer-problem file and two candidate pruned weights in the safetensors 
 The refit candidate passes (it is the exact least-squares solution on its mask); the magnitude
 candidate keeps the dense values, so its gap to the refit on its own mask is large and it fails.
 
+With `--solve-suite SUITE ANSWERS` it acts as a tiny backend for a `prune vectors` suite (N:M cases by
+enumeration, closed-form lasso cases by soft thresholding):
+
+    prune vectors --out SUITE --no-real
+    python3 Docs/examples/oracle_example.py --solve-suite SUITE ANSWERS
+    prune verify --manifest SUITE/manifest.json --candidates ANSWERS
+
 The format (https://github.com/huggingface/safetensors): 8 bytes little-endian u64 N, then N bytes
 of JSON header {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}},
 then the data buffer: each tensor row-major, little-endian, at its offsets, with no gaps.
@@ -77,7 +84,48 @@ def refit(w, g, keep):
     return out
 
 
+def solve_suite(suite, answers):
+    """A tiny numpy backend for part of a `prune vectors` suite: the N:M cases by enumerating every
+    mask of every row (exact refit by least squares) and the closed-form lasso cases by soft
+    thresholding. Writes ANSWERS/<case>/expected.safetensors for `prune verify --manifest --candidates`."""
+    import itertools
+
+    manifest = json.loads((Path(suite) / "manifest.json").read_text())
+    for case in manifest["cases"]:
+        p = read_safetensors(Path(suite) / case["problem"])
+        w, g = p["weight"].astype(np.float64), p["gram"].astype(np.float64)
+        pattern = case["pattern"]
+        if case["kind"] == "lasso-closed-form":
+            lam = case["expected"]["lambda"]
+            tau = lam / np.diag(g)  # G is diagonal here: Ŵᵢⱼ = soft_{λ/dⱼ}(Wᵢⱼ)
+            answer = np.sign(w) * np.maximum(np.abs(w) - tau, 0)
+        elif ":" in pattern:
+            n_pruned, m = map(int, pattern.split(":"))
+            answer = np.zeros_like(w)
+            groups = [list(itertools.combinations(range(k, k + m), n_pruned)) for k in range(0, w.shape[1], m)]
+            for i in range(w.shape[0]):
+                best = None
+                for choice in itertools.product(*groups):
+                    pruned = {j for group in choice for j in group}
+                    s = [j for j in range(w.shape[1]) if j not in pruned]
+                    row = np.zeros(w.shape[1])
+                    row[s] = np.linalg.lstsq(g[np.ix_(s, s)], (w[i] @ g)[s], rcond=None)[0]
+                    d = w[i] - row
+                    e = d @ g @ d
+                    if best is None or e < best[0]:
+                        best = (e, row)
+                answer[i] = best[1]
+        else:
+            continue  # unstructured patterns and real layers: not solved by this sketch
+        out = Path(answers) / case["name"]
+        out.mkdir(parents=True, exist_ok=True)
+        write_safetensors(out / "expected.safetensors", {"weight": answer.astype(np.float32)})
+        print(f"{case['name']}: wrote {out / 'expected.safetensors'}")
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--solve-suite":
+        return solve_suite(sys.argv[2], sys.argv[3])
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "oracle-example")
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

@@ -56,7 +56,7 @@ func runVerify(_ args: inout Arguments) throws {
   let precisionName = args.string("precision") ?? "float"
   let claimed = args.string("method-claimed")
   let lambda: Double? = args.string("lambda") == nil ? nil : try args.double("lambda", default: 0, range: 0...Double.greatestFiniteMagnitude)
-  let maxGap: Double? = args.string("max-gap") == nil ? nil : try args.double("max-gap", default: 0, range: -1...1e300)
+  let maxGap: Double? = args.string("max-gap") == nil ? nil : try args.double("max-gap", default: 0, range: 0...1e300)
   let maxKKT: Double? = args.string("max-kkt") == nil ? nil : try args.double("max-kkt", default: 0, range: 0...1e300)
   let json = args.flag("json")
   let certificatePath = args.string("certificate")
