@@ -184,6 +184,12 @@ V="$WORK/vec"
 ok "vectors --no-real" -- "$BIN" vectors --out "$V" --no-real --seed 3 --quiet
 grep -q "wrote 11 cases (11 synthetic, 0 real)" "$WORK/stdout" || fail "vectors: $(cat "$WORK/stdout")"
 [ -s "$V/manifest.json" ] || fail "vectors wrote no manifest"
+checks=$((checks + 1))
+code=0
+"$BIN" vectors --out "$WORK/vec2" --model "$WORK/none.gguf" --quiet >"$WORK/stdout" 2>"$WORK/stderr" || code=$?
+[ "$code" -eq 0 ] || fail "vectors with a missing model: exit $code"
+grep -q "the real cases are skipped" "$WORK/stderr" || fail "vectors with a missing model: no message: $(cat "$WORK/stderr")"
+grep -q "note: real cases skipped: no model at" "$WORK/stdout" || fail "vectors with a missing model: no note: $(cat "$WORK/stdout")"
 VC=(verify --problem "$V/brute-2of4/problem.safetensors" --pattern 2:4 --max-gap 1e-6)
 ok "verify the brute-force optimum" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" \
   --compare exact,sparsegpt --certificate "$WORK/cert.json"

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-DTYPES = {np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("u1"): "U8"}
+DTYPES = {np.dtype("<f2"): "F16", np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("u1"): "U8"}
 
 
 def write_safetensors(path, tensors, metadata=None):
-    """Writes {name: numpy array} (float32, float64 or uint8) as a safetensors file."""
+    """Writes {name: numpy array} (float16, float32, float64 or uint8) as a safetensors file."""
     header, chunks, offset = {}, [], 0
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])

@@ -35,7 +35,7 @@ public struct TestVectors: Sendable {
   public var output: URL
   /// Seed of every synthetic case.
   public var seed: UInt64
-  /// The model of the real cases; nil skips them.
+  /// The model of the real cases; nil skips them, and so does a missing file (with a note).
   public var model: URL?
   /// Blocks the real layers are cut from: the first and the middle one of SmolLM2's 30 (0 and 15),
   /// where activations differ most (embedding statistics vs. mid-network outliers).
@@ -110,7 +110,7 @@ public struct TestVectors: Sendable {
         notes.append("real cases skipped: no model at \(model.path) (run scripts/fetch-model.sh)")
       }
     } else {
-      notes.append("real cases skipped (no model given)")
+      notes.append("real cases skipped (--no-real)")
     }
     let manifest = VectorManifest(
       prunekitVersion: PruneKitVersion.current, seed: seed, cases: cases, notes: notes,
