@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# CLI smoke test for `prune layer`: builds the release binary, writes small seeded layer problems
-# with the hidden `prune make-problem` helper (no Python, no model), runs every method, and checks
-# the exit code and the one-line error message of every bad-input case. Run from anywhere:
+# CLI smoke test for `prune layer`, `prune vectors` and `prune verify`: builds the release binary,
+# writes small seeded layer problems with the hidden `prune make-problem` helper (no Python, no
+# model), runs every method, writes the synthetic test vectors and certifies an optimum (pass) and
+# perturbed candidates (fail), and checks the exit code and the one-line error message of every
+# bad-input case. Run from anywhere:
 #   Tests/cli-smoke.sh
 # .ci/run calls it after `swift test`. It needs only bash, coreutils, grep and cmp.
 set -euo pipefail
@@ -48,6 +50,7 @@ OUT="$WORK/out.safetensors"
 # --- help ---------------------------------------------------------------------------------------
 ok "prune help" -- "$BIN" help
 grep -q "layer" "$WORK/stdout" || fail "prune help does not list layer"
+for command in verify vectors; do grep -q "^  $command" "$WORK/stdout" || fail "prune help does not list $command"; done
 grep -q "make-problem" "$WORK/stdout" && fail "prune help lists the hidden make-problem"
 ok "prune help layer" -- "$BIN" help layer
 for option in blocksize percdamp damping iterations lambda-steps subset max-masks; do
@@ -226,6 +229,41 @@ if [ -f "$GGUF" ]; then
 else
   echo "cli-smoke: $GGUF not found; the real-model checks of prune model are skipped" >&2
 fi
+
+# --- prune vectors and prune verify (no model needed) ---------------------------------------------
+ok "prune help verify" -- "$BIN" help verify
+grep -q -- "--max-gap" "$WORK/stdout" || fail "prune help verify does not list --max-gap"
+V="$WORK/vec"
+ok "vectors --no-real" -- "$BIN" vectors --out "$V" --no-real --seed 3 --quiet
+grep -q "wrote 11 cases (11 synthetic, 0 real)" "$WORK/stdout" || fail "vectors: $(cat "$WORK/stdout")"
+[ -s "$V/manifest.json" ] || fail "vectors wrote no manifest"
+checks=$((checks + 1))
+code=0
+"$BIN" vectors --out "$WORK/vec2" --model "$WORK/none.gguf" --quiet >"$WORK/stdout" 2>"$WORK/stderr" || code=$?
+[ "$code" -eq 0 ] || fail "vectors with a missing model: exit $code"
+grep -q "the real cases are skipped" "$WORK/stderr" || fail "vectors with a missing model: no message: $(cat "$WORK/stderr")"
+grep -q "note: real cases skipped: no model at" "$WORK/stdout" || fail "vectors with a missing model: no note: $(cat "$WORK/stdout")"
+VC=(verify --problem "$V/brute-2of4/problem.safetensors" --pattern 2:4 --max-gap 1e-6)
+ok "verify the brute-force optimum" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" \
+  --compare exact,sparsegpt --certificate "$WORK/cert.json"
+grep -q "gap     PASS" "$WORK/stdout" || fail "verify optimum: $(cat "$WORK/stdout")"
+grep -q "compare   exact" "$WORK/stdout" || fail "verify optimum: no comparison with exact"
+grep -q '"passed" : true' "$WORK/cert.json" || fail "verify optimum: the certificate does not say passed"
+ok "verify --json" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --json
+grep -q '"refitRelativeError"' "$WORK/stdout" || fail "verify --json lacks the refit's error"
+bad 1 "failed 1 check(s): gap" "verify perturbed weights" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/perturbed-weights.safetensors"
+bad 1 "failed 2 check(s): pattern, gap" "verify perturbed pattern" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/perturbed-pattern.safetensors"
+grep -q "row 0, columns 0…" "$WORK/stdout" || fail "verify perturbed pattern does not list the group: $(cat "$WORK/stdout")"
+ok "verify the whole suite" -- "$BIN" verify --manifest "$V/manifest.json"
+grep -q "result    PASS" "$WORK/stdout" || fail "verify --manifest: $(tail -1 "$WORK/stdout")"
+bad 2 "--lambda without --method-claimed" "verify lambda alone" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --lambda 0.1
+bad 2 "needs --lambda" "verify claim without lambda" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --method-claimed fista
+bad 2 "has no optimality conditions" "verify claim of refit" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --method-claimed refit --lambda 1
+bad 2 "--max-kkt needs a lasso claim" "verify max-kkt alone" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --max-kkt 1e-6
+bad 2 "unknown method 'obs' in --compare" "verify compare typo" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --compare wanda,obs
+bad 2 "missing --candidate" "verify without candidate" -- "$BIN" verify --problem "$V/brute-2of4/problem.safetensors" --pattern 2:4
+bad 2 "multiple of 3, but it is 8" "verify pattern not fitting" -- "$BIN" verify --problem "$V/brute-2of4/problem.safetensors" --pattern 1:3 --candidate "$V/brute-2of4/expected.safetensors"
+bad 1 "'weight' has shape [3, 8], expected [4, 8]" "verify candidate of another layer" -- "$BIN" "${VC[@]}" --candidate "$V/brute-row/expected.safetensors"
 
 echo "cli-smoke: $checks checks, $failures failures"
 [ "$failures" -eq 0 ]

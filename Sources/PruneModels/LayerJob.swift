@@ -61,6 +61,13 @@ public struct LayerJob: Sendable {
   public static func pattern(sparsity: String?, nOfM: String?, method: PruningMethod) throws(LayerJobError)
     -> SparsityPattern
   {
+    try pattern(sparsity: sparsity, nOfM: nOfM, defaultGroup: method.defaultGroup)
+  }
+
+  /// The same, with the group a ratio without "/row" or "/matrix" compares over given directly.
+  public static func pattern(sparsity: String?, nOfM: String?, defaultGroup: SparsityPattern.Group) throws(LayerJobError)
+    -> SparsityPattern
+  {
     switch (sparsity, nOfM) {
     case (nil, nil):
       throw .usage("no sparsity given", hint: "add --sparsity 0.5 (a ratio) or --pattern 2:4 (N:M)")
@@ -73,7 +80,7 @@ public struct LayerJob: Sendable {
       let parsed: SparsityPattern
       do { parsed = try SparsityPattern(parsing: text) } catch { throw .pattern(error) }
       if !text.contains("/"), case let .unstructured(ratio, _) = parsed {
-        return .unstructured(ratio: ratio, group: method.defaultGroup)
+        return .unstructured(ratio: ratio, group: defaultGroup)
       }
       return parsed
     case let (nil, text?):
@@ -237,18 +244,22 @@ public struct LayerJobOutcome: Sendable, Encodable {
 
   /// The report as pretty-printed JSON with sorted keys (non-finite numbers as the strings
   /// "Infinity", "-Infinity", "NaN"), ending with a newline.
-  public func json() -> Data {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(
-      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-    var data = try! encoder.encode(self)
-    data.append(0x0A)
-    return data
-  }
+  public func json() -> Data { prettyJSON(self) }
 }
 
-/// Why a `LayerJob` could not run. `isUsageError` separates mistakes in the request (exit code 2)
+/// `value` as pretty-printed JSON with sorted keys, unescaped slashes and non-finite numbers as the
+/// strings "Infinity", "-Infinity", "NaN", ending with a newline: the form of every JSON report.
+public func prettyJSON(_ value: some Encodable) -> Data {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+  encoder.nonConformingFloatEncodingStrategy = .convertToString(
+    positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+  var data = try! encoder.encode(value)
+  data.append(0x0A)
+  return data
+}
+
+/// Why a `LayerJob` (or a `Verification`, `VerifyError`) could not run. `isUsageError` separates mistakes in the request (exit code 2)
 /// from failures while running (exit code 1).
 public enum LayerJobError: Error, Equatable, CustomStringConvertible {
   /// The request is inconsistent (options, paths).

@@ -109,7 +109,8 @@ struct Arguments {
     return false
   }
 
-  /// Fails on any option the command did not read.
+  /// Fails on any option the command did not read, and on any positional argument (every input
+  /// is given as --name value).
   func finish() throws {
     if let first = repeated.sorted().first {
       throw CLIError("--\(first) given more than once", hint: "give each option once")
@@ -117,6 +118,9 @@ struct Arguments {
     let unknown = Set(options.keys).union(flags).subtracting(consumed)
     if let first = unknown.sorted().first {
       throw CLIError("unknown option --\(first)", hint: "run 'prune help' for the options of each command")
+    }
+    if let extra = positionals.first {
+      throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
     }
   }
 }

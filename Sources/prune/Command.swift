@@ -16,5 +16,7 @@ struct Command: Sendable {
     .sweep,
     .eval,
     .makeProblem,
+    .verify,
+    .vectors,
   ]
 }

@@ -53,9 +53,6 @@ func runEval(_ args: inout Arguments) throws {
   let quiet = args.flag("quiet")
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
-  }
 
   // The text, window length and window count: from a protocol or from the options.
   let sequenceLength: Int

@@ -90,9 +90,6 @@ func runLayer(_ args: inout Arguments) throws {
     if let value = args.string(entry.name) { given[entry.name] = value }
   }
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
-  }
 
   var options = MethodOptions()
   do throws(PruningError) {

@@ -35,9 +35,6 @@ func runMakeProblem(_ args: inout Arguments) throws {
   let form = args.string("form") ?? "inputs"
   let defect = args.string("defect") ?? "none"
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
-  }
   let forms = ["inputs", "gram", "corrected"]
   let defects = [
     "none", "no-weight", "no-data", "inputs-shape", "gram-shape", "nan-inputs", "inf-weight", "asymmetric",

@@ -155,9 +155,6 @@ func runModel(_ args: inout Arguments) throws {
   let quiet = args.flag("quiet")
   let corpusPath = args.string("corpus")
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
-  }
 
   let calibration: CalibrationSource
   switch (try parseProtocol(protocolName), calibPath) {
@@ -328,9 +325,6 @@ func runMerge(_ args: inout Arguments) throws {
   let partsText = try args.required("parts", hint: "give the part folders: --parts A,B")
   let out = try args.required("out", hint: "give the folder for the merged model: --out DIR")
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
-  }
   let merge = ModelMerge(
     model: URL(fileURLWithPath: modelPath), parts: partsText.split(separator: ",").map { URL(fileURLWithPath: String($0)) },
     output: URL(fileURLWithPath: out))

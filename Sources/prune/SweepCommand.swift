@@ -104,9 +104,6 @@ func runSweep(_ args: inout Arguments) throws {
     if let value = args.string(entry.name) { shared[entry.name] = value }
   }
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")
-  }
   let methods = try parseSweepMethods(methodsText, shared: shared)
   var save: Set<PruningMethod> = []
   for name in (saveText ?? "").split(separator: ",") {
@@ -167,9 +164,6 @@ func runQuickstart(_ args: inout Arguments) throws {
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
   let quiet = args.flag("quiet")
   try args.finish()
-  if let extra = args.positionals.first {
-    throw CLIError("unexpected argument '\(extra)'", hint: "quickstart takes only --out, --model, --threads and --quiet")
-  }
   let model: URL
   if let modelGiven {
     model = URL(fileURLWithPath: modelGiven)

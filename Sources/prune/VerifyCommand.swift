@@ -1,0 +1,215 @@
+// prune verify: certify another backend's pruned weight for a layer problem. The work is done by
+// `Verification` (PruneModels); this file parses the options and prints the certificate.
+
+import Foundation
+import PruneKernels
+import PruneModels
+import PruneSolvers
+
+extension Command {
+  static let verify = Command(
+    name: "verify", summary: "certify another backend's pruned weight for a layer problem",
+    usage: """
+      Usage: prune verify --problem P.safetensors --candidate W.safetensors (--sparsity S | --pattern N:M)
+                          [--compare sparsegpt,wanda,fista] [--precision float|double]
+                          [--method-claimed fista --lambda λ] [--max-gap G] [--max-kkt R]
+                          [--exact-count] [--json] [--certificate C.json] [--list N] [--threads N]
+
+      Certifies the candidate's 'weight' [out, in] (F32, F16, BF16 or F64) for the problem P (see
+      Docs/oracle.md for every figure):
+        pattern   at least the required exact zeros in every group of the pattern (--exact-count:
+                  exactly, bar zeros of W itself); failing groups listed (--list N, 20)
+        finite    no NaN or infinity; subnormals and F32/BF16/F16 round-off are reported
+        quality   relative error, and the exact refit on the candidate's own mask (damping 0,
+                  retry damping reported): the gap between them
+        compare   PruneKit's methods on the same problem and pattern (at --precision, float)
+        kkt       with --method-claimed fista --lambda λ: the lasso KKT residuals of
+                  ½‖X*Ŵᵀ − XWᵀ‖² + λ‖Ŵ‖₁, normalised by max|W K|
+
+      --sparsity S  a ratio; without /row or /matrix it counts over the whole matrix
+      --max-gap G   fail when (E(Ŵ) − E(refit)) / E(refit) > G (a fraction: 0.01 = 1%)
+      --max-kkt R   fail when the larger normalised KKT residual > R (needs the lasso claim)
+      --json        the certificate as JSON on standard output instead of the text summary
+      --certificate C  also write the JSON certificate to C
+
+      prune verify --manifest DIR/manifest.json [--candidates CANDDIR] [--json] [--certificate C.json]
+
+      Certifies a suite written by 'prune vectors': without --candidates its own files (expected
+      answers pass their bounds, negative controls fail, PruneKit's outputs pass); with --candidates,
+      every CANDDIR/<case>/expected.safetensors and CANDDIR/<case>/<method>.safetensors found, against
+      the manifest's bounds and PruneKit's errors for the same method.
+
+      Exit status: 0 when every check passes (pattern, finite, and gap and kkt when bounded); 1 when
+      a check fails or a file cannot be read; 2 for usage errors.
+      """,
+    run: { args in try runVerify(&args) })
+}
+
+func runVerify(_ args: inout Arguments) throws {
+  if let manifest = args.string("manifest") { return try runVerifySuite(&args, manifest: manifest) }
+  let problem = URL(fileURLWithPath: try args.required("problem", hint: "give the layer-problem file: --problem P.safetensors"))
+  let candidate = URL(
+    fileURLWithPath: try args.required("candidate", hint: "give the pruned weight to certify: --candidate W.safetensors"))
+  let sparsity = args.string("sparsity")
+  let nOfM = args.string("pattern")
+  let compareList = args.string("compare")
+  let precisionName = args.string("precision") ?? "float"
+  let claimed = args.string("method-claimed")
+  let lambda: Double? = args.string("lambda") == nil ? nil : try args.double("lambda", default: 0, range: 0...Double.greatestFiniteMagnitude)
+  let maxGap: Double? = args.string("max-gap") == nil ? nil : try args.double("max-gap", default: 0, range: 0...1e300)
+  let maxKKT: Double? = args.string("max-kkt") == nil ? nil : try args.double("max-kkt", default: 0, range: 0...1e300)
+  let json = args.flag("json")
+  let certificatePath = args.string("certificate")
+  let exactCount = args.flag("exact-count")
+  let limit = try args.int("list", default: Verification.defaultListLimit, range: 0...1_000_000)
+  let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
+  try args.finish()
+  guard let precision = LayerJob.Precision(rawValue: precisionName) else {
+    throw CLIError("--precision must be float or double, got '\(precisionName)'", hint: "it sets the precision of the --compare runs")
+  }
+  let methods = try compareList.map(parseMethods) ?? []
+  if certificatePath == "" { throw CLIError("--certificate needs a path", hint: "write --certificate C.json") }
+  let certificateURL = certificatePath.map { URL(fileURLWithPath: $0) }
+  if let certificateURL, isSameFile(certificateURL, problem) || isSameFile(certificateURL, candidate) {
+    throw CLIError("--certificate \(certificateURL.path) is an input file", hint: "write the certificate to a new path")
+  }
+  Parallelism.defaultThreads = threads
+
+  let certificate: Certificate
+  do throws(VerifyError) {
+    let pattern = try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, defaultGroup: .matrix)
+    let verification = Verification(
+      problem: problem, candidate: candidate, pattern: pattern, compare: methods, comparePrecision: precision,
+      claimedMethod: claimed, lambda: lambda, maxGap: maxGap, maxKKT: maxKKT, listLimit: limit,
+      exactCount: exactCount)
+    certificate = try verification.run()
+  } catch {
+    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+  }
+  if let certificateURL {
+    do { try writeAtomically(certificate.json(), to: certificateURL) } catch { throw CLIError(error.description, exitCode: 1) }
+  }
+  if json {
+    FileHandle.standardOutput.write(certificate.json())
+  } else {
+    print(certificateSummary(certificate), terminator: "")
+  }
+  if !certificate.passed {
+    let failed = certificate.checks.filter { !$0.passed }.map(\.name)
+    throw CLIError(
+      "the candidate failed \(failed.count) check(s): \(failed.joined(separator: ", "))",
+      hint: "the certificate on standard output gives every figure and threshold", exitCode: 1)
+  }
+}
+
+/// "sparsegpt,wanda,fista" → methods, or a usage error naming the unknown one.
+func parseMethods(_ list: String) throws -> [PruningMethod] {
+  try list.split(separator: ",").map { name in
+    guard let m = PruningMethod(rawValue: String(name)) else {
+      throw CLIError(
+        "unknown method '\(name)' in --compare", hint: "a comma-separated list of \(PruningMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return m
+  }
+}
+
+/// The certificate for a person: one line per check with its threshold, then the figures.
+func certificateSummary(_ c: Certificate) -> String {
+  func e(_ x: Double) -> String { String(format: "%.6e", x) }
+  func pct(_ x: Double) -> String { String(format: "%.4g%%", 100 * x) }
+  let q = c.quality
+  var text = "verify \(c.candidate)\n  for \(c.problem): [\(c.shape[0]) × \(c.shape[1])], pattern \(c.pattern)"
+  text += "\(c.errorCorrected ? ", error-corrected" : "")\(c.tokens > 0 ? ", \(c.tokens) tokens" : "")\n"
+  for check in c.checks {
+    let verdict = check.passed ? "PASS" : "FAIL"
+    let name = check.name.padding(toLength: 8, withPad: " ", startingAt: 0)
+    switch check.name {
+    case "pattern":
+      let p = c.patternCheck
+      text += "  \(name)\(verdict)  \(p.failingGroups) of \(p.groups) groups break \(c.pattern) (threshold 0); zeros \(p.zeros), required \(p.required)\(p.excessZeros > 0 ? ", \(p.excessZeros) beyond the pattern" : "")\n"
+      for f in p.failures { text += "            \(f)\n" }
+      if p.unlisted > 0 { text += "            … and \(p.unlisted) more\n" }
+    case "finite":
+      text += "  \(name)\(verdict)  \(c.health.nonFinite) non-finite values (threshold 0)"
+      text += c.health.firstNonFinite.map { ", first at \($0)\n" } ?? "\n"
+    case "gap":
+      text += "  \(name)\(verdict)  gap \(pct(check.value)) (threshold \(pct(check.threshold)))\n"
+    case "kkt":
+      text += "  \(name)\(verdict)  residual \(e(check.value)) (threshold \(e(check.threshold)))\n"
+    default:
+      text += "  \(name)\(verdict)  \(check.value) (threshold \(check.threshold))\n"
+    }
+  }
+  let damping = q.refitDampingRetry > 0 ? "δ = 0 + retry \(e(q.refitDampingRetry)) (G*[S,S] singular)" : "δ = 0, exact"
+  text += "  error     relative \(e(q.relativeError)); refit on its mask \(e(q.refitRelativeError)) (\(damping)); gap \(pct(q.gap))\n"
+  text += "  sparsity  \(String(format: "%.6f", q.realisedSparsity))\n"
+  let rounding = c.health.rounding.keys.sorted().map { key -> String in
+    let r = c.health.rounding[key]!
+    if r.exact { return "\(key) exact" }
+    var s = "\(key) \(r.changed) change (max rel \(String(format: "%.2e", r.maxRelativeChange)))"
+    if r.becomeZero > 0 { s += ", \(r.becomeZero) to zero" }
+    if r.overflow > 0 { s += ", \(r.overflow) overflow" }
+    return s
+  }
+  text += "  health    stored \(c.health.dtype), \(c.health.subnormal) subnormal; \(rounding.joined(separator: "; "))\n"
+  if let k = c.kkt {
+    text += "  lasso     λ = \(k.lambda): support residual \(e(k.supportResidual)), off-support \(e(k.offSupportResidual))"
+    text += " (÷ max|WK| = \(e(k.scale))); objective \(e(k.objective))\n"
+  }
+  for m in c.comparison {
+    if let r = m.relativeError {
+      let ratio = r > 0 ? String(format: "%.4f", q.relativeError / r) : "-"
+      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
+    } else {
+      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) no figure: \(m.note ?? "")\n"
+    }
+  }
+  text += "  result    \(c.passed ? "PASS" : "FAIL")\n"
+  return text
+}
+
+/// `prune verify --manifest`: a whole test-vector suite.
+func runVerifySuite(_ args: inout Arguments, manifest: String) throws {
+  guard !manifest.isEmpty else { throw CLIError("--manifest needs a path", hint: "write --manifest DIR/manifest.json") }
+  let candidates = args.string("candidates")
+  let json = args.flag("json")
+  let certificatePath = args.string("certificate")
+  let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
+  try args.finish()
+  if candidates == "" { throw CLIError("--candidates needs a folder", hint: "write --candidates CANDDIR") }
+  if certificatePath == "" { throw CLIError("--certificate needs a path", hint: "write --certificate C.json") }
+  Parallelism.defaultThreads = threads
+  let report: SuiteReport
+  do {
+    report = try SuiteVerification(
+      manifest: URL(fileURLWithPath: manifest), candidates: candidates.map { URL(fileURLWithPath: $0) }
+    ).run()
+  } catch {
+    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+  }
+  if let certificatePath {
+    do { try writeAtomically(report.json(), to: URL(fileURLWithPath: certificatePath)) } catch { throw CLIError(error.description, exitCode: 1) }
+  }
+  if json {
+    FileHandle.standardOutput.write(report.json())
+  } else {
+    var text = "verify suite \(manifest)\(candidates.map { " with candidates from \($0)" } ?? "") (written by PruneKit \(report.prunekitVersion))\n"
+    for e in report.entries {
+      let checks = (e.certificate.checks + e.checks).map { "\($0.name) \($0.passed ? "ok" : "FAIL") \(String(format: "%.3g", $0.value))≤\(String(format: "%.3g", $0.threshold))" }
+      let role = e.role.padding(toLength: 10, withPad: " ", startingAt: 0)
+      let name = e.case.padding(toLength: 26, withPad: " ", startingAt: 0)
+      text += "  \(e.passed ? "PASS" : "FAIL")  \(name) \(role) rel \(String(format: "%.6e", e.certificate.quality.relativeError))  \(checks.joined(separator: ", "))"
+      text += e.role == "control" ? "  (\(e.notes.joined(separator: "; ")))\n" : "\n"
+    }
+    let failed = report.entries.filter { !$0.passed }.count
+    text += "  result    \(report.passed ? "PASS" : "FAIL"): \(report.entries.count - failed) of \(report.entries.count) files pass\n"
+    print(text, terminator: "")
+  }
+  if !report.passed {
+    let failed = report.entries.filter { !$0.passed }
+    throw CLIError(
+      failed.isEmpty ? "no candidate found" : "\(failed.count) file(s) failed, first \(failed[0].case)/\(failed[0].role)",
+      hint: failed.isEmpty ? "lay the candidates out as CANDDIR/<case>/expected.safetensors or <method>.safetensors" : "the table on standard output gives every figure and threshold",
+      exitCode: 1)
+  }
+}
