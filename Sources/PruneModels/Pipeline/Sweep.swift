@@ -83,16 +83,23 @@ public struct SweepTable: Sendable, Codable, Equatable {
 
   /// The table as aligned text for a terminal.
   public func text() -> String {
-    var lines = ["method      pattern  perplexity  prune time  sparsity  mean rel. error"]
+    let header = ["method", "pattern", "perplexity", "prune time", "sparsity", "mean rel. error"]
+    var rows = [header]
     for e in entries {
-      let name = e.method.padding(toLength: 11, withPad: " ", startingAt: 0)
-      let pattern = e.pattern.padding(toLength: 8, withPad: " ", startingAt: 0)
-      let time = e.method == "dense" ? "-" : formatSeconds(e.pruneSeconds)
-      let sparsity = e.method == "dense" ? "0" : String(format: "%.4f", e.realisedSparsity)
-      let error = e.method == "dense" ? "-" : String(format: "%.3e", e.meanRelativeError)
-      lines.append(String(format: "%@ %@ %10.3f  %10@  %8@  %@", name, pattern, e.perplexity, time, sparsity, error))
+      let dense = e.method == "dense"
+      rows.append([
+        e.method, dense ? "-" : e.pattern, String(format: "%.3f", e.perplexity), dense ? "-" : formatSeconds(e.pruneSeconds),
+        dense ? "0" : String(format: "%.4f", e.realisedSparsity), dense ? "-" : String(format: "%.3e", e.meanRelativeError),
+      ])
     }
-    return lines.joined(separator: "\n") + "\n"
+    let widths = header.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+    return rows.map { row in
+      row.enumerated().map { c, cell in
+        // Text left-aligned, numbers right-aligned.
+        let pad = String(repeating: " ", count: widths[c] - cell.count)
+        return c < 2 ? cell + pad : pad + cell
+      }.joined(separator: "  ")
+    }.joined(separator: "\n") + "\n"
   }
 }
 
