@@ -20,7 +20,7 @@ func modelUsage() -> String {
                        (--sparsity RATIO | --pattern N:M)
                        (--protocol austen-quick|austen-std | --calib FILE --nsamples N --seqlen L)
                        --out DIR [--resume] [--report R.json] [--schedule sequential|corrected]
-                       [--blocks A-B] [--jobs J] [--eval P | --no-eval] [--threads N] [--quiet]
+                       [--blocks A-B] [--jobs J] [--eval P | --no-eval] [--threads N] [--quiet] [--json]
                        [method options, as in 'prune help layer']
 
     Prunes every linear layer of every decoder block (q, k, v, o, gate, up, down for LLaMA; the OPT
@@ -52,6 +52,7 @@ func modelUsage() -> String {
                        the --protocol given); --no-eval skips it
       --threads N      kernel threads (default: all processors); results do not depend on it
       --quiet          no progress lines
+      --json           print the summary as one JSON line (the full report is in DIR/pruning-report.json)
 
     Progress (block, layer, realised sparsity, relative error, elapsed, ETA) goes to standard error;
     the summary, with the realised overall sparsity, to standard output. A checkpoint is written after
@@ -153,6 +154,7 @@ func runModel(_ args: inout Arguments) throws {
   let noEval = args.flag("no-eval")
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
   let quiet = args.flag("quiet")
+  let json = args.flag("json")
   let corpusPath = args.string("corpus")
   try args.finish()
 
@@ -205,7 +207,7 @@ func runModel(_ args: inout Arguments) throws {
   let printer = ProgressPrinter(quiet: quiet, prefix: "model")
   do throws(ModelJobError) {
     let report = try job.run(progress: printer.print)
-    print(modelSummary(report), terminator: "")
+    print(json ? modelJSONLine(report) : modelSummary(report), terminator: "")
   } catch {
     throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
   }
@@ -284,6 +286,20 @@ func duration(_ s: Double) -> String {
 
 func bytes(_ n: Int) -> String {
   n >= 1 << 30 ? String(format: "%.2f GB", Double(n) / Double(1 << 30)) : String(format: "%.0f MB", Double(n) / Double(1 << 20))
+}
+
+/// The summary as one JSON line (sorted keys), for scripts and benchmarks.
+func modelJSONLine(_ r: ModelReport) -> String {
+  let s = r.summary
+  var fields: [String: String] = [
+    "method": "\"\(r.method)\"", "pattern": "\"\(r.pattern)\"", "schedule": "\"\(s.schedule.rawValue)\"",
+    "blocks": "\(s.blocks.count)", "layers": "\(s.layers.count)", "realised_sparsity": "\(s.realisedSparsity)",
+    "overall_sparsity": "\(s.overallSparsity)", "mean_relative_error": "\(s.meanRelativeError)",
+    "prune_seconds": String(format: "%.1f", s.seconds), "total_seconds": String(format: "%.1f", r.totalSeconds),
+    "peak_rss_mb": "\(r.peakResidentBytes >> 20)", "threads": "\(r.threads)", "jobs": "\(r.jobs)",
+  ]
+  if let p = r.perplexity { fields["perplexity"] = String(format: "%.4f", p.perplexity) }
+  return "{" + fields.keys.sorted().map { "\"\($0)\":\(fields[$0]!)" }.joined(separator: ",") + "}\n"
 }
 
 /// The summary a person reads: what was pruned, the realised sparsity, quality and cost.
