@@ -149,7 +149,7 @@ public struct ADMM: Sendable {
       rep.iterations = options.iterations
       rep.options = [
         "iterations": "\(options.iterations)", "mask_iterations": "\(options.maskIterations)",
-        "rho": "\(options.rho)", "percdamp": "\(options.percentDamping)", "schedule": options.schedule.rawValue,
+        "rho": "\(options.rho)", "percdamp": "\(options.percentDamping)", "mask_schedule": options.schedule.rawValue,
         "fixed_mask": "\(fixedMask != nil)",
       ]
     }

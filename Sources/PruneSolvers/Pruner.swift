@@ -31,7 +31,7 @@ public struct MethodOptions: Sendable, Equatable {
     Name(name: "iterations", methods: [.admm, .fista], help: "ADMM iterations (20) or FISTA iterations per λ (20)"),
     Name(name: "mask-iterations", methods: [.admm], help: "iterations that re-select the mask (15; 0 = one-shot)"),
     Name(name: "rho", methods: [.admm], help: "ADMM penalty ρ (1)"),
-    Name(name: "schedule", methods: [.admm], help: "cubic | final (the released code's unstructured path)"),
+    Name(name: "mask-schedule", methods: [.admm], help: "cubic | final (the released code's unstructured path)"),
     Name(name: "lambda-steps", methods: [.fista], help: "λ bisection steps T (3)"),
     Name(name: "xi", methods: [.fista], help: "rounding-error ratio threshold ξ (0.3)"),
     Name(name: "lambda", methods: [.fista], help: "initial λ (default: the s-quantile of |Wᵢⱼ|·G*ⱼⱼ)"),
@@ -88,7 +88,7 @@ public struct MethodOptions: Sendable, Equatable {
     case ("iterations", _): fista.iterations = try int(1...1_000_000)
     case ("mask-iterations", _): admm.maskIterations = try int(0...1_000_000)
     case ("rho", _): admm.rho = try double(1e-12...1e12)
-    case ("schedule", _): admm.schedule = try oneOf(ADMM.Schedule.self)
+    case ("mask-schedule", _): admm.schedule = try oneOf(ADMM.Schedule.self)
     case ("lambda-steps", _): fista.lambdaSteps = try int(1...1000)
     case ("xi", _): fista.xi = try double(1e-9...(1 - 1e-9))
     case ("lambda", _): fista.initialLambda = try double(0...Double.greatestFiniteMagnitude)

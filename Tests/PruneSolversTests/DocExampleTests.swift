@@ -205,7 +205,7 @@ struct DocExampleTests {
     let rho0 = try #require(r.report.damping)
     expectPrinted(rho0, 0.1, "ρ₀")
     var o = MethodOptions()
-    try o.set("schedule", "final", for: .admm)
+    try o.set("mask-schedule", "final", for: .admm)
     let f = try prune(p, method: .admm, pattern: half, options: o)
     expectResult(f, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.151, 0, 0, -0.5511], [0, 0, -1.023, 0.6127]], relativeError: 0.1396, "final")
     // The fixed point: the masked minimiser with the ridge ρ₀·dⱼ²(ŵⱼ − wⱼ)², by hand, and 2000

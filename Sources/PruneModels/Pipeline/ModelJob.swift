@@ -282,7 +282,7 @@ public enum ModelJobError: Error, CustomStringConvertible {
   public var isUsageError: Bool {
     switch self {
     case .usage: return true
-    case .pruning(.invalidPlan), .pruning(.calibrationTooShort): return true
+    case .pruning(.invalidPlan), .pruning(.calibrationTooShort), .pruning(.resumeConflict): return true
     default: return false
     }
   }

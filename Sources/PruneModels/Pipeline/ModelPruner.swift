@@ -163,6 +163,9 @@ public enum ModelPruningError: Error, Equatable, CustomStringConvertible {
   case layer(name: String, detail: String)
   case forward(ForwardError)
   case checkpoint(String, hint: String)
+  /// A checkpoint folder that this run may not use (it exists without --resume, or was written
+  /// with other settings): a problem with the request.
+  case resumeConflict(String, hint: String)
 
   public var description: String {
     switch self {
@@ -173,7 +176,7 @@ public enum ModelPruningError: Error, Equatable, CustomStringConvertible {
     case let .layer(name, detail):
       return "layer \(name): \(detail)" + (detail.contains("Hint:") ? "" : " Hint: check the model's weights and the calibration text.")
     case let .forward(e): return e.description
-    case let .checkpoint(message, hint): return "checkpoint: \(message). Hint: \(hint)."
+    case let .checkpoint(message, hint), let .resumeConflict(message, hint): return "checkpoint: \(message). Hint: \(hint)."
     }
   }
 }

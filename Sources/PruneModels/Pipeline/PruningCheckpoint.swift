@@ -24,7 +24,7 @@ public struct PruningCheckpoint: BlockStore, Sendable {
     let runFile = directory.appendingPathComponent("run.json")
     if manager.fileExists(atPath: directory.path) {
       guard resume else {
-        throw .checkpoint(
+        throw .resumeConflict(
           "\(directory.path) holds an interrupted run", hint: "add --resume to continue it, or delete the folder to start over")
       }
       guard let data = manager.contents(atPath: runFile.path),
@@ -33,7 +33,7 @@ public struct PruningCheckpoint: BlockStore, Sendable {
         throw .checkpoint("\(runFile.path) is missing or unreadable", hint: "delete \(directory.path) and start over")
       }
       for key in Set(stored.keys).union(fingerprint.keys).sorted() where stored[key] != fingerprint[key] {
-        throw .checkpoint(
+        throw .resumeConflict(
           "it was written with \(key) = \(stored[key] ?? "(none)"), this run has \(fingerprint[key] ?? "(none)")",
           hint: "resume with the same settings, or delete \(directory.path) to start over")
       }
