@@ -46,9 +46,13 @@ public struct TestVectors: Sendable {
   /// Calibration windows of the austen-quick text (1024 tokens each): 4 (4096 tokens) instead of 16,
   /// enough for full-rank Grams of 576 and 1536 inputs at a quarter of the forward passes.
   public var windows: Int
-  /// The one method whose weights the real cases store (the others store masks and errors: seven
-  /// F32 weights of eight layers would add 136 MB): SparseGPT, the reference every backend has.
+  /// The method whose weights every real case stores and that its `verify` line checks: SparseGPT,
+  /// the reference every backend has.
   public static let realReference = PruningMethod.sparsegpt
+  /// Store every method's pruned weight for the real cases (`--real-weights all`), not only the
+  /// reference's; the others' masks and errors are always stored. Off by default: seven F32
+  /// weights of eight layers add 136 MB.
+  public var allRealWeights: Bool = false
   /// The pattern of the real cases: 50% over the whole matrix, the most common setting.
   public var realPattern: SparsityPattern
   /// The corpus of the real cases' calibration text (nil: the embedded one).
@@ -347,7 +351,8 @@ public struct TestVectors: Sendable {
     let file = try openProblem(problemFile)
     let layer: LayerProblem<Double>
     do { layer = try file.problem(as: Double.self) } catch { throw .file(error) }
-    let methods = try runMethods(file, layer: layer, folder: name, pattern: realPattern, weights: [Self.realReference], masks: true)
+    let stored: Set<PruningMethod> = allRealWeights ? Set(PruningMethod.allCases.filter { $0 != .exact }) : [Self.realReference]
+    let methods = try runMethods(file, layer: layer, folder: name, pattern: realPattern, weights: stored, masks: true)
     let best = methods.compactMap { m in m.relativeError.map { (m.method, $0) } }.min { $0.1 < $1.1 }
     let reference = methods.first { $0.method == Self.realReference.rawValue }
     return VectorCase(

@@ -27,11 +27,10 @@ func modelUsage() -> String {
     and GPT-2 equivalents); embeddings, norms and the head stay dense.
 
       --model M        a GGUF file or a Hugging Face folder (never modified)
-      --method NAME    \(methods)                 (Wanda spelling: --prune_method)
+      --method NAME    \(methods)
       --sparsity S     unstructured ratio, e.g. 0.5 (per row for wanda, per matrix otherwise;
-                       0.5/row or 0.5/matrix to choose)      (Wanda: --sparsity_ratio)
-      --pattern N:M    e.g. 2:4                               (Wanda: --sparsity_type 2:4;
-                       SparseGPT: --prunen 2 --prunem 4)
+                       0.5/row or 0.5/matrix to choose)
+      --pattern N:M    e.g. 2:4
       --protocol P     calibrate on the protocol's calibration text (austen-quick: 16 windows of
                        1024 tokens of emma.txt) and evaluate on its evaluation text
       --calib FILE     calibrate on the first N windows of L tokens of a UTF-8 text instead
@@ -51,8 +50,12 @@ func modelUsage() -> String {
       --eval P         perplexity of the pruned model on protocol P's evaluation text (default:
                        the --protocol given); --no-eval skips it
       --threads N      kernel threads (default: all processors); results do not depend on it
+      --corpus DIR     the Austen corpus for --protocol (default: the embedded Fixtures/janeausten)
       --quiet          no progress lines
       --json           print the summary as one JSON line (the full report is in DIR/pruning-report.json)
+
+    Wanda's and SparseGPT's spellings are accepted: --prune_method, --sparsity_ratio,
+    --sparsity_type unstructured|N:M, --save_model DIR, --prunen N --prunem M.
 
     Progress (block, layer, realised sparsity, relative error, elapsed, ETA) goes to standard error;
     the summary, with the realised overall sparsity, to standard output. A checkpoint is written after

@@ -11,7 +11,7 @@ extension Command {
     name: "vectors", summary: "write layer problems with known answers for other backends",
     usage: """
       Usage: prune vectors --out DIR [--seed S] [--model PATH | --no-real] [--blocks 0,15] [--windows 4]
-                           [--threads N] [--quiet]
+                           [--real-weights sparsegpt|all] [--threads N] [--quiet]
 
       Writes DIR/manifest.json and one folder per case: problem.safetensors ('weight' F32, 'gram' F64),
       expected.safetensors (the known answer), <method>.safetensors (PruneKit's output of every
@@ -24,6 +24,8 @@ extension Command {
         --blocks LIST  blocks the real layers (q, o, gate, down) are cut from (default 0,15)
         --windows N    calibration windows of 1024 tokens of the austen-quick text (default 4)
         --corpus DIR   the Austen corpus (default: the embedded one)
+        --real-weights sparsegpt (default) stores SparseGPT's pruned weight of each real case beside
+                       every method's mask and error; all stores every method's weight (136 MB more)
         --quiet        no progress lines on standard error
       """,
     run: { args in try runVectors(&args) })
@@ -39,7 +41,11 @@ func runVectors(_ args: inout Arguments) throws {
   let corpus = args.string("corpus").map { URL(fileURLWithPath: $0) }
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
   let quiet = args.flag("quiet")
+  let realWeights = args.string("real-weights") ?? "sparsegpt"
   try args.finish()
+  guard realWeights == "sparsegpt" || realWeights == "all" else {
+    throw CLIError("--real-weights takes sparsegpt or all, got '\(realWeights)'", hint: "all stores every method's weight (136 MB more)")
+  }
   if noReal, modelPath != nil { throw CLIError("--no-real and --model both given", hint: "give one of them") }
   let blocks = blockList.split(separator: ",").compactMap { Int($0) }
   guard !blocks.isEmpty, blocks.count == blockList.split(separator: ",").count, blocks.allSatisfy({ $0 >= 0 }) else {
@@ -54,7 +60,8 @@ func runVectors(_ args: inout Arguments) throws {
       printError("prune vectors: no model at \(path); the real cases are skipped. Hint: run scripts/fetch-model.sh, give --model PATH, or pass --no-real")
     }
   }
-  let suite = TestVectors(output: out, seed: UInt64(seed), model: model, blocks: blocks, windows: windows, corpus: corpus)
+  var suite = TestVectors(output: out, seed: UInt64(seed), model: model, blocks: blocks, windows: windows, corpus: corpus)
+  suite.allRealWeights = realWeights == "all"
   let manifest: VectorManifest
   do {
     manifest = try suite.run { line in if !quiet { printError("  \(line)") } }

@@ -87,14 +87,9 @@ public struct ModelJob: Sendable {
 
   /// The run's identity for the checkpoint: every setting that changes the pruned weights.
   func fingerprint(_ calibration: CalibrationSet, modelSize: Int) -> [String: String] {
-    var f: [String: String] = [
-      "model": model.standardizedFileURL.path, "model_bytes": "\(modelSize)", "method": plan.method.rawValue,
-      "pattern": plan.pattern.description, "schedule": plan.schedule.rawValue,
-      "blocks": plan.blocks.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "all",
-      "calibration_sha256": calibration.digest, "calibration_seqlen": "\(calibration.sequenceLength)",
-      "chunk_windows": "\(plan.chunkWindows)", "format": "prunekit-checkpoint-1",
-    ]
-    for (k, v) in plan.givenOptions { f["option." + k] = v }
+    var f = PruningCheckpoint.fingerprint(model: model, plan: plan, calibration: calibration)
+    f["model_bytes"] = "\(modelSize)"
+    f["blocks"] = plan.blocks.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "all"
     return f
   }
 
@@ -181,31 +176,12 @@ public struct ModelJob: Sendable {
       summary: summary, perplexity: perplexity, evaluation: evaluation?.rawValue, threads: Parallelism.threads, jobs: plan.jobs,
       totalSeconds: 0, peakResidentBytes: 0)
 
-    // The folder is built under a temporary name beside --out and renamed into place at the end.
     let final = output.standardizedFileURL
-    let staging = final.deletingLastPathComponent().appendingPathComponent(".\(final.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
-    try? FileManager.default.removeItem(at: staging)
-    do {
-      try HuggingFaceExport.write(
-        model: lm, source: model, to: staging,
-        metadata: ["format": "pt", "pruned_by": "PruneKit", "method": plan.method.rawValue, "pattern": plan.pattern.description])
-    } catch {
-      try? FileManager.default.removeItem(at: staging)
-      throw .export("\(error)")
-    }
-    report.totalSeconds = secondsSince(start)
-    report.peakResidentBytes = peakResidentBytes()
-    do {
-      try writeAtomically(report.json(), to: staging.appendingPathComponent("pruning-report.json"))
+    try writeModelFolder(lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description) { (folder: URL) throws(SafetensorsError) in
+      report.totalSeconds = secondsSince(start)
+      report.peakResidentBytes = peakResidentBytes()
+      try writeAtomically(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
       if let extra = self.report { try writeAtomically(report.json(), to: extra) }
-    } catch {
-      try? FileManager.default.removeItem(at: staging)
-      throw .export(error.description)
-    }
-    guard rename(staging.path, final.path) == 0 else {
-      let reason = String(cString: strerror(errno))
-      try? FileManager.default.removeItem(at: staging)
-      throw .export("cannot move the finished folder to \(final.path): \(reason)")
     }
     progress(.written(final))
     store.remove()
@@ -214,6 +190,36 @@ public struct ModelJob: Sendable {
 
   private func wrap<R>(_ body: () throws(ModelPruningError) -> R) throws(ModelJobError) -> R {
     do { return try body() } catch { throw .pruning(error) }
+  }
+}
+
+/// Writes a pruned model as a Hugging Face folder at `final` (which must not exist): the export
+/// and `extras` (e.g. the report) go into a temporary sibling folder, which is renamed into place
+/// only when everything is written, so `final` either does not exist or is complete.
+func writeModelFolder(
+  _ model: TransformerLM, source: URL, to final: URL, method: String, pattern: String,
+  extras: (URL) throws(SafetensorsError) -> Void
+) throws(ModelJobError) {
+  let manager = FileManager.default
+  let staging = final.deletingLastPathComponent()
+    .appendingPathComponent(".\(final.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
+  try? manager.removeItem(at: staging)
+  do {
+    try HuggingFaceExport.write(
+      model: model, source: source, to: staging,
+      metadata: ["format": "pt", "pruned_by": "PruneKit", "method": method, "pattern": pattern])
+  } catch {
+    try? manager.removeItem(at: staging)
+    throw .export(error.description)
+  }
+  do { try extras(staging) } catch {
+    try? manager.removeItem(at: staging)
+    throw .export(error.description)
+  }
+  guard rename(staging.path, final.path) == 0 else {
+    let reason = String(cString: strerror(errno))
+    try? manager.removeItem(at: staging)
+    throw .export("cannot move the finished folder to \(final.path): \(reason)")
   }
 }
 

@@ -94,24 +94,10 @@ public struct ModelMerge: Sendable {
     report.summary = summary
     report.perplexity = nil
     report.evaluation = nil
-    let staging = output.standardizedFileURL.deletingLastPathComponent()
-      .appendingPathComponent(".\(output.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
-    try? manager.removeItem(at: staging)
-    do {
-      try HuggingFaceExport.write(
-        model: lm, source: model, to: staging,
-        metadata: ["format": "pt", "pruned_by": "PruneKit", "method": first.method, "pattern": first.pattern])
+    try writeModelFolder(lm, source: model, to: output.standardizedFileURL, method: first.method, pattern: first.pattern) { (folder: URL) throws(SafetensorsError) in
       report.totalSeconds = secondsSince(start)
       report.peakResidentBytes = peakResidentBytes()
-      try writeAtomically(report.json(), to: staging.appendingPathComponent("pruning-report.json"))
-    } catch {
-      try? manager.removeItem(at: staging)
-      throw .export("\(error)")
-    }
-    guard rename(staging.path, output.standardizedFileURL.path) == 0 else {
-      let reason = String(cString: strerror(errno))
-      try? manager.removeItem(at: staging)
-      throw .export("cannot move the merged folder to \(output.path): \(reason)")
+      try writeAtomically(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
     }
     return report
   }

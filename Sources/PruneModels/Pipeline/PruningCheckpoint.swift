@@ -53,6 +53,18 @@ public struct PruningCheckpoint: BlockStore, Sendable {
     }
   }
 
+  /// The settings of a run that change its result, as a checkpoint's fingerprint: model path,
+  /// method, pattern, schedule, chunking, the calibration tokens' sha256, and the options given.
+  public static func fingerprint(model: URL, plan: ModelPruningPlan, calibration: CalibrationSet) -> [String: String] {
+    var f: [String: String] = [
+      "format": "prunekit-checkpoint-1", "model": model.standardizedFileURL.path, "method": plan.method.rawValue,
+      "pattern": plan.pattern.description, "schedule": plan.schedule.rawValue, "chunk_windows": "\(plan.chunkWindows)",
+      "calibration_sha256": calibration.digest, "calibration_seqlen": "\(calibration.sequenceLength)",
+    ]
+    for (k, v) in plan.givenOptions { f["option." + k] = v }
+    return f
+  }
+
   /// The file of one block.
   public func url(block: Int) -> URL {
     directory.appendingPathComponent(String(format: "block-%03d.safetensors", block))

@@ -256,12 +256,7 @@ public struct SweepJob: Sendable {
       let store: PruningCheckpoint
       do {
         try manager.createDirectory(at: output.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
-        var fingerprint: [String: String] = [
-          "model": model.standardizedFileURL.path, "method": m.method.rawValue, "pattern": pattern.description,
-          "schedule": plan.schedule.rawValue, "calibration_sha256": calibration.digest, "format": "prunekit-checkpoint-1",
-          "chunk_windows": "\(plan.chunkWindows)",
-        ]
-        for (k, v) in m.givenOptions { fingerprint["option." + k] = v }
+        let fingerprint = PruningCheckpoint.fingerprint(model: model, plan: plan, calibration: calibration)
         let dir = output.appendingPathComponent(checkpointName)
         // A sweep always resumes its own checkpoints, but never one written with other settings.
         store = try PruningCheckpoint(directory: dir, fingerprint: fingerprint, resume: true)
@@ -273,14 +268,10 @@ public struct SweepJob: Sendable {
       }
       let p = try evaluate(lm)
       if save.contains(m.method) && !manager.fileExists(atPath: folder.path) {
-        do {
-          try manager.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true)
-          try HuggingFaceExport.write(
-            model: lm, source: model, to: folder,
-            metadata: ["format": "pt", "pruned_by": "PruneKit", "method": m.method.rawValue, "pattern": pattern.description])
-        } catch {
-          throw .export("\(error)")
+        do { try manager.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
+          throw .export("cannot create \(folder.deletingLastPathComponent().path): \(error.localizedDescription)")
         }
+        try writeModelFolder(lm, source: model, to: folder, method: m.method.rawValue, pattern: pattern.description) { _ in }
         progress(.saved(folder))
       }
       try record(SweepEntry(
