@@ -17,10 +17,19 @@ public enum PruningSchedule: String, Sendable, CaseIterable, Codable {
   /// ‖ŴX* − WX‖ with X the dense input and X* the pruned-path input. Blocks are independent, so
   /// they can be pruned in any order, several at once, or in separate processes.
   case corrected
+  /// Driver D (SparseLLM, §4): sequential between blocks as Driver A; inside a block the attention
+  /// layers are pruned locally by SparseLLM's inner method, then the FFN's layers together by
+  /// `SparseLLM.prune` against the pruned attention's output (`pruneBlockSparseLLM`). Only for
+  /// `--method sparsellm`, which only runs on it.
+  case sparsellm
 
-  /// FISTAPruner's own schedule for FISTA, Driver A for every other method.
+  /// FISTAPruner's own schedule for FISTA, Driver D for SparseLLM, Driver A for every other method.
   public static func defaultSchedule(for method: PruningMethod) -> PruningSchedule {
-    method == .fista ? .corrected : .sequential
+    switch method {
+    case .fista: return .corrected
+    case .sparsellm: return .sparsellm
+    default: return .sequential
+    }
   }
 }
 
