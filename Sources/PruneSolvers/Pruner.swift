@@ -154,6 +154,7 @@ public func prune<T: KernelScalar>(
     // One layer on its own has no FFN partner to coordinate with: SparseLLM prunes it with its
     // inner method, as it prunes attention layers (the FFN path is `SparseLLM.prune`).
     var result = try prune(problem, method: options.sparseLLM.inner.method, pattern: pattern, options: options)
+    result.report.method = PruningMethod.sparsellm.rawValue
     result.report.notes.append("sparsellm on a single layer: pruned by its inner method \(options.sparseLLM.inner.rawValue)")
     return result
   }

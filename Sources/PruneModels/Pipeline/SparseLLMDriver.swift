@@ -55,18 +55,7 @@ func pruneBlockSparseLLM(
   let groups = model.linearGroups(block: block)
   let inner = options.sparseLLM.inner.method
   // 1. Attention: the Grams of groups 0 and 1 from one pass of the unpruned block.
-  var grams: [GramAccumulator<GramScalar>] = []
-  for r in input.chunks {
-    var g = 0
-    do {
-      _ = try model.runBlock(block, hidden: input.rows(r), sequenceLength: input.sequenceLength) { captured in
-        if grams.count == g { grams.append(GramAccumulator<GramScalar>(features: captured.input.columns)) }
-        grams[g].add(captured.input)
-        g += 1
-        if g == 2 { throw AttentionCaptured() }
-      }
-    } catch {}
-  }
+  let grams = groupGrams(model, block: block, input: input, groups: 2)
   var outcome = BlockOutcome(weights: [], records: [])
   var pruned = model
   for g in 0..<2 {
@@ -116,6 +105,3 @@ func pruneBlockSparseLLM(
   }
   return outcome
 }
-
-/// Thrown from a capture callback once the attention groups' inputs are seen.
-private struct AttentionCaptured: Error {}
