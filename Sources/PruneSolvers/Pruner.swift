@@ -11,6 +11,7 @@ public struct MethodOptions: Sendable, Equatable {
   public var fista = FISTA.Options()
   public var apt = APT.Options()
   public var exact = BruteForce.Options()
+  public var sparseLLM = SparseLLM.Options()
 
   public init() {}
 
@@ -23,23 +24,32 @@ public struct MethodOptions: Sendable, Equatable {
 
   /// Every option name, in the order `prune help layer` lists them.
   public static let names: [Name] = [
-    Name(name: "blocksize", methods: [.sparsegpt, .apt], help: "columns per lazy batch (128)"),
-    Name(name: "percdamp", methods: [.sparsegpt, .apt, .admm], help: "damping as a fraction of mean(diag G*) (SparseGPT/APT 0.01); ADMM: of mean(diag Ĝ) = 1, so ρ₀ (0.1)"),
-    Name(name: "count-rule", methods: [.sparsegpt], help: "exact | reference (the original's ⌊s·numel⌋+1 per block)"),
+    Name(name: "blocksize", methods: [.sparsegpt, .apt, .sparsellm], help: "columns per lazy batch (128)"),
+    Name(name: "percdamp", methods: [.sparsegpt, .apt, .admm, .sparsellm], help: "damping as a fraction of mean(diag G*) (SparseGPT/APT 0.01); ADMM: of mean(diag Ĝ) = 1, so ρ₀ (0.1)"),
+    Name(name: "count-rule", methods: [.sparsegpt, .sparsellm], help: "exact | reference (the original's ⌊s·numel⌋+1 per block)"),
     Name(name: "damping", methods: [.refit, .fista, .exact], help: "refit damping as a fraction of mean(diag G*): refit and fista's final refit 0.01, exact 0 (0 = undamped)"),
     Name(name: "mask-method", methods: [.refit], help: "mask to refit when --mask is not given: wanda | magnitude"),
-    Name(name: "iterations", methods: [.admm, .fista], help: "ADMM iterations (20) or FISTA iterations per λ (20)"),
+    Name(name: "iterations", methods: [.admm, .fista, .sparsellm], help: "ADMM iterations (20) or FISTA iterations per λ (20)"),
     Name(name: "mask-iterations", methods: [.admm], help: "iterations that re-select the mask (15; 0 = one-shot)"),
     Name(name: "rho", methods: [.admm], help: "ADMM penalty ρ (1)"),
     Name(name: "mask-schedule", methods: [.admm], help: "cubic | final (the released code's unstructured path)"),
-    Name(name: "lambda-steps", methods: [.fista], help: "λ bisection steps T (3)"),
-    Name(name: "xi", methods: [.fista], help: "rounding-error ratio threshold ξ (0.3)"),
-    Name(name: "lambda", methods: [.fista], help: "initial λ (default: the s-quantile of |Wᵢⱼ|·G*ⱼⱼ)"),
-    Name(name: "tolerance", methods: [.fista], help: "relative iterate change that stops FISTA early (1e-5)"),
-    Name(name: "warm-start", methods: [.fista], help: "sparsegpt | wanda | magnitude | dense (wanda)"),
-    Name(name: "final-refit", methods: [.fista], help: "true | false: exact refit on the final mask (false)"),
+    Name(name: "lambda-steps", methods: [.fista, .sparsellm], help: "λ bisection steps T (3)"),
+    Name(name: "xi", methods: [.fista, .sparsellm], help: "rounding-error ratio threshold ξ (0.3)"),
+    Name(name: "lambda", methods: [.fista, .sparsellm], help: "initial λ (default: the s-quantile of |Wᵢⱼ|·G*ⱼⱼ)"),
+    Name(name: "tolerance", methods: [.fista, .sparsellm], help: "relative iterate change that stops FISTA early (1e-5)"),
+    Name(name: "warm-start", methods: [.fista, .sparsellm], help: "sparsegpt | wanda | magnitude | dense (wanda)"),
+    Name(name: "final-refit", methods: [.fista, .sparsellm], help: "true | false: exact refit on the final mask (false)"),
     Name(name: "subset", methods: [.apt], help: "N:M subset choice: exhaustive | scores (exhaustive)"),
     Name(name: "max-masks", methods: [.exact], help: "refuse problems with more admissible masks per row (100000)"),
+    Name(name: "inner", methods: [.sparsellm], help: "the layer method inside SparseLLM's epochs and for attention: sparsegpt | fista (sparsegpt)"),
+    Name(name: "alpha", methods: [.sparsellm], help: "SparseLLM α, weight of the linear fits (0.1 ReLU/GELU FFNs, 5 SwiGLU)"),
+    Name(name: "beta", methods: [.sparsellm], help: "SparseLLM β, weight of the output fit (as α)"),
+    Name(name: "gamma", methods: [.sparsellm], help: "SparseLLM γ, weight of the activation consistency (as α)"),
+    Name(name: "epochs", methods: [.sparsellm], help: "SparseLLM alternating epochs (4; 1 = layer-local)"),
+    Name(name: "remask", methods: [.sparsellm], help: "true | false: re-select the FFN masks every epoch (true)"),
+    Name(name: "keep", methods: [.sparsellm], help: "best | last: the epoch whose FFN weights are returned (best output error)"),
+    Name(name: "ls-damping", methods: [.sparsellm], help: "SparseLLM W-step damping toward the current weights, fraction of mean(diag G) (0.01)"),
+    Name(name: "activation-steps", methods: [.sparsellm], help: "Gauss-Newton steps per entry of GELU's z-step and SwiGLU's s-step (5)"),
   ]
 
   /// Sets an option by its name. Throws `PruningError.invalidOption` on an unknown name, a value
@@ -71,9 +81,9 @@ public struct MethodOptions: Sendable, Equatable {
       return v
     }
     switch (name, method) {
-    case ("blocksize", .sparsegpt): sparseGPT.blockSize = try int(1...1 << 20)
+    case ("blocksize", .sparsegpt), ("blocksize", .sparsellm): sparseGPT.blockSize = try int(1...1 << 20)
     case ("blocksize", _): apt.blockSize = try int(1...1 << 20)
-    case ("percdamp", .sparsegpt): sparseGPT.percentDamping = try double(0...1e6)
+    case ("percdamp", .sparsegpt), ("percdamp", .sparsellm): sparseGPT.percentDamping = try double(0...1e6)
     case ("percdamp", .apt): apt.percentDamping = try double(0...1e6)
     case ("percdamp", _): admm.percentDamping = try double(0...1e6)
     case ("count-rule", _): sparseGPT.countRule = try oneOf(SparseGPT.CountRule.self)
@@ -97,6 +107,15 @@ public struct MethodOptions: Sendable, Equatable {
     case ("final-refit", _): fista.finalRefit = try bool()
     case ("subset", _): apt.subsetChoice = try oneOf(APT.SubsetChoice.self)
     case ("max-masks", _): exact.maxMasksPerRow = try int(1...Int.max)
+    case ("inner", _): sparseLLM.inner = try oneOf(SparseLLM.Inner.self)
+    case ("alpha", _): sparseLLM.alpha = try double(1e-12...1e12)
+    case ("beta", _): sparseLLM.beta = try double(1e-12...1e12)
+    case ("gamma", _): sparseLLM.gamma = try double(1e-12...1e12)
+    case ("epochs", _): sparseLLM.epochs = try int(1...1000)
+    case ("remask", _): sparseLLM.remask = try bool()
+    case ("keep", _): sparseLLM.keep = try oneOf(SparseLLM.Keep.self)
+    case ("ls-damping", _): sparseLLM.leastSquaresDamping = try double(0...1e6)
+    case ("activation-steps", _): sparseLLM.activationSteps = try int(0...1000)
     default: throw .invalidOption(name: name, detail: "does not apply to \(method)")
     }
   }
@@ -131,5 +150,12 @@ public func prune<T: KernelScalar>(
   case .fista: return try FISTA(options: options.fista).prune(problem, pattern: pattern)
   case .apt: return try APT(options: options.apt).prune(problem, pattern: pattern)
   case .exact: return try BruteForce(options: options.exact).prune(problem, pattern: pattern)
+  case .sparsellm:
+    // One layer on its own has no FFN partner to coordinate with: SparseLLM prunes it with its
+    // inner method, as it prunes attention layers (the FFN path is `SparseLLM.prune`).
+    var result = try prune(problem, method: options.sparseLLM.inner.method, pattern: pattern, options: options)
+    result.report.method = PruningMethod.sparsellm.rawValue
+    result.report.notes.append("sparsellm on a single layer: pruned by its inner method \(options.sparseLLM.inner.rawValue)")
+    return result
   }
 }

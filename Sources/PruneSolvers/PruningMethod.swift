@@ -10,8 +10,9 @@
 /// | `refit` | Refit.swift | exact masked least squares on a given mask (the R1 oracle) |
 /// | `apt` | APT.swift | optimal multi-weight removal, blockwise (APT) |
 /// | `exact` | BruteForce.swift | every admissible mask, each refit exactly; tiny problems only |
+/// | `sparsellm` | SparseLLM.swift | FFN layers pruned together through auxiliary activations (SparseLLM); one layer alone: its inner method |
 public enum PruningMethod: String, Sendable, CaseIterable, CustomStringConvertible {
-  case magnitude, wanda, sparsegpt, admm, fista, refit, apt, exact
+  case magnitude, wanda, sparsegpt, admm, fista, refit, apt, exact, sparsellm
 
   public var description: String { rawValue }
 

@@ -44,7 +44,9 @@ func modelUsage() -> String {
       --report R       also write the JSON report to R
       --schedule S     sequential: each block sees the pruned earlier blocks' output (SparseGPT,
                        Wanda, ADMM; the default except for fista); corrected: FISTAPruner's intra-layer
-                       error correction on the dense model's activations (the default for fista)
+                       error correction on the dense model's activations (the default for fista);
+                       sparsellm: SparseLLM's driver (attention local, FFN layers pruned together
+                       against the pruned attention's output; sparsellm's only schedule)
       --blocks A-B     prune only blocks A..B (corrected: any range; sequential: from 0)
       --jobs J         prune J blocks at once (corrected only; threads are split between them)
       --eval P         perplexity of the pruned model on protocol P's evaluation text (default:
@@ -66,7 +68,7 @@ func modelUsage() -> String {
 
 extension PruningMethod {
   /// The methods that prune a whole model (exact enumerates masks and suits tiny layers only).
-  static let pipelineMethods: [PruningMethod] = [.magnitude, .wanda, .sparsegpt, .admm, .fista, .refit, .apt]
+  static let pipelineMethods: [PruningMethod] = [.magnitude, .wanda, .sparsegpt, .admm, .fista, .refit, .apt, .sparsellm]
 }
 
 /// The plan's method, pattern and options from the command line (shared by model and sweep).
@@ -185,7 +187,7 @@ func runModel(_ args: inout Arguments) throws {
   var schedule: PruningSchedule? = nil
   if let scheduleName {
     guard let s = PruningSchedule(rawValue: scheduleName) else {
-      throw CLIError("unknown schedule '\(scheduleName)'", hint: "sequential or corrected")
+      throw CLIError("unknown schedule '\(scheduleName)'", hint: "sequential, corrected or sparsellm")
     }
     schedule = s
   }

@@ -114,7 +114,7 @@ func runSweep(_ args: inout Arguments) throws {
   }
   var schedule: PruningSchedule? = nil
   if let scheduleName {
-    guard let s = PruningSchedule(rawValue: scheduleName) else { throw CLIError("unknown schedule '\(scheduleName)'", hint: "sequential or corrected") }
+    guard let s = PruningSchedule(rawValue: scheduleName) else { throw CLIError("unknown schedule '\(scheduleName)'", hint: "sequential, corrected or sparsellm") }
     schedule = s
   }
   guard let evaluation = try parseProtocol(protocolName) else { return }

@@ -17,10 +17,19 @@ public enum PruningSchedule: String, Sendable, CaseIterable, Codable {
   /// ‖ŴX* − WX‖ with X the dense input and X* the pruned-path input. Blocks are independent, so
   /// they can be pruned in any order, several at once, or in separate processes.
   case corrected
+  /// Driver D (SparseLLM, §4): sequential between blocks as Driver A; inside a block the attention
+  /// layers are pruned locally by SparseLLM's inner method, then the FFN's layers together by
+  /// `SparseLLM.prune` against the pruned attention's output (`pruneBlockSparseLLM`). Only for
+  /// `--method sparsellm`, which only runs on it.
+  case sparsellm
 
-  /// FISTAPruner's own schedule for FISTA, Driver A for every other method.
+  /// FISTAPruner's own schedule for FISTA, Driver D for SparseLLM, Driver A for every other method.
   public static func defaultSchedule(for method: PruningMethod) -> PruningSchedule {
-    method == .fista ? .corrected : .sequential
+    switch method {
+    case .fista: return .corrected
+    case .sparsellm: return .sparsellm
+    default: return .sequential
+    }
   }
 }
 
@@ -166,15 +175,9 @@ func pruneLayer(
   return (result.weight, record)
 }
 
-/// Driver A on one block: one pass of the block as it is (unpruned) over `input` gathers the Gram
-/// G = XᵀX of every linear group; every layer is pruned against its own input. Returns the pruned
-/// weights (the caller installs them and runs the pruned block to get the next block's input).
-func pruneBlockSequential(
-  _ model: TransformerLM, block: Int, input: BlockInput, method: PruningMethod, pattern: SparsityPattern,
-  options: MethodOptions, progress: (LayerRecord) -> Void
-) throws(ModelPruningError) -> BlockOutcome {
-  let groups = model.linearGroups(block: block)
-  // G_g = Σ_chunks X_gᵀ X_g; the pass stops after the last group's input.
+/// G_g = Σ_chunks X_gᵀX_g of the first `groups` linear groups of block `block`, from one pass of
+/// the block as it is over `input` (stopped after the last wanted group's input).
+func groupGrams(_ model: TransformerLM, block: Int, input: BlockInput, groups: Int) -> [GramAccumulator<GramScalar>] {
   var grams: [GramAccumulator<GramScalar>] = []
   for r in input.chunks {
     var g = 0
@@ -183,10 +186,22 @@ func pruneBlockSequential(
         if grams.count == g { grams.append(GramAccumulator<GramScalar>(features: captured.input.columns)) }
         grams[g].add(captured.input)
         g += 1
-        if g == groups.count { throw CaptureDone() }
+        if g == groups { throw CaptureDone() }
       }
     } catch {}
   }
+  return grams
+}
+
+/// Driver A on one block: one pass of the block as it is (unpruned) over `input` gathers the Gram
+/// G = XᵀX of every linear group; every layer is pruned against its own input. Returns the pruned
+/// weights (the caller installs them and runs the pruned block to get the next block's input).
+func pruneBlockSequential(
+  _ model: TransformerLM, block: Int, input: BlockInput, method: PruningMethod, pattern: SparsityPattern,
+  options: MethodOptions, progress: (LayerRecord) -> Void
+) throws(ModelPruningError) -> BlockOutcome {
+  let groups = model.linearGroups(block: block)
+  let grams = groupGrams(model, block: block, input: input, groups: groups.count)
   var outcome = BlockOutcome(weights: [], records: [])
   for (g, names) in groups.enumerated() {
     let gram = grams[g].gram

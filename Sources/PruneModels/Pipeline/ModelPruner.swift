@@ -206,13 +206,18 @@ public struct ModelPruner: Sendable {
     guard range.lowerBound >= 0, range.upperBound < count else {
       throw .invalidPlan("blocks \(range.lowerBound)-\(range.upperBound) outside the model's 0-\(count - 1)", hint: "give --blocks within 0-\(count - 1)")
     }
-    if plan.schedule == .sequential && range.lowerBound != 0 {
+    if (plan.method == .sparsellm) != (plan.schedule == .sparsellm) {
+      throw .invalidPlan(
+        "method \(plan.method) cannot run on the \(plan.schedule) schedule: SparseLLM prunes a block's FFN layers together and needs its own driver",
+        hint: plan.method == .sparsellm ? "drop --schedule (sparsellm uses the sparsellm schedule)" : "use --schedule sequential or corrected")
+    }
+    if plan.schedule != .corrected && range.lowerBound != 0 {
       throw .invalidPlan(
         "the sequential schedule cannot start at block \(range.lowerBound): a block's input comes from the pruned blocks before it",
         hint: "prune from block 0, or use --schedule corrected, whose blocks are independent")
     }
     guard plan.jobs >= 1 else { throw .invalidPlan("--jobs must be at least 1", hint: "give --jobs 1 or more") }
-    if plan.schedule == .sequential && plan.jobs > 1 {
+    if plan.schedule != .corrected && plan.jobs > 1 {
       throw .invalidPlan(
         "--jobs \(plan.jobs) needs independent blocks; under the sequential schedule each block waits for the one before",
         hint: "use --jobs 1, or --schedule corrected")
@@ -241,10 +246,20 @@ public struct ModelPruner: Sendable {
     let widest = max(c.hiddenSize, c.intermediateSize)
     let gramsPerGroup = plan.schedule == .corrected ? 3 : 1
     let hiddenStates = plan.schedule == .corrected ? 1 + jobs : 2
+    // SparseLLM keeps, over all calibration tokens, the FFN's input X and target Y (hidden wide)
+    // and its auxiliary variables z, p (and s for SwiGLU; intermediate wide), plus chunk-sized
+    // temporaries and its Grams (G_p and the p-step's inverse, intermediate², Double).
+    var sparseLLMBytes = 0
+    if plan.schedule == .sparsellm {
+      let variables = c.architecture == .llama ? 3 : 2
+      sparseLLMBytes = t * (2 * c.hiddenSize + variables * c.intermediateSize) * 4
+        + min(t, plan.options.sparseLLM.chunkRows) * 4 * c.intermediateSize * 4
+        + 3 * c.intermediateSize * c.intermediateSize * 8
+    }
     return MemoryEstimate(
       modelBytes: model.parameterCount * 4 + largestBlock * 4 * 2 * jobs,
       hiddenBytes: hiddenStates * t * c.hiddenSize * 4,
-      blockBytes: jobs * chunk * perToken,
+      blockBytes: jobs * chunk * perToken + sparseLLMBytes,
       gramBytes: jobs * (gramsPerGroup * widest * widest + 3 * c.hiddenSize * c.hiddenSize) * 8)
   }
 
@@ -290,15 +305,17 @@ public struct ModelPruner: Sendable {
     let layerProgress: (LayerRecord) -> Void = { r in progress(.layer(r, elapsed: secondsSince(start))) }
 
     switch plan.schedule {
-    case .sequential:
+    case .sequential, .sparsellm:
       for b in 0...max(lastBlock, 0) where b <= lastBlock {
         let input = BlockInput(hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
         if let outcome = try stored(b, model) {
           try finish(b, outcome, into: &model, save: false)
         } else {
-          let outcome = try pruneBlockSequential(
-            model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
-            progress: layerProgress)
+          let outcome = plan.schedule == .sparsellm
+            ? try pruneBlockSparseLLM(model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
+            : try pruneBlockSequential(
+              model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
+              progress: layerProgress)
           try finish(b, outcome, into: &model, save: true)
         }
         if b < lastBlock { hidden = input.output(of: model, block: b) }

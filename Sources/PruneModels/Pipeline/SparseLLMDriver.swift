@@ -1,0 +1,107 @@
+// Driver D (SparseLLM, algorithms.md §0.4 and §4): the attention layers of a block are pruned
+// layer-locally by the inner method, then the FFN's layers are pruned together by
+// `SparseLLM.prune` against the output of the *pruned* attention.
+
+import Foundation
+import PruneKernels
+import PruneSolvers
+
+extension TransformerLM {
+  /// Block `index`'s feed-forward weights as a `SparseLLM.FeedForward` (dense, as the model holds
+  /// them), with the module names of up, gate (LLaMA) and down.
+  func feedForward(block index: Int) throws(ForwardError) -> (ffn: SparseLLM.FeedForward<Float>, up: String, gate: String?, down: String) {
+    let names = linearGroups(block: index)
+    let first = names[2], down = names[3][0]
+    let gateName: String?, upName: String
+    if config.architecture == .llama {
+      gateName = first[0]
+      upName = first[1]
+    } else {
+      gateName = nil
+      upName = first[0]
+    }
+    let up = try linearWeights(upName), downWeights = try linearWeights(down)
+    let gate = try gateName.map { (n) throws(ForwardError) in try linearWeights(n) }
+    let activation: SparseLLM.Activation
+    switch config.activation {
+    case .relu: activation = .relu
+    case .gelu: activation = .gelu
+    case .geluTanh: activation = .geluTanh
+    case .silu: activation = .silu
+    }
+    let ffn = SparseLLM.FeedForward(
+      up: up.weight, upBias: up.bias, gate: gate?.weight, gateBias: gate?.bias, down: downWeights.weight,
+      downBias: downWeights.bias, activation: activation)
+    return (ffn, upName, gateName, down)
+  }
+}
+
+/// Driver D on one block. `input` is x_ℓ^pr, the output of the already-pruned blocks before it.
+///
+///   1. One pass of the unpruned block gathers the Grams of the attention groups ([q,k,v], [o]);
+///      each attention layer is pruned by the inner method against its own input (Driver A).
+///   2. The pruned attention is installed and the block re-run up to the FFN: X = the FFN input the
+///      pruned model will see (the reference collects it from the dense pass, so its FFN never
+///      sees that attention was pruned: SparseLLM issue #10, algorithms.md §9 #13).
+///   3. Y = the dense FFN's output on that X; `SparseLLM.prune` prunes up (and gate) and down
+///      together so that the pruned FFN reproduces Y.
+///
+/// The caller installs the returned weights and runs the pruned block for the next block's input.
+/// Memory: X and Y `[tokens × hidden]` and the scheme's z, p (and s) `[tokens × intermediate]`.
+func pruneBlockSparseLLM(
+  _ model: TransformerLM, block: Int, input: BlockInput, pattern: SparsityPattern, options: MethodOptions,
+  progress: (LayerRecord) -> Void
+) throws(ModelPruningError) -> BlockOutcome {
+  let groups = model.linearGroups(block: block)
+  let inner = options.sparseLLM.inner.method
+  // 1. Attention: the Grams of groups 0 and 1 from one pass of the unpruned block.
+  let grams = groupGrams(model, block: block, input: input, groups: 2)
+  var outcome = BlockOutcome(weights: [], records: [])
+  var pruned = model
+  for g in 0..<2 {
+    for name in groups[g] {
+      let (w, record) = try pruneLayer(
+        model, block: block, name: name, gram: grams[g].gram, crossGram: nil, denseGram: nil, tokens: grams[g].tokens,
+        method: inner, pattern: pattern, options: options)
+      outcome.weights.append((name, w))
+      outcome.records.append(record)
+      progress(record)
+      do { try pruned.setLinearWeight(name, w) } catch { throw .forward(error) }
+    }
+  }
+
+  // 2. The FFN input behind the pruned attention, all chunks stacked.
+  let width = model.config.hiddenSize
+  var x = Matrix<Float>(rows: input.hidden.rows, columns: width)
+  for r in input.chunks {
+    let part = pruned.groupInput(block: block, group: 2, hidden: input.rows(r), sequenceLength: input.sequenceLength)
+    x.withUnsafeMutableBufferPointer { px in
+      part.withUnsafeBufferPointer { pp in (px.baseAddress! + r.lowerBound * width).update(from: pp.baseAddress!, count: pp.count) }
+    }
+  }
+
+  // 3. The FFN, coordinated.
+  let ffn: (ffn: SparseLLM.FeedForward<Float>, up: String, gate: String?, down: String)
+  do { ffn = try model.feedForward(block: block) } catch { throw .forward(error) }
+  let result: SparseLLM.Result<Float>
+  do {
+    result = try SparseLLM(options: options.sparseLLM, innerOptions: options).prune(ffn.ffn, input: x, pattern: pattern)
+  } catch {
+    throw .layer(name: ffn.up, detail: "SparseLLM on block \(block)'s FFN: \(error.description)")
+  }
+  var layers: [(String, PruningResult<Float>)] = []
+  if let gateName = ffn.gate, let gate = result.gate { layers.append((gateName, gate)) }
+  layers.append((ffn.up, result.up))
+  layers.append((ffn.down, result.down))
+  for (name, r) in layers {
+    var zeros = 0
+    r.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
+    let record = LayerRecord(
+      block: block, name: name, shape: [r.weight.rows, r.weight.columns], zeros: zeros, errorCorrected: false,
+      report: r.report)
+    outcome.weights.append((name, r.weight))
+    outcome.records.append(record)
+    progress(record)
+  }
+  return outcome
+}
