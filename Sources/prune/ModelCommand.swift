@@ -268,9 +268,9 @@ final class ProgressPrinter: @unchecked Sendable {
       line(String(
         format: "block %ld %@ [%ld×%ld]  sparsity %.4f  rel.err %.3e  %@  %.2f s  (elapsed %@)", r.block,
         shortName(r.name), r.shape[0], r.shape[1], r.report.realisedSparsity, r.report.relativeError, extra, r.report.seconds,
-        duration(elapsed)))
+        formatSeconds(elapsed)))
     case let .block(b, done, of, elapsed, eta):
-      line("block \(b) done (\(done)/\(of))  elapsed \(duration(elapsed))" + (eta.map { "  ETA \(duration($0))" } ?? ""))
+      line("block \(b) done (\(done)/\(of))  elapsed \(formatSeconds(elapsed))" + (eta.map { "  ETA \(formatSeconds($0))" } ?? ""))
     }
   }
 
@@ -282,11 +282,6 @@ func shortName(_ name: String) -> String {
   let parts = name.split(separator: ".")
   if let i = parts.firstIndex(where: { Int($0) != nil }), i + 1 < parts.count { return parts[(i + 1)...].joined(separator: ".") }
   return name
-}
-
-func duration(_ s: Double) -> String {
-  let t = Int(s.rounded())
-  return t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : String(format: "%.1fs", s)
 }
 
 func bytes(_ n: Int) -> String {
@@ -320,7 +315,7 @@ func modelSummary(_ r: ModelReport) -> String {
   if let p = r.perplexity, let e = r.evaluation {
     text += String(format: "  perplexity %.4f on %@ (%ld predicted tokens)\n", p.perplexity, e, p.tokens)
   }
-  text += String(format: "  time %@ (pruning %@), peak memory %@\n", duration(r.totalSeconds), duration(s.seconds), bytes(r.peakResidentBytes))
+  text += String(format: "  time %@ (pruning %@), peak memory %@\n", formatSeconds(r.totalSeconds), formatSeconds(s.seconds), bytes(r.peakResidentBytes))
   text += "  wrote \(r.output)\n"
   return text
 }

@@ -144,19 +144,17 @@ func runSweepJob(_ job: SweepJob, quiet: Bool) throws {
         if !quiet {
           printError(String(
             format: "sweep: %@ %@: perplexity %.4f (pruned in %@, evaluated in %@)", entry.method, entry.pattern, entry.perplexity,
-            formatDuration(entry.pruneSeconds), formatDuration(entry.evalSeconds)))
+            formatSeconds(entry.pruneSeconds), formatSeconds(entry.evalSeconds)))
         }
       case let .saved(url): if !quiet { printError("sweep: wrote \(url.path)") }
       }
     }
     print(table.text(), terminator: "")
-    print("wrote \(job.output.appendingPathComponent("sweep.json").path) and sweep.svg in \(formatDuration(secondsSince(start)))")
+    print("wrote \(job.output.appendingPathComponent("sweep.json").path) and sweep.svg in \(formatSeconds(secondsSince(start)))")
   } catch {
     throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
   }
 }
-
-func formatDuration(_ s: Double) -> String { duration(s) }
 
 func runQuickstart(_ args: inout Arguments) throws {
   let out = args.string("out") ?? "quickstart-results"

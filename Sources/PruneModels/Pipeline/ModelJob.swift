@@ -249,14 +249,7 @@ public struct ModelReport: Sendable, Codable, Equatable {
   public var peakResidentBytes: Int
 
   /// Pretty-printed JSON with sorted keys; non-finite numbers as strings.
-  public func json() -> Data {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-    var data = (try? encoder.encode(self)) ?? Data()
-    data.append(0x0A)
-    return data
-  }
+  public func json() -> Data { prettyJSON(self) }
 }
 
 #if os(Linux)

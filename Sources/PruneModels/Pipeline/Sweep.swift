@@ -44,7 +44,11 @@ public struct SweepEntry: Sendable, Codable, Equatable {
   public var peakResidentBytes: Int
 
   /// What identifies the entry for resuming.
-  var key: String { "\(method) \(pattern) \(options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))" }
+  var key: String { Self.key(method: method, pattern: pattern, options: options) }
+
+  static func key(method: String, pattern: String, options: [String: String]) -> String {
+    "\(method) \(pattern) \(options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
+  }
 }
 
 /// The whole table, as written to `sweep.json`.
@@ -56,14 +60,7 @@ public struct SweepTable: Sendable, Codable, Equatable {
   public var entries: [SweepEntry]
 
   /// Pretty JSON, sorted keys.
-  public func json() -> Data {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-    var data = (try? encoder.encode(self)) ?? Data()
-    data.append(0x0A)
-    return data
-  }
+  public func json() -> Data { prettyJSON(self) }
 
   /// Perplexity against sparsity, one line per method, each starting at the dense model (sparsity
   /// 0). N:M entries are in the table but not on the chart (their x would collide with 0.5).
@@ -103,7 +100,8 @@ public struct SweepTable: Sendable, Codable, Equatable {
   }
 }
 
-func formatSeconds(_ s: Double) -> String {
+/// A duration for people: "42.0s" under a minute, "3m07s" above.
+public func formatSeconds(_ s: Double) -> String {
   let t = Int(s.rounded())
   return t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : String(format: "%.1fs", s)
 }
@@ -236,10 +234,7 @@ public struct SweepJob: Sendable {
         evalSeconds: p.seconds, realisedSparsity: 0, meanRelativeError: 0, peakResidentBytes: peakResidentBytes()))
     }
     for (i, (m, text, pattern)) in plans.enumerated() {
-      let key = SweepEntry(
-        method: m.method.rawValue, pattern: text, sparsity: 0, options: m.givenOptions, schedule: nil, perplexity: 0,
-        pruneSeconds: 0, evalSeconds: 0, realisedSparsity: 0, meanRelativeError: 0, peakResidentBytes: 0
-      ).key
+      let key = SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
       let folder = output.appendingPathComponent("models/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))")
       let wantSave = save.contains(m.method) && !manager.fileExists(atPath: folder.path)
       if let done = table.entries.first(where: { $0.key == key }), !wantSave {
@@ -283,10 +278,7 @@ public struct SweepJob: Sendable {
     }
     // The table in the order asked for: dense, then methods × patterns.
     let order = [table.entries.first { $0.method == "dense" }?.key].compactMap { $0 } + plans.map { m, text, _ in
-      SweepEntry(
-        method: m.method.rawValue, pattern: text, sparsity: 0, options: m.givenOptions, schedule: nil, perplexity: 0,
-        pruneSeconds: 0, evalSeconds: 0, realisedSparsity: 0, meanRelativeError: 0, peakResidentBytes: 0
-      ).key
+      SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
     }
     table.entries.sort { (order.firstIndex(of: $0.key) ?? Int.max) < (order.firstIndex(of: $1.key) ?? Int.max) }
     return table
