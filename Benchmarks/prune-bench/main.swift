@@ -35,7 +35,8 @@ let usage = """
               its shapes) and its efficiency against its own GEMMs alone (--tokens 1024
               --layers 30 --threads 2 --runs 3 --model PATH.gguf --random)
     tune      compare GEMM cache blockings on one shape (--m --n --k --threads --precision
-              --blockings kc/mc/nc,... --rounds --runs), interleaved
+              --blockings kc/mc/nc,... --rounds --runs), interleaved; --kernel gram times
+              the Gram of X [m tokens × k features] instead (n unused)
 
   Options (kernels):
     --json                one JSON object per line (default: also JSON; the table goes to stderr)
@@ -80,7 +81,8 @@ case "tune":
     m: option("m").flatMap(Int.init) ?? 576, n: option("n").flatMap(Int.init) ?? 576,
     k: option("k").flatMap(Int.init) ?? 576, threads: option("threads").flatMap(Int.init) ?? 1,
     double: option("precision") == "double", blockings: blockings,
-    rounds: option("rounds").flatMap(Int.init) ?? 5, runs: option("runs").flatMap(Int.init) ?? 10)
+    rounds: option("rounds").flatMap(Int.init) ?? 5, runs: option("runs").flatMap(Int.init) ?? 10,
+    gramKernel: option("kernel") == "gram")
 case "factor":
   runFactorBenchmarks(
     sizes: (option("sizes") ?? "576,1536").split(separator: ",").compactMap { Int($0) },

@@ -306,6 +306,29 @@ func packABlock<T: KernelScalar>(
   _ a: StridedOperand<T>, row: Int, height: Int, column: Int, depth: Int, MR: Int,
   into dst: UnsafeMutablePointer<T>
 ) {
+  if a.rowStride == 1 && a.columnStride != 1 {
+    // Columns of A are contiguous along i (A stored transposed, e.g. the Gram's Xᵀ): walk p
+    // outside, so each source column is read once, front to back, and scattered into the
+    // panels. (Panel-outer order reads `depth` columns `columnStride` apart once per panel; with
+    // wide X that stride aliases to a few cache sets and every panel re-reads them from L3.)
+    let panels = (height + MR - 1) / MR
+    for p in 0..<depth {
+      let src = a.base + (column + p) * a.columnStride + row
+      var out = dst + p * MR
+      for q in 0..<panels {
+        let r0 = q * MR
+        let rEff = min(MR, height - r0)
+        if rEff == MR {
+          for rr in 0..<MR { out[rr] = src[r0 + rr] }
+        } else {
+          for rr in 0..<rEff { out[rr] = src[r0 + rr] }
+          for rr in rEff..<MR { out[rr] = 0 }
+        }
+        out += depth * MR
+      }
+    }
+    return
+  }
   var r0 = 0
   var panel = dst
   while r0 < height {

@@ -15,21 +15,27 @@
 /// G ← G + XᵀX, with X: `[tokens × features]` and G: `[features × features]` symmetric.
 ///
 /// Only G's upper triangle is read; on return G is symmetric (upper triangle mirrored down).
+/// `blocking` is `T.gramBlocking` unless a benchmark compares others (`prune-bench tune --kernel
+/// gram`); its register tile must be the micro-kernel's.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func gram<T: KernelScalar>(
-  _ x: Matrix<T>, into g: inout Matrix<T>, threads: Int = Parallelism.threads
+  _ x: Matrix<T>, into g: inout Matrix<T>, threads: Int = Parallelism.threads,
+  blocking: GEMMBlocking = T.gramBlocking
 ) {
   precondition(
     g.rows == x.columns && g.columns == x.columns,
     "gram: G \(g.shapeDescription) does not match X \(x.shapeDescription) (want [\(x.columns) × \(x.columns)])")
+  precondition(
+    blocking.mr == T.gemmBlocking.mr && blocking.nr == T.gemmBlocking.nr,
+    "gram: blocking \(blocking) must keep the micro-kernel's mr × nr")
   let f = x.columns
   x.withUnsafeBufferPointer { px in
     g.withUnsafeMutableBufferPointer { pg in
       guard let gBase = pg.baseAddress, let xBase = px.baseAddress else { return }
       gramUpper(
         x: xBase, tokens: x.rows, features: f, ldx: f, g: gBase, ldg: f, threads: threads,
-        blocking: T.gramBlocking)
+        blocking: blocking)
       mirrorUpperToLower(gBase, n: f, ld: f)
     }
   }
