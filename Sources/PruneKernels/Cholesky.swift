@@ -10,9 +10,13 @@
 //     2. A₁₂ ← U₁₁⁻ᵀ A₁₂                 forward substitution on the block row (rows of length n − j1)
 //     3. A₂₂ ← A₂₂ − A₁₂ᵀ A₁₂            upper triangle, blocked GEMM (threads split rows only)
 //
-// A pivot that is not positive and finite stops the factorisation at that column. With a
-// `DampingPolicy`, the factorisation is retried on A + δI with growing δ, and the δ that worked is
-// returned in the result: damping is never silent.
+// A pivot that is not positive and finite stops the factorisation at that column, and so does a
+// pivot that is only rounding noise: dⱼ ≤ 4n·u·Aⱼⱼ (u the unit roundoff), which is what a singular
+// positive semidefinite matrix leaves where an exact zero pivot would be. Accepting such a pivot
+// would divide by noise and return a finite but meaningless factor (huge weights of opposite signs
+// in a least-squares solve), so it counts as "not positive definite" (LAPACK's pivoted Cholesky
+// stops at n·u·max Aⱼⱼ). With a `DampingPolicy`, the factorisation is retried on A + δI
+// with growing δ, and the δ that worked is returned in the result: damping is never silent.
 
 /// The outcome of `cholesky`: A + δI = LLᵀ.
 public struct CholeskyFactorization<T: KernelScalar>: Sendable {
@@ -77,8 +81,9 @@ public enum CholeskyError: Error, Equatable, CustomStringConvertible {
   public var description: String {
     switch self {
     case let .notPositiveDefinite(column, pivot, attempts, lastDamping):
-      return "Cholesky: the matrix is not positive definite (pivot \(pivot) at column \(column)"
-        + " after \(attempts) attempt(s), last damping δ = \(lastDamping)). Hint: the Gram matrix"
+      return "Cholesky: the matrix is not positive definite (pivot \(pivot) at column \(column) is not a"
+        + " finite number above its rounding noise 4n·u·Aⱼⱼ, after \(attempts) attempt(s), last damping"
+        + " δ = \(lastDamping)). Hint: the Gram matrix"
         + " may be singular (too few calibration tokens, dead inputs) or contain NaN/Inf; add"
         + " damping or calibration data."
     }
@@ -107,9 +112,14 @@ public func cholesky<T: KernelScalar>(
     }
     var u = a
     if delta != 0 { for i in 0..<n { u[i, i] += delta } }
+    // Pivots at or below 4n·u·Aⱼⱼ are rounding noise (see the top of the file).
+    let noise = T(4 * Double(n) * T.unitRoundoff)
+    let minimumPivot = (0..<n).map { noise * u[$0, $0].magnitude }
     let failure = u.withUnsafeMutableBufferPointer { p -> (Int, Double)? in
       guard let base = p.baseAddress else { return nil }
-      return choleskyUpperInPlace(base, n: n, ld: n, blockSize: 128, threads: threads)
+      return minimumPivot.withUnsafeBufferPointer { floor in
+        choleskyUpperInPlace(base, n: n, ld: n, blockSize: 128, threads: threads, minimumPivot: floor.baseAddress)
+      }
     }
     if let failure {
       lastFailure = failure
@@ -158,9 +168,11 @@ public func choleskyReference<T: KernelScalar>(_ a: Matrix<T>) -> Matrix<T>? {
 
 /// Blocked upper Cholesky in place: on success the upper triangle of `a` holds U with UᵀU = A
 /// (the strict lower triangle is left with stale values). Returns (column, pivot) of the first
-/// pivot that is not positive and finite, or nil on success.
+/// pivot that is not positive and finite, or not above `minimumPivot[j]` when given, or nil on
+/// success.
 func choleskyUpperInPlace<T: KernelScalar>(
-  _ a: UnsafeMutablePointer<T>, n: Int, ld: Int, blockSize: Int, threads: Int
+  _ a: UnsafeMutablePointer<T>, n: Int, ld: Int, blockSize: Int, threads: Int,
+  minimumPivot: UnsafePointer<T>? = nil
 ) -> (Int, Double)? {
   precondition(blockSize >= 1)
   for j0 in stride(from: 0, to: n, by: blockSize) {
@@ -170,6 +182,7 @@ func choleskyUpperInPlace<T: KernelScalar>(
     for r in j0..<j1 {
       let d = a[r * ld + r]
       guard d > 0 && d.isFinite else { return (r, Double(d)) }
+      if let minimumPivot, d <= minimumPivot[r] { return (r, Double(d)) }
       let urr = d.squareRoot()
       a[r * ld + r] = urr
       let inv = 1 / urr

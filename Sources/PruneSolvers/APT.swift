@@ -82,6 +82,7 @@ public struct APT: Sendable {
     let total = pattern.prunedCount(rows: m, columns: n)
     let perRow = pattern.prunedCount(rows: 1, columns: n)
     var loss = 0.0
+    var systemRetry = 0.0  // extra damping any |P| × |P| system AᵀA needed (0: none)
     var blockSize = options.blockSize
     if case let .nOfM(_, mm) = pattern { blockSize = max(mm, blockSize / mm * mm) }
     for i1 in stride(from: 0, to: n, by: blockSize) {
@@ -112,7 +113,9 @@ public struct APT: Sendable {
               } else {
                 var bestLoss = Double.infinity
                 for subset in combinations(of: Array(unit), choose: nn) {
-                  let l = removal(w: w, row: i, pruned: subset, unit: unit, u: u).loss
+                  let trial = try removal(w: w, row: i, pruned: subset, unit: unit, u: u)
+                  let l = trial.loss
+                  systemRetry = max(systemRetry, trial.retry)
                   if l < bestLoss { bestLoss = l; pruned[i] = subset }
                 }
               }
@@ -121,7 +124,8 @@ public struct APT: Sendable {
         }
         // 2. The optimal joint removal per row over the free columns [unit start, i2).
         for i in 0..<m where !pruned[i].isEmpty {
-          let r = removal(w: w, row: i, pruned: pruned[i], unit: unit, u: u)
+          let r = try removal(w: w, row: i, pruned: pruned[i], unit: unit, u: u)
+          systemRetry = max(systemRetry, r.retry)
           loss += r.loss
           for (p, b) in unit.enumerated() {
             let cb = r.coefficients[p]
@@ -155,6 +159,11 @@ public struct APT: Sendable {
       r.damping = delta
       r.dampingRetry = setup.addedDamping > 0 ? setup.addedDamping : nil
       r.metrics = ["mrp_loss": loss, "dead_inputs": Double(dead)]
+      setup.reportInverseRetry(&r)
+      if systemRetry > 0 {
+        r.metrics["mrp_system_damping_retry"] = systemRetry
+        r.notes.append("a removal system AᵀA was numerically singular and was damped by up to \(systemRetry) (in H⁻¹ units)")
+      }
       r.options = [
         "blocksize": "\(options.blockSize)", "percdamp": "\(options.percentDamping)",
         "subset": options.subsetChoice.rawValue,
@@ -165,7 +174,7 @@ public struct APT: Sendable {
   /// The MRP solution for row `row` pruning `pruned` ⊆ `unit`: c (one coefficient per unit
   /// column, δw_F = c·U_{unit,F}) and ΔE = w_P (AᵀA)⁻¹ w_Pᵀ with A = U[unit, P].
   func removal(w: Matrix<Double>, row: Int, pruned: [Int], unit: Range<Int>, u: Matrix<Double>)
-    -> (coefficients: [Double], loss: Double)
+    throws(PruningError) -> (coefficients: [Double], loss: Double, retry: Double)
   {
     let k = pruned.count
     var s = Matrix<Double>(rows: k, columns: k)  // AᵀA
@@ -179,9 +188,11 @@ public struct APT: Sendable {
     }
     var wp = Matrix<Double>(rows: k, columns: 1)
     for p in 0..<k { wp[p, 0] = w[row, pruned[p]] }
-    // AᵀA is SPD (A has full column rank: U's diagonal is positive); `.retry` is a guard only.
-    guard let factor = try? cholesky(s, damping: .retry, threads: 1) else {
-      preconditionFailure("APT: AᵀA not positive definite")
+    // AᵀA is SPD in exact arithmetic (A has full column rank: U's diagonal is positive); `.retry`
+    // guards against rounding when U spans many orders of magnitude (an ill-conditioned H).
+    let factor: CholeskyFactorization<Double>
+    do { factor = try cholesky(s, damping: .retry, threads: 1) } catch {
+      throw .factorisationFailed(method: "apt (row \(row), pruning columns \(pruned) of [\(unit.lowerBound), \(unit.upperBound)))", error)
     }
     let y = choleskySolve(factor, wp)  // (AᵀA)⁻¹ w_Pᵀ
     var lossValue = 0.0
@@ -191,7 +202,7 @@ public struct APT: Sendable {
       for p in 0..<k { acc += u[b, pruned[p]] * y[p, 0] }
       return -acc
     }
-    return (coefficients, lossValue)
+    return (coefficients, lossValue, Double(factor.addedDamping))
   }
 }
 

@@ -184,6 +184,10 @@ public struct FISTA: Sendable {
       r.dampingRetry = refitRetry
       r.metrics = ["warm_start_error": warmError, "lipschitz": lipschitz]
       for (k, ratio) in ratios.enumerated() { r.metrics["rounding_ratio_\(k)"] = ratio }
+      if lipschitz == 0 {
+        // Fallback: G* = 0 has no gradient to follow (every candidate has the same error).
+        r.notes.append("G* is zero (no calibration signal): no λ search was run")
+      }
       if bestLambda == nil { r.notes.append("no λ improved on the warm start; the result is the rounded warm start") }
       r.options = [
         "iterations": "\(options.iterations)", "lambda_steps": "\(options.lambdaSteps)", "xi": "\(options.xi)",

@@ -25,7 +25,9 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
 
   /// A problem from its Grams. Pass `crossGram` and `denseGram` together, or neither.
   ///
-  /// - Throws: `LayerProblemError` on mismatched shapes, non-finite values or an asymmetric Gram.
+  /// - Throws: `LayerProblemError` on mismatched shapes, non-finite values, an asymmetric Gram or a
+  ///   Gram with a negative diagonal entry (a Gram's diagonal holds sums of squares). Whether a Gram
+  ///   is positive semidefinite beyond its diagonal is checked by `prune` (it costs a factorisation).
   public init(
     weight: Matrix<T>, gram: Matrix<T>, crossGram: Matrix<T>? = nil, denseGram: Matrix<T>? = nil,
     tokens: Int = 0
@@ -34,11 +36,13 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     try Self.check(weight, "weight", rows: weight.rows, columns: n)
     try Self.check(gram, "gram", rows: n, columns: n)
     try Self.checkSymmetric(gram, "gram")
+    try Self.checkDiagonal(gram, "gram")
     if (crossGram == nil) != (denseGram == nil) { throw .incompleteErrorCorrection }
     if let crossGram { try Self.check(crossGram, "cross_gram", rows: n, columns: n) }
     if let denseGram {
       try Self.check(denseGram, "dense_gram", rows: n, columns: n)
       try Self.checkSymmetric(denseGram, "dense_gram")
+      try Self.checkDiagonal(denseGram, "dense_gram")
     }
     guard tokens >= 0 else { throw .negativeTokenCount(tokens) }
     self.weight = weight
@@ -62,6 +66,9 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     if let xStar, xStar.rows != x.rows || xStar.columns != n {
       throw .shapeMismatch(tensor: "pruned_inputs", expected: x.shapeDescription, found: xStar.shapeDescription)
     }
+    // Name a non-finite activation by its token and feature, before it spreads over a Gram row.
+    try Self.check(x, "inputs", rows: x.rows, columns: n)
+    if let xStar { try Self.check(xStar, "pruned_inputs", rows: x.rows, columns: n) }
     var g = GramAccumulator<Double>(features: n)
     var gStar = GramAccumulator<Double>(features: n)
     var k = Matrix<Double>(rows: n, columns: n)
@@ -133,12 +140,45 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     guard m.rows == rows && m.columns == columns else {
       throw .shapeMismatch(tensor: name, expected: "[\(rows) × \(columns)]", found: m.shapeDescription)
     }
-    for i in 0..<m.rows {
-      for j in 0..<m.columns where !m[i, j].isFinite {
-        throw .nonFinite(tensor: name, row: i, column: j, value: Double(m[i, j]))
+    if let bad = NonFiniteSummary(of: m) {
+      throw .nonFinite(tensor: name, row: bad.row, column: bad.column, value: bad.value)
+    }
+  }
+
+  private static func checkDiagonal(_ g: Matrix<T>, _ name: String) throws(LayerProblemError) {
+    for j in 0..<g.rows where g[j, j] < 0 {
+      throw .negativeDiagonal(tensor: name, index: j, value: Double(g[j, j]))
+    }
+  }
+
+  /// Throws `notSemidefinite` when `gram` (G*) has an eigenvalue below −τ, τ = 10⁻⁴·tr G*: a
+  /// Cholesky factorisation of G* + τI in Double must succeed. A Gram Σ x xᵀ is positive
+  /// semidefinite; rounding (even of a Float Gram over many tokens) moves its eigenvalues by far
+  /// less than τ, so a failure means the Gram was not formed as Σ x xᵀ (a corrupt or hand-made
+  /// file). Cost: one n³/3 factorisation.
+  public func checkSemidefinite() throws(LayerProblemError) {
+    let n = inputs
+    guard n > 0 else { return }
+    var trace = 0.0
+    for j in 0..<n { trace += Double(gram[j, j]) }
+    if trace == 0 {
+      // A zero diagonal: semidefinite only if the whole Gram is zero (no calibration signal).
+      if gram.maxMagnitude != 0 { throw .notSemidefinite(tensor: "gram", column: 0, tolerance: 0) }
+      return
+    }
+    let tau = Self.semidefiniteTolerance * trace
+    var h = gram.converted(to: Double.self)
+    for j in 0..<n { h[j, j] += tau }
+    do { _ = try cholesky(h) } catch {
+      switch error {
+      case let .notPositiveDefinite(column, _, _, _):
+        throw .notSemidefinite(tensor: "gram", column: column, tolerance: tau)
       }
     }
   }
+
+  /// τ / tr G*, the negative eigenvalue `checkSemidefinite` tolerates (10⁻⁴).
+  public static var semidefiniteTolerance: Double { 1e-4 }
 
   private static func checkSymmetric(_ g: Matrix<T>, _ name: String) throws(LayerProblemError) {
     // Tolerance: a Gram accumulated in the same order is exactly symmetric; one produced by another
@@ -169,6 +209,11 @@ public enum LayerProblemError: Error, Equatable, CustomStringConvertible {
   case notSymmetric(tensor: String, row: Int, column: Int)
   case incompleteErrorCorrection
   case negativeTokenCount(Int)
+  /// A Gram's diagonal entry Gⱼⱼ = Σ xⱼ² is negative.
+  case negativeDiagonal(tensor: String, index: Int, value: Double)
+  /// A Gram has an eigenvalue below −`tolerance` (`LayerProblem.checkSemidefinite`); `column` is
+  /// where the factorisation of G + τI stopped.
+  case notSemidefinite(tensor: String, column: Int, tolerance: Double)
 
   public var description: String {
     switch self {
@@ -176,8 +221,25 @@ public enum LayerProblemError: Error, Equatable, CustomStringConvertible {
       return "layer problem: '\(tensor)' has shape \(found), expected \(expected)."
         + " Hint: W is [out × in], the Grams [in × in] and the inputs [tokens × in]."
     case let .nonFinite(tensor, row, column, value):
-      return "layer problem: '\(tensor)'[\(row), \(column)] is \(value)."
-        + " Hint: NaN or Inf in weights or activations; check the model file and the calibration run."
+      let hint: String
+      switch tensor {
+      case "weight":
+        hint = "the weight itself holds NaN or Inf: check the model file (or whatever produced the weight)"
+      case "inputs", "pruned_inputs":
+        hint = "NaN or Inf in the calibration activations (row = token, column = input feature): an"
+          + " earlier layer overflowed or its weights are not finite; check the model file and the calibration run"
+      default:
+        hint = "NaN or Inf in weights or activations, or a Gram that overflowed its precision (activations"
+          + " too large); check the model file and the calibration run, or use double precision"
+      }
+      return "layer problem: '\(tensor)'[\(row), \(column)] is \(value). Hint: \(hint)."
+    case let .negativeDiagonal(tensor, index, value):
+      return "layer problem: '\(tensor)'[\(index), \(index)] is \(value), but a Gram's diagonal is a sum of squares Σ xⱼ² ≥ 0."
+        + " Hint: the Gram was not formed as Σ x xᵀ; check its producer (or that 'cross_gram' and 'gram' are not swapped)."
+    case let .notSemidefinite(tensor, column, tolerance):
+      return "layer problem: '\(tensor)' is not positive semidefinite: it has an eigenvalue below −\(tolerance)"
+        + " (10⁻⁴ of its trace; the factorisation of G + τI stopped at column \(column)), far beyond rounding."
+        + " Hint: a Gram Σ x xᵀ has no negative eigenvalue; check its producer (or that 'cross_gram' and 'gram' are not swapped)."
     case let .notSymmetric(tensor, row, column):
       return "layer problem: '\(tensor)' is not symmetric at (\(row), \(column))."
         + " Hint: a Gram matrix is Σ x xᵀ; check the producer."

@@ -123,11 +123,40 @@ public struct MethodOptions: Sendable, Equatable {
 
 /// Prunes `problem` to `pattern` with `method`. With `mask`, the methods that can work on a given
 /// mask (refit, ADMM, APT) use it instead of choosing their own; the others reject it.
+///
+/// Numerical safeguards (NumericalChecks.swift; Docs/reliability.md, "Numerical trouble"), around
+/// every method alike:
+///   1. the Gram G* must be positive semidefinite up to 10⁻⁴ of its trace
+///      (`LayerProblem.checkSemidefinite`), else `PruningError.invalidProblem(.notSemidefinite)`;
+///      NaN, Inf and negative diagonals were already rejected when the `LayerProblem` was built;
+///   2. a badly scaled problem (weights or Grams far from 1, where Float products overflow or
+///      underflow) is solved in exact power-of-two units and scaled back (`ProblemScaling`,
+///      reported in the notes and metrics);
+///   3. a result holding NaN or Inf is `PruningError.nonFiniteResult`, never returned.
+/// Calling a method's own `prune` directly skips these safeguards.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func prune<T: KernelScalar>(
   _ problem: LayerProblem<T>, method: PruningMethod, pattern: SparsityPattern,
   options: MethodOptions = MethodOptions(), mask: Mask? = nil
+) throws(PruningError) -> PruningResult<T> {
+  do { try problem.checkSemidefinite() } catch { throw .invalidProblem(error) }
+  let result: PruningResult<T>
+  if let scaling = ProblemScaling(for: problem) {
+    let inner = try dispatch(scaling.apply(to: problem), method: method, pattern: pattern, options: options, mask: mask)
+    result = scaling.restore(inner, original: problem)
+  } else {
+    result = try dispatch(problem, method: method, pattern: pattern, options: options, mask: mask)
+  }
+  try checkFinite(result, method: method)
+  return result
+}
+
+/// `prune` without the safeguards: the method by name.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func dispatch<T: KernelScalar>(
+  _ problem: LayerProblem<T>, method: PruningMethod, pattern: SparsityPattern, options: MethodOptions, mask: Mask?
 ) throws(PruningError) -> PruningResult<T> {
   if let mask {
     guard mask.rows == problem.outputs && mask.columns == problem.inputs else {
@@ -153,7 +182,7 @@ public func prune<T: KernelScalar>(
   case .sparsellm:
     // One layer on its own has no FFN partner to coordinate with: SparseLLM prunes it with its
     // inner method, as it prunes attention layers (the FFN path is `SparseLLM.prune`).
-    var result = try prune(problem, method: options.sparseLLM.inner.method, pattern: pattern, options: options)
+    var result = try dispatch(problem, method: options.sparseLLM.inner.method, pattern: pattern, options: options, mask: nil)
     result.report.method = PruningMethod.sparsellm.rawValue
     result.report.notes.append("sparsellm on a single layer: pruned by its inner method \(options.sparseLLM.inner.rawValue)")
     return result

@@ -28,6 +28,11 @@ public enum PruningError: Error, Equatable, CustomStringConvertible {
   case problemTooLarge(method: String, detail: String)
   case maskMismatch(detail: String)
   case invalidOption(name: String, detail: String)
+  /// The problem handed to a method is invalid (`LayerProblem`'s checks, including the
+  /// semidefiniteness `prune` checks, or SparseLLM's own inputs).
+  case invalidProblem(LayerProblemError)
+  /// A method produced NaN or Inf despite valid inputs (the last guard of `prune`).
+  case nonFiniteResult(method: String, detail: String)
 
   public var description: String {
     switch self {
@@ -41,6 +46,11 @@ public enum PruningError: Error, Equatable, CustomStringConvertible {
       return "mask: \(detail). Hint: the mask must have the weight's shape [out × in] and satisfy the pattern."
     case let .invalidOption(name, detail):
       return "option '\(name)': \(detail). Hint: 'prune help layer' lists every method option."
+    case let .invalidProblem(e):
+      return e.description
+    case let .nonFiniteResult(method, detail):
+      return "\(method): \(detail). Hint: the problem is too ill-conditioned for this method's damping;"
+        + " raise the damping (percdamp / damping), add calibration data, or use --precision double."
     }
   }
 }

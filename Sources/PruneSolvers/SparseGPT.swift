@@ -172,6 +172,7 @@ public struct SparseGPT: Sendable {
       r.damping = delta
       r.dampingRetry = setup.addedDamping > 0 ? setup.addedDamping : nil
       r.metrics = ["obs_loss": loss, "dead_inputs": Double(dead)]
+      setup.reportInverseRetry(&r)
       r.options = [
         "blocksize": "\(options.blockSize)", "percdamp": "\(options.percentDamping)",
         "count_rule": options.countRule.rawValue,
@@ -186,6 +187,14 @@ public struct SparseGPT: Sendable {
 ///   0. under error correction the start W₀ = (W·K)·H⁻¹, dead columns zeroed again
 ///   U = chol_upper(H⁻¹), the rows of which give every OBS step
 struct OBSSetup {
+  /// Reports a retry of H⁻¹'s Cholesky (it happens only when H is nearly singular), so that no
+  /// damping is silent.
+  func reportInverseRetry(_ r: inout PruningReport) {
+    guard inverseAddedDamping > 0 else { return }
+    r.metrics["inverse_hessian_damping_retry"] = inverseAddedDamping
+    r.notes.append("H⁻¹ was numerically singular and its factorisation was damped by \(inverseAddedDamping) (in H⁻¹ units)")
+  }
+
   /// W₀: the weights the column sweep starts from.
   let weight: Matrix<Double>
   /// U, upper triangular with H⁻¹ = UᵀU.
@@ -193,6 +202,8 @@ struct OBSSetup {
   let delta: Double
   /// Extra damping H's Cholesky needed (0 when none).
   let addedDamping: Double
+  /// Extra damping the Cholesky of H⁻¹ needed (0 when none; in H⁻¹'s units).
+  let inverseAddedDamping: Double
   let deadInputs: Int
 
   init<T: KernelScalar>(_ problem: LayerProblem<T>, percentDamping: Double, method: String) throws(PruningError) {
@@ -214,9 +225,12 @@ struct OBSSetup {
       w = choleskySolve(hFactor, c.transposed()).transposed()
       for j in 0..<n where problem.gram[j, j] == 0 { for i in 0..<m { w[i, j] = 0 } }
     }
-    do { u = try cholesky(spdInverse(hFactor), damping: .retry).lower.transposed() } catch {
+    let uFactor: CholeskyFactorization<Double>
+    do { uFactor = try cholesky(spdInverse(hFactor), damping: .retry) } catch {
       throw .factorisationFailed(method: "\(method) (inverse Hessian)", error)
     }
+    u = uFactor.lower.transposed()
+    inverseAddedDamping = uFactor.addedDamping
     weight = w
     self.delta = delta
     addedDamping = Double(hFactor.addedDamping)

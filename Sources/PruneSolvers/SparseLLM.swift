@@ -266,9 +266,13 @@ public struct SparseLLM: Sendable {
     precondition(x.columns == ffn.up.columns, "SparseLLM: input \(x.shapeDescription) for up \(ffn.up.shapeDescription)")
     try pattern.check(columns: ffn.up.columns)
     try pattern.check(columns: ffn.down.columns)
+    try Self.checkFinite(ffn, input: x, target: target)
     let n = x.rows, f = ffn.up.rows
     let y = target ?? ffn.output(x)
     precondition(y.rows == n && y.columns == ffn.down.rows, "SparseLLM: target \(y.shapeDescription) for \(n) tokens of \(ffn.down.rows)")
+    if target == nil, let bad = NonFiniteSummary(of: y) {
+      throw .invalidProblem(.nonFinite(tensor: "dense FFN output (overflowed)", row: bad.row, column: bad.column, value: bad.value))
+    }
     let chunks = stride(from: 0, to: n, by: o.chunkRows).map { $0..<min(n, $0 + o.chunkRows) }
     let gated = ffn.isGated
     let phi = ffn.activation
@@ -286,6 +290,8 @@ public struct SparseLLM: Sendable {
     var trace: [Double] = [], outputErrors: [Double] = [], dampings: [[String: Double]] = []
     var masks: (up: Mask, gate: Mask?, down: Mask)? = nil
     var denseGramP: Matrix<T>? = nil
+    // The largest extra damping a W-step's Cholesky needed, per layer (reported, never silent).
+    var leastSquaresRetry: [String: Double] = [:]
 
     for epoch in 0..<o.epochs {
       var gramP = GramAccumulator<T>(features: f)
@@ -296,16 +302,26 @@ public struct SparseLLM: Sendable {
       // 1. W-step.
       var dense = current
       if epoch > 0 {
-        dense.up = try Self.leastSquares(x, (z, ffn.upBias), gram: gramXDouble, toward: current.up, damping: o.leastSquaresDamping, chunks: chunks)
-        if let s { dense.gate = try Self.leastSquares(x, (s, ffn.gateBias), gram: gramXDouble, toward: current.gate!, damping: o.leastSquaresDamping, chunks: chunks) }
-        dense.down = try Self.leastSquares(p, (yMinusB, nil), gram: gp.converted(to: Double.self), toward: current.down, damping: o.leastSquaresDamping, chunks: chunks)
+        let up = try Self.dampedLeastSquares(x, (z, ffn.upBias), gram: gramXDouble, toward: current.up, damping: o.leastSquaresDamping, chunks: chunks)
+        dense.up = up.weight
+        leastSquaresRetry["up", default: 0] = max(leastSquaresRetry["up", default: 0], up.retry)
+        if let s {
+          let gate = try Self.dampedLeastSquares(x, (s, ffn.gateBias), gram: gramXDouble, toward: current.gate!, damping: o.leastSquaresDamping, chunks: chunks)
+          dense.gate = gate.weight
+          leastSquaresRetry["gate", default: 0] = max(leastSquaresRetry["gate", default: 0], gate.retry)
+        }
+        let down = try Self.dampedLeastSquares(p, (yMinusB, nil), gram: gp.converted(to: Double.self), toward: current.down, damping: o.leastSquaresDamping, chunks: chunks)
+        dense.down = down.weight
+        leastSquaresRetry["down", default: 0] = max(leastSquaresRetry["down", default: 0], down.retry)
       }
 
       // 2. prune-step: each weight against its own Gram (a fresh copy is damped by the inner method).
       func pruneOne(_ w: Matrix<T>, _ g: Matrix<T>, _ mask: Mask?) throws(PruningError) -> PruningResult<T> {
         let problem: LayerProblem<T>
         do { problem = try LayerProblem(weight: w, gram: g, tokens: n) } catch {
-          throw .problemTooLarge(method: "sparsellm", detail: "the FFN's least-squares weights are not a valid layer problem: \(error.description)")
+          throw .nonFiniteResult(
+            method: "sparsellm",
+            detail: "epoch \(epoch): the W-step's weights or the activations' Gram are not a valid layer problem (\(error.description))")
         }
         if let mask { return try Refit(options: .exact).refit(problem, mask: mask, pattern: pattern) }
         return try PruneSolvers.prune(problem, method: o.inner.method, pattern: pattern, options: innerOptions)
@@ -374,6 +390,13 @@ public struct SparseLLM: Sendable {
     }
 
     let kept = best!
+    let returned: [(String, Matrix<T>?)] = [("up", kept.ffn.up), ("gate", kept.ffn.gate), ("down", kept.ffn.down)]
+    for (name, w) in returned {
+      if let w, let bad = NonFiniteSummary(of: w) {
+        throw .nonFiniteResult(
+          method: "sparsellm", detail: "\(bad.count) pruned \(name) weights are not finite (first at [\(bad.row), \(bad.column)])")
+      }
+    }
     var energy = 0.0
     y.withUnsafeBufferPointer { py in for v in py { energy += Double(v) * Double(v) } }
     let report = Report(
@@ -382,8 +405,12 @@ public struct SparseLLM: Sendable {
     // Each layer's own report, measured against the dense weight on its dense input (up, gate: G_X;
     // down: the dense p's Gram), with the scheme's figures in its metrics.
     let targetEnergy = energy
-    func layerResult(_ r: PruningResult<T>, dense: Matrix<T>, gram g: Matrix<T>) -> PruningResult<T> {
+    func layerResult(_ r: PruningResult<T>, dense: Matrix<T>, gram g: Matrix<T>, layer: String) -> PruningResult<T> {
       var out = r
+      if let retry = leastSquaresRetry[layer], retry > 0 {
+        out.report.metrics["ls_damping_retry"] = retry
+        out.report.notes.append("a W-step's system was not positive definite and was damped by up to \(retry) more")
+      }
       // The dense weight and a Gram of finite inputs always make a valid problem; if not, the
       // inner method's own error is kept.
       if let problem = try? LayerProblem(weight: dense, gram: g, tokens: n) {
@@ -409,10 +436,26 @@ public struct SparseLLM: Sendable {
       return out
     }
     return Result(
-      up: layerResult(kept.up, dense: ffn.up, gram: gramX),
-      gate: kept.gate.map { layerResult($0, dense: ffn.gate!, gram: gramX) },
-      down: layerResult(kept.down, dense: ffn.down, gram: denseGramP!),
+      up: layerResult(kept.up, dense: ffn.up, gram: gramX, layer: "up"),
+      gate: kept.gate.map { layerResult($0, dense: ffn.gate!, gram: gramX, layer: "gate") },
+      down: layerResult(kept.down, dense: ffn.down, gram: denseGramP!, layer: "down"),
       report: report, feedForward: kept.ffn)
+  }
+
+  /// Rejects NaN or Inf in the FFN's weights, biases, calibration input or target, naming the
+  /// tensor and the first bad entry (`PruningError.invalidProblem(.nonFinite)`).
+  static func checkFinite<T: KernelScalar>(_ ffn: FeedForward<T>, input x: Matrix<T>, target: Matrix<T>?) throws(PruningError) {
+    var tensors: [(String, Matrix<T>)] = [("inputs", x), ("up", ffn.up), ("down", ffn.down)]
+    if let g = ffn.gate { tensors.append(("gate", g)) }
+    if let t = target { tensors.append(("target", t)) }
+    for (name, bias) in [("up_bias", ffn.upBias), ("gate_bias", ffn.gateBias), ("down_bias", ffn.downBias)] {
+      if let bias { tensors.append((name, Matrix(rows: 1, columns: bias.count, elements: bias))) }
+    }
+    for (name, m) in tensors {
+      if let bad = NonFiniteSummary(of: m) {
+        throw .invalidProblem(.nonFinite(tensor: name, row: bad.row, column: bad.column, value: bad.value))
+      }
+    }
   }
 
   // MARK: - The closed forms (static, so that tests check each one against a direct minimisation)
@@ -425,6 +468,16 @@ public struct SparseLLM: Sendable {
     _ a: Matrix<T>, _ target: (Matrix<T>, [T]?), gram g: Matrix<Double>, toward w0: Matrix<T>, damping: Double,
     chunks: [Range<Int>]? = nil
   ) throws(PruningError) -> Matrix<T> {
+    try dampedLeastSquares(a, target, gram: g, toward: w0, damping: damping, chunks: chunks).weight
+  }
+
+  /// `leastSquares`, with the extra damping its Cholesky needed (0 when none).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  static func dampedLeastSquares<T: KernelScalar>(
+    _ a: Matrix<T>, _ target: (Matrix<T>, [T]?), gram g: Matrix<Double>, toward w0: Matrix<T>, damping: Double,
+    chunks: [Range<Int>]? = nil
+  ) throws(PruningError) -> (weight: Matrix<T>, retry: Double) {
     let (b, bias) = target
     let parts = chunks ?? [0..<a.rows]
     var rhs = Matrix<T>(rows: a.columns, columns: b.columns)
@@ -441,7 +494,7 @@ public struct SparseLLM: Sendable {
     }
     let factor: CholeskyFactorization<Double>
     do { factor = try cholesky(h, damping: .retry) } catch { throw .factorisationFailed(method: "sparsellm W-step", error) }
-    return choleskySolve(factor, right).transposed().converted(to: T.self)
+    return (choleskySolve(factor, right).transposed().converted(to: T.self), factor.addedDamping)
   }
 
   /// ReLU z-step: argmin_z γ(p − max(z, 0))² + α(z − m)², exactly: the better of the best z ≥ 0,

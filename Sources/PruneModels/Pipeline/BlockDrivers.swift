@@ -148,24 +148,29 @@ extension TransformerLM {
 typealias GramScalar = Float
 
 /// Prunes one layer from its Grams and records it.
+///
+/// Every error names the block and the layer: a weight or Gram holding NaN or Inf is reported with
+/// the number of bad entries, the first one and where they come from, before any method runs; a
+/// method's own error (`PruningError`) is wrapped with the layer's name.
 func pruneLayer(
   _ model: TransformerLM, block: Int, name: String, gram: Matrix<GramScalar>, crossGram: Matrix<GramScalar>?,
   denseGram: Matrix<GramScalar>?, tokens: Int, method: PruningMethod, pattern: SparsityPattern, options: MethodOptions
 ) throws(ModelPruningError) -> (weight: Matrix<Float>, record: LayerRecord) {
   let w: Matrix<Float>
   do { w = try model.linearWeights(name).weight } catch { throw .forward(error) }
+  try checkLayerInputs(block: block, name: name, weight: w, gram: gram, crossGram: crossGram, denseGram: denseGram)
   let problem: LayerProblem<Float>
   do {
     problem = try LayerProblem(
       weight: w, gram: gram, crossGram: crossGram, denseGram: denseGram, tokens: tokens)
   } catch {
-    throw .layer(name: name, detail: error.description)
+    throw .layer(name: name, detail: "block \(block): \(error.description)")
   }
   let result: PruningResult<Float>
   do {
     result = try prune(problem, method: method, pattern: pattern, options: options)
   } catch {
-    throw .layer(name: name, detail: error.description)
+    throw .layer(name: name, detail: "block \(block), \(method): \(error.description)")
   }
   var zeros = 0
   result.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
@@ -173,6 +178,44 @@ func pruneLayer(
     block: block, name: name, shape: [w.rows, w.columns], zeros: zeros, errorCorrected: problem.isErrorCorrected,
     report: result.report)
   return (result.weight, record)
+}
+
+/// Stops with `ModelPruningError.layer` when the weight or a calibration Gram of layer `name`
+/// holds NaN or Inf, saying how many entries, the first one, and where such values come from.
+func checkLayerInputs(
+  block: Int, name: String, weight: Matrix<Float>, gram: Matrix<GramScalar>, crossGram: Matrix<GramScalar>?,
+  denseGram: Matrix<GramScalar>?
+) throws(ModelPruningError) {
+  try checkLayerWeight(block: block, name: name, weight: weight)
+  let grams: [(String, Matrix<GramScalar>?)] = [
+    ("the calibration Gram of its input (X*ᵀX* under error correction)", gram),
+    ("the cross-Gram XᵀX* of its input", crossGram), ("the dense Gram XᵀX of its input", denseGram),
+  ]
+  for case let (what, g?) in grams {
+    if let bad = NonFiniteSummary(of: g) {
+      throw .layer(
+        name: name,
+        detail: "block \(block): \(what) has \(nonFiniteEntries(bad, of: g)) (row and column = input features)."
+          + " Hint: the activations entering this layer are NaN or Inf, or so large (|x| ≳ 1e19) that their"
+          + " Float Gram overflows; an earlier layer produces them: check the model file and the"
+          + " weights of the earlier blocks.")
+    }
+  }
+}
+
+/// Stops with `ModelPruningError.layer` when the weight of layer `name` holds NaN or Inf.
+func checkLayerWeight(block: Int, name: String, weight: Matrix<Float>) throws(ModelPruningError) {
+  if let bad = NonFiniteSummary(of: weight) {
+    throw .layer(
+      name: name,
+      detail: "block \(block): the weight \(weight.shapeDescription) has \(nonFiniteEntries(bad, of: weight))."
+        + " Hint: the model file holds NaN or Inf in this tensor; check the file or re-download it.")
+  }
+}
+
+/// "12 non-finite entries of 331776 (first [0, 5] = nan)".
+func nonFiniteEntries<T: KernelScalar>(_ bad: NonFiniteSummary, of m: Matrix<T>) -> String {
+  "\(bad.count) non-finite entries of \(m.rows * m.columns) (first [\(bad.row), \(bad.column)] = \(bad.value))"
 }
 
 /// G_g = Σ_chunks X_gᵀX_g of the first `groups` linear groups of block `block`, from one pass of

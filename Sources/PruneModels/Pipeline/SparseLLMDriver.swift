@@ -83,11 +83,23 @@ func pruneBlockSparseLLM(
   // 3. The FFN, coordinated.
   let ffn: (ffn: SparseLLM.FeedForward<Float>, up: String, gate: String?, down: String)
   do { ffn = try model.feedForward(block: block) } catch { throw .forward(error) }
+  // Name the layer a NaN or Inf is in before the FFN is pruned as a whole.
+  if let gate = ffn.gate, let w = ffn.ffn.gate { try checkLayerWeight(block: block, name: gate, weight: w) }
+  try checkLayerWeight(block: block, name: ffn.up, weight: ffn.ffn.up)
+  try checkLayerWeight(block: block, name: ffn.down, weight: ffn.ffn.down)
+  if let bad = NonFiniteSummary(of: x) {
+    throw .layer(
+      name: ffn.gate ?? ffn.up,
+      detail: "block \(block): the FFN's calibration input (behind the pruned attention) has \(nonFiniteEntries(bad, of: x))"
+        + " (row = token, column = feature). Hint: the attention layers of this block or an earlier block produce"
+        + " NaN or Inf; check the model file.")
+  }
   let result: SparseLLM.Result<Float>
   do {
     result = try SparseLLM(options: options.sparseLLM, innerOptions: options).prune(ffn.ffn, input: x, pattern: pattern)
   } catch {
-    throw .layer(name: ffn.up, detail: "SparseLLM on block \(block)'s FFN: \(error.description)")
+    let names = [ffn.gate, ffn.up, ffn.down].compactMap { $0 }.joined(separator: ", ")
+    throw .layer(name: ffn.up, detail: "block \(block): SparseLLM on the FFN (\(names)): \(error.description)")
   }
   var layers: [(String, PruningResult<Float>)] = []
   if let gateName = ffn.gate, let gate = result.gate { layers.append((gateName, gate)) }
