@@ -34,7 +34,7 @@ import Testing
     let error = try #require(Self.failure(&model, run.0, run.1), "\(run): the NaN went through")
     guard case let .layer(layer, detail) = error else { Issue.record("\(run): \(error)"); return }
     #expect(layer == name, "\(run): \(error)")
-    #expect(detail.contains("block 1") && detail.contains("1 non-finite entries") && detail.contains("[2, 5]"), "\(run): \(detail)")
+    #expect(detail.contains("block 1") && detail.contains("1 non-finite entry of") && detail.contains("[2, 5]"), "\(run): \(detail)")
     #expect(error.description.contains("Hint:") && error.description.contains("model file"), "\(run): \(error)")
   }
 
@@ -50,7 +50,7 @@ import Testing
     let error = try #require(Self.failure(&model, .sparsegpt, schedule), "\(schedule): the overflow went through")
     guard case let .layer(layer, detail) = error else { Issue.record("\(schedule): \(error)"); return }
     #expect(layer == "model.layers.0.self_attn.o_proj", "\(schedule): \(error)")
-    #expect(detail.contains("block 0") && detail.contains("Gram") && detail.contains("non-finite entries"), "\(schedule): \(detail)")
+    #expect(detail.contains("block 0") && detail.contains("Gram") && detail.contains("non-finite entr"), "\(schedule): \(detail)")
     #expect(detail.contains("Hint:"), "\(schedule): \(detail)")
   }
 }

@@ -213,9 +213,10 @@ func checkLayerWeight(block: Int, name: String, weight: Matrix<Float>) throws(Mo
   }
 }
 
-/// "12 non-finite entries of 331776 (first [0, 5] = nan)".
+/// "12 non-finite entries of 331776 (first [0, 5] = nan)", or "1 non-finite entry of …".
 func nonFiniteEntries<T: KernelScalar>(_ bad: NonFiniteSummary, of m: Matrix<T>) -> String {
-  "\(bad.count) non-finite entries of \(m.rows * m.columns) (first [\(bad.row), \(bad.column)] = \(bad.value))"
+  "\(bad.count) non-finite \(bad.count == 1 ? "entry" : "entries") of \(m.rows * m.columns)"
+    + " (first [\(bad.row), \(bad.column)] = \(bad.value))"
 }
 
 /// G_g = Σ_chunks X_gᵀX_g of the first `groups` linear groups of block `block`, from one pass of
