@@ -97,6 +97,9 @@ done
 # -detect_leaks=0: LeakSanitizer counts the Swift runtime's and Foundation's caches (type metadata,
 # bridged strings) as leaks on every input; memory growth is still caught by -rss_limit_mb and
 # single huge allocations by -malloc_limit_mb.
+# The Swift runtime's backtracer would handle a trap itself (and trip ASan while reading memory);
+# without it libFuzzer sees the signal, prints its stack and saves the input.
+export SWIFT_BACKTRACE=enable=no
 status=0
 summary=()
 for t in "${targets[@]}"; do

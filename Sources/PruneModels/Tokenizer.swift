@@ -469,7 +469,10 @@ extension BPETokenizer {
     // The id table is allocated from the largest id, so that id is checked first: below 2²⁴ (no
     // tokenizer comes near), and below the file's size in bytes (each id of a real vocabulary takes
     // several bytes of JSON; a larger id means an almost empty table) or 65536 for small files.
-    var largest = file.model.vocab.values.max() ?? -1
+    // (Starting from −1, so a vocabulary of negative ids gives an empty table, not a negative
+    // count; the negative ids are reported below.)
+    var largest = -1
+    for id in file.model.vocab.values { largest = max(largest, id) }
     for a in file.addedTokens ?? [] { largest = max(largest, a.id) }
     let limit = min(16_777_216, max(65_536, data.count))
     guard largest < limit else {
