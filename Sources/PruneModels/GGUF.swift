@@ -475,7 +475,9 @@ public struct GGUFFile: TensorSource {
     guard heads > 0 else {
       throw GGUFError.invalidMetadata(path: path, key: "\(architecture ?? "llama").attention.head_count", reason: "\(heads) heads")
     }
-    guard rows % (2 * heads) == 0 else {
+    if rows == 0 { return raw }
+    // rows % (2 · heads) == 0, written so that a huge head count cannot overflow.
+    guard rows % heads == 0, (rows / heads) % 2 == 0 else {
       throw GGUFError.invalidTensor(
         path: path, tensor: info.name,
         reason: "\(rows) rows cannot be split into \(heads) heads of an even size for the RoPE un-permutation")
@@ -647,7 +649,11 @@ private struct GGUFReader {
     return s
   }
 
-  mutating func readValue(_ type: GGUFValueType, key: String) throws -> GGUFValue {
+  /// How deeply arrays may nest. GGUF sets no limit (llama.cpp refuses any nesting); each level
+  /// recurses once, so a limit keeps a damaged file from exhausting the stack.
+  static let maximumArrayDepth = 8
+
+  mutating func readValue(_ type: GGUFValueType, key: String, depth: Int = 0) throws -> GGUFValue {
     let what = "the value of '\(key)'"
     switch type {
     case .uint8: return .uint8(try read(UInt8.self, what))
@@ -672,6 +678,10 @@ private struct GGUFReader {
       guard let elementType = GGUFValueType(rawValue: code) else {
         throw GGUFError.invalidValueType(path: path, key: key, code: code)
       }
+      if elementType == .array && depth + 1 >= Self.maximumArrayDepth {
+        throw GGUFError.invalidMetadata(
+          path: path, key: key, reason: "arrays nest more than \(Self.maximumArrayDepth) levels deep (at byte \(offset))")
+      }
       let count = try readCount("the length of '\(key)'")
       // Each element takes at least its fixed size (8 bytes for a string's length, 12 for a
       // nested array's type and count).
@@ -681,7 +691,7 @@ private struct GGUFReader {
       }
       var elements: [GGUFValue] = []
       elements.reserveCapacity(count)
-      for _ in 0..<count { elements.append(try readValue(elementType, key: key)) }
+      for _ in 0..<count { elements.append(try readValue(elementType, key: key, depth: depth + 1)) }
       return .array(elementType, elements)
     }
   }

@@ -79,6 +79,12 @@ public struct LayerProblemFile: Sendable {
     }
     try dtype(Tensor.weight, [.F32, .F16, .BF16, .F64])
     let (m, n) = (w[0], w[1])
+    // Every size the problem allocates must be backed by bytes of the file: a weight with no rows
+    // (or inputs with no tokens) would let a tiny file declare `in` = 10¹², and the [in, in] Gram
+    // built from it would not fit in memory.
+    guard m > 0, n > 0 else {
+      throw .shapeMismatch(path: path, tensor: Tensor.weight, shape: w, expected: "[out, in] with out, in ≥ 1", reference: nil)
+    }
     let reference = TensorShape(name: Tensor.weight, shape: w)
     func square(_ name: String) throws(LayerProblemFileError) {
       guard let s = file.shape(of: name) else { return }
@@ -115,6 +121,10 @@ public struct LayerProblemFile: Sendable {
         Tensor.inputs, "give the calibration inputs 'inputs' [tokens, \(n)] or their Gram 'gram' [\(n), \(n)]")
       guard x.count == 2, x[1] == n else {
         throw .shapeMismatch(path: path, tensor: Tensor.inputs, shape: x, expected: "[tokens, \(n)]", reference: reference)
+      }
+      guard x[0] > 0 else {
+        throw .shapeMismatch(
+          path: path, tensor: Tensor.inputs, shape: x, expected: "[tokens, \(n)] with tokens ≥ 1", reference: reference)
       }
       try dtype(Tensor.inputs, [.F32, .F16, .BF16, .F64])
       if let xs = file.shape(of: Tensor.prunedInputs) {
@@ -328,7 +338,10 @@ public enum LayerProblemFileError: Error, Equatable, CustomStringConvertible {
   /// The problem was rejected by `LayerProblem` after loading.
   case problem(path: String, LayerProblemError)
 
-  public var description: String {
+  /// One line: a path or name with control characters is escaped.
+  public var description: String { oneLine(rawDescription) }
+
+  private var rawDescription: String {
     switch self {
     case let .file(e):
       return e.description

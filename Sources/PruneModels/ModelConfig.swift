@@ -524,7 +524,16 @@ public struct GPT2Config: Sendable, Equatable, Codable {
     nEmbd = try c.decode(Int.self, forKey: .nEmbd)
     nLayer = try c.decode(Int.self, forKey: .nLayer)
     nHead = try c.decode(Int.self, forKey: .nHead)
-    nInner = try c.decodeIfPresent(Int.self, forKey: .nInner) ?? 4 * nEmbd
+    if let inner = try c.decodeIfPresent(Int.self, forKey: .nInner) {
+      nInner = inner
+    } else {
+      let (fourTimes, overflow) = nEmbd.multipliedReportingOverflow(by: 4)
+      guard !overflow else {
+        throw DecodingError.dataCorruptedError(
+          forKey: .nEmbd, in: c, debugDescription: "\(nEmbd) is too large (4 × n_embd, the default n_inner, overflows)")
+      }
+      nInner = fourTimes
+    }
     nPositions = try c.value(.nPositions, default: 1024)
     vocabSize = try c.decode(Int.self, forKey: .vocabSize)
     activationFunction = try c.value(.activationFunction, default: "gelu_new")

@@ -54,6 +54,8 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
   case invalidShape(path: String, tensor: String, reason: String)
   /// data_offsets that are malformed, beyond the buffer, or of the wrong size for dtype × shape.
   case invalidOffsets(path: String, tensor: String, reason: String)
+  /// The header names the same tensor twice (JSON parsers silently keep one of the two entries).
+  case duplicateTensor(path: String, tensor: String)
   /// Two tensors share bytes.
   case overlappingTensors(path: String, first: String, second: String)
   /// The data buffer has bytes no tensor covers (a gap before `tensor`, or trailing bytes when
@@ -70,7 +72,10 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
   /// Writing or renaming failed.
   case writeFailed(path: String, reason: String)
 
-  public var description: String {
+  /// One line: names read from a damaged header may hold control characters, which are escaped.
+  public var description: String { oneLine(rawDescription) }
+
+  private var rawDescription: String {
     switch self {
     case let .unreadable(path, reason):
       return "safetensors \(path): cannot read the file (\(reason)). Hint: check the path and its permissions."
@@ -82,7 +87,8 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
         + " Hint: the file is truncated or not a safetensors file."
     case let .invalidHeader(path, reason):
       return "safetensors \(path): invalid header: \(reason)."
-        + " Hint: the header must be a JSON object of {\"dtype\", \"shape\", \"data_offsets\"} entries."
+        + " Hint: the header must be a UTF-8 JSON object of {\"dtype\", \"shape\", \"data_offsets\"} entries;"
+        + " the file is damaged or not a safetensors file, re-export it."
     case let .unknownDType(path, tensor, dtype):
       return "safetensors \(path): tensor '\(tensor)' has unknown dtype '\(dtype)'."
         + " Hint: known dtypes are \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))."
@@ -93,6 +99,9 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
       return "safetensors \(path): tensor '\(tensor)': \(reason)."
         + " Hint: the file is truncated or corrupt (data_offsets [begin, end] are relative to the data buffer"
         + " and span elements × dtype size bytes); re-export it."
+    case let .duplicateTensor(path, tensor):
+      return "safetensors \(path): the header lists tensor '\(tensor)' twice."
+        + " Hint: the file is corrupt or was written by a non-conforming tool; re-export it."
     case let .overlappingTensors(path, first, second):
       return "safetensors \(path): tensors '\(first)' and '\(second)' overlap."
         + " Hint: the file is corrupt; re-export it."
@@ -169,14 +178,27 @@ public struct SafetensorsFile: TensorSource {
       throw .headerLengthOutOfRange(path: name, headerLength: n, fileSize: size)
     }
     let headerEnd = 8 + Int(n)
+    let headerBytes = data.subdata(in: 8..<headerEnd)
+    // The format says UTF-8; JSONSerialization would also take UTF-16 and UTF-32 (whose ASCII
+    // characters come with NUL bytes, which UTF-8 JSON never holds).
+    if let bad = firstInvalidUTF8(headerBytes) {
+      throw .invalidHeader(path: name, reason: "byte \(8 + bad) of the file (in the header) is not valid UTF-8")
+    }
+    if let nul = headerBytes.firstIndex(of: 0) {
+      throw .invalidHeader(
+        path: name, reason: "byte \(8 + nul - headerBytes.startIndex) of the file (in the header) is NUL, which UTF-8 JSON never holds")
+    }
     let object: Any
     do {
-      object = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<headerEnd), options: [])
+      object = try JSONSerialization.jsonObject(with: headerBytes, options: [])
     } catch {
-      throw .invalidHeader(path: name, reason: "not valid JSON (\(Self.reason(error)))")
+      throw .invalidHeader(path: name, reason: "not valid JSON (\(jsonErrorReason(error)))")
     }
     guard let header = object as? [String: Any] else {
       throw .invalidHeader(path: name, reason: "the top level is not a JSON object")
+    }
+    if let repeated = duplicateTopLevelKey(headerBytes) {
+      throw .duplicateTensor(path: name, tensor: repeated)
     }
     var metadata: [String: String] = [:]
     var tensors: [String: TensorInfo] = [:]
@@ -358,6 +380,74 @@ public struct SafetensorsFile: TensorSource {
   fileprivate static func reason(_ error: any Error) -> String {
     if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? NSError { return u.localizedDescription }
     return (error as NSError).localizedDescription
+  }
+}
+
+/// The offset of the first byte of `bytes` that is not part of a valid UTF-8 sequence, or nil.
+func firstInvalidUTF8(_ bytes: Data) -> Int? {
+  var iterator = bytes.makeIterator()
+  var decoder = UTF8()
+  var offset = 0
+  while true {
+    switch decoder.decode(&iterator) {
+    case let .scalarValue(scalar): offset += UTF8.width(scalar)
+    case .emptyInput: return nil
+    case .error: return offset
+    }
+  }
+}
+
+/// The first key that appears twice at the top level of a JSON object, or nil. `json` must already
+/// have been parsed successfully (it is scanned, not validated). JSONSerialization keeps one of two
+/// equal keys without saying so; safetensors names must be unique.
+func duplicateTopLevelKey(_ json: Data) -> String? {
+  json.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> String? in
+    let b = raw.bindMemory(to: UInt8.self)
+    var seen = Set<String>()
+    var depth = 0
+    var expectKey = false
+    var i = 0
+    while i < b.count {
+      switch b[i] {
+      case UInt8(ascii: "\""):
+        let start = i + 1
+        i += 1
+        var escaped = false
+        while i < b.count && b[i] != UInt8(ascii: "\"") {
+          if b[i] == UInt8(ascii: "\\") { escaped = true; i += 1 }
+          i += 1
+        }
+        if depth == 1 && expectKey {
+          expectKey = false
+          let bytes = UnsafeBufferPointer(rebasing: b[start..<min(i, b.count)])
+          let key: String
+          if escaped {
+            // Decode the escapes the way the parser did ("\u0061" is "a").
+            var quoted = Data([UInt8(ascii: "\"")])
+            quoted.append(contentsOf: bytes)
+            quoted.append(UInt8(ascii: "\""))
+            key = (try? JSONSerialization.jsonObject(with: quoted, options: .fragmentsAllowed)) as? String
+              ?? String(decoding: bytes, as: UTF8.self)
+          } else {
+            key = String(decoding: bytes, as: UTF8.self)
+          }
+          if !seen.insert(key).inserted { return key }
+        }
+      case UInt8(ascii: "{"):
+        depth += 1
+        if depth == 1 { expectKey = true }
+      case UInt8(ascii: "["):
+        depth += 1
+      case UInt8(ascii: "}"), UInt8(ascii: "]"):
+        depth -= 1
+      case UInt8(ascii: ","):
+        if depth == 1 { expectKey = true }
+      default:
+        break
+      }
+      i += 1
+    }
+    return nil
   }
 }
 

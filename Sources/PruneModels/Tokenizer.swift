@@ -466,12 +466,21 @@ extension BPETokenizer {
     guard sawByteLevel else {
       throw TokenizerError.unsupported(source: source, what: "a pre-tokenizer without ByteLevel")
     }
-    var size = (file.model.vocab.values.max() ?? -1) + 1
-    for a in file.addedTokens ?? [] { size = max(size, a.id + 1) }
-    guard size <= 16_777_216 else {
-      throw TokenizerError.invalidTokenId(source: source, id: size - 1, reason: "is implausibly large")
+    // The id table is allocated from the largest id, so that id is checked first: below 2²⁴ (no
+    // tokenizer comes near), and below the file's size in bytes (each id of a real vocabulary takes
+    // several bytes of JSON; a larger id means an almost empty table) or 65536 for small files.
+    // (Starting from −1, so a vocabulary of negative ids gives an empty table, not a negative
+    // count; the negative ids are reported below.)
+    var largest = -1
+    for id in file.model.vocab.values { largest = max(largest, id) }
+    for a in file.addedTokens ?? [] { largest = max(largest, a.id) }
+    let limit = min(16_777_216, max(65_536, data.count))
+    guard largest < limit else {
+      throw TokenizerError.invalidTokenId(
+        source: source, id: largest,
+        reason: "is implausibly large for a file of \(data.count) bytes (ids must be below \(limit))")
     }
-    var tokens = [String](repeating: "", count: size)
+    var tokens = [String](repeating: "", count: largest + 1)
     for (t, id) in file.model.vocab {
       guard id >= 0 else { throw TokenizerError.invalidTokenId(source: source, id: id, reason: "is negative") }
       guard tokens[id].isEmpty else {

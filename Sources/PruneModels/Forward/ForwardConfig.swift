@@ -169,7 +169,14 @@ public struct ForwardConfig: Sendable, Equatable {
       headCount = try r.int("n_head")
       keyValueHeadCount = headCount
       headDim = headCount > 0 ? hiddenSize / headCount : 0
-      intermediateSize = try r.optionalInt("n_inner") ?? 4 * hiddenSize
+      let (fourTimes, overflow) = hiddenSize.multipliedReportingOverflow(by: 4)
+      if let inner = try r.optionalInt("n_inner") {
+        intermediateSize = inner
+      } else if overflow {
+        throw .invalid(key: "n_embd", reason: "\(hiddenSize) is too large (4 × n_embd, the default n_inner, overflows)")
+      } else {
+        intermediateSize = fourTimes
+      }
       vocabSize = try r.int("vocab_size")
       maxPositions = try r.int("n_positions")
       normEpsilon = Float(try r.optionalDouble("layer_norm_epsilon") ?? 1e-5)
@@ -190,16 +197,28 @@ public struct ForwardConfig: Sendable, Equatable {
 
   /// Reads and parses a `config.json` file.
   public init(contentsOf url: URL) throws(ForwardConfigError) {
-    let object: Any
+    let data: Data
     do {
-      object = try JSONSerialization.jsonObject(with: Data(contentsOf: url))
+      data = try Data(contentsOf: url)
     } catch {
       throw .unreadable(path: url.path, reason: "\(error.localizedDescription)")
     }
-    guard let json = object as? [String: Any] else {
-      throw .unreadable(path: url.path, reason: "the top level is not a JSON object")
+    try self.init(data: data, source: url.path)
+  }
+
+  /// Parses the bytes of a `config.json`; `source` (the file's path) names them in messages. Every
+  /// error is wrapped in `.inFile(path: source, …)`.
+  public init(data: Data, source: String = "config.json") throws(ForwardConfigError) {
+    let object: Any
+    do {
+      object = try JSONSerialization.jsonObject(with: data)
+    } catch {
+      throw .invalidJSON(path: source, reason: jsonErrorReason(error))
     }
-    try self.init(json: json)
+    guard let json = object as? [String: Any] else {
+      throw .invalidJSON(path: source, reason: "the top level is not a JSON object")
+    }
+    do { self = try ForwardConfig(json: json) } catch { throw error.located(in: source) }
   }
 
   private static func activation(_ r: JSONReader, key: String, default value: String) throws(ForwardConfigError)
@@ -241,11 +260,15 @@ public struct ForwardConfig: Sendable, Equatable {
   }
 }
 
-/// Why a `config.json` could not be used by the forward pass; each description is one line with a
-/// `Hint:`.
+/// Why a `config.json` could not be used by the forward pass. Each description is one line that
+/// says what is wrong, in which file and key, and ends with a `Hint:`. Errors about keys are
+/// thrown bare by `init(json:)` (which has no file) and wrapped in `inFile` by the initialisers
+/// that know where the JSON came from.
 public enum ForwardConfigError: Error, Equatable, CustomStringConvertible {
-  /// The file could not be read or is not a JSON object.
+  /// The file could not be read.
   case unreadable(path: String, reason: String)
+  /// The bytes are not JSON, or the top level is not an object.
+  case invalidJSON(path: String, reason: String)
   /// A required key is absent.
   case missingKey(String)
   /// A key holds a value of the wrong JSON type.
@@ -254,21 +277,52 @@ public enum ForwardConfigError: Error, Equatable, CustomStringConvertible {
   case unsupported(key: String, value: String, hint: String)
   /// Values that contradict each other or are out of range.
   case invalid(key: String, reason: String)
+  /// One of the key errors above, found in the config at `path`.
+  indirect case inFile(path: String, ForwardConfigError)
 
-  public var description: String {
+  public var description: String { oneLine(message(file: "config.json")) }
+
+  /// The error wrapped with the file it was found in (unchanged when it already names one).
+  func located(in path: String) -> ForwardConfigError {
     switch self {
-    case let .unreadable(path, reason):
-      return "config \(path): cannot read it (\(reason)). Hint: pass the config.json of a Hugging Face model folder."
-    case let .missingKey(key):
-      return "config.json has no '\(key)'. Hint: the file must be a Hugging Face config of a llama, opt or gpt2 model."
-    case let .wrongType(key, expected):
-      return "config.json: '\(key)' is not \(expected). Hint: check the file against the model's Hugging Face config."
-    case let .unsupported(key, value, hint):
-      return "config.json: \(key) = \(value) is not supported. Hint: \(hint)."
-    case let .invalid(key, reason):
-      return "config.json: \(key): \(reason). Hint: check the file against the model's Hugging Face config."
+    case .missingKey, .wrongType, .unsupported, .invalid: return .inFile(path: path, self)
+    case .unreadable, .invalidJSON, .inFile: return self
     }
   }
+
+  /// The message, starting with `file` ("config.json" when the file is not known, else
+  /// "config <path>").
+  private func message(file: String) -> String {
+    switch self {
+    case let .unreadable(path, reason):
+      return "config \(path): cannot read the file (\(reason)). Hint: pass the config.json of a Hugging Face"
+        + " model folder, and check the path and its permissions."
+    case let .invalidJSON(path, reason):
+      return "config \(path): not a JSON object (\(reason)). Hint: the file is damaged or not a Hugging Face"
+        + " config.json."
+    case let .missingKey(key):
+      return "\(file): '\(key)' is missing. Hint: the file must be a Hugging Face config of a llama,"
+        + " opt or gpt2 model; copy the key from the original config.json."
+    case let .wrongType(key, expected):
+      return "\(file): '\(key)' is not \(expected). Hint: check the file against the model's Hugging"
+        + " Face config."
+    case let .unsupported(key, value, hint):
+      return "\(file): \(key) = \(value) is not supported. Hint: \(hint)."
+    case let .invalid(key, reason):
+      return "\(file): \(key): \(reason). Hint: check the file against the model's Hugging Face config."
+    case let .inFile(path, inner):
+      return inner.message(file: "config \(path)")
+    }
+  }
+}
+
+/// The one-line reason JSONSerialization gives for bytes it cannot parse (its debug description
+/// names the line and column when it knows them).
+func jsonErrorReason(_ error: any Error) -> String {
+  let ns = error as NSError
+  if let debug = ns.userInfo[NSDebugDescriptionErrorKey] as? String, !debug.isEmpty { return debug }
+  if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return underlying.localizedDescription }
+  return ns.localizedDescription
 }
 
 /// Typed access to a JSON object's keys, with errors that name the key.
@@ -342,7 +396,8 @@ struct JSONReader {
 extension ForwardConfig {
   /// The forward parameters of a parsed `ModelConfig` (from config.json or GGUF metadata), read
   /// through its Hugging Face keys so that both parsers apply the same rules.
-  public init(_ config: ModelConfig) throws(ForwardConfigError) {
+  /// `source` (the file the configuration came from) names it in messages.
+  public init(_ config: ModelConfig, source: String = "ModelConfig") throws(ForwardConfigError) {
     let encoded: Data
     do {
       switch config {
@@ -351,12 +406,12 @@ extension ForwardConfig {
       case let .gpt2(c): encoded = try JSONEncoder().encode(c)
       }
     } catch {
-      throw .unreadable(path: "ModelConfig", reason: "\(error)")
+      throw .unreadable(path: source, reason: "\(error)")
     }
     guard var json = (try? JSONSerialization.jsonObject(with: encoded)) as? [String: Any] else {
-      throw .unreadable(path: "ModelConfig", reason: "its encoding is not a JSON object")
+      throw .unreadable(path: source, reason: "its encoding is not a JSON object")
     }
     json["model_type"] = config.modelType
-    try self.init(json: json)
+    do { self = try ForwardConfig(json: json) } catch { throw error.located(in: source) }
   }
 }
