@@ -185,6 +185,10 @@ public struct LayerJob: Sendable {
     // Every output is written, or none: a full disk or a read-only folder leaves the files that
     // existed as they were (OutputSafety.writeAll).
     var files: [(data: Data, url: URL)] = [(pruned.serialized(), output)]
+    for url in [output, maskOutput, report].compactMap({ $0?.standardizedFileURL }) {
+      // Temporaries of an earlier run on the same outputs that was killed while writing.
+      OutputSafety.removeStaleTemporaries(in: url.deletingLastPathComponent(), prefixes: [".\(url.lastPathComponent).tmp-"])
+    }
     if let maskOutput {
       files.append((MaskFile.writer(result.mask, metadata: ["method": method.rawValue, "pattern": pattern.description]).serialized(), maskOutput))
     }
