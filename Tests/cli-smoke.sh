@@ -3,7 +3,8 @@
 # writes small seeded layer problems with the hidden `prune make-problem` helper (no Python, no
 # model), runs every method, writes the synthetic test vectors and certifies an optimum (pass) and
 # perturbed candidates (fail), and checks the exit code and the one-line error message of every
-# bad-input case. Run from anywhere:
+# bad-input case; then runs the fault tests Tests/fault-kill.sh (kills and resumes of `prune model`)
+# and Tests/fault-disk.sh (full disk, unwritable outputs). Run from anywhere:
 #   Tests/cli-smoke.sh
 # .ci/run calls it after `swift test`. It needs only bash, coreutils, grep and cmp.
 set -euo pipefail
@@ -212,7 +213,7 @@ if [ -f "$GGUF" ]; then
   elif [ ! -f "$WORK/killed.checkpoint/block-001.safetensors" ]; then fail "kill: no checkpoint was written"
   else
     bad 2 "holds an interrupted run" "rerun without --resume" -- "$BIN" model --model "$GGUF" --method sparsegpt --sparsity 0.5 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed"
-    bad 2 "it was written with pattern = 0.5" "resume with other settings" -- "$BIN" model --model "$GGUF" --method sparsegpt --pattern 2:4 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed" --resume
+    bad 2 "was written with pattern = 0.5, this run has 2:4" "resume with other settings" -- "$BIN" model --model "$GGUF" --method sparsegpt --pattern 2:4 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed" --resume
     ok "model resume" -- "$BIN" model --model "$GGUF" --method sparsegpt --sparsity 0.5 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed" --resume
     cmp -s "$WORK/full/model.safetensors" "$WORK/killed/model.safetensors" || fail "resume: model.safetensors differs from the uninterrupted run"
   fi
@@ -266,4 +267,9 @@ bad 2 "multiple of 3, but it is 8" "verify pattern not fitting" -- "$BIN" verify
 bad 1 "'weight' has shape [3, 8], expected [4, 8]" "verify candidate of another layer" -- "$BIN" "${VC[@]}" --candidate "$V/brute-row/expected.safetensors"
 
 echo "cli-smoke: $checks checks, $failures failures"
+
+# --- faults: kills and resumes, a full disk, unwritable outputs (their own scripts) --------------
+for script in fault-kill fault-disk; do
+  PRUNE_BIN="$BIN" "Tests/$script.sh" || { echo "FAIL: Tests/$script.sh" >&2; failures=$((failures + 1)); }
+done
 [ "$failures" -eq 0 ]

@@ -109,7 +109,7 @@ public enum HuggingFaceExport {
     do {
       try manager.createDirectory(at: temporary, withIntermediateDirectories: false)
     } catch {
-      throw .parentNotWritable(path: parent.path, reason: (error as NSError).localizedDescription)
+      throw .parentNotWritable(path: parent.path, reason: OutputSafety.reason(error))
     }
     do throws(ExportError) {
       try writeSafetensors(plan.tensors, metadata: header, to: temporary.appendingPathComponent("model.safetensors"))
@@ -122,13 +122,13 @@ public enum HuggingFaceExport {
           do {
             data = try Data(contentsOf: from)
           } catch {
-            throw ExportError.sourceUnreadable(path: from.path, reason: (error as NSError).localizedDescription)
+            throw ExportError.sourceUnreadable(path: from.path, reason: OutputSafety.reason(error))
           }
         }
         do {
           try data.write(to: url)
         } catch {
-          throw ExportError.writeFailed(path: destination.appendingPathComponent(file.name).path, reason: (error as NSError).localizedDescription)
+          throw ExportError.writeFailed(path: destination.appendingPathComponent(file.name).path, reason: OutputSafety.reason(error))
         }
       }
       try moveWithoutReplacing(temporary, to: destination)
@@ -152,7 +152,7 @@ public enum HuggingFaceExport {
       do {
         try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none))
       } catch {
-        throw .writeFailed(path: url.path, reason: (error as NSError).localizedDescription)
+        throw .writeFailed(path: url.path, reason: OutputSafety.reason(error))
       }
     }
     /// Writes bytes of an array (withUnsafeBytes rethrows untyped errors, so the error is carried out).
@@ -189,7 +189,7 @@ public enum HuggingFaceExport {
     do {
       try handle.synchronize()
     } catch {
-      throw .writeFailed(path: url.path, reason: (error as NSError).localizedDescription)
+      throw .writeFailed(path: url.path, reason: OutputSafety.reason(error))
     }
   }
 

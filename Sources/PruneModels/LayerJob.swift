@@ -110,6 +110,22 @@ public struct LayerJob: Sendable {
         throw .usage("\(outputs[a].0) and \(outputs[b].0) name the same file \(outputs[a].1.path)", hint: "give each output its own path")
       }
     }
+    for (name, url) in outputs {
+      var isDirectory: ObjCBool = false
+      if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw .usage("\(name) \(url.path) is a folder", hint: "give a file path, e.g. \(name) \(url.appendingPathComponent("w.safetensors").path)")
+      }
+      let parent = url.standardizedFileURL.deletingLastPathComponent()
+      guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory) else {
+        throw .usage("the folder \(parent.path) for \(name) \(url.path) does not exist", hint: "create it first (mkdir -p \(parent.path))")
+      }
+      guard isDirectory.boolValue else {
+        throw .usage("\(name) \(url.path): \(parent.path) is a file, not a folder", hint: "give a path inside a folder")
+      }
+      if let reason = OutputSafety.unwritableReason(parent) {
+        throw .usage("cannot create files in \(parent.path) for \(name) \(url.path): \(reason)", hint: "choose a path in a writable folder")
+      }
+    }
     if mask != nil, !Self.maskMethods.contains(method) {
       throw .usage(
         "--mask given to \(method), which chooses its own mask",
@@ -166,32 +182,25 @@ public struct LayerJob: Sendable {
       let written = result.weight.converted(to: Float.self).converted(to: T.self)
       methodReport.metrics["relative_error_f32_output"] = layer.relativeError(of: written)
     }
-    var written: [URL] = []
-    do {
-      try pruned.write(to: output, protecting: [problem] + (mask.map { [$0] } ?? []))
-      written.append(output)
-      if let maskOutput {
-        try MaskFile.writer(result.mask, metadata: ["method": method.rawValue, "pattern": pattern.description])
-          .write(to: maskOutput, protecting: [problem] + (mask.map { [$0] } ?? []))
-        written.append(maskOutput)
-      }
-    } catch {
-      throw .write(error)
+    // Every output is written, or none: a full disk or a read-only folder leaves the files that
+    // existed as they were (OutputSafety.writeAll).
+    var files: [(data: Data, url: URL)] = [(pruned.serialized(), output)]
+    for url in [output, maskOutput, report].compactMap({ $0?.standardizedFileURL }) {
+      // Temporaries of an earlier run on the same outputs that was killed while writing.
+      OutputSafety.removeStaleTemporaries(in: url.deletingLastPathComponent(), prefixes: [".\(url.lastPathComponent).tmp-"])
     }
-    let outcome = LayerJobOutcome(
+    if let maskOutput {
+      files.append((MaskFile.writer(result.mask, metadata: ["method": method.rawValue, "pattern": pattern.description]).serialized(), maskOutput))
+    }
+    var outcome = LayerJobOutcome(
       report: methodReport, problem: problem.path, mask: mask?.path, outputs: file.outputs, inputs: file.inputs,
       tokens: layer.tokens, gramSource: file.gramSource, isErrorCorrected: layer.isErrorCorrected,
-      precision: precision, threads: Parallelism.threads, totalSeconds: secondsSince(start), written: written)
-    if let reportURL = report {
-      do {
-        try writeAtomically(outcome.json(), to: reportURL)
-      } catch {
-        throw .write(error)
-      }
-      var o = outcome
-      o.written.append(reportURL)
-      return o
+      precision: precision, threads: Parallelism.threads, totalSeconds: secondsSince(start), written: files.map(\.url))
+    if let report {
+      outcome.written.append(report)
+      files.append((outcome.json(), report))
     }
+    do { try OutputSafety.writeAll(files) } catch { throw .write(error) }
     return outcome
   }
 }
@@ -288,6 +297,10 @@ public enum LayerJobError: Error, Equatable, CustomStringConvertible {
     case let .pattern(e): return e.description
     case let .file(e): return e.description
     case let .pruning(e): return e.description.contains("Hint:") ? e.description : "\(e.description). Hint: see 'prune help layer'."
+    case let .write(.writeFailed(path, reason)):
+      let reason = OutputSafety.plain(reason)
+      return "cannot write \(path) (\(reason)). Hint: "
+        + OutputSafety.writeHint(reason: reason, retry: "no output was written, and files that existed keep their contents") + "."
     case let .write(e): return e.description
     }
   }

@@ -29,6 +29,13 @@ struct Arguments {
   private var consumed: Set<String> = []
   /// Options given more than once (ambiguous: which value was meant?).
   private var repeated: Set<String> = []
+  /// The command being parsed, for hints ("run 'prune help model'").
+  var command: String? = nil
+
+  /// Where the options of this command are listed.
+  private var helpHint: String {
+    command.map { "run 'prune help \($0)' for its options" } ?? "run 'prune help' for the options of each command"
+  }
 
   /// Parses `args` (without the program and command names). An option followed by another option
   /// or by nothing is a boolean flag.
@@ -73,7 +80,7 @@ struct Arguments {
   /// The value of `--name`, or a usage error.
   mutating func required(_ name: String, aliases: [String] = [], hint: String? = nil) throws -> String {
     guard let v = string(name, aliases: aliases), !v.isEmpty else {
-      throw CLIError("missing --\(name)", hint: hint ?? "run 'prune help' for the options of each command")
+      throw CLIError("missing --\(name)", hint: hint ?? helpHint)
     }
     return v
   }
@@ -117,7 +124,7 @@ struct Arguments {
     }
     let unknown = Set(options.keys).union(flags).subtracting(consumed)
     if let first = unknown.sorted().first {
-      throw CLIError("unknown option --\(first)", hint: "run 'prune help' for the options of each command")
+      throw CLIError("unknown option --\(first)", hint: helpHint)
     }
     if let extra = positionals.first {
       throw CLIError("unexpected argument '\(extra)'", hint: "every input is given as --name value")

@@ -16,6 +16,7 @@ struct Command: Sendable {
     .sweep,
     .eval,
     .makeProblem,
+    .makeModel,
     .verify,
     .vectors,
   ]

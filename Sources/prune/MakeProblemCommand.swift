@@ -75,7 +75,7 @@ func runMakeProblem(_ args: inout Arguments) throws {
   do {
     try writeAtomically(data, to: URL(fileURLWithPath: outPath))
   } catch {
-    throw CLIError(error.description, exitCode: 1)
+    throw CLIError(LayerJobError.write(error).description, exitCode: 1)
   }
   print("wrote \(outPath): [\(rows) × \(columns)], \(tokens) tokens, form \(form), defect \(defect), seed \(seed)")
 }

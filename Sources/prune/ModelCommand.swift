@@ -210,11 +210,61 @@ func runModel(_ args: inout Arguments) throws {
     report: reportPath.map { URL(fileURLWithPath: $0) }, resume: resume, evaluation: evaluation,
     corpus: corpusPath.map { URL(fileURLWithPath: $0) })
   let printer = ProgressPrinter(quiet: quiet, prefix: "model")
+  let faults = FaultInjection()
   do throws(ModelJobError) {
-    let report = try job.run(progress: printer.print)
+    let report = try job.run { event in
+      printer.print(event)
+      faults.reached(event)
+    }
     print(json ? modelJSONLine(report) : modelSummary(report), terminator: "")
   } catch {
     throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+  }
+}
+
+/// Test hooks for the fault tests (Tests/fault-kill.sh, Tests/fault-disk.sh). With
+/// PRUNEKIT_KILL_AT=POINT in the environment, `prune model` sends itself SIGKILL right after the
+/// event POINT; with PRUNEKIT_STOP_AT=POINT it stops itself (SIGSTOP) there until the test sends
+/// SIGCONT, e.g. after filling the disk. They put a fault exactly at the delicate moments of a
+/// run, which a kill from outside at a random time rarely hits. POINT is one of: loaded (model
+/// read, nothing written), calibrated, started (the checkpoint folder exists, no block yet),
+/// block-N (block N's checkpoint file is written), writing (all blocks done, the output not yet
+/// written), written (the output folder is in place, the checkpoint not yet removed). Unset,
+/// nothing happens.
+struct FaultInjection {
+  var killAt: String?
+  var stopAt: String?
+
+  /// The points named in the environment.
+  init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    killAt = environment["PRUNEKIT_KILL_AT"].flatMap { $0.isEmpty ? nil : $0 }
+    stopAt = environment["PRUNEKIT_STOP_AT"].flatMap { $0.isEmpty ? nil : $0 }
+  }
+
+  /// The name of an event as a fault point.
+  static func name(_ event: ModelJob.Event) -> String? {
+    switch event {
+    case .loaded: return "loaded"
+    case .calibration: return "calibrated"
+    case .pruning(.started): return "started"
+    case let .pruning(.block(b, _, _, _, _)): return "block-\(b)"
+    case .writing: return "writing"
+    case .written: return "written"
+    default: return nil
+    }
+  }
+
+  /// Stops or kills this process when `event` is the point asked for.
+  func reached(_ event: ModelJob.Event) {
+    guard let point = Self.name(event) else { return }
+    if point == stopAt {
+      printError("prune: PRUNEKIT_STOP_AT=\(point): stopping this process until SIGCONT (fault test)")
+      raise(SIGSTOP)
+    }
+    if point == killAt {
+      printError("prune: PRUNEKIT_KILL_AT=\(point): killing this process (fault test)")
+      raise(SIGKILL)
+    }
   }
 }
 
@@ -245,6 +295,8 @@ final class ProgressPrinter: @unchecked Sendable {
         lastEval = p.seconds
         line(String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
       }
+    case let .writing(url, size):
+      line("writing \(url.path) (\(bytes(size)))")
     case let .written(url):
       line("wrote \(url.path)")
     }

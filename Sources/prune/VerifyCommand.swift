@@ -87,7 +87,7 @@ func runVerify(_ args: inout Arguments) throws {
     throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
   }
   if let certificateURL {
-    do { try writeAtomically(certificate.json(), to: certificateURL) } catch { throw CLIError(error.description, exitCode: 1) }
+    do { try writeAtomically(certificate.json(), to: certificateURL) } catch { throw CLIError(LayerJobError.write(error).description, exitCode: 1) }
   }
   if json {
     FileHandle.standardOutput.write(certificate.json())
@@ -188,7 +188,7 @@ func runVerifySuite(_ args: inout Arguments, manifest: String) throws {
     throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
   }
   if let certificatePath {
-    do { try writeAtomically(report.json(), to: URL(fileURLWithPath: certificatePath)) } catch { throw CLIError(error.description, exitCode: 1) }
+    do { try writeAtomically(report.json(), to: URL(fileURLWithPath: certificatePath)) } catch { throw CLIError(LayerJobError.write(error).description, exitCode: 1) }
   }
   if json {
     FileHandle.standardOutput.write(report.json())

@@ -10,6 +10,11 @@ func printHelp() {
   print(text, terminator: "")
 }
 
+// A write beyond the file-size limit (ulimit -f) raises SIGXFSZ, which kills the process without a
+// word. Ignored, the write fails with EFBIG instead, and the command reports which file could not
+// be written and cleans up, as for a full disk.
+signal(SIGXFSZ, SIG_IGN)
+
 var argv = Array(CommandLine.arguments.dropFirst())
 guard let name = argv.first, name != "help", name != "--help", name != "-h" else {
   if argv.count >= 2, let c = Command.all.first(where: { $0.name == argv[1] }) {
@@ -24,6 +29,7 @@ guard let command = Command.all.first(where: { $0.name == name }) else {
   exit(2)
 }
 var arguments = Arguments(Array(argv.dropFirst()))
+arguments.command = command.name
 do {
   if arguments.flag("help") {
     print(command.usage)

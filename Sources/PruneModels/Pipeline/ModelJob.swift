@@ -7,6 +7,12 @@ import Foundation
 import PruneKernels
 import PruneSolvers
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// Where the calibration text comes from.
 public enum CalibrationSource: Sendable, Equatable {
   /// A protocol's calibration text and windows (austen-quick: 16 × 1024 tokens of emma.txt).
@@ -60,29 +66,91 @@ public struct ModelJob: Sendable {
     case calibration(tokens: Int, windows: Int, sequenceLength: Int, source: String)
     case pruning(ModelPruningEvent)
     case evaluating(PerplexityProgress)
+    /// The output folder is being written (under a temporary name), `bytes` in all.
+    case writing(URL, bytes: Int)
+    /// The output folder is complete; the checkpoint is removed next.
     case written(URL)
   }
 
-  /// Checks the output paths before any work.
-  public func checkPaths() throws(ModelJobError) {
+  /// Checks the output paths before any work: the output is not the input, does not exist (unless
+  /// `finishing`: a resumed run whose output was completed just before a kill), and its folder
+  /// exists and accepts new files (tried, so that a read-only mount fails here even for root); the
+  /// same for the folder of `report`.
+  public func checkPaths(finishing: Bool = false) throws(ModelJobError) {
     let manager = FileManager.default
     if isSameFile(output, model) || output.standardizedFileURL.path.hasPrefix(model.standardizedFileURL.path + "/") {
       throw .usage("--out \(output.path) is the input model", hint: "write the pruned model to a new folder; the input is never modified")
     }
-    if manager.fileExists(atPath: output.path) {
+    if manager.fileExists(atPath: output.path) && !finishing {
+      if manager.fileExists(atPath: checkpointDirectory.path) {
+        throw .usage(
+          "--out \(output.path) already exists, and so does its checkpoint \(checkpointDirectory.path): the run was stopped"
+            + " after writing the output but before removing the checkpoint",
+          hint: "add --resume to check the output and finish, or delete \(checkpointDirectory.path)")
+      }
       throw .usage("--out \(output.path) already exists", hint: "choose a new folder, or delete it first; outputs are never overwritten")
     }
-    let parent = output.standardizedFileURL.deletingLastPathComponent()
+    try Self.checkFolder(of: output, option: "--out")
+    if let report {
+      if isSameFile(report, model) {
+        throw .usage("--report \(report.path) is the input model", hint: "write the report to a new path")
+      }
+      var isDirectory: ObjCBool = false
+      if manager.fileExists(atPath: report.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw .usage("--report \(report.path) is a folder", hint: "give a file path for the report, e.g. --report report.json")
+      }
+      try Self.checkFolder(of: report, option: "--report")
+    }
+  }
+
+  /// Checks that the folder that will hold `path` exists, is a folder and accepts new files.
+  static func checkFolder(of path: URL, option: String) throws(ModelJobError) {
+    let parent = path.standardizedFileURL.deletingLastPathComponent()
     var isDirectory: ObjCBool = false
-    guard manager.fileExists(atPath: parent.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-      throw .usage("the folder \(parent.path) for --out does not exist", hint: "create it first (mkdir -p \(parent.path))")
+    guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory) else {
+      throw .usage("the folder \(parent.path) for \(option) \(path.path) does not exist", hint: "create it first (mkdir -p \(parent.path))")
     }
-    guard manager.isWritableFile(atPath: parent.path) else {
-      throw .usage("cannot write in \(parent.path)", hint: "choose an --out in a writable folder")
+    guard isDirectory.boolValue else {
+      throw .usage("\(option) \(path.path): \(parent.path) is a file, not a folder", hint: "give a path inside a folder")
     }
-    if let report, isSameFile(report, model) {
-      throw .usage("--report \(report.path) is the input model", hint: "write the report to a new path")
+    if let reason = OutputSafety.unwritableReason(parent) {
+      throw .usage("cannot create files in \(parent.path) for \(option) \(path.path): \(reason)", hint: "choose a path in a writable folder")
     }
+  }
+
+  /// Bytes the output folder needs: every parameter in F32, plus the header and tokenizer files
+  /// (a few MB at most; counted as 1%).
+  static func outputBytes(_ model: TransformerLM) -> Int { model.parameterCount * 4 + model.parameterCount * 4 / 100 }
+
+  /// Bytes of the checkpoint files of `blocks` (their linear layers in F32).
+  static func checkpointBytes(_ model: TransformerLM, blocks: [Int]) -> Int {
+    blocks.reduce(0) { sum, b in
+      sum + model.linearLayerNames(block: b).reduce(0) { s, n in
+        s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns * 4 } ?? 0)
+      }
+    }
+  }
+
+  /// Fails when the output's file system cannot hold the output and the checkpoint files still to
+  /// be written (both exist until the output is complete), before any work is done.
+  func checkSpace(_ model: TransformerLM, blocks: [Int]) throws(ModelJobError) {
+    let parent = output.standardizedFileURL.deletingLastPathComponent()
+    guard let available = OutputSafety.availableBytes(parent) else { return }
+    let done = resume ? Set(PruningCheckpoint.completedBlocks(in: checkpointDirectory)) : []
+    if let error = Self.spaceShortfall(model, blocks: blocks.filter { !done.contains($0) }, folder: parent, available: available) {
+      throw error
+    }
+  }
+
+  /// The error when `available` bytes cannot hold the output of `model` and the checkpoint files
+  /// of `blocks`; nil when they can.
+  static func spaceShortfall(_ model: TransformerLM, blocks: [Int], folder: URL, available: Int) -> ModelJobError? {
+    let outputBytes = Self.outputBytes(model)
+    let checkpointBytes = Self.checkpointBytes(model, blocks: blocks)
+    guard available < outputBytes + checkpointBytes else { return nil }
+    return .noSpace(
+      folder: folder.path, needed: outputBytes + checkpointBytes, available: available,
+      detail: "the output \(OutputSafety.size(outputBytes)) and the checkpoint \(OutputSafety.size(checkpointBytes))")
   }
 
   /// The run's identity for the checkpoint: every setting that changes the pruned weights.
@@ -96,7 +164,18 @@ public struct ModelJob: Sendable {
   /// Runs the job and returns its report.
   public func run(progress: @escaping (Event) -> Void = { _ in }) throws(ModelJobError) -> ModelReport {
     let start = ContinuousClock.now
-    try checkPaths()
+    let manager = FileManager.default
+    // Killed after the output was renamed into place but before the checkpoint was removed: the
+    // output is checked against this run's settings below, and the run ends there.
+    let finishing = resume && manager.fileExists(atPath: output.path) && manager.fileExists(atPath: checkpointDirectory.path)
+    try checkPaths(finishing: finishing)
+    // The temporaries of killed runs on the same output (see OutputSafety).
+    let outputFolder = output.standardizedFileURL.deletingLastPathComponent()
+    OutputSafety.removeStaleTemporaries(in: outputFolder, prefixes: OutputSafety.temporaryPrefixes(of: output.standardizedFileURL.lastPathComponent))
+    if let report {
+      let r = report.standardizedFileURL
+      OutputSafety.removeStaleTemporaries(in: r.deletingLastPathComponent(), prefixes: [".\(r.lastPathComponent).tmp-"])
+    }
     let corpusValue: Corpus?
     let text: String
     let calibrationWindows: Int
@@ -129,7 +208,7 @@ public struct ModelJob: Sendable {
     } catch let e as CorpusError {
       throw .corpus(e)
     } catch {
-      throw .usage("\(error)", hint: "check the calibration options")
+      throw .usage("cannot read the calibration text: \(error)", hint: "check --calib, or give --protocol austen-quick")
     }
 
     let loadStart = ContinuousClock.now
@@ -146,10 +225,18 @@ public struct ModelJob: Sendable {
     progress(.calibration(tokens: calibrationSet.tokens.count, windows: calibrationSet.windows, sequenceLength: sequenceLength, source: sourceName))
 
     let pruner = ModelPruner(plan: plan, calibration: calibrationSet)
-    _ = try wrap { () throws(ModelPruningError) in try pruner.blockList(for: lm) }
+    let blocks = try wrap { () throws(ModelPruningError) in try pruner.blockList(for: lm) }
+    if !finishing { try checkSpace(lm, blocks: blocks) }
     let modelSize = ((try? FileManager.default.attributesOfItem(atPath: model.path))?[.size] as? Int) ?? 0
     let store = try wrap { () throws(ModelPruningError) in
       try PruningCheckpoint(directory: checkpointDirectory, fingerprint: fingerprint(calibrationSet, modelSize: modelSize), resume: resume)
+    }
+    if finishing {
+      let finished = try finishedReport(calibration: calibrationSet)
+      try writeExtraReport(finished)
+      progress(.written(output.standardizedFileURL))
+      store.remove()
+      return finished
     }
     let summary = try wrap { () throws(ModelPruningError) in
       try pruner.run(&lm, store: store, progress: { progress(.pruning($0)) })
@@ -165,8 +252,10 @@ public struct ModelJob: Sendable {
         }
       } catch let e as CorpusError {
         throw .corpus(e)
+      } catch let e as PerplexityError {
+        throw .evaluation(protocolName: evaluation.rawValue, e)
       } catch {
-        throw .usage("evaluation failed: \(error)", hint: "check the evaluation protocol")
+        throw .usage("evaluating on \(evaluation.rawValue): \(error)", hint: "check the evaluation protocol, or give --no-eval")
       }
     }
 
@@ -177,14 +266,50 @@ public struct ModelJob: Sendable {
       totalSeconds: 0, peakResidentBytes: 0)
 
     let final = output.standardizedFileURL
-    try writeModelFolder(lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description) { (folder: URL) throws(SafetensorsError) in
+    progress(.writing(final, bytes: Self.outputBytes(lm)))
+    let retry = "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
+      + " so the same command with --resume only writes the output"
+    try writeModelFolder(lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description, retry: retry) { (folder: URL) throws(SafetensorsError) in
       report.totalSeconds = secondsSince(start)
       report.peakResidentBytes = peakResidentBytes()
       try writeAtomically(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
-      if let extra = self.report { try writeAtomically(report.json(), to: extra) }
     }
+    // The extra copy only once the output is in place, so a failed run leaves an earlier one as it was.
+    try writeExtraReport(report)
     progress(.written(final))
     store.remove()
+    return report
+  }
+
+  /// Writes the `--report` copy (if asked for) of a run whose output is complete.
+  func writeExtraReport(_ report: ModelReport) throws(ModelJobError) {
+    guard let extra = self.report else { return }
+    do { try writeAtomically(report.json(), to: extra) } catch {
+      throw .write(
+        path: extra.path, reason: error.writeFailureReason ?? error.description,
+        retry: "\(output.path) is complete; the same command with --resume writes the report and finishes")
+    }
+  }
+
+  /// The report of an output completed by an earlier, killed run of this job (the checkpoint's
+  /// fingerprint has been matched already): its pruning-report.json must name this run's
+  /// method, pattern and calibration.
+  func finishedReport(calibration: CalibrationSet) throws(ModelJobError) -> ModelReport {
+    let file = output.appendingPathComponent("pruning-report.json")
+    let hint = "the checkpoint matches this run but --out does not; delete one of \(output.path) and \(checkpointDirectory.path)"
+    guard let data = FileManager.default.contents(atPath: file.path) else {
+      throw .usage("--out \(output.path) exists but has no pruning-report.json", hint: hint)
+    }
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    guard let report = try? decoder.decode(ModelReport.self, from: data) else {
+      throw .usage("\(file.path) is not a PruneKit report", hint: hint)
+    }
+    guard report.method == plan.method.rawValue, report.pattern == plan.pattern.description,
+      report.calibration.sha256 == calibration.digest, report.summary.schedule == plan.schedule
+    else {
+      throw .usage("--out \(output.path) holds a model pruned with other settings (\(report.method) \(report.pattern))", hint: hint)
+    }
     return report
   }
 
@@ -195,31 +320,48 @@ public struct ModelJob: Sendable {
 
 /// Writes a pruned model as a Hugging Face folder at `final` (which must not exist): the export
 /// and `extras` (e.g. the report) go into a temporary sibling folder, which is renamed into place
-/// only when everything is written, so `final` either does not exist or is complete.
+/// only when everything is written, so `final` either does not exist or is complete. On failure
+/// the temporary folder is removed and the error names the file of `final` that could not be
+/// written; `retry` tells the user how to continue.
 func writeModelFolder(
-  _ model: TransformerLM, source: URL, to final: URL, method: String, pattern: String,
+  _ model: TransformerLM, source: URL, to final: URL, method: String, pattern: String, retry: String,
   extras: (URL) throws(SafetensorsError) -> Void
 ) throws(ModelJobError) {
   let manager = FileManager.default
   let staging = final.deletingLastPathComponent()
-    .appendingPathComponent(".\(final.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
+    .appendingPathComponent(".\(final.lastPathComponent).partial-\(getpid())")
   try? manager.removeItem(at: staging)
+  /// For a file written in a temporary folder, its path in `final` (other paths unchanged).
+  func finalPath(_ path: String) -> String {
+    let url = URL(fileURLWithPath: path)
+    let folder = url.deletingLastPathComponent().lastPathComponent
+    let temporary = folder.hasPrefix(".\(final.lastPathComponent).partial-") || folder.hasPrefix("..\(final.lastPathComponent).partial-")
+    return temporary ? final.appendingPathComponent(url.lastPathComponent).path : path
+  }
   do {
     try HuggingFaceExport.write(
       model: model, source: source, to: staging,
       metadata: ["format": "pt", "pruned_by": "PruneKit", "method": method, "pattern": pattern])
   } catch {
     try? manager.removeItem(at: staging)
-    throw .export(error.description)
+    switch error {
+    case let .writeFailed(path, reason):
+      throw .write(path: path == staging.path ? final.path : finalPath(path), reason: reason, retry: retry)
+    case let .parentNotWritable(path, reason):
+      throw .write(path: final.path, reason: "cannot create a folder in \(path): \(reason)", retry: retry)
+    default:
+      throw .export(error.description)
+    }
   }
   do { try extras(staging) } catch {
     try? manager.removeItem(at: staging)
+    if case let .writeFailed(path, reason) = error { throw .write(path: finalPath(path), reason: reason, retry: retry) }
     throw .export(error.description)
   }
   guard rename(staging.path, final.path) == 0 else {
     let reason = String(cString: strerror(errno))
     try? manager.removeItem(at: staging)
-    throw .export("cannot move the finished folder to \(final.path): \(reason)")
+    throw .write(path: final.path, reason: "cannot move the finished folder into place: \(reason)", retry: retry)
   }
 }
 
@@ -276,7 +418,14 @@ public enum ModelJobError: Error, CustomStringConvertible {
   case model(ModelLoadError)
   case corpus(CorpusError)
   case pruning(ModelPruningError)
+  /// The model could not be exported (a problem of the model or its source, not of the disk).
   case export(String)
+  /// A file of the output could not be written; `retry` says what was kept and how to continue.
+  case write(path: String, reason: String, retry: String)
+  /// Perplexity could not be evaluated on a protocol's text.
+  case evaluation(protocolName: String, PerplexityError)
+  /// The output's file system has less room than the run needs (checked before any work).
+  case noSpace(folder: String, needed: Int, available: Int, detail: String)
 
   public var isUsageError: Bool {
     switch self {
@@ -294,6 +443,16 @@ public enum ModelJobError: Error, CustomStringConvertible {
     case let .pruning(e): return e.description
     case let .export(message):
       return message.contains("Hint:") ? message : "\(message). Hint: check free space and permissions of the output folder."
+    case let .write(path, reason, retry):
+      let reason = OutputSafety.plain(reason)
+      return "cannot write \(path): \(reason). Hint: \(OutputSafety.writeHint(reason: reason, retry: retry))."
+    case let .evaluation(name, e):
+      let text = e.description.hasPrefix("perplexity: ") ? String(e.description.dropFirst(12)) : e.description
+      return "evaluating the pruned model on \(name): \(text)" + (text.contains("Hint:") ? "" : " Hint: give --no-eval to skip the evaluation.")
+    case let .noSpace(folder, needed, available, detail):
+      return "not enough free space in \(folder): the run writes about \(OutputSafety.size(needed)) (\(detail)),"
+        + " \(OutputSafety.size(available)) are free. Hint: free space on that disk or choose another output folder;"
+        + " nothing was written."
     }
   }
 }

@@ -31,16 +31,22 @@ public struct ModelMerge: Sendable {
     if manager.fileExists(atPath: output.path) {
       throw .usage("--out \(output.path) already exists", hint: "choose a new folder; outputs are never overwritten")
     }
+    for part in parts where isSameFile(output, part) || isSameFile(output, model) {
+      throw .usage("--out \(output.path) is one of the inputs", hint: "write the merged model to a new folder; inputs are never modified")
+    }
+    try ModelJob.checkFolder(of: output, option: "--out")
+    OutputSafety.removeStaleTemporaries(
+      in: output.standardizedFileURL.deletingLastPathComponent(), prefixes: OutputSafety.temporaryPrefixes(of: output.standardizedFileURL.lastPathComponent))
     var reports: [ModelReport] = []
     let decoder = JSONDecoder()
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     for part in parts {
       let file = part.appendingPathComponent("pruning-report.json")
       guard let data = manager.contents(atPath: file.path) else {
-        throw .usage("\(file.path) is missing", hint: "each part must be a folder written by 'prune model'")
+        throw .usage("part \(part.path) has no pruning-report.json", hint: "each part must be a folder written by 'prune model --blocks A-B'")
       }
       do { reports.append(try decoder.decode(ModelReport.self, from: data)) } catch {
-        throw .usage("\(file.path) is not a PruneKit report: \(error)", hint: "each part must be a folder written by 'prune model'")
+        throw .usage("\(file.path) is not a PruneKit report (\(error))", hint: "each part must be a folder written by 'prune model --blocks A-B'")
       }
     }
     let first = reports[0]
@@ -53,8 +59,11 @@ public struct ModelMerge: Sendable {
       let same = r.method == first.method && r.pattern == first.pattern && r.options == first.options
         && r.calibration == first.calibration
       guard same else {
+        let field = r.method != first.method ? "method (\(r.method), \(first.method))"
+          : r.pattern != first.pattern ? "pattern (\(r.pattern), \(first.pattern))"
+          : r.options != first.options ? "options" : "calibration"
         throw .usage(
-          "\(part.path) differs from \(parts[0].path) in method, pattern, options or calibration",
+          "\(part.path) differs from \(parts[0].path) in its \(field)",
           hint: "merge only parts of one run, made with the same settings")
       }
     }
@@ -74,7 +83,9 @@ public struct ModelMerge: Sendable {
       let partModel: TransformerLM
       do { partModel = try LoadedModel(contentsOf: part).model } catch { throw .model(error) }
       guard partModel.config == lm.config else {
-        throw .usage("\(part.path) is not a pruned version of \(model.path)", hint: "give the dense model the parts were pruned from")
+        throw .usage(
+          "\(part.path) is not a pruned version of \(model.path) (its config.json describes another model)",
+          hint: "give the dense model the parts were pruned from")
       }
       for b in reports[i].summary.blocks {
         for name in lm.linearLayerNames(block: b) {
@@ -94,7 +105,8 @@ public struct ModelMerge: Sendable {
     report.summary = summary
     report.perplexity = nil
     report.evaluation = nil
-    try writeModelFolder(lm, source: model, to: output.standardizedFileURL, method: first.method, pattern: first.pattern) { (folder: URL) throws(SafetensorsError) in
+    let retry = "nothing was left behind and the parts are unchanged; run the merge again"
+    try writeModelFolder(lm, source: model, to: output.standardizedFileURL, method: first.method, pattern: first.pattern, retry: retry) { (folder: URL) throws(SafetensorsError) in
       report.totalSeconds = secondsSince(start)
       report.peakResidentBytes = peakResidentBytes()
       try writeAtomically(report.json(), to: folder.appendingPathComponent("pruning-report.json"))

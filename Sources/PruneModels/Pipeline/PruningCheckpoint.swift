@@ -7,6 +7,12 @@
 import Foundation
 import PruneKernels
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// A checkpoint folder: `run.json` + `block-NNN.safetensors` for every completed block.
 public struct PruningCheckpoint: BlockStore, Sendable {
   /// The folder.
@@ -22,6 +28,13 @@ public struct PruningCheckpoint: BlockStore, Sendable {
     self.fingerprint = fingerprint
     let manager = FileManager.default
     let runFile = directory.appendingPathComponent("run.json")
+    // A folder with neither run.json nor a block (a kill between the last two steps of `remove`)
+    // holds nothing to resume or to lose.
+    if manager.fileExists(atPath: directory.path) && !manager.fileExists(atPath: runFile.path)
+      && Self.completedBlocks(in: directory).isEmpty
+    {
+      try? manager.removeItem(at: directory)
+    }
     if manager.fileExists(atPath: directory.path) {
       guard resume else {
         throw .resumeConflict(
@@ -34,24 +47,51 @@ public struct PruningCheckpoint: BlockStore, Sendable {
       }
       for key in Set(stored.keys).union(fingerprint.keys).sorted() where stored[key] != fingerprint[key] {
         throw .resumeConflict(
-          "it was written with \(key) = \(stored[key] ?? "(none)"), this run has \(fingerprint[key] ?? "(none)")",
+          "\(directory.path) was written with \(key) = \(stored[key] ?? "(none)"), this run has \(fingerprint[key] ?? "(none)")",
           hint: "resume with the same settings, or delete \(directory.path) to start over")
       }
+      // A killed run may have left half-written block files; they are not blocks yet.
+      OutputSafety.removeStaleAtomicWrites(in: directory)
     } else {
-      do {
-        try manager.createDirectory(at: directory, withIntermediateDirectories: false)
-      } catch {
-        throw .checkpoint("cannot create \(directory.path): \(error.localizedDescription)", hint: "check that the parent folder exists and is writable")
-      }
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      do {
-        try writeAtomically(try encoder.encode(fingerprint), to: runFile)
-      } catch {
-        throw .checkpoint("cannot write \(runFile.path): \(error)", hint: "check free space and permissions")
-      }
+      try Self.create(directory, fingerprint: fingerprint)
     }
   }
+
+  /// Creates the folder with its run.json in one step: both are written under a temporary name
+  /// (`.NAME.partial-PID`) and renamed into place, so a kill never leaves a checkpoint folder
+  /// without its fingerprint.
+  private static func create(_ directory: URL, fingerprint: [String: String]) throws(ModelPruningError) {
+    let manager = FileManager.default
+    let parent = directory.deletingLastPathComponent()
+    let prefix = ".\(directory.lastPathComponent).partial-"
+    OutputSafety.removeStaleTemporaries(in: parent, prefixes: [prefix])
+    let staging = parent.appendingPathComponent(prefix + "\(getpid())")
+    try? manager.removeItem(at: staging)
+    let retry = "nothing was pruned yet; run the same command again once the folder is writable"
+    do {
+      try manager.createDirectory(at: staging, withIntermediateDirectories: false)
+    } catch {
+      let reason = Self.reason(error)
+      throw .checkpoint("cannot create the checkpoint folder \(directory.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    do {
+      try writeAtomically(try encoder.encode(fingerprint), to: staging.appendingPathComponent("run.json"))
+    } catch {
+      try? manager.removeItem(at: staging)
+      let reason = error.writeFailureReason ?? "\(error)"
+      throw .checkpoint("cannot write \(directory.appendingPathComponent("run.json").path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
+    }
+    guard rename(staging.path, directory.path) == 0 else {
+      let reason = String(cString: strerror(errno))
+      try? manager.removeItem(at: staging)
+      throw .checkpoint("cannot create the checkpoint folder \(directory.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
+    }
+  }
+
+  /// The underlying reason of a Foundation file error (e.g. "No space left on device").
+  static func reason(_ error: any Error) -> String { OutputSafety.reason(error) }
 
   /// The settings of a run that change its result, as a checkpoint's fingerprint: model path,
   /// method, pattern, schedule, chunking, the calibration tokens' sha256, and the options given.
@@ -71,7 +111,10 @@ public struct PruningCheckpoint: BlockStore, Sendable {
   }
 
   /// Blocks completed so far.
-  public var completedBlocks: [Int] {
+  public var completedBlocks: [Int] { Self.completedBlocks(in: directory) }
+
+  /// The blocks whose files are in `directory` (none when it does not exist).
+  public static func completedBlocks(in directory: URL) -> [Int] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
     return names.compactMap { n -> Int? in
       guard n.hasPrefix("block-"), n.hasSuffix(".safetensors") else { return nil }
@@ -81,15 +124,21 @@ public struct PruningCheckpoint: BlockStore, Sendable {
 
   public func save(block: Int, weights: [(String, Matrix<Float>)], records: [LayerRecord]) throws(ModelPruningError) {
     var writer = SafetensorsWriter()
+    let file = url(block: block)
     do {
       for (name, w) in weights { try writer.add(name + ".weight", matrix: w) }
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]
       encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
       writer.metadata = ["records": String(decoding: try encoder.encode(records), as: UTF8.self), "block": "\(block)"]
-      try writer.write(to: url(block: block))
+      try writer.write(to: file)
     } catch {
-      throw .checkpoint("cannot write block \(block) to \(url(block: block).path): \(error)", hint: "check free space and permissions")
+      let reason = (error as? SafetensorsError)?.writeFailureReason ?? "\(error)"
+      let kept = completedBlocks
+      let retry = kept.isEmpty
+        ? "no block was finished yet; run the same command again"
+        : "the \(kept.count) finished block(s) stay in \(directory.path) and the same command with --resume continues from them"
+      throw .checkpoint("cannot write block \(block) to \(file.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
     }
   }
 
@@ -119,14 +168,38 @@ public struct PruningCheckpoint: BlockStore, Sendable {
     }
   }
 
-  /// Deletes the folder (after the output is safely written).
-  public func remove() {
-    try? FileManager.default.removeItem(at: directory)
+  /// Deletes the folder (after the output is safely written): the block files first and run.json
+  /// last, so a kill during the deletion leaves a checkpoint that still names its run (which
+  /// `--resume` recognises and finishes removing), or an empty folder, never blocks without run.json.
+  public func remove() { Self.remove(directory) }
+
+  /// Deletes the checkpoint folder `directory` (if any) in the order of `remove()`.
+  public static func remove(_ directory: URL) {
+    let manager = FileManager.default
+    for name in (try? manager.contentsOfDirectory(atPath: directory.path)) ?? [] where name != "run.json" {
+      try? manager.removeItem(at: directory.appendingPathComponent(name))
+    }
+    try? manager.removeItem(at: directory.appendingPathComponent("run.json"))
+    try? manager.removeItem(at: directory)
   }
 
   private var decoder: JSONDecoder {
     let d = JSONDecoder()
     d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     return d
+  }
+}
+
+extension Error {
+  /// The reason of a `SafetensorsError.writeFailed` (nil for other errors).
+  var writeFailureReason: String? {
+    if case let .writeFailed(_, reason)? = self as? SafetensorsError { return OutputSafety.plain(reason) }
+    return nil
+  }
+
+  /// The path of a `SafetensorsError.writeFailed` (nil for other errors).
+  var writeFailurePath: String? {
+    if case let .writeFailed(path, _)? = self as? SafetensorsError { return path }
+    return nil
   }
 }

@@ -158,9 +158,19 @@ public struct SweepJob: Sendable {
   /// Runs every entry not already in `output/sweep.json` and returns the whole table.
   public func run(progress: @escaping (Event) -> Void = { _ in }) throws(ModelJobError) -> SweepTable {
     let manager = FileManager.default
-    do { try manager.createDirectory(at: output, withIntermediateDirectories: true) } catch {
-      throw .usage("cannot create \(output.path): \(error.localizedDescription)", hint: "choose an --out in a writable folder")
+    var isDirectory: ObjCBool = false
+    if manager.fileExists(atPath: output.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+      throw .usage("--out \(output.path) is a file", hint: "give a folder for the sweep's table, chart and checkpoints")
     }
+    do { try manager.createDirectory(at: output, withIntermediateDirectories: true) } catch {
+      let reason = PruningCheckpoint.reason(error)
+      throw .write(path: output.path, reason: "cannot create the folder: \(reason)", retry: "nothing was done yet")
+    }
+    // Tried before the first (long) entry: a read-only folder fails here even for root.
+    if let reason = OutputSafety.unwritableReason(output) {
+      throw .write(path: output.path, reason: "cannot create files in it: \(reason)", retry: "nothing was done yet")
+    }
+    OutputSafety.removeStaleAtomicWrites(in: output)
     // Every pattern must be valid for every method before the first (long) entry runs.
     var plans: [(SweepMethod, String, SparsityPattern)] = []
     for m in methods {
@@ -208,7 +218,7 @@ public struct SweepJob: Sendable {
           progress(.evaluating($0))
         }
       } catch {
-        throw .usage(error.description, hint: "check the evaluation protocol")
+        throw .evaluation(protocolName: evaluation.rawValue, error)
       }
     }
     func record(_ entry: SweepEntry) throws(ModelJobError) {
@@ -218,7 +228,10 @@ public struct SweepJob: Sendable {
         try writeAtomically(table.json(), to: jsonURL)
         try writeAtomically(Data(table.chart().svg().utf8), to: svgURL)
       } catch {
-        throw .export(error.description)
+        let path = (error.writeFailurePath ?? jsonURL.path)
+        throw .write(
+          path: path, reason: error.writeFailureReason ?? error.description,
+          retry: "the entries finished before this one are in \(jsonURL.path); run the same command again to continue")
       }
       progress(.finished(entry))
     }
@@ -237,7 +250,10 @@ public struct SweepJob: Sendable {
       let key = SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
       let folder = output.appendingPathComponent("models/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))")
       let wantSave = save.contains(m.method) && !manager.fileExists(atPath: folder.path)
+      let checkpointName = "checkpoints/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))"
       if let done = table.entries.first(where: { $0.key == key }), !wantSave {
+        // A checkpoint of a finished entry is left only by a kill while it was being deleted.
+        PruningCheckpoint.remove(output.appendingPathComponent(checkpointName))
         progress(.skipped(done))
         continue
       }
@@ -246,7 +262,6 @@ public struct SweepJob: Sendable {
         method: m.method, pattern: pattern, options: m.options, givenOptions: m.givenOptions, schedule: schedule)
       let pruner = ModelPruner(plan: plan, calibration: calibration)
       var lm = dense
-      let checkpointName = "checkpoints/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))"
       let summary: ModelPruningSummary
       let store: PruningCheckpoint
       do {
@@ -259,14 +274,18 @@ public struct SweepJob: Sendable {
       } catch let e as ModelPruningError {
         throw .pruning(e)
       } catch {
-        throw .usage("cannot create \(output.path)/checkpoints: \(error.localizedDescription)", hint: "check permissions")
+        throw .write(
+          path: output.appendingPathComponent("checkpoints").path, reason: "cannot create the folder: \(PruningCheckpoint.reason(error))",
+          retry: "the entries finished so far are in \(jsonURL.path); run the same command again to continue")
       }
       let p = try evaluate(lm)
       if save.contains(m.method) && !manager.fileExists(atPath: folder.path) {
+        let retry = "the pruned blocks stay in \(output.path)/\(checkpointName); run the same command again to continue"
         do { try manager.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
-          throw .export("cannot create \(folder.deletingLastPathComponent().path): \(error.localizedDescription)")
+          throw .write(path: folder.deletingLastPathComponent().path, reason: "cannot create the folder: \(PruningCheckpoint.reason(error))", retry: retry)
         }
-        try writeModelFolder(lm, source: model, to: folder, method: m.method.rawValue, pattern: pattern.description) { _ in }
+        OutputSafety.removeStaleTemporaries(in: folder.deletingLastPathComponent(), prefixes: OutputSafety.temporaryPrefixes(of: folder.lastPathComponent))
+        try writeModelFolder(lm, source: model, to: folder, method: m.method.rawValue, pattern: pattern.description, retry: retry) { _ in }
         progress(.saved(folder))
       }
       try record(SweepEntry(
