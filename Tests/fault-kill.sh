@@ -240,10 +240,16 @@ done
 # --- where the kills landed ------------------------------------------------------------------------
 echo "fault-kill: where the first kills landed:"
 printf '%s\n' "${landed[@]}" | sed -E 's/ \(.*//' | sort | uniq -c | sed 's/^/  /'
-for phase in "before the checkpoint folder" "while pruning" "during the output write" "after the output rename, before checkpoint removal"; do
+# The chosen points land before the checkpoint folder, while pruning and after the rename by
+# construction; a kill inside the output write is only likely (timed from outside), so missing it
+# is reported, not failed: a loaded CI machine must not turn timing luck into a red build. The
+# Swift test FaultTests covers a failure inside the output write deterministically.
+for phase in "before the checkpoint folder" "while pruning" "after the output rename, before checkpoint removal"; do
   checks=$((checks + 1))
   printf '%s\n' "${landed[@]}" | grep -qF "$phase" || fail "no kill landed $phase"
 done
+printf '%s\n' "${landed[@]}" | grep -qF "during the output write" \
+  || echo "fault-kill: note: no kill landed during the output write this time (timing); see FaultTests"
 
 elapsed=$(( ($(date +%s%N) - script_start) / 1000000 ))
 echo "fault-kill: $checks checks, $failures failures, ${elapsed} ms"
