@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-swift build -c release --product prune
-BIN="$(swift build -c release --show-bin-path)/prune"
+[ -n "${PRUNE_BIN:-}" ] || swift build -c release --product prune  # PRUNE_BIN: test that binary instead
+BIN="${PRUNE_BIN:-$(swift build -c release --show-bin-path)/prune}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
