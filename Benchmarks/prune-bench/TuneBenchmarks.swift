@@ -17,56 +17,51 @@ func runTune(
   func run<T: KernelScalar>(_: T.Type) {
     var rng = SystemRandomNumberGenerator()
     let a = Matrix<T>(rows: m, columns: k) { _, _ in T(Double.random(in: -1...1, using: &rng)) }
-    let b = Matrix<T>(rows: k, columns: n) { _, _ in T(Double.random(in: -1...1, using: &rng)) }
-    var c = Matrix<T>(rows: m, columns: n)
+    // The Gram times X = a: [m tokens × k features] (n unused); the GEMM C = a·b.
+    let b = Matrix<T>(rows: gramKernel ? 0 : k, columns: gramKernel ? 0 : n) { _, _ in
+      T(Double.random(in: -1...1, using: &rng))
+    }
+    var c = gramKernel ? Matrix<T>(rows: k, columns: k) : Matrix<T>(rows: m, columns: n)
     let base = T.gemmBlocking
-    if gramKernel {
-      // Gram of X = a: [m tokens × k features]; 2·m·k² flops as in `prune-bench kernels`.
-      var g = Matrix<T>(rows: k, columns: k)
-      var best = [Double](repeating: .infinity, count: blockings.count)
-      for _ in 0..<rounds {
-        for (i, bl) in blockings.enumerated() {
-          let blocking = GEMMBlocking(mr: base.mr, nr: base.nr, kc: bl.0, mc: bl.1, nc: bl.2)
-          var times: [Double] = []
-          for r in 0...runs {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            gram(a, into: &g, threads: threads, blocking: blocking)
-            if r > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+
+    /// One call of the kernel under test with `blocking`.
+    func call(_ blocking: GEMMBlocking) {
+      if gramKernel {
+        gram(a, into: &c, threads: threads, blocking: blocking)
+        return
+      }
+      a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+          c.withUnsafeMutableBufferPointer { pc in
+            gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
+                 b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n, threads: threads, blocking: blocking)
           }
-          times.sort()
-          best[i] = min(best[i], times[times.count / 2])
         }
       }
-      for (i, bl) in blockings.enumerated() {
-        let gf = 2 * Double(m) * Double(k) * Double(k) / best[i] / 1e9
-        print("{\"kernel\":\"\(double ? "dgram" : "sgram")\",\"m\":\(m),\"n\":\(k),\"threads\":\(threads),\"kc\":\(bl.0),\"mc\":\(bl.1),\"nc\":\(bl.2),\"gflops\":\(String(format: "%.2f", gf))}")
-      }
-      return
     }
+
     var best = [Double](repeating: .infinity, count: blockings.count)
     for _ in 0..<rounds {
       for (i, bl) in blockings.enumerated() {
         let blocking = GEMMBlocking(mr: base.mr, nr: base.nr, kc: bl.0, mc: bl.1, nc: bl.2)
         var times: [Double] = []
-        a.withUnsafeBufferPointer { pa in
-          b.withUnsafeBufferPointer { pb in
-            c.withUnsafeMutableBufferPointer { pc in
-              for r in 0...runs {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
-                     b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n, threads: threads, blocking: blocking)
-                if r > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
-              }
-            }
-          }
+        for r in 0...runs {  // run 0 is the warm-up
+          let t0 = DispatchTime.now().uptimeNanoseconds
+          call(blocking)
+          if r > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
         }
         times.sort()
         best[i] = min(best[i], times[times.count / 2])
       }
     }
+    let prefix = double ? "d" : "s"
     for (i, bl) in blockings.enumerated() {
-      let gf = 2 * Double(m) * Double(n) * Double(k) / best[i] / 1e9
-      print("{\"kernel\":\"\(double ? "dgemm" : "sgemm")\",\"m\":\(m),\"n\":\(n),\"k\":\(k),\"threads\":\(threads),\"kc\":\(bl.0),\"mc\":\(bl.1),\"nc\":\(bl.2),\"gflops\":\(String(format: "%.2f", gf))}")
+      // GEMM: 2mnk flops; Gram: 2·m·k² (as `prune-bench kernels` counts it, n = features).
+      let shape = gramKernel
+        ? "\"kernel\":\"\(prefix)gram\",\"m\":\(m),\"n\":\(k)"
+        : "\"kernel\":\"\(prefix)gemm\",\"m\":\(m),\"n\":\(n),\"k\":\(k)"
+      let flops = gramKernel ? 2 * Double(m) * Double(k) * Double(k) : 2 * Double(m) * Double(n) * Double(k)
+      print("{\(shape),\"threads\":\(threads),\"kc\":\(bl.0),\"mc\":\(bl.1),\"nc\":\(bl.2),\"gflops\":\(String(format: "%.2f", flops / best[i] / 1e9))}")
     }
   }
   double ? run(Double.self) : run(Float.self)

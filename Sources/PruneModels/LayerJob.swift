@@ -115,15 +115,8 @@ public struct LayerJob: Sendable {
       if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
         throw .usage("\(name) \(url.path) is a folder", hint: "give a file path, e.g. \(name) \(url.appendingPathComponent("w.safetensors").path)")
       }
-      let parent = url.standardizedFileURL.deletingLastPathComponent()
-      guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory) else {
-        throw .usage("the folder \(parent.path) for \(name) \(url.path) does not exist", hint: "create it first (mkdir -p \(parent.path))")
-      }
-      guard isDirectory.boolValue else {
-        throw .usage("\(name) \(url.path): \(parent.path) is a file, not a folder", hint: "give a path inside a folder")
-      }
-      if let reason = OutputSafety.unwritableReason(parent) {
-        throw .usage("cannot create files in \(parent.path) for \(name) \(url.path): \(reason)", hint: "choose a path in a writable folder")
+      if let problem = OutputSafety.folderProblem(of: url, option: name) {
+        throw .usage(problem.message, hint: problem.hint)
       }
     }
     if mask != nil, !Self.maskMethods.contains(method) {

@@ -105,16 +105,8 @@ public struct ModelJob: Sendable {
 
   /// Checks that the folder that will hold `path` exists, is a folder and accepts new files.
   static func checkFolder(of path: URL, option: String) throws(ModelJobError) {
-    let parent = path.standardizedFileURL.deletingLastPathComponent()
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory) else {
-      throw .usage("the folder \(parent.path) for \(option) \(path.path) does not exist", hint: "create it first (mkdir -p \(parent.path))")
-    }
-    guard isDirectory.boolValue else {
-      throw .usage("\(option) \(path.path): \(parent.path) is a file, not a folder", hint: "give a path inside a folder")
-    }
-    if let reason = OutputSafety.unwritableReason(parent) {
-      throw .usage("cannot create files in \(parent.path) for \(option) \(path.path): \(reason)", hint: "choose a path in a writable folder")
+    if let problem = OutputSafety.folderProblem(of: path, option: option) {
+      throw .usage(problem.message, hint: problem.hint)
     }
   }
 

@@ -66,6 +66,23 @@ public enum OutputSafety {
     return "check that the folder exists and is writable; \(retry)"
   }
 
+  /// What stops `option path` from being created (its folder is missing, is a file, or takes no
+  /// new files), as (message, hint); nil when nothing does. Checked before any work.
+  public static func folderProblem(of path: URL, option: String) -> (message: String, hint: String)? {
+    let parent = path.standardizedFileURL.deletingLastPathComponent()
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory) else {
+      return ("the folder \(parent.path) for \(option) \(path.path) does not exist", "create it first (mkdir -p \(parent.path))")
+    }
+    guard isDirectory.boolValue else {
+      return ("\(option) \(path.path): \(parent.path) is a file, not a folder", "give a path inside a folder")
+    }
+    if let reason = unwritableReason(parent) {
+      return ("cannot create files in \(parent.path) for \(option) \(path.path): \(reason)", "choose a path in a writable folder")
+    }
+    return nil
+  }
+
   /// Why files cannot be created in `folder` (nil when they can): tries to create and delete a
   /// file there, which catches read-only mounts and permissions even for root.
   public static func unwritableReason(_ folder: URL) -> String? {
