@@ -339,6 +339,10 @@ public struct SafetensorsFile: TensorSource {
     let count = info.count
     let start = info.byteRange.lowerBound
     let dtype = info.dtype
+    // An empty tensor is `[]`: `Array(unsafeUninitializedCapacity: 0)` writes its count into the
+    // shared empty-array singleton, which ThreadSanitizer reports as a race when two threads decode
+    // empty tensors at once (scripts/sanitize.sh thread found it).
+    if count == 0 { return (info.shape, []) }
     let values = [T](unsafeUninitializedCapacity: count) { out, initialised in
       data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
         let base = raw.baseAddress! + start
