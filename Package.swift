@@ -6,6 +6,8 @@
 //
 // Module layering, one way only:
 //
+//   PruneKernelsAVX512 (stdlib only: the AVX-512 micro-kernels, x86_64)
+//        ↑
 //   PruneKernels  (stdlib + Dispatch: Matrix, GEMM, Gram, Cholesky, eigenvalue bound)
 //        ↑
 //   PruneSolvers  (layer problems, masks, magnitude, Wanda, SparseGPT, ADMM, FISTA, refit, APT, oracles)
@@ -25,10 +27,19 @@ import PackageDescription
 // build; x86-64-v3 is the AVX2+FMA+BMI2 baseline that every x86_64 server of the last decade has.
 // The flag is set in every configuration, so `swift test` in debug also gets real FMA instructions.
 // arm64 needs nothing: NEON (with FMA) is its baseline.
+//
+// The AVX-512 micro-kernels are a module of their own, compiled for x86-64-v4 (AVX-512 F/BW/CD/DQ/VL)
+// and called only after PruneKernels has checked that the CPU supports it (KernelISA.swift), so
+// the binary still runs on AVX2-only CPUs. That module also enables the Builtin module, for
+// LLVM's prefetch (Swift has no prefetch function); on other architectures it is empty.
 #if arch(x86_64)
 let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+let avx512Flags: [SwiftSetting] = [
+  .unsafeFlags(["-Xcc", "-march=x86-64-v4", "-enable-experimental-feature", "BuiltinModule"])
+]
 #else
 let simdFlags: [SwiftSetting] = []
+let avx512Flags: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -43,7 +54,8 @@ let package = Package(
   targets: [
     // MARK: - Public API
 
-    .target(name: "PruneKernels", swiftSettings: simdFlags),
+    .target(name: "PruneKernelsAVX512", swiftSettings: avx512Flags),
+    .target(name: "PruneKernels", dependencies: ["PruneKernelsAVX512"], swiftSettings: simdFlags),
     .target(name: "PruneSolvers", dependencies: ["PruneKernels"], swiftSettings: simdFlags),
     .target(name: "PruneModels", dependencies: ["PruneKernels", "PruneSolvers"], swiftSettings: simdFlags),
 

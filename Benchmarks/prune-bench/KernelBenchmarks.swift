@@ -106,7 +106,7 @@ func runGram<T: KernelScalar>(_: T.Type, _ name: String, tokens: Int, features: 
 }
 
 func runKernelBenchmarks(_ config: KernelBenchmarkConfiguration) {
-  FileHandle.standardError.write(Data("prune-bench kernels: \(ProcessInfo.processInfo.activeProcessorCount) processors, threads \(config.threads)\n".utf8))
+  FileHandle.standardError.write(Data("prune-bench kernels: \(ProcessInfo.processInfo.activeProcessorCount) processors, threads \(config.threads), micro-kernels \(KernelISA.active) (Float \(Float.gemmBlocking.mr)×\(Float.gemmBlocking.nr), Double \(Double.gemmBlocking.mr)×\(Double.gemmBlocking.nr))\n".utf8))
   let shapes = config.quick ? gemmShapes.filter { [256, 576, 768].contains($0.m) && $0.m == $0.n } : gemmShapes
   for s in shapes where config.groups.contains(s.group) {
     if config.kernels.contains("sgemm") { runGEMM(Float.self, "sgemm", s, config) }

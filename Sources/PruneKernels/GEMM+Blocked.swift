@@ -56,25 +56,40 @@ public struct GEMMBlocking: Sendable, Equatable, CustomStringConvertible {
     self.nc = nc
   }
 
+  // The register tile is the micro-kernel's (6 × 16 Float and 6 × 8 Double with AVX2, 6 × 64 and
+  // 6 × 32 with AVX-512); the cache blocking kc/mc/nc is the same for both instruction sets, so
+  // that an AVX2 and an AVX-512 machine reduce every element in the same k blocks and give
+  // bit-identical results. (Measured with the AVX-512 kernels, 2026-11-26, `prune-bench tune`: on
+  // the wide Gram every kc/mc/nc in 256–1024 / 24–144 / 768–3072 was within 3 % of these, and on
+  // DGEMM 768×3072·3072² within 2 %, inside the machine's noise.)
+
   /// Float: kc = 768, mc = 48, nc = 768. A deep kc is the measured winner on this Zen 5 machine
   /// (`prune-bench tune`, 1 thread, interleaved rounds): every pruning product with k ≤ 768 runs
   /// as a single k block, so each C tile is loaded and stored once, and larger k has few blocks.
   /// kc = 384/mc = 144 (the first choice, sized so the B̃ micro-panel sat in half of L1) ran at
-  /// 0.86–0.93 of kc = 768 on 1536×576·576², 768×3072·3072² and 2048³. Footprints: Ã micro-panel
-  /// 6 × 768 × 4 B = 18 KiB, B̃ micro-panel 768 × 16 × 4 B = 48 KiB (streamed from L2), Ã block
-  /// 48 × 768 × 4 B = 144 KiB, B̃ block 768 × 768 × 4 B = 2.25 MiB (L3).
-  public static let float = GEMMBlocking(mr: 6, nr: 16, kc: 768, mc: 48, nc: 768)
+  /// 0.86–0.93 of kc = 768 on 1536×576·576², 768×3072·3072² and 2048³ (AVX2 kernel). Footprints
+  /// (AVX2): Ã micro-panel 6 × 768 × 4 B = 18 KiB, B̃ micro-panel 768 × 16 × 4 B = 48 KiB (streamed
+  /// from L2), Ã block 48 × 768 × 4 B = 144 KiB, B̃ block 768 × 768 × 4 B = 2.25 MiB (L3).
+  public static func float(_ isa: KernelISA = .active) -> GEMMBlocking {
+    GEMMBlocking(mr: 6, nr: isa == .avx512 ? 64 : 16, kc: 768, mc: 48, nc: 768)
+  }
 
   /// Double: kc = 768, mc = 48, nc = 768, chosen the same way (kc = 256/mc = 72 ran at 0.84–0.93
   /// of it on 3072×768·768², 1536×576·576² and 2048³). Ã block 48 × 768 × 8 B = 288 KiB,
-  /// B̃ micro-panel 768 × 8 × 8 B = 48 KiB, B̃ block 768 × 768 × 8 B = 4.5 MiB (L3).
-  public static let double = GEMMBlocking(mr: 6, nr: 8, kc: 768, mc: 48, nc: 768)
+  /// B̃ micro-panel 768 × 8 × 8 B = 48 KiB (AVX2), B̃ block 768 × 768 × 8 B = 4.5 MiB (L3).
+  public static func double(_ isa: KernelISA = .active) -> GEMMBlocking {
+    GEMMBlocking(mr: 6, nr: isa == .avx512 ? 32 : 8, kc: 768, mc: 48, nc: 768)
+  }
 
   /// The Gram kernel's blockings: the earlier, shallower kc. A Gram reduces over thousands of
   /// tokens, so kc only sets how often the (triangular) C tiles are revisited, and with kc = 768
-  /// the Gram of X [16384 × 576…3072] ran 3–6 % slower than with these (measured 2026-11-26).
-  public static let floatGram = GEMMBlocking(mr: 6, nr: 16, kc: 384, mc: 144, nc: 768)
-  public static let doubleGram = GEMMBlocking(mr: 6, nr: 8, kc: 256, mc: 72, nc: 768)
+  /// the Gram of X [16384 × 576…3072] ran 3–6 % slower than with these (AVX2, measured 2026-11-26).
+  public static func floatGram(_ isa: KernelISA = .active) -> GEMMBlocking {
+    GEMMBlocking(mr: 6, nr: isa == .avx512 ? 64 : 16, kc: 384, mc: 144, nc: 768)
+  }
+  public static func doubleGram(_ isa: KernelISA = .active) -> GEMMBlocking {
+    GEMMBlocking(mr: 6, nr: isa == .avx512 ? 32 : 8, kc: 256, mc: 72, nc: 768)
+  }
 
   public var description: String { "mr=\(mr) nr=\(nr) kc=\(kc) mc=\(mc) nc=\(nc)" }
 }
@@ -110,9 +125,7 @@ func gemmBlocked<T: KernelScalar>(
 ) {
   let MR = blocking.mr
   let NR = blocking.nr
-  precondition(
-    MR == T.gemmBlocking.mr && NR == T.gemmBlocking.nr,
-    "gemmBlocked: register tile \(MR)×\(NR) differs from the \(T.self) micro-kernel's")
+  let kernel = T.microKernel(mr: MR, nr: NR)
   if m == 0 || n == 0 { return }
   if k == 0 || alpha == 0 {
     scaleC(m: m, n: n, beta: beta, c: c, ldc: ldc, region: region)
@@ -217,11 +230,11 @@ func gemmBlocked<T: KernelScalar>(
               let aMicro = UnsafePointer(aPack + r * blk.kb * MR)
               let cTile = cOut.base + i0 * ldc + j0
               if mEff == MR && nEff == NR {
-                T._microKernel(blk.kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock)
+                kernel.run(blk.kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock)
               } else {
                 edgeTile(
-                  blk.kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock, rows: mEff, columns: nEff,
-                  MR: MR, NR: NR)
+                  kernel, blk.kb, aMicro, bMicro, cTile, ldc, alpha, betaBlock, rows: mEff,
+                  columns: nEff)
               }
             }
           }
@@ -271,12 +284,13 @@ func guidedBounds(units: Int, workers: Int, maxUnits: Int) -> [Int] {
 /// kernel's own store.
 @inline(never)
 func edgeTile<T: KernelScalar>(
-  _ kb: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-  _ ldc: Int, _ alpha: T, _ beta: T, rows: Int, columns: Int, MR: Int, NR: Int
+  _ kernel: MicroKernel<T>, _ kb: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>,
+  _ c: UnsafeMutablePointer<T>, _ ldc: Int, _ alpha: T, _ beta: T, rows: Int, columns: Int
 ) {
-  withUnsafeTemporaryAllocation(of: T.self, capacity: MR * NR) { scratch in
+  let NR = kernel.nr
+  withUnsafeTemporaryAllocation(of: T.self, capacity: kernel.mr * NR) { scratch in
     let s = scratch.baseAddress!
-    T._microKernel(kb, a, b, s, NR, 1, 0)
+    kernel.run(kb, a, b, s, NR, 1, 0)
     for r in 0..<rows {
       for j in 0..<columns {
         let v = alpha * s[r * NR + j]
@@ -371,15 +385,18 @@ func packBPanel<T: KernelScalar>(
   _ b: StridedOperand<T>, rows row: Int, depth: Int, column: Int, width: Int, NR: Int,
   into dst: UnsafeMutablePointer<T>
 ) {
-  if b.columnStride == 1 && width == NR && NR * MemoryLayout<T>.stride == 64 {
-    // A full row of the micro-panel is 64 bytes in both precisions: two 32-byte moves.
+  let rowBytes = NR * MemoryLayout<T>.stride
+  if b.columnStride == 1 && width == NR && rowBytes % 32 == 0 {
+    // A full row of the micro-panel is 64 bytes (AVX2 tiles) or 256 bytes (AVX-512 tiles) in
+    // both precisions: 32-byte moves.
     for p in 0..<depth {
       let src = UnsafeRawPointer(b.base + (row + p) * b.rowStride + column)
       let out = UnsafeMutableRawPointer(dst + p * NR)
-      out.storeBytes(of: src.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-      out.storeBytes(
-        of: src.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), toByteOffset: 32,
-        as: SIMD8<Float>.self)
+      for offset in stride(from: 0, to: rowBytes, by: 32) {
+        out.storeBytes(
+          of: src.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self), toByteOffset: offset,
+          as: SIMD8<Float>.self)
+      }
     }
   } else if b.columnStride == 1 {
     for p in 0..<depth {

@@ -40,8 +40,8 @@ public func gemm<T: KernelScalar>(
 }
 
 /// The same GEMM with explicit cache blocking, for tuning experiments (`prune-bench tune`).
-/// `blocking.mr` and `blocking.nr` must be `T.gemmBlocking`'s (the micro-kernel's register tile);
-/// kc, mc and nc are free. Results depend on kc (the reduction is blocked by it), not on mc or nc.
+/// `blocking.mr × nr` must be the register tile of a micro-kernel this CPU runs (`T.gemmBlocking`'s,
+/// or `T.gemmBlocking(for:)` of a supported `KernelISA`); kc, mc and nc are free. Results depend on kc (the reduction is blocked by it), not on mc or nc.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func gemm<T: KernelScalar>(
@@ -49,9 +49,6 @@ public func gemm<T: KernelScalar>(
   alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
   beta: T, c: UnsafeMutablePointer<T>, ldc: Int, threads: Int, blocking: GEMMBlocking
 ) {
-  precondition(
-    blocking.mr == T.gemmBlocking.mr && blocking.nr == T.gemmBlocking.nr,
-    "gemm: the register tile of \(blocking) is not the \(T.self) micro-kernel's")
   let opA = StridedOperand(base: a, rowStride: transposeA ? 1 : lda, columnStride: transposeA ? lda : 1)
   let opB = StridedOperand(base: b, rowStride: transposeB ? 1 : ldb, columnStride: transposeB ? ldb : 1)
   gemmBlocked(

@@ -16,7 +16,7 @@
 ///
 /// Only G's upper triangle is read; on return G is symmetric (upper triangle mirrored down).
 /// `blocking` is `T.gramBlocking` unless a benchmark compares others (`prune-bench tune --kernel
-/// gram`); its register tile must be the micro-kernel's.
+/// gram`); its register tile must be that of a micro-kernel this CPU runs.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func gram<T: KernelScalar>(
@@ -26,9 +26,6 @@ public func gram<T: KernelScalar>(
   precondition(
     g.rows == x.columns && g.columns == x.columns,
     "gram: G \(g.shapeDescription) does not match X \(x.shapeDescription) (want [\(x.columns) × \(x.columns)])")
-  precondition(
-    blocking.mr == T.gemmBlocking.mr && blocking.nr == T.gemmBlocking.nr,
-    "gram: blocking \(blocking) must keep the micro-kernel's mr × nr")
   let f = x.columns
   x.withUnsafeBufferPointer { px in
     g.withUnsafeMutableBufferPointer { pg in

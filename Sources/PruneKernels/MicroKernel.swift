@@ -15,6 +15,9 @@
 //     starting from +0, then written as fma(β, c, α·acc) (or α·acc when β = 0). The result of an
 //     element therefore depends only on k and the data, never on where the tile sits.
 //
+// These are the AVX2 kernels, which every x86_64 build runs; CPUs with AVX-512 run the wider
+// kernels of the PruneKernelsAVX512 module instead (KernelISA.swift), under the same contract.
+//
 // Register budget on AVX2 (16 ymm registers):
 //
 //       Float 6 × 16                       Double 6 × 8
@@ -25,6 +28,16 @@
 // That is 15 of 16 registers; per k step: 2 loads of B̃, 6 broadcasts of Ã, 12 FMAs. Swift never
 // contracts `a * b + c` into an FMA, so the products are written `.addingProduct` (always fused,
 // hence bit-identical with or without AVX2; only the speed depends on the build flags).
+
+/// A micro-kernel and its register tile: `run(k, Ã, B̃, C, ldc, α, β)` computes
+/// `C[0..<mr, 0..<nr] ← α·Ã·B̃ + β·C` as in the contract above.
+public struct MicroKernel<T>: Sendable {
+  public let mr: Int
+  public let nr: Int
+  /// The instruction set it is compiled for.
+  public let isa: KernelISA
+  let run: @Sendable (Int, UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>, Int, T, T) -> Void
+}
 
 /// Float micro-kernel, MR = 6, NR = 16. See the contract above.
 @inline(never)

@@ -1,3 +1,7 @@
+#if arch(x86_64)
+import PruneKernelsAVX512
+#endif
+
 // PruneKernels: the dense linear algebra every PruneKit solver rests on.
 //
 // Implementation goals, in order of priority:
@@ -9,14 +13,16 @@
 //   3. Speed: the blocked kernels match OpenBLAS on the project's 2-core AVX2 machine
 //      (Docs/benchmarks.md).
 //
-// Dependencies: the standard library, Dispatch (`concurrentPerform`) and the C library for the
-// processor count. No Foundation below the I/O layer.
+// Dependencies: the standard library, Dispatch (`concurrentPerform`), the C library for the
+// processor count and /proc/cpuinfo, and PruneKernelsAVX512 (the AVX-512 micro-kernels). No Foundation below the I/O layer.
 //
 // Contents:
 //   Matrix.swift                  row-major storage, shapes checked at the API edge
 //   GEMM.swift                    C ← α·op(A)·op(B) + β·C: public API and `gemmReference`
 //   GEMM+Blocked.swift            the BLIS-style five-loop nest, packing, parallel split
-//   MicroKernel.swift             the 6×16 (Float) and 6×8 (Double) register-tiled SIMD kernels
+//   MicroKernel.swift             the 6×16 (Float) and 6×8 (Double) AVX2 register-tiled SIMD kernels
+//   KernelISA.swift               AVX2 or AVX-512: which micro-kernels this CPU runs, chosen once
+//   (module PruneKernelsAVX512)   the 6×64 (Float) and 6×32 (Double) AVX-512 micro-kernels
 //   Gram.swift                    G += XᵀX (upper triangle, then mirrored), streaming accumulator
 //   Cholesky.swift                A = LLᵀ, blocked, with a reported damping-retry policy
 //   Triangular.swift              triangular solves and inverses, SPD inverse
@@ -25,50 +31,75 @@
 
 /// A floating-point type the kernels are implemented for: `Float` and `Double`.
 ///
-/// The requirements are implementation hooks of the blocked GEMM (its register tile and
-/// micro-kernel); code outside this module calls `gemm`, `gram`, `cholesky` and friends, which are
-/// generic over `KernelScalar` and pre-specialised for both conforming types.
+/// The requirements are implementation hooks of the blocked GEMM (its register tiles, cache
+/// blockings and micro-kernels); code outside this module calls `gemm`, `gram`, `cholesky` and
+/// friends, which are generic over `KernelScalar` and pre-specialised for both conforming types.
 public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable, CustomStringConvertible {
-  /// Register and cache blocking of the blocked GEMM for this precision (`GEMMBlocking`).
-  static var gemmBlocking: GEMMBlocking { get }
+  /// Register and cache blocking of the blocked GEMM with the micro-kernel of `isa`.
+  static func gemmBlocking(for isa: KernelISA) -> GEMMBlocking
 
-  /// Register and cache blocking of the Gram kernel (same register tile, its own cache sizes).
-  static var gramBlocking: GEMMBlocking { get }
+  /// Register and cache blocking of the Gram kernel with the micro-kernel of `isa` (the same
+  /// register tile as the GEMM, its own cache sizes).
+  static func gramBlocking(for isa: KernelISA) -> GEMMBlocking
 
-  /// The register-tiled micro-kernel (see MicroKernel.swift for its contract):
-  /// `C[0..<mr, 0..<nr] ← α · Ã·B̃ + β · C`, where Ã is a packed `[k × mr]` micro-panel and B̃ a
-  /// packed `[k × nr]` micro-panel. When β = 0, C is not read.
-  static func _microKernel(
-    _ k: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>,
-    _ c: UnsafeMutablePointer<Self>, _ ldc: Int, _ alpha: Self, _ beta: Self)
+  /// The register-tiled micro-kernels this CPU can run, one per `KernelISA.supported` (see
+  /// MicroKernel.swift for their contract).
+  static var _microKernels: [MicroKernel<Self>] { get }
 
   /// The scalar's unit roundoff u = ε/2 as a Double (2⁻²⁴ for Float, 2⁻⁵³ for Double), used by
   /// error bounds such as γₙ = n·u/(1 − n·u).
   static var unitRoundoff: Double { get }
 }
 
+extension KernelScalar {
+  /// The GEMM blocking of this process (`KernelISA.active`).
+  public static var gemmBlocking: GEMMBlocking { gemmBlocking(for: .active) }
+
+  /// The Gram blocking of this process (`KernelISA.active`).
+  public static var gramBlocking: GEMMBlocking { gramBlocking(for: .active) }
+
+  /// The micro-kernel with register tile `mr × nr`; stops if this CPU has none (a blocking made
+  /// for AVX-512 used on an AVX2 machine).
+  static func microKernel(mr: Int, nr: Int) -> MicroKernel<Self> {
+    guard let kernel = _microKernels.first(where: { $0.mr == mr && $0.nr == nr }) else {
+      preconditionFailure(
+        "no \(Self.self) micro-kernel with register tile \(mr)×\(nr) on this CPU (available: "
+          + _microKernels.map { "\($0.mr)×\($0.nr) \($0.isa)" }.joined(separator: ", ") + ")")
+    }
+    return kernel
+  }
+}
+
 extension Float: KernelScalar {
-  public static var gemmBlocking: GEMMBlocking { .float }
-  public static var gramBlocking: GEMMBlocking { .floatGram }
+  public static func gemmBlocking(for isa: KernelISA) -> GEMMBlocking { .float(isa) }
+  public static func gramBlocking(for isa: KernelISA) -> GEMMBlocking { .floatGram(isa) }
   public static var unitRoundoff: Double { 0x1p-24 }
-  @inline(__always)
-  public static func _microKernel(
-    _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float
-  ) {
-    sgemmMicroKernel6x16(k, a, b, c, ldc, alpha, beta)
+  public static let _microKernels: [MicroKernel<Float>] = KernelISA.supported.map { isa in
+    switch isa {
+    case .baseline: return MicroKernel(mr: 6, nr: 16, isa: isa, run: sgemmMicroKernel6x16)
+    case .avx512:
+      #if arch(x86_64)
+      return MicroKernel(mr: 6, nr: 64, isa: isa, run: sgemmMicroKernelAVX512_6x64)
+      #else
+      preconditionFailure("AVX-512 on a non-x86_64 build")
+      #endif
+    }
   }
 }
 
 extension Double: KernelScalar {
-  public static var gemmBlocking: GEMMBlocking { .double }
-  public static var gramBlocking: GEMMBlocking { .doubleGram }
+  public static func gemmBlocking(for isa: KernelISA) -> GEMMBlocking { .double(isa) }
+  public static func gramBlocking(for isa: KernelISA) -> GEMMBlocking { .doubleGram(isa) }
   public static var unitRoundoff: Double { 0x1p-53 }
-  @inline(__always)
-  public static func _microKernel(
-    _ k: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>,
-    _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ alpha: Double, _ beta: Double
-  ) {
-    dgemmMicroKernel6x8(k, a, b, c, ldc, alpha, beta)
+  public static let _microKernels: [MicroKernel<Double>] = KernelISA.supported.map { isa in
+    switch isa {
+    case .baseline: return MicroKernel(mr: 6, nr: 8, isa: isa, run: dgemmMicroKernel6x8)
+    case .avx512:
+      #if arch(x86_64)
+      return MicroKernel(mr: 6, nr: 32, isa: isa, run: dgemmMicroKernelAVX512_6x32)
+      #else
+      preconditionFailure("AVX-512 on a non-x86_64 build")
+      #endif
+    }
   }
 }

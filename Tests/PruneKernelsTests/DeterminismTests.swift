@@ -39,12 +39,14 @@ struct DeterminismTests {
         }
         return c
       }
-      for blocking in [tinyBlocking(T.self), T.gemmBlocking] {
-        let one = product(threads: 1, blocking: blocking)
-        for t in [2, 3, 7] {
-          expectBitIdentical(product(threads: t, blocking: blocking), one, "\(T.self) \(s.testDescription) threads=\(t) \(blocking)")
+      for isa in KernelISA.supported {
+        for blocking in [tinyBlocking(T.self, isa), T.gemmBlocking(for: isa)] {
+          let one = product(threads: 1, blocking: blocking)
+          for t in [2, 3, 7] {
+            expectBitIdentical(product(threads: t, blocking: blocking), one, "\(T.self) \(s.testDescription) threads=\(t) \(blocking)")
+          }
+          expectBitIdentical(product(threads: 2, blocking: blocking), one, "\(T.self) rerun")
         }
-        expectBitIdentical(product(threads: 2, blocking: blocking), one, "\(T.self) rerun")
       }
     }
     p == .float ? run(Float.self) : run(Double.self)
@@ -66,9 +68,11 @@ struct DeterminismTests {
         }
         return out
       }
-      for blocking in [tinyBlocking(T.self), T.gramBlocking] {
-        let one = g(1, blocking)
-        for t in [2, 5] { expectBitIdentical(g(t, blocking), one, "\(T.self) threads=\(t) \(blocking)") }
+      for isa in KernelISA.supported {
+        for blocking in [tinyBlocking(T.self, isa), T.gramBlocking(for: isa)] {
+          let one = g(1, blocking)
+          for t in [2, 5] { expectBitIdentical(g(t, blocking), one, "\(T.self) threads=\(t) \(blocking)") }
+        }
       }
     }
     p == .float ? run(Float.self) : run(Double.self)

@@ -12,12 +12,16 @@ struct GEMMCase: Sendable, CustomTestStringConvertible {
   let precision: Precision
   let transposeA: Bool
   let transposeB: Bool
+  /// Whose micro-kernel: every instruction set this CPU supports is tested.
+  let isa: KernelISA
   var testDescription: String {
-    "\(precision) \(transposeA ? "Aᵀ" : "A")·\(transposeB ? "Bᵀ" : "B")"
+    "\(precision) \(transposeA ? "Aᵀ" : "A")·\(transposeB ? "Bᵀ" : "B") \(isa.rawValue)"
   }
-  static let all: [GEMMCase] = Precision.allCases.flatMap { p in
-    [(false, false), (false, true), (true, false), (true, true)].map {
-      GEMMCase(precision: p, transposeA: $0.0, transposeB: $0.1)
+  static let all: [GEMMCase] = KernelISA.supported.flatMap { isa in
+    Precision.allCases.flatMap { p in
+      [(false, false), (false, true), (true, false), (true, true)].map {
+        GEMMCase(precision: p, transposeA: $0.0, transposeB: $0.1, isa: isa)
+      }
     }
   }
 }
@@ -73,33 +77,38 @@ func checkBlockedGEMM<T: KernelScalar>(
     sourceLocation: sourceLocation)
 }
 
-/// Tiny cache blocks (kc = 4, mc = 12, nc = 32 Float / 16 Double) so that small matrices cross
-/// every register-tile and cache-block boundary; the register tile is the real micro-kernel's.
-func tinyBlocking<T: KernelScalar>(_: T.Type) -> GEMMBlocking {
-  let r = T.gemmBlocking
+/// Tiny cache blocks (kc = 4, mc = 2·MR, nc = 2·NR) so that small matrices cross every
+/// register-tile and cache-block boundary; the register tile is the real micro-kernel of `isa`.
+func tinyBlocking<T: KernelScalar>(_: T.Type, _ isa: KernelISA = .active) -> GEMMBlocking {
+  let r = T.gemmBlocking(for: isa)
   return GEMMBlocking(mr: r.mr, nr: r.nr, kc: 4, mc: 2 * r.mr, nc: 2 * r.nr)
 }
 
 @Suite("Blocked GEMM equals the reference")
 struct GEMMTests {
   // m covers 0, 1 and every remainder mod MR = 6 and mod mc = 12, plus a second mc block;
-  // n every remainder mod NR (16 or 8) and mod nc, plus a second nc block; k every remainder
-  // mod kc = 4 over three blocks (0 included: C ← β·C).
+  // n every remainder mod NR = 8 and 16 (AVX2) and the first 17 plus the last ones mod NR = 32 and
+  // 64 (AVX-512; the kernel never branches on the shape, the edge path copies any width), both
+  // sides of nc = 2·NR and a second nc block; k every remainder mod kc = 4 over three blocks
+  // (0 included: C ← β·C).
   static let ms = Array(0...13) + [23, 24, 25]
-  static let ns = Array(0...17) + [31, 32, 33]
+  static func ns(nr: Int) -> [Int] {
+    Array(Set(Array(0...17) + [nr - 1, nr, nr + 1, 2 * nr - 1, 2 * nr, 2 * nr + 1])).sorted()
+  }
   static let ks = [0, 1, 2, 3, 4, 5, 7, 8, 9, 13]
 
   @Test("every remainder of the micro-tile and cache blocks", arguments: GEMMCase.all)
   func everyRemainder(_ c: GEMMCase) {
     func run<T: KernelScalar>(_ t: T.Type) {
       var seed: UInt64 = 1
+      let blocking = tinyBlocking(T.self, c.isa)
       for m in Self.ms {
-        for n in Self.ns {
+        for n in Self.ns(nr: blocking.nr) {
           for k in Self.ks {
             seed += 1
             checkBlockedGEMM(
               T.self, m: m, n: n, k: k, transposeA: c.transposeA, transposeB: c.transposeB,
-              alpha: 1, beta: 0, blocking: tinyBlocking(T.self), threads: 1,
+              alpha: 1, beta: 0, blocking: blocking, threads: 1,
               minimumFlopsPerThread: 0, seed: seed)
           }
         }
@@ -114,7 +123,7 @@ struct GEMMTests {
       for (i, (alpha, beta)) in [(T(1), T(0)), (T(-0.5), T(0)), (T(1), T(1)), (T(2.5), T(-1.25)), (T(0), T(3))].enumerated() {
         checkBlockedGEMM(
           T.self, m: 19, n: 37, k: 11, transposeA: c.transposeA, transposeB: c.transposeB,
-          alpha: alpha, beta: beta, blocking: tinyBlocking(T.self), threads: 2,
+          alpha: alpha, beta: beta, blocking: tinyBlocking(T.self, c.isa), threads: 2,
           minimumFlopsPerThread: 0, seed: 100 + UInt64(i))
       }
     }
@@ -124,7 +133,7 @@ struct GEMMTests {
   @Test("the production blocking across its cache-block boundaries", arguments: GEMMCase.all)
   func productionBlocking(_ c: GEMMCase) {
     func run<T: KernelScalar>(_ t: T.Type) {
-      let b = T.gemmBlocking
+      let b = T.gemmBlocking(for: c.isa)
       // one past mc, nc and kc; a balanced-kc split (k = 2kc + 1 → three blocks of kc − 85)
       for (i, (m, n, k)) in [(b.mc + 1, 37, b.kc + 1), (7, b.nc + 1, 33), (b.mr + 1, b.nr + 3, 2 * b.kc + 1)].enumerated() {
         checkBlockedGEMM(

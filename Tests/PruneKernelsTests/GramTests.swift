@@ -32,18 +32,24 @@ func checkGram<T: KernelScalar>(_: T.Type, tokens t: Int, features f: Int, block
 
 @Suite("Gram accumulation G += XᵀX")
 struct GramTests {
-  @Test("equals the reference over every tile and block remainder", arguments: Precision.allCases)
-  func everyRemainder(_ p: Precision) {
+  @Test(
+    "equals the reference over every tile and block remainder", arguments: Precision.allCases,
+    KernelISA.supported)
+  func everyRemainder(_ p: Precision, _ isa: KernelISA) {
     func run<T: KernelScalar>(_: T.Type) {
       var seed: UInt64 = 300
-      // features cross MR, NR, mc and nc boundaries (tiny blocking); tokens cross kc blocks.
-      for f in Array(0...18) + [23, 31, 32, 33, 40] {
+      // features cross MR, NR, mc and nc boundaries (tiny blocking: NR = 8…64, nc = 2·NR);
+      // tokens cross kc blocks.
+      let tiny = tinyBlocking(T.self, isa)
+      let nr = tiny.nr
+      for f in Set(Array(0...18) + [23, 31, 32, 33, 40, nr - 1, nr + 1, 2 * nr - 1, 2 * nr + 1]).sorted() {
         for t in [0, 1, 3, 4, 5, 9] {
           seed += 1
-          checkGram(T.self, tokens: t, features: f, blocking: tinyBlocking(T.self), seed: seed)
+          checkGram(T.self, tokens: t, features: f, blocking: tiny, seed: seed)
         }
       }
-      checkGram(T.self, tokens: 2 * T.gramBlocking.kc + 3, features: T.gramBlocking.nc + 5, blocking: T.gramBlocking, seed: 399)
+      let production = T.gramBlocking(for: isa)
+      checkGram(T.self, tokens: 2 * production.kc + 3, features: production.nc + 5, blocking: production, seed: 399)
     }
     p == .float ? run(Float.self) : run(Double.self)
   }
