@@ -18,11 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${PRUNE_BIN:-}" ]; then
-  swift build -c release --product prune >/dev/null
-  PRUNE_BIN="$(swift build -c release --show-bin-path)/prune"
-fi
-BIN="$PRUNE_BIN"
+. Tests/fault-common.sh  # BIN, failures, checks, fail
 WORK="$(mktemp -d)"
 MOUNTS=()
 cleanup() {
@@ -32,9 +28,6 @@ cleanup() {
 trap cleanup EXIT
 script_start=$(date +%s%N)
 
-failures=0
-checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
 # failing CODE DESCRIPTION FRAGMENT... -- COMMAND...: must exit CODE with exactly one line on
 # standard error holding every FRAGMENT and "Hint:". The line is printed, for the record.

@@ -16,20 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${PRUNE_BIN:-}" ]; then
-  swift build -c release --product prune >/dev/null
-  PRUNE_BIN="$(swift build -c release --show-bin-path)/prune"
-fi
-BIN="$PRUNE_BIN"
+. Tests/fault-common.sh  # BIN, failures, checks, fail
 SEED="${FAULT_SEED:-20261126}"
 RUNS="${FAULT_RUNS:-8}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 script_start=$(date +%s%N)
 
-failures=0
-checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # A seeded linear congruential generator (the same numbers on every machine, unlike $RANDOM).
