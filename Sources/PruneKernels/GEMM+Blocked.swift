@@ -71,24 +71,29 @@ public struct GEMMBlocking: Sendable, Equatable, CustomStringConvertible {
   /// (AVX2): Ã micro-panel 6 × 768 × 4 B = 18 KiB, B̃ micro-panel 768 × 16 × 4 B = 48 KiB (streamed
   /// from L2), Ã block 48 × 768 × 4 B = 144 KiB, B̃ block 768 × 768 × 4 B = 2.25 MiB (L3).
   public static func float(_ isa: KernelISA = .active) -> GEMMBlocking {
-    GEMMBlocking(mr: 6, nr: isa == .avx512 ? 64 : 16, kc: 768, mc: 48, nc: 768)
+    GEMMBlocking(tileOf: Float.microKernel(for: isa), kc: 768, mc: 48, nc: 768)
   }
 
   /// Double: kc = 768, mc = 48, nc = 768, chosen the same way (kc = 256/mc = 72 ran at 0.84–0.93
   /// of it on 3072×768·768², 1536×576·576² and 2048³). Ã block 48 × 768 × 8 B = 288 KiB,
   /// B̃ micro-panel 768 × 8 × 8 B = 48 KiB (AVX2), B̃ block 768 × 768 × 8 B = 4.5 MiB (L3).
   public static func double(_ isa: KernelISA = .active) -> GEMMBlocking {
-    GEMMBlocking(mr: 6, nr: isa == .avx512 ? 32 : 8, kc: 768, mc: 48, nc: 768)
+    GEMMBlocking(tileOf: Double.microKernel(for: isa), kc: 768, mc: 48, nc: 768)
   }
 
   /// The Gram kernel's blockings: the earlier, shallower kc. A Gram reduces over thousands of
   /// tokens, so kc only sets how often the (triangular) C tiles are revisited, and with kc = 768
   /// the Gram of X [16384 × 576…3072] ran 3–6 % slower than with these (AVX2, measured 2026-11-26).
   public static func floatGram(_ isa: KernelISA = .active) -> GEMMBlocking {
-    GEMMBlocking(mr: 6, nr: isa == .avx512 ? 64 : 16, kc: 384, mc: 144, nc: 768)
+    GEMMBlocking(tileOf: Float.microKernel(for: isa), kc: 384, mc: 144, nc: 768)
   }
   public static func doubleGram(_ isa: KernelISA = .active) -> GEMMBlocking {
-    GEMMBlocking(mr: 6, nr: isa == .avx512 ? 32 : 8, kc: 256, mc: 72, nc: 768)
+    GEMMBlocking(tileOf: Double.microKernel(for: isa), kc: 256, mc: 72, nc: 768)
+  }
+
+  /// `kernel`'s register tile with the cache blocking kc, mc, nc.
+  public init<T>(tileOf kernel: MicroKernel<T>, kc: Int, mc: Int, nc: Int) {
+    self.init(mr: kernel.mr, nr: kernel.nr, kc: kc, mc: mc, nc: nc)
   }
 
   public var description: String { "mr=\(mr) nr=\(nr) kc=\(kc) mc=\(mc) nc=\(nc)" }
@@ -192,16 +197,15 @@ func gemmBlocked<T: KernelScalar>(
   // from a second copy of B̃ packed NR_n wide. Both kernels reduce an element the same way, so the
   // result does not change, only the waste.
   let narrow: MicroKernel<T>? = {
-    guard region == .upperTriangle, let n0 = T._microKernels.first,
-      n0.mr == MR, n0.nr < NR, NR % n0.nr == 0
-    else { return nil }
-    return n0
+    let n0 = T.microKernel(for: .baseline)
+    return region == .upperTriangle && n0.mr == MR && n0.nr < NR && NR % n0.nr == 0 ? n0 : nil
   }()
-  let narrowRaw = narrow.map {
-    UnsafeMutableRawPointer.allocate(byteCount: kc * (ncAlloc + $0.nr) * MemoryLayout<T>.stride, alignment: 64)
+  // Slices start at multiples of NR_n below ncAlloc (a multiple of NR), so kc·ncAlloc suffices.
+  let bNarrowRaw = narrow.map { _ in
+    UnsafeMutableRawPointer.allocate(byteCount: kc * ncAlloc * MemoryLayout<T>.stride, alignment: 64)
   }
-  defer { narrowRaw?.deallocate() }
-  let bNarrow = narrowRaw.map { SendablePointer($0.bindMemory(to: T.self, capacity: kc * (ncAlloc + (narrow?.nr ?? 0)))) }
+  defer { bNarrowRaw?.deallocate() }
+  let bNarrow = bNarrowRaw.map { SendablePointer($0.bindMemory(to: T.self, capacity: kc * ncAlloc)) }
   let aPacks = SendablePointer(aPackRaw.bindMemory(to: T.self, capacity: t * aPackStride))
   let cOut = SendablePointer(c)
   let counters = WorkCounters(count: 4 * blocks.count)

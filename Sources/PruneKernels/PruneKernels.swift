@@ -10,11 +10,12 @@ import PruneKernelsAVX512
 //      reduced is a function of the blocking only, never of the scheduling.
 //   2. Readability: every fast kernel has a plain reference implementation beside it
 //      (`gemmReference`, `gramReference`, `choleskyReference`), and the tests compare the two.
-//   3. Speed: the blocked kernels match OpenBLAS on the project's 2-core AVX2 machine
+//   3. Speed: the blocked kernels match OpenBLAS on the project's 2-core machine
 //      (Docs/benchmarks.md).
 //
 // Dependencies: the standard library, Dispatch (`concurrentPerform`), the C library for the
-// processor count and /proc/cpuinfo, and PruneKernelsAVX512 (the AVX-512 micro-kernels). No Foundation below the I/O layer.
+// processor count and /proc/cpuinfo, and PruneKernelsAVX512 (the AVX-512 micro-kernels). No
+// Foundation below the I/O layer.
 //
 // Contents:
 //   Matrix.swift                  row-major storage, shapes checked at the API edge
@@ -42,9 +43,10 @@ public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
   /// register tile as the GEMM, its own cache sizes).
   static func gramBlocking(for isa: KernelISA) -> GEMMBlocking
 
-  /// The register-tiled micro-kernels this CPU can run, one per `KernelISA.supported` (see
-  /// MicroKernel.swift for their contract).
-  static var _microKernels: [MicroKernel<Self>] { get }
+  /// The register-tiled micro-kernel of `isa` for this precision, with its register tile (see
+  /// MicroKernel.swift for the contract): the one place each tile size is written down. Only a
+  /// CPU that `KernelISA.supported` says supports `isa` may run it.
+  static func microKernel(for isa: KernelISA) -> MicroKernel<Self>
 
   /// The scalar's unit roundoff u = ε/2 as a Double (2⁻²⁴ for Float, 2⁻⁵³ for Double), used by
   /// error bounds such as γₙ = n·u/(1 − n·u).
@@ -58,15 +60,17 @@ extension KernelScalar {
   /// The Gram blocking of this process (`KernelISA.active`).
   public static var gramBlocking: GEMMBlocking { gramBlocking(for: .active) }
 
-  /// The micro-kernel with register tile `mr × nr`; stops if this CPU has none (a blocking made
-  /// for AVX-512 used on an AVX2 machine).
+  /// The micro-kernel with register tile `mr × nr` among those this CPU runs; stops if there is
+  /// none (a blocking made for AVX-512 used on an AVX2 machine).
   static func microKernel(mr: Int, nr: Int) -> MicroKernel<Self> {
-    guard let kernel = _microKernels.first(where: { $0.mr == mr && $0.nr == nr }) else {
-      preconditionFailure(
-        "no \(Self.self) micro-kernel with register tile \(mr)×\(nr) on this CPU (available: "
-          + _microKernels.map { "\($0.mr)×\($0.nr) \($0.isa)" }.joined(separator: ", ") + ")")
+    for isa in KernelISA.supported {
+      let kernel = microKernel(for: isa)
+      if kernel.mr == mr && kernel.nr == nr { return kernel }
     }
-    return kernel
+    preconditionFailure(
+      "no \(Self.self) micro-kernel with register tile \(mr)×\(nr) on this CPU (available: "
+        + KernelISA.supported.map { "\(microKernel(for: $0).mr)×\(microKernel(for: $0).nr) \($0)" }
+          .joined(separator: ", ") + ")")
   }
 }
 
@@ -74,14 +78,14 @@ extension Float: KernelScalar {
   public static func gemmBlocking(for isa: KernelISA) -> GEMMBlocking { .float(isa) }
   public static func gramBlocking(for isa: KernelISA) -> GEMMBlocking { .floatGram(isa) }
   public static var unitRoundoff: Double { 0x1p-24 }
-  public static let _microKernels: [MicroKernel<Float>] = KernelISA.supported.map { isa in
+  public static func microKernel(for isa: KernelISA) -> MicroKernel<Float> {
     switch isa {
     case .baseline: return MicroKernel(mr: 6, nr: 16, isa: isa, run: sgemmMicroKernel6x16)
     case .avx512:
       #if arch(x86_64)
       return MicroKernel(mr: 6, nr: 64, isa: isa, run: sgemmMicroKernelAVX512_6x64)
       #else
-      preconditionFailure("AVX-512 on a non-x86_64 build")
+      preconditionFailure("AVX-512 micro-kernels exist only in x86_64 builds")
       #endif
     }
   }
@@ -91,14 +95,14 @@ extension Double: KernelScalar {
   public static func gemmBlocking(for isa: KernelISA) -> GEMMBlocking { .double(isa) }
   public static func gramBlocking(for isa: KernelISA) -> GEMMBlocking { .doubleGram(isa) }
   public static var unitRoundoff: Double { 0x1p-53 }
-  public static let _microKernels: [MicroKernel<Double>] = KernelISA.supported.map { isa in
+  public static func microKernel(for isa: KernelISA) -> MicroKernel<Double> {
     switch isa {
     case .baseline: return MicroKernel(mr: 6, nr: 8, isa: isa, run: dgemmMicroKernel6x8)
     case .avx512:
       #if arch(x86_64)
       return MicroKernel(mr: 6, nr: 32, isa: isa, run: dgemmMicroKernelAVX512_6x32)
       #else
-      preconditionFailure("AVX-512 on a non-x86_64 build")
+      preconditionFailure("AVX-512 micro-kernels exist only in x86_64 builds")
       #endif
     }
   }
