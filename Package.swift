@@ -4,17 +4,29 @@
 // of large language models. No package dependencies: the toolchain's standard library, Dispatch,
 // Foundation (I/O only) and Swift Testing.
 //
-// Module layering, one way only:
+// Modules, one concern each; an arrow points at what a module depends on, one way only:
 //
-//   PruneKernelsAVX512 (stdlib only: the AVX-512 micro-kernels, x86_64)
-//        ↑
-//   PruneKernels  (stdlib + Dispatch: Matrix, GEMM, Gram, Cholesky, eigenvalue bound)
-//        ↑
-//   PruneSolvers  (layer problems, masks, magnitude, Wanda, SparseGPT, ADMM, FISTA, refit, APT, oracles)
-//        ↑
-//   PruneModels   (Foundation: safetensors, GGUF, tokenizer, forward pass, perplexity)
-//        ↑
-//   prune         (the command-line tool)          prune-bench (Benchmarks/, the benchmark executable)
+//   PruneKit            the umbrella: `import PruneKit` re-exports every public module below
+//
+//   prune, prune-bench  the command-line tool and the benchmarks
+//        │
+//   PrunePipeline       whole-model pruning: block drivers, ModelPruner, checkpoints, `prune model`,
+//        │              `prune merge`, `prune sweep`, the sweep chart
+//        │   PruneOracle    the oracle: layer-problem files, `prune layer`, `prune verify`,
+//        │        │         `prune vectors`, suite certification (never depends on the pipeline)
+//        ▼        ▼
+//   PruneModels         the transformer: forward passes, perplexity, loading a model, Hugging Face
+//        │              export, the embedded corpus and evaluation protocols
+//   PruneFormats        file formats: safetensors, GGUF, tokenizer, config.json, tensor sources,
+//        │              SHA-256, all-or-nothing output files
+//   PruneSolvers        one linear layer: problems, patterns, masks, every pruning method, oracles
+//        │
+//   PruneKernels        dense linear algebra: Matrix, GEMM, Gram, Cholesky, SplitMix64
+//        │
+//   PruneKernelsAVX512  the AVX-512 micro-kernels (x86_64), called by PruneKernels when the CPU has them
+//
+// PruneFormats depends on PruneKernels and PruneSolvers only for the types it decodes into
+// (Matrix, masks); PruneOracle and PrunePipeline both sit on PruneModels, side by side.
 
 import PackageDescription
 
@@ -22,21 +34,45 @@ import PackageDescription
 
 // The kernels are written with SIMD8<Float> / SIMD4<Double> and `.addingProduct`. Without AVX2+FMA
 // enabled at compile time, x86_64 lowers every fused multiply-add to a scalar `fmaf` libm call and
-// the blocked GEMM runs ~160x slower (Docs/kernels.md, "Build flags"). `#if arch` is evaluated on
-// the machine that builds the package, which is also the machine that runs it for every native
-// build; x86-64-v3 is the AVX2+FMA+BMI2 baseline that every x86_64 server of the last decade has.
-// The flag is set in every configuration, so `swift test` in debug also gets real FMA instructions.
-// arm64 needs nothing: NEON (with FMA) is its baseline.
+// the blocked GEMM runs ~160x slower (Docs/kernels.md, "Build flags"). x86-64-v3 is the
+// AVX2+FMA+BMI2 baseline that every x86_64 server of the last decade has. The flag is set in every
+// configuration, so `swift test` in debug also gets real FMA instructions. arm64 needs nothing:
+// NEON (with FMA) is its baseline.
 //
-// The AVX-512 micro-kernels are a module of their own, compiled for x86-64-v4 (AVX-512 F/BW/CD/DQ/VL)
-// and called only after PruneKernels has checked that the CPU supports it (KernelISA.swift), so
-// the binary still runs on AVX2-only CPUs. That module also enables the Builtin module, for
-// LLVM's prefetch (Swift has no prefetch function); on other architectures it is empty.
+// The AVX-512 micro-kernels are a module of their own, compiled for x86-64-v4 (AVX-512
+// F/BW/CD/DQ/VL) and called only after PruneKernels has checked that the CPU supports it
+// (KernelISA.swift), so the binary still runs on AVX2-only CPUs. That module also enables the
+// Builtin module, for LLVM's prefetch (Swift has no prefetch function). The define
+// PRUNEKIT_AVX512_COMPILED tells KernelISA that the module really was compiled for AVX-512.
+//
+// These are `unsafeFlags`, and SwiftPM refuses a package that uses them as a versioned
+// dependency. So the manifest sets them only when PruneKit is built in its own checkout (the root
+// package: the project's builds, its tests, CI). When another package depends on PruneKit, SwiftPM
+// checks it out under `.build/checkouts/` (Xcode: `SourcePackages/checkouts/`); there the manifest
+// sets no unsafe flag and the dependent passes the CPU flags on its own command line
+// (Docs/using-prunekit.md: `swift build -c release -Xswiftc -Xcc -Xswiftc -march=x86-64-v3`).
+// PRUNEKIT_NATIVE_FLAGS=1 or 0 overrides the guess.
+let isCheckoutOfDependent: Bool = {
+  let path = Context.packageDirectory
+  return path.contains("/.build/checkouts/") || path.contains("/SourcePackages/checkouts/")
+    || path.contains("/.swiftpm/checkouts/")
+}()
+let useNativeFlags: Bool = {
+  switch Context.environment["PRUNEKIT_NATIVE_FLAGS"] {
+  case "1"?: return true
+  case "0"?: return false
+  default: return !isCheckoutOfDependent
+  }
+}()
+
 #if arch(x86_64)
-let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
-let avx512Flags: [SwiftSetting] = [
-  .unsafeFlags(["-Xcc", "-march=x86-64-v4", "-enable-experimental-feature", "BuiltinModule"])
-]
+let simdFlags: [SwiftSetting] = useNativeFlags ? [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])] : []
+let avx512Flags: [SwiftSetting] =
+  useNativeFlags
+  ? [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v4", "-enable-experimental-feature", "BuiltinModule"]),
+    .define("PRUNEKIT_AVX512_COMPILED"),
+  ] : []
 #else
 let simdFlags: [SwiftSetting] = []
 let avx512Flags: [SwiftSetting] = []
@@ -45,9 +81,13 @@ let avx512Flags: [SwiftSetting] = []
 let package = Package(
   name: "PruneKit",
   products: [
+    .library(name: "PruneKit", targets: ["PruneKit"]),
     .library(name: "PruneKernels", targets: ["PruneKernels"]),
     .library(name: "PruneSolvers", targets: ["PruneSolvers"]),
+    .library(name: "PruneFormats", targets: ["PruneFormats"]),
     .library(name: "PruneModels", targets: ["PruneModels"]),
+    .library(name: "PruneOracle", targets: ["PruneOracle"]),
+    .library(name: "PrunePipeline", targets: ["PrunePipeline"]),
     .executable(name: "prune", targets: ["prune"]),
     .executable(name: "prune-bench", targets: ["prune-bench"]),
   ],
@@ -57,30 +97,34 @@ let package = Package(
     .target(name: "PruneKernelsAVX512", swiftSettings: avx512Flags),
     .target(name: "PruneKernels", dependencies: ["PruneKernelsAVX512"], swiftSettings: simdFlags),
     .target(name: "PruneSolvers", dependencies: ["PruneKernels"], swiftSettings: simdFlags),
-    .target(name: "PruneModels", dependencies: ["PruneKernels", "PruneSolvers"], swiftSettings: simdFlags),
+    .target(name: "PruneFormats", dependencies: ["PruneKernels", "PruneSolvers"], swiftSettings: simdFlags),
+    .target(name: "PruneModels", dependencies: ["PruneFormats"], swiftSettings: simdFlags),
+    .target(name: "PruneOracle", dependencies: ["PruneModels"], swiftSettings: simdFlags),
+    .target(name: "PrunePipeline", dependencies: ["PruneModels"], swiftSettings: simdFlags),
+    .target(name: "PruneKit", dependencies: ["PrunePipeline", "PruneOracle"], swiftSettings: simdFlags),
 
     // MARK: - Executables
 
-    .executableTarget(
-      name: "prune", dependencies: ["PruneKernels", "PruneSolvers", "PruneModels"],
-      swiftSettings: simdFlags),
+    .executableTarget(name: "prune", dependencies: ["PruneKit"], swiftSettings: simdFlags),
     // Swift 5 language mode: top-level benchmark scripts read globals without actor annotations.
     .executableTarget(
-      name: "prune-bench", dependencies: ["PruneKernels", "PruneSolvers", "PruneModels"],
+      name: "prune-bench", dependencies: ["PruneKit"],
       path: "Benchmarks/prune-bench", swiftSettings: simdFlags + [.swiftLanguageMode(.v5)]),
 
     // MARK: - Tests
 
-    .target(name: "PruneTestSupport", dependencies: ["PruneKernels"], path: "Tests/PruneTestSupport"),
+    .target(name: "PruneTestSupport", dependencies: ["PruneFormats"], path: "Tests/PruneTestSupport"),
     .testTarget(
-      name: "PruneKernelsTests", dependencies: ["PruneKernels", "PruneTestSupport"],
-      swiftSettings: simdFlags),
+      name: "PruneKernelsTests", dependencies: ["PruneKernels", "PruneTestSupport"], swiftSettings: simdFlags),
     .testTarget(
-      name: "PruneSolversTests", dependencies: ["PruneSolvers", "PruneKernels", "PruneTestSupport"],
-      swiftSettings: simdFlags),
+      name: "PruneSolversTests", dependencies: ["PruneSolvers", "PruneTestSupport"], swiftSettings: simdFlags),
     .testTarget(
-      name: "PruneModelsTests",
-      dependencies: ["PruneModels", "PruneSolvers", "PruneKernels", "PruneTestSupport"],
-      swiftSettings: simdFlags),
+      name: "PruneFormatsTests", dependencies: ["PruneFormats", "PruneTestSupport"], swiftSettings: simdFlags),
+    .testTarget(
+      name: "PruneModelsTests", dependencies: ["PruneModels", "PruneTestSupport"], swiftSettings: simdFlags),
+    .testTarget(
+      name: "PruneOracleTests", dependencies: ["PruneOracle", "PruneTestSupport"], swiftSettings: simdFlags),
+    .testTarget(
+      name: "PrunePipelineTests", dependencies: ["PrunePipeline", "PruneOracle", "PruneTestSupport"], swiftSettings: simdFlags),
   ]
 )

@@ -9,11 +9,11 @@
 # Fixtures/fuzz/<target>/regressions, with the dictionary Tests/Fuzz/*.dict; --max-len overrides
 # every target's input size limit. The same --seed gives the same inputs.
 #
-# How it builds, without touching the normal build: the library modules (PruneKernels,
-# PruneSolvers, PruneModels) are compiled by SwiftPM into .build-fuzz (ignored by git) with
+# How it builds, without touching the normal build: the library modules up to PruneOracle
+# ($FUZZ_MODULES below) are compiled by SwiftPM into .build-fuzz (ignored by git) with
 # `-sanitize=fuzzer,address` (coverage instrumentation + ASan; --target builds modules only, links
 # nothing), then each Tests/Fuzz/<target>.swift is compiled with Tests/Fuzz/FuzzMain.swift and
-# Tests/PruneModelsTests/FuzzHarness.swift (the same harness the regression test replays) and
+# Tests/PruneOracleTests/FuzzHarness.swift (the same harness the regression test replays) and
 # linked against those objects; libFuzzer supplies main().
 #
 # Everything it writes is under .build-fuzz/: the grown corpus (runs/<target>/corpus), the crashing
@@ -28,6 +28,8 @@ cd "$(dirname "$0")/.."
 
 readonly ALL_TARGETS=(safetensors gguf config-json tokenizer-json layer-problem)
 readonly SCRATCH=.build-fuzz
+# Every module the harness links, lowest first (the order of Package.swift's layering).
+readonly FUZZ_MODULES="PruneKernelsAVX512 PruneKernels PruneSolvers PruneFormats PruneModels PruneOracle"
 
 runs=100000
 seed=1
@@ -77,18 +79,18 @@ dict_files_of() {
 # -- Build ----------------------------------------------------------------------------------------
 readonly SANITIZE=(-sanitize=fuzzer,address)
 echo "fuzz.sh: building the library modules with ${SANITIZE[*]} into $SCRATCH" >&2
-swift build -c release --scratch-path "$SCRATCH" --target PruneModels \
+swift build -c release --scratch-path "$SCRATCH" --target PruneOracle \
   -Xswiftc "${SANITIZE[0]}" >&2 || { echo "fuzz.sh: the instrumented build failed" >&2; exit 2; }
 bin="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)"
 objects=()
-for module in PruneKernels PruneSolvers PruneModels; do
+for module in $FUZZ_MODULES; do
   for o in "$bin/$module.build"/*.o; do objects+=("$o"); done
 done
 mkdir -p "$SCRATCH/fuzzers"
 for t in "${targets[@]}"; do
   echo "fuzz.sh: linking fuzz-$t" >&2
   swiftc -O -parse-as-library "${SANITIZE[@]}" -module-name "Fuzz_${t//-/_}" -I "$bin/Modules" \
-    "Tests/Fuzz/$t.swift" Tests/Fuzz/FuzzMain.swift Tests/PruneModelsTests/FuzzHarness.swift \
+    "Tests/Fuzz/$t.swift" Tests/Fuzz/FuzzMain.swift Tests/PruneOracleTests/FuzzHarness.swift \
     "${objects[@]}" -o "$SCRATCH/fuzzers/fuzz-$t" >&2 \
     || { echo "fuzz.sh: building fuzz-$t failed" >&2; exit 2; }
 done

@@ -5,7 +5,7 @@
 
 import Dispatch
 import Foundation
-import PruneKernels
+import PruneKit
 
 func runFactorBenchmarks(sizes: [Int], threads: [Int]) {
   for n in sizes {

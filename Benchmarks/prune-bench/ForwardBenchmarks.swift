@@ -24,8 +24,7 @@
 
 import Dispatch
 import Foundation
-import PruneKernels
-import PruneModels
+import PruneKit
 import Synchronization
 
 func smolLM2Config(layers: Int) -> ForwardConfig {
@@ -48,8 +47,8 @@ struct ForwardGEMMReplay {
   init(config: ForwardConfig, tokens: Int) {
     c = config
     self.tokens = tokens
-    var rng = BenchRandom(state: 42)
-    func random(_ r: Int, _ cols: Int) -> Matrix<Float> { Matrix(rows: r, columns: cols) { _, _ in Float(rng.uniform()) } }
+    var rng = SplitMix64(seed: 42)
+    func random(_ r: Int, _ cols: Int) -> Matrix<Float> { Matrix(rows: r, columns: cols) { _, _ in Float(rng.uniform(in: -1...1)) } }
     let d = c.hiddenSize, hd = c.headCount * c.headDim, kvd = c.keyValueHeadCount * c.headDim, i = c.intermediateSize
     x = random(tokens, d)
     xInner = random(tokens, i)
@@ -148,7 +147,7 @@ func runForwardBenchmark(tokens: Int, layers: Int, threads: Int, runs: Int, mode
   }
   var note = "prune-bench forward: \(modelName), \(layers) blocks, \(tokens) tokens, \(threads) threads\n"
   FileHandle.standardError.write(Data(note.utf8))
-  var rng = BenchRandom(state: 7)
+  var rng = SplitMix64(seed: 7)
   let ids = (0..<tokens).map { _ in Int(rng.next() % UInt64(config.vocabSize)) }
 
   // Forward, its pieces (embedding + blocks, head), and the same GEMMs alone, interleaved run by

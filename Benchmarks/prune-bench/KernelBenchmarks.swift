@@ -8,7 +8,7 @@
 
 import Dispatch
 import Foundation
-import PruneKernels
+import PruneKit
 
 struct KernelBenchmarkConfiguration {
   var threads = [1, 2]

@@ -16,7 +16,7 @@
 
 import Dispatch
 import Foundation
-import PruneSolvers
+import PruneKit
 
 struct SolverLayer {
   let name: String
@@ -28,25 +28,12 @@ let solverLayers: [SolverLayer] = [
   .init(name: "gate", outputs: 1536, inputs: 576), .init(name: "down", outputs: 576, inputs: 1536),
 ]
 
-/// A small deterministic generator (SplitMix64), so every run prunes the same problem.
-struct BenchRandom {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) * 2 - 1 }
-}
-
 func benchProblem(_ layer: SolverLayer, tokens: Int) -> LayerProblem<Float> {
-  var rng = BenchRandom(state: UInt64(layer.outputs * 7919 + layer.inputs))
+  var rng = SplitMix64(seed: UInt64(layer.outputs * 7919 + layer.inputs))
   let n = layer.inputs
-  let scales = (0..<n).map { _ in Float(pow(10, rng.uniform())) }
-  let w = Matrix<Float>(rows: layer.outputs, columns: n) { _, _ in Float(rng.uniform()) }
-  var x = Matrix<Float>(rows: tokens, columns: n) { _, j in Float(rng.uniform()) * scales[j] }
+  let scales = (0..<n).map { _ in Float(pow(10, rng.uniform(in: -1...1))) }
+  let w = Matrix<Float>(rows: layer.outputs, columns: n) { _, _ in Float(rng.uniform(in: -1...1)) }
+  var x = Matrix<Float>(rows: tokens, columns: n) { _, j in Float(rng.uniform(in: -1...1)) * scales[j] }
   x.withUnsafeMutableBufferPointer { p in
     for t in 0..<tokens { for j in stride(from: n - 1, to: 0, by: -1) { p[t * n + j] += 0.5 * p[t * n + j - 1] } }
   }

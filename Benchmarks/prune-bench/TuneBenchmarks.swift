@@ -8,7 +8,7 @@
 
 import Dispatch
 import Foundation
-import PruneKernels
+import PruneKit
 
 func runTune(
   m: Int, n: Int, k: Int, threads: Int, double: Bool, blockings: [(Int, Int, Int)], rounds: Int, runs: Int,

@@ -8,7 +8,7 @@
 // would mislead.
 
 import Foundation
-import PruneSolvers
+import PruneKit
 
 let isDebugBuild: Bool = {
   #if DEBUG

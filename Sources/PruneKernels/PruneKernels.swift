@@ -29,6 +29,7 @@ import PruneKernelsAVX512
 //   Triangular.swift              triangular solves and inverses, SPD inverse
 //   EigenvalueBound.swift         a certified upper bound on λmax of a symmetric PSD matrix
 //   Parallelism.swift             thread count and the Sendable pointer wrapper
+//   SplitMix64.swift              the seeded generator behind every synthetic problem and test input
 
 /// A floating-point type the kernels are implemented for: `Float` and `Double`.
 ///

@@ -54,6 +54,18 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
     try validate()
   }
 
+  /// Parses `text` as `init(parsing:)` does, except that a ratio written without "/row" or
+  /// "/matrix" compares over `defaultGroup` (a method's `PruningMethod.defaultGroup`: per row for
+  /// Wanda, as its authors do; over the whole matrix for every other method).
+  public init(parsing text: String, defaultGroup: Group) throws(SparsityPatternError) {
+    let parsed = try SparsityPattern(parsing: text)
+    if !text.contains("/"), case let .unstructured(ratio, _) = parsed {
+      self = .unstructured(ratio: ratio, group: defaultGroup)
+    } else {
+      self = parsed
+    }
+  }
+
   /// Checks the pattern on its own: 0 ≤ ratio < 1, or 0 < N < M.
   public func validate() throws(SparsityPatternError) {
     switch self {

@@ -3,8 +3,7 @@
 // prints progress to standard error and the result to standard output.
 
 import Foundation
-import PruneKernels
-import PruneModels
+import PruneKit
 
 extension Command {
   static let eval = Command(

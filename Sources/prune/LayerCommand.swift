@@ -1,10 +1,8 @@
 // prune layer: prune one linear layer given as a layer-problem file. The work is done by
-// `LayerJob` (PruneModels); this file parses the options and prints the outcome.
+// `LayerJob` (PruneOracle); this file parses the options and prints the outcome.
 
 import Foundation
-import PruneKernels
-import PruneModels
-import PruneSolvers
+import PruneKit
 
 extension Command {
   static let layer = Command(

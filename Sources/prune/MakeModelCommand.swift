@@ -3,7 +3,7 @@
 // resume `prune model` many times in seconds, without the real model.
 
 import Foundation
-import PruneModels
+import PruneKit
 
 extension Command {
   static let makeModel = Command(

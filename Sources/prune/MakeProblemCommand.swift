@@ -3,9 +3,7 @@
 // exercise `prune layer` and its error messages without Python or a model.
 
 import Foundation
-import PruneKernels
-import PruneModels
-import PruneSolvers
+import PruneKit
 
 extension Command {
   static let makeProblem = Command(

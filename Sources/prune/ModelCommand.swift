@@ -1,11 +1,9 @@
 // prune model: prune every linear layer of a real checkpoint and write a Hugging Face folder. The
-// work is done by `ModelJob` and `ModelPruner` (PruneModels); this file parses the options, prints
+// work is done by `ModelJob` and `ModelPruner` (PrunePipeline); this file parses the options, prints
 // progress to standard error and the summary to standard output.
 
 import Foundation
-import PruneKernels
-import PruneModels
-import PruneSolvers
+import PruneKit
 
 extension Command {
   static let model = Command(

@@ -1,11 +1,9 @@
 // prune sweep (methods × sparsities on one model, a table as JSON and an SVG chart) and
 // prune quickstart (the main job: the sweep of the README on embedded defaults). The work is done
-// by `SweepJob` (PruneModels); this file parses options and prints.
+// by `SweepJob` (PrunePipeline); this file parses options and prints.
 
 import Foundation
-import PruneKernels
-import PruneModels
-import PruneSolvers
+import PruneKit
 
 extension Command {
   static let sweep = Command(

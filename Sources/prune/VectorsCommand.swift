@@ -1,10 +1,8 @@
 // prune vectors: write the test-vector suite (layer problems with known answers, PruneKit's outputs
-// and a manifest) for other backends. The work is done by `TestVectors` (PruneModels).
+// and a manifest) for other backends. The work is done by `TestVectors` (PruneOracle).
 
 import Foundation
-import PruneKernels
-import PruneModels
-import PruneSolvers
+import PruneKit
 
 extension Command {
   static let vectors = Command(

@@ -1,10 +1,8 @@
 // prune verify: certify another backend's pruned weight for a layer problem. The work is done by
-// `Verification` (PruneModels); this file parses the options and prints the certificate.
+// `Verification` (PruneOracle); this file parses the options and prints the certificate.
 
 import Foundation
-import PruneKernels
-import PruneModels
-import PruneSolvers
+import PruneKit
 
 extension Command {
   static let verify = Command(

@@ -1,5 +1,5 @@
 // The body shared by the libFuzzer entry points in this folder: wrap the bytes, run the target's
-// parsers through FuzzHarness (Tests/PruneModelsTests/FuzzHarness.swift, the same code the
+// parsers through FuzzHarness (Tests/PruneOracleTests/FuzzHarness.swift, the same code the
 // regression test replays), and trap when a rule is broken, so libFuzzer records the input.
 // A Swift runtime trap (overflow, out-of-bounds index, force unwrap) or an AddressSanitizer report
 // inside a parser is recorded by libFuzzer directly.

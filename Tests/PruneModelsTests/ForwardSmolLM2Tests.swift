@@ -1,6 +1,7 @@
 import Foundation
 import PruneKernels
 import PruneModels
+import PruneTestSupport
 import Testing
 
 /// The forward pass of the real SmolLM2-135M-Instruct (Q4_1 GGUF, scripts/fetch-model.sh) against

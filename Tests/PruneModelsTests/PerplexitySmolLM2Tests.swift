@@ -1,5 +1,6 @@
 import Foundation
 import PruneModels
+import PruneTestSupport
 import Testing
 
 /// Dense SmolLM2-135M-Instruct (Q4_1 GGUF, scripts/fetch-model.sh) on the embedded corpus under

@@ -1,5 +1,6 @@
 import Foundation
 import PruneModels
+import PruneTestSupport
 import Testing
 
 /// Checks against the real SmolLM2-135M-Instruct Q4_1 GGUF (scripts/fetch-model.sh). Without the

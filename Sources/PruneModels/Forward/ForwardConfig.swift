@@ -316,15 +316,6 @@ public enum ForwardConfigError: Error, Equatable, CustomStringConvertible {
   }
 }
 
-/// The one-line reason JSONSerialization gives for bytes it cannot parse (its debug description
-/// names the line and column when it knows them).
-func jsonErrorReason(_ error: any Error) -> String {
-  let ns = error as NSError
-  if let debug = ns.userInfo[NSDebugDescriptionErrorKey] as? String, !debug.isEmpty { return debug }
-  if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return underlying.localizedDescription }
-  return ns.localizedDescription
-}
-
 /// Typed access to a JSON object's keys, with errors that name the key.
 struct JSONReader {
   let object: [String: Any]

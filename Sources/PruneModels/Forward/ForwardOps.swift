@@ -107,9 +107,9 @@ func addInPlace(_ h: inout Matrix<Float>, _ y: Matrix<Float>) {
 // MARK: - Norms
 
 /// The weights of a norm: γ (and β for LayerNorm), over the hidden width.
-struct NormWeights: Sendable, Equatable {
-  var weight: [Float]
-  var bias: [Float]?
+package struct NormWeights: Sendable, Equatable {
+  package var weight: [Float]
+  package var bias: [Float]?
 }
 
 /// RMSNorm, row by row: yᵢ = γᵢ·(xᵢ · 1/√(mean(x²) + ε)) (Zhang & Sennrich 2019; `LlamaRMSNorm`).

@@ -12,7 +12,7 @@ public enum SyntheticModel {
   /// GPT-2 linear weights are written [in, out] (Conv1D), as in a real checkpoint. The head is tied
   /// unless `config.tieWordEmbeddings` is false.
   public static func tensors(for config: ForwardConfig, seed: UInt64) -> InMemoryTensors {
-    var rng = SplitMix64Generator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     let layout = Layout(config: config, names: [])
     var tensors: [String: FloatTensor] = [:]
     func add(_ name: String, _ shape: [Int], _ range: ClosedRange<Double>) {

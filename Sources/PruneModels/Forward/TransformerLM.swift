@@ -76,25 +76,25 @@ public struct TransformerLM: Sendable {
 
   /// One decoder block's parameters: its two norms and its linear layers in the order of
   /// `Layout.linearRoles`.
-  struct Block: Sendable {
-    var attentionNorm: NormWeights
-    var mlpNorm: NormWeights
-    var linears: [LinearWeights]
+  package struct Block: Sendable {
+    package var attentionNorm: NormWeights
+    package var mlpNorm: NormWeights
+    package var linears: [LinearWeights]
   }
 
   let layout: Layout
-  var blocks: [Block]
+  package var blocks: [Block]
   /// Token embedding E, [vocab × wordEmbedDim].
-  let tokenEmbedding: Matrix<Float>
+  package let tokenEmbedding: Matrix<Float>
   /// Learned positions (OPT, GPT-2), [positions × hidden]; row p + positionOffset is position p.
-  let positionEmbedding: Matrix<Float>?
+  package let positionEmbedding: Matrix<Float>?
   let positionOffset: Int
   /// OPT's project_in (wordEmbedDim → hidden) and project_out (hidden → wordEmbedDim).
-  let projectIn: LinearWeights?
-  let projectOut: LinearWeights?
-  let finalNorm: NormWeights?
+  package let projectIn: LinearWeights?
+  package let projectOut: LinearWeights?
+  package let finalNorm: NormWeights?
   /// The output projection, [vocab × wordEmbedDim]; the same storage as E when tied.
-  let head: Matrix<Float>
+  package let head: Matrix<Float>
   /// cos/sin of RoPE for the first positions (LLaMA).
   let rotary: RotaryTable?
   /// Full module name → (block, index into `linears`).
@@ -461,12 +461,12 @@ struct Layout: Sendable {
     let shape: @Sendable (ForwardConfig) -> [Int]
   }
 
-  let tokenEmbedding: String
-  let positionEmbedding: String?
-  let projectIn: String?
-  let projectOut: String?
-  let finalNorm: String
-  let head = "lm_head.weight"
+  package let tokenEmbedding: String
+  package let positionEmbedding: String?
+  package let projectIn: String?
+  package let projectOut: String?
+  package let finalNorm: String
+  package let head = "lm_head.weight"
   let blocksPrefix: String
   let attentionNorm: String
   let mlpNorm: String

@@ -1,0 +1,908 @@
+// The GGUF file format (ggml / llama.cpp, version 3; version 2 has the same layout), read without
+// dependencies. Everything is little-endian:
+//
+//     u32 magic "GGUF" · u32 version · u64 tensor_count · u64 kv_count
+//     kv_count × (string key · u32 value_type · value)
+//     tensor_count × (string name · u32 n_dims · n_dims × u64 ne · u32 ggml_type · u64 offset)
+//     padding to `general.alignment` (default 32) · the data section
+//
+// A string is a u64 byte count and UTF-8 bytes (no terminator). An array value is u32 element type,
+// u64 count and the elements. `ne[0]` is the innermost (fastest) dimension, so a PyTorch weight
+// [out, in] is stored as ne = [in, out]; `shape` below is `ne` reversed. A tensor's offset counts
+// from the start of the data section and is a multiple of the alignment.
+//
+// Quantised blocks decoded here (32 weights per block, `d` and `m` are IEEE half floats):
+//
+//     Q8_0  34 bytes: d, 32 × int8 q                 w = d·q
+//     Q4_0  18 bytes: d, 16 bytes qs                 w_j = d·((qs[j] & 15) − 8),  w_{j+16} = d·((qs[j] >> 4) − 8)
+//     Q4_1  20 bytes: d, m, 16 bytes qs              w_j = d·(qs[j] & 15) + m,    w_{j+16} = d·(qs[j] >> 4) + m
+//
+// The product d·q is exact in Float (an 11-bit half significand times a ≤ 8-bit integer), so the
+// only rounding is Q4_1's "+ m", done in Float as `gguf.quants.dequantize` (gguf-py) and ggml's
+// `dequantize_row_*` do it: the values are bit-identical to theirs.
+//
+// llama.cpp's converter permutes the rows of the LLaMA q and k projections so that its RoPE can
+// rotate interleaved pairs; `GGUFFile` undoes that (see `LlamaRotaryPermutation`) and renames the
+// tensors, so a GGUF and its Hugging Face export give identical tensors under identical names.
+
+import Foundation
+
+// MARK: - Metadata values
+
+/// A GGUF metadata value type, with the numbers the file format uses.
+public enum GGUFValueType: UInt32, Sendable, CaseIterable {
+  case uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6, bool = 7
+  case string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12
+
+  /// Bytes of one value of a fixed-size type; nil for strings and arrays.
+  public var fixedSize: Int? {
+    switch self {
+    case .uint8, .int8, .bool: return 1
+    case .uint16, .int16: return 2
+    case .uint32, .int32, .float32: return 4
+    case .uint64, .int64, .float64: return 8
+    case .string, .array: return nil
+    }
+  }
+}
+
+/// One GGUF metadata value: a number, a boolean, a string or a typed array of values.
+public enum GGUFValue: Sendable, Equatable {
+  case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
+  case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
+  /// An array: the element type written in the file and the elements.
+  case array(GGUFValueType, [GGUFValue])
+
+  /// The type tag this value is written with.
+  public var type: GGUFValueType {
+    switch self {
+    case .uint8: return .uint8
+    case .int8: return .int8
+    case .uint16: return .uint16
+    case .int16: return .int16
+    case .uint32: return .uint32
+    case .int32: return .int32
+    case .uint64: return .uint64
+    case .int64: return .int64
+    case .float32: return .float32
+    case .float64: return .float64
+    case .bool: return .bool
+    case .string: return .string
+    case .array: return .array
+    }
+  }
+
+  /// The value as an Int when it is an integer of any width that fits; nil otherwise.
+  public var int: Int? {
+    switch self {
+    case let .uint8(v): return Int(v)
+    case let .int8(v): return Int(v)
+    case let .uint16(v): return Int(v)
+    case let .int16(v): return Int(v)
+    case let .uint32(v): return Int(v)
+    case let .int32(v): return Int(v)
+    case let .uint64(v): return Int(exactly: v)
+    case let .int64(v): return Int(v)
+    default: return nil
+    }
+  }
+
+  /// The value as a Double when it is a float or an integer; nil otherwise.
+  public var double: Double? {
+    switch self {
+    case let .float32(v): return Double(v)
+    case let .float64(v): return v
+    default: return int.map(Double.init)
+    }
+  }
+
+  /// The string, when the value is one.
+  public var string: String? {
+    if case let .string(s) = self { return s }
+    return nil
+  }
+
+  /// The boolean, when the value is one.
+  public var bool: Bool? {
+    if case let .bool(b) = self { return b }
+    return nil
+  }
+
+  /// The elements, when the value is an array.
+  public var array: [GGUFValue]? {
+    if case let .array(_, a) = self { return a }
+    return nil
+  }
+}
+
+// MARK: - Tensor types
+
+/// A ggml tensor element type, with the numbers GGUF files use. Codes this reader does not know are
+/// kept (`name` is then "type N") so a file can still be listed.
+public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  public let rawValue: UInt32
+  public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+  public static let f32 = GGMLType(rawValue: 0)
+  public static let f16 = GGMLType(rawValue: 1)
+  public static let q4_0 = GGMLType(rawValue: 2)
+  public static let q4_1 = GGMLType(rawValue: 3)
+  public static let q5_0 = GGMLType(rawValue: 6)
+  public static let q5_1 = GGMLType(rawValue: 7)
+  public static let q8_0 = GGMLType(rawValue: 8)
+  public static let q8_1 = GGMLType(rawValue: 9)
+  public static let q2_K = GGMLType(rawValue: 10)
+  public static let q3_K = GGMLType(rawValue: 11)
+  public static let q4_K = GGMLType(rawValue: 12)
+  public static let q5_K = GGMLType(rawValue: 13)
+  public static let q6_K = GGMLType(rawValue: 14)
+  public static let q8_K = GGMLType(rawValue: 15)
+  public static let i8 = GGMLType(rawValue: 24)
+  public static let i16 = GGMLType(rawValue: 25)
+  public static let i32 = GGMLType(rawValue: 26)
+  public static let i64 = GGMLType(rawValue: 27)
+  public static let f64 = GGMLType(rawValue: 28)
+  public static let bf16 = GGMLType(rawValue: 30)
+
+  /// (name, weights per block, bytes per block) of the types whose layout this reader knows.
+  private var layout: (name: String, blockSize: Int, blockBytes: Int)? {
+    switch rawValue {
+    case 0: return ("F32", 1, 4)
+    case 1: return ("F16", 1, 2)
+    case 2: return ("Q4_0", 32, 18)
+    case 3: return ("Q4_1", 32, 20)
+    case 6: return ("Q5_0", 32, 22)
+    case 7: return ("Q5_1", 32, 24)
+    case 8: return ("Q8_0", 32, 34)
+    case 9: return ("Q8_1", 32, 36)
+    case 10: return ("Q2_K", 256, 84)
+    case 11: return ("Q3_K", 256, 110)
+    case 12: return ("Q4_K", 256, 144)
+    case 13: return ("Q5_K", 256, 176)
+    case 14: return ("Q6_K", 256, 210)
+    case 15: return ("Q8_K", 256, 292)
+    case 24: return ("I8", 1, 1)
+    case 25: return ("I16", 1, 2)
+    case 26: return ("I32", 1, 4)
+    case 27: return ("I64", 1, 8)
+    case 28: return ("F64", 1, 8)
+    case 30: return ("BF16", 1, 2)
+    default: return nil
+    }
+  }
+
+  /// The name llama.cpp uses ("Q4_1"), or "type N" for an unknown code.
+  public var name: String { layout?.name ?? "type \(rawValue)" }
+  public var description: String { name }
+  /// Weights per block (1 for plain types); nil for an unknown code.
+  public var blockSize: Int? { layout?.blockSize }
+  /// Bytes per block; nil for an unknown code.
+  public var blockBytes: Int? { layout?.blockBytes }
+  /// True for the types `GGUFFile` converts to Float: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1.
+  public var isDecodable: Bool { [0, 1, 2, 3, 8, 28, 30].contains(rawValue) }
+}
+
+// MARK: - Errors
+
+/// Why a GGUF file could not be read or a tensor decoded. Every description is one line naming the
+/// file (and key or tensor) and ending with a `Hint:`.
+public enum GGUFError: Error, Equatable, CustomStringConvertible {
+  /// The file could not be opened or mapped.
+  case unreadable(path: String, reason: String)
+  /// The first four bytes are not "GGUF".
+  case badMagic(path: String, found: [UInt8])
+  /// A version other than 2 or 3.
+  case unsupportedVersion(path: String, version: UInt32)
+  /// The file ends inside the header, the metadata or the tensor infos.
+  case truncated(path: String, offset: Int, reading: String)
+  /// A metadata value type code outside 0...12.
+  case invalidValueType(path: String, key: String, code: UInt32)
+  /// The same metadata key or tensor name twice.
+  case duplicate(path: String, name: String)
+  /// `general.alignment` is not a positive power of two.
+  case invalidAlignment(path: String, value: String)
+  /// A tensor whose dimensions, offset or extent cannot be right.
+  case invalidTensor(path: String, tensor: String, reason: String)
+  /// A tensor whose type this reader cannot convert to Float.
+  case unsupportedTensorType(path: String, tensor: String, type: String)
+  /// No tensor of that name (GGUF or Hugging Face name).
+  case missingTensor(path: String, tensor: String)
+  /// A metadata key that is needed is absent.
+  case missingMetadata(path: String, key: String)
+  /// A metadata value has the wrong type or an impossible value.
+  case invalidMetadata(path: String, key: String, reason: String)
+
+  public var description: String { oneLine(rawDescription) }
+
+  private var rawDescription: String {
+    switch self {
+    case let .unreadable(path, reason):
+      return "GGUF \(path): cannot read the file (\(reason)). Hint: check the path and its permissions;"
+        + " scripts/fetch-model.sh fetches the SmolLM2 model."
+    case let .badMagic(path, found):
+      let hex = found.map { String($0, radix: 16) }.joined(separator: " ")
+      return "GGUF \(path): the file starts with bytes [\(hex)], not \"GGUF\". Hint: this is not a GGUF"
+        + " file (safetensors and PyTorch files need their own readers)."
+    case let .unsupportedVersion(path, version):
+      return "GGUF \(path): format version \(version) is not supported (2 and 3 are). Hint: convert the"
+        + " model with a recent llama.cpp, which writes version 3."
+    case let .truncated(path, offset, reading):
+      return "GGUF \(path): the file ends at byte \(offset) while reading \(reading). Hint: the file is"
+        + " truncated or corrupted; download it again and check its sha256."
+    case let .invalidValueType(path, key, code):
+      return "GGUF \(path): metadata '\(key)' has value type \(code), which GGUF does not define."
+        + " Hint: the file is corrupted or from a newer GGUF version."
+    case let .duplicate(path, name):
+      return "GGUF \(path): '\(name)' appears twice. Hint: the file is corrupted or was written by a"
+        + " faulty converter."
+    case let .invalidAlignment(path, value):
+      return "GGUF \(path): general.alignment = \(value) is not a positive power of two. Hint: the file"
+        + " is corrupted."
+    case let .invalidTensor(path, tensor, reason):
+      return "GGUF \(path): tensor '\(tensor)': \(reason). Hint: the file is truncated or corrupted;"
+        + " download it again and check its sha256."
+    case let .unsupportedTensorType(path, tensor, type):
+      return "GGUF \(path): tensor '\(tensor)' has type \(type), which PruneKit cannot decode (F32, F16,"
+        + " BF16, F64, Q8_0, Q4_0 and Q4_1 are supported). Hint: use a GGUF quantised to Q8_0, Q4_0,"
+        + " Q4_1 or a float type."
+    case let .missingTensor(path, tensor):
+      return "GGUF \(path): no tensor '\(tensor)'. Hint: tensorNames lists the Hugging Face names;"
+        + " tensorInfos the GGUF names (blk.N.attn_q.weight, ...)."
+    case let .missingMetadata(path, key):
+      return "GGUF \(path): metadata '\(key)' is missing. Hint: the file was not written for this"
+        + " architecture, or by an old converter."
+    case let .invalidMetadata(path, key, reason):
+      return "GGUF \(path): metadata '\(key)': \(reason). Hint: the file is corrupted or not written"
+        + " for this architecture."
+    }
+  }
+}
+
+/// A message with its control characters written as \u{…} escapes, so that names read from a
+/// damaged file (which may hold any byte) cannot break it over several lines.
+package func oneLine(_ s: String) -> String {
+  var out = ""
+  for u in s.unicodeScalars {
+    if u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 {
+      out += "\\u{\(String(u.value, radix: 16))}"
+    } else {
+      out.unicodeScalars.append(u)
+    }
+  }
+  return out
+}
+
+// MARK: - Tensor infos
+
+/// The description of one tensor in a GGUF file: its GGUF name, dimensions, type and where its
+/// bytes are.
+public struct GGUFTensorInfo: Sendable, Equatable {
+  /// The name in the file (`blk.0.attn_q.weight`).
+  public let name: String
+  /// The dimensions as stored: `ne[0]` innermost (a linear weight [out, in] is [in, out]).
+  public let dimensions: [Int]
+  /// The element type.
+  public let type: GGMLType
+  /// Byte offset from the start of the data section.
+  public let offset: Int
+
+  /// The row-major shape, outermost first (`dimensions` reversed), as in PyTorch and safetensors.
+  public var shape: [Int] { dimensions.reversed() }
+  /// The number of elements.
+  public var elementCount: Int { dimensions.reduce(1, *) }
+  /// The bytes the tensor occupies, or nil when the type's layout is unknown.
+  public var byteCount: Int? {
+    guard let bs = type.blockSize, let bb = type.blockBytes else { return nil }
+    return elementCount / bs * bb
+  }
+}
+
+// MARK: - The file
+
+/// A GGUF model file, memory-mapped: its metadata, tensor infos and tensors. As a `TensorSource` it
+/// presents the tensors under Hugging Face names and layout (LLaMA q/k rows un-permuted), converted
+/// to Float.
+public struct GGUFFile: TensorSource {
+  /// The path the file was read from (or a label for in-memory bytes), for messages.
+  public let path: String
+  /// The format version (2 or 3).
+  public let version: UInt32
+  /// Every metadata key and value.
+  public let metadata: [String: GGUFValue]
+  /// The metadata keys in file order.
+  public let metadataKeys: [String]
+  /// The tensor infos in file order, with GGUF names.
+  public let tensorInfos: [GGUFTensorInfo]
+  /// The alignment of the data section and of every tensor (`general.alignment`, default 32).
+  public let alignment: Int
+  /// Byte offset of the data section in the file.
+  public let dataOffset: Int
+  /// `general.architecture` ("llama"), when present.
+  public var architecture: String? { metadata["general.architecture"]?.string }
+  /// True when the q/k projection rows are un-permuted on reading (LLaMA-family architectures
+  /// whose llama.cpp converter permutes them: llama, mistral).
+  public let unpermutesQueryKey: Bool
+
+  private let bytes: Data
+  private let infoIndex: [String: Int]
+  /// Hugging Face name → index in `tensorInfos`.
+  private let hfIndex: [String: Int]
+
+  /// The architectures whose q/k rows llama.cpp's converter permutes.
+  public static let permutedArchitectures: Set<String> = ["llama", "mistral"]
+
+  /// Maps the file at `url` into memory and parses its header, metadata and tensor infos.
+  public init(contentsOf url: URL) throws {
+    let data: Data
+    do {
+      data = try Data(contentsOf: url, options: .alwaysMapped)
+    } catch {
+      throw GGUFError.unreadable(path: url.path, reason: Self.reason(error))
+    }
+    try self.init(data: data, path: url.path)
+  }
+
+  /// Parses GGUF bytes held in memory; `path` only labels messages.
+  public init(data: Data, path: String = "<memory>") throws {
+    self.bytes = data
+    self.path = path
+    let parsed = try data.withUnsafeBytes { raw -> Parsed in
+      var reader = GGUFReader(buffer: raw, path: path)
+      return try reader.parse()
+    }
+    version = parsed.version
+    metadata = parsed.metadata
+    metadataKeys = parsed.keys
+    tensorInfos = parsed.tensors
+    alignment = parsed.alignment
+    dataOffset = parsed.dataOffset
+    var index: [String: Int] = [:]
+    for (i, t) in parsed.tensors.enumerated() { index[t.name] = i }
+    infoIndex = index
+    let arch = parsed.metadata["general.architecture"]?.string ?? ""
+    unpermutesQueryKey = Self.permutedArchitectures.contains(arch)
+    var hf: [String: Int] = [:]
+    for (i, t) in parsed.tensors.enumerated() {
+      let name = Self.huggingFaceName(for: t.name)
+      if hf[name] != nil { throw GGUFError.duplicate(path: path, name: name) }
+      hf[name] = i
+    }
+    hfIndex = hf
+  }
+
+  private static func reason(_ error: Error) -> String {
+    let ns = error as NSError
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return underlying.localizedDescription }
+    return ns.localizedDescription
+  }
+
+  // MARK: Metadata access
+
+  /// The integer at `key`; throws when it is missing or not an integer.
+  public func int(_ key: String) throws -> Int {
+    guard let v = metadata[key] else { throw GGUFError.missingMetadata(path: path, key: key) }
+    guard let i = v.int else {
+      throw GGUFError.invalidMetadata(path: path, key: key, reason: "expected an integer, found \(v.type)")
+    }
+    return i
+  }
+
+  /// The integer at `key`, or nil when the key is absent; throws when it is not an integer.
+  public func optionalInt(_ key: String) throws -> Int? {
+    guard metadata[key] != nil else { return nil }
+    return try int(key)
+  }
+
+  /// The number at `key` (float or integer); throws when it is missing or not a number.
+  public func double(_ key: String) throws -> Double {
+    guard let v = metadata[key] else { throw GGUFError.missingMetadata(path: path, key: key) }
+    guard let d = v.double else {
+      throw GGUFError.invalidMetadata(path: path, key: key, reason: "expected a number, found \(v.type)")
+    }
+    return d
+  }
+
+  /// The string at `key`; throws when it is missing or not a string.
+  public func string(_ key: String) throws -> String {
+    guard let v = metadata[key] else { throw GGUFError.missingMetadata(path: path, key: key) }
+    guard let s = v.string else {
+      throw GGUFError.invalidMetadata(path: path, key: key, reason: "expected a string, found \(v.type)")
+    }
+    return s
+  }
+
+  /// The array at `key`; throws when it is missing or not an array.
+  public func array(_ key: String) throws -> [GGUFValue] {
+    guard let v = metadata[key] else { throw GGUFError.missingMetadata(path: path, key: key) }
+    guard let a = v.array else {
+      throw GGUFError.invalidMetadata(path: path, key: key, reason: "expected an array, found \(v.type)")
+    }
+    return a
+  }
+
+  // MARK: Names
+
+  /// The Hugging Face name of a GGUF tensor name (`blk.3.ffn_up.weight` →
+  /// `model.layers.3.mlp.up_proj.weight`, `token_embd.weight` → `model.embed_tokens.weight`); names
+  /// outside the LLaMA map are returned unchanged.
+  public static func huggingFaceName(for ggufName: String) -> String {
+    if let top = topLevelNames[ggufName] { return top }
+    let parts = ggufName.split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0, String(layer) == parts[1],
+      let module = blockNames[String(parts[2])], parts[3] == "weight" || parts[3] == "bias"
+    else { return ggufName }
+    return "model.layers.\(layer).\(module).\(parts[3])"
+  }
+
+  private static let topLevelNames: [String: String] = [
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output_norm.bias": "model.norm.bias",
+    "output.weight": "lm_head.weight",
+  ]
+
+  private static let blockNames: [String: String] = [
+    "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
+  ]
+
+  /// The GGUF tensor info behind a GGUF name.
+  public func tensorInfo(named ggufName: String) -> GGUFTensorInfo? {
+    infoIndex[ggufName].map { tensorInfos[$0] }
+  }
+
+  // MARK: TensorSource
+
+  /// Every tensor under its Hugging Face name, sorted.
+  public var tensorNames: [String] { hfIndex.keys.sorted() }
+
+  /// The row-major shape of a tensor named the Hugging Face way.
+  public func shape(of name: String) -> [Int]? {
+    hfIndex[name].map { tensorInfos[$0].shape }
+  }
+
+  /// The tensor named the Hugging Face way, converted to Float, in Hugging Face layout: the rows of
+  /// the q and k projections (weights and biases) un-permuted for LLaMA-family files.
+  public func floatTensor(_ name: String) throws -> FloatTensor {
+    guard let i = hfIndex[name] else { throw GGUFError.missingTensor(path: path, tensor: name) }
+    let info = tensorInfos[i]
+    let raw = try decode(info)
+    guard unpermutesQueryKey, let heads = try headsToUnpermute(info.name) else { return raw }
+    let rows = info.shape[0]
+    let columns = rows == 0 ? 0 : raw.values.count / rows
+    guard heads > 0 else {
+      throw GGUFError.invalidMetadata(path: path, key: "\(architecture ?? "llama").attention.head_count", reason: "\(heads) heads")
+    }
+    if rows == 0 { return raw }
+    // rows % (2 · heads) == 0, written so that a huge head count cannot overflow.
+    guard rows % heads == 0, (rows / heads) % 2 == 0 else {
+      throw GGUFError.invalidTensor(
+        path: path, tensor: info.name,
+        reason: "\(rows) rows cannot be split into \(heads) heads of an even size for the RoPE un-permutation")
+    }
+    let values = LlamaRotaryPermutation.unpermuteRows(raw.values, rows: rows, columns: columns, heads: heads)
+    return FloatTensor(shape: raw.shape, values: values)
+  }
+
+  /// The tensor named the GGUF way, converted to Float exactly as stored (no un-permutation); the
+  /// shape is `dimensions` reversed.
+  public func rawFloatTensor(_ ggufName: String) throws -> FloatTensor {
+    guard let i = infoIndex[ggufName] else { throw GGUFError.missingTensor(path: path, tensor: ggufName) }
+    return try decode(tensorInfos[i])
+  }
+
+  /// The head count whose RoPE permutation a q or k tensor carries, or nil for other tensors.
+  private func headsToUnpermute(_ ggufName: String) throws -> Int? {
+    let parts = ggufName.split(separator: ".")
+    guard parts.count == 4, parts[0] == "blk" else { return nil }
+    let arch = architecture ?? "llama"
+    switch parts[2] {
+    case "attn_q": return try int("\(arch).attention.head_count")
+    case "attn_k":
+      return try optionalInt("\(arch).attention.head_count_kv") ?? int("\(arch).attention.head_count")
+    default: return nil
+    }
+  }
+
+  /// Dequantises a tensor to Float.
+  private func decode(_ info: GGUFTensorInfo) throws -> FloatTensor {
+    guard info.type.isDecodable, let byteCount = info.byteCount else {
+      throw GGUFError.unsupportedTensorType(path: path, tensor: info.name, type: info.type.name)
+    }
+    let count = info.elementCount
+    let start = dataOffset + info.offset
+    // Checked when the file was opened; repeated here because it guards raw memory reads.
+    guard start >= 0, start + byteCount <= bytes.count else {
+      throw GGUFError.invalidTensor(path: path, tensor: info.name, reason: "data beyond the end of the file")
+    }
+    let type = info.type
+    if count == 0 { return FloatTensor(shape: info.shape, values: []) }
+    let values = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+      bytes.withUnsafeBytes { raw in
+        let base = raw.baseAddress! + start
+        GGUFDequantize.run(type, from: base, count: count, into: out.baseAddress!)
+      }
+      initialized = count
+    }
+    return FloatTensor(shape: info.shape, values: values)
+  }
+
+  // MARK: Hyper-parameters
+
+  /// The LLaMA-family hyper-parameters in the metadata (`llama.embedding_length`,
+  /// `llama.block_count`, `llama.attention.head_count`, ...) as a Hugging Face `LlamaConfig`.
+  /// The vocabulary size comes from `<arch>.vocab_size`, else the token list, else the embedding;
+  /// the embeddings are tied when there is no `output.weight`.
+  public func llamaConfig() throws -> LlamaConfig {
+    let arch = try string("general.architecture")
+    guard ["llama", "mistral", "qwen2"].contains(arch) else {
+      throw GGUFError.invalidMetadata(
+        path: path, key: "general.architecture",
+        reason: "'\(arch)' is not a LLaMA-family architecture (llama, mistral, qwen2)")
+    }
+    let hidden = try int("\(arch).embedding_length")
+    let heads = try int("\(arch).attention.head_count")
+    let kvHeads = try optionalInt("\(arch).attention.head_count_kv") ?? heads
+    let headDim: Int
+    if metadata["\(arch).attention.key_length"] != nil {
+      headDim = try int("\(arch).attention.key_length")
+    } else {
+      guard heads > 0, hidden % heads == 0 else {
+        throw GGUFError.invalidMetadata(
+          path: path, key: "\(arch).attention.head_count",
+          reason: "\(heads) heads do not divide the embedding length \(hidden)")
+      }
+      headDim = hidden / heads
+    }
+    let vocab: Int
+    if metadata["\(arch).vocab_size"] != nil {
+      vocab = try int("\(arch).vocab_size")
+    } else if let tokens = metadata["tokenizer.ggml.tokens"]?.array {
+      vocab = tokens.count
+    } else if let embed = tensorInfo(named: "token_embd.weight"), embed.dimensions.count == 2 {
+      vocab = embed.dimensions[1]
+    } else {
+      throw GGUFError.missingMetadata(path: path, key: "\(arch).vocab_size")
+    }
+    var ropeTheta = 10_000.0
+    if metadata["\(arch).rope.freq_base"] != nil { ropeTheta = try double("\(arch).rope.freq_base") }
+    let eos = try optionalInt("tokenizer.ggml.eos_token_id").map { [$0] }
+    let bos = try optionalInt("tokenizer.ggml.bos_token_id")
+    let config = LlamaConfig(
+      modelType: arch,
+      hiddenSize: hidden,
+      intermediateSize: try int("\(arch).feed_forward_length"),
+      numHiddenLayers: try int("\(arch).block_count"),
+      numAttentionHeads: heads,
+      numKeyValueHeads: kvHeads,
+      headDim: headDim,
+      rmsNormEps: try double("\(arch).attention.layer_norm_rms_epsilon"),
+      ropeTheta: ropeTheta,
+      maxPositionEmbeddings: try int("\(arch).context_length"),
+      vocabSize: vocab,
+      tieWordEmbeddings: tensorInfo(named: "output.weight") == nil,
+      attentionBias: tensorInfo(named: "blk.0.attn_q.bias") != nil,
+      bosTokenId: bos,
+      eosTokenId: eos)
+    do {
+      try config.validate(source: path)
+    } catch let ModelConfigError.invalidValue(_, key, reason) {
+      // The config key (e.g. num_key_value_heads) stands for the GGUF key it was read from.
+      throw GGUFError.invalidMetadata(path: path, key: "\(arch) hyper-parameter \(key)", reason: reason)
+    }
+    return config
+  }
+}
+
+// MARK: - Parsing
+
+private struct Parsed {
+  var version: UInt32 = 0
+  var metadata: [String: GGUFValue] = [:]
+  var keys: [String] = []
+  var tensors: [GGUFTensorInfo] = []
+  var alignment = 32
+  var dataOffset = 0
+}
+
+/// A bounds-checked little-endian cursor over the file bytes. Every read that would pass the end
+/// throws `truncated`; counts read from the file are checked against the bytes left before
+/// anything is allocated for them, so a corrupted count cannot exhaust memory.
+private struct GGUFReader {
+  let buffer: UnsafeRawBufferPointer
+  let path: String
+  var offset = 0
+
+  init(buffer: UnsafeRawBufferPointer, path: String) {
+    self.buffer = buffer
+    self.path = path
+  }
+
+  var remaining: Int { buffer.count - offset }
+
+  mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws {
+    guard n >= 0, n <= remaining else { throw GGUFError.truncated(path: path, offset: buffer.count, reading: what()) }
+  }
+
+  mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
+    try need(MemoryLayout<T>.size, what())
+    let v = T(littleEndian: buffer.baseAddress!.loadUnaligned(fromByteOffset: offset, as: T.self))
+    offset += MemoryLayout<T>.size
+    return v
+  }
+
+  mutating func readCount(_ what: @autoclosure () -> String) throws -> Int {
+    let n = try read(UInt64.self, what())
+    guard let c = Int(exactly: n), c <= buffer.count else {
+      throw GGUFError.truncated(path: path, offset: buffer.count, reading: "\(what()) (count \(n))")
+    }
+    return c
+  }
+
+  mutating func readString(_ what: @autoclosure () -> String) throws -> String {
+    let n = try readCount("the length of \(what())")
+    try need(n, what())
+    let s = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + n)]), as: UTF8.self)
+    offset += n
+    return s
+  }
+
+  /// How deeply arrays may nest. GGUF sets no limit (llama.cpp refuses any nesting); each level
+  /// recurses once, so a limit keeps a damaged file from exhausting the stack.
+  static let maximumArrayDepth = 8
+
+  mutating func readValue(_ type: GGUFValueType, key: String, depth: Int = 0) throws -> GGUFValue {
+    let what = "the value of '\(key)'"
+    switch type {
+    case .uint8: return .uint8(try read(UInt8.self, what))
+    case .int8: return .int8(try read(Int8.self, what))
+    case .uint16: return .uint16(try read(UInt16.self, what))
+    case .int16: return .int16(try read(Int16.self, what))
+    case .uint32: return .uint32(try read(UInt32.self, what))
+    case .int32: return .int32(try read(Int32.self, what))
+    case .uint64: return .uint64(try read(UInt64.self, what))
+    case .int64: return .int64(try read(Int64.self, what))
+    case .float32: return .float32(Float(bitPattern: try read(UInt32.self, what)))
+    case .float64: return .float64(Double(bitPattern: try read(UInt64.self, what)))
+    case .bool:
+      let b = try read(UInt8.self, what)
+      guard b <= 1 else {
+        throw GGUFError.invalidMetadata(path: path, key: key, reason: "boolean byte \(b) is neither 0 nor 1")
+      }
+      return .bool(b == 1)
+    case .string: return .string(try readString(what))
+    case .array:
+      let code = try read(UInt32.self, "the element type of '\(key)'")
+      guard let elementType = GGUFValueType(rawValue: code) else {
+        throw GGUFError.invalidValueType(path: path, key: key, code: code)
+      }
+      if elementType == .array && depth + 1 >= Self.maximumArrayDepth {
+        throw GGUFError.invalidMetadata(
+          path: path, key: key, reason: "arrays nest more than \(Self.maximumArrayDepth) levels deep (at byte \(offset))")
+      }
+      let count = try readCount("the length of '\(key)'")
+      // Each element takes at least its fixed size (8 bytes for a string's length, 12 for a
+      // nested array's type and count).
+      let minimum = elementType.fixedSize ?? (elementType == .string ? 8 : 12)
+      guard count <= remaining / minimum else {
+        throw GGUFError.truncated(path: path, offset: buffer.count, reading: "the \(count) elements of '\(key)'")
+      }
+      var elements: [GGUFValue] = []
+      elements.reserveCapacity(count)
+      for _ in 0..<count { elements.append(try readValue(elementType, key: key, depth: depth + 1)) }
+      return .array(elementType, elements)
+    }
+  }
+
+  mutating func parse() throws -> Parsed {
+    var p = Parsed()
+    let magic = try read(UInt32.self, "the magic number")
+    guard magic == 0x4655_4747 else {  // "GGUF" read as little-endian u32
+      throw GGUFError.badMagic(path: path, found: Array(buffer.prefix(4)))
+    }
+    p.version = try read(UInt32.self, "the version")
+    guard p.version == 2 || p.version == 3 else {
+      throw GGUFError.unsupportedVersion(path: path, version: p.version)
+    }
+    let tensorCount = try readCount("the tensor count")
+    let kvCount = try readCount("the metadata count")
+    // A key-value pair takes at least 8 + 4 + 1 bytes, a tensor info 8 + 4 + 4 + 8.
+    guard kvCount <= remaining / 13 else {
+      throw GGUFError.truncated(path: path, offset: buffer.count, reading: "\(kvCount) metadata entries")
+    }
+    for k in 0..<kvCount {
+      let key = try readString("metadata key #\(k)")
+      let code = try read(UInt32.self, "the value type of '\(key)'")
+      guard let type = GGUFValueType(rawValue: code) else {
+        throw GGUFError.invalidValueType(path: path, key: key, code: code)
+      }
+      let value = try readValue(type, key: key)
+      guard p.metadata.updateValue(value, forKey: key) == nil else { throw GGUFError.duplicate(path: path, name: key) }
+      p.keys.append(key)
+    }
+    if let a = p.metadata["general.alignment"] {
+      guard let v = a.int, v > 0, v.nonzeroBitCount == 1 else {
+        throw GGUFError.invalidAlignment(path: path, value: "\(a)")
+      }
+      p.alignment = v
+    }
+    guard tensorCount <= remaining / 24 else {
+      throw GGUFError.truncated(path: path, offset: buffer.count, reading: "\(tensorCount) tensor infos")
+    }
+    var names = Set<String>()
+    for t in 0..<tensorCount {
+      let name = try readString("the name of tensor #\(t)")
+      let nDims = try read(UInt32.self, "the dimension count of '\(name)'")
+      guard (1...4).contains(nDims) else {
+        throw GGUFError.invalidTensor(path: path, tensor: name, reason: "\(nDims) dimensions (ggml allows 1 to 4)")
+      }
+      var dims: [Int] = []
+      var elements = 1
+      for _ in 0..<nDims {
+        let d = try read(UInt64.self, "the dimensions of '\(name)'")
+        guard let di = Int(exactly: d), di >= 0 else {
+          throw GGUFError.invalidTensor(path: path, tensor: name, reason: "dimension \(d) is out of range")
+        }
+        let (product, overflow) = elements.multipliedReportingOverflow(by: di)
+        guard !overflow, product <= Int(Int32.max) * 64 else {
+          throw GGUFError.invalidTensor(path: path, tensor: name, reason: "dimensions \(dims + [di]) are too large")
+        }
+        elements = product
+        dims.append(di)
+      }
+      let type = GGMLType(rawValue: try read(UInt32.self, "the type of '\(name)'"))
+      let offset64 = try read(UInt64.self, "the offset of '\(name)'")
+      guard let offset = Int(exactly: offset64), offset <= buffer.count else {
+        throw GGUFError.invalidTensor(path: path, tensor: name, reason: "offset \(offset64) is beyond the file")
+      }
+      guard names.insert(name).inserted else { throw GGUFError.duplicate(path: path, name: name) }
+      if let bs = type.blockSize, dims[0] % bs != 0 {
+        throw GGUFError.invalidTensor(
+          path: path, tensor: name,
+          reason: "the row length \(dims[0]) is not a multiple of the \(type.name) block size \(bs)")
+      }
+      guard offset % p.alignment == 0 else {
+        throw GGUFError.invalidTensor(
+          path: path, tensor: name, reason: "offset \(offset) is not a multiple of the alignment \(p.alignment)")
+      }
+      p.tensors.append(GGUFTensorInfo(name: name, dimensions: dims, type: type, offset: offset))
+    }
+    let padded = (offset + p.alignment - 1) / p.alignment * p.alignment
+    p.dataOffset = padded
+    // Every tensor must lie inside the file and no two may share bytes.
+    // Sorted by offset, then file order, so the message is the same on every platform.
+    let extents = p.tensors.enumerated()
+      .compactMap { i, t in t.byteCount.map { (name: t.name, start: t.offset, count: $0, index: i) } }
+      .sorted { ($0.start, $0.index) < ($1.start, $1.index) }
+    var previous: (name: String, end: Int)? = nil
+    for (name, start, count, _) in extents {
+      guard padded + start + count <= buffer.count else {
+        throw GGUFError.invalidTensor(
+          path: path, tensor: name,
+          reason: "its \(count) bytes at data offset \(start) end past the end of the file (\(buffer.count) bytes)")
+      }
+      if let prev = previous, start < prev.end, count > 0 {
+        throw GGUFError.invalidTensor(path: path, tensor: name, reason: "its bytes overlap those of '\(prev.name)'")
+      }
+      if count > 0 { previous = (name, start + count) }
+    }
+    return p
+  }
+}
+
+// MARK: - Dequantisation
+
+/// Converts one tensor's stored elements to Float. Reads are unaligned little-endian loads.
+enum GGUFDequantize {
+  @inline(__always)
+  static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+    Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+  }
+
+  static func run(_ type: GGMLType, from p: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+    switch type {
+    case .f32:
+      for i in 0..<count {
+        out[i] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+      }
+    case .f16:
+      for i in 0..<count { out[i] = half(p, 2 * i) }
+    case .bf16:
+      for i in 0..<count {
+        let b = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+        out[i] = Float(bitPattern: UInt32(b) << 16)
+      }
+    case .f64:
+      for i in 0..<count {
+        out[i] = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+      }
+    case .q8_0:
+      for b in 0..<(count / 32) {
+        let block = p + 34 * b
+        let d = half(block, 0)
+        let o = out + 32 * b
+        for j in 0..<32 {
+          o[j] = d * Float(Int8(bitPattern: block.load(fromByteOffset: 2 + j, as: UInt8.self)))
+        }
+      }
+    case .q4_0:
+      for b in 0..<(count / 32) {
+        let block = p + 18 * b
+        let d = half(block, 0)
+        let o = out + 32 * b
+        for j in 0..<16 {
+          let q = block.load(fromByteOffset: 2 + j, as: UInt8.self)
+          o[j] = d * Float(Int(q & 15) - 8)
+          o[j + 16] = d * Float(Int(q >> 4) - 8)
+        }
+      }
+    case .q4_1:
+      for b in 0..<(count / 32) {
+        let block = p + 20 * b
+        let d = half(block, 0)
+        let m = half(block, 2)
+        let o = out + 32 * b
+        for j in 0..<16 {
+          let q = block.load(fromByteOffset: 4 + j, as: UInt8.self)
+          // The products are exact; the sum is rounded once, as in gguf-py and ggml.
+          let lo = d * Float(q & 15)
+          let hi = d * Float(q >> 4)
+          o[j] = lo + m
+          o[j + 16] = hi + m
+        }
+      }
+    default:
+      preconditionFailure("GGUFDequantize: type \(type.name) is not decodable (checked by the caller)")
+    }
+  }
+}
+
+// MARK: - The LLaMA RoPE row permutation
+
+/// The row permutation llama.cpp's converter applies to LLaMA q and k projections, and its inverse.
+///
+/// Hugging Face LLaMA rotates the pairs (i, i + d/2) of each head of size d ("rotate half");
+/// llama.cpp rotates adjacent pairs (2p, 2p + 1). Its converter therefore reorders the rows of each
+/// head: with a head's rows indexed as (s, p), s ∈ {0, 1} the half and p ∈ 0..<d/2 the position in
+/// it, HF row h·d + s·d/2 + p is stored as GGUF row h·d + 2p + s. In numpy terms:
+/// `permute(w) = w.reshape(heads, 2, d/2, in).swapaxes(1, 2).reshape(out, in)` and
+/// `unpermute(w) = w.reshape(heads, d/2, 2, in).swapaxes(1, 2).reshape(out, in)`.
+public enum LlamaRotaryPermutation {
+  /// The GGUF row that holds Hugging Face row `row`, for `rows` rows in `heads` heads.
+  public static func ggufRow(ofHuggingFaceRow row: Int, rows: Int, heads: Int) -> Int {
+    let d = rows / heads
+    let half = d / 2
+    let h = row / d, r = row % d
+    let s = r / half, p = r % half
+    return h * d + 2 * p + s
+  }
+
+  /// HF layout → GGUF layout (what llama.cpp's converter does). `values` is row-major
+  /// [rows × columns]; `rows` must be a multiple of 2·heads.
+  public static func permuteRows(_ values: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
+    reorder(values, rows: rows, columns: columns, heads: heads, toGGUF: true)
+  }
+
+  /// GGUF layout → HF layout (the inverse of `permuteRows`).
+  public static func unpermuteRows(_ values: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
+    reorder(values, rows: rows, columns: columns, heads: heads, toGGUF: false)
+  }
+
+  private static func reorder(_ values: [Float], rows: Int, columns: Int, heads: Int, toGGUF: Bool) -> [Float] {
+    precondition(heads > 0 && rows % (2 * heads) == 0, "LlamaRotaryPermutation: \(rows) rows, \(heads) heads")
+    precondition(values.count == rows * columns, "LlamaRotaryPermutation: \(values.count) values for \(rows)×\(columns)")
+    var out = [Float](repeating: 0, count: values.count)
+    values.withUnsafeBufferPointer { src in
+      out.withUnsafeMutableBufferPointer { dst in
+        for hfRow in 0..<rows {
+          let g = ggufRow(ofHuggingFaceRow: hfRow, rows: rows, heads: heads)
+          let (from, to) = toGGUF ? (hfRow, g) : (g, hfRow)
+          for c in 0..<columns { dst[to * columns + c] = src[from * columns + c] }
+        }
+      }
+    }
+    return out
+  }
+}

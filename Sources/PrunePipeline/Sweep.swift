@@ -1,0 +1,313 @@
+// `prune sweep` and the main job without the command line: methods × sparsities on one model and
+// one protocol, each pruned from the dense model and evaluated, the table written as JSON and as
+// an SVG chart after every entry so that an interrupted sweep resumes where it stopped.
+
+import Foundation
+import PruneKernels
+import PruneSolvers
+
+/// One method of a sweep, with its options.
+public struct SweepMethod: Sendable {
+  public var method: PruningMethod
+  public var options: MethodOptions
+  /// The options as given, recorded in the table (and part of the entry's identity).
+  public var givenOptions: [String: String]
+
+  public init(_ method: PruningMethod, options: MethodOptions = MethodOptions(), givenOptions: [String: String] = [:]) {
+    self.method = method
+    self.options = options
+    self.givenOptions = givenOptions
+  }
+}
+
+/// One row of the table.
+public struct SweepEntry: Sendable, Codable, Equatable {
+  /// `dense` or the method's name.
+  public var method: String
+  /// The pattern ("0.5", "2:4"; "dense" for the dense row).
+  public var pattern: String
+  /// The pattern's fraction of pruned weights (0 for dense; N/M for N:M).
+  public var sparsity: Double
+  /// The options given to the method.
+  public var options: [String: String]
+  /// The schedule used (nil for dense).
+  public var schedule: String?
+  /// Perplexity on the protocol's evaluation text.
+  public var perplexity: Double
+  /// Wall time of the pruning (0 for dense) and of the evaluation, seconds.
+  public var pruneSeconds: Double
+  public var evalSeconds: Double
+  /// Realised sparsity of the pruned layers, and the mean relative layer error.
+  public var realisedSparsity: Double
+  public var meanRelativeError: Double
+  /// Peak resident memory of the process when the entry finished, bytes.
+  public var peakResidentBytes: Int
+
+  /// What identifies the entry for resuming.
+  var key: String { Self.key(method: method, pattern: pattern, options: options) }
+
+  static func key(method: String, pattern: String, options: [String: String]) -> String {
+    "\(method) \(pattern) \(options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
+  }
+}
+
+/// The whole table, as written to `sweep.json`.
+public struct SweepTable: Sendable, Codable, Equatable {
+  public var model: String
+  public var evaluation: String
+  public var calibrationSha256: String
+  public var threads: Int
+  public var entries: [SweepEntry]
+
+  /// Pretty JSON, sorted keys.
+  public func json() -> Data { prettyJSON(self) }
+
+  /// Perplexity against sparsity, one line per method, each starting at the dense model (sparsity
+  /// 0). N:M entries are in the table but not on the chart (their x would collide with 0.5).
+  public func chart() -> LineChart {
+    let dense = entries.first { $0.method == "dense" }
+    var names: [String] = []
+    for e in entries where e.method != "dense" && !names.contains(e.method) { names.append(e.method) }
+    let series = names.map { name in
+      var points = entries.filter { $0.method == name && !$0.pattern.contains(":") }.map { (x: $0.sparsity, y: $0.perplexity) }
+      if let dense, !points.isEmpty { points.insert((x: 0, y: dense.perplexity), at: 0) }
+      return (name: name, points: points.sorted { $0.x < $1.x })
+    }
+    return LineChart(
+      title: "\(URL(fileURLWithPath: model).lastPathComponent): perplexity on \(evaluation)", xLabel: "sparsity (unstructured)",
+      yLabel: "perplexity (log scale)", series: series, logY: true)
+  }
+
+  /// The table as aligned text for a terminal.
+  public func text() -> String {
+    let header = ["method", "pattern", "perplexity", "prune time", "sparsity", "mean rel. error"]
+    var rows = [header]
+    for e in entries {
+      let dense = e.method == "dense"
+      rows.append([
+        e.method, dense ? "-" : e.pattern, String(format: "%.3f", e.perplexity), dense ? "-" : formatSeconds(e.pruneSeconds),
+        dense ? "0" : String(format: "%.4f", e.realisedSparsity), dense ? "-" : String(format: "%.3e", e.meanRelativeError),
+      ])
+    }
+    let widths = header.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+    return rows.map { row in
+      row.enumerated().map { c, cell in
+        // Text left-aligned, numbers right-aligned.
+        let pad = String(repeating: " ", count: widths[c] - cell.count)
+        return c < 2 ? cell + pad : pad + cell
+      }.joined(separator: "  ")
+    }.joined(separator: "\n") + "\n"
+  }
+}
+
+/// A duration for people: "42.0s" under a minute, "3m07s" above.
+public func formatSeconds(_ s: Double) -> String {
+  let t = Int(s.rounded())
+  return t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : String(format: "%.1fs", s)
+}
+
+/// Methods × patterns on one model and protocol.
+public struct SweepJob: Sendable {
+  public var model: URL
+  public var methods: [SweepMethod]
+  /// Sparsities as the CLI spells them: ratios ("0.5", per method's default group) or N:M ("2:4").
+  public var patterns: [String]
+  public var evaluation: EvaluationProtocol
+  /// The folder for sweep.json, sweep.svg, checkpoints and saved models (created if missing).
+  public var output: URL
+  /// Methods whose pruned models are written as Hugging Face folders under `output/models/`.
+  public var save: Set<PruningMethod>
+  /// Schedule override (nil: each method's default).
+  public var schedule: PruningSchedule?
+  public var corpus: URL?
+
+  public init(
+    model: URL, methods: [SweepMethod], patterns: [String], evaluation: EvaluationProtocol, output: URL,
+    save: Set<PruningMethod> = [], schedule: PruningSchedule? = nil, corpus: URL? = nil
+  ) {
+    self.model = model
+    self.methods = methods
+    self.patterns = patterns
+    self.evaluation = evaluation
+    self.output = output
+    self.save = save
+    self.schedule = schedule
+    self.corpus = corpus
+  }
+
+  public enum Event: Sendable {
+    case loaded(model: String, parameters: Int)
+    case starting(method: String, pattern: String, index: Int, of: Int)
+    case skipped(SweepEntry)
+    case pruning(ModelPruningEvent)
+    case evaluating(PerplexityProgress)
+    case finished(SweepEntry)
+    case saved(URL)
+  }
+
+  var jsonURL: URL { output.appendingPathComponent("sweep.json") }
+  var svgURL: URL { output.appendingPathComponent("sweep.svg") }
+
+  /// The pattern of `text` for `method` (ratios take the method's default group).
+  public static func pattern(_ text: String, for method: PruningMethod) throws(SparsityPatternError) -> SparsityPattern {
+    try SparsityPattern(parsing: text, defaultGroup: method.defaultGroup)
+  }
+
+  /// Runs every entry not already in `output/sweep.json` and returns the whole table.
+  public func run(progress: @escaping (Event) -> Void = { _ in }) throws(ModelJobError) -> SweepTable {
+    let manager = FileManager.default
+    var isDirectory: ObjCBool = false
+    if manager.fileExists(atPath: output.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+      throw .usage("--out \(output.path) is a file", hint: "give a folder for the sweep's table, chart and checkpoints")
+    }
+    do { try manager.createDirectory(at: output, withIntermediateDirectories: true) } catch {
+      let reason = PruningCheckpoint.reason(error)
+      throw .write(path: output.path, reason: "cannot create the folder: \(reason)", retry: "nothing was done yet")
+    }
+    // Tried before the first (long) entry: a read-only folder fails here even for root.
+    if let reason = OutputSafety.unwritableReason(output) {
+      throw .write(path: output.path, reason: "cannot create files in it: \(reason)", retry: "nothing was done yet")
+    }
+    OutputSafety.removeStaleAtomicWrites(in: output)
+    // Every pattern must be valid for every method before the first (long) entry runs.
+    var plans: [(SweepMethod, String, SparsityPattern)] = []
+    for m in methods {
+      for p in patterns {
+        do { plans.append((m, p, try Self.pattern(p, for: m.method))) } catch {
+          throw .usage("\(m.method) at \(p): \(error.description)", hint: "give sparsities such as 0.5,0.7 or 2:4")
+        }
+      }
+    }
+    let corpus: Corpus
+    do { corpus = try Corpus(directory: self.corpus) } catch { throw .corpus(error) }
+    let loaded: LoadedModel
+    do { loaded = try LoadedModel(contentsOf: model) } catch { throw .model(error) }
+    let dense = loaded.model
+    progress(.loaded(model: model.lastPathComponent, parameters: dense.parameterCount))
+    let calibration: CalibrationSet
+    let evalTokens: [Int]
+    do {
+      let spec = evaluation.calibration
+      calibration = try CalibrationSet.windows(
+        of: try spec.text(in: corpus), tokenizer: loaded.tokenizer, sequenceLength: spec.sequenceLength,
+        windows: spec.windows ?? 1, source: evaluation.rawValue)
+      evalTokens = Perplexity.tokenize(try evaluation.evaluation.text(in: corpus), with: loaded.tokenizer)
+    } catch let e as CorpusError {
+      throw .corpus(e)
+    } catch let e as ModelPruningError {
+      throw .pruning(e)
+    } catch {
+      throw .usage("\(error)", hint: "check the protocol")
+    }
+
+    var table = SweepTable(
+      model: model.path, evaluation: evaluation.rawValue, calibrationSha256: calibration.digest, threads: Parallelism.threads,
+      entries: [])
+    // Entries of an earlier run of the same model and protocol are kept.
+    if let data = manager.contents(atPath: jsonURL.path), let old = try? JSONDecoder().decode(SweepTable.self, from: data),
+      old.model == table.model, old.evaluation == table.evaluation, old.calibrationSha256 == table.calibrationSha256
+    {
+      table.entries = old.entries
+    }
+    func evaluate(_ lm: TransformerLM) throws(ModelJobError) -> PerplexityReport {
+      let spec = evaluation.evaluation
+      do {
+        return try Perplexity.evaluate(lm, tokens: evalTokens, sequenceLength: spec.sequenceLength, windows: spec.windows) {
+          progress(.evaluating($0))
+        }
+      } catch {
+        throw .evaluation(protocolName: evaluation.rawValue, error)
+      }
+    }
+    func record(_ entry: SweepEntry) throws(ModelJobError) {
+      table.entries.removeAll { $0.key == entry.key }
+      table.entries.append(entry)
+      do {
+        try writeAtomically(table.json(), to: jsonURL)
+        try writeAtomically(Data(table.chart().svg().utf8), to: svgURL)
+      } catch {
+        let path = (error.writeFailurePath ?? jsonURL.path)
+        throw .write(
+          path: path, reason: error.writeFailureReason ?? error.description,
+          retry: "the entries finished before this one are in \(jsonURL.path); run the same command again to continue")
+      }
+      progress(.finished(entry))
+    }
+
+    let total = plans.count + 1
+    if let done = table.entries.first(where: { $0.method == "dense" }) {
+      progress(.skipped(done))
+    } else {
+      progress(.starting(method: "dense", pattern: "dense", index: 1, of: total))
+      let p = try evaluate(dense)
+      try record(SweepEntry(
+        method: "dense", pattern: "dense", sparsity: 0, options: [:], schedule: nil, perplexity: p.perplexity, pruneSeconds: 0,
+        evalSeconds: p.seconds, realisedSparsity: 0, meanRelativeError: 0, peakResidentBytes: peakResidentBytes()))
+    }
+    for (i, (m, text, pattern)) in plans.enumerated() {
+      let key = SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
+      let folder = output.appendingPathComponent("models/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))")
+      let wantSave = save.contains(m.method) && !manager.fileExists(atPath: folder.path)
+      let checkpointName = "checkpoints/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))"
+      if let done = table.entries.first(where: { $0.key == key }), !wantSave {
+        // A checkpoint of a finished entry is left only by a kill while it was being deleted.
+        PruningCheckpoint.remove(output.appendingPathComponent(checkpointName))
+        progress(.skipped(done))
+        continue
+      }
+      progress(.starting(method: m.method.rawValue, pattern: text, index: i + 2, of: total))
+      let plan = ModelPruningPlan(
+        method: m.method, pattern: pattern, options: m.options, givenOptions: m.givenOptions, schedule: schedule)
+      let pruner = ModelPruner(plan: plan, calibration: calibration)
+      var lm = dense
+      let summary: ModelPruningSummary
+      let store: PruningCheckpoint
+      do {
+        try manager.createDirectory(at: output.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
+        let fingerprint = PruningCheckpoint.fingerprint(model: model, plan: plan, calibration: calibration)
+        let dir = output.appendingPathComponent(checkpointName)
+        // A sweep always resumes its own checkpoints, but never one written with other settings.
+        store = try PruningCheckpoint(directory: dir, fingerprint: fingerprint, resume: true)
+        summary = try pruner.run(&lm, store: store, progress: { progress(.pruning($0)) })
+      } catch let e as ModelPruningError {
+        throw .pruning(e)
+      } catch {
+        throw .write(
+          path: output.appendingPathComponent("checkpoints").path, reason: "cannot create the folder: \(PruningCheckpoint.reason(error))",
+          retry: "the entries finished so far are in \(jsonURL.path); run the same command again to continue")
+      }
+      let p = try evaluate(lm)
+      if save.contains(m.method) && !manager.fileExists(atPath: folder.path) {
+        let retry = "the pruned blocks stay in \(output.path)/\(checkpointName); run the same command again to continue"
+        do { try manager.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
+          throw .write(path: folder.deletingLastPathComponent().path, reason: "cannot create the folder: \(PruningCheckpoint.reason(error))", retry: retry)
+        }
+        OutputSafety.removeStaleTemporaries(in: folder.deletingLastPathComponent(), prefixes: OutputSafety.temporaryPrefixes(of: folder.lastPathComponent))
+        try writeModelFolder(lm, source: model, to: folder, method: m.method.rawValue, pattern: pattern.description, retry: retry) { _ in }
+        progress(.saved(folder))
+      }
+      try record(SweepEntry(
+        method: m.method.rawValue, pattern: text, sparsity: pattern.fraction, options: m.givenOptions,
+        schedule: plan.schedule.rawValue, perplexity: p.perplexity, pruneSeconds: summary.seconds, evalSeconds: p.seconds,
+        realisedSparsity: summary.realisedSparsity, meanRelativeError: summary.meanRelativeError,
+        peakResidentBytes: peakResidentBytes()))
+      store.remove()
+    }
+    // The table in the order asked for: dense, then methods × patterns.
+    let order = [table.entries.first { $0.method == "dense" }?.key].compactMap { $0 } + plans.map { m, text, _ in
+      SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
+    }
+    table.entries.sort { (order.firstIndex(of: $0.key) ?? Int.max) < (order.firstIndex(of: $1.key) ?? Int.max) }
+    return table
+  }
+}
+
+extension SparsityPattern {
+  /// The fraction of weights the pattern prunes: the ratio, or N/M.
+  public var fraction: Double {
+    switch self {
+    case let .unstructured(ratio, _): return ratio
+    case let .nOfM(n, m): return Double(n) / Double(m)
+    }
+  }
+}
