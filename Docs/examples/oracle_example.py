@@ -2,7 +2,7 @@
 """A backend's side of the PruneKit oracle, with numpy only (no PruneKit code, no safetensors package).
 
 Writes a layer-problem file and two candidate pruned weights in the safetensors format, so that
-`prune verify` can certify them (Docs/oracle.md, "Worked example"):
+`prune verify` can certify them (Docs/oracle.md#worked-example-a-numpy-backend):
 
     python3 Docs/examples/oracle_example.py OUT_DIR
     prune verify --problem OUT_DIR/problem.safetensors --candidate OUT_DIR/refit.safetensors --pattern 2:4 --max-gap 1e-6

@@ -1,6 +1,7 @@
 // The register-tiled micro-kernels of the blocked GEMM (BLIS's "microkernel").
 //
-// Contract (the same for both precisions; after blis/docs/KernelsHowTo.md):
+// Contract (the same for both precisions; after BLIS's KernelsHowTo,
+// https://github.com/flame/blis/blob/master/docs/KernelsHowTo.md):
 //
 //     C[0..<MR, 0..<NR] ← α · Ã · B̃ + β · C          Ã: [MR × k], B̃: [k × NR]
 //

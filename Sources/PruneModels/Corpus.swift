@@ -1,7 +1,7 @@
 // The project's embedded text: the six Jane Austen novels in Fixtures/janeausten, each checked
-// against Fixtures/janeausten/SHA256SUMS whenever it is read, and the evaluation protocols of the
-// shared protocols (austen-quick, austen-std) that say which text, window length and window count
-// calibration and evaluation use.
+// against Fixtures/janeausten/SHA256SUMS whenever it is read, and the evaluation protocols
+// (Docs/evaluation.md#the-protocols: austen-quick, austen-std) that say which text, window length
+// and window count calibration and evaluation use.
 
 import Foundation
 
@@ -143,7 +143,7 @@ public struct Corpus: Sendable {
 
 // MARK: - Evaluation protocols
 
-/// The shared evaluation protocols (protocols.md, "Evaluation protocols"): which text calibration
+/// The evaluation protocols (Docs/evaluation.md#the-protocols): which text calibration
 /// and evaluation read, in windows of how many tokens, and how many windows. Text is tokenized
 /// whole, without BOS or EOS; windows never overlap and start at token 0.
 public enum EvaluationProtocol: String, Sendable, CaseIterable {

@@ -1,5 +1,5 @@
-// Perplexity of a language model on a token stream, under the rules of the shared protocols
-// (protocols.md, "Evaluation protocols"):
+// Perplexity of a language model on a token stream, under the rules of the evaluation protocols
+// (Docs/evaluation.md#windows-and-perplexity):
 //
 //   - the whole text is tokenized once, with no BOS or EOS added (the caller's job: `tokenize`
 //     below does it with `BPETokenizer.encode`, which adds neither);

@@ -73,7 +73,7 @@ public struct TestVectors: Sendable {
     self.corpus = corpus
   }
 
-  /// Tolerances of the manifest, named once (Docs/oracle.md, "Tolerances").
+  /// Tolerances of the manifest, named once (Docs/oracle.md#how-the-tolerances-were-chosen).
   public enum Tolerance {
     /// Gap of a known optimum (stored in F32) to the exact refit on its own mask. Rounding the
     /// optimum R to F32 moves it by δ ~ u·|R| (u = 2⁻²⁴); R is stationary on its support, so the

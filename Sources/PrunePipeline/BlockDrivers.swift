@@ -1,26 +1,28 @@
-// The two ways of pruning one decoder block (algorithms.md §0.4): which calibration inputs each
-// linear layer is pruned against. `ModelPruner` walks the blocks and calls one of these per block.
+// The two ways of pruning one decoder block (Docs/pipeline.md#schedules): which calibration inputs
+// each linear layer is pruned against. `ModelPruner` walks the blocks and calls one of these per
+// block.
 
 import Foundation
 import PruneKernels
 import PruneSolvers
 
-/// Which activations each linear layer of a block is pruned against (algorithms.md §0.4).
+/// Which activations each linear layer of a block is pruned against (Docs/pipeline.md#schedules).
 public enum PruningSchedule: String, Sendable, CaseIterable, Codable {
   /// Driver A (SparseGPT, Wanda, ADMM): the block's input comes from the already-pruned earlier
   /// blocks, x_ℓ^pr; one pass of the *unpruned* block gathers the Grams of all its layers; every
   /// layer is pruned against its own input, ‖ŴX − WX‖; the pruned block then produces x_{ℓ+1}^pr.
   case sequential
-  /// Driver C (FISTAPruner's intra-layer cumulative error correction, §1.6): the block's input is
-  /// the dense model's x_ℓ^dense; its layer groups are pruned in order (q,k,v → o → gate,up → down),
-  /// each against the dense output with the inputs the already-pruned groups produce,
-  /// ‖ŴX* − WX‖ with X the dense input and X* the pruned-path input. Blocks are independent, so
-  /// they can be pruned in any order, several at once, or in separate processes.
+  /// Driver C (FISTAPruner's intra-layer cumulative error correction,
+  /// Docs/pipeline.md#corrected-driver-c): the block's input is the dense model's x_ℓ^dense; its
+  /// layer groups are pruned in order (q,k,v → o → gate,up → down), each against the dense output
+  /// with the inputs the already-pruned groups produce, ‖ŴX* − WX‖ with X the dense input and X*
+  /// the pruned-path input. Blocks are independent, so they can be pruned in any order, several at
+  /// once, or in separate processes.
   case corrected
-  /// Driver D (SparseLLM, §4): sequential between blocks as Driver A; inside a block the attention
-  /// layers are pruned locally by SparseLLM's inner method, then the FFN's layers together by
-  /// `SparseLLM.prune` against the pruned attention's output (`pruneBlockSparseLLM`). Only for
-  /// `--method sparsellm`, which only runs on it.
+  /// Driver D (SparseLLM, Docs/pipeline.md#sparsellm-driver-d): sequential between blocks as Driver
+  /// A; inside a block the attention layers are pruned locally by SparseLLM's inner method, then
+  /// the FFN's layers together by `SparseLLM.prune` against the pruned attention's output
+  /// (`pruneBlockSparseLLM`). Only for `--method sparsellm`, which only runs on it.
   case sparsellm
 
   /// FISTAPruner's own schedule for FISTA, Driver D for SparseLLM, Driver A for every other method.
@@ -142,9 +144,10 @@ extension TransformerLM {
 }
 
 /// The scalar the pipeline accumulates Grams in. Float, as the reference codes do (SparseGPT, Wanda
-/// and ADMM accumulate in float32, algorithms.md §0.5): the layer problems are solved in Float, and
-/// over 16k tokens the blocked Float sum is within ~1e-6 relative of the Double one, while the
-/// Float Gram and cross-Gram run twice as fast and need no Double copies of the activations.
+/// and ADMM accumulate in float32, Docs/pipeline.md#gram-precision): the layer problems are solved
+/// in Float, and over 16k tokens the blocked Float sum is within ~1e-6 relative of the Double one,
+/// while the Float Gram and cross-Gram run twice as fast and need no Double copies of the
+/// activations.
 typealias GramScalar = Float
 
 /// Prunes one layer from its Grams and records it.
@@ -261,9 +264,9 @@ func pruneBlockSequential(
   return outcome
 }
 
-/// Driver C on one block (algorithms.md §1.6): `input` is the dense model's input to the block.
-/// For each group g in order, with X_g its input in the dense block and X*_g its input once the
-/// groups before g are pruned (X*_0 = X_0):
+/// Driver C on one block (Docs/pipeline.md#corrected-driver-c): `input` is the dense model's input
+/// to the block. For each group g in order, with X_g its input in the dense block and X*_g its
+/// input once the groups before g are pruned (X*_0 = X_0):
 ///
 ///     G = XᵀX,  G* = X*ᵀX*,  K = XᵀX*            (summed over chunks)
 ///     Ŵ = method(‖X*Ŵᵀ − XWᵀ‖², pattern)        for every layer of the group,

@@ -1,6 +1,7 @@
-// Driver D (SparseLLM, algorithms.md §0.4 and §4): the attention layers of a block are pruned
-// layer-locally by the inner method, then the FFN's layers are pruned together by
-// `SparseLLM.prune` against the output of the *pruned* attention.
+// Driver D (SparseLLM, Docs/pipeline.md#sparsellm-driver-d and
+// Docs/methods/sparsellm.md#the-driver-driver-d): the attention layers of a block are pruned
+// layer-locally by the inner method, then the FFN's layers are pruned together by `SparseLLM.prune`
+// against the output of the *pruned* attention.
 
 import Foundation
 import PruneKernels
@@ -42,7 +43,8 @@ extension TransformerLM {
 ///      each attention layer is pruned by the inner method against its own input (Driver A).
 ///   2. The pruned attention is installed and the block re-run up to the FFN: X = the FFN input the
 ///      pruned model will see (the reference collects it from the dense pass, so its FFN never
-///      sees that attention was pruned: SparseLLM issue #10, algorithms.md §9 #13).
+///      sees that attention was pruned: SparseLLM issue #10,
+///      Docs/methods/sparsellm.md#the-driver-driver-d).
 ///   3. Y = the dense FFN's output on that X; `SparseLLM.prune` prunes up (and gate) and down
 ///      together so that the pruned FFN reproduces Y.
 ///

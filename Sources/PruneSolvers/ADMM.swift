@@ -2,7 +2,8 @@
 /// scaled ADMM with gradual mask selection (Boža, "Fast and Effective Weight Update for Pruned
 /// Large Language Models", TMLR 2024, arXiv 2401.02938; repo fmfi-compbio/admm-pruning).
 ///
-/// Everything happens in the Jacobi-preconditioned space (algorithms.md §2), rows of W as rows:
+/// Everything happens in the Jacobi-preconditioned space (Docs/methods/admm.md#derivation), rows of
+/// W as rows:
 ///
 ///     dⱼ = √G*ⱼⱼ + 1e-8,   Ĝ = D⁻¹G*D⁻¹ (unit diagonal),   V₀ = W·D  (|V₀ᵢⱼ| = Wanda's score)
 ///     ρ₀ = percdamp · mean(diag Ĝ),   B = W·K·D⁻¹ + ρ₀V₀   (= V₀(Ĝ + ρ₀I) when K = G*)
@@ -22,10 +23,11 @@
 /// SELECT prunes the lowest |V + U| to the sparsity sₜ = s − s·(1 − (t+1)/P)³, which reaches the
 /// target s at t = P − 1 (exact counts, ties by index). N:M: the N lowest of every group are the
 /// candidates, and the lowest ⌊numel·sₜ⌋ candidates over the matrix are pruned, so the final mask
-/// is exactly N:M. The released code differs in three documented ways (algorithms.md §9 #8–#10),
-/// two of which PruneKit does not copy: its N:M path is hard-coded to 2:4 (here any N:M), and its
-/// unstructured per-matrix path selects the full sparsity at every step (`Schedule.final`
-/// reproduces that; the cubic schedule of the paper is the default).
+/// is exactly N:M. The released code differs in three documented ways
+/// (Docs/methods/admm.md#the-authors-code-and-where-prunekit-differs), two of which PruneKit does
+/// not copy: its N:M path is hard-coded to 2:4 (here any N:M), and its unstructured per-matrix path
+/// selects the full sparsity at every step (`Schedule.final` reproduces that; the cubic schedule of
+/// the paper is the default).
 ///
 /// Numerics. A = (Ĝ + (ρ₀ + ρ)I)⁻¹ is formed once from its Cholesky factor: Ĝ has a unit diagonal,
 /// so with the defaults the matrix's eigenvalues lie in [1.1, n + 1.1] and the inverse is well

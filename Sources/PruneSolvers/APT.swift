@@ -1,8 +1,9 @@
 /// Minimises ‖X*Ŵᵀ − XWᵀ‖²_F by removing several weights at once, optimally: the closed-form
 /// solution of the Multiple Removal Problem, applied block by block (after Zhao et al., "Pruning
 /// Foundation Models for High Accuracy without Retraining", EMNLP 2024 Findings, arXiv
-/// 2410.15567). The blockwise algorithm is reconstructed [INF, algorithms.md §3]: the authors'
-/// repository holds no code.
+/// 2410.15567). The blockwise algorithm is reconstructed [INF,
+/// Docs/methods/apt.md#reconstructed-inf-and-open-questions]: the authors' repository holds no
+/// code.
 ///
 /// The Multiple Removal Problem. For one row w, Hessian H = G* + δI, free columns F and pruned
 /// set P ⊆ F, the smallest increase of δw H δwᵀ subject to (w + δw)_P = 0 is reached at
@@ -44,8 +45,9 @@ public struct APT: Sendable {
   }
 
   public struct Options: Sendable, Equatable {
-    /// Columns per block (SparseGPT's 128; the spec assumes SparseGPT's hyper-parameters). N:M
-    /// rounds it down to a multiple of M (at least M): groups never straddle blocks.
+    /// Columns per block (SparseGPT's 128; APT's are not published:
+    /// Docs/methods/apt.md#options-and-defaults). N:M rounds it down to a multiple of M (at least
+    /// M): groups never straddle blocks.
     public var blockSize: Int = 128
     /// δ as a fraction of mean(diag G*): SparseGPT's percdamp, 0.01.
     public var percentDamping: Double = 0.01

@@ -1,7 +1,7 @@
 /// Minimises ‖X*Ŵᵀ − XWᵀ‖²_F exactly over every mask of the pattern: enumerates each admissible
 /// mask, refits its kept weights exactly, keeps the best. The oracle for tiny problems (n ≤ ~16).
 ///
-/// Steps (algorithms.md §0.7, R3):
+/// Steps (Docs/methods/exact.md#derivation):
 ///   1. rows are independent for a fixed mask, so for every row i and every admissible row mask S
 ///      (per-row counts: C(n, k) masks; N:M: C(M, N)^{n/M}), solve the masked least squares
 ///          ŵ_S (G*[S,S] + δI) = (w K)_S + δ w_S,

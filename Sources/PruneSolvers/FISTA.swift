@@ -2,7 +2,7 @@
 /// and rounds to the exact pattern: FISTAPruner (Zhao, Hu, Li, Zheng, Wang, Yuan, "A Convex-
 /// optimization-based Layer-wise Post-training Pruner for Large Language Models", arXiv 2408.03728).
 ///
-/// In the Gram form (algorithms.md §1.1), with G* = X*ᵀX*, K = XᵀX* and C = W·K:
+/// In the Gram form (Docs/methods/fista.md#derivation), with G* = X*ᵀX*, K = XᵀX* and C = W·K:
 ///
 ///     f(Z) = ½tr(Z G* Zᵀ) − tr(Z Cᵀ) + ½tr(W G Wᵀ),   ∇f(Z) = Z G* − C,   L = λmax(G*)
 ///
@@ -24,9 +24,10 @@
 ///    is the first candidate, so the result is never worse than the rounded warm start.
 /// 4. Optionally (`finalRefit`, not in the paper) the exact damped refit on the final mask.
 ///
-/// Reconstructed details [INF, algorithms.md §1.4]: squared norms in the ratio, the geometric
-/// bisection, and λ₀ = the s-quantile of |Wᵢⱼ|·G*ⱼⱼ, the scale at which a coordinate-wise lasso
-/// step zeroes entry (i, j) when G* is near diagonal. No code of the authors is public.
+/// Reconstructed details [INF, Docs/methods/fista.md#reconstructed-inf-and-open-questions]: squared
+/// norms in the ratio, the geometric bisection, and λ₀ = the s-quantile of |Wᵢⱼ|·G*ⱼⱼ, the scale at
+/// which a coordinate-wise lasso step zeroes entry (i, j) when G* is near diagonal. No code of the
+/// authors is public.
 ///
 /// Precision: the GEMMs run in T (Float for real layers: the speed comes from SGEMM); errors that
 /// steer λ are accumulated in Double from T products; the reported error is recomputed in Double.
@@ -46,7 +47,8 @@ public struct FISTA: Sendable {
     /// λ₀; nil = the s-quantile of |Wᵢⱼ|·G*ⱼⱼ (reconstructed).
     public var initialLambda: Double? = nil
     /// ε of the relative iterate-change stop; 0 runs all K iterations. 1e-5: the middle of the
-    /// 1e-4…1e-6 range the spec suggests for a criterion the paper only sketches.
+    /// 1e-4…1e-6 range (Docs/methods/fista.md#options-and-defaults) for a criterion the paper only
+    /// sketches.
     public var tolerance: Double = 1e-5
     /// The warm start: Wanda, the authors' choice for the LLaMA family (SparseGPT for OPT).
     public var warmStart: WarmStart = .wanda

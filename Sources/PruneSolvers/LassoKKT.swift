@@ -1,5 +1,6 @@
 /// Measures how far a candidate Ŵ is from satisfying the optimality (KKT) conditions of the lasso
-/// min_Ŵ ½‖X*Ŵᵀ − XWᵀ‖²_F + λ‖Ŵ‖₁, in the Gram form of algorithms.md §1.1 and §1.7.
+/// min_Ŵ ½‖X*Ŵᵀ − XWᵀ‖²_F + λ‖Ŵ‖₁, in the Gram form of Docs/methods/fista.md#derivation (the
+/// residuals: Docs/oracle.md#the-certificate-figure-by-figure).
 ///
 /// With G* = X*ᵀX*, K = XᵀX* and C = W·K the gradient of the smooth part is
 ///

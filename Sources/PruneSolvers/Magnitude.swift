@@ -8,7 +8,8 @@
 ///
 /// Corresponds to `prune_magnitude` in locuslab/wanda `lib/prune.py` and `--gmp` in
 /// IST-DASLab/sparsegpt, except that those prune ⌊s·numel⌋ + 1 entries (plus ties) through a
-/// `≤ threshold` test; PruneKit prunes exactly ⌊s·numel⌋ (algorithms.md §0.6, §7).
+/// `≤ threshold` test; PruneKit prunes exactly ⌊s·numel⌋
+/// (Docs/methods/magnitude.md#the-authors-code-and-where-prunekit-differs).
 public struct Magnitude: Sendable {
   public init() {}
 

@@ -124,7 +124,7 @@ public struct MethodOptions: Sendable, Equatable {
 /// Prunes `problem` to `pattern` with `method`. With `mask`, the methods that can work on a given
 /// mask (refit, ADMM, APT) use it instead of choosing their own; the others reject it.
 ///
-/// Numerical safeguards (NumericalChecks.swift; Docs/reliability.md, "Numerical trouble"), around
+/// Numerical safeguards (NumericalChecks.swift; Docs/reliability.md#numerical-trouble), around
 /// every method alike:
 ///   1. the Gram G* must be positive semidefinite up to 10⁻⁴ of its trace
 ///      (`LayerProblem.checkSemidefinite`), else `PruningError.invalidProblem(.notSemidefinite)`;

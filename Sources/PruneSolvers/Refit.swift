@@ -1,5 +1,5 @@
 /// Minimises ‖X*ŵᵢᵀ − Xwᵢᵀ‖² + δ‖ŵᵢ − wᵢ‖² over every row ŵᵢ with its pruned entries fixed at
-/// zero: the exact optimal weights for a given mask ("R1", algorithms.md §0.7).
+/// zero: the exact optimal weights for a given mask (Docs/methods/refit.md#derivation).
 ///
 /// Derivation. Row by row, with S the kept columns and P the pruned ones (ŵ_P = 0), the objective
 /// ŵG*ŵᵀ − 2(wK)ŵᵀ + wGwᵀ + δ‖ŵ − w‖² is a convex quadratic in ŵ_S; its gradient vanishes at
@@ -16,10 +16,11 @@
 ///
 /// Damping. δ = 0 is the oracle's exact mode. It is not a safe default for a pipeline: with 16k
 /// calibration tokens the exact solution puts large weights on input directions with almost no
-/// variance and perplexity explodes (Docs/findings: a Wanda mask refit with δ = 1e-8·mean diag
-/// gave perplexity ~3300 at 50% on SmolLM2). The default δ is SparseGPT's: 1% of mean(diag G*).
-/// If a row's system is still not positive definite (a singular G* with δ = 0), its Cholesky is
-/// retried with growing extra damping, which is reported (`dampingRetry`), never silent.
+/// variance and perplexity explodes (Docs/results.md#lowest-layer-error-is-not-lowest-perplexity: a
+/// Wanda mask refit with δ = 1e-8·mean diag gave perplexity ~3300 at 50% on SmolLM2). The default δ
+/// is SparseGPT's: 1% of mean(diag G*). If a row's system is still not positive definite (a
+/// singular G* with δ = 0), its Cholesky is retried with growing extra damping, which is reported
+/// (`dampingRetry`), never silent.
 public struct Refit: Sendable {
   public struct Options: Sendable, Equatable {
     /// δ as a fraction of mean(diag G*). Default 0.01 (SparseGPT's `percdamp`); 0 = exact mode.

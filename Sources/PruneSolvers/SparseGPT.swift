@@ -9,7 +9,7 @@
 ///
 ///     δw_{F_j} = −(w_j / U_jj) · U_{j, F_j},      loss_j = ½ (w_j / U_jj)².
 ///
-/// Steps (algorithms.md §5, in Double whatever T is):
+/// Steps (Docs/methods/sparsegpt.md#steps-all-in-double, in Double whatever T is):
 ///   0. W₀ = W; under error correction W₀ = (W·K)(G* + δI)⁻¹, the dense optimum of the corrected
 ///      objective, so that pruning starts from the best dense weights for the inputs X* [INF].
 ///   1. dead inputs: Gⱼⱼ = 0 → Hⱼⱼ = 1 and W[:, j] = 0 (they cost nothing and are pruned first)
@@ -25,9 +25,10 @@
 ///        c. lazy batch: W[:, i2…) −= E · U[i1…i2, i2…)   (one GEMM)
 ///
 /// Counts. The reference thresholds each m × 128 block at sorted(score)[⌊s·m·128⌋] and prunes
-/// `score ≤ threshold`: ⌊s·m·128⌋ + 1 entries plus ties per block (algorithms.md §9 #1). PruneKit
-/// prunes exactly: block b gets ⌊K·i2/n⌋ − ⌊K·i1/n⌋ of the K = ⌊s·m·n⌋ weights (per row for the
-/// `.row` group), so the totals are exact; `CountRule.reference` reproduces the original.
+/// `score ≤ threshold`: ⌊s·m·128⌋ + 1 entries plus ties per block
+/// (Docs/methods/README.md#patterns-groups-and-exact-counts). PruneKit prunes exactly: block b gets
+/// ⌊K·i2/n⌋ − ⌊K·i1/n⌋ of the K = ⌊s·m·n⌋ weights (per row for the `.row` group), so the totals are
+/// exact; `CountRule.reference` reproduces the original.
 ///
 /// The accumulated loss equals ½ Σᵢ (ŵᵢ − w₀ᵢ) H (ŵᵢ − w₀ᵢ)ᵀ exactly in exact arithmetic (OBS steps
 /// are exact on a quadratic); it is returned as `metrics["obs_loss"]` and tested.

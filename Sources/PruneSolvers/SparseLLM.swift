@@ -5,7 +5,7 @@
 ///
 /// subject to every W meeting the sparsity pattern, so that the pruned FFN reproduces the dense FFN's
 /// output Y on its calibration input X (Bai et al., "SparseLLM: Towards Global Pruning of
-/// Pre-trained Language Models", NeurIPS 2024, arXiv 2402.17946; algorithms.md §4). X is
+/// Pre-trained Language Models", NeurIPS 2024, arXiv 2402.17946; Docs/methods/sparsellm.md). X is
 /// `[tokens × d]` (one row per token), z, s, p are `[tokens × f]`, Y is `[tokens × d]`.
 ///
 /// Each epoch e = 0 … epochs−1 (z, s, p start at their dense values, W at the dense weights):
@@ -17,7 +17,8 @@
 ///        ‖z − ŴX‖² = ‖z − WₗₛX‖² + ‖(Wₗₛ − Ŵ)X‖²,
 ///      so the layer-local self-reconstruction problem of Wₗₛ *is* the masked subproblem.
 ///      Every call damps its own copy of the Gram: damping does not compound across epochs (the
-///      reference damps its stored Hessian in place, algorithms.md §4.2, §9 #14b).
+///      reference damps its stored Hessian in place,
+///      Docs/methods/sparsellm.md#the-authors-code-and-where-prunekit-differs).
 ///   3. p-step (exact): p = (βW₂ᵀW₂ + γI)⁻¹(βW₂ᵀ(Y − b₂) + γ·act), act = φ(z) or SiLU(s)⊙z.
 ///   4. z-step, elementwise with m = XŴ₁ᵀ + b₁:
 ///        ReLU (exact): z = the better of max((γp + αm)/(γ + α), 0) and min(m, 0)
@@ -185,7 +186,8 @@ public struct SparseLLM: Sendable {
     public var remask: Bool = true
     /// δ of the W-step as a fraction of mean(diag G): 0.01, SparseGPT's percdamp. The damping pulls
     /// toward the current weights, not toward zero; an undamped fit (the reference's pinv) puts
-    /// large weights on input directions with almost no variance (Refit.swift, findings #3).
+    /// large weights on input directions with almost no variance (Refit.swift,
+    /// Docs/results.md#lowest-layer-error-is-not-lowest-perplexity).
     public var leastSquaresDamping: Double = 0.01
     /// Gauss–Newton steps per entry of GELU's z-step and SwiGLU's s-step (5).
     public var activationSteps: Int = 5

@@ -3,7 +3,7 @@
 /// - `unstructured(ratio: s, group:)`: exactly ⌊s · |group|⌋ weights are pruned in each comparison
 ///   group, which is the whole matrix (`.matrix`) or each output row (`.row`, Wanda's group).
 ///   s ∈ [0, 1). (The reference Python codes prune ⌊s·|group|⌋ + 1 plus ties, an off-by-one;
-///   PruneKit is exact, algorithms.md §0.6.)
+///   PruneKit is exact, Docs/methods/README.md#patterns-groups-and-exact-counts.)
 /// - `nOfM(n: N, m: M)`: in every row, each run of M consecutive input columns [kM, kM + M) has
 ///   exactly N pruned weights (2:4 prunes 2 of every 4). 0 < N < M, and the number of input columns
 ///   must be a multiple of M. Never silently turned into 2:4.

@@ -1,6 +1,7 @@
-// prune eval: perplexity of a model on a text, under the rules of the shared protocols. The work
-// is done by `LoadedModel`, `Corpus` and `Perplexity` (PruneModels); this file parses the options,
-// prints progress to standard error and the result to standard output.
+// prune eval: perplexity of a model on a text, under the rules of
+// Docs/evaluation.md#windows-and-perplexity. The work is done by `LoadedModel`, `Corpus` and
+// `Perplexity` (PruneModels); this file parses the options, prints progress to standard error and
+// the result to standard output.
 
 import Foundation
 import PruneKit

@@ -195,7 +195,7 @@ struct SmolLM2TokenizerTests {
       #expect(t.encode(s.text) == s.ids, "\(s.text.debugDescription)")
       #expect(try t.decode(s.ids) == s.text, "decode \(s.text.debugDescription)")
     }
-    // The reference prompts of docs/model-and-data.md.
+    // The reference prompts of Docs/evaluation.md#the-tokenizer.
     #expect(t.encode("It is a truth universally acknowledged") == [1589, 314, 253, 4569, 21902, 14494])
     #expect(t.encode("<|im_start|>user\nHi 2024!<|im_end|>") == [1, 4093, 198, 26843, 216, 34, 32, 34, 36, 17, 2])
   }
@@ -215,8 +215,8 @@ struct SmolLM2TokenizerTests {
     #expect(try t.decode(ids) == text)
   }
 
-  /// Token counts of the six novels, measured with transformers (docs/model-and-data.md, "Text
-  /// corpora"): about a million tokens through every branch of the pre-tokenizer.
+  /// Token counts of the six novels, measured with transformers (Docs/evaluation.md#the-corpus):
+  /// about a million tokens through every branch of the pre-tokenizer.
   @Test(.enabled(if: ModelFiles.sharedFile("data/janeausten/emma.txt") != nil, "shared/data/janeausten not found"))
   func austenTokenCountsMatch() throws {
     let (t, _) = try Self.load()

@@ -5,7 +5,7 @@ import Testing
 /// The embedded Austen corpus (Fixtures/janeausten) and its sha256 checks.
 @Suite("Corpus")
 struct CorpusTests {
-  /// The sha256 table of the shared protocols (protocols.md, "The corpus"): SHA256SUMS must hold
+  /// The sha256 table of the protocols (Docs/evaluation.md#the-corpus): SHA256SUMS must hold
   /// exactly these, so editing a novel and its checksum together still fails here.
   static let protocolSums = [
     "emma.txt": "7c67b5985c6d0de1efaeb5d342d52cb82c38083c40e2295129e30e87ee690ebe",

@@ -7,9 +7,9 @@ import Testing
 /// file the suite is reported as skipped, never as passed.
 ///
 /// The checksums were computed with gguf-py 0.19.0 (`gguf.quants.dequantize`, numpy 2.4.6) and the
-/// un-permutation of docs/model-and-data.md's converter, the one verified against transformers:
-/// checksum(w) = Σᵢ bits(wᵢ)·(i + 1) mod 2⁶⁴ over the row-major float32 values, which changes when
-/// any value's bits or position change.
+/// un-permutation of Docs/evaluation.md#reading-the-gguf, in a converter verified against
+/// transformers: checksum(w) = Σᵢ bits(wᵢ)·(i + 1) mod 2⁶⁴ over the row-major float32 values, which
+/// changes when any value's bits or position change.
 @Suite(.enabled(if: ModelFiles.hasSmolLM2, "SmolLM2 GGUF not fetched: run scripts/fetch-model.sh"))
 struct SmolLM2GGUFTests {
   static func checksum(_ values: [Float]) -> UInt64 {

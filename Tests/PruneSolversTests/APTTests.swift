@@ -5,9 +5,10 @@ import Testing
 @Suite("APT: optimal multiple removal")
 struct APTTests {
   // One block over every column: the multiple-removal closed form is the exact masked least
-  // squares with the same damping (algorithms.md §3.1); both solve SPD systems in Double: 1e-9.
-  // Unstructured only: N:M works group by group (each group's subset is chosen given the frozen
-  // prefix, §3.3), so it is optimal per group but not jointly over the row.
+  // squares with the same damping (Docs/methods/apt.md#derivation); both solve SPD systems in
+  // Double: 1e-9. Unstructured only: N:M works group by group (each group's subset is chosen given
+  // the frozen prefix, Docs/methods/apt.md#steps-in-double), so it is optimal per group but not
+  // jointly over the row.
   @Test("one block over all columns equals the damped refit on its mask", arguments: [SparsityPattern.unstructured(0.5), .unstructured(ratio: 0.3, group: .row), .unstructured(0.77)])
   func singleBlockIsRefit(_ pattern: SparsityPattern) throws {
     let (problem, _) = randomProblem(Double.self, rows: 6, columns: 24, seed: 30)

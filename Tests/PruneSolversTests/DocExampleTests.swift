@@ -5,9 +5,9 @@ import Testing
 // The worked examples of Docs/methods/: one @Test per article, named after its file. Every number
 // an article computes (masks, weights, errors, and the intermediate quantities of its hand
 // derivations) is asserted here, so a doc cannot drift from the code it describes; numbers quoted
-// from findings.md or the papers are not. All articles share one problem (Docs/methods/README.md):
-// W: [2 × 4] and X: [6 × 4] with small integer inputs, so G = XᵀX is exact and can be checked by
-// hand.
+// from Docs/results.md#lessons-measured-on-the-real-model or the papers are not. All articles share
+// one problem (Docs/methods/README.md): W: [2 × 4] and X: [6 × 4] with small integer inputs, so
+// G = XᵀX is exact and can be checked by hand.
 
 /// W: `[out × in]` = [2 × 4].
 private let docW = Matrix<Double>(rows: 2, columns: 4, elements: [

@@ -35,7 +35,8 @@ struct FISTATests {
 
   // After many iterations the lasso optimality conditions hold: g = ZG − C satisfies
   // gᵢⱼ = −λ·sign(Zᵢⱼ) where Zᵢⱼ ≠ 0 and |gᵢⱼ| ≤ λ where Zᵢⱼ = 0. FISTA converges as O(1/k²), and
-  // on this conditioning 5000 iterations bring the residual to ~1e-10 of max|C|; 1e-6 is the spec's.
+  // on this conditioning 5000 iterations bring the residual to ~1e-10 of max|C|; 1e-6 is the bound
+  // of Docs/oracle.md#the-certificate-figure-by-figure.
   @Test("lasso KKT conditions after convergence", arguments: [UInt64(1), 2, 3])
   func kkt(seed: UInt64) {
     let p = lassoProblem(seed: seed)

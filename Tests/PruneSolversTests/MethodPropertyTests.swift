@@ -151,7 +151,7 @@ struct MethodPropertyTests {
 
   // Float inputs are the Double inputs rounded; with the solvers working in Double internally the
   // results differ only through that rounding: masks agree on well-separated scores and errors to
-  // 1e-4 relative (algorithms.md §10.14).
+  // 1e-4 relative (Docs/methods/README.md#tests-every-method-passes).
   @Test("Float and Double runs agree", arguments: scalableMethods)
   func floatVersusDouble(_ method: PruningMethod) throws {
     let (pd, _) = randomProblem(Double.self, rows: 8, columns: 16, seed: 19)

@@ -2,9 +2,9 @@ import PruneSolvers
 import PruneTestSupport
 import Testing
 
-/// SparseLLM (algorithms.md §4.6, §10 #8): every closed form against a direct minimisation, the
-/// scheme's monotonicity with fixed masks, exact patterns, non-compounding damping, the choice of
-/// epoch, and thread-count independence. Small seeded problems in Double unless said otherwise.
+/// SparseLLM (Docs/methods/sparsellm.md#tests): every closed form against a direct minimisation,
+/// the scheme's monotonicity with fixed masks, exact patterns, non-compounding damping, the choice
+/// of epoch, and thread-count independence. Small seeded problems in Double unless said otherwise.
 @Suite struct SparseLLMTests {
   // MARK: - Elementwise steps against a dense 1-D grid
 
@@ -118,7 +118,8 @@ import Testing
   }
 
   /// W-step: undamped, (B − b − AWᵀ)ᵀA = 0; damped, Aᵀ(B − b − AWᵀ) = δ(Wᵀ − W°ᵀ). And the
-  /// Pythagoras identity of §4.2: ‖B − AŴᵀ‖² = ‖B − AWₗₛᵀ‖² + ‖A(Wₗₛ − Ŵ)ᵀ‖² for any Ŵ.
+  /// Pythagoras identity of Docs/methods/sparsellm.md#derivation:
+  /// ‖B − AŴᵀ‖² = ‖B − AWₗₛᵀ‖² + ‖A(Wₗₛ − Ŵ)ᵀ‖² for any Ŵ.
   @Test func wStepNormalEquationsAndPythagoras() throws {
     var rng = SplitMix64(seed: 31)
     let a = Matrix<Double>.random(rows: 40, columns: 6, using: &rng)
@@ -232,7 +233,8 @@ import Testing
 
   /// The inner pruner damps a fresh copy of the Gram on every call: the damping reported for W_up
   /// is the same in every epoch (its Gram G_X does not change) and equals percdamp·mean(diag G_X).
-  /// The reference damps its stored Hessian in place, so its damping grows every epoch (§9 #14b).
+  /// The reference damps its stored Hessian in place, so its damping grows every epoch
+  /// (Docs/methods/sparsellm.md#the-authors-code-and-where-prunekit-differs).
   @Test func dampingDoesNotCompound() throws {
     let (ffn, x) = Self.ffn("relu", seed: 61)
     let result = try SparseLLM().prune(ffn, input: x, pattern: .unstructured(ratio: 0.5, group: .matrix))
