@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 //
 // PruneKit: a pure-Swift reference implementation of post-training pruning for the linear layers
 // of large language models. No package dependencies: the toolchain's standard library, Dispatch,
@@ -36,43 +36,38 @@ import PackageDescription
 // enabled at compile time, x86_64 lowers every fused multiply-add to a scalar `fmaf` libm call and
 // the blocked GEMM runs ~160x slower (Docs/kernels.md#build-flags). x86-64-v3 is the
 // AVX2+FMA+BMI2 baseline that every x86_64 server of the last decade has. The flag is set in every
-// configuration, so `swift test` in debug also gets real FMA instructions. arm64 needs nothing:
-// NEON (with FMA) is its baseline.
+// configuration (unless PRUNEKIT_NATIVE_FLAGS=0, below), so `swift test` in debug also gets real
+// FMA instructions. arm64 needs nothing: NEON (with FMA) is its baseline.
 //
 // The AVX-512 micro-kernels are a module of their own, compiled for x86-64-v4 (AVX-512
 // F/BW/CD/DQ/VL) and called only after PruneKernels has checked that the CPU supports it
-// (KernelISA.swift), so the binary still runs on AVX2-only CPUs. That module also enables the
-// Builtin module, for LLVM's prefetch (Swift has no prefetch function). The define
-// PRUNEKIT_AVX512_COMPILED tells KernelISA that the module really was compiled for AVX-512.
+// (KernelISA.swift), so the binary still runs on AVX2-only CPUs. The define
+// PRUNEKIT_AVX512_COMPILED, set beside -march=x86-64-v4, tells KernelISA that the module really
+// was compiled for AVX-512 (Swift code cannot see its target's CPU features). That module also
+// enables the Builtin module, for LLVM's prefetch (Swift has no prefetch function).
 //
-// These are `unsafeFlags`, and SwiftPM refuses a package that uses them as a versioned
-// dependency. So the manifest sets them only when PruneKit is built in its own checkout (the root
-// package: the project's builds, its tests, CI). When another package depends on PruneKit, SwiftPM
-// checks it out under `.build/checkouts/` (Xcode: `SourcePackages/checkouts/`); there the manifest
-// sets no unsafe flag and the dependent passes the CPU flags on its own command line
-// (Docs/using-prunekit.md: `swift build -c release -Xswiftc -Xcc -Xswiftc -march=x86-64-v3`).
-// PRUNEKIT_NATIVE_FLAGS=1 or 0 overrides the guess.
-let isCheckoutOfDependent: Bool = {
-  let path = Context.packageDirectory
-  return path.contains("/.build/checkouts/") || path.contains("/SourcePackages/checkouts/")
-    || path.contains("/.swiftpm/checkouts/")
-}()
-let useNativeFlags: Bool = {
-  switch Context.environment["PRUNEKIT_NATIVE_FLAGS"] {
-  case "1"?: return true
-  case "0"?: return false
-  default: return !isCheckoutOfDependent
-  }
-}()
+// As a versioned dependency. `-march` can only be passed as `unsafeFlags`, and SwiftPM refuses a
+// dependency by version whose targets use them ("the target 'PruneKernels' in product 'PruneKit'
+// contains unsafe build flags") unless, since Swift 6.2, the dependency's manifest declares
+// swift-tools-version 6.2 or later; then it builds the dependency with its own flags. That is why
+// this manifest declares 6.2: a package that depends on PruneKit `from:` a version gets the code
+// this checkout builds (AVX2, and the AVX-512 kernels where the CPU has them) from a plain
+// `swift build -c release`, and needs Swift 6.2 or later. (An experimental feature is not an
+// unsafe flag; a `.define` neither.) Docs/using-prunekit.md has the dependent's side, with the
+// measurements; Examples/oracle-consumer is such a dependent, built by scripts/check-consumer.sh.
+//
+// PRUNEKIT_NATIVE_FLAGS=0 in the environment of `swift build` (or `swift test`) leaves out
+// every -march flag and the define: a portable build, in which the command line chooses the CPU
+// (`-Xswiftc -Xcc -Xswiftc -march=x86-64-v3`, the commands are in Docs/using-prunekit.md) and the
+// AVX2 kernels run unless PRUNEKIT_AVX512_COMPILED is defined there too. Without any CPU flag the
+// results are the same bits, ~160x slower. Any other value, or none, keeps the flags.
+let nativeFlags = Context.environment["PRUNEKIT_NATIVE_FLAGS"] != "0"
 
 #if arch(x86_64)
-let simdFlags: [SwiftSetting] = useNativeFlags ? [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])] : []
+let simdFlags: [SwiftSetting] = nativeFlags ? [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])] : []
 let avx512Flags: [SwiftSetting] =
-  useNativeFlags
-  ? [
-    .unsafeFlags(["-Xcc", "-march=x86-64-v4", "-enable-experimental-feature", "BuiltinModule"]),
-    .define("PRUNEKIT_AVX512_COMPILED"),
-  ] : []
+  [.enableExperimentalFeature("BuiltinModule")]
+  + (nativeFlags ? [.unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .define("PRUNEKIT_AVX512_COMPILED")] : [])
 #else
 let simdFlags: [SwiftSetting] = []
 let avx512Flags: [SwiftSetting] = []

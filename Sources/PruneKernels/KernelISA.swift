@@ -9,9 +9,17 @@
 // order in which each element is reduced are the same, so both kernels give bit-identical results
 // for the same cache blocking (KernelISATests checks it).
 //
+// Two conditions, both needed: the CPU supports AVX-512, and the build compiled PruneKernelsAVX512
+// for it (`compiledForAVX512`: Package.swift's flags do, a dependent's portable build may not;
+// Docs/using-prunekit.md). Otherwise the AVX2 kernels run.
+//
 // Override: PRUNEKIT_ISA=avx2 makes an AVX-512 machine use the AVX2 kernels (to compare the two,
 // or to reproduce a result from an AVX2 machine bit for bit); PRUNEKIT_ISA=avx512 or an unset
-// variable picks the best the CPU supports.
+// variable picks the best the CPU and the build support.
+
+#if arch(x86_64)
+import PruneKernelsAVX512
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -28,18 +36,32 @@ public enum KernelISA: String, Sendable, CaseIterable, CustomStringConvertible {
   /// AVX-512 F, BW, CD, DQ and VL (x86-64-v4): 32 registers of 512 bits. x86_64 only.
   case avx512
 
-  /// The instruction set this process uses: `.avx512` when the CPU supports it and
-  /// `PRUNEKIT_ISA` is not `avx2`, otherwise `.baseline`. Read once.
+  /// The instruction set this process uses: `.avx512` when the CPU supports it, the build compiled
+  /// the AVX-512 kernels for it and `PRUNEKIT_ISA` is not `avx2`, otherwise `.baseline`. Read once.
   public static let active: KernelISA = {
-    guard cpuSupportsAVX512 else { return .baseline }
+    guard avx512Usable else { return .baseline }
     if let value = getenv("PRUNEKIT_ISA"), String(cString: value).lowercased() == "avx2" {
       return .baseline
     }
     return .avx512
   }()
 
-  /// Every instruction set this CPU can run, baseline first (tests run the kernels of each).
-  public static let supported: [KernelISA] = cpuSupportsAVX512 ? [.baseline, .avx512] : [.baseline]
+  /// Every instruction set this CPU and this build can run, baseline first (tests run the kernels
+  /// of each).
+  public static let supported: [KernelISA] = avx512Usable ? [.baseline, .avx512] : [.baseline]
+
+  /// Whether the AVX-512 kernels can run here: the CPU supports them (`cpuSupportsAVX512`) and
+  /// their module was compiled for AVX-512 (`compiledForAVX512`, set by the build).
+  static let avx512Usable: Bool = cpuSupportsAVX512 && avx512KernelsCompiled
+
+  /// Whether PruneKernelsAVX512 was compiled for x86-64-v4 (false on other architectures).
+  static let avx512KernelsCompiled: Bool = {
+    #if arch(x86_64)
+    return compiledForAVX512
+    #else
+    return false
+    #endif
+  }()
 
   public var description: String {
     switch self {

@@ -3,6 +3,12 @@
 // and PruneKernels calls it only after checking that the CPU and the OS support AVX-512
 // (KernelISA.swift); everything else in the package stays at x86-64-v3 and runs on any AVX2 CPU.
 //
+// Whether it was compiled for AVX-512 is a build fact the code cannot see (Swift has no condition
+// for target features), so the build says it: Package.swift defines PRUNEKIT_AVX512_COMPILED
+// beside -march=x86-64-v4, and `compiledForAVX512` reports it. A build without PruneKit's flags
+// (PRUNEKIT_NATIVE_FLAGS=0, Docs/using-prunekit.md) still compiles this file, for whatever CPU
+// the command line names; KernelISA then keeps the AVX2 kernels, which give the same bits.
+//
 // Contract (unchanged; see PruneKernels/MicroKernel.swift):
 //
 //     C[0..<MR, 0..<NR] ← α · Ã · B̃ + β · C          Ã: [MR × k] packed, B̃: [k × NR] packed
@@ -26,12 +32,25 @@
 // 51.5, 6 × 32 at 52.4–53.2, 4 × 48 at 50.4–51.0 (OpenBLAS: 52.9).
 //
 // Prefetch. Swift has no prefetch function; the Builtin module (enabled for this target only, with
-// -enable-experimental-feature BuiltinModule) exposes LLVM's llvm.prefetch. Asking for the C tile
+// the experimental feature BuiltinModule) exposes LLVM's llvm.prefetch. Asking for the C tile
 // at the start of a β ≠ 0 call, as OpenBLAS's kernels do, hides the cache misses of the final C
 // update: +1–1.5 % on the wide Gram, +1 % on the DGEMM (interleaved A/B runs of two builds).
+// Package.swift always enables the feature; a compiler run without it gets a prefetch that does
+// nothing (a hint only: the results are the same).
+
+/// True when this module was compiled for x86-64-v4 (the build defines PRUNEKIT_AVX512_COMPILED
+/// together with -march=x86-64-v4 or native on an AVX-512 machine). PruneKernels runs the kernels
+/// below only when this is true and the CPU supports AVX-512 (KernelISA.swift).
+#if PRUNEKIT_AVX512_COMPILED
+public let compiledForAVX512 = true
+#else
+public let compiledForAVX512 = false
+#endif
 
 #if arch(x86_64)
+#if hasFeature(BuiltinModule)
 import Builtin
+#endif
 
 /// Prefetch (for writing, into all cache levels) the cache lines of one row of a C tile.
 @inline(__always)
@@ -47,7 +66,9 @@ func prefetchTile(row: UnsafeRawPointer, bytes: Int) {
 /// llvm.prefetch(address, rw = 1 (write), locality = 3 (keep in all levels), cache = 1 (data)).
 @inline(__always)
 func prefetchForWrite(_ p: UnsafeRawPointer) {
+  #if hasFeature(BuiltinModule)
   Builtin.int_prefetch_RawPointer(p._rawValue, (1 as Int32)._value, (3 as Int32)._value, (1 as Int32)._value)
+  #endif
 }
 
 /// One vector of the C tile ← α·acc (β = 0: C is not read) or fma(β, C, α·acc).

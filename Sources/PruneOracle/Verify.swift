@@ -204,7 +204,8 @@ public struct Verification: Sendable {
   }
 }
 
-/// The version of PruneKit recorded in certificates and test-vector manifests.
+/// The version of PruneKit recorded in certificates and test-vector manifests. It is also the
+/// package's version: a release tag equals it (scripts/check-consumer.sh tags its clone with it).
 public enum PruneKitVersion {
   /// Bumped when a method's output or a file format changes.
   public static let current = "0.6.0"

@@ -25,11 +25,7 @@ struct DocumentationTests {
   /// Pages that a citation announces before the page itself lands, each with the work that writes
   /// it. A missing pending page is accepted; once it exists its citations are checked like any
   /// other. Keep this list empty whenever possible.
-  static let pendingDocuments: [String: String] = [
-    // Package.swift cites it for the build flags a dependent package passes; written by the
-    // "package consumable as a tagged dependency" part of issue 14.
-    "Docs/using-prunekit.md": "consumer-package documentation (issue 14)"
-  ]
+  static let pendingDocuments: [String: String] = [:]
 
   static func exists(_ relative: String) -> Bool {
     !relative.isEmpty && FileManager.default.fileExists(atPath: root.appendingPathComponent(relative).path)

@@ -58,6 +58,14 @@ struct KernelISATests {
     #expect(kcs.count == 1)
   }
 
+  @Test("the AVX-512 kernels are offered only when the CPU has AVX-512 and the build compiled them for it")
+  func avx512NeedsCPUAndBuild() {
+    // A portable build (PRUNEKIT_NATIVE_FLAGS=0 without -DPRUNEKIT_AVX512_COMPILED) on an AVX-512
+    // CPU must keep the AVX2 kernels: its PruneKernelsAVX512 was not compiled for AVX-512.
+    #expect(KernelISA.supported.contains(.avx512) == (KernelISA.cpuSupportsAVX512 && KernelISA.avx512KernelsCompiled))
+    #expect(KernelISA.active == .baseline || KernelISA.supported.contains(.avx512))
+  }
+
   #if arch(x86_64) && os(Linux)
   @Test("/proc/cpuinfo parses and AVX-512 is used only when every x86-64-v4 flag is there")
   func cpuinfo() throws {
