@@ -22,7 +22,8 @@ public struct LayerJob: Sendable {
   public var pattern: SparsityPattern
   /// Method options (set through `MethodOptions.set`).
   public var options: MethodOptions
-  /// The options as the user spelled them (name → value), recorded in the report.
+  /// The options as given, by report key (`MethodOption.reportKey`) → value as typed; the ones the
+  /// method does not record itself are added to the report.
   public var givenOptions: [String: String]
   /// A mask file to use instead of the method's own selection (refit, admm, apt).
   public var mask: URL?
@@ -152,10 +153,9 @@ public struct LayerJob: Sendable {
       throw .pruning(error)
     }
     var methodReport = result.report
-    // The methods record their own options (with "_" for "-"); add the ones they do not.
-    for (name, value) in givenOptions
-    where methodReport.options[name] == nil && methodReport.options[name.replacingOccurrences(of: "-", with: "_")] == nil {
-      methodReport.options[name] = value
+    // The methods record their own options under their report keys; add the given ones they do not.
+    for (key, value) in givenOptions where methodReport.options[key] == nil {
+      methodReport.options[key] = value
     }
     let violations = result.mask.violations(of: pattern)
     if !violations.isEmpty {

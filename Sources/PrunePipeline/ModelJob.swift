@@ -370,6 +370,7 @@ public struct ModelReport: Sendable, Codable, Equatable {
   public var output: String
   public var method: String
   public var pattern: String
+  /// The method options given, by report key (`MethodOption.reportKey`) → value as typed.
   public var options: [String: String]
   public var calibration: Calibration
   public var summary: ModelPruningSummary

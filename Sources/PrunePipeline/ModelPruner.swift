@@ -70,7 +70,8 @@ public struct ModelPruningPlan: Sendable {
   public var pattern: SparsityPattern
   /// Method options (`MethodOptions.set`).
   public var options: MethodOptions
-  /// The options as given (name → value), recorded in reports and checkpoints.
+  /// The options as given, by report key (`MethodOption.reportKey`) → value as typed, recorded in
+  /// reports and checkpoints.
   public var givenOptions: [String: String]
   /// Which activations layers are pruned against (default: `PruningSchedule.defaultSchedule(for:)`).
   public var schedule: PruningSchedule

@@ -10,7 +10,8 @@ import PruneSolvers
 public struct SweepMethod: Sendable {
   public var method: PruningMethod
   public var options: MethodOptions
-  /// The options as given, recorded in the table (and part of the entry's identity).
+  /// The options as given, by report key (`MethodOption.reportKey`) → value as typed, recorded in
+  /// the table (and part of the entry's identity).
   public var givenOptions: [String: String]
 
   public init(_ method: PruningMethod, options: MethodOptions = MethodOptions(), givenOptions: [String: String] = [:]) {

@@ -22,7 +22,7 @@
 ///     [H_F⁻¹]_PP = AᵀA,   [H_F⁻¹]_{P,F} = Aᵀ U_{B,F},
 ///     δw_F = c · U_{B,F},   c = −w_P (AᵀA)⁻¹ Aᵀ  (1 × |B|),   ΔE = w_P (AᵀA)⁻¹ w_Pᵀ.
 ///
-/// Steps (in Double; the set-up is SparseGPT's: dead inputs, δ = percdamp·mean(diag G*), the
+/// Steps (in Double; the set-up is SparseGPT's: dead inputs, δ = damping·mean(diag G*), the
 /// error-corrected start W₀ = W·K·H⁻¹, U = chol_upper(H⁻¹)):
 ///   for each block [i1, i2) of `blockSize` columns (the unit B):
 ///     1. the mask in B: SparseGPT's scores wⱼ²/Uⱼⱼ² on the current weights, with exact cumulative
@@ -37,26 +37,29 @@
 /// equals (Ŵ − W₀)H(Ŵ − W₀)ᵀ summed over rows (`metrics["mrp_loss"]`, tested).
 public struct APT: Sendable {
   /// How N:M chooses the pruned subset of a group.
-  public enum SubsetChoice: String, Sendable {
+  public enum SubsetChoice: String, Sendable, CaseIterable {
     /// Every C(M, N) subset, the smallest exact loss ΔE (2:4: six 2 × 2 solves per row and group).
     case exhaustive
     /// The N lowest SparseGPT scores (what SparseGPT does).
     case scores
   }
 
+  /// The options and their defaults (`MethodOption` declares their command-line names).
   public struct Options: Sendable, Equatable {
     /// Columns per block (SparseGPT's 128; APT's are not published:
     /// Docs/methods/apt.md#options-and-defaults). N:M rounds it down to a multiple of M (at least
     /// M): groups never straddle blocks.
     public var blockSize: Int = 128
     /// δ as a fraction of mean(diag G*): SparseGPT's percdamp, 0.01.
-    public var percentDamping: Double = 0.01
-    public var subsetChoice: SubsetChoice = .exhaustive
+    public var damping: Double = 0.01
+    /// How N:M chooses each group's pruned subset: every subset's exact loss.
+    public var subset: SubsetChoice = .exhaustive
 
-    public init(blockSize: Int = 128, percentDamping: Double = 0.01, subsetChoice: SubsetChoice = .exhaustive) {
-      self.blockSize = blockSize
-      self.percentDamping = percentDamping
-      self.subsetChoice = subsetChoice
+    /// The defaults above, except for the values given.
+    public init(blockSize: Int? = nil, damping: Double? = nil, subset: SubsetChoice? = nil) {
+      if let blockSize { self.blockSize = blockSize }
+      if let damping { self.damping = damping }
+      if let subset { self.subset = subset }
     }
   }
 
@@ -76,7 +79,7 @@ public struct APT: Sendable {
     if let fixedMask, fixedMask.rows != m || fixedMask.columns != n {
       throw .maskMismatch(detail: "mask [\(fixedMask.rows) × \(fixedMask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
-    let setup = try OBSSetup(problem, percentDamping: options.percentDamping, method: "apt")
+    let setup = try OBSSetup(problem, damping: options.damping, method: "apt")
     var w = setup.weight
     let u = setup.u, delta = setup.delta, dead = setup.deadInputs
 
@@ -110,7 +113,7 @@ public struct APT: Sendable {
             for i in 0..<m { pruned[i] = lowest(k, of: Array(unit), scores: { score(i, $0) }).sorted() }
           case let .nOfM(nn, _):
             for i in 0..<m {
-              if options.subsetChoice == .scores {
+              if options.subset == .scores {
                 pruned[i] = lowest(nn, of: Array(unit), scores: { score(i, $0) }).sorted()
               } else {
                 var bestLoss = Double.infinity
@@ -167,8 +170,7 @@ public struct APT: Sendable {
         r.notes.append("a removal system AᵀA was numerically singular and was damped by up to \(systemRetry) (in H⁻¹ units)")
       }
       r.options = [
-        "blocksize": "\(options.blockSize)", "percdamp": "\(options.percentDamping)",
-        "subset": options.subsetChoice.rawValue,
+        "block_size": "\(options.blockSize)", "damping": "\(options.damping)", "subset": options.subset.rawValue,
       ]
     }
   }

@@ -66,10 +66,11 @@
 /// steer λ are accumulated in Double from T products; the reported error is recomputed in Double.
 public struct FISTA: Sendable {
   /// Where the first FISTA run starts (and the first candidate of the best-so-far).
-  public enum WarmStart: String, Sendable {
+  public enum WarmStart: String, Sendable, CaseIterable {
     case sparsegpt, wanda, magnitude, dense
   }
 
+  /// The options and their defaults (`MethodOption` declares their command-line names).
   public struct Options: Sendable, Equatable {
     /// FISTA iterations per λ: K = 20 (the reviews' "K=20").
     public var iterations: Int = 20
@@ -88,21 +89,21 @@ public struct FISTA: Sendable {
     /// Refit the kept weights exactly on the final mask (not in the paper; off by default).
     public var finalRefit: Bool = false
     /// Damping of that refit as a fraction of mean(diag G*): 0.01 (see Refit).
-    public var refitDamping: Double = 0.01
+    public var damping: Double = 0.01
 
+    /// The defaults above, except for the values given.
     public init(
-      iterations: Int = 20, lambdaSteps: Int = 3, xi: Double = 0.3, initialLambda: Double? = nil,
-      tolerance: Double = 1e-5, warmStart: WarmStart = .wanda, finalRefit: Bool = false,
-      refitDamping: Double = 0.01
+      iterations: Int? = nil, lambdaSteps: Int? = nil, xi: Double? = nil, initialLambda: Double? = nil,
+      tolerance: Double? = nil, warmStart: WarmStart? = nil, finalRefit: Bool? = nil, damping: Double? = nil
     ) {
-      self.iterations = iterations
-      self.lambdaSteps = lambdaSteps
-      self.xi = xi
-      self.initialLambda = initialLambda
-      self.tolerance = tolerance
-      self.warmStart = warmStart
-      self.finalRefit = finalRefit
-      self.refitDamping = refitDamping
+      if let iterations { self.iterations = iterations }
+      if let lambdaSteps { self.lambdaSteps = lambdaSteps }
+      if let xi { self.xi = xi }
+      if let initialLambda { self.initialLambda = initialLambda }
+      if let tolerance { self.tolerance = tolerance }
+      if let warmStart { self.warmStart = warmStart }
+      if let finalRefit { self.finalRefit = finalRefit }
+      if let damping { self.damping = damping }
     }
   }
 
@@ -186,7 +187,7 @@ public struct FISTA: Sendable {
     var weight = best
     var refitRetry: Double? = nil
     if options.finalRefit {
-      let refit = try Refit(options: .init(dampingFraction: options.refitDamping)).refit(problem, mask: mask, pattern: pattern)
+      let refit = try Refit(options: .init(damping: options.damping)).refit(problem, mask: mask, pattern: pattern)
       weight = refit.weight
       refitRetry = refit.report.dampingRetry
     }
@@ -208,8 +209,8 @@ public struct FISTA: Sendable {
         "tolerance": "\(options.tolerance)", "warm_start": options.warmStart.rawValue,
         "final_refit": "\(options.finalRefit)",
       ]
-      if let l = options.initialLambda { r.options["lambda"] = "\(l)" }
-      if options.finalRefit { r.options["damping"] = "\(options.refitDamping)" }
+      if let l = options.initialLambda { r.options["initial_lambda"] = "\(l)" }
+      if options.finalRefit { r.options["damping"] = "\(options.damping)" }
     }
   }
 

@@ -50,7 +50,7 @@ public enum PruningError: Error, Equatable, CustomStringConvertible {
       return e.description
     case let .nonFiniteResult(method, detail):
       return "\(method): \(detail). Hint: the problem is too ill-conditioned for this method's damping;"
-        + " raise the damping (percdamp / damping), add calibration data, or use --precision double."
+        + " raise --damping, add calibration data, or use --precision double."
     }
   }
 }

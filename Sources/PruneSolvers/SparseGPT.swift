@@ -13,7 +13,7 @@
 ///   0. W₀ = W; under error correction W₀ = (W·K)(G* + δI)⁻¹, the dense optimum of the corrected
 ///      objective, so that pruning starts from the best dense weights for the inputs X* [INF].
 ///   1. dead inputs: Gⱼⱼ = 0 → Hⱼⱼ = 1 and W[:, j] = 0 (they cost nothing and are pruned first)
-///   2. δ = percdamp · mean(diag G*); H = G* + δI; U = chol_upper(H⁻¹). The mean is taken over
+///   2. δ = damping · mean(diag G*); H = G* + δI; U = chol_upper(H⁻¹). The mean is taken over
 ///      the original diagonal (dead inputs count 0); the reference averages after setting dead
 ///      entries to 1, which is not invariant to the scale of G (APT does the same as here)
 ///   3. for each block [i1, i2) of `blockSize` columns:
@@ -37,25 +37,27 @@
 /// line in Docs/methods/sparsegpt.md.
 public struct SparseGPT: Sendable {
   /// How many weights a block prunes.
-  public enum CountRule: String, Sendable {
+  public enum CountRule: String, Sendable, CaseIterable {
     /// Cumulative shares of the exact total (the default).
     case exact
     /// The reference's `score ≤ sorted(score)[⌊s·m·B⌋]`: one more per block, plus ties.
     case reference
   }
 
+  /// The options and their defaults (`MethodOption` declares their command-line names).
   public struct Options: Sendable, Equatable {
     /// Columns per lazy batch (the reference's `blocksize`, 128). N:M needs it to be a multiple of M.
     public var blockSize: Int = 128
     /// δ as a fraction of mean(diag G*): the reference's `percdamp`, 0.01.
-    public var percentDamping: Double = 0.01
+    public var damping: Double = 0.01
     /// Exact counts (default) or the reference's per-block threshold.
     public var countRule: CountRule = .exact
 
-    public init(blockSize: Int = 128, percentDamping: Double = 0.01, countRule: CountRule = .exact) {
-      self.blockSize = blockSize
-      self.percentDamping = percentDamping
-      self.countRule = countRule
+    /// The defaults above, except for the values given.
+    public init(blockSize: Int? = nil, damping: Double? = nil, countRule: CountRule? = nil) {
+      if let blockSize { self.blockSize = blockSize }
+      if let damping { self.damping = damping }
+      if let countRule { self.countRule = countRule }
     }
   }
 
@@ -72,12 +74,12 @@ public struct SparseGPT: Sendable {
     try pattern.check(columns: problem.inputs)
     if case let .nOfM(nn, mm) = pattern, options.blockSize % mm != 0 {
       throw .invalidOption(
-        name: "blocksize",
+        name: MethodOption.blockSize.cliName,
         detail: "\(options.blockSize) is not a multiple of M = \(mm), which \(nn):\(mm) needs (the reference's rule: groups must not straddle lazy batches)")
     }
     let m = problem.outputs, n = problem.inputs
     // Steps 0–2: dead inputs, damping, the corrected start and U (shared with APT).
-    let setup = try OBSSetup(problem, percentDamping: options.percentDamping, method: "sparsegpt")
+    let setup = try OBSSetup(problem, damping: options.damping, method: "sparsegpt")
     var w = setup.weight
     let u = setup.u, delta = setup.delta, dead = setup.deadInputs
 
@@ -175,8 +177,7 @@ public struct SparseGPT: Sendable {
       r.metrics = ["obs_loss": loss, "dead_inputs": Double(dead)]
       setup.reportInverseRetry(&r)
       r.options = [
-        "blocksize": "\(options.blockSize)", "percdamp": "\(options.percentDamping)",
-        "count_rule": options.countRule.rawValue,
+        "block_size": "\(options.blockSize)", "damping": "\(options.damping)", "count_rule": options.countRule.rawValue,
       ]
     }
   }
@@ -184,7 +185,7 @@ public struct SparseGPT: Sendable {
 
 /// The set-up SparseGPT and APT share (steps 0–2 of SparseGPT): in Double,
 ///   1. dead inputs (G*ⱼⱼ = 0): Hⱼⱼ = 1 and W[:, j] = 0
-///   2. δ = percdamp · mean(diag G*) (over the original diagonal); H = G* + δI, factored
+///   2. δ = damping · mean(diag G*) (over the original diagonal); H = G* + δI, factored
 ///   0. under error correction the start W₀ = (W·K)·H⁻¹, dead columns zeroed again
 ///   U = chol_upper(H⁻¹), the rows of which give every OBS step
 struct OBSSetup {
@@ -207,7 +208,7 @@ struct OBSSetup {
   let inverseAddedDamping: Double
   let deadInputs: Int
 
-  init<T: KernelScalar>(_ problem: LayerProblem<T>, percentDamping: Double, method: String) throws(PruningError) {
+  init<T: KernelScalar>(_ problem: LayerProblem<T>, damping: Double, method: String) throws(PruningError) {
     let m = problem.outputs, n = problem.inputs
     var w = problem.weight.converted(to: Double.self)
     var h = problem.gram.converted(to: Double.self)
@@ -217,7 +218,7 @@ struct OBSSetup {
       for i in 0..<m { w[i, j] = 0 }
       dead += 1
     }
-    let delta = percentDamping * meanDiagonal(problem.gram)
+    let delta = damping * meanDiagonal(problem.gram)
     for j in 0..<n { h[j, j] += delta }
     let hFactor: CholeskyFactorization<Double>
     do { hFactor = try cholesky(h, damping: .retry) } catch { throw .factorisationFailed(method: method, error) }

@@ -167,6 +167,8 @@ public struct SparseLLM: Sendable {
     case last
   }
 
+  /// The options and their defaults (`MethodOption` declares their command-line names; the inner
+  /// method's options are its own, in `innerOptions`).
   public struct Options: Sendable, Equatable {
     /// α, the weight of the linear fits z ≈ XW_upᵀ + b (and s ≈ XW_gateᵀ). nil: 0.1 for ReLU/GELU
     /// FFNs, 5 for SwiGLU, the authors' values. Within each family α = β = γ, and then only the
@@ -184,7 +186,8 @@ public struct SparseLLM: Sendable {
     /// Re-select masks every epoch (the authors'); false keeps epoch 0's masks and refits exactly
     /// (each epoch then cannot increase the objective).
     public var remask: Bool = true
-    /// δ of the W-step as a fraction of mean(diag G): 0.01, SparseGPT's percdamp. The damping pulls
+    /// δ of the W-step's least squares as a fraction of mean(diag G): 0.01, as SparseGPT's damping
+    /// (the inner method's own `damping` is a separate option). The damping pulls
     /// toward the current weights, not toward zero; an undamped fit (the reference's pinv) puts
     /// large weights on input directions with almost no variance (Refit.swift,
     /// Docs/results.md#lowest-layer-error-is-not-lowest-perplexity).
@@ -241,7 +244,7 @@ public struct SparseLLM: Sendable {
   }
 
   public var options: Options
-  /// Options of the inner method (SparseGPT's blocksize/percdamp, FISTA's …).
+  /// Options of the inner method (SparseGPT's `blockSize` and `damping`, FISTA's …).
   public var innerOptions: MethodOptions
 
   public init(options: Options = Options(), innerOptions: MethodOptions = MethodOptions()) {
@@ -432,7 +435,7 @@ public struct SparseLLM: Sendable {
       out.report.metrics["kept_epoch"] = Double(kept.epoch)
       out.report.options = [
         "inner": o.inner.rawValue, "alpha": "\(alpha)", "beta": "\(beta)", "gamma": "\(gamma)", "epochs": "\(o.epochs)",
-        "remask": "\(o.remask)", "keep": o.keep.rawValue, "ls_damping": "\(o.leastSquaresDamping)",
+        "remask": "\(o.remask)", "keep": o.keep.rawValue, "least_squares_damping": "\(o.leastSquaresDamping)",
         "activation_steps": "\(o.activationSteps)",
       ]
       return out

@@ -127,11 +127,29 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
     // Refit keeps the given mask and, being the least-squares optimum on it, does not do worse.
     #expect(try MaskFile.load(contentsOf: folder.file("m1.safetensors")) == MaskFile.load(contentsOf: wandaMask))
     #expect(refit.report.relativeError <= wanda.report.relativeError, "seed 7")
-    #expect(refit.report.options["damping"] == "0")
+    #expect(refit.report.options["damping"] == "0.0")  // as refit records it; the given "0" is not added again
     #expect(refit.mask == wandaMask.path && refit.precision == .double)
     // In Double the error of the F32 file is reported beside the solve's.
     let written = try #require(refit.report.metrics["relative_error_f32_output"])
     #expect(abs(written - refit.report.relativeError) <= 1e-5 * max(1e-12, refit.report.relativeError) + 1e-9, "seed 7")
+  }
+
+  @Test func givenOptionsTheMethodDoesNotRecordAreAddedUnderTheirReportKeys() throws {
+    let folder = TemporaryFolder("job-options")
+    defer { folder.remove() }
+    let problem = try writeSyntheticProblem(in: folder, seed: 9)
+    var options = MethodOptions()
+    try options.set("ls-damping", "0.02", for: .sparsellm)
+    try options.set("percdamp", "0.03", for: .sparsellm)
+    // One layer alone is pruned by SparseLLM's inner SparseGPT, which records its own options only.
+    let outcome = try LayerJob(
+      problem: problem, method: .sparsellm, pattern: .unstructured(ratio: 0.5, group: .matrix), options: options,
+      givenOptions: [MethodOption.leastSquaresDamping.reportKey: "0.02", MethodOption.damping.reportKey: "0.03"],
+      output: folder.file("w.safetensors")
+    ).run()
+    #expect(outcome.report.options["least_squares_damping"] == "0.02")
+    #expect(outcome.report.options["damping"] == "0.03" && outcome.report.damping != nil)
+    #expect(outcome.report.options["block_size"] == "128")
   }
 
   @Test func errorCorrectedProblemRuns() throws {

@@ -66,7 +66,7 @@ struct ADMMTests {
   func patterns(_ pattern: SparsityPattern) throws {
     let (problem, _) = randomProblem(Double.self, rows: 5, columns: 24, seed: 24)
     for schedule in [ADMM.Schedule.cubic, .final] {
-      let r = try ADMM(options: .init(schedule: schedule)).prune(problem, pattern: pattern)
+      let r = try ADMM(options: .init(maskSchedule: schedule)).prune(problem, pattern: pattern)
       #expect(r.mask.satisfies(pattern))
       #expect(r.mask.prunedCount == pattern.prunedCount(rows: 5, columns: 24))
       // The weight update helps: better than Wanda's mask with no update.

@@ -163,7 +163,7 @@ struct FISTATests {
     let wanda = try Wanda().prune(problem, pattern: pattern).report.error
     let paper = try FISTA().prune(problem, pattern: pattern)
     #expect(paper.report.error < wanda, "fista \(paper.report.error) wanda \(wanda)")
-    let refitted = try FISTA(options: .init(finalRefit: true, refitDamping: 0)).prune(problem, pattern: pattern)
+    let refitted = try FISTA(options: .init(finalRefit: true, damping: 0)).prune(problem, pattern: pattern)
     #expect(refitted.mask == paper.mask)
     #expect(refitted.report.error <= paper.report.error * (1 + 1e-9))
   }

@@ -52,7 +52,7 @@ struct MethodPropertyTests {
   // The normal equations [(ŵ − w)(G + δI)]_S = 0 hold to the accuracy of a Cholesky solve:
   // ~n·u·cond relative to the terms; 1e-8 of max|w(G + δI)| leaves ample room for cond ~ 1e4.
   @Test("the refit satisfies its normal equations", arguments: [0.0, 0.01], [false, true])
-  func refitNormalEquations(dampingFraction: Double, corrected: Bool) throws {
+  func refitNormalEquations(damping: Double, corrected: Bool) throws {
     var rng = SplitMix64(seed: 13)
     let (m, n, t) = (6, 20, 90)
     let w = Matrix<Double>.random(rows: m, columns: n, using: &rng)
@@ -60,9 +60,9 @@ struct MethodPropertyTests {
     let xStar = corrected ? x.map { $0 * 0.9 + 0.05 } : nil
     let problem = try LayerProblem(weight: w, inputs: x, prunedInputs: xStar)
     let mask = try Wanda().prune(problem, pattern: .unstructured(0.5)).mask
-    let r = try Refit(options: .init(dampingFraction: dampingFraction)).refit(problem, mask: mask)
+    let r = try Refit(options: .init(damping: damping)).refit(problem, mask: mask)
     let delta = r.report.damping ?? -1
-    #expect(abs(delta - dampingFraction * problem.gram.trace / Double(n)) <= 1e-12 * max(1, delta))
+    #expect(abs(delta - damping * problem.gram.trace / Double(n)) <= 1e-12 * max(1, delta))
     // residual = ŵ(G* + δI) − (wK + δw), on the kept columns
     var gd = problem.gram
     for j in 0..<n { gd[j, j] += delta }

@@ -149,12 +149,11 @@ struct NumericalTroubleTests {
   /// Undamped variants meet the singular Grams head-on: their Cholesky fails, is retried with
   /// growing damping (DampingPolicy.retry), and the extra damping is reported.
   @Test("undamped refit, SparseGPT and APT retry a singular Gram with reported damping",
-    arguments: [(PruningMethod.refit, "damping"), (.sparsegpt, "percdamp"), (.apt, "percdamp")],
+    arguments: [PruningMethod.refit, .sparsegpt, .apt],
     [Handled.fewerTokensThanFeatures, .duplicatedFeature])
-  func undampedRetry(_ variant: (PruningMethod, String), _ trouble: Handled) throws {
-    let (method, option) = variant
+  func undampedRetry(_ method: PruningMethod, _ trouble: Handled) throws {
     var options = MethodOptions()
-    try options.set(option, "0", for: method)
+    try options.set(.damping, "0", for: method)
     let problem = try trouble.problem()
     for pattern in Self.patterns {
       let r = try prune(problem, method: method, pattern: pattern, options: options)

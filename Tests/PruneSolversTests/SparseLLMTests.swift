@@ -232,7 +232,7 @@ import Testing
   }
 
   /// The inner pruner damps a fresh copy of the Gram on every call: the damping reported for W_up
-  /// is the same in every epoch (its Gram G_X does not change) and equals percdamp·mean(diag G_X).
+  /// is the same in every epoch (its Gram G_X does not change) and equals damping·mean(diag G_X).
   /// The reference damps its stored Hessian in place, so its damping grows every epoch
   /// (Docs/methods/sparsellm.md#the-authors-code-and-where-prunekit-differs).
   @Test func dampingDoesNotCompound() throws {
@@ -313,9 +313,9 @@ import Testing
     try options.set("alpha", "2", for: .sparsellm)
     try options.set("epochs", "2", for: .sparsellm)
     try options.set("inner", "fista", for: .sparsellm)
-    try options.set("percdamp", "0.05", for: .sparsellm)
+    try options.set("damping", "0.05", for: .sparsellm)
     #expect(options.sparseLLM.alpha == 2 && options.sparseLLM.epochs == 2 && options.sparseLLM.inner == .fista)
-    #expect(options.sparseGPT.percentDamping == 0.05)
+    #expect(options.sparseGPT.damping == 0.05)
     #expect(throws: PruningError.self) { try options.set("inner", "wanda", for: .sparsellm) }
     #expect(throws: PruningError.self) { try options.set("alpha", "1", for: .sparsegpt) }
     let defaults = SparseLLM.Options()
