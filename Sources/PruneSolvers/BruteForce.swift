@@ -136,7 +136,8 @@ public struct BruteForce: Sendable {
     guard masksPerRow <= options.maxMasksPerRow else {
       throw .problemTooLarge(
         method: "exact",
-        detail: "\(masksPerRow) admissible masks per row for \(n) inputs (limit \(options.maxMasksPerRow)). Hint: the brute-force oracle is for tiny problems; raise max-masks to insist")
+        detail: "\(masksPerRow) admissible masks per row for \(n) inputs (limit \(options.maxMasksPerRow))",
+        hint: "the brute-force oracle is for tiny problems; raise max-masks to insist")
     }
   }
 
