@@ -28,11 +28,12 @@ import PruneKit
 import Synchronization
 
 func smolLM2Config(layers: Int) -> ForwardConfig {
-  try! ForwardConfig(json: [
-    "model_type": "llama", "hidden_size": 576, "num_hidden_layers": layers, "num_attention_heads": 9,
-    "num_key_value_heads": 3, "head_dim": 64, "intermediate_size": 1536, "vocab_size": 49152,
-    "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true,
-  ])
+  try! ForwardConfig(
+    .llama(
+      LlamaConfig(
+        hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: layers, numAttentionHeads: 9, numKeyValueHeads: 3,
+        headDim: 64, rmsNormEps: 1e-5, ropeTheta: 100000, maxPositionEmbeddings: 8192, vocabSize: 49152,
+        tieWordEmbeddings: true)))
 }
 
 /// Replays the forward's GEMMs (shapes, transposes, threading) on random data of the same sizes.

@@ -186,7 +186,7 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
 
 /// Why a GGUF file could not be read or a tensor decoded. Every description is one line naming the
 /// file (and key or tensor) and ending with a `Hint:`.
-public enum GGUFError: Error, Equatable, CustomStringConvertible {
+public enum GGUFError: PruneKitError, Equatable {
   /// The file could not be opened or mapped.
   case unreadable(path: String, reason: String)
   /// The first four bytes are not "GGUF".
@@ -212,64 +212,45 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
   /// A metadata value has the wrong type or an impossible value.
   case invalidMetadata(path: String, key: String, reason: String)
 
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .unreadable(path, reason):
-      return "GGUF \(path): cannot read the file (\(reason)). Hint: check the path and its permissions;"
-        + " scripts/fetch-model.sh fetches the SmolLM2 model."
+    case let .unreadable(path, reason): return "GGUF \(path): cannot read the file (\(reason))"
     case let .badMagic(path, found):
       let hex = found.map { String($0, radix: 16) }.joined(separator: " ")
-      return "GGUF \(path): the file starts with bytes [\(hex)], not \"GGUF\". Hint: this is not a GGUF"
-        + " file (safetensors and PyTorch files need their own readers)."
+      return "GGUF \(path): the file starts with bytes [\(hex)], not \"GGUF\""
     case let .unsupportedVersion(path, version):
-      return "GGUF \(path): format version \(version) is not supported (2 and 3 are). Hint: convert the"
-        + " model with a recent llama.cpp, which writes version 3."
-    case let .truncated(path, offset, reading):
-      return "GGUF \(path): the file ends at byte \(offset) while reading \(reading). Hint: the file is"
-        + " truncated or corrupted; download it again and check its sha256."
+      return "GGUF \(path): format version \(version) is not supported (2 and 3 are)"
+    case let .truncated(path, offset, reading): return "GGUF \(path): the file ends at byte \(offset) while reading \(reading)"
     case let .invalidValueType(path, key, code):
-      return "GGUF \(path): metadata '\(key)' has value type \(code), which GGUF does not define."
-        + " Hint: the file is corrupted or from a newer GGUF version."
-    case let .duplicate(path, name):
-      return "GGUF \(path): '\(name)' appears twice. Hint: the file is corrupted or was written by a"
-        + " faulty converter."
-    case let .invalidAlignment(path, value):
-      return "GGUF \(path): general.alignment = \(value) is not a positive power of two. Hint: the file"
-        + " is corrupted."
-    case let .invalidTensor(path, tensor, reason):
-      return "GGUF \(path): tensor '\(tensor)': \(reason). Hint: the file is truncated or corrupted;"
-        + " download it again and check its sha256."
+      return "GGUF \(path): metadata '\(key)' has value type \(code), which GGUF does not define"
+    case let .duplicate(path, name): return "GGUF \(path): '\(name)' appears twice"
+    case let .invalidAlignment(path, value): return "GGUF \(path): general.alignment = \(value) is not a positive power of two"
+    case let .invalidTensor(path, tensor, reason): return "GGUF \(path): tensor '\(tensor)': \(reason)"
     case let .unsupportedTensorType(path, tensor, type):
       return "GGUF \(path): tensor '\(tensor)' has type \(type), which PruneKit cannot decode (F32, F16,"
-        + " BF16, F64, Q8_0, Q4_0 and Q4_1 are supported). Hint: use a GGUF quantised to Q8_0, Q4_0,"
-        + " Q4_1 or a float type."
-    case let .missingTensor(path, tensor):
-      return "GGUF \(path): no tensor '\(tensor)'. Hint: tensorNames lists the Hugging Face names;"
-        + " tensorInfos the GGUF names (blk.N.attn_q.weight, ...)."
-    case let .missingMetadata(path, key):
-      return "GGUF \(path): metadata '\(key)' is missing. Hint: the file was not written for this"
-        + " architecture, or by an old converter."
-    case let .invalidMetadata(path, key, reason):
-      return "GGUF \(path): metadata '\(key)': \(reason). Hint: the file is corrupted or not written"
-        + " for this architecture."
+        + " BF16, F64, Q8_0, Q4_0 and Q4_1 are supported)"
+    case let .missingTensor(path, tensor): return "GGUF \(path): no tensor '\(tensor)'"
+    case let .missingMetadata(path, key): return "GGUF \(path): metadata '\(key)' is missing"
+    case let .invalidMetadata(path, key, reason): return "GGUF \(path): metadata '\(key)': \(reason)"
     }
   }
-}
 
-/// A message with its control characters written as \u{…} escapes, so that names read from a
-/// damaged file (which may hold any byte) cannot break it over several lines.
-package func oneLine(_ s: String) -> String {
-  var out = ""
-  for u in s.unicodeScalars {
-    if u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 {
-      out += "\\u{\(String(u.value, radix: 16))}"
-    } else {
-      out.unicodeScalars.append(u)
+  public var hint: String? {
+    switch self {
+    case .unreadable: return "check the path and its permissions; scripts/fetch-model.sh fetches the SmolLM2 model."
+    case .badMagic: return "this is not a GGUF file (safetensors and PyTorch files need their own readers)."
+    case .unsupportedVersion: return "convert the model with a recent llama.cpp, which writes version 3."
+    case .truncated, .invalidTensor: return "the file is truncated or corrupted; download it again and check its sha256."
+    case .invalidValueType: return "the file is corrupted or from a newer GGUF version."
+    case .duplicate: return "the file is corrupted or was written by a faulty converter."
+    case .invalidAlignment: return "the file is corrupted."
+    case .unsupportedTensorType: return "use a GGUF quantised to Q8_0, Q4_0, Q4_1 or a float type."
+    case .missingTensor:
+      return "tensorNames lists the Hugging Face names; tensorInfos the GGUF names (blk.N.attn_q.weight, ...)."
+    case .missingMetadata: return "the file was not written for this architecture, or by an old converter."
+    case .invalidMetadata: return "the file is corrupted or not written for this architecture."
     }
   }
-  return out
 }
 
 // MARK: - Tensor infos
@@ -588,8 +569,9 @@ public struct GGUFFile: TensorSource {
       eosTokenId: eos)
     do {
       try config.validate(source: path)
-    } catch let ModelConfigError.invalidValue(_, key, reason) {
+    } catch {
       // The config key (e.g. num_key_value_heads) stands for the GGUF key it was read from.
+      guard case let .invalidValue(_, key, reason) = error else { throw error }
       throw GGUFError.invalidMetadata(path: path, key: "\(arch) hyper-parameter \(key)", reason: reason)
     }
     return config

@@ -39,7 +39,7 @@ public enum SafetensorsDType: String, Sendable, CaseIterable, Codable {
 
 /// Why a safetensors file could not be read or written. Every description is one line naming
 /// the file (and tensor) and ending with a `Hint:`.
-public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
+public enum SafetensorsError: PruneKitError, Equatable {
   /// The file could not be opened or read.
   case unreadable(path: String, reason: String)
   /// Fewer than the 8 bytes of the header length.
@@ -72,56 +72,52 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
   /// Writing or renaming failed.
   case writeFailed(path: String, reason: String)
 
-  /// One line: names read from a damaged header may hold control characters, which are escaped.
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .unreadable(path, reason):
-      return "safetensors \(path): cannot read the file (\(reason)). Hint: check the path and its permissions."
+    case let .unreadable(path, reason): return "safetensors \(path): cannot read the file (\(reason))"
     case let .truncated(path, size):
-      return "safetensors \(path): the file has \(size) bytes, fewer than the 8-byte header length."
-        + " Hint: the file is truncated or not a safetensors file."
+      return "safetensors \(path): the file has \(size) bytes, fewer than the 8-byte header length"
     case let .headerLengthOutOfRange(path, n, size):
-      return "safetensors \(path): header length \(n) does not fit in a file of \(size) bytes."
-        + " Hint: the file is truncated or not a safetensors file."
-    case let .invalidHeader(path, reason):
-      return "safetensors \(path): invalid header: \(reason)."
-        + " Hint: the header must be a UTF-8 JSON object of {\"dtype\", \"shape\", \"data_offsets\"} entries;"
-        + " the file is damaged or not a safetensors file, re-export it."
-    case let .unknownDType(path, tensor, dtype):
-      return "safetensors \(path): tensor '\(tensor)' has unknown dtype '\(dtype)'."
-        + " Hint: known dtypes are \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))."
+      return "safetensors \(path): header length \(n) does not fit in a file of \(size) bytes"
+    case let .invalidHeader(path, reason): return "safetensors \(path): invalid header: \(reason)"
+    case let .unknownDType(path, tensor, dtype): return "safetensors \(path): tensor '\(tensor)' has unknown dtype '\(dtype)'"
     case let .invalidShape(path, tensor, reason):
-      return "safetensors \(path): tensor '\(tensor)' has an invalid shape: \(reason)."
-        + " Hint: a shape is a list of non-negative integers."
-    case let .invalidOffsets(path, tensor, reason):
-      return "safetensors \(path): tensor '\(tensor)': \(reason)."
-        + " Hint: the file is truncated or corrupt (data_offsets [begin, end] are relative to the data buffer"
-        + " and span elements × dtype size bytes); re-export it."
-    case let .duplicateTensor(path, tensor):
-      return "safetensors \(path): the header lists tensor '\(tensor)' twice."
-        + " Hint: the file is corrupt or was written by a non-conforming tool; re-export it."
+      return "safetensors \(path): tensor '\(tensor)' has an invalid shape: \(reason)"
+    case let .invalidOffsets(path, tensor, reason): return "safetensors \(path): tensor '\(tensor)': \(reason)"
+    case let .duplicateTensor(path, tensor): return "safetensors \(path): the header lists tensor '\(tensor)' twice"
     case let .overlappingTensors(path, first, second):
-      return "safetensors \(path): tensors '\(first)' and '\(second)' overlap."
-        + " Hint: the file is corrupt; re-export it."
+      return "safetensors \(path): tensors '\(first)' and '\(second)' overlap"
     case let .uncoveredBytes(path, tensor, offset):
       let place = tensor.map { "before tensor '\($0)'" } ?? "after the last tensor"
-      return "safetensors \(path): the data buffer has unused bytes at offset \(offset), \(place)."
-        + " Hint: the file is corrupt or was written by a non-conforming tool; re-export it."
-    case let .missingTensor(path, tensor):
-      return "safetensors \(path): no tensor named '\(tensor)'."
-        + " Hint: list the tensor names of the file and check the spelling."
+      return "safetensors \(path): the data buffer has unused bytes at offset \(offset), \(place)"
+    case let .missingTensor(path, tensor): return "safetensors \(path): no tensor named '\(tensor)'"
     case let .unsupportedDType(path, tensor, dtype, wanted):
-      return "safetensors \(path): tensor '\(tensor)' is \(dtype.rawValue), which cannot be read as \(wanted)."
-        + " Hint: convert it (e.g. to F32) when exporting."
-    case let .invalidTensor(name, reason):
-      return "safetensors writer: tensor '\(name)': \(reason). Hint: this is a bug in the caller."
-    case let .wouldOverwriteInput(path):
-      return "refusing to write \(path): it is one of the input files."
-        + " Hint: choose a different output path."
-    case let .writeFailed(path, reason):
-      return "safetensors \(path): cannot write (\(reason)). Hint: check that the folder exists and is writable."
+      return "safetensors \(path): tensor '\(tensor)' is \(dtype.rawValue), which cannot be read as \(wanted)"
+    case let .invalidTensor(name, reason): return "safetensors writer: tensor '\(name)': \(reason)"
+    case let .wouldOverwriteInput(path): return "refusing to write \(path): it is one of the input files"
+    case let .writeFailed(path, reason): return "safetensors \(path): cannot write (\(reason))"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .unreadable: return "check the path and its permissions."
+    case .truncated, .headerLengthOutOfRange: return "the file is truncated or not a safetensors file."
+    case .invalidHeader:
+      return "the header must be a UTF-8 JSON object of {\"dtype\", \"shape\", \"data_offsets\"} entries;"
+        + " the file is damaged or not a safetensors file, re-export it."
+    case .unknownDType: return "known dtypes are \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))."
+    case .invalidShape: return "a shape is a list of non-negative integers."
+    case .invalidOffsets:
+      return "the file is truncated or corrupt (data_offsets [begin, end] are relative to the data buffer"
+        + " and span elements × dtype size bytes); re-export it."
+    case .duplicateTensor, .uncoveredBytes: return "the file is corrupt or was written by a non-conforming tool; re-export it."
+    case .overlappingTensors: return "the file is corrupt; re-export it."
+    case .missingTensor: return "list the tensor names of the file and check the spelling."
+    case .unsupportedDType: return "convert it (e.g. to F32) when exporting."
+    case .invalidTensor: return "this is a bug in the caller."
+    case .wouldOverwriteInput: return "choose a different output path."
+    case .writeFailed: return "check that the folder exists and is writable."
     }
   }
 }
@@ -592,44 +588,12 @@ public struct SafetensorsWriter: Sendable {
     return (ordered.map(\.name), out)
   }
 
-  /// Writes the file to `url` atomically: into a temporary file in the same folder, flushed, then
-  /// renamed over `url`, so a reader never sees a partial file. Refuses when `url` is the same file
-  /// as one of `inputs` (compared by resolved path and by file identity).
+  /// Writes the file to `url` atomically (`AtomicOutput.write`: a temporary file in the same
+  /// folder, flushed, then renamed over `url`), so a reader never sees a partial file. Refuses when
+  /// `url` is the same file as one of `inputs` (compared by resolved path and by file identity).
   public func write(to url: URL, protecting inputs: [URL] = []) throws(SafetensorsError) {
     for input in inputs where isSameFile(url, input) { throw .wouldOverwriteInput(path: url.path) }
-    try writeAtomically(serialized(), to: url)
-  }
-}
-
-/// Writes `data` to `url` atomically: a temporary file in the same folder, flushed to disk, then
-/// renamed over `url` (rename(2) replaces the destination in one step).
-public func writeAtomically(_ data: Data, to url: URL) throws(SafetensorsError) {
-  let destination = url.standardizedFileURL
-  let folder = destination.deletingLastPathComponent()
-  let temporary = folder.appendingPathComponent(
-    ".\(destination.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-  do {
-    guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-      throw SafetensorsError.writeFailed(path: url.path, reason: "cannot create a temporary file in \(folder.path)")
-    }
-    let handle = try FileHandle(forWritingTo: temporary)
-    do {
-      try handle.write(contentsOf: data)
-      try handle.synchronize()
-      try handle.close()
-    } catch {
-      try? handle.close()
-      throw error
-    }
-    guard rename(temporary.path, destination.path) == 0 else {
-      throw SafetensorsError.writeFailed(path: url.path, reason: String(cString: strerror(errno)))
-    }
-  } catch let error as SafetensorsError {
-    try? FileManager.default.removeItem(at: temporary)
-    throw error
-  } catch {
-    try? FileManager.default.removeItem(at: temporary)
-    throw .writeFailed(path: url.path, reason: SafetensorsFile.reason(error))
+    do { try AtomicOutput.write(serialized(), to: url) } catch { throw .writeFailed(path: error.path, reason: error.reason) }
   }
 }
 

@@ -18,7 +18,7 @@ import Foundation
 
 /// Why a tokenizer could not be loaded or ids decoded. Every description is one line naming the
 /// source and ending with a `Hint:`.
-public enum TokenizerError: Error, Equatable, CustomStringConvertible {
+public enum TokenizerError: PruneKitError, Equatable {
   /// The file could not be read.
   case unreadable(path: String, reason: String)
   /// tokenizer.json is not JSON of the expected form.
@@ -32,27 +32,26 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
   /// `decode` was given an id outside the vocabulary.
   case unknownId(id: Int, vocabularySize: Int)
 
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .unreadable(path, reason):
-      return "tokenizer \(path): cannot read the file (\(reason)). Hint: a Hugging Face model folder"
-        + " holds tokenizer.json; a GGUF file holds its tokenizer in its metadata."
-    case let .invalidJSON(source, reason):
-      return "tokenizer \(source): not a tokenizer.json (\(reason)). Hint: the file is damaged or was"
-        + " written by another library."
-    case let .unsupported(source, what):
-      return "tokenizer \(source): \(what) is not supported. Hint: PruneKit reads byte-level BPE"
-        + " tokenizers (GPT-2 style: GPT-2, OPT, SmolLM, Qwen2)."
-    case let .invalidMerge(source, index, merge, reason):
-      return "tokenizer \(source): merge #\(index) '\(merge)' \(reason). Hint: the vocabulary and the"
-        + " merges come from different tokenizers, or the file is damaged."
-    case let .invalidTokenId(source, id, reason):
-      return "tokenizer \(source): token id \(id) \(reason). Hint: the file is damaged or inconsistent."
-    case let .unknownId(id, size):
-      return "tokenizer: id \(id) is outside the vocabulary (0..<\(size)). Hint: the ids come from a"
-        + " different tokenizer or model."
+    case let .unreadable(path, reason): return "tokenizer \(path): cannot read the file (\(reason))"
+    case let .invalidJSON(source, reason): return "tokenizer \(source): not a tokenizer.json (\(reason))"
+    case let .unsupported(source, what): return "tokenizer \(source): \(what) is not supported"
+    case let .invalidMerge(source, index, merge, reason): return "tokenizer \(source): merge #\(index) '\(merge)' \(reason)"
+    case let .invalidTokenId(source, id, reason): return "tokenizer \(source): token id \(id) \(reason)"
+    case let .unknownId(id, size): return "tokenizer: id \(id) is outside the vocabulary (0..<\(size))"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .unreadable:
+      return "a Hugging Face model folder holds tokenizer.json; a GGUF file holds its tokenizer in its metadata."
+    case .invalidJSON: return "the file is damaged or was written by another library."
+    case .unsupported: return "PruneKit reads byte-level BPE tokenizers (GPT-2 style: GPT-2, OPT, SmolLM, Qwen2)."
+    case .invalidMerge: return "the vocabulary and the merges come from different tokenizers, or the file is damaged."
+    case .invalidTokenId: return "the file is damaged or inconsistent."
+    case .unknownId: return "the ids come from a different tokenizer or model."
     }
   }
 }
@@ -415,18 +414,8 @@ extension BPETokenizer {
 
   /// Reads a Hugging Face `tokenizer.json` (a file, or the model folder holding one).
   public init(contentsOf url: URL) throws {
-    var file = url
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-      file = url.appendingPathComponent("tokenizer.json")
-    }
-    let data: Data
-    do {
-      data = try Data(contentsOf: file)
-    } catch {
-      throw TokenizerError.unreadable(path: file.path, reason: (error as NSError).localizedDescription)
-    }
-    try self.init(tokenizerJSON: data, source: file.path)
+    let file = try readFileOrFolderEntry(url, entry: "tokenizer.json") { TokenizerError.unreadable(path: $0, reason: $1) }
+    try self.init(tokenizerJSON: file.data, source: file.path)
   }
 
   /// Parses `tokenizer.json` bytes: a BPE model with a ByteLevel pre-tokenizer (alone or after

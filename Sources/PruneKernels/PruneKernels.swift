@@ -30,6 +30,7 @@ import PruneKernelsAVX512
 //   EigenvalueBound.swift         a certified upper bound on λmax of a symmetric PSD matrix
 //   Parallelism.swift             thread count and the Sendable pointer wrapper
 //   SplitMix64.swift              the seeded generator behind every synthetic problem and test input
+//   PruneKitError.swift           how every error of every module reads: message, hint, one line
 
 /// A floating-point type the kernels are implemented for: `Float` and `Double`.
 ///

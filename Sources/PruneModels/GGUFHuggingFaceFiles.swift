@@ -32,7 +32,7 @@ enum GGUFHuggingFaceFiles {
       types = gguf.metadata["tokenizer.ggml.token_type"] != nil
         ? try gguf.array("tokenizer.ggml.token_type").map { $0.int ?? 1 } : []
     } catch {
-      throw .unsupportedSource(path: path, what: "its tokenizer cannot be exported (\(error))")
+      throw .source(path: path, .file(ModelFileError(error)))
     }
     var seen: [String: Int] = [:]
     for (id, token) in tokenizer.tokens.enumerated() {
@@ -74,7 +74,7 @@ enum GGUFHuggingFaceFiles {
       ("rms_norm_eps", .number(Float(config.rmsNormEps).description)),
       ("rope_scaling", .null),
       ("rope_theta", .number(config.ropeTheta.description)),
-      ("tie_word_embeddings", .bool(config.tieWordEmbeddings)),
+      ("tie_word_embeddings", config.tieWordEmbeddings.map { .bool($0) } ?? .null),  // always set from a GGUF
       ("torch_dtype", .string("float32")),
       ("use_cache", .bool(true)),
       ("vocab_size", .int(config.vocabSize)),

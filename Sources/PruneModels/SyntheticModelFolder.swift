@@ -63,26 +63,39 @@ public enum SyntheticModelFolder {
   /// (F32, every tensor `TransformerLM` reads, seeded) and tokenizer.json.
   public static func write(_ shape: Shape, seed: UInt64, to directory: URL) throws(ExportError) {
     let object = config(shape)
+    let json: Data
     let forward: ForwardConfig
-    do { forward = try ForwardConfig(json: object) } catch {
-      throw .unsupportedSource(path: directory.path, what: "the requested shape is not a valid model (\(error.description))")
+    do {
+      json = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+      forward = try ForwardConfig(data: json, source: directory.appendingPathComponent("config.json").path)
+    } catch {
+      throw .unsupportedSource(path: directory.path, what: "the requested shape is not a valid model (\(ModelFileError(error).message))")
     }
     let manager = FileManager.default
     guard !manager.fileExists(atPath: directory.path) else { throw .destinationExists(path: directory.path) }
-    do { try manager.createDirectory(at: directory, withIntermediateDirectories: false) } catch {
-      throw .parentNotWritable(path: directory.deletingLastPathComponent().path, reason: (error as NSError).localizedDescription)
-    }
     var writer = SafetensorsWriter(metadata: ["format": "pt"])
     let tensors = SyntheticModel.tensors(for: forward, seed: seed)
     do {
       for (name, t) in tensors.tensors { try writer.add(name, shape: t.shape, .f32(t.values)) }
-      try writer.write(to: directory.appendingPathComponent("model.safetensors"))
-      let json = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-      try writeAtomically(json, to: directory.appendingPathComponent("config.json"))
-      try writeAtomically(tokenizerJSON(), to: directory.appendingPathComponent("tokenizer.json"))
     } catch {
-      try? manager.removeItem(at: directory)
-      throw .writeFailed(path: directory.path, reason: "\(error)")
+      throw .unsupportedSource(path: directory.path, what: "the requested shape is not a valid model (\(error.message))")
+    }
+    let files: [(name: String, data: Data)] = [("model.safetensors", writer.serialized()), ("config.json", json), ("tokenizer.json", tokenizerJSON())]
+    do throws(FolderWriteError<WriteError>) {
+      try AtomicOutput.writeFolder(directory, name: .export, replacing: false) { (folder: URL) throws(WriteError) in
+        for file in files {
+          do throws(WriteError) { try AtomicOutput.write(file.data, to: folder.appendingPathComponent(file.name)) } catch {
+            throw WriteError(path: directory.appendingPathComponent(file.name).path, reason: error.reason)
+          }
+        }
+      }
+    } catch {
+      switch error {
+      case let .create(folder, reason): throw .parentNotWritable(path: folder, reason: reason)
+      case let .fill(e): throw .writeFailed(path: e.path, reason: e.reason)
+      case let .move(reason, exists):
+        throw exists ? .destinationExists(path: directory.path) : .writeFailed(path: directory.path, reason: reason)
+      }
     }
   }
 }

@@ -171,11 +171,11 @@ public struct LayerJob: Sendable {
       methodReport.metrics["relative_error_f32_output"] = layer.relativeError(of: written)
     }
     // Every output is written, or none: a full disk or a read-only folder leaves the files that
-    // existed as they were (OutputSafety.writeAll).
+    // existed as they were (AtomicOutput.write).
     var files: [(data: Data, url: URL)] = [(pruned.serialized(), output)]
-    for url in [output, maskOutput, report].compactMap({ $0?.standardizedFileURL }) {
+    for url in [output, maskOutput, report].compactMap({ $0 }) {
       // Temporaries of an earlier run on the same outputs that was killed while writing.
-      OutputSafety.removeStaleTemporaries(in: url.deletingLastPathComponent(), prefixes: [".\(url.lastPathComponent).tmp-"])
+      AtomicOutput.removeStaleTemporaryFiles(of: url)
     }
     if let maskOutput {
       files.append((MaskFile.writer(result.mask, metadata: ["method": method.rawValue, "pattern": pattern.description]).serialized(), maskOutput))
@@ -188,7 +188,7 @@ public struct LayerJob: Sendable {
       outcome.written.append(report)
       files.append((outcome.json(), report))
     }
-    do { try OutputSafety.writeAll(files) } catch { throw .write(error) }
+    do { try AtomicOutput.write(files) } catch { throw .write(error) }
     return outcome
   }
 }
@@ -246,7 +246,7 @@ public struct LayerJobOutcome: Sendable, Encodable {
 
 /// Why a `LayerJob` (or a `Verification`, `VerifyError`) could not run. `isUsageError` separates mistakes in the request (exit code 2)
 /// from failures while running (exit code 1).
-public enum LayerJobError: Error, Equatable, CustomStringConvertible {
+public enum LayerJobError: PruneKitError, Equatable {
   /// The request is inconsistent (options, paths).
   case usage(String, hint: String)
   /// The sparsity pattern is invalid, or does not fit the layer.
@@ -255,8 +255,8 @@ public enum LayerJobError: Error, Equatable, CustomStringConvertible {
   case file(LayerProblemFileError)
   /// The method failed or rejected its inputs.
   case pruning(PruningError)
-  /// An output could not be written.
-  case write(SafetensorsError)
+  /// An output could not be written (no output was, and files that existed keep their contents).
+  case write(WriteError)
 
   /// True for errors in the request itself (exit code 2), false for failures while running (1).
   public var isUsageError: Bool {
@@ -267,17 +267,25 @@ public enum LayerJobError: Error, Equatable, CustomStringConvertible {
     }
   }
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .usage(message, hint): return "\(message). Hint: \(hint)."
-    case let .pattern(e): return e.description
-    case let .file(e): return e.description
-    case let .pruning(e): return e.description.contains("Hint:") ? e.description : "\(e.description). Hint: see 'prune help layer'."
-    case let .write(.writeFailed(path, reason)):
-      let reason = OutputSafety.plain(reason)
-      return "cannot write \(path) (\(reason)). Hint: "
-        + OutputSafety.writeHint(reason: reason, retry: "no output was written, and files that existed keep their contents") + "."
-    case let .write(e): return e.description
+    case let .usage(message, _): return message
+    case let .pattern(e): return e.message
+    case let .file(e): return e.message
+    case let .pruning(e): return e.message
+    case let .write(e): return "cannot write \(e.path) (\(OutputSafety.plain(e.reason)))"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case let .usage(_, hint): return sentence(hint)
+    case let .pattern(e): return e.hint
+    case let .file(e): return e.hint
+    case let .pruning(e): return e.hint ?? "see 'prune help layer'."
+    case let .write(e):
+      return OutputSafety.writeHint(
+        reason: OutputSafety.plain(e.reason), retry: "no output was written, and files that existed keep their contents")
     }
   }
 }

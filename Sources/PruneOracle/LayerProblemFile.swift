@@ -316,7 +316,7 @@ public struct TensorShape: Sendable, Equatable {
 
 /// Why a layer-problem or mask file was rejected. Every description is one line naming the file
 /// and tensor and ending with a `Hint:`.
-public enum LayerProblemFileError: Error, Equatable, CustomStringConvertible {
+public enum LayerProblemFileError: PruneKitError, Equatable {
   /// The safetensors container itself is unreadable or malformed.
   case file(SafetensorsError)
   /// A tensor the contract requires is absent; `hint` says which combination is expected.
@@ -338,37 +338,40 @@ public enum LayerProblemFileError: Error, Equatable, CustomStringConvertible {
   /// The problem was rejected by `LayerProblem` after loading.
   case problem(path: String, LayerProblemError)
 
-  /// One line: a path or name with control characters is escaped.
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .file(e):
-      return e.description
-    case let .missingTensor(path, tensor, hint):
-      return "\(path): no tensor '\(tensor)'. Hint: \(hint)."
+    case let .file(e): return e.message
+    case let .missingTensor(path, tensor, _): return "\(path): no tensor '\(tensor)'"
     case let .shapeMismatch(path, tensor, shape, expected, reference):
       let from = reference.map { " (from '\($0.name)' \($0.shape))" } ?? ""
-      return "\(path): '\(tensor)' has shape \(shape), expected \(expected)\(from)."
-        + " Hint: W is [out, in], the Grams [in, in], the inputs [tokens, in] and the mask [out, in]."
+      return "\(path): '\(tensor)' has shape \(shape), expected \(expected)\(from)"
     case let .unsupportedDType(path, tensor, dtype, allowed):
-      return "\(path): '\(tensor)' is \(dtype.rawValue), but the contract allows \(allowed.map(\.rawValue).joined(separator: ", "))."
-        + " Hint: convert the tensor when writing the file."
+      return "\(path): '\(tensor)' is \(dtype.rawValue), but the contract allows \(allowed.map(\.rawValue).joined(separator: ", "))"
     case let .nonFinite(path, tensor, index, value, precision):
       let what = precision.map { "\(value), which overflows \($0)" } ?? "\(value)"
-      return "\(path): '\(tensor)'\(index) is \(what)."
-        + (precision == nil
-          ? " Hint: NaN or Inf in weights or activations; check the model file and the calibration run."
-          : " Hint: use --precision double, or rescale the tensor.")
+      return "\(path): '\(tensor)'\(index) is \(what)"
     case let .asymmetric(path, tensor, row, column, upper, lower):
-      return "\(path): '\(tensor)' is not symmetric: [\(row), \(column)] = \(upper) but [\(column), \(row)] = \(lower)."
-        + " Hint: a Gram is Σ x xᵀ; check the producer (or that 'cross_gram' and 'gram' are not swapped)."
-    case let .invalidCount(path, detail):
-      return "\(path): \(detail). Hint: 'count' [1] is the number of calibration tokens behind the Grams."
-    case let .invalidMask(path, index, value):
-      return "\(path): 'mask'\(index) is \(value), not 0 or 1. Hint: a mask holds 1 for kept and 0 for pruned weights."
-    case let .problem(path, e):
-      return "\(path): \(e.description)\(e.description.contains("Hint:") ? "" : " Hint: check the producer of the file.")"
+      return "\(path): '\(tensor)' is not symmetric: [\(row), \(column)] = \(upper) but [\(column), \(row)] = \(lower)"
+    case let .invalidCount(path, detail): return "\(path): \(detail)"
+    case let .invalidMask(path, index, value): return "\(path): 'mask'\(index) is \(value), not 0 or 1"
+    case let .problem(path, e): return "\(path): \(e.message)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case let .file(e): return e.hint
+    case let .missingTensor(_, _, hint): return sentence(hint)
+    case .shapeMismatch: return "W is [out, in], the Grams [in, in], the inputs [tokens, in] and the mask [out, in]."
+    case .unsupportedDType: return "convert the tensor when writing the file."
+    case let .nonFinite(_, _, _, _, precision):
+      return precision == nil
+        ? "NaN or Inf in weights or activations; check the model file and the calibration run."
+        : "use --precision double, or rescale the tensor."
+    case .asymmetric: return "a Gram is Σ x xᵀ; check the producer (or that 'cross_gram' and 'gram' are not swapped)."
+    case .invalidCount: return "'count' [1] is the number of calibration tokens behind the Grams."
+    case .invalidMask: return "a mask holds 1 for kept and 0 for pruned weights."
+    case let .problem(_, e): return e.hint ?? "check the producer of the file."
     }
   }
 }

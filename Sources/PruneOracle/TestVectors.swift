@@ -99,7 +99,7 @@ public struct TestVectors: Sendable {
     do {
       try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
     } catch {
-      throw .write(.writeFailed(path: output.path, reason: "cannot create the folder"))
+      throw .write(WriteError(path: output.path, reason: "cannot create the folder: \(OutputSafety.reason(error))"))
     }
     var cases: [VectorCase] = []
     var notes: [String] = []
@@ -305,19 +305,19 @@ public struct TestVectors: Sendable {
 
   func realCases(model url: URL, progress: (String) -> Void) throws(VectorsError) -> [VectorCase] {
     let loaded: LoadedModel
-    do { loaded = try LoadedModel(contentsOf: url) } catch { throw .model(error.description) }
+    do { loaded = try LoadedModel(contentsOf: url) } catch { throw .model(error) }
     let model = loaded.model
     let spec = EvaluationProtocol.austenQuick.calibration
     let text: String
-    do { text = try spec.text(in: Corpus(directory: corpus)) } catch { throw .model(error.description) }
+    do { text = try spec.text(in: Corpus(directory: corpus)) } catch { throw .corpus(error) }
     let tokens = Perplexity.tokenize(text, with: loaded.tokenizer)
     let count = min(windows, tokens.count / spec.sequenceLength)
-    guard count >= 1 else { throw .model("the calibration text has fewer than \(spec.sequenceLength) tokens") }
+    guard count >= 1 else { throw .realCases("the calibration text has fewer than \(spec.sequenceLength) tokens") }
     let calibration = Array(tokens[0..<(count * spec.sequenceLength)])
     var hidden: Matrix<Float>
-    do { hidden = try model.embed(calibration, sequenceLength: spec.sequenceLength) } catch { throw .model(error.description) }
+    do { hidden = try model.embed(calibration, sequenceLength: spec.sequenceLength) } catch { throw .forward(error) }
     let wanted = blocks.filter { $0 >= 0 && $0 < model.blockCount }
-    guard let last = wanted.max() else { throw .model("no block of \(blocks) in a model of \(model.blockCount) blocks") }
+    guard let last = wanted.max() else { throw .realCases("no block of \(blocks) in a model of \(model.blockCount) blocks") }
     var cases: [VectorCase] = []
     for b in 0...last {
       var captured: [(String, Matrix<Double>)] = []
@@ -332,7 +332,7 @@ public struct TestVectors: Sendable {
       }
       for (name, g) in captured {
         let weight: Matrix<Float>
-        do { weight = try model.linearWeights(name).weight } catch { throw .model(error.description) }
+        do { weight = try model.linearWeights(name).weight } catch { throw .forward(error) }
         let caseName = "real-" + name.replacingOccurrences(of: "model.layers.", with: "block").replacingOccurrences(of: "self_attn.", with: "").replacingOccurrences(of: "mlp.", with: "").replacingOccurrences(of: ".", with: "-")
         cases.append(try writeReal(caseName, layerName: name, weight: weight, gram: g, tokens: calibration.count))
         progress("\(caseName): real, [\(weight.rows) × \(weight.columns)], \(calibration.count) tokens")
@@ -376,7 +376,7 @@ public struct TestVectors: Sendable {
       try w.add(LayerProblemFile.Tensor.gram, matrix: gram)
       if let count { try w.add(LayerProblemFile.Tensor.count, shape: [1], .f64([Double(count)])) }
     } catch {
-      throw .write(error)
+      throw .tensors(error)
     }
     try writeFile(w.serialized(), relative)
   }
@@ -386,9 +386,9 @@ public struct TestVectors: Sendable {
     do {
       try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
     } catch {
-      throw .write(.writeFailed(path: url.deletingLastPathComponent().path, reason: "cannot create the folder"))
+      throw .write(WriteError(path: url.deletingLastPathComponent().path, reason: "cannot create the folder: \(OutputSafety.reason(error))"))
     }
-    do { try writeAtomically(data, to: url) } catch { throw .write(error) }
+    do { try AtomicOutput.write(data, to: url) } catch { throw .write(error) }
   }
 
   func openProblem(_ relative: String) throws(VectorsError) -> LayerProblemFile {
@@ -491,18 +491,42 @@ public struct NegativeControl: Sendable, Codable, Equatable {
 }
 
 /// Why the suite could not be written.
-public enum VectorsError: Error, Equatable, CustomStringConvertible {
+public enum VectorsError: PruneKitError, Equatable {
   case file(LayerProblemFileError)
   case pruning(PruningError)
-  case write(SafetensorsError)
-  case model(String)
+  /// A tensor could not be put into a file (a bug in the generator).
+  case tensors(SafetensorsError)
+  case write(WriteError)
+  /// The real cases: the model could not be loaded.
+  case model(ModelLoadError)
+  /// The real cases: the calibration text could not be read.
+  case corpus(CorpusError)
+  /// The real cases: the model could not run the calibration text.
+  case forward(ForwardError)
+  /// The real cases cannot be cut from this model and text.
+  case realCases(String)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .file(e): return e.description
-    case let .pruning(e): return e.description.contains("Hint:") ? e.description : "\(e.description). Hint: this is a bug in the generator."
-    case let .write(e): return e.description
-    case let .model(m): return "real cases: \(m). Hint: check --model (scripts/fetch-model.sh fetches SmolLM2), or pass --no-real."
+    case let .file(e): return e.message
+    case let .pruning(e): return e.message
+    case let .tensors(e): return e.message
+    case let .write(e): return e.message
+    case let .model(e): return "real cases: \(e.message)"
+    case let .corpus(e): return "real cases: \(e.message)"
+    case let .forward(e): return "real cases: \(e.message)"
+    case let .realCases(m): return "real cases: \(m)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case let .file(e): return e.hint
+    case let .pruning(e): return e.hint ?? "this is a bug in the generator."
+    case let .tensors(e): return e.hint
+    case let .write(e): return e.hint
+    case .model, .corpus, .forward, .realCases:
+      return "check --model (scripts/fetch-model.sh fetches SmolLM2), or pass --no-real."
     }
   }
 }

@@ -167,13 +167,13 @@ func pruneLayer(
     problem = try LayerProblem(
       weight: w, gram: gram, crossGram: crossGram, denseGram: denseGram, tokens: tokens)
   } catch {
-    throw .layer(name: name, detail: "block \(block): \(error.description)")
+    throw .layer(block: block, name: name, .problem(error))
   }
   let result: PruningResult<Float>
   do {
     result = try prune(problem, method: method, pattern: pattern, options: options)
   } catch {
-    throw .layer(name: name, detail: "block \(block), \(method): \(error.description)")
+    throw .layer(block: block, name: name, .method(method, error))
   }
   var zeros = 0
   result.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
@@ -196,12 +196,7 @@ func checkLayerInputs(
   ]
   for case let (what, g?) in grams {
     if let bad = NonFiniteSummary(of: g) {
-      throw .layer(
-        name: name,
-        detail: "block \(block): \(what) has \(nonFiniteEntries(bad, of: g)) (row and column = input features)."
-          + " Hint: the activations entering this layer are NaN or Inf, or so large (|x| ≳ 1e19) that their"
-          + " Float Gram overflows; an earlier layer produces them: check the model file and the"
-          + " weights of the earlier blocks.")
+      throw .layer(block: block, name: name, .nonFiniteGram(what: what, entries: nonFiniteEntries(bad, of: g)))
     }
   }
 }
@@ -209,10 +204,7 @@ func checkLayerInputs(
 /// Stops with `ModelPruningError.layer` when the weight of layer `name` holds NaN or Inf.
 func checkLayerWeight(block: Int, name: String, weight: Matrix<Float>) throws(ModelPruningError) {
   if let bad = NonFiniteSummary(of: weight) {
-    throw .layer(
-      name: name,
-      detail: "block \(block): the weight \(weight.shapeDescription) has \(nonFiniteEntries(bad, of: weight))."
-        + " Hint: the model file holds NaN or Inf in this tensor; check the file or re-download it.")
+    throw .layer(block: block, name: name, .nonFiniteWeight(shape: weight.shapeDescription, entries: nonFiniteEntries(bad, of: weight)))
   }
 }
 

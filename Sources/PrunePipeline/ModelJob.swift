@@ -161,13 +161,10 @@ public struct ModelJob: Sendable {
     // output is checked against this run's settings below, and the run ends there.
     let finishing = resume && manager.fileExists(atPath: output.path) && manager.fileExists(atPath: checkpointDirectory.path)
     try checkPaths(finishing: finishing)
-    // The temporaries of killed runs on the same output (see OutputSafety).
+    // The temporaries of killed runs on the same output (see AtomicOutput).
     let outputFolder = output.standardizedFileURL.deletingLastPathComponent()
-    OutputSafety.removeStaleTemporaries(in: outputFolder, prefixes: OutputSafety.temporaryPrefixes(of: output.standardizedFileURL.lastPathComponent))
-    if let report {
-      let r = report.standardizedFileURL
-      OutputSafety.removeStaleTemporaries(in: r.deletingLastPathComponent(), prefixes: [".\(r.lastPathComponent).tmp-"])
-    }
+    AtomicOutput.removeStaleTemporaries(of: output)
+    if let report { AtomicOutput.removeStaleTemporaryFiles(of: report) }
     let corpusValue: Corpus?
     let text: String
     let calibrationWindows: Int
@@ -261,10 +258,11 @@ public struct ModelJob: Sendable {
     progress(.writing(final, bytes: Self.outputBytes(lm)))
     let retry = "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
       + " so the same command with --resume only writes the output"
-    try writeModelFolder(lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description, retry: retry) { (folder: URL) throws(SafetensorsError) in
+    try writeModelFolder(lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description, retry: retry) {
+      (folder: URL) throws(WriteError) in
       report.totalSeconds = secondsSince(start)
       report.peakResidentBytes = peakResidentBytes()
-      try writeAtomically(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
+      try AtomicOutput.write(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
     }
     // The extra copy only once the output is in place, so a failed run leaves an earlier one as it was.
     try writeExtraReport(report)
@@ -276,9 +274,9 @@ public struct ModelJob: Sendable {
   /// Writes the `--report` copy (if asked for) of a run whose output is complete.
   func writeExtraReport(_ report: ModelReport) throws(ModelJobError) {
     guard let extra = self.report else { return }
-    do { try writeAtomically(report.json(), to: extra) } catch {
+    do { try AtomicOutput.write(report.json(), to: extra) } catch {
       throw .write(
-        path: extra.path, reason: error.writeFailureReason ?? error.description,
+        path: extra.path, reason: error.reason,
         retry: "\(output.path) is complete; the same command with --resume writes the report and finishes")
     }
   }
@@ -311,49 +309,50 @@ public struct ModelJob: Sendable {
 }
 
 /// Writes a pruned model as a Hugging Face folder at `final` (which must not exist): the export
-/// and `extras` (e.g. the report) go into a temporary sibling folder, which is renamed into place
-/// only when everything is written, so `final` either does not exist or is complete. On failure
-/// the temporary folder is removed and the error names the file of `final` that could not be
-/// written; `retry` tells the user how to continue.
+/// and `extras` (e.g. the report) go into a temporary sibling folder (`.NAME.partial-PID`), which
+/// is renamed into place only when everything is written (`AtomicOutput.writeFolder`), so `final`
+/// either does not exist or is complete. On failure the temporary folder is removed and the error
+/// names the file of `final` that could not be written; `retry` tells the user how to continue.
+/// `extras` gets the temporary folder and reports the failure of a file of it by its name in the
+/// temporary folder (the path is mapped to `final`).
 func writeModelFolder(
   _ model: TransformerLM, source: URL, to final: URL, method: String, pattern: String, retry: String,
-  extras: (URL) throws(SafetensorsError) -> Void
+  extras: (URL) throws(WriteError) -> Void
 ) throws(ModelJobError) {
-  let manager = FileManager.default
-  let staging = final.deletingLastPathComponent()
-    .appendingPathComponent(".\(final.lastPathComponent).partial-\(getpid())")
-  try? manager.removeItem(at: staging)
-  /// For a file written in a temporary folder, its path in `final` (other paths unchanged).
-  func finalPath(_ path: String) -> String {
-    let url = URL(fileURLWithPath: path)
-    let folder = url.deletingLastPathComponent().lastPathComponent
-    let temporary = folder.hasPrefix(".\(final.lastPathComponent).partial-") || folder.hasPrefix("..\(final.lastPathComponent).partial-")
-    return temporary ? final.appendingPathComponent(url.lastPathComponent).path : path
+  let plan: ExportPlan
+  do { plan = try ExportPlan(model: model, source: source) } catch { throw .export(error) }
+  /// A file's path in `final`, from its path in the temporary folder `staging`.
+  func finalPath(_ path: String, in staging: URL) -> String {
+    path.hasPrefix(staging.path + "/") ? final.appendingPathComponent(String(path.dropFirst(staging.path.count + 1))).path : path
   }
-  do {
-    try HuggingFaceExport.write(
-      model: model, source: source, to: staging,
-      metadata: ["format": "pt", "pruned_by": "PruneKit", "method": method, "pattern": pattern])
-  } catch {
-    try? manager.removeItem(at: staging)
-    switch error {
-    case let .writeFailed(path, reason):
-      throw .write(path: path == staging.path ? final.path : finalPath(path), reason: reason, retry: retry)
-    case let .parentNotWritable(path, reason):
-      throw .write(path: final.path, reason: "cannot create a folder in \(path): \(reason)", retry: retry)
-    default:
-      throw .export(error.description)
+  enum Failure: Error {
+    case export(ExportError)
+    case extra(WriteError)
+  }
+  do throws(FolderWriteError<Failure>) {
+    try AtomicOutput.writeFolder(final, name: .partial, replacing: true) { (staging: URL) throws(Failure) in
+      do throws(ExportError) {
+        try HuggingFaceExport.write(
+          plan, metadata: ["format": "pt", "pruned_by": "PruneKit", "method": method, "pattern": pattern], into: staging,
+          naming: final)
+      } catch {
+        throw .export(error)
+      }
+      do throws(WriteError) { try extras(staging) } catch { throw .extra(WriteError(path: finalPath(error.path, in: staging), reason: error.reason)) }
     }
-  }
-  do { try extras(staging) } catch {
-    try? manager.removeItem(at: staging)
-    if case let .writeFailed(path, reason) = error { throw .write(path: finalPath(path), reason: reason, retry: retry) }
-    throw .export(error.description)
-  }
-  guard rename(staging.path, final.path) == 0 else {
-    let reason = String(cString: strerror(errno))
-    try? manager.removeItem(at: staging)
-    throw .write(path: final.path, reason: "cannot move the finished folder into place: \(reason)", retry: retry)
+  } catch {
+    switch error {
+    case let .create(folder, reason):
+      throw .write(path: final.path, reason: "cannot create a folder in \(folder): \(reason)", retry: retry)
+    case let .fill(.export(.writeFailed(path, reason))):
+      throw .write(path: path, reason: reason, retry: retry)
+    case let .fill(.export(e)):
+      throw .export(e)
+    case let .fill(.extra(e)):
+      throw .write(path: e.path, reason: e.reason, retry: retry)
+    case let .move(reason, _):
+      throw .write(path: final.path, reason: "cannot move the finished folder into place: \(reason)", retry: retry)
+    }
   }
 }
 
@@ -406,13 +405,13 @@ public func peakResidentBytes() -> Int {
 
 /// Why a `ModelJob` failed. `isUsageError` separates mistakes in the request (exit code 2) from
 /// failures while running (1).
-public enum ModelJobError: Error, CustomStringConvertible {
+public enum ModelJobError: PruneKitError {
   case usage(String, hint: String)
   case model(ModelLoadError)
   case corpus(CorpusError)
   case pruning(ModelPruningError)
   /// The model could not be exported (a problem of the model or its source, not of the disk).
-  case export(String)
+  case export(ExportError)
   /// A file of the output could not be written; `retry` says what was kept and how to continue.
   case write(path: String, reason: String, retry: String)
   /// Perplexity could not be evaluated on a protocol's text.
@@ -428,24 +427,31 @@ public enum ModelJobError: Error, CustomStringConvertible {
     }
   }
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .usage(message, hint): return "\(message). Hint: \(hint)."
-    case let .model(e): return e.description
-    case let .corpus(e): return e.description
-    case let .pruning(e): return e.description
-    case let .export(message):
-      return message.contains("Hint:") ? message : "\(message). Hint: check free space and permissions of the output folder."
-    case let .write(path, reason, retry):
-      let reason = OutputSafety.plain(reason)
-      return "cannot write \(path): \(reason). Hint: \(OutputSafety.writeHint(reason: reason, retry: retry))."
-    case let .evaluation(name, e):
-      let text = e.description.hasPrefix("perplexity: ") ? String(e.description.dropFirst(12)) : e.description
-      return "evaluating the pruned model on \(name): \(text)" + (text.contains("Hint:") ? "" : " Hint: give --no-eval to skip the evaluation.")
+    case let .usage(message, _): return message
+    case let .model(e): return e.message
+    case let .corpus(e): return e.message
+    case let .pruning(e): return e.message
+    case let .export(e): return e.message
+    case let .write(path, reason, _): return "cannot write \(path): \(OutputSafety.plain(reason))"
+    case let .evaluation(name, e): return "evaluating the pruned model on \(name): \(e.reason)"
     case let .noSpace(folder, needed, available, detail):
       return "not enough free space in \(folder): the run writes about \(OutputSafety.size(needed)) (\(detail)),"
-        + " \(OutputSafety.size(available)) are free. Hint: free space on that disk or choose another output folder;"
-        + " nothing was written."
+        + " \(OutputSafety.size(available)) are free"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case let .usage(_, hint): return sentence(hint)
+    case let .model(e): return e.hint
+    case let .corpus(e): return e.hint
+    case let .pruning(e): return e.hint
+    case let .export(e): return e.hint ?? "check free space and permissions of the output folder."
+    case let .write(_, reason, retry): return OutputSafety.writeHint(reason: OutputSafety.plain(reason), retry: retry)
+    case let .evaluation(_, e): return e.hint ?? "give --no-eval to skip the evaluation."
+    case .noSpace: return "free space on that disk or choose another output folder; nothing was written."
     }
   }
 }

@@ -35,8 +35,7 @@ public struct ModelMerge: Sendable {
       throw .usage("--out \(output.path) is one of the inputs", hint: "write the merged model to a new folder; inputs are never modified")
     }
     try ModelJob.checkFolder(of: output, option: "--out")
-    OutputSafety.removeStaleTemporaries(
-      in: output.standardizedFileURL.deletingLastPathComponent(), prefixes: OutputSafety.temporaryPrefixes(of: output.standardizedFileURL.lastPathComponent))
+    AtomicOutput.removeStaleTemporaries(of: output)
     var reports: [ModelReport] = []
     let decoder = JSONDecoder()
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
@@ -106,10 +105,11 @@ public struct ModelMerge: Sendable {
     report.perplexity = nil
     report.evaluation = nil
     let retry = "nothing was left behind and the parts are unchanged; run the merge again"
-    try writeModelFolder(lm, source: model, to: output.standardizedFileURL, method: first.method, pattern: first.pattern, retry: retry) { (folder: URL) throws(SafetensorsError) in
+    try writeModelFolder(lm, source: model, to: output.standardizedFileURL, method: first.method, pattern: first.pattern, retry: retry) {
+      (folder: URL) throws(WriteError) in
       report.totalSeconds = secondsSince(start)
       report.peakResidentBytes = peakResidentBytes()
-      try writeAtomically(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
+      try AtomicOutput.write(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
     }
     return report
   }

@@ -158,26 +158,86 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
 }
 
 /// Why a whole-model run failed.
-public enum ModelPruningError: Error, Equatable, CustomStringConvertible {
+public enum ModelPruningError: PruneKitError, Equatable {
   case calibrationTooShort(source: String, tokens: Int, sequenceLength: Int, windows: Int)
   case invalidPlan(String, hint: String)
-  case layer(name: String, detail: String)
+  /// Layer `name` of `block` could not be pruned.
+  case layer(block: Int, name: String, LayerFailure)
   case forward(ForwardError)
   case checkpoint(String, hint: String)
+  /// A block file of the checkpoint cannot be read; `hint` says what to delete.
+  case checkpointFile(path: String, SafetensorsError, hint: String)
   /// A checkpoint folder that this run may not use (it exists without --resume, or was written
   /// with other settings): a problem with the request.
   case resumeConflict(String, hint: String)
 
-  public var description: String {
+  public var message: String {
     switch self {
     case let .calibrationTooShort(source, tokens, sequenceLength, windows):
-      return "calibration text \(source) has \(tokens) tokens, fewer than \(windows) window(s) of \(sequenceLength)."
-        + " Hint: give a longer text, or fewer --nsamples or a shorter --seqlen."
-    case let .invalidPlan(message, hint): return "\(message). Hint: \(hint)."
-    case let .layer(name, detail):
-      return "layer \(name): \(detail)" + (detail.contains("Hint:") ? "" : " Hint: check the model's weights and the calibration text.")
-    case let .forward(e): return e.description
-    case let .checkpoint(message, hint), let .resumeConflict(message, hint): return "checkpoint: \(message). Hint: \(hint)."
+      return "calibration text \(source) has \(tokens) tokens, fewer than \(windows) window(s) of \(sequenceLength)"
+    case let .invalidPlan(message, _): return message
+    case let .layer(block, name, failure): return "layer \(name): block \(block)\(failure.context): \(failure.message)"
+    case let .forward(e): return e.message
+    case let .checkpoint(message, _), let .resumeConflict(message, _): return "checkpoint: \(message)"
+    case let .checkpointFile(path, e, _): return "checkpoint: \(path) is unreadable: \(e.message)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .calibrationTooShort: return "give a longer text, or fewer --nsamples or a shorter --seqlen."
+    case let .invalidPlan(_, hint), let .checkpoint(_, hint), let .resumeConflict(_, hint), let .checkpointFile(_, _, hint):
+      return sentence(hint)
+    case let .layer(_, _, failure): return failure.hint ?? "check the model's weights and the calibration text."
+    case let .forward(e): return e.hint
+    }
+  }
+}
+
+/// What went wrong with one layer of a block (`ModelPruningError.layer` names the block and the
+/// layer).
+public enum LayerFailure: PruneKitError, Equatable {
+  /// The weight holds NaN or Inf: `entries` says how many and the first.
+  case nonFiniteWeight(shape: String, entries: String)
+  /// A calibration Gram of the layer's input (`what`) holds NaN or Inf.
+  case nonFiniteGram(what: String, entries: String)
+  /// The FFN's calibration input (behind the pruned attention) holds NaN or Inf (SparseLLM).
+  case nonFiniteFFNInput(entries: String)
+  /// The layer problem was rejected.
+  case problem(LayerProblemError)
+  /// The method failed.
+  case method(PruningMethod, PruningError)
+  /// SparseLLM failed on the FFN made of `layers`.
+  case sparseLLM(layers: String, PruningError)
+
+  /// What the failure adds after the block: the method, when a method failed.
+  var context: String {
+    if case let .method(method, _) = self { return ", \(method)" }
+    return ""
+  }
+
+  public var message: String {
+    switch self {
+    case let .nonFiniteWeight(shape, entries): return "the weight \(shape) has \(entries)"
+    case let .nonFiniteGram(what, entries): return "\(what) has \(entries) (row and column = input features)"
+    case let .nonFiniteFFNInput(entries):
+      return "the FFN's calibration input (behind the pruned attention) has \(entries) (row = token, column = feature)"
+    case let .problem(e): return e.message
+    case let .method(_, e): return e.message
+    case let .sparseLLM(layers, e): return "SparseLLM on the FFN (\(layers)): \(e.message)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .nonFiniteWeight: return "the model file holds NaN or Inf in this tensor; check the file or re-download it."
+    case .nonFiniteGram:
+      return "the activations entering this layer are NaN or Inf, or so large (|x| ≳ 1e19) that their Float Gram"
+        + " overflows; an earlier layer produces them: check the model file and the weights of the earlier blocks."
+    case .nonFiniteFFNInput:
+      return "the attention layers of this block or an earlier block produce NaN or Inf; check the model file."
+    case let .problem(e): return e.hint
+    case let .method(_, e), let .sparseLLM(_, e): return e.hint
     }
   }
 }

@@ -90,18 +90,14 @@ func pruneBlockSparseLLM(
   try checkLayerWeight(block: block, name: ffn.up, weight: ffn.ffn.up)
   try checkLayerWeight(block: block, name: ffn.down, weight: ffn.ffn.down)
   if let bad = NonFiniteSummary(of: x) {
-    throw .layer(
-      name: ffn.gate ?? ffn.up,
-      detail: "block \(block): the FFN's calibration input (behind the pruned attention) has \(nonFiniteEntries(bad, of: x))"
-        + " (row = token, column = feature). Hint: the attention layers of this block or an earlier block produce"
-        + " NaN or Inf; check the model file.")
+    throw .layer(block: block, name: ffn.gate ?? ffn.up, .nonFiniteFFNInput(entries: nonFiniteEntries(bad, of: x)))
   }
   let result: SparseLLM.Result<Float>
   do {
     result = try SparseLLM(options: options.sparseLLM, innerOptions: options).prune(ffn.ffn, input: x, pattern: pattern)
   } catch {
     let names = [ffn.gate, ffn.up, ffn.down].compactMap { $0 }.joined(separator: ", ")
-    throw .layer(name: ffn.up, detail: "block \(block): SparseLLM on the FFN (\(names)): \(error.description)")
+    throw .layer(block: block, name: ffn.up, .sparseLLM(layers: names, error))
   }
   var layers: [(String, PruningResult<Float>)] = []
   if let gateName = ffn.gate, let gate = result.gate { layers.append((gateName, gate)) }

@@ -138,7 +138,8 @@ public struct BruteForce: Sendable {
     guard masksPerRow <= options.maxMasks else {
       throw .problemTooLarge(
         method: "exact",
-        detail: "\(masksPerRow) admissible masks per row for \(n) inputs (limit \(options.maxMasks)). Hint: the brute-force oracle is for tiny problems; raise max-masks to insist")
+        detail: "\(masksPerRow) admissible masks per row for \(n) inputs (limit \(options.maxMasks))",
+        hint: "the brute-force oracle is for tiny problems; raise --max-masks to insist")
     }
   }
 

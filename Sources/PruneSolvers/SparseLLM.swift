@@ -326,7 +326,7 @@ public struct SparseLLM: Sendable {
         do { problem = try LayerProblem(weight: w, gram: g, tokens: n) } catch {
           throw .nonFiniteResult(
             method: "sparsellm",
-            detail: "epoch \(epoch): the W-step's weights or the activations' Gram are not a valid layer problem (\(error.description))")
+            detail: "epoch \(epoch): the W-step's weights or the activations' Gram are not a valid layer problem (\(error.message))")
         }
         if let mask { return try Refit(options: .exact).refit(problem, mask: mask, pattern: pattern) }
         return try PruneSolvers.prune(problem, method: o.inner.method, pattern: pattern, options: innerOptions)

@@ -115,24 +115,29 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Why a sparsity pattern was rejected.
-public enum SparsityPatternError: Error, Equatable, CustomStringConvertible {
+public enum SparsityPatternError: PruneKitError, Equatable {
   case unparsable(String)
   case ratioOutOfRange(Double)
   case invalidNM(n: Int, m: Int)
   case columnsNotMultiple(columns: Int, n: Int, m: Int)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .unparsable(text):
-      return "cannot read sparsity pattern '\(text)'. Hint: write a ratio such as 0.5 or 50% (optionally"
-        + " 0.5/row for per-row counts) or N:M such as 2:4."
-    case let .ratioOutOfRange(r):
-      return "sparsity ratio \(r) is outside [0, 1). Hint: 0.5 prunes half of the weights."
-    case let .invalidNM(n, m):
-      return "N:M pattern \(n):\(m) needs 0 < N < M. Hint: 2:4 prunes 2 of every 4 consecutive weights."
+    case let .unparsable(text): return "cannot read sparsity pattern '\(text)'"
+    case let .ratioOutOfRange(r): return "sparsity ratio \(r) is outside [0, 1)"
+    case let .invalidNM(n, m): return "N:M pattern \(n):\(m) needs 0 < N < M"
     case let .columnsNotMultiple(columns, n, m):
-      return "N:M pattern \(n):\(m) needs the input size to be a multiple of \(m), but it is \(columns)."
-        + " Hint: choose M dividing \(columns), or an unstructured ratio."
+      return "N:M pattern \(n):\(m) needs the input size to be a multiple of \(m), but it is \(columns)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .unparsable:
+      return "write a ratio such as 0.5 or 50% (optionally 0.5/row for per-row counts) or N:M such as 2:4."
+    case .ratioOutOfRange: return "0.5 prunes half of the weights."
+    case .invalidNM: return "2:4 prunes 2 of every 4 consecutive weights."
+    case let .columnsNotMultiple(columns, _, _): return "choose M dividing \(columns), or an unstructured ratio."
     }
   }
 }

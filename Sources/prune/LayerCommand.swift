@@ -93,7 +93,7 @@ func runLayer(_ args: inout Arguments) throws {
     let outcome = try job.run()
     print(summary(outcome), terminator: "")
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
 }
 

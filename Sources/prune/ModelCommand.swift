@@ -95,7 +95,7 @@ func parsePattern(_ args: inout Arguments, method: PruningMethod) throws -> Spar
   do throws(LayerJobError) {
     return try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, method: method)
   } catch {
-    throw CLIError(error.description, exitCode: 2)
+    throw CLIError(error, exitCode: 2)
   }
 }
 
@@ -195,7 +195,7 @@ func runModel(_ args: inout Arguments) throws {
     }
     print(json ? modelJSONLine(report) : modelSummary(report), terminator: "")
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
 }
 
@@ -377,6 +377,6 @@ func runMerge(_ args: inout Arguments) throws {
     let report = try merge.run()
     print(modelSummary(report), terminator: "")
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
 }

@@ -150,7 +150,7 @@ func runSweepJob(_ job: SweepJob, quiet: Bool) throws {
     print(table.text(), terminator: "")
     print("wrote \(job.output.appendingPathComponent("sweep.json").path) and sweep.svg in \(formatSeconds(secondsSince(start)))")
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
 }
 

@@ -182,7 +182,7 @@ private let allMetadata: [(String, GGUFValue)] = [
     #expect(config.hiddenSize == hidden && config.numAttentionHeads == heads && config.numKeyValueHeads == kvHeads)
     #expect(config.headDim == headDim && config.intermediateSize == 16 && config.numHiddenLayers == 1)
     #expect(config.vocabSize == 10)  // from the embedding: no vocab_size key, no token list
-    #expect(config.tieWordEmbeddings)  // no output.weight
+    #expect(config.tieWordEmbeddings == true)  // no output.weight
     #expect(config.ropeTheta == 10000 && config.rmsNormEps == Double(Float(1e-5)) && config.maxPositionEmbeddings == 64)
   }
 

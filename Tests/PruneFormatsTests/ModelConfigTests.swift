@@ -21,7 +21,7 @@ import Testing
     #expect(c.rmsNormEps == 1e-5 && c.maxPositionEmbeddings == 128 && c.vocabSize == 256)
     // transformers 5 writes rope_theta inside rope_parameters.
     #expect(c.ropeTheta == 10000 && c.ropeScaling == nil)
-    #expect(c.tieWordEmbeddings && !c.attentionBias && !c.mlpBias && c.hiddenAct == "silu")
+    #expect(c.tieWordEmbeddings == true && !c.attentionBias && !c.mlpBias && c.hiddenAct == "silu")
     #expect(c.bosTokenId == 1 && c.eosTokenId == [2])
   }
 
@@ -35,7 +35,7 @@ import Testing
     #expect(c.hiddenSize == 64 && c.ffnDim == 160 && c.numHiddenLayers == 2 && c.numAttentionHeads == 4)
     #expect(c.maxPositionEmbeddings == 128 && c.vocabSize == 256 && c.wordEmbedProjDim == 64)
     #expect(c.doLayerNormBefore && !c.removeFinalLayerNorm && c.activationFunction == "relu")
-    #expect(c.enableBias && c.layerNormElementwiseAffine && c.tieWordEmbeddings)
+    #expect(c.enableBias && c.layerNormElementwiseAffine && c.tieWordEmbeddings == true)
     #expect(c.bosTokenId == 2 && c.eosTokenId == 2 && c.padTokenId == 1)
   }
 
@@ -48,7 +48,7 @@ import Testing
     }
     #expect(c.nEmbd == 64 && c.nLayer == 2 && c.nHead == 4 && c.nInner == 160 && c.nPositions == 128)
     #expect(c.vocabSize == 256 && c.activationFunction == "gelu_new" && c.layerNormEpsilon == 1e-5)
-    #expect(c.scaleAttnWeights && !c.scaleAttnByInverseLayerIdx && !c.reorderAndUpcastAttn && c.tieWordEmbeddings)
+    #expect(c.scaleAttnWeights && !c.scaleAttnByInverseLayerIdx && !c.reorderAndUpcastAttn && c.tieWordEmbeddings == true)
     #expect(c.bosTokenId == 50256 && c.eosTokenId == 50256)
   }
 
@@ -63,8 +63,9 @@ import Testing
     #expect(c.numKeyValueHeads == 32 && c.headDim == 128)
     #expect(c.ropeTheta == 500_000 && c.ropeScaling == RopeScaling(ropeType: "llama3", factor: 8))
     #expect(c.eosTokenId == [128001, 128009] && c.bosTokenId == nil)
-    // transformers' defaults for absent keys.
-    #expect(c.rmsNormEps == 1e-6 && c.maxPositionEmbeddings == 2048 && !c.tieWordEmbeddings && c.hiddenAct == "silu")
+    // transformers' defaults for absent keys; an absent tie_word_embeddings stays nil (the
+    // checkpoint decides).
+    #expect(c.rmsNormEps == 1e-6 && c.maxPositionEmbeddings == 2048 && c.tieWordEmbeddings == nil && c.hiddenAct == "silu")
   }
 
   @Test func mistralAndQwen2ShareTheLlamaLayout() throws {
@@ -72,13 +73,13 @@ import Testing
       {"model_type": "mistral", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
        "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 100, "sliding_window": 4096}
       """) else { Issue.record("not llama"); return }
-    #expect(m.modelType == "mistral" && m.slidingWindow == 4096 && m.headDim == 8 && !m.attentionBias)
+    #expect(m.modelType == "mistral" && m.slidingWindow == 4096 && m.useSlidingWindow && m.headDim == 8 && !m.attentionBias)
     guard case let .llama(q) = try Self.parse("""
       {"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100, "tie_word_embeddings": true}
       """) else { Issue.record("not llama"); return }
     // Qwen2 always has q/k/v biases and never an o_proj bias.
-    #expect(q.queryKeyValueBias && !q.outputProjectionBias && q.tieWordEmbeddings)
+    #expect(q.queryKeyValueBias && !q.outputProjectionBias && q.tieWordEmbeddings == true && !q.useSlidingWindow)
   }
 
   @Test func gpt2NullInnerMeansFourTimesTheWidth() throws {

@@ -45,6 +45,14 @@ enum SyntheticConfigs {
   }
 }
 
+extension ForwardConfig {
+  /// The forward config of a config.json written as a dictionary: serialised, then read through
+  /// `ModelConfig` as a file would be (source "config.json").
+  init(json object: [String: Any]) throws(ModelConfigError) {
+    try self.init(data: try! JSONSerialization.data(withJSONObject: object), source: "config.json")
+  }
+}
+
 func randomTokens(_ count: Int, vocab: Int = 100, seed: UInt64) -> [Int] {
   var rng = SplitMix64(seed: seed)
   return (0..<count).map { _ in Int(rng.next() % UInt64(vocab)) }
@@ -311,26 +319,31 @@ struct ForwardErrorTests {
   @Test func configErrorsNameTheKey() {
     var c = SyntheticConfigs.llama()
     c["hidden_size"] = nil
-    #expect(throws: ForwardConfigError.missingKey("hidden_size")) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.missingKey(source: "config.json", modelType: "llama", key: "hidden_size")) {
+      try ForwardConfig(json: c)
+    }
     c = SyntheticConfigs.llama()
     c["hidden_size"] = "64"
-    #expect(throws: ForwardConfigError.wrongType(key: "hidden_size", expected: "an integer")) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.wrongType(source: "config.json", key: "hidden_size", reason: "is not of type Int")) {
+      try ForwardConfig(json: c)
+    }
     c = SyntheticConfigs.llama()
     c["num_key_value_heads"] = 3
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: c) }
     c = SyntheticConfigs.llama()
     c["rope_parameters"] = ["rope_type": "llama3", "rope_theta": 500000.0]
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: c) }
     c = SyntheticConfigs.llama()
     c["hidden_act"] = "gelu"
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: c) }
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: ["model_type": "bert"]) }
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: ["model_type": "bert"]) }
     var opt = SyntheticConfigs.opt()
     opt["activation_function"] = "tanh"
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: opt) }
-    let errors: [ForwardConfigError] = [
-      .missingKey("x"), .wrongType(key: "x", expected: "y"), .unsupported(key: "k", value: "v", hint: "h"),
-      .invalid(key: "k", reason: "r"), .unreadable(path: "/p", reason: "r"),
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: opt) }
+    let errors: [ModelConfigError] = [
+      .missingKey(source: "c", modelType: "llama", key: "x"), .wrongType(source: "c", key: "x", reason: "y"),
+      .unsupported(source: "c", key: "k", value: "v", hint: "h."), .invalidValue(source: "c", key: "k", reason: "r"),
+      .unreadable(path: "/p", reason: "r"),
     ]
     for e in errors { #expect(e.description.contains("Hint:") && !e.description.contains("\n"), "\(e)") }
   }
@@ -343,7 +356,7 @@ struct ForwardErrorTests {
     let config = try ForwardConfig(json: c)
     #expect(config.ropeTheta == 100000 && config.tieWordEmbeddings == false && config.headDim == 16)
     c["tie_word_embeddings"] = 1
-    #expect(throws: ForwardConfigError.wrongType(key: "tie_word_embeddings", expected: "true or false")) {
+    #expect(throws: ModelConfigError.wrongType(source: "config.json", key: "tie_word_embeddings", reason: "is not of type Bool")) {
       try ForwardConfig(json: c)
     }
   }

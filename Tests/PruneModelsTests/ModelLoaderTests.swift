@@ -114,8 +114,8 @@ struct ModelLoaderTests {
     // A missing shard: the safetensors reader's message.
     try fm.moveItem(at: dir.appendingPathComponent("model-00002-of-00002.safetensors"), to: dir.appendingPathComponent("moved"))
     Self.expectError(dir) {
-      guard case let .unreadable(message) = $0 else { return false }
-      return message.contains("model-00002-of-00002.safetensors")
+      guard case let .file(.safetensors(e)) = $0 else { return false }
+      return e.description.contains("model-00002-of-00002.safetensors")
     }
     try fm.removeItem(at: indexURL)
     Self.expectError(dir) {

@@ -158,9 +158,9 @@ import PruneOracle
     let reason = String(cString: strerror(code))
     do {
       try writeModelFolder(model, source: w.model, to: final, method: "magnitude", pattern: "0.5", retry: "run it again") {
-        (staging: URL) throws(SafetensorsError) in
+        (staging: URL) throws(WriteError) in
         #expect(FileManager.default.fileExists(atPath: staging.appendingPathComponent("model.safetensors").path))
-        throw .writeFailed(path: staging.appendingPathComponent("pruning-report.json").path, reason: reason)
+        throw WriteError(path: staging.appendingPathComponent("pruning-report.json").path, reason: reason)
       }
       Issue.record("the write succeeded")
     } catch {
@@ -204,7 +204,8 @@ import PruneOracle
     #expect(Self.names(folder.url) == ["a-file", "calib.txt", "model"])
   }
 
-  /// `writeAll` writes every file or none: when one cannot be written, the others keep what they had.
+  /// `AtomicOutput.write` writes every file or none: when one cannot be written, the others keep
+  /// what they had.
   @Test func writeAllIsAllOrNothing() throws {
     let folder = TemporaryFolder("fault-write-all")
     defer { folder.remove() }
@@ -212,14 +213,14 @@ import PruneOracle
     try Data("old".utf8).write(to: a)
     let b = folder.file("missing/b.bin")
     do {
-      try OutputSafety.writeAll([(Data("new".utf8), a), (Data("b".utf8), b)])
+      try AtomicOutput.write([(Data("new".utf8), a), (Data("b".utf8), b)])
       Issue.record("wrote into a missing folder")
     } catch {
-      #expect(error == .writeFailed(path: b.path, reason: String(cString: strerror(ENOENT))))
+      #expect(error == WriteError(path: b.path, reason: String(cString: strerror(ENOENT))))
     }
     #expect(try Data(contentsOf: a) == Data("old".utf8))
     #expect(Self.names(folder.url) == ["a.bin"])
-    try OutputSafety.writeAll([(Data("new".utf8), a), (Data("c".utf8), folder.file("c.bin"))])
+    try AtomicOutput.write([(Data("new".utf8), a), (Data("c".utf8), folder.file("c.bin"))])
     #expect(try Data(contentsOf: a) == Data("new".utf8))
     #expect(Self.names(folder.url) == ["a.bin", "c.bin"])
   }
@@ -229,7 +230,7 @@ import PruneOracle
     defer { folder.remove() }
     let mine = ".out.partial-\(getpid())", dead = ".out.partial-\(Self.deadPID)", other = ".other.partial-\(Self.deadPID)"
     for name in [mine, dead, other, "out"] { try FileManager.default.createDirectory(at: folder.file(name), withIntermediateDirectories: false) }
-    let removed = OutputSafety.removeStaleTemporaries(in: folder.url, prefixes: OutputSafety.temporaryPrefixes(of: "out"))
+    let removed = AtomicOutput.removeStaleTemporaries(in: folder.url, prefixes: AtomicOutput.temporaryPrefixes(of: "out"))
     #expect(removed == [dead])
     #expect(Self.names(folder.url) == [mine, other, "out"].sorted())
   }
@@ -259,7 +260,7 @@ import PruneOracle
       (ModelJobError.evaluation(protocolName: "austen-quick", .textTooShort(tokens: 5, sequenceLength: 8, windows: 2)).description, "austen-quick"),
       (ModelPruningError.checkpoint("cannot write block 3 to /o.checkpoint/block-003.safetensors: x", hint: "y").description, "block 3"),
       (ModelPruningError.resumeConflict("/o.checkpoint was written with pattern = 0.5, this run has 2:4", hint: "z").description, "pattern"),
-      (LayerJobError.write(.writeFailed(path: "/w.safetensors", reason: "File too large")).description, "/w.safetensors"),
+      (LayerJobError.write(WriteError(path: "/w.safetensors", reason: "File too large")).description, "/w.safetensors"),
     ]
     for (text, place) in cases {
       #expect(text.contains(place) && !text.contains("\n"), "\(text)")

@@ -33,9 +33,10 @@ import Testing
     w[2, 5] = .nan
     try model.setLinearWeight(name, w)
     let error = try #require(Self.failure(&model, run.0, run.1), "\(run): the NaN went through")
-    guard case let .layer(layer, detail) = error else { Issue.record("\(run): \(error)"); return }
-    #expect(layer == name, "\(run): \(error)")
-    #expect(detail.contains("block 1") && detail.contains("1 non-finite entry of") && detail.contains("[2, 5]"), "\(run): \(detail)")
+    guard case let .layer(block, layer, .nonFiniteWeight(_, entries)) = error else { Issue.record("\(run): \(error)"); return }
+    #expect(block == 1 && layer == name, "\(run): \(error)")
+    #expect(entries.contains("1 non-finite entry of") && entries.contains("[2, 5]"), "\(run): \(entries)")
+    #expect(error.description.contains("layer \(name): block 1: "), "\(run): \(error)")
     #expect(error.description.contains("Hint:") && error.description.contains("model file"), "\(run): \(error)")
   }
 
@@ -49,9 +50,9 @@ import Testing
     let v = "model.layers.0.self_attn.v_proj"
     try model.setLinearWeight(v, try model.linearWeights(v).weight.map { $0 * 1e30 })
     let error = try #require(Self.failure(&model, .sparsegpt, schedule), "\(schedule): the overflow went through")
-    guard case let .layer(layer, detail) = error else { Issue.record("\(schedule): \(error)"); return }
-    #expect(layer == "model.layers.0.self_attn.o_proj", "\(schedule): \(error)")
-    #expect(detail.contains("block 0") && detail.contains("Gram") && detail.contains("non-finite entr"), "\(schedule): \(detail)")
-    #expect(detail.contains("Hint:"), "\(schedule): \(detail)")
+    guard case let .layer(block, layer, .nonFiniteGram(what, entries)) = error else { Issue.record("\(schedule): \(error)"); return }
+    #expect(block == 0 && layer == "model.layers.0.self_attn.o_proj", "\(schedule): \(error)")
+    #expect(what.contains("Gram") && entries.contains("non-finite entr"), "\(schedule): \(error)")
+    #expect(error.description.contains("block 0") && error.description.contains("Hint:"), "\(schedule): \(error)")
   }
 }
