@@ -144,7 +144,8 @@ public enum AtomicOutput {
     let temporary: URL
     switch name {
     case .partial:
-      temporary = parent.appendingPathComponent(folderTemporaryPrefix(of: destination.lastPathComponent) + "\(getpid())")
+      temporary = parent.appendingPathComponent(
+        folderTemporaryPrefix(of: destination.lastPathComponent) + "\(getpid())")
       try? manager.removeItem(at: temporary)
     case .export:
       temporary = parent.appendingPathComponent(
@@ -226,14 +227,16 @@ public enum AtomicOutput {
   @discardableResult
   public static func removeStaleTemporaries(of url: URL) -> [String] {
     let u = url.standardizedFileURL
-    return removeStaleTemporaries(in: u.deletingLastPathComponent(), prefixes: temporaryPrefixes(of: u.lastPathComponent))
+    return removeStaleTemporaries(
+      in: u.deletingLastPathComponent(), prefixes: temporaryPrefixes(of: u.lastPathComponent))
   }
 
   /// Removes the stale temporary files (`.NAME.tmp-PID-N`) of the file `url` from its folder.
   @discardableResult
   public static func removeStaleTemporaryFiles(of url: URL) -> [String] {
     let u = url.standardizedFileURL
-    return removeStaleTemporaries(in: u.deletingLastPathComponent(), prefixes: [fileTemporaryPrefix(of: u.lastPathComponent)])
+    return removeStaleTemporaries(
+      in: u.deletingLastPathComponent(), prefixes: [fileTemporaryPrefix(of: u.lastPathComponent)])
   }
 
   /// Removes the leftovers of atomic file writes (`.NAME.tmp-PID-N`) of processes that no longer

@@ -33,13 +33,16 @@ public enum ModelConfigError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .unreadable(path, reason): return "config \(path): cannot read the file (\(reason))"
-    case let .invalidJSON(source, reason): return "config \(source): not a JSON object (\(reason))"
-    case let .unknownModelType(source, modelType):
-      return "config \(source): " + (modelType.map { "model_type '\($0)' is not supported" } ?? "there is no model_type key")
-    case let .missingKey(source, modelType, key): return "config \(source): '\(key)' is missing for model_type \(modelType)"
-    case let .wrongType(source, key, reason), let .invalidValue(source, key, reason): return "config \(source): '\(key)' \(reason)"
-    case let .unsupported(source, key, value, _): return "config \(source): \(key) = \(value) is not supported"
+    case .unreadable(let path, let reason): return "config \(path): cannot read the file (\(reason))"
+    case .invalidJSON(let source, let reason): return "config \(source): not a JSON object (\(reason))"
+    case .unknownModelType(let source, let modelType):
+      return "config \(source): "
+        + (modelType.map { "model_type '\($0)' is not supported" } ?? "there is no model_type key")
+    case .missingKey(let source, let modelType, let key):
+      return "config \(source): '\(key)' is missing for model_type \(modelType)"
+    case .wrongType(let source, let key, let reason), .invalidValue(let source, let key, let reason):
+      return "config \(source): '\(key)' \(reason)"
+    case .unsupported(let source, let key, let value, _): return "config \(source): \(key) = \(value) is not supported"
     }
   }
 
@@ -47,10 +50,11 @@ public enum ModelConfigError: PruneKitError, Equatable {
     switch self {
     case .unreadable: return "a Hugging Face model folder holds config.json next to model.safetensors."
     case .invalidJSON: return "the file is damaged or not a Hugging Face config.json."
-    case .unknownModelType: return "PruneKit runs model_type " + ModelConfig.supportedModelTypes.joined(separator: ", ") + "."
+    case .unknownModelType:
+      return "PruneKit runs model_type " + ModelConfig.supportedModelTypes.joined(separator: ", ") + "."
     case .missingKey: return "add it from the model card or the original config.json; PruneKit does not guess sizes."
     case .wrongType, .invalidValue: return "compare with the original config.json."
-    case let .unsupported(_, _, _, hint): return hint
+    case .unsupported(_, _, _, let hint): return hint
     }
   }
 }
@@ -69,7 +73,7 @@ public enum ModelConfig: Sendable, Equatable {
   /// The model_type of the configuration.
   public var modelType: String {
     switch self {
-    case let .llama(c): return c.modelType
+    case .llama(let c): return c.modelType
     case .opt: return "opt"
     case .gpt2: return "gpt2"
     }
@@ -77,7 +81,9 @@ public enum ModelConfig: Sendable, Equatable {
 
   /// Reads `config.json`: `url` is the file or the model folder that holds it.
   public init(contentsOf url: URL) throws(ModelConfigError) {
-    let file = try readFileOrFolderEntry(url, entry: "config.json") { ModelConfigError.unreadable(path: $0, reason: $1) }
+    let file = try readFileOrFolderEntry(url, entry: "config.json") {
+      ModelConfigError.unreadable(path: $0, reason: $1)
+    }
     try self.init(json: file.data, source: file.path)
   }
 
@@ -107,9 +113,9 @@ public enum ModelConfig: Sendable, Equatable {
   /// Throws `invalidValue` for sizes that cannot describe a model.
   public func validate(source: String) throws(ModelConfigError) {
     switch self {
-    case let .llama(c): try c.validate(source: source)
-    case let .opt(c): try c.validate(source: source)
-    case let .gpt2(c): try c.validate(source: source)
+    case .llama(let c): try c.validate(source: source)
+    case .opt(let c): try c.validate(source: source)
+    case .gpt2(let c): try c.validate(source: source)
     }
   }
 
@@ -121,7 +127,7 @@ public enum ModelConfig: Sendable, Equatable {
   /// DecodingError → ModelConfigError, naming the key. Bytes that are not JSON at all get
   /// JSONSerialization's reason, which says where the parse failed (JSONDecoder's does not).
   static func translate(_ error: Error, data: Data, source: String, modelType: String) -> ModelConfigError {
-    if case let .dataCorrupted(context)? = error as? DecodingError, context.codingPath.isEmpty {
+    if case .dataCorrupted(let context)? = error as? DecodingError, context.codingPath.isEmpty {
       do { _ = try JSONSerialization.jsonObject(with: data) } catch {
         return .invalidJSON(source: source, reason: jsonErrorReason(error))
       }
@@ -138,15 +144,18 @@ public enum ModelConfig: Sendable, Equatable {
       return .invalidJSON(source: source, reason: "\(error)")
     }
     switch error {
-    case let .keyNotFound(key, context):
+    case .keyNotFound(let key, let context):
       let parent = path(context)
-      return .missingKey(source: source, modelType: modelType, key: parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)
-    case let .typeMismatch(type, context):
-      if context.codingPath.isEmpty { return .invalidJSON(source: source, reason: "the top level is not a JSON object") }
+      return .missingKey(
+        source: source, modelType: modelType, key: parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)
+    case .typeMismatch(let type, let context):
+      if context.codingPath.isEmpty {
+        return .invalidJSON(source: source, reason: "the top level is not a JSON object")
+      }
       return .wrongType(source: source, key: path(context), reason: "is not of type \(type)")
-    case let .valueNotFound(type, context):
+    case .valueNotFound(let type, let context):
       return .wrongType(source: source, key: path(context), reason: "is null where a \(type) is needed")
-    case let .dataCorrupted(context):
+    case .dataCorrupted(let context):
       if context.codingPath.isEmpty {
         return .invalidJSON(source: source, reason: context.debugDescription)
       }
@@ -166,10 +175,10 @@ func summarize(_ error: DecodingError) -> String {
     return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
   }
   switch error {
-  case let .keyNotFound(key, context): return "'\(path(context, key))' is missing"
-  case let .typeMismatch(type, context): return "'\(path(context))' is not of type \(type)"
-  case let .valueNotFound(type, context): return "'\(path(context))' is null where a \(type) is needed"
-  case let .dataCorrupted(context):
+  case .keyNotFound(let key, let context): return "'\(path(context, key))' is missing"
+  case .typeMismatch(let type, let context): return "'\(path(context))' is not of type \(type)"
+  case .valueNotFound(let type, let context): return "'\(path(context))' is null where a \(type) is needed"
+  case .dataCorrupted(let context):
     return context.codingPath.isEmpty ? context.debugDescription : "'\(path(context))': \(context.debugDescription)"
   @unknown default: return "\(error)"
   }
@@ -206,7 +215,9 @@ private func requirePositive(_ sizes: KeyValuePairs<String, Int>, source: String
 
 /// Throws `invalidValue` (about `key`) unless `value` is positive and finite.
 private func requirePositive(_ value: Double, _ key: String, source: String) throws(ModelConfigError) {
-  guard value > 0, value.isFinite else { throw .invalidValue(source: source, key: key, reason: "is \(value); it must be positive") }
+  guard value > 0, value.isFinite else {
+    throw .invalidValue(source: source, key: key, reason: "is \(value); it must be positive")
+  }
 }
 
 /// Throws `invalidValue` (about the divisor's key) unless `divisor` divides `dividend`.
@@ -215,7 +226,8 @@ private func requireDivides(
 ) throws(ModelConfigError) {
   guard dividend.value % divisor.value == 0 else {
     throw .invalidValue(
-      source: source, key: divisor.key, reason: "is \(divisor.value), which does not divide \(dividend.key) = \(dividend.value)")
+      source: source, key: divisor.key,
+      reason: "is \(divisor.value), which does not divide \(dividend.key) = \(dividend.value)")
   }
 }
 
@@ -234,11 +246,17 @@ public struct RopeScaling: Sendable, Equatable, Codable {
     self.factor = factor
   }
 
-  enum CodingKeys: String, CodingKey { case ropeType = "rope_type", type, factor, ropeTheta = "rope_theta" }
+  enum CodingKeys: String, CodingKey {
+    case ropeType = "rope_type"
+    case type, factor
+    case ropeTheta = "rope_theta"
+  }
 
   public init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
-    ropeType = try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type) ?? "default"
+    ropeType =
+      try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type)
+      ?? "default"
     factor = try c.decodeIfPresent(Double.self, forKey: .factor)
   }
 
@@ -333,14 +351,27 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case modelType = "model_type", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
-    case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
-    case numKeyValueHeads = "num_key_value_heads", headDim = "head_dim", rmsNormEps = "rms_norm_eps"
-    case ropeTheta = "rope_theta", ropeScaling = "rope_scaling", ropeParameters = "rope_parameters"
-    case maxPositionEmbeddings = "max_position_embeddings", vocabSize = "vocab_size"
-    case tieWordEmbeddings = "tie_word_embeddings", attentionBias = "attention_bias", mlpBias = "mlp_bias"
-    case hiddenAct = "hidden_act", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
-    case slidingWindow = "sliding_window", useSlidingWindow = "use_sliding_window"
+    case modelType = "model_type"
+    case hiddenSize = "hidden_size"
+    case intermediateSize = "intermediate_size"
+    case numHiddenLayers = "num_hidden_layers"
+    case numAttentionHeads = "num_attention_heads"
+    case numKeyValueHeads = "num_key_value_heads"
+    case headDim = "head_dim"
+    case rmsNormEps = "rms_norm_eps"
+    case ropeTheta = "rope_theta"
+    case ropeScaling = "rope_scaling"
+    case ropeParameters = "rope_parameters"
+    case maxPositionEmbeddings = "max_position_embeddings"
+    case vocabSize = "vocab_size"
+    case tieWordEmbeddings = "tie_word_embeddings"
+    case attentionBias = "attention_bias"
+    case mlpBias = "mlp_bias"
+    case hiddenAct = "hidden_act"
+    case bosTokenId = "bos_token_id"
+    case eosTokenId = "eos_token_id"
+    case slidingWindow = "sliding_window"
+    case useSlidingWindow = "use_sliding_window"
   }
 
   private struct RopeParameters: Decodable {
@@ -360,7 +391,8 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     rmsNormEps = try c.value(.rmsNormEps, default: 1e-6)
     // transformers 5 moved rope_theta (and the scaling) into rope_parameters; older files have
     // rope_theta and rope_scaling at the top level. The first of the two objects present is read.
-    let ropeKey: CodingKeys = try c.contains(.ropeParameters) && !c.decodeNil(forKey: .ropeParameters) ? .ropeParameters : .ropeScaling
+    let ropeKey: CodingKeys =
+      try c.contains(.ropeParameters) && !c.decodeNil(forKey: .ropeParameters) ? .ropeParameters : .ropeScaling
     let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: ropeKey)
     ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10_000
     let scaling = try c.decodeIfPresent(RopeScaling.self, forKey: ropeKey)
@@ -411,7 +443,8 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
         "num_attention_heads": numAttentionHeads, "num_key_value_heads": numKeyValueHeads, "head_dim": headDim,
         "vocab_size": vocabSize, "max_position_embeddings": maxPositionEmbeddings,
       ], source: source)
-    try requireDivides(("num_key_value_heads", numKeyValueHeads), ("num_attention_heads", numAttentionHeads), source: source)
+    try requireDivides(
+      ("num_key_value_heads", numKeyValueHeads), ("num_attention_heads", numAttentionHeads), source: source)
     guard headDim % 2 == 0 else {
       throw .invalidValue(source: source, key: "head_dim", reason: "is \(headDim); RoPE needs an even head size")
     }
@@ -460,13 +493,22 @@ public struct OPTConfig: Sendable, Equatable, Codable {
   public var padTokenId: Int?
 
   enum CodingKeys: String, CodingKey {
-    case hiddenSize = "hidden_size", ffnDim = "ffn_dim", numHiddenLayers = "num_hidden_layers"
-    case numAttentionHeads = "num_attention_heads", maxPositionEmbeddings = "max_position_embeddings"
-    case vocabSize = "vocab_size", wordEmbedProjDim = "word_embed_proj_dim"
-    case doLayerNormBefore = "do_layer_norm_before", removeFinalLayerNorm = "_remove_final_layer_norm"
-    case activationFunction = "activation_function", enableBias = "enable_bias"
-    case layerNormElementwiseAffine = "layer_norm_elementwise_affine", tieWordEmbeddings = "tie_word_embeddings"
-    case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id", padTokenId = "pad_token_id"
+    case hiddenSize = "hidden_size"
+    case ffnDim = "ffn_dim"
+    case numHiddenLayers = "num_hidden_layers"
+    case numAttentionHeads = "num_attention_heads"
+    case maxPositionEmbeddings = "max_position_embeddings"
+    case vocabSize = "vocab_size"
+    case wordEmbedProjDim = "word_embed_proj_dim"
+    case doLayerNormBefore = "do_layer_norm_before"
+    case removeFinalLayerNorm = "_remove_final_layer_norm"
+    case activationFunction = "activation_function"
+    case enableBias = "enable_bias"
+    case layerNormElementwiseAffine = "layer_norm_elementwise_affine"
+    case tieWordEmbeddings = "tie_word_embeddings"
+    case bosTokenId = "bos_token_id"
+    case eosTokenId = "eos_token_id"
+    case padTokenId = "pad_token_id"
   }
 
   public init(from decoder: Decoder) throws {
@@ -537,12 +579,20 @@ public struct GPT2Config: Sendable, Equatable, Codable {
   public var eosTokenId: Int?
 
   enum CodingKeys: String, CodingKey {
-    case nEmbd = "n_embd", nLayer = "n_layer", nHead = "n_head", nInner = "n_inner", nPositions = "n_positions"
-    case vocabSize = "vocab_size", activationFunction = "activation_function"
-    case layerNormEpsilon = "layer_norm_epsilon", scaleAttnWeights = "scale_attn_weights"
+    case nEmbd = "n_embd"
+    case nLayer = "n_layer"
+    case nHead = "n_head"
+    case nInner = "n_inner"
+    case nPositions = "n_positions"
+    case vocabSize = "vocab_size"
+    case activationFunction = "activation_function"
+    case layerNormEpsilon = "layer_norm_epsilon"
+    case scaleAttnWeights = "scale_attn_weights"
     case scaleAttnByInverseLayerIdx = "scale_attn_by_inverse_layer_idx"
-    case reorderAndUpcastAttn = "reorder_and_upcast_attn", tieWordEmbeddings = "tie_word_embeddings"
-    case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+    case reorderAndUpcastAttn = "reorder_and_upcast_attn"
+    case tieWordEmbeddings = "tie_word_embeddings"
+    case bosTokenId = "bos_token_id"
+    case eosTokenId = "eos_token_id"
   }
 
   public init(from decoder: Decoder) throws {

@@ -43,7 +43,8 @@ public enum OutputSafety {
   /// `text` without Foundation's "The operation could not be completed." preamble.
   public static func plain(_ text: String) -> String {
     var t = text
-    for preamble in ["The operation could not be completed. ", "The operation couldn’t be completed. "] where t.hasPrefix(preamble) {
+    for preamble in ["The operation could not be completed. ", "The operation couldn’t be completed. "]
+    where t.hasPrefix(preamble) {
       t.removeFirst(preamble.count)
     }
     while t.hasSuffix(".") { t.removeLast() }
@@ -70,13 +71,19 @@ public enum OutputSafety {
     let parent = path.standardizedFileURL.deletingLastPathComponent()
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory) else {
-      return ("the folder \(parent.path) for \(option) \(path.path) does not exist", "create it first (mkdir -p \(parent.path))")
+      return (
+        "the folder \(parent.path) for \(option) \(path.path) does not exist",
+        "create it first (mkdir -p \(parent.path))"
+      )
     }
     guard isDirectory.boolValue else {
       return ("\(option) \(path.path): \(parent.path) is a file, not a folder", "give a path inside a folder")
     }
     if let reason = unwritableReason(parent) {
-      return ("cannot create files in \(parent.path) for \(option) \(path.path): \(reason)", "choose a path in a writable folder")
+      return (
+        "cannot create files in \(parent.path) for \(option) \(path.path): \(reason)",
+        "choose a path in a writable folder"
+      )
     }
     return nil
   }
@@ -103,6 +110,7 @@ public enum OutputSafety {
   /// "123 MB" / "1.25 GB", for messages.
   public static func size(_ bytes: Int) -> String {
     bytes >= 1 << 30
-      ? String(format: "%.2f GB", Double(bytes) / Double(1 << 30)) : String(format: "%.1f MB", Double(bytes) / Double(1 << 20))
+      ? String(format: "%.2f GB", Double(bytes) / Double(1 << 30))
+      : String(format: "%.1f MB", Double(bytes) / Double(1 << 20))
   }
 }

@@ -74,28 +74,29 @@ public enum SafetensorsError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .unreadable(path, reason): return "safetensors \(path): cannot read the file (\(reason))"
-    case let .truncated(path, size):
+    case .unreadable(let path, let reason): return "safetensors \(path): cannot read the file (\(reason))"
+    case .truncated(let path, let size):
       return "safetensors \(path): the file has \(size) bytes, fewer than the 8-byte header length"
-    case let .headerLengthOutOfRange(path, n, size):
+    case .headerLengthOutOfRange(let path, let n, let size):
       return "safetensors \(path): header length \(n) does not fit in a file of \(size) bytes"
-    case let .invalidHeader(path, reason): return "safetensors \(path): invalid header: \(reason)"
-    case let .unknownDType(path, tensor, dtype): return "safetensors \(path): tensor '\(tensor)' has unknown dtype '\(dtype)'"
-    case let .invalidShape(path, tensor, reason):
+    case .invalidHeader(let path, let reason): return "safetensors \(path): invalid header: \(reason)"
+    case .unknownDType(let path, let tensor, let dtype):
+      return "safetensors \(path): tensor '\(tensor)' has unknown dtype '\(dtype)'"
+    case .invalidShape(let path, let tensor, let reason):
       return "safetensors \(path): tensor '\(tensor)' has an invalid shape: \(reason)"
-    case let .invalidOffsets(path, tensor, reason): return "safetensors \(path): tensor '\(tensor)': \(reason)"
-    case let .duplicateTensor(path, tensor): return "safetensors \(path): the header lists tensor '\(tensor)' twice"
-    case let .overlappingTensors(path, first, second):
+    case .invalidOffsets(let path, let tensor, let reason): return "safetensors \(path): tensor '\(tensor)': \(reason)"
+    case .duplicateTensor(let path, let tensor): return "safetensors \(path): the header lists tensor '\(tensor)' twice"
+    case .overlappingTensors(let path, let first, let second):
       return "safetensors \(path): tensors '\(first)' and '\(second)' overlap"
-    case let .uncoveredBytes(path, tensor, offset):
+    case .uncoveredBytes(let path, let tensor, let offset):
       let place = tensor.map { "before tensor '\($0)'" } ?? "after the last tensor"
       return "safetensors \(path): the data buffer has unused bytes at offset \(offset), \(place)"
-    case let .missingTensor(path, tensor): return "safetensors \(path): no tensor named '\(tensor)'"
-    case let .unsupportedDType(path, tensor, dtype, wanted):
+    case .missingTensor(let path, let tensor): return "safetensors \(path): no tensor named '\(tensor)'"
+    case .unsupportedDType(let path, let tensor, let dtype, let wanted):
       return "safetensors \(path): tensor '\(tensor)' is \(dtype.rawValue), which cannot be read as \(wanted)"
-    case let .invalidTensor(name, reason): return "safetensors writer: tensor '\(name)': \(reason)"
-    case let .wouldOverwriteInput(path): return "refusing to write \(path): it is one of the input files"
-    case let .writeFailed(path, reason): return "safetensors \(path): cannot write (\(reason))"
+    case .invalidTensor(let name, let reason): return "safetensors writer: tensor '\(name)': \(reason)"
+    case .wouldOverwriteInput(let path): return "refusing to write \(path): it is one of the input files"
+    case .writeFailed(let path, let reason): return "safetensors \(path): cannot write (\(reason))"
     }
   }
 
@@ -111,7 +112,8 @@ public enum SafetensorsError: PruneKitError, Equatable {
     case .invalidOffsets:
       return "the file is truncated or corrupt (data_offsets [begin, end] are relative to the data buffer"
         + " and span elements × dtype size bytes); re-export it."
-    case .duplicateTensor, .uncoveredBytes: return "the file is corrupt or was written by a non-conforming tool; re-export it."
+    case .duplicateTensor, .uncoveredBytes:
+      return "the file is corrupt or was written by a non-conforming tool; re-export it."
     case .overlappingTensors: return "the file is corrupt; re-export it."
     case .missingTensor: return "list the tensor names of the file and check the spelling."
     case .unsupportedDType: return "convert it (e.g. to F32) when exporting."
@@ -182,7 +184,9 @@ public struct SafetensorsFile: TensorSource {
     }
     if let nul = headerBytes.firstIndex(of: 0) {
       throw .invalidHeader(
-        path: name, reason: "byte \(8 + nul - headerBytes.startIndex) of the file (in the header) is NUL, which UTF-8 JSON never holds")
+        path: name,
+        reason:
+          "byte \(8 + nul - headerBytes.startIndex) of the file (in the header) is NUL, which UTF-8 JSON never holds")
     }
     let object: Any
     do {
@@ -253,7 +257,8 @@ public struct SafetensorsFile: TensorSource {
       guard !overflow, end - begin == bytes else {
         throw .invalidOffsets(
           path: name, tensor: key,
-          reason: "data_offsets [\(begin), \(end)] span \(end - begin) bytes, but \(dtype.rawValue) \(shape) needs \(bytes)")
+          reason:
+            "data_offsets [\(begin), \(end)] span \(end - begin) bytes, but \(dtype.rawValue) \(shape) needs \(bytes)")
       }
       for k in entry.keys where k != "dtype" && k != "shape" && k != "data_offsets" {
         throw .invalidHeader(path: name, reason: "entry '\(key)' has an unknown field '\(k)'")
@@ -311,7 +316,9 @@ public struct SafetensorsFile: TensorSource {
     switch shape.count {
     case 1: return Matrix(rows: 1, columns: shape[0], elements: values)
     case 2: return Matrix(rows: shape[0], columns: shape[1], elements: values)
-    default: throw .unsupportedDType(path: path, tensor: name, dtype: tensors[name]!.dtype, wanted: "a matrix (shape \(shape))")
+    default:
+      throw .unsupportedDType(
+        path: path, tensor: name, dtype: tensors[name]!.dtype, wanted: "a matrix (shape \(shape))")
     }
   }
 
@@ -327,7 +334,9 @@ public struct SafetensorsFile: TensorSource {
   /// The tensor's shape and values converted to `T`.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func decode<T: BinaryFloatingPoint>(_ name: String, as _: T.Type) throws(SafetensorsError) -> (shape: [Int], values: [T]) {
+  public func decode<T: BinaryFloatingPoint>(_ name: String, as _: T.Type) throws(SafetensorsError) -> (
+    shape: [Int], values: [T]
+  ) {
     guard let info = tensors[name] else { throw .missingTensor(path: path, tensor: name) }
     guard info.dtype.isDecodable else {
       throw .unsupportedDType(path: path, tensor: name, dtype: info.dtype, wanted: "\(T.self)")
@@ -344,19 +353,34 @@ public struct SafetensorsFile: TensorSource {
         let base = raw.baseAddress! + start
         switch dtype {
         case .F32:
-          for i in 0..<count { out[i] = T(Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))) }
+          for i in 0..<count {
+            out[i] = T(
+              Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+          }
         case .F64:
-          for i in 0..<count { out[i] = T(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
+          for i in 0..<count {
+            out[i] = T(
+              Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+          }
         case .F16:
-          for i in 0..<count { out[i] = T(floatFromHalf(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+          for i in 0..<count {
+            out[i] = T(floatFromHalf(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+          }
         case .BF16:
-          for i in 0..<count { out[i] = T(floatFromBFloat16(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+          for i in 0..<count {
+            out[i] = T(
+              floatFromBFloat16(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+          }
         case .U8, .BOOL:
           for i in 0..<count { out[i] = T(base.load(fromByteOffset: i, as: UInt8.self)) }
         case .I32:
-          for i in 0..<count { out[i] = T(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+          for i in 0..<count {
+            out[i] = T(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+          }
         case .I64:
-          for i in 0..<count { out[i] = T(Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+          for i in 0..<count {
+            out[i] = T(Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+          }
         default:
           preconditionFailure("unreachable: \(dtype) is not decodable")
         }
@@ -378,7 +402,9 @@ public struct SafetensorsFile: TensorSource {
   }
 
   fileprivate static func reason(_ error: any Error) -> String {
-    if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? NSError { return u.localizedDescription }
+    if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? NSError {
+      return u.localizedDescription
+    }
     return (error as NSError).localizedDescription
   }
 }
@@ -390,7 +416,7 @@ func firstInvalidUTF8(_ bytes: Data) -> Int? {
   var offset = 0
   while true {
     switch decoder.decode(&iterator) {
-    case let .scalarValue(scalar): offset += UTF8.width(scalar)
+    case .scalarValue(let scalar): offset += UTF8.width(scalar)
     case .emptyInput: return nil
     case .error: return offset
     }
@@ -414,7 +440,10 @@ func duplicateTopLevelKey(_ json: Data) -> String? {
         i += 1
         var escaped = false
         while i < b.count && b[i] != UInt8(ascii: "\"") {
-          if b[i] == UInt8(ascii: "\\") { escaped = true; i += 1 }
+          if b[i] == UInt8(ascii: "\\") {
+            escaped = true
+            i += 1
+          }
           i += 1
         }
         if depth == 1 && expectKey {
@@ -426,7 +455,8 @@ func duplicateTopLevelKey(_ json: Data) -> String? {
             var quoted = Data([UInt8(ascii: "\"")])
             quoted.append(contentsOf: bytes)
             quoted.append(UInt8(ascii: "\""))
-            key = (try? JSONSerialization.jsonObject(with: quoted, options: .fragmentsAllowed)) as? String
+            key =
+              (try? JSONSerialization.jsonObject(with: quoted, options: .fragmentsAllowed)) as? String
               ?? String(decoding: bytes, as: UTF8.self)
           } else {
             key = String(decoding: bytes, as: UTF8.self)
@@ -497,9 +527,9 @@ public struct SafetensorsWriter: Sendable {
 
     var count: Int {
       switch self {
-      case let .f32(v): return v.count
-      case let .f64(v): return v.count
-      case let .u8(v): return v.count
+      case .f32(let v): return v.count
+      case .f64(let v): return v.count
+      case .u8(let v): return v.count
       }
     }
   }
@@ -547,11 +577,17 @@ public struct SafetensorsWriter: Sendable {
     out.append(contentsOf: prefix)
     for name in names {
       switch entries[name]!.values {
-      case let .f32(v):
-        for x in v { var b = x.bitPattern.littleEndian; withUnsafeBytes(of: &b) { out.append(contentsOf: $0) } }
-      case let .f64(v):
-        for x in v { var b = x.bitPattern.littleEndian; withUnsafeBytes(of: &b) { out.append(contentsOf: $0) } }
-      case let .u8(v):
+      case .f32(let v):
+        for x in v {
+          var b = x.bitPattern.littleEndian
+          withUnsafeBytes(of: &b) { out.append(contentsOf: $0) }
+        }
+      case .f64(let v):
+        for x in v {
+          var b = x.bitPattern.littleEndian
+          withUnsafeBytes(of: &b) { out.append(contentsOf: $0) }
+        }
+      case .u8(let v):
         out.append(contentsOf: v)
       }
     }
@@ -569,7 +605,9 @@ public struct SafetensorsWriter: Sendable {
     var keyed: [(String, String)] = []
     for t in ordered {
       let bytes = t.shape.reduce(1, *) * t.dtype.size
-      let json = "{\"data_offsets\":[\(offset),\(offset + bytes)],\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))]}"
+      let json =
+        "{\"data_offsets\":[\(offset),\(offset + bytes)],\"dtype\":\"\(t.dtype.rawValue)\","
+        + "\"shape\":[\(t.shape.map(String.init).joined(separator: ","))]}"
       keyed.append((t.name, json))
       offset += bytes
     }
@@ -593,7 +631,9 @@ public struct SafetensorsWriter: Sendable {
   /// `url` is the same file as one of `inputs` (compared by resolved path and by file identity).
   public func write(to url: URL, protecting inputs: [URL] = []) throws(SafetensorsError) {
     for input in inputs where isSameFile(url, input) { throw .wouldOverwriteInput(path: url.path) }
-    do { try AtomicOutput.write(serialized(), to: url) } catch { throw .writeFailed(path: error.path, reason: error.reason) }
+    do { try AtomicOutput.write(serialized(), to: url) } catch {
+      throw .writeFailed(path: error.path, reason: error.reason)
+    }
   }
 }
 

@@ -59,7 +59,7 @@ public enum TensorSourceError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .missingTensor(name, source): return "tensor '\(name)' not found in \(source)"
+    case .missingTensor(let name, let source): return "tensor '\(name)' not found in \(source)"
     }
   }
 

@@ -80,7 +80,7 @@ public enum CholeskyError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .notPositiveDefinite(column, pivot, attempts, lastDamping):
+    case .notPositiveDefinite(let column, let pivot, let attempts, let lastDamping):
       return "Cholesky: the matrix is not positive definite (pivot \(pivot) at column \(column) is not a"
         + " finite number above its rounding noise 4n·u·Aⱼⱼ, after \(attempts) attempt(s), last damping"
         + " δ = \(lastDamping))"

@@ -77,8 +77,18 @@ func microKernel6x2<V: SIMD>(
   _ c: UnsafeMutablePointer<V.Scalar>, _ ldc: Int, _ alpha: V.Scalar, _ beta: V.Scalar
 ) where V.Scalar: BinaryFloatingPoint {
   let vb = MemoryLayout<V>.size  // 32 bytes
-  var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
-  var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+  var c00 = V()
+  var c01 = V()
+  var c10 = V()
+  var c11 = V()
+  var c20 = V()
+  var c21 = V()
+  var c30 = V()
+  var c31 = V()
+  var c40 = V()
+  var c41 = V()
+  var c50 = V()
+  var c51 = V()
   var pa = a
   var pb = UnsafeRawPointer(b)
   // `while p != k`, not `for _ in 0..<k`: the same k steps (and the same trap on k < 0), but once
@@ -92,17 +102,23 @@ func microKernel6x2<V: SIMD>(
     let b0 = pb.loadUnaligned(as: V.self)
     let b1 = pb.loadUnaligned(fromByteOffset: vb, as: V.self)
     var ai = V(repeating: pa[0])
-    c00 = c00.addingProduct(ai, b0); c01 = c01.addingProduct(ai, b1)
+    c00 = c00.addingProduct(ai, b0)
+    c01 = c01.addingProduct(ai, b1)
     ai = V(repeating: pa[1])
-    c10 = c10.addingProduct(ai, b0); c11 = c11.addingProduct(ai, b1)
+    c10 = c10.addingProduct(ai, b0)
+    c11 = c11.addingProduct(ai, b1)
     ai = V(repeating: pa[2])
-    c20 = c20.addingProduct(ai, b0); c21 = c21.addingProduct(ai, b1)
+    c20 = c20.addingProduct(ai, b0)
+    c21 = c21.addingProduct(ai, b1)
     ai = V(repeating: pa[3])
-    c30 = c30.addingProduct(ai, b0); c31 = c31.addingProduct(ai, b1)
+    c30 = c30.addingProduct(ai, b0)
+    c31 = c31.addingProduct(ai, b1)
     ai = V(repeating: pa[4])
-    c40 = c40.addingProduct(ai, b0); c41 = c41.addingProduct(ai, b1)
+    c40 = c40.addingProduct(ai, b0)
+    c41 = c41.addingProduct(ai, b1)
     ai = V(repeating: pa[5])
-    c50 = c50.addingProduct(ai, b0); c51 = c51.addingProduct(ai, b1)
+    c50 = c50.addingProduct(ai, b0)
+    c51 = c51.addingProduct(ai, b1)
     pa += 6
     pb += 2 * vb
     p &+= 1
@@ -121,6 +137,10 @@ func microKernel6x2<V: SIMD>(
       dst.storeBytes(of: (alpha * x1).addingProduct(beta, o1), toByteOffset: vb, as: V.self)
     }
   }
-  store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
-  store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+  store(0, c00, c01)
+  store(1, c10, c11)
+  store(2, c20, c21)
+  store(3, c30, c31)
+  store(4, c40, c41)
+  store(5, c50, c51)
 }

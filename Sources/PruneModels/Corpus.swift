@@ -25,13 +25,15 @@ public enum CorpusError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .missingDirectory(path): return "corpus \(path): no such folder"
-    case let .missingChecksums(path): return "corpus \(path): SHA256SUMS is missing or unreadable"
-    case let .malformedChecksums(path, line): return "corpus \(path): line \(line) of SHA256SUMS is not '<sha256>  <file>'"
-    case let .unknownFile(name, _): return "corpus: no file '\(name)'"
-    case let .unreadable(path, reason): return "corpus \(path): cannot read the file (\(reason))"
-    case let .checksumMismatch(path, expected, found): return "corpus \(path): sha256 is \(found), SHA256SUMS says \(expected)"
-    case let .notUTF8(path): return "corpus \(path): the bytes are not UTF-8"
+    case .missingDirectory(let path): return "corpus \(path): no such folder"
+    case .missingChecksums(let path): return "corpus \(path): SHA256SUMS is missing or unreadable"
+    case .malformedChecksums(let path, let line):
+      return "corpus \(path): line \(line) of SHA256SUMS is not '<sha256>  <file>'"
+    case .unknownFile(let name, _): return "corpus: no file '\(name)'"
+    case .unreadable(let path, let reason): return "corpus \(path): cannot read the file (\(reason))"
+    case .checksumMismatch(let path, let expected, let found):
+      return "corpus \(path): sha256 is \(found), SHA256SUMS says \(expected)"
+    case .notUTF8(let path): return "corpus \(path): the bytes are not UTF-8"
     }
   }
 
@@ -42,7 +44,7 @@ public enum CorpusError: PruneKitError, Equatable {
         + " (prune eval --corpus DIR) when the tool runs elsewhere."
     case .missingChecksums: return "every corpus folder lists its files with `sha256sum *.txt > SHA256SUMS`."
     case .malformedChecksums: return "regenerate it with `sha256sum *.txt > SHA256SUMS`."
-    case let .unknownFile(_, available): return "the corpus holds \(available.joined(separator: ", "))."
+    case .unknownFile(_, let available): return "the corpus holds \(available.joined(separator: ", "))."
     case .unreadable: return "check that the checkout is complete."
     case .checksumMismatch:
       return "the file was changed (line endings, an editor, a partial checkout); restore it with"
@@ -72,11 +74,13 @@ public struct Corpus: Sendable {
   public init(directory: URL? = nil) throws(CorpusError) {
     let directory = directory ?? Self.defaultDirectory
     var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+    guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue
+    else {
       throw .missingDirectory(path: directory.path)
     }
     let sums = directory.appendingPathComponent("SHA256SUMS")
-    guard let data = FileManager.default.contents(atPath: sums.path), let text = String(data: data, encoding: .utf8) else {
+    guard let data = FileManager.default.contents(atPath: sums.path), let text = String(data: data, encoding: .utf8)
+    else {
       throw .missingChecksums(path: directory.path)
     }
     var checksums: [String: String] = [:]

@@ -18,9 +18,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+  import Glibc
 #elseif canImport(Darwin)
-import Darwin
+  import Darwin
 #endif
 
 /// Why a model could not be exported. Every description is one line naming the path, with a `Hint:`.
@@ -42,13 +42,13 @@ public enum ExportError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .destinationExists(path): return "export \(path): it already exists"
-    case let .parentNotWritable(path, reason): return "export: cannot create a folder in \(path) (\(reason))"
-    case let .sourceUnreadable(path, reason): return "export: cannot read the source model \(path): \(reason)"
-    case let .source(path, e): return "export: cannot read the source model \(path): \(e.message)"
-    case let .unsupportedSource(path, what): return "export: \(path): \(what)"
-    case let .modelMismatch(source, reason): return "export: the model does not belong to \(source): \(reason)"
-    case let .writeFailed(path, reason): return "export: writing \(path) failed (\(reason))"
+    case .destinationExists(let path): return "export \(path): it already exists"
+    case .parentNotWritable(let path, let reason): return "export: cannot create a folder in \(path) (\(reason))"
+    case .sourceUnreadable(let path, let reason): return "export: cannot read the source model \(path): \(reason)"
+    case .source(let path, let e): return "export: cannot read the source model \(path): \(e.message)"
+    case .unsupportedSource(let path, let what): return "export: \(path): \(what)"
+    case .modelMismatch(let source, let reason): return "export: the model does not belong to \(source): \(reason)"
+    case .writeFailed(let path, let reason): return "export: writing \(path) failed (\(reason))"
     }
   }
 
@@ -57,9 +57,10 @@ public enum ExportError: PruneKitError, Equatable {
     case .destinationExists: return "choose a new folder name (an export never writes over an existing path)."
     case .parentNotWritable: return "the parent folder must exist and be writable."
     case .sourceUnreadable: return "give the .gguf file or Hugging Face folder the model was loaded from."
-    case let .source(_, e): return e.hint ?? "give the .gguf file or Hugging Face folder the model was loaded from."
+    case .source(_, let e): return e.hint ?? "give the .gguf file or Hugging Face folder the model was loaded from."
     case .unsupportedSource:
-      return "PruneKit exports LLaMA-family GGUFs with a byte-level BPE tokenizer and Hugging Face llama, opt and gpt2 folders."
+      return
+        "PruneKit exports LLaMA-family GGUFs with a byte-level BPE tokenizer and Hugging Face llama, opt and gpt2 folders."
     case .modelMismatch: return "pass the checkpoint the pruned model was loaded from."
     case .writeFailed: return "check free disk space and permissions; no partial folder was left behind."
     }
@@ -83,7 +84,9 @@ public enum HuggingFaceExport {
   /// names another dtype is still copied unchanged, and transformers casts). With tied embeddings
   /// only the embedding is written. The header's `format` is always "pt": transformers refuses
   /// other values.
-  public static func write(model: TransformerLM, source: URL, to directory: URL, metadata: [String: String]) throws(ExportError) {
+  public static func write(model: TransformerLM, source: URL, to directory: URL, metadata: [String: String])
+    throws(ExportError)
+  {
     let destination = directory.standardizedFileURL
     let manager = FileManager.default
     if manager.fileExists(atPath: destination.path)
@@ -109,9 +112,9 @@ public enum HuggingFaceExport {
       }
     } catch {
       switch error {
-      case let .create(folder, reason): throw .parentNotWritable(path: folder, reason: reason)
-      case let .fill(e): throw e
-      case let .move(reason, exists):
+      case .create(let folder, let reason): throw .parentNotWritable(path: folder, reason: reason)
+      case .fill(let e): throw e
+      case .move(let reason, let exists):
         throw exists ? .destinationExists(path: destination.path) : .writeFailed(path: destination.path, reason: reason)
       }
     }
@@ -120,7 +123,9 @@ public enum HuggingFaceExport {
   /// Writes the files of `plan` (model.safetensors with `metadata` in its header, then the
   /// tokenizer and config files) into `folder`, which the caller renames into place as `final`
   /// once everything is written (errors name the files of `final`).
-  package static func write(_ plan: ExportPlan, metadata: [String: String], into folder: URL, naming final: URL) throws(ExportError) {
+  package static func write(_ plan: ExportPlan, metadata: [String: String], into folder: URL, naming final: URL)
+    throws(ExportError)
+  {
     var header = metadata
     header["format"] = "pt"
     try writeSafetensors(
@@ -129,8 +134,8 @@ public enum HuggingFaceExport {
     for file in plan.files {
       let data: Data
       switch file.contents {
-      case let .bytes(d): data = d
-      case let .copy(from):
+      case .bytes(let d): data = d
+      case .copy(let from):
         do {
           data = try Data(contentsOf: from)
         } catch {
@@ -140,14 +145,17 @@ public enum HuggingFaceExport {
       do {
         try data.write(to: folder.appendingPathComponent(file.name))
       } catch {
-        throw ExportError.writeFailed(path: final.appendingPathComponent(file.name).path, reason: OutputSafety.reason(error))
+        throw ExportError.writeFailed(
+          path: final.appendingPathComponent(file.name).path, reason: OutputSafety.reason(error))
       }
     }
   }
 
   /// Streams the tensors into a safetensors file (F32, little-endian), one tensor in memory at a time.
   /// `name` is the path the file will have once its folder is in place (for messages).
-  static func writeSafetensors(_ tensors: [ExportPlan.Tensor], metadata: [String: String], to url: URL, naming name: URL) throws(ExportError) {
+  static func writeSafetensors(
+    _ tensors: [ExportPlan.Tensor], metadata: [String: String], to url: URL, naming name: URL
+  ) throws(ExportError) {
     let (names, prefix) = SafetensorsWriter.prefix(tensors.map { ($0.name, .F32, $0.shape) }, metadata: metadata)
     let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
     guard FileManager.default.createFile(atPath: url.path, contents: nil),
@@ -158,7 +166,9 @@ public enum HuggingFaceExport {
     defer { try? handle.close() }
     func write(_ bytes: UnsafeRawBufferPointer) throws(ExportError) {
       do {
-        try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none))
+        try handle.write(
+          contentsOf: Data(
+            bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none))
       } catch {
         throw .writeFailed(path: name.path, reason: OutputSafety.reason(error))
       }
@@ -180,10 +190,11 @@ public enum HuggingFaceExport {
       let tensor = byName[name]!
       var values = try tensor.values()
       guard values.count == tensor.shape.reduce(1, *) else {
-        throw .modelMismatch(source: tensor.origin, reason: "'\(name)' has \(values.count) values for shape \(tensor.shape)")
+        throw .modelMismatch(
+          source: tensor.origin, reason: "'\(name)' has \(values.count) values for shape \(tensor.shape)")
       }
       #if _endian(big)
-      values = values.map { Float(bitPattern: $0.bitPattern.littleEndian) }
+        values = values.map { Float(bitPattern: $0.bitPattern.littleEndian) }
       #endif
       let chunk = 1 << 20  // values per write: 4 MB
       var start = 0
@@ -279,7 +290,8 @@ package struct ExportPlan {
     }
     guard sourceConfig == model.config else {
       throw .modelMismatch(
-        source: source.path, reason: "its configuration differs from the model's (\(Self.difference(sourceConfig, model.config)))")
+        source: source.path,
+        reason: "its configuration differs from the model's (\(Self.difference(sourceConfig, model.config)))")
     }
     try addTensors(model: model, weights: weights, origin: source.path)
   }
@@ -289,7 +301,8 @@ package struct ExportPlan {
     for (label, x, y) in [
       ("architecture", "\(a.architecture)", "\(b.architecture)"), ("hidden size", "\(a.hiddenSize)", "\(b.hiddenSize)"),
       ("layers", "\(a.layerCount)", "\(b.layerCount)"), ("heads", "\(a.headCount)", "\(b.headCount)"),
-      ("intermediate size", "\(a.intermediateSize)", "\(b.intermediateSize)"), ("vocabulary", "\(a.vocabSize)", "\(b.vocabSize)"),
+      ("intermediate size", "\(a.intermediateSize)", "\(b.intermediateSize)"),
+      ("vocabulary", "\(a.vocabSize)", "\(b.vocabSize)"),
     ] where x != y {
       return "\(label) \(x) in the source, \(y) in the model"
     }
@@ -297,7 +310,8 @@ package struct ExportPlan {
   }
 
   /// The block linear layers from the model, everything else from `weights`.
-  private mutating func addTensors(model: TransformerLM, weights: any TensorSource, origin: String) throws(ExportError) {
+  private mutating func addTensors(model: TransformerLM, weights: any TensorSource, origin: String) throws(ExportError)
+  {
     let conv1D = model.config.architecture == .gpt2
     var fromModel = Set<String>()
     for block in 0..<model.blockCount {
@@ -312,11 +326,13 @@ package struct ExportPlan {
         let shape = conv1D ? [w.columns, w.rows] : [w.rows, w.columns]
         guard weights.shape(of: layer + ".weight") == shape else {
           let found = weights.shape(of: layer + ".weight").map { "\($0)" } ?? "absent"
-          throw .modelMismatch(source: origin, reason: "'\(layer).weight' is \(found) in the source, \(shape) in the model")
+          throw .modelMismatch(
+            source: origin, reason: "'\(layer).weight' is \(found) in the source, \(shape) in the model")
         }
-        tensors.append(Tensor(name: layer + ".weight", shape: shape, origin: "the model") {
-          conv1D ? w.transposed().elements : w.elements
-        })
+        tensors.append(
+          Tensor(name: layer + ".weight", shape: shape, origin: "the model") {
+            conv1D ? w.transposed().elements : w.elements
+          })
         fromModel.insert(layer + ".weight")
         if let bias = linear.bias {
           guard weights.shape(of: layer + ".bias") == [bias.count] else {
@@ -331,15 +347,17 @@ package struct ExportPlan {
     for name in weights.tensorNames where !fromModel.contains(name) && !(tied && name == "lm_head.weight") {
       guard let shape = weights.shape(of: name) else { continue }
       if let file = weights as? SafetensorsFile, let dtype = file.rawDType(of: name), !dtype.isDecodable {
-        throw .unsupportedSource(path: origin, what: "tensor '\(name)' is \(dtype.rawValue), which cannot be converted to F32")
+        throw .unsupportedSource(
+          path: origin, what: "tensor '\(name)' is \(dtype.rawValue), which cannot be converted to F32")
       }
-      tensors.append(Tensor(name: name, shape: shape, origin: origin) { () throws(ExportError) in
-        do {
-          return try weights.floatTensor(name).values
-        } catch {
-          throw .source(path: origin, .file(ModelFileError(error)))
-        }
-      })
+      tensors.append(
+        Tensor(name: name, shape: shape, origin: origin) { () throws(ExportError) in
+          do {
+            return try weights.floatTensor(name).values
+          } catch {
+            throw .source(path: origin, .file(ModelFileError(error)))
+          }
+        })
     }
   }
 }

@@ -24,12 +24,12 @@ public enum ModelLoadError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .notFound(path): return "model \(path): no such file or folder"
-    case let .unrecognized(path): return "model \(path): not a GGUF file (it does not start with \"GGUF\")"
-    case let .missingFile(folder, file, _): return "model \(folder): no \(file)"
-    case let .invalidIndex(path, reason): return "model \(path): \(reason)"
-    case let .file(e): return e.message
-    case let .vocabularyMismatch(folder, tokens, vocabSize):
+    case .notFound(let path): return "model \(path): no such file or folder"
+    case .unrecognized(let path): return "model \(path): not a GGUF file (it does not start with \"GGUF\")"
+    case .missingFile(let folder, let file, _): return "model \(folder): no \(file)"
+    case .invalidIndex(let path, let reason): return "model \(path): \(reason)"
+    case .file(let e): return e.message
+    case .vocabularyMismatch(let folder, let tokens, let vocabSize):
       return "model \(folder): tokenizer.json has \(tokens) tokens but config.json says vocab_size \(vocabSize)"
     }
   }
@@ -39,12 +39,13 @@ public enum ModelLoadError: PruneKitError, Equatable {
     case .notFound:
       return "give a .gguf file or a Hugging Face folder (config.json, model.safetensors, tokenizer.json);"
         + " scripts/fetch-model.sh fetches SmolLM2."
-    case .unrecognized: return "give a .gguf file or the Hugging Face folder that holds config.json and model.safetensors."
-    case let .missingFile(_, _, hint): return hint
+    case .unrecognized:
+      return "give a .gguf file or the Hugging Face folder that holds config.json and model.safetensors."
+    case .missingFile(_, _, let hint): return hint
     case .invalidIndex:
       return "the index of a sharded checkpoint is {\"weight_map\": {\"<tensor>\": \"<shard>.safetensors\", ...}};"
         + " re-export the checkpoint."
-    case let .file(e): return e.hint
+    case .file(let e): return e.hint
     case .vocabularyMismatch: return "the tokenizer belongs to a different model."
     }
   }
@@ -82,18 +83,18 @@ public enum ModelFileError: PruneKitError, Equatable {
   /// The wrapped error.
   private var wrapped: (any PruneKitError)? {
     switch self {
-    case let .gguf(e): return e
-    case let .safetensors(e): return e
-    case let .config(e): return e
-    case let .tokenizer(e): return e
-    case let .tensors(e): return e
-    case let .weights(e): return e
+    case .gguf(let e): return e
+    case .safetensors(let e): return e
+    case .config(let e): return e
+    case .tokenizer(let e): return e
+    case .tensors(let e): return e
+    case .weights(let e): return e
     case .other: return nil
     }
   }
 
   public var message: String {
-    if case let .other(text) = self { return text }
+    if case .other(let text) = self { return text }
     return wrapped!.message
   }
 
@@ -151,14 +152,17 @@ public struct LoadedModel: Sendable {
     let configURL = url.appendingPathComponent("config.json")
     guard manager.fileExists(atPath: configURL.path) else {
       throw .missingFile(
-        folder: url.path, file: "config.json", hint: "a Hugging Face model folder holds config.json, the weights and tokenizer.json.")
+        folder: url.path, file: "config.json",
+        hint: "a Hugging Face model folder holds config.json, the weights and tokenizer.json.")
     }
     let (weights, shards) = try Self.weights(inFolder: url)
     let tokenizerURL = url.appendingPathComponent("tokenizer.json")
     guard manager.fileExists(atPath: tokenizerURL.path) else {
       throw .missingFile(
         folder: url.path, file: "tokenizer.json",
-        hint: "save the tokenizer next to the model (tokenizer.save_pretrained); vocab.json + merges.txt alone are not read.")
+        hint:
+          "save the tokenizer next to the model (tokenizer.save_pretrained); vocab.json + merges.txt alone are not read."
+      )
     }
     do {
       model = try TransformerLM(config: try ForwardConfig(contentsOf: configURL), weights: weights)

@@ -68,12 +68,13 @@ public enum PerplexityError: PruneKitError, Equatable {
   /// this one names the evaluation itself).
   public var reason: String {
     switch self {
-    case let .invalidSequenceLength(length): return "a window of \(length) tokens has no next token to predict"
-    case let .invalidWindowCount(count): return "\(count) windows requested"
-    case let .textTooShort(tokens, length, windows):
-      let wanted = windows.map { "\($0) windows of \(length) tokens need \($0 * length)" } ?? "one window needs \(length)"
+    case .invalidSequenceLength(let length): return "a window of \(length) tokens has no next token to predict"
+    case .invalidWindowCount(let count): return "\(count) windows requested"
+    case .textTooShort(let tokens, let length, let windows):
+      let wanted =
+        windows.map { "\($0) windows of \(length) tokens need \($0 * length)" } ?? "one window needs \(length)"
       return "the text has \(tokens) tokens, but \(wanted)"
-    case let .forward(error): return error.message
+    case .forward(let error): return error.message
     }
   }
 
@@ -84,7 +85,7 @@ public enum PerplexityError: PruneKitError, Equatable {
     case .invalidSequenceLength: return "use --seqlen 2 or more (the protocols use 1024 and 2048)."
     case .invalidWindowCount: return "ask for at least one window, or leave the count out to use every complete window."
     case .textTooShort: return "use a longer text, a shorter --seqlen or fewer --windows."
-    case let .forward(error): return error.hint
+    case .forward(let error): return error.hint
     }
   }
 }

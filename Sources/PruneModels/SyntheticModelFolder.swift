@@ -20,7 +20,8 @@ public enum SyntheticModelFolder {
     public var vocabulary: Int
 
     public init(
-      layers: Int = 6, hidden: Int = 128, intermediate: Int = 320, heads: Int = 4, keyValueHeads: Int = 2, vocabulary: Int = 256
+      layers: Int = 6, hidden: Int = 128, intermediate: Int = 320, heads: Int = 4, keyValueHeads: Int = 2,
+      vocabulary: Int = 256
     ) {
       self.layers = layers
       self.hidden = hidden
@@ -41,7 +42,8 @@ public enum SyntheticModelFolder {
       "intermediate_size": shape.intermediate, "num_hidden_layers": shape.layers, "num_attention_heads": shape.heads,
       "num_key_value_heads": shape.keyValueHeads, "head_dim": shape.hidden / shape.heads, "hidden_act": "silu",
       "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": true,
-      "vocab_size": max(shape.vocabulary, tokenizerSize), "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32",
+      "vocab_size": max(shape.vocabulary, tokenizerSize), "bos_token_id": 1, "eos_token_id": 2,
+      "torch_dtype": "float32",
     ]
   }
 
@@ -69,7 +71,8 @@ public enum SyntheticModelFolder {
       json = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
       forward = try ForwardConfig(data: json, source: directory.appendingPathComponent("config.json").path)
     } catch {
-      throw .unsupportedSource(path: directory.path, what: "the requested shape is not a valid model (\(ModelFileError(error).message))")
+      throw .unsupportedSource(
+        path: directory.path, what: "the requested shape is not a valid model (\(ModelFileError(error).message))")
     }
     let manager = FileManager.default
     guard !manager.fileExists(atPath: directory.path) else { throw .destinationExists(path: directory.path) }
@@ -78,22 +81,27 @@ public enum SyntheticModelFolder {
     do {
       for (name, t) in tensors.tensors { try writer.add(name, shape: t.shape, .f32(t.values)) }
     } catch {
-      throw .unsupportedSource(path: directory.path, what: "the requested shape is not a valid model (\(error.message))")
+      throw .unsupportedSource(
+        path: directory.path, what: "the requested shape is not a valid model (\(error.message))")
     }
-    let files: [(name: String, data: Data)] = [("model.safetensors", writer.serialized()), ("config.json", json), ("tokenizer.json", tokenizerJSON())]
+    let files: [(name: String, data: Data)] = [
+      ("model.safetensors", writer.serialized()), ("config.json", json), ("tokenizer.json", tokenizerJSON()),
+    ]
     do throws(FolderWriteError<WriteError>) {
       try AtomicOutput.writeFolder(directory, name: .export, replacing: false) { (folder: URL) throws(WriteError) in
         for file in files {
-          do throws(WriteError) { try AtomicOutput.write(file.data, to: folder.appendingPathComponent(file.name)) } catch {
+          do throws(WriteError) {
+            try AtomicOutput.write(file.data, to: folder.appendingPathComponent(file.name))
+          } catch {
             throw WriteError(path: directory.appendingPathComponent(file.name).path, reason: error.reason)
           }
         }
       }
     } catch {
       switch error {
-      case let .create(folder, reason): throw .parentNotWritable(path: folder, reason: reason)
-      case let .fill(e): throw .writeFailed(path: e.path, reason: e.reason)
-      case let .move(reason, exists):
+      case .create(let folder, let reason): throw .parentNotWritable(path: folder, reason: reason)
+      case .fill(let e): throw .writeFailed(path: e.path, reason: e.reason)
+      case .move(let reason, let exists):
         throw exists ? .destinationExists(path: directory.path) : .writeFailed(path: directory.path, reason: reason)
       }
     }

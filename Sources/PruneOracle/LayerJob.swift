@@ -66,20 +66,22 @@ public struct LayerJob: Sendable {
   }
 
   /// The same, with the group a ratio without "/row" or "/matrix" compares over given directly.
-  public static func pattern(sparsity: String?, nOfM: String?, defaultGroup: SparsityPattern.Group) throws(LayerJobError)
+  public static func pattern(sparsity: String?, nOfM: String?, defaultGroup: SparsityPattern.Group)
+    throws(LayerJobError)
     -> SparsityPattern
   {
     switch (sparsity, nOfM) {
     case (nil, nil):
       throw .usage("no sparsity given", hint: "add --sparsity 0.5 (a ratio) or --pattern 2:4 (N:M)")
     case (_?, _?):
-      throw .usage("--sparsity and --pattern both given", hint: "give a ratio with --sparsity or N:M with --pattern, not both")
-    case let (text?, nil):
+      throw .usage(
+        "--sparsity and --pattern both given", hint: "give a ratio with --sparsity or N:M with --pattern, not both")
+    case (let text?, nil):
       guard !text.contains(":") else {
         throw .usage("--sparsity takes a ratio, got '\(text)'", hint: "write N:M patterns as --pattern \(text)")
       }
       do { return try SparsityPattern(parsing: text, defaultGroup: defaultGroup) } catch { throw .pattern(error) }
-    case let (nil, text?):
+    case (nil, let text?):
       guard text.contains(":") else {
         throw .usage("--pattern takes N:M such as 2:4, got '\(text)'", hint: "write a ratio as --sparsity \(text)")
       }
@@ -98,18 +100,23 @@ public struct LayerJob: Sendable {
     for (name, url) in outputs {
       for (inputName, input) in inputs where isSameFile(url, input) {
         throw .usage(
-          "\(name) \(url.path) is the same file as \(inputName)", hint: "write the results to a new path; inputs are never overwritten")
+          "\(name) \(url.path) is the same file as \(inputName)",
+          hint: "write the results to a new path; inputs are never overwritten")
       }
     }
     for a in 0..<outputs.count {
       for b in (a + 1)..<outputs.count where isSameFile(outputs[a].1, outputs[b].1) {
-        throw .usage("\(outputs[a].0) and \(outputs[b].0) name the same file \(outputs[a].1.path)", hint: "give each output its own path")
+        throw .usage(
+          "\(outputs[a].0) and \(outputs[b].0) name the same file \(outputs[a].1.path)",
+          hint: "give each output its own path")
       }
     }
     for (name, url) in outputs {
       var isDirectory: ObjCBool = false
       if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-        throw .usage("\(name) \(url.path) is a folder", hint: "give a file path, e.g. \(name) \(url.appendingPathComponent("w.safetensors").path)")
+        throw .usage(
+          "\(name) \(url.path) is a folder",
+          hint: "give a file path, e.g. \(name) \(url.appendingPathComponent("w.safetensors").path)")
       }
       if let problem = OutputSafety.folderProblem(of: url, option: name) {
         throw .usage(problem.message, hint: problem.hint)
@@ -144,7 +151,9 @@ public struct LayerJob: Sendable {
     do { layer = try file.problem(as: T.self) } catch { throw .file(error) }
     var given: Mask? = nil
     if let mask {
-      do { given = try MaskFile.load(contentsOf: mask, rows: file.outputs, columns: file.inputs) } catch { throw .file(error) }
+      do { given = try MaskFile.load(contentsOf: mask, rows: file.outputs, columns: file.inputs) } catch {
+        throw .file(error)
+      }
     }
     var result: PruningResult<T>
     do {
@@ -164,7 +173,9 @@ public struct LayerJob: Sendable {
     }
     let pruned = PrunedWeightFile.writer(
       result.weight,
-      metadata: ["format": "pt", "method": method.rawValue, "pattern": pattern.description, "source": problem.lastPathComponent])
+      metadata: [
+        "format": "pt", "method": method.rawValue, "pattern": pattern.description, "source": problem.lastPathComponent,
+      ])
     if T.self != Float.self {
       // The file holds F32: the error of what was actually written.
       let written = result.weight.converted(to: Float.self).converted(to: T.self)
@@ -178,7 +189,11 @@ public struct LayerJob: Sendable {
       AtomicOutput.removeStaleTemporaryFiles(of: url)
     }
     if let maskOutput {
-      files.append((MaskFile.writer(result.mask, metadata: ["method": method.rawValue, "pattern": pattern.description]).serialized(), maskOutput))
+      files.append(
+        (
+          MaskFile.writer(result.mask, metadata: ["method": method.rawValue, "pattern": pattern.description])
+            .serialized(), maskOutput
+        ))
     }
     var outcome = LayerJobOutcome(
       report: methodReport, problem: problem.path, mask: mask?.path, outputs: file.outputs, inputs: file.inputs,
@@ -269,23 +284,24 @@ public enum LayerJobError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .usage(message, _): return message
-    case let .pattern(e): return e.message
-    case let .file(e): return e.message
-    case let .pruning(e): return e.message
-    case let .write(e): return "cannot write \(e.path) (\(OutputSafety.plain(e.reason)))"
+    case .usage(let message, _): return message
+    case .pattern(let e): return e.message
+    case .file(let e): return e.message
+    case .pruning(let e): return e.message
+    case .write(let e): return "cannot write \(e.path) (\(OutputSafety.plain(e.reason)))"
     }
   }
 
   public var hint: String? {
     switch self {
-    case let .usage(_, hint): return sentence(hint)
-    case let .pattern(e): return e.hint
-    case let .file(e): return e.hint
-    case let .pruning(e): return e.hint ?? "see 'prune help layer'."
-    case let .write(e):
+    case .usage(_, let hint): return sentence(hint)
+    case .pattern(let e): return e.hint
+    case .file(let e): return e.hint
+    case .pruning(let e): return e.hint ?? "see 'prune help layer'."
+    case .write(let e):
       return OutputSafety.writeHint(
-        reason: OutputSafety.plain(e.reason), retry: "no output was written, and files that existed keep their contents")
+        reason: OutputSafety.plain(e.reason), retry: "no output was written, and files that existed keep their contents"
+      )
     }
   }
 }

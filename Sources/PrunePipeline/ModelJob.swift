@@ -79,7 +79,9 @@ public struct ModelJob: Sendable {
   public func checkPaths(finishing: Bool = false) throws(ModelJobError) {
     let manager = FileManager.default
     if isSameFile(output, model) || output.standardizedFileURL.path.hasPrefix(model.standardizedFileURL.path + "/") {
-      throw .usage("--out \(output.path) is the input model", hint: "write the pruned model to a new folder; the input is never modified")
+      throw .usage(
+        "--out \(output.path) is the input model",
+        hint: "write the pruned model to a new folder; the input is never modified")
     }
     if manager.fileExists(atPath: output.path) && !finishing {
       if manager.fileExists(atPath: checkpointDirectory.path) {
@@ -88,7 +90,9 @@ public struct ModelJob: Sendable {
             + " after writing the output but before removing the checkpoint",
           hint: "add --resume to check the output and finish, or delete \(checkpointDirectory.path)")
       }
-      throw .usage("--out \(output.path) already exists", hint: "choose a new folder, or delete it first; outputs are never overwritten")
+      throw .usage(
+        "--out \(output.path) already exists",
+        hint: "choose a new folder, or delete it first; outputs are never overwritten")
     }
     try Self.checkFolder(of: output, option: "--out")
     if let report {
@@ -97,7 +101,8 @@ public struct ModelJob: Sendable {
       }
       var isDirectory: ObjCBool = false
       if manager.fileExists(atPath: report.path, isDirectory: &isDirectory), isDirectory.boolValue {
-        throw .usage("--report \(report.path) is a folder", hint: "give a file path for the report, e.g. --report report.json")
+        throw .usage(
+          "--report \(report.path) is a folder", hint: "give a file path for the report, e.g. --report report.json")
       }
       try Self.checkFolder(of: report, option: "--report")
     }
@@ -117,9 +122,10 @@ public struct ModelJob: Sendable {
   /// Bytes of the checkpoint files of `blocks` (their linear layers in F32).
   static func checkpointBytes(_ model: TransformerLM, blocks: [Int]) -> Int {
     blocks.reduce(0) { sum, b in
-      sum + model.linearLayerNames(block: b).reduce(0) { s, n in
-        s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns * 4 } ?? 0)
-      }
+      sum
+        + model.linearLayerNames(block: b).reduce(0) { s, n in
+          s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns * 4 } ?? 0)
+        }
     }
   }
 
@@ -129,7 +135,9 @@ public struct ModelJob: Sendable {
     let parent = output.standardizedFileURL.deletingLastPathComponent()
     guard let available = OutputSafety.availableBytes(parent) else { return }
     let done = resume ? Set(PruningCheckpoint.completedBlocks(in: checkpointDirectory)) : []
-    if let error = Self.spaceShortfall(model, blocks: blocks.filter { !done.contains($0) }, folder: parent, available: available) {
+    if let error = Self.spaceShortfall(
+      model, blocks: blocks.filter { !done.contains($0) }, folder: parent, available: available)
+    {
       throw error
     }
   }
@@ -159,7 +167,8 @@ public struct ModelJob: Sendable {
     let manager = FileManager.default
     // Killed after the output was renamed into place but before the checkpoint was removed: the
     // output is checked against this run's settings below, and the run ends there.
-    let finishing = resume && manager.fileExists(atPath: output.path) && manager.fileExists(atPath: checkpointDirectory.path)
+    let finishing =
+      resume && manager.fileExists(atPath: output.path) && manager.fileExists(atPath: checkpointDirectory.path)
     try checkPaths(finishing: finishing)
     // The temporaries of killed runs on the same output (see AtomicOutput).
     let outputFolder = output.standardizedFileURL.deletingLastPathComponent()
@@ -172,19 +181,20 @@ public struct ModelJob: Sendable {
     let sourceName: String
     do {
       switch calibration {
-      case let .protocolText(p):
+      case .protocolText(let p):
         let corpus = try Corpus(directory: self.corpus)
         corpusValue = corpus
         text = try p.calibration.text(in: corpus)
         calibrationWindows = p.calibration.windows ?? 1
         sequenceLength = p.calibration.sequenceLength
         sourceName = "\(p.rawValue): \(p.calibration.files.joined(separator: " + "))"
-      case let .file(url, windows, length):
+      case .file(let url, let windows, let length):
         guard let data = FileManager.default.contents(atPath: url.path) else {
           throw ModelJobError.usage("cannot read --calib \(url.path)", hint: "check the path and its permissions")
         }
         guard let s = String(data: data, encoding: .utf8) else {
-          throw ModelJobError.usage("--calib \(url.path) is not UTF-8 text", hint: "convert it to UTF-8 (iconv -t UTF-8)")
+          throw ModelJobError.usage(
+            "--calib \(url.path) is not UTF-8 text", hint: "convert it to UTF-8 (iconv -t UTF-8)")
         }
         text = s
         calibrationWindows = windows
@@ -204,21 +214,29 @@ public struct ModelJob: Sendable {
     let loaded: LoadedModel
     do { loaded = try LoadedModel(contentsOf: model) } catch { throw .model(error) }
     var lm = loaded.model
-    progress(.loaded(model: model.lastPathComponent, blocks: lm.blockCount, parameters: lm.parameterCount, seconds: secondsSince(loadStart)))
+    progress(
+      .loaded(
+        model: model.lastPathComponent, blocks: lm.blockCount, parameters: lm.parameterCount,
+        seconds: secondsSince(loadStart)))
 
     let calibrationSet: CalibrationSet
     do {
       calibrationSet = try CalibrationSet.windows(
-        of: text, tokenizer: loaded.tokenizer, sequenceLength: sequenceLength, windows: calibrationWindows, source: sourceName)
+        of: text, tokenizer: loaded.tokenizer, sequenceLength: sequenceLength, windows: calibrationWindows,
+        source: sourceName)
     } catch { throw .pruning(error) }
-    progress(.calibration(tokens: calibrationSet.tokens.count, windows: calibrationSet.windows, sequenceLength: sequenceLength, source: sourceName))
+    progress(
+      .calibration(
+        tokens: calibrationSet.tokens.count, windows: calibrationSet.windows, sequenceLength: sequenceLength,
+        source: sourceName))
 
     let pruner = ModelPruner(plan: plan, calibration: calibrationSet)
     let blocks = try wrap { () throws(ModelPruningError) in try pruner.blockList(for: lm) }
     if !finishing { try checkSpace(lm, blocks: blocks) }
     let modelSize = ((try? FileManager.default.attributesOfItem(atPath: model.path))?[.size] as? Int) ?? 0
     let store = try wrap { () throws(ModelPruningError) in
-      try PruningCheckpoint(directory: checkpointDirectory, fingerprint: fingerprint(calibrationSet, modelSize: modelSize), resume: resume)
+      try PruningCheckpoint(
+        directory: checkpointDirectory, fingerprint: fingerprint(calibrationSet, modelSize: modelSize), resume: resume)
     }
     if finishing {
       let finished = try finishedReport(calibration: calibrationSet)
@@ -236,7 +254,9 @@ public struct ModelJob: Sendable {
       do {
         let spec = evaluation.evaluation
         let tokens = Perplexity.tokenize(try spec.text(in: corpusValue), with: loaded.tokenizer)
-        perplexity = try Perplexity.evaluate(lm, tokens: tokens, sequenceLength: spec.sequenceLength, windows: spec.windows) {
+        perplexity = try Perplexity.evaluate(
+          lm, tokens: tokens, sequenceLength: spec.sequenceLength, windows: spec.windows
+        ) {
           progress(.evaluating($0))
         }
       } catch let e as CorpusError {
@@ -244,21 +264,29 @@ public struct ModelJob: Sendable {
       } catch let e as PerplexityError {
         throw .evaluation(protocolName: evaluation.rawValue, e)
       } catch {
-        throw .usage("evaluating on \(evaluation.rawValue): \(error)", hint: "check the evaluation protocol, or give --no-eval")
+        throw .usage(
+          "evaluating on \(evaluation.rawValue): \(error)", hint: "check the evaluation protocol, or give --no-eval")
       }
     }
 
     var report = ModelReport(
       model: model.path, output: output.path, method: plan.method.rawValue, pattern: plan.pattern.description,
-      options: plan.givenOptions, calibration: .init(source: sourceName, tokens: calibrationSet.tokens.count, windows: calibrationSet.windows, sequenceLength: sequenceLength, sha256: calibrationSet.digest),
-      summary: summary, perplexity: perplexity, evaluation: evaluation?.rawValue, threads: Parallelism.threads, jobs: plan.jobs,
+      options: plan.givenOptions,
+      calibration: .init(
+        source: sourceName, tokens: calibrationSet.tokens.count, windows: calibrationSet.windows,
+        sequenceLength: sequenceLength, sha256: calibrationSet.digest),
+      summary: summary, perplexity: perplexity, evaluation: evaluation?.rawValue, threads: Parallelism.threads,
+      jobs: plan.jobs,
       totalSeconds: 0, peakResidentBytes: 0)
 
     let final = output.standardizedFileURL
     progress(.writing(final, bytes: Self.outputBytes(lm)))
-    let retry = "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
+    let retry =
+      "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
       + " so the same command with --resume only writes the output"
-    try writeModelFolder(lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description, retry: retry) {
+    try writeModelFolder(
+      lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description, retry: retry
+    ) {
       (folder: URL) throws(WriteError) in
       report.totalSeconds = secondsSince(start)
       report.peakResidentBytes = peakResidentBytes()
@@ -286,19 +314,23 @@ public struct ModelJob: Sendable {
   /// method, pattern and calibration.
   func finishedReport(calibration: CalibrationSet) throws(ModelJobError) -> ModelReport {
     let file = output.appendingPathComponent("pruning-report.json")
-    let hint = "the checkpoint matches this run but --out does not; delete one of \(output.path) and \(checkpointDirectory.path)"
+    let hint =
+      "the checkpoint matches this run but --out does not; delete one of \(output.path) and \(checkpointDirectory.path)"
     guard let data = FileManager.default.contents(atPath: file.path) else {
       throw .usage("--out \(output.path) exists but has no pruning-report.json", hint: hint)
     }
     let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     guard let report = try? decoder.decode(ModelReport.self, from: data) else {
       throw .usage("\(file.path) is not a PruneKit report", hint: hint)
     }
     guard report.method == plan.method.rawValue, report.pattern == plan.pattern.description,
       report.calibration.sha256 == calibration.digest, report.summary.schedule == plan.schedule
     else {
-      throw .usage("--out \(output.path) holds a model pruned with other settings (\(report.method) \(report.pattern))", hint: hint)
+      throw .usage(
+        "--out \(output.path) holds a model pruned with other settings (\(report.method) \(report.pattern))", hint: hint
+      )
     }
     return report
   }
@@ -323,7 +355,8 @@ func writeModelFolder(
   do { plan = try ExportPlan(model: model, source: source) } catch { throw .export(error) }
   /// A file's path in `final`, from its path in the temporary folder `staging`.
   func finalPath(_ path: String, in staging: URL) -> String {
-    path.hasPrefix(staging.path + "/") ? final.appendingPathComponent(String(path.dropFirst(staging.path.count + 1))).path : path
+    path.hasPrefix(staging.path + "/")
+      ? final.appendingPathComponent(String(path.dropFirst(staging.path.count + 1))).path : path
   }
   enum Failure: Error {
     case export(ExportError)
@@ -333,24 +366,27 @@ func writeModelFolder(
     try AtomicOutput.writeFolder(final, name: .partial, replacing: true) { (staging: URL) throws(Failure) in
       do throws(ExportError) {
         try HuggingFaceExport.write(
-          plan, metadata: ["format": "pt", "pruned_by": "PruneKit", "method": method, "pattern": pattern], into: staging,
+          plan, metadata: ["format": "pt", "pruned_by": "PruneKit", "method": method, "pattern": pattern],
+          into: staging,
           naming: final)
       } catch {
         throw .export(error)
       }
-      do throws(WriteError) { try extras(staging) } catch { throw .extra(WriteError(path: finalPath(error.path, in: staging), reason: error.reason)) }
+      do throws(WriteError) { try extras(staging) } catch {
+        throw .extra(WriteError(path: finalPath(error.path, in: staging), reason: error.reason))
+      }
     }
   } catch {
     switch error {
-    case let .create(folder, reason):
+    case .create(let folder, let reason):
       throw .write(path: final.path, reason: "cannot create a folder in \(folder): \(reason)", retry: retry)
-    case let .fill(.export(.writeFailed(path, reason))):
+    case .fill(.export(.writeFailed(let path, let reason))):
       throw .write(path: path, reason: reason, retry: retry)
-    case let .fill(.export(e)):
+    case .fill(.export(let e)):
       throw .export(e)
-    case let .fill(.extra(e)):
+    case .fill(.extra(let e)):
       throw .write(path: e.path, reason: e.reason, retry: retry)
-    case let .move(reason, _):
+    case .move(let reason, _):
       throw .write(path: final.path, reason: "cannot move the finished folder into place: \(reason)", retry: retry)
     }
   }
@@ -429,14 +465,14 @@ public enum ModelJobError: PruneKitError {
 
   public var message: String {
     switch self {
-    case let .usage(message, _): return message
-    case let .model(e): return e.message
-    case let .corpus(e): return e.message
-    case let .pruning(e): return e.message
-    case let .export(e): return e.message
-    case let .write(path, reason, _): return "cannot write \(path): \(OutputSafety.plain(reason))"
-    case let .evaluation(name, e): return "evaluating the pruned model on \(name): \(e.reason)"
-    case let .noSpace(folder, needed, available, detail):
+    case .usage(let message, _): return message
+    case .model(let e): return e.message
+    case .corpus(let e): return e.message
+    case .pruning(let e): return e.message
+    case .export(let e): return e.message
+    case .write(let path, let reason, _): return "cannot write \(path): \(OutputSafety.plain(reason))"
+    case .evaluation(let name, let e): return "evaluating the pruned model on \(name): \(e.reason)"
+    case .noSpace(let folder, let needed, let available, let detail):
       return "not enough free space in \(folder): the run writes about \(OutputSafety.size(needed)) (\(detail)),"
         + " \(OutputSafety.size(available)) are free"
     }
@@ -444,13 +480,14 @@ public enum ModelJobError: PruneKitError {
 
   public var hint: String? {
     switch self {
-    case let .usage(_, hint): return sentence(hint)
-    case let .model(e): return e.hint
-    case let .corpus(e): return e.hint
-    case let .pruning(e): return e.hint
-    case let .export(e): return e.hint ?? "check free space and permissions of the output folder."
-    case let .write(_, reason, retry): return OutputSafety.writeHint(reason: OutputSafety.plain(reason), retry: retry)
-    case let .evaluation(_, e): return e.hint ?? "give --no-eval to skip the evaluation."
+    case .usage(_, let hint): return sentence(hint)
+    case .model(let e): return e.hint
+    case .corpus(let e): return e.hint
+    case .pruning(let e): return e.hint
+    case .export(let e): return e.hint ?? "check free space and permissions of the output folder."
+    case .write(_, let reason, let retry):
+      return OutputSafety.writeHint(reason: OutputSafety.plain(reason), retry: retry)
+    case .evaluation(_, let e): return e.hint ?? "give --no-eval to skip the evaluation."
     case .noSpace: return "free space on that disk or choose another output folder; nothing was written."
     }
   }

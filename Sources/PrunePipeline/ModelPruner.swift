@@ -30,7 +30,8 @@ public struct CalibrationSet: Sendable, Equatable {
   public var source: String
 
   public init(tokens: [Int], sequenceLength: Int, source: String) {
-    precondition(sequenceLength > 0 && tokens.count % sequenceLength == 0 && !tokens.isEmpty, "CalibrationSet: whole windows only")
+    precondition(
+      sequenceLength > 0 && tokens.count % sequenceLength == 0 && !tokens.isEmpty, "CalibrationSet: whole windows only")
     self.tokens = tokens
     self.sequenceLength = sequenceLength
     self.source = source
@@ -50,7 +51,8 @@ public struct CalibrationSet: Sendable, Equatable {
     guard sequenceLength >= 1, windows >= 1, ids.count >= sequenceLength * windows else {
       throw .calibrationTooShort(source: source, tokens: ids.count, sequenceLength: sequenceLength, windows: windows)
     }
-    return CalibrationSet(tokens: Array(ids[0..<(sequenceLength * windows)]), sequenceLength: sequenceLength, source: source)
+    return CalibrationSet(
+      tokens: Array(ids[0..<(sequenceLength * windows)]), sequenceLength: sequenceLength, source: source)
   }
 
   /// sha256 of the token ids (as little-endian UInt32), to recognise the same calibration on resume.
@@ -148,7 +150,9 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
   public var estimate: MemoryEstimate
 
   /// zeros / entries of the pruned layers.
-  public var realisedSparsity: Double { prunableParameters > 0 ? Double(zeroParameters) / Double(prunableParameters) : 0 }
+  public var realisedSparsity: Double {
+    prunableParameters > 0 ? Double(zeroParameters) / Double(prunableParameters) : 0
+  }
   /// zeros / all parameters of the model.
   public var overallSparsity: Double { totalParameters > 0 ? Double(zeroParameters) / Double(totalParameters) : 0 }
   /// Mean relative layer error.
@@ -173,23 +177,25 @@ public enum ModelPruningError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .calibrationTooShort(source, tokens, sequenceLength, windows):
+    case .calibrationTooShort(let source, let tokens, let sequenceLength, let windows):
       return "calibration text \(source) has \(tokens) tokens, fewer than \(windows) window(s) of \(sequenceLength)"
-    case let .invalidPlan(message, _): return message
-    case let .layer(block, name, failure): return "layer \(name): block \(block)\(failure.context): \(failure.message)"
-    case let .forward(e): return e.message
-    case let .checkpoint(message, _), let .resumeConflict(message, _): return "checkpoint: \(message)"
-    case let .checkpointFile(path, e, _): return "checkpoint: \(path) is unreadable: \(e.message)"
+    case .invalidPlan(let message, _): return message
+    case .layer(let block, let name, let failure):
+      return "layer \(name): block \(block)\(failure.context): \(failure.message)"
+    case .forward(let e): return e.message
+    case .checkpoint(let message, _), .resumeConflict(let message, _): return "checkpoint: \(message)"
+    case .checkpointFile(let path, let e, _): return "checkpoint: \(path) is unreadable: \(e.message)"
     }
   }
 
   public var hint: String? {
     switch self {
     case .calibrationTooShort: return "give a longer text, or fewer --nsamples or a shorter --seqlen."
-    case let .invalidPlan(_, hint), let .checkpoint(_, hint), let .resumeConflict(_, hint), let .checkpointFile(_, _, hint):
+    case .invalidPlan(_, let hint), .checkpoint(_, let hint), .resumeConflict(_, let hint),
+      .checkpointFile(_, _, let hint):
       return sentence(hint)
-    case let .layer(_, _, failure): return failure.hint ?? "check the model's weights and the calibration text."
-    case let .forward(e): return e.hint
+    case .layer(_, _, let failure): return failure.hint ?? "check the model's weights and the calibration text."
+    case .forward(let e): return e.hint
     }
   }
 }
@@ -212,19 +218,19 @@ public enum LayerFailure: PruneKitError, Equatable {
 
   /// What the failure adds after the block: the method, when a method failed.
   var context: String {
-    if case let .method(method, _) = self { return ", \(method)" }
+    if case .method(let method, _) = self { return ", \(method)" }
     return ""
   }
 
   public var message: String {
     switch self {
-    case let .nonFiniteWeight(shape, entries): return "the weight \(shape) has \(entries)"
-    case let .nonFiniteGram(what, entries): return "\(what) has \(entries) (row and column = input features)"
-    case let .nonFiniteFFNInput(entries):
+    case .nonFiniteWeight(let shape, let entries): return "the weight \(shape) has \(entries)"
+    case .nonFiniteGram(let what, let entries): return "\(what) has \(entries) (row and column = input features)"
+    case .nonFiniteFFNInput(let entries):
       return "the FFN's calibration input (behind the pruned attention) has \(entries) (row = token, column = feature)"
-    case let .problem(e): return e.message
-    case let .method(_, e): return e.message
-    case let .sparseLLM(layers, e): return "SparseLLM on the FFN (\(layers)): \(e.message)"
+    case .problem(let e): return e.message
+    case .method(_, let e): return e.message
+    case .sparseLLM(let layers, let e): return "SparseLLM on the FFN (\(layers)): \(e.message)"
     }
   }
 
@@ -236,8 +242,8 @@ public enum LayerFailure: PruneKitError, Equatable {
         + " overflows; an earlier layer produces them: check the model file and the weights of the earlier blocks."
     case .nonFiniteFFNInput:
       return "the attention layers of this block or an earlier block produce NaN or Inf; check the model file."
-    case let .problem(e): return e.hint
-    case let .method(_, e), let .sparseLLM(_, e): return e.hint
+    case .problem(let e): return e.hint
+    case .method(_, let e), .sparseLLM(_, let e): return e.hint
     }
   }
 }
@@ -245,7 +251,9 @@ public enum LayerFailure: PruneKitError, Equatable {
 /// Where completed blocks go and come back from; `PruningCheckpoint` is the file-backed one.
 public protocol BlockStore {
   /// The outcome of `block` if it was completed earlier.
-  func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (weights: [(String, Matrix<Float>)], records: [LayerRecord])?
+  func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (
+    weights: [(String, Matrix<Float>)], records: [LayerRecord]
+  )?
   /// Persists a completed block (atomically).
   func save(block: Int, weights: [(String, Matrix<Float>)], records: [LayerRecord]) throws(ModelPruningError)
 }
@@ -265,12 +273,15 @@ public struct ModelPruner: Sendable {
     let count = model.blockCount
     let range = plan.blocks ?? 0...(count - 1)
     guard range.lowerBound >= 0, range.upperBound < count else {
-      throw .invalidPlan("blocks \(range.lowerBound)-\(range.upperBound) outside the model's 0-\(count - 1)", hint: "give --blocks within 0-\(count - 1)")
+      throw .invalidPlan(
+        "blocks \(range.lowerBound)-\(range.upperBound) outside the model's 0-\(count - 1)",
+        hint: "give --blocks within 0-\(count - 1)")
     }
     if (plan.method == .sparsellm) != (plan.schedule == .sparsellm) {
       throw .invalidPlan(
         "method \(plan.method) cannot run on the \(plan.schedule) schedule: SparseLLM prunes a block's FFN layers together and needs its own driver",
-        hint: plan.method == .sparsellm ? "drop --schedule (sparsellm uses the sparsellm schedule)" : "use --schedule sequential or corrected")
+        hint: plan.method == .sparsellm
+          ? "drop --schedule (sparsellm uses the sparsellm schedule)" : "use --schedule sequential or corrected")
     }
     if plan.schedule != .corrected && range.lowerBound != 0 {
       throw .invalidPlan(
@@ -283,7 +294,9 @@ public struct ModelPruner: Sendable {
         "--jobs \(plan.jobs) needs independent blocks; under the sequential schedule each block waits for the one before",
         hint: "use --jobs 1, or --schedule corrected")
     }
-    guard plan.chunkWindows >= 1 else { throw .invalidPlan("chunk windows must be at least 1", hint: "give a positive count") }
+    guard plan.chunkWindows >= 1 else {
+      throw .invalidPlan("chunk windows must be at least 1", hint: "give a positive count")
+    }
     return Array(range)
   }
 
@@ -294,11 +307,12 @@ public struct ModelPruner: Sendable {
     let t = calibration.tokens.count
     let chunk = min(t, plan.chunkWindows * calibration.sequenceLength)
     let jobs = plan.schedule == .corrected ? plan.jobs : 1
-    let largestBlock = (0..<model.blockCount).map { b in
-      model.linearLayerNames(block: b).reduce(0) { s, n in
-        s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns } ?? 0)
-      }
-    }.max() ?? 0
+    let largestBlock =
+      (0..<model.blockCount).map { b in
+        model.linearLayerNames(block: b).reduce(0) { s, n in
+          s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns } ?? 0)
+        }
+      }.max() ?? 0
     // Block internals per token: the normed input, q, k, v, the attention output and the residual
     // (Float, hidden wide), two FFN-wide activations (Float), and the Double copy of the widest
     // layer input while its Gram is accumulated (two under `corrected`: X and X*).
@@ -313,7 +327,8 @@ public struct ModelPruner: Sendable {
     var sparseLLMBytes = 0
     if plan.schedule == .sparsellm {
       let variables = c.architecture == .llama ? 3 : 2
-      sparseLLMBytes = t * (2 * c.hiddenSize + variables * c.intermediateSize) * 4
+      sparseLLMBytes =
+        t * (2 * c.hiddenSize + variables * c.intermediateSize) * 4
         + min(t, plan.options.sparseLLM.chunkRows) * 4 * c.intermediateSize * 4
         + 3 * c.intermediateSize * c.intermediateSize * 8
     }
@@ -327,7 +342,8 @@ public struct ModelPruner: Sendable {
   /// Prunes `model` in place. Blocks found in `store` are installed instead of pruned; every block
   /// pruned here is saved to `store` before the next one starts.
   public func run(
-    _ model: inout TransformerLM, store: (any BlockStore)? = nil, progress: @escaping (ModelPruningEvent) -> Void = { _ in }
+    _ model: inout TransformerLM, store: (any BlockStore)? = nil,
+    progress: @escaping (ModelPruningEvent) -> Void = { _ in }
   ) throws(ModelPruningError) -> ModelPruningSummary {
     let start = ContinuousClock.now
     let blocks = try blockList(for: model)
@@ -339,7 +355,9 @@ public struct ModelPruner: Sendable {
     var prunedHere = 0
     let toPrune = blocks.count
 
-    func finish(_ b: Int, _ outcome: BlockOutcome, into model: inout TransformerLM, save: Bool) throws(ModelPruningError) {
+    func finish(_ b: Int, _ outcome: BlockOutcome, into model: inout TransformerLM, save: Bool)
+      throws(ModelPruningError)
+    {
       for (name, w) in outcome.weights {
         do { try model.setLinearWeight(name, w) } catch { throw .forward(error) }
       }
@@ -349,8 +367,10 @@ public struct ModelPruner: Sendable {
         prunedHere += 1
         let elapsed = secondsSince(start)
         let remaining = toPrune - resumed.count - prunedHere
-        progress(.block(b, done: resumed.count + prunedHere, of: toPrune, elapsed: elapsed,
-                        eta: prunedHere > 0 ? elapsed / Double(prunedHere) * Double(remaining) : nil))
+        progress(
+          .block(
+            b, done: resumed.count + prunedHere, of: toPrune, elapsed: elapsed,
+            eta: prunedHere > 0 ? elapsed / Double(prunedHere) * Double(remaining) : nil))
       }
     }
     func stored(_ b: Int, _ model: TransformerLM) throws(ModelPruningError) -> BlockOutcome? {
@@ -361,19 +381,24 @@ public struct ModelPruner: Sendable {
     }
 
     var hidden: Matrix<Float>
-    do { hidden = try model.embed(calibration.tokens, sequenceLength: calibration.sequenceLength) } catch { throw .forward(error) }
+    do { hidden = try model.embed(calibration.tokens, sequenceLength: calibration.sequenceLength) } catch {
+      throw .forward(error)
+    }
     let lastBlock = blocks.last ?? -1
     let layerProgress: (LayerRecord) -> Void = { r in progress(.layer(r, elapsed: secondsSince(start))) }
 
     switch plan.schedule {
     case .sequential, .sparsellm:
       for b in 0...max(lastBlock, 0) where b <= lastBlock {
-        let input = BlockInput(hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+        let input = BlockInput(
+          hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
         if let outcome = try stored(b, model) {
           try finish(b, outcome, into: &model, save: false)
         } else {
-          let outcome = plan.schedule == .sparsellm
-            ? try pruneBlockSparseLLM(model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
+          let outcome =
+            plan.schedule == .sparsellm
+            ? try pruneBlockSparseLLM(
+              model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
             : try pruneBlockSequential(
               model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
               progress: layerProgress)
@@ -388,7 +413,8 @@ public struct ModelPruner: Sendable {
       while b <= lastBlock {
         var batch: [(block: Int, input: BlockInput, dense: [[Matrix<Float>]]?)] = []
         while b <= lastBlock && batch.count < plan.jobs {
-          let input = BlockInput(hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+          let input = BlockInput(
+            hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
           let outcome = wanted.contains(b) ? try stored(b, model) : nil
           let prune = wanted.contains(b) && outcome == nil
           // The pass that feeds the next block also keeps this block's dense layer inputs, when
@@ -396,7 +422,9 @@ public struct ModelPruner: Sendable {
           var captures: [[Matrix<Float>]] = []
           let keep = prune && input.captureBytes(of: model, block: b) <= Self.captureBudget / plan.jobs
           if b < lastBlock || keep {
-            let next = withUnsafeMutablePointer(to: &captures) { p in input.output(of: model, block: b, captures: keep ? p : nil) }
+            let next = withUnsafeMutablePointer(to: &captures) { p in
+              input.output(of: model, block: b, captures: keep ? p : nil)
+            }
             if b < lastBlock { hidden = next }
           }
           if let outcome { try finish(b, outcome, into: &model, save: false) }
@@ -429,9 +457,12 @@ public struct ModelPruner: Sendable {
   ) throws(ModelPruningError) -> [BlockOutcome] {
     let plan = self.plan
     if batch.count == 1 {
-      return [try pruneBlockCorrected(
-        model, block: batch[0].block, input: batch[0].input, denseInputs: batch[0].dense, method: plan.method, pattern: plan.pattern,
-        options: plan.options, progress: progress)]
+      return [
+        try pruneBlockCorrected(
+          model, block: batch[0].block, input: batch[0].input, denseInputs: batch[0].dense, method: plan.method,
+          pattern: plan.pattern,
+          options: plan.options, progress: progress)
+      ]
     }
     let threads = max(1, Parallelism.threads / batch.count)
     let results = ResultSlots<Result<BlockOutcome, ModelPruningError>>(count: batch.count)
@@ -441,7 +472,8 @@ public struct ModelPruner: Sendable {
       let result = Parallelism.$threadOverride.withValue(threads) {
         Result { () throws(ModelPruningError) -> BlockOutcome in
           try pruneBlockCorrected(
-            model, block: batch[i].block, input: batch[i].input, denseInputs: batch[i].dense, method: plan.method, pattern: plan.pattern,
+            model, block: batch[i].block, input: batch[i].input, denseInputs: batch[i].dense, method: plan.method,
+            pattern: plan.pattern,
             options: plan.options, progress: { r in lock.withLock { report.value(r) } })
         }
       }

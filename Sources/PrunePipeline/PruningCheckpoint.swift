@@ -38,7 +38,8 @@ public struct PruningCheckpoint: BlockStore, Sendable {
     if manager.fileExists(atPath: directory.path) {
       guard resume else {
         throw .resumeConflict(
-          "\(directory.path) holds an interrupted run", hint: "add --resume to continue it, or delete the folder to start over")
+          "\(directory.path) holds an interrupted run",
+          hint: "add --resume to continue it, or delete the folder to start over")
       }
       guard let data = manager.contents(atPath: runFile.path),
         let stored = try? JSONDecoder().decode([String: String].self, from: data)
@@ -62,7 +63,8 @@ public struct PruningCheckpoint: BlockStore, Sendable {
   /// leaves a checkpoint folder without its fingerprint.
   private static func create(_ directory: URL, fingerprint: [String: String]) throws(ModelPruningError) {
     AtomicOutput.removeStaleTemporaries(
-      in: directory.deletingLastPathComponent(), prefixes: [AtomicOutput.folderTemporaryPrefix(of: directory.lastPathComponent)])
+      in: directory.deletingLastPathComponent(),
+      prefixes: [AtomicOutput.folderTemporaryPrefix(of: directory.lastPathComponent)])
     let retry = "nothing was pruned yet; run the same command again once the folder is writable"
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -73,12 +75,14 @@ public struct PruningCheckpoint: BlockStore, Sendable {
       }
     } catch {
       switch error {
-      case let .create(_, reason), let .move(reason, _):
+      case .create(_, let reason), .move(let reason, _):
         throw .checkpoint(
-          "cannot create the checkpoint folder \(directory.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
-      case let .fill(e):
+          "cannot create the checkpoint folder \(directory.path): \(reason)",
+          hint: OutputSafety.writeHint(reason: reason, retry: retry))
+      case .fill(let e):
         let reason = OutputSafety.plain(e.reason)
-        throw .checkpoint("cannot write \(runFile.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
+        throw .checkpoint(
+          "cannot write \(runFile.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
       }
     }
   }
@@ -122,25 +126,31 @@ public struct PruningCheckpoint: BlockStore, Sendable {
       for (name, w) in weights { try writer.add(name + ".weight", matrix: w) }
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]
-      encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+      encoder.nonConformingFloatEncodingStrategy = .convertToString(
+        positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
       writer.metadata = ["records": String(decoding: try encoder.encode(records), as: UTF8.self), "block": "\(block)"]
       try writer.write(to: file)
     } catch {
       let reason: String
       switch error {
-      case let SafetensorsError.writeFailed(_, why): reason = OutputSafety.plain(why)
+      case SafetensorsError.writeFailed(_, let why): reason = OutputSafety.plain(why)
       case let e as any PruneKitError: reason = e.message
       default: reason = "\(error)"
       }
       let kept = completedBlocks
-      let retry = kept.isEmpty
+      let retry =
+        kept.isEmpty
         ? "no block was finished yet; run the same command again"
         : "the \(kept.count) finished block(s) stay in \(directory.path) and the same command with --resume continues from them"
-      throw .checkpoint("cannot write block \(block) to \(file.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
+      throw .checkpoint(
+        "cannot write block \(block) to \(file.path): \(reason)",
+        hint: OutputSafety.writeHint(reason: reason, retry: retry))
     }
   }
 
-  public func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (weights: [(String, Matrix<Float>)], records: [LayerRecord])? {
+  public func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (
+    weights: [(String, Matrix<Float>)], records: [LayerRecord]
+  )? {
     let file = url(block: block)
     guard FileManager.default.fileExists(atPath: file.path) else { return nil }
     let hint = "delete \(file.path) (that block is pruned again) or the whole checkpoint folder"
@@ -154,7 +164,8 @@ public struct PruningCheckpoint: BlockStore, Sendable {
         let w = try st.matrix(name + ".weight", as: Float.self)
         let dense = try model.linearWeights(name).weight
         guard w.rows == dense.rows && w.columns == dense.columns else {
-          throw ModelPruningError.checkpoint("\(file.path): \(name) is \(w.shapeDescription), the model's is \(dense.shapeDescription)", hint: hint)
+          throw ModelPruningError.checkpoint(
+            "\(file.path): \(name) is \(w.shapeDescription), the model's is \(dense.shapeDescription)", hint: hint)
         }
         weights.append((name, w))
       }
@@ -187,7 +198,8 @@ public struct PruningCheckpoint: BlockStore, Sendable {
 
   private var decoder: JSONDecoder {
     let d = JSONDecoder()
-    d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    d.nonConformingFloatDecodingStrategy = .convertFromString(
+      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     return d
   }
 }

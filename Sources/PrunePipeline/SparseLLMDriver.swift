@@ -10,10 +10,14 @@ import PruneSolvers
 extension TransformerLM {
   /// Block `index`'s feed-forward weights as a `SparseLLM.FeedForward` (dense, as the model holds
   /// them), with the module names of up, gate (LLaMA) and down.
-  func feedForward(block index: Int) throws(ForwardError) -> (ffn: SparseLLM.FeedForward<Float>, up: String, gate: String?, down: String) {
+  func feedForward(block index: Int) throws(ForwardError) -> (
+    ffn: SparseLLM.FeedForward<Float>, up: String, gate: String?, down: String
+  ) {
     let names = linearGroups(block: index)
-    let first = names[2], down = names[3][0]
-    let gateName: String?, upName: String
+    let first = names[2]
+    let down = names[3][0]
+    let gateName: String?
+    let upName: String
     if config.architecture == .llama {
       gateName = first[0]
       upName = first[1]
@@ -21,7 +25,8 @@ extension TransformerLM {
       gateName = nil
       upName = first[0]
     }
-    let up = try linearWeights(upName), downWeights = try linearWeights(down)
+    let up = try linearWeights(upName)
+    let downWeights = try linearWeights(down)
     let gate = try gateName.map { (n) throws(ForwardError) in try linearWeights(n) }
     let activation: SparseLLM.Activation
     switch config.activation {
@@ -78,7 +83,9 @@ func pruneBlockSparseLLM(
   for r in input.chunks {
     let part = pruned.groupInput(block: block, group: 2, hidden: input.rows(r), sequenceLength: input.sequenceLength)
     x.withUnsafeMutableBufferPointer { px in
-      part.withUnsafeBufferPointer { pp in (px.baseAddress! + r.lowerBound * width).update(from: pp.baseAddress!, count: pp.count) }
+      part.withUnsafeBufferPointer { pp in
+        (px.baseAddress! + r.lowerBound * width).update(from: pp.baseAddress!, count: pp.count)
+      }
     }
   }
 

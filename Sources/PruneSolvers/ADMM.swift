@@ -83,9 +83,11 @@ public struct ADMM: Sendable {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
     precondition(options.iterations >= 0 && options.maskIterations >= 0 && options.rho > 0)
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     if let fixedMask, fixedMask.rows != m || fixedMask.columns != n {
-      throw .maskMismatch(detail: "mask [\(fixedMask.rows) × \(fixedMask.columns)] for a weight \(problem.weight.shapeDescription)")
+      throw .maskMismatch(
+        detail: "mask [\(fixedMask.rows) × \(fixedMask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
 
     // Preconditioning: d, Ĝ = D⁻¹G*D⁻¹, V₀ = W·D.
@@ -170,9 +172,10 @@ public struct ADMM: Sendable {
       fraction = 1 - x * x * x
     }
     if fraction >= 1 { return Mask.pruningLowest(magnitudes, pattern: pattern) }
-    let m = values.rows, n = values.columns
+    let m = values.rows
+    let n = values.columns
     switch pattern {
-    case let .unstructured(ratio, group):
+    case .unstructured(let ratio, let group):
       let partial = SparsityPattern.unstructured(ratio: ratio * fraction, group: group)
       return Mask.pruningLowest(magnitudes, pattern: partial)
     case .nOfM:

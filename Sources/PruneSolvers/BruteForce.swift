@@ -40,7 +40,8 @@ public struct BruteForce: Sendable {
   {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     // The candidate pruned sets of one row, grouped by how many they prune.
     var candidates: [Int: [[Int]]] = [:]
     switch pattern {
@@ -52,7 +53,7 @@ public struct BruteForce: Sendable {
       try checkSize(1 << min(n, 62), n: n)
       let total = pattern.prunedCount(rows: m, columns: n)
       for k in 0...min(n, total) { candidates[k] = combinations(of: Array(0..<n), choose: k) }
-    case let .nOfM(nn, mm):
+    case .nOfM(let nn, let mm):
       let perGroup = binomial(mm, nn)
       let groups = n / mm
       let count = (0..<groups).reduce(1.0) { acc, _ in acc * Double(perGroup) }
@@ -126,7 +127,9 @@ public struct BruteForce: Sendable {
       for (p, j) in kept.enumerated() { out[i, j] = row.values[p] }
       for j in row.pruned { mask[i, j] = false }
     }
-    return finishResult(method: .exact, problem: problem, pattern: pattern, weight: out.converted(to: T.self), mask: mask, start: start) { r in
+    return finishResult(
+      method: .exact, problem: problem, pattern: pattern, weight: out.converted(to: T.self), mask: mask, start: start
+    ) { r in
       r.damping = delta
       r.dampingRetry = worstRetry > 0 ? worstRetry : nil
       r.metrics = ["masks_evaluated": Double(evaluated)]

@@ -143,10 +143,13 @@ public struct FISTA: Sendable {
 
     // Step 3: λ₀ and the bracket [λ_lo, λ_hi].
     var lambda = options.initialLambda ?? Self.quantileLambda(problem, ratio: pattern.ratio)
-    var lambdaLow = 0.0, lambdaHigh = Double.infinity
+    var lambdaLow = 0.0
+    var lambdaHigh = Double.infinity
 
     // Step 4: T rounds of FISTA, rounding and bisection.
-    var path: [Double] = [], trace: [Double] = [], ratios: [Double] = []
+    var path: [Double] = []
+    var trace: [Double] = []
+    var ratios: [Double] = []
     var totalIterations = 0
     if lipschitz > 0 && lipschitz.isFinite && pattern.ratio > 0 {
       for _ in 0..<options.lambdaSteps {
@@ -174,7 +177,8 @@ public struct FISTA: Sendable {
         if eTotal == 0 { break }
         if ratio > options.xi {
           lambdaLow = lambda
-          lambda = lambdaHigh.isFinite ? geometricMean(lambdaLow, lambdaHigh) : max(2 * lambda, Double.leastNormalMagnitude)
+          lambda =
+            lambdaHigh.isFinite ? geometricMean(lambdaLow, lambdaHigh) : max(2 * lambda, Double.leastNormalMagnitude)
         } else {
           lambdaHigh = lambda
           lambda = lambdaLow > 0 ? geometricMean(lambdaLow, lambdaHigh) : lambda / 2
@@ -191,7 +195,8 @@ public struct FISTA: Sendable {
       weight = refit.weight
       refitRetry = refit.report.dampingRetry
     }
-    return finishResult(method: .fista, problem: problem, pattern: pattern, weight: weight, mask: mask, start: start) { r in
+    return finishResult(method: .fista, problem: problem, pattern: pattern, weight: weight, mask: mask, start: start) {
+      r in
       r.lambda = bestLambda
       r.lambdaPath = path
       r.objectiveTrace = trace
@@ -215,7 +220,9 @@ public struct FISTA: Sendable {
   }
 
   /// Step 2: W₀, the weights of the warm-start method (or W itself for `.dense`).
-  func warmStart<T: KernelScalar>(_ problem: LayerProblem<T>, pattern: SparsityPattern) throws(PruningError) -> Matrix<T> {
+  func warmStart<T: KernelScalar>(_ problem: LayerProblem<T>, pattern: SparsityPattern) throws(PruningError) -> Matrix<
+    T
+  > {
     switch options.warmStart {
     case .dense: return problem.weight
     case .magnitude: return Self.round(problem.weight, pattern: pattern)
@@ -230,11 +237,17 @@ public struct FISTA: Sendable {
   /// Step 3: λ₀ = the s-quantile of |Wᵢⱼ|·G*ⱼⱼ, sorted(scores)[min(⌊s·mn⌋, mn − 1)] (0 for an
   /// empty W).
   static func quantileLambda<T: KernelScalar>(_ problem: LayerProblem<T>, ratio: Double) -> Double {
-    let m = problem.outputs, n = problem.inputs, g = problem.gram
+    let m = problem.outputs
+    let n = problem.inputs
+    let g = problem.gram
     var items = [ScoredIndex]()
     items.reserveCapacity(m * n)
     problem.weight.withUnsafeBufferPointer { pw in
-      for i in 0..<m { for j in 0..<n { items.append(ScoredIndex(score: Double(pw[i * n + j].magnitude) * Double(g[j, j]), index: Int32(i * n + j))) } }
+      for i in 0..<m {
+        for j in 0..<n {
+          items.append(ScoredIndex(score: Double(pw[i * n + j].magnitude) * Double(g[j, j]), index: Int32(i * n + j)))
+        }
+      }
     }
     guard !items.isEmpty else { return 0 }
     let k = min(items.count - 1, Int(ratio * Double(items.count)))
@@ -263,11 +276,13 @@ public struct FISTA: Sendable {
     gram g: Matrix<T>, target c: Matrix<T>, lambda: Double, lipschitz: Double, start: Matrix<T>,
     iterations: Int, tolerance: Double = 0
   ) -> LassoRun<T> {
-    precondition(g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns, "FISTA.lasso: shapes")
+    precondition(
+      g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns, "FISTA.lasso: shapes")
     precondition(lipschitz > 0 && lambda >= 0, "FISTA.lasso: needs L > 0 and λ ≥ 0")
     let step = T(1 / lipschitz)
     let tau = T(lambda / lipschitz)
-    let rows = c.rows, columns = c.columns
+    let rows = c.rows
+    let columns = c.columns
     var z = start  // Z_{k−1}
     var y = start  // Y_k
     var yg = Matrix<T>(rows: rows, columns: columns)
@@ -291,7 +306,8 @@ public struct FISTA: Sendable {
                   let shared = (
                     c: SendableConstPointer(pc.baseAddress!), yg: SendableConstPointer(pyg.baseAddress!),
                     z: SendablePointer(pz.baseAddress!), y: SendablePointer(py.baseAddress!),
-                    change: SendablePointer(pch.baseAddress!), previous: SendablePointer(ppr.baseAddress!))
+                    change: SendablePointer(pch.baseAddress!), previous: SendablePointer(ppr.baseAddress!)
+                  )
                   Parallelism.forEachChunk(of: rows) { range in
                     for i in range {
                       let o = i * columns
@@ -312,7 +328,8 @@ public struct FISTA: Sendable {
       done += 1
       // The stopping rule: ‖Z_k − Z_{k−1}‖² ≤ ε²‖Z_{k−1}‖².
       if tolerance > 0 {
-        var change = 0.0, previous = 0.0
+        var change = 0.0
+        var previous = 0.0
         for i in 0..<rows {
           change += rowChange[i]
           previous += rowPrevious[i]
@@ -336,16 +353,20 @@ public struct FISTA: Sendable {
     gram g: Matrix<Double>, target c: Matrix<Double>, lambda: Double, lipschitz: Double, start: Matrix<Double>,
     iterations: Int, tolerance: Double = 0
   ) -> LassoRun<Double> {
-    precondition(g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns, "FISTA.lassoReference: shapes")
+    precondition(
+      g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns,
+      "FISTA.lassoReference: shapes")
     precondition(lipschitz > 0 && lambda >= 0, "FISTA.lassoReference: needs L > 0 and λ ≥ 0")
-    let m = c.rows, n = c.columns
+    let m = c.rows
+    let n = c.columns
     var z = start  // Z_{k−1}
     var y = start  // Y_k
     var t = 1.0  // t_k
     var done = 0
     for _ in 0..<iterations {
       let tNext = (1 + (1 + 4 * t * t).squareRoot()) / 2
-      var change = 0.0, previous = 0.0  // ‖Z_k − Z_{k−1}‖², ‖Z_{k−1}‖²
+      var change = 0.0
+      var previous = 0.0  // ‖Z_k − Z_{k−1}‖², ‖Z_{k−1}‖²
       for i in 0..<m {
         // Row i of Z_k: a gradient step from row i of Y_k, then the prox.
         var zRow = [Double](repeating: 0, count: n)
@@ -402,8 +423,11 @@ func fistaRowStep<T: KernelScalar>(
   c: UnsafePointer<T>, yg: UnsafePointer<T>, z: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
   count: Int, step: T, tau: T, momentum: T
 ) -> (Double, Double) {
-  var change8 = SIMD8<T>(repeating: 0), previous8 = SIMD8<T>(repeating: 0)
-  let tau8 = SIMD8<T>(repeating: tau), step8 = SIMD8<T>(repeating: step), momentum8 = SIMD8<T>(repeating: momentum)
+  var change8 = SIMD8<T>(repeating: 0)
+  var previous8 = SIMD8<T>(repeating: 0)
+  let tau8 = SIMD8<T>(repeating: tau)
+  let step8 = SIMD8<T>(repeating: step)
+  let momentum8 = SIMD8<T>(repeating: momentum)
   var j = 0
   while j + 8 <= count {
     let yv = UnsafeRawPointer(y + j).loadUnaligned(as: SIMD8<T>.self)
@@ -419,7 +443,8 @@ func fistaRowStep<T: KernelScalar>(
     UnsafeMutableRawPointer(z + j).storeBytes(of: zNew, as: SIMD8<T>.self)
     j += 8
   }
-  var change = 0.0, previous = 0.0
+  var change = 0.0
+  var previous = 0.0
   for lane in 0..<8 {
     change += Double(change8[lane])
     previous += Double(previous8[lane])
@@ -445,7 +470,8 @@ func fistaRowStep<T: KernelScalar>(
 func clamp8<T: KernelScalar>(_ v: SIMD8<T>, _ tau: SIMD8<T>) -> SIMD8<T> {
   var r = v
   for lane in 0..<8 {
-    let x = v[lane], t = tau[lane]
+    let x = v[lane]
+    let t = tau[lane]
     r[lane] = x > t ? t : (x < -t ? -t : x)
   }
   return r

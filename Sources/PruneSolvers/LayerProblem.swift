@@ -115,7 +115,8 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     if let crossGram, let denseGram {
       // tr(Ŵ G* Ŵᵀ) − 2 tr(W K Ŵᵀ) + tr(W G Wᵀ); Double keeps the cancellation harmless
       // (absolute error ~1e-13 of the energies).
-      let e = traceOfProduct(wHat, gram.converted(to: Double.self), wHat)
+      let e =
+        traceOfProduct(wHat, gram.converted(to: Double.self), wHat)
         - 2 * traceOfProduct(w, crossGram.converted(to: Double.self), wHat)
         + traceOfProduct(w, denseGram.converted(to: Double.self), w)
       return max(0, e)
@@ -171,7 +172,7 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     for j in 0..<n { h[j, j] += tau }
     do { _ = try cholesky(h) } catch {
       switch error {
-      case let .notPositiveDefinite(column, _, _, _):
+      case .notPositiveDefinite(let column, _, _, _):
         throw .notSemidefinite(tensor: "gram", column: column, tolerance: tau)
       }
     }
@@ -217,21 +218,22 @@ public enum LayerProblemError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .shapeMismatch(tensor, expected, found):
+    case .shapeMismatch(let tensor, let expected, let found):
       return "layer problem: '\(tensor)' has shape \(found), expected \(expected)"
-    case let .nonFinite(tensor, row, column, value):
+    case .nonFinite(let tensor, let row, let column, let value):
       return "layer problem: '\(tensor)'[\(row), \(column)] is \(value)"
-    case let .negativeDiagonal(tensor, index, value):
-      return "layer problem: '\(tensor)'[\(index), \(index)] is \(value), but a Gram's diagonal is a sum of squares Σ xⱼ² ≥ 0"
-    case let .notSemidefinite(tensor, column, tolerance):
+    case .negativeDiagonal(let tensor, let index, let value):
+      return
+        "layer problem: '\(tensor)'[\(index), \(index)] is \(value), but a Gram's diagonal is a sum of squares Σ xⱼ² ≥ 0"
+    case .notSemidefinite(let tensor, let column, let tolerance):
       return "layer problem: '\(tensor)' is not positive semidefinite: it has an eigenvalue below −\(tolerance)"
         + " (10⁻⁴ of its trace; the factorisation of G + τI stopped at column \(column)), far beyond rounding"
-    case let .notSymmetric(tensor, row, column):
+    case .notSymmetric(let tensor, let row, let column):
       return "layer problem: '\(tensor)' is not symmetric at (\(row), \(column))"
     case .incompleteErrorCorrection:
       return "layer problem: an error-corrected problem needs both the cross-Gram K = Σ x x*ᵀ and the"
         + " dense Gram G = Σ x xᵀ, besides G* = Σ x* x*ᵀ"
-    case let .negativeTokenCount(n):
+    case .negativeTokenCount(let n):
       return "layer problem: token count \(n) is negative"
     }
   }
@@ -240,7 +242,7 @@ public enum LayerProblemError: PruneKitError, Equatable {
     switch self {
     case .shapeMismatch:
       return "W is [out × in], the Grams [in × in] and the inputs [tokens × in]."
-    case let .nonFinite(tensor, _, _, _):
+    case .nonFinite(let tensor, _, _, _):
       switch tensor {
       case "weight":
         return "the weight itself holds NaN or Inf: check the model file (or whatever produced the weight)."
@@ -254,7 +256,8 @@ public enum LayerProblemError: PruneKitError, Equatable {
     case .negativeDiagonal:
       return "the Gram was not formed as Σ x xᵀ; check its producer (or that 'cross_gram' and 'gram' are not swapped)."
     case .notSemidefinite:
-      return "a Gram Σ x xᵀ has no negative eigenvalue; check its producer (or that 'cross_gram' and 'gram' are not swapped)."
+      return
+        "a Gram Σ x xᵀ has no negative eigenvalue; check its producer (or that 'cross_gram' and 'gram' are not swapped)."
     case .notSymmetric:
       return "a Gram matrix is Σ x xᵀ; check the producer."
     case .incompleteErrorCorrection, .negativeTokenCount:

@@ -33,7 +33,8 @@ public struct MethodOptions: Sendable, Equatable {
   /// option that does not apply to `method`.
   public mutating func set(_ name: String, _ value: String, for method: PruningMethod) throws(PruningError) {
     guard let option = MethodOption.named(name) else {
-      throw .invalidOption(name: name, detail: "unknown option; known: \(MethodOption.all.map(\.cliName).joined(separator: ", "))")
+      throw .invalidOption(
+        name: name, detail: "unknown option; known: \(MethodOption.all.map(\.cliName).joined(separator: ", "))")
     }
     try set(option, value, for: method)
   }
@@ -116,10 +117,17 @@ public struct MethodOption: Sendable, CustomStringConvertible {
   static func grouped(_ items: [(PruningMethod, String)]) -> String {
     var groups: [(text: String, methods: [PruningMethod])] = []
     for (method, text) in items {
-      if let g = groups.firstIndex(where: { $0.text == text }) { groups[g].methods.append(method) } else { groups.append((text, [method])) }
+      if let g = groups.firstIndex(where: { $0.text == text }) {
+        groups[g].methods.append(method)
+      } else {
+        groups.append((text, [method]))
+      }
     }
     if groups.count == 1 { return groups[0].text }
-    let common = groups.indices.max { groups[$0].methods.count < groups[$1].methods.count || (groups[$0].methods.count == groups[$1].methods.count && $0 > $1) }!
+    let common = groups.indices.max {
+      groups[$0].methods.count < groups[$1].methods.count
+        || (groups[$0].methods.count == groups[$1].methods.count && $0 > $1)
+    }!
     var parts = [groups[common].text]
     for (g, group) in groups.enumerated() where g != common {
       parts.append("\(group.methods.map(\.rawValue).joined(separator: ", ")): \(group.text)")
@@ -161,21 +169,31 @@ extension MethodOption {
     }
 
     /// An integer in `range`.
-    static func integer(_ method: PruningMethod, _ keyPath: WritableKeyPath<MethodOptions, Int> & Sendable, in range: ClosedRange<Int>) -> Route {
-      Route(method, keyPath, kind: .integer(range), parse: { Int($0).flatMap { range.contains($0) ? $0 : nil } }, show: { "\($0)" })
+    static func integer(
+      _ method: PruningMethod, _ keyPath: WritableKeyPath<MethodOptions, Int> & Sendable, in range: ClosedRange<Int>
+    ) -> Route {
+      Route(
+        method, keyPath, kind: .integer(range), parse: { Int($0).flatMap { range.contains($0) ? $0 : nil } },
+        show: { "\($0)" })
     }
 
     /// A finite number in `range`.
-    static func real(_ method: PruningMethod, _ keyPath: WritableKeyPath<MethodOptions, Double> & Sendable, in range: ClosedRange<Double>) -> Route {
+    static func real(
+      _ method: PruningMethod, _ keyPath: WritableKeyPath<MethodOptions, Double> & Sendable,
+      in range: ClosedRange<Double>
+    ) -> Route {
       Route(method, keyPath, kind: .real(range), parse: { Self.number($0, in: range) }, show: Kind.show)
     }
 
     /// A finite number in `range` for a property whose default is nil, meaning `unset`.
     static func real(
-      _ method: PruningMethod, _ keyPath: WritableKeyPath<MethodOptions, Double?> & Sendable, in range: ClosedRange<Double>,
+      _ method: PruningMethod, _ keyPath: WritableKeyPath<MethodOptions, Double?> & Sendable,
+      in range: ClosedRange<Double>,
       unset: String
     ) -> Route {
-      Route(method, keyPath, kind: .real(range), parse: { Self.number($0, in: range).map { Optional($0) } }, show: { $0.map(Kind.show) ?? unset })
+      Route(
+        method, keyPath, kind: .real(range), parse: { Self.number($0, in: range).map { Optional($0) } },
+        show: { $0.map(Kind.show) ?? unset })
     }
 
     /// true or false (also yes/no and 1/0, in any case).
@@ -187,7 +205,9 @@ extension MethodOption {
     static func choice<E: RawRepresentable & Equatable & Sendable>(
       _ method: PruningMethod, _ keyPath: WritableKeyPath<MethodOptions, E> & Sendable, among cases: [E]
     ) -> Route where E.RawValue == String {
-      Route(method, keyPath, kind: .choice(cases.map(\.rawValue)), parse: { text in cases.first { $0.rawValue == text } }, show: \.rawValue)
+      Route(
+        method, keyPath, kind: .choice(cases.map(\.rawValue)), parse: { text in cases.first { $0.rawValue == text } },
+        show: \.rawValue)
     }
 
     /// One of the enumeration's cases, by raw value.
@@ -221,12 +241,13 @@ extension MethodOption {
     /// What is accepted, for help and errors: "an integer in 1...1048576", "one of exact, reference".
     public var accepted: String {
       switch self {
-      case let .integer(r):
+      case .integer(let r):
         return r.upperBound == .max ? "an integer ≥ \(r.lowerBound)" : "an integer in \(r.lowerBound)...\(r.upperBound)"
-      case let .real(r):
+      case .real(let r):
         return r.upperBound == .greatestFiniteMagnitude
-          ? "a number ≥ \(Self.show(r.lowerBound))" : "a number in \(Self.show(r.lowerBound))...\(Self.show(r.upperBound))"
-      case let .choice(values): return "one of \(values.joined(separator: ", "))"
+          ? "a number ≥ \(Self.show(r.lowerBound))"
+          : "a number in \(Self.show(r.lowerBound))...\(Self.show(r.upperBound))"
+      case .choice(let values): return "one of \(values.joined(separator: ", "))"
       case .bool: return "true or false (also yes/no, 1/0)"
       }
     }
@@ -248,7 +269,8 @@ extension MethodOption {
 
   public static let blockSize = MethodOption(
     "blockSize", aliases: ["blocksize"],
-    "columns per lazy batch (SparseGPT; N:M needs a multiple of M) or per block (APT; rounded down to a multiple of M); sparsellm: its inner SparseGPT's",
+    "columns per lazy batch (SparseGPT; N:M needs a multiple of M) or per block (APT; rounded down to a"
+      + " multiple of M); sparsellm: its inner SparseGPT's",
     [
       .integer(.sparsegpt, \.sparseGPT.blockSize, in: 1...1 << 20), .integer(.apt, \.apt.blockSize, in: 1...1 << 20),
       .integer(.sparsellm, \.sparseGPT.blockSize, in: 1...1 << 20),
@@ -256,7 +278,9 @@ extension MethodOption {
 
   public static let damping = MethodOption(
     "damping", aliases: ["percdamp"],
-    "δ as a fraction of mean(diag G*) (0 = undamped): SparseGPT's and APT's H = G* + δI, the ridge of refit, exact and fista's final refit; admm: ρ₀ as a fraction of mean(diag Ĝ) = 1; sparsellm: its inner SparseGPT's",
+    "δ as a fraction of mean(diag G*) (0 = undamped): SparseGPT's and APT's H = G* + δI, the ridge of"
+      + " refit, exact and fista's final refit; admm: ρ₀ as a fraction of mean(diag Ĝ) = 1; sparsellm: its"
+      + " inner SparseGPT's",
     [
       .real(.sparsegpt, \.sparseGPT.damping, in: 0...1e6), .real(.apt, \.apt.damping, in: 0...1e6),
       .real(.admm, \.admm.damping, in: 0...1e6), .real(.refit, \.refit.damping, in: 0...1e6),
@@ -287,20 +311,26 @@ extension MethodOption {
   public static let rho = MethodOption("rho", "ADMM penalty ρ", [.real(.admm, \.admm.rho, in: 1e-12...1e12)])
 
   public static let maskSchedule = MethodOption(
-    "maskSchedule", "sparsity of ADMM's mask iterations: the paper's cubic ramp, or final at every step (the released code's unstructured path)",
+    "maskSchedule",
+    "sparsity of ADMM's mask iterations: the paper's cubic ramp, or final at every step (the released code's unstructured path)",
     [.choice(.admm, \.admm.maskSchedule)])
 
   public static let lambdaSteps = MethodOption(
-    "lambdaSteps", "λ bisection steps T", [.integer(.fista, \.fista.lambdaSteps, in: 1...1000), .integer(.sparsellm, \.fista.lambdaSteps, in: 1...1000)])
+    "lambdaSteps", "λ bisection steps T",
+    [.integer(.fista, \.fista.lambdaSteps, in: 1...1000), .integer(.sparsellm, \.fista.lambdaSteps, in: 1...1000)])
 
   public static let xi = MethodOption(
-    "xi", "rounding-error ratio threshold ξ", [.real(.fista, \.fista.xi, in: 1e-9...(1 - 1e-9)), .real(.sparsellm, \.fista.xi, in: 1e-9...(1 - 1e-9))])
+    "xi", "rounding-error ratio threshold ξ",
+    [.real(.fista, \.fista.xi, in: 1e-9...(1 - 1e-9)), .real(.sparsellm, \.fista.xi, in: 1e-9...(1 - 1e-9))])
 
   public static let initialLambda = MethodOption(
     "initialLambda", aliases: ["lambda"], "the first λ of the bisection",
     [
-      .real(.fista, \.fista.initialLambda, in: 0...Double.greatestFiniteMagnitude, unset: "the s-quantile of |Wᵢⱼ|·G*ⱼⱼ"),
-      .real(.sparsellm, \.fista.initialLambda, in: 0...Double.greatestFiniteMagnitude, unset: "the s-quantile of |Wᵢⱼ|·G*ⱼⱼ"),
+      .real(
+        .fista, \.fista.initialLambda, in: 0...Double.greatestFiniteMagnitude, unset: "the s-quantile of |Wᵢⱼ|·G*ⱼⱼ"),
+      .real(
+        .sparsellm, \.fista.initialLambda, in: 0...Double.greatestFiniteMagnitude, unset: "the s-quantile of |Wᵢⱼ|·G*ⱼⱼ"
+      ),
     ])
 
   public static let tolerance = MethodOption(
@@ -308,10 +338,12 @@ extension MethodOption {
     [.real(.fista, \.fista.tolerance, in: 0...1), .real(.sparsellm, \.fista.tolerance, in: 0...1)])
 
   public static let warmStart = MethodOption(
-    "warmStart", "the weights the first FISTA run starts from", [.choice(.fista, \.fista.warmStart), .choice(.sparsellm, \.fista.warmStart)])
+    "warmStart", "the weights the first FISTA run starts from",
+    [.choice(.fista, \.fista.warmStart), .choice(.sparsellm, \.fista.warmStart)])
 
   public static let finalRefit = MethodOption(
-    "finalRefit", "refit the kept weights exactly on FISTA's final mask, damped by --damping (sparsellm: by FISTA's default)",
+    "finalRefit",
+    "refit the kept weights exactly on FISTA's final mask, damped by --damping (sparsellm: by FISTA's default)",
     [.bool(.fista, \.fista.finalRefit), .bool(.sparsellm, \.fista.finalRefit)])
 
   public static let subset = MethodOption(
@@ -319,7 +351,8 @@ extension MethodOption {
     [.choice(.apt, \.apt.subset)])
 
   public static let maxMasks = MethodOption(
-    "maxMasks", "refuse problems with more admissible masks per row", [.integer(.exact, \.exact.maxMasks, in: 1...Int.max)])
+    "maxMasks", "refuse problems with more admissible masks per row",
+    [.integer(.exact, \.exact.maxMasks, in: 1...Int.max)])
 
   public static let inner = MethodOption(
     "inner", "the layer method inside SparseLLM's epochs and for attention", [.choice(.sparsellm, \.sparseLLM.inner)])
@@ -329,23 +362,28 @@ extension MethodOption {
     [.real(.sparsellm, \.sparseLLM.alpha, in: 1e-12...1e12, unset: alphaUnset)])
 
   public static let beta = MethodOption(
-    "beta", "SparseLLM's β, weight of the output fit", [.real(.sparsellm, \.sparseLLM.beta, in: 1e-12...1e12, unset: "as α")])
+    "beta", "SparseLLM's β, weight of the output fit",
+    [.real(.sparsellm, \.sparseLLM.beta, in: 1e-12...1e12, unset: "as α")])
 
   public static let gamma = MethodOption(
     "gamma", "SparseLLM's γ, weight of the activation consistency",
     [.real(.sparsellm, \.sparseLLM.gamma, in: 1e-12...1e12, unset: "as α")])
 
   public static let epochs = MethodOption(
-    "epochs", "SparseLLM's alternating epochs (1 = layer-local pruning)", [.integer(.sparsellm, \.sparseLLM.epochs, in: 1...1000)])
+    "epochs", "SparseLLM's alternating epochs (1 = layer-local pruning)",
+    [.integer(.sparsellm, \.sparseLLM.epochs, in: 1...1000)])
 
-  public static let remask = MethodOption("remask", "re-select SparseLLM's FFN masks every epoch", [.bool(.sparsellm, \.sparseLLM.remask)])
+  public static let remask = MethodOption(
+    "remask", "re-select SparseLLM's FFN masks every epoch", [.bool(.sparsellm, \.sparseLLM.remask)])
 
   public static let keep = MethodOption(
-    "keep", "the epoch whose FFN weights SparseLLM returns: the best output error, or the last", [.choice(.sparsellm, \.sparseLLM.keep)])
+    "keep", "the epoch whose FFN weights SparseLLM returns: the best output error, or the last",
+    [.choice(.sparsellm, \.sparseLLM.keep)])
 
   public static let leastSquaresDamping = MethodOption(
     "leastSquaresDamping", aliases: ["ls-damping"],
-    "δ of SparseLLM's W-step, a least-squares fit pulled toward the current weights, as a fraction of mean(diag G) (its inner method's is --damping)",
+    "δ of SparseLLM's W-step, a least-squares fit pulled toward the current weights, as a fraction of"
+      + " mean(diag G) (its inner method's is --damping)",
     [.real(.sparsellm, \.sparseLLM.leastSquaresDamping, in: 0...1e6)])
 
   public static let activationSteps = MethodOption(
@@ -355,7 +393,8 @@ extension MethodOption {
   /// What α = nil means, read from `SparseLLM.Options.weights(gated:)`.
   static var alphaUnset: String {
     let o = SparseLLM.Options()
-    return "\(Kind.show(o.weights(gated: false).alpha)) for ReLU/GELU FFNs, \(Kind.show(o.weights(gated: true).alpha)) for SwiGLU"
+    return
+      "\(Kind.show(o.weights(gated: false).alpha)) for ReLU/GELU FFNs, \(Kind.show(o.weights(gated: true).alpha)) for SwiGLU"
   }
 
   /// Every option, in the order `prune help layer` lists them.

@@ -41,7 +41,8 @@ func dispatch<T: KernelScalar>(
 ) throws(PruningError) -> PruningResult<T> {
   if let mask {
     guard mask.rows == problem.outputs && mask.columns == problem.inputs else {
-      throw .maskMismatch(detail: "mask [\(mask.rows) × \(mask.columns)] for a weight \(problem.weight.shapeDescription)")
+      throw .maskMismatch(
+        detail: "mask [\(mask.rows) × \(mask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
     switch method {
     case .refit: return try Refit(options: options.refit).refit(problem, mask: mask, pattern: pattern)
@@ -63,9 +64,11 @@ func dispatch<T: KernelScalar>(
   case .sparsellm:
     // One layer on its own has no FFN partner to coordinate with: SparseLLM prunes it with its
     // inner method, as it prunes attention layers (the FFN path is `SparseLLM.prune`).
-    var result = try dispatch(problem, method: options.sparseLLM.inner.method, pattern: pattern, options: options, mask: nil)
+    var result = try dispatch(
+      problem, method: options.sparseLLM.inner.method, pattern: pattern, options: options, mask: nil)
     result.report.method = PruningMethod.sparsellm.rawValue
-    result.report.notes.append("sparsellm on a single layer: pruned by its inner method \(options.sparseLLM.inner.rawValue)")
+    result.report.notes.append(
+      "sparsellm on a single layer: pruned by its inner method \(options.sparseLLM.inner.rawValue)")
     return result
   }
 }

@@ -38,24 +38,24 @@ public enum PruningError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .invalidPattern(e): return e.message
-    case let .factorisationFailed(method, e): return "\(method): \(e.message)"
-    case let .problemTooLarge(method, detail, _): return "\(method): \(detail)"
-    case let .maskMismatch(detail): return "mask: \(detail)"
-    case let .invalidOption(name, detail): return "option '\(name)': \(detail)"
-    case let .invalidProblem(e): return e.message
-    case let .nonFiniteResult(method, detail): return "\(method): \(detail)"
+    case .invalidPattern(let e): return e.message
+    case .factorisationFailed(let method, let e): return "\(method): \(e.message)"
+    case .problemTooLarge(let method, let detail, _): return "\(method): \(detail)"
+    case .maskMismatch(let detail): return "mask: \(detail)"
+    case .invalidOption(let name, let detail): return "option '\(name)': \(detail)"
+    case .invalidProblem(let e): return e.message
+    case .nonFiniteResult(let method, let detail): return "\(method): \(detail)"
     }
   }
 
   public var hint: String? {
     switch self {
-    case let .invalidPattern(e): return e.hint
-    case let .factorisationFailed(_, e): return e.hint
-    case let .problemTooLarge(_, _, hint): return hint
+    case .invalidPattern(let e): return e.hint
+    case .factorisationFailed(_, let e): return e.hint
+    case .problemTooLarge(_, _, let hint): return hint
     case .maskMismatch: return "the mask must have the weight's shape [out × in] and satisfy the pattern."
     case .invalidOption: return "'prune help layer' lists every method option."
-    case let .invalidProblem(e): return e.hint
+    case .invalidProblem(let e): return e.hint
     case .nonFiniteResult:
       return "the problem is too ill-conditioned for this method's damping;"
         + " raise --damping, add calibration data, or use --precision double."

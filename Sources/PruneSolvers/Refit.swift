@@ -52,12 +52,16 @@ public struct Refit: Sendable {
   {
     let start = ContinuousClock.now
     guard mask.rows == problem.outputs && mask.columns == problem.inputs else {
-      throw .maskMismatch(detail: "mask [\(mask.rows) × \(mask.columns)] for a weight \(problem.weight.shapeDescription)")
+      throw .maskMismatch(
+        detail: "mask [\(mask.rows) × \(mask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
     let delta = options.damping * meanDiagonal(problem.gram)
     let (w, worstRetry) = try refitWeights(problem, mask: mask, delta: delta)
     let patternText = pattern?.description ?? "mask"
-    return finishResult(method: .refit, problem: problem, pattern: pattern ?? .unstructured(mask.sparsity), weight: w.converted(to: T.self), mask: mask, start: start) { r in
+    return finishResult(
+      method: .refit, problem: problem, pattern: pattern ?? .unstructured(mask.sparsity),
+      weight: w.converted(to: T.self), mask: mask, start: start
+    ) { r in
       r.pattern = patternText
       r.damping = delta
       r.dampingRetry = worstRetry > 0 ? worstRetry : nil
@@ -86,7 +90,8 @@ public struct Refit: Sendable {
   func refitWeights<T: KernelScalar>(_ problem: LayerProblem<T>, mask: Mask, delta: Double)
     throws(PruningError) -> (Matrix<Double>, Double)
   {
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     let w = problem.weight.converted(to: Double.self)
     let gStar = problem.gram.converted(to: Double.self)
     let c = matmul(w, (problem.crossGram ?? problem.gram).converted(to: Double.self))  // C = W·K

@@ -72,16 +72,21 @@ public struct SparseGPT: Sendable {
   {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
-    if case let .nOfM(nn, mm) = pattern, options.blockSize % mm != 0 {
+    if case .nOfM(let nn, let mm) = pattern, options.blockSize % mm != 0 {
       throw .invalidOption(
         name: MethodOption.blockSize.cliName,
-        detail: "\(options.blockSize) is not a multiple of M = \(mm), which \(nn):\(mm) needs (the reference's rule: groups must not straddle lazy batches)")
+        detail:
+          "\(options.blockSize) is not a multiple of M = \(mm), which \(nn):\(mm) needs (the reference's rule: groups must not straddle lazy batches)"
+      )
     }
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     // Steps 0–2: dead inputs, damping, the corrected start and U (shared with APT).
     let setup = try OBSSetup(problem, damping: options.damping, method: "sparsegpt")
     var w = setup.weight
-    let u = setup.u, delta = setup.delta, dead = setup.deadInputs
+    let u = setup.u
+    let delta = setup.delta
+    let dead = setup.deadInputs
 
     // 3. Column sweep in blocks.
     var mask = Mask(rows: m, columns: n)
@@ -90,13 +95,17 @@ public struct SparseGPT: Sendable {
     let perRow = pattern.prunedCount(rows: 1, columns: n)
     let bs = options.blockSize
     for i1 in stride(from: 0, to: n, by: bs) {
-      let i2 = min(i1 + bs, n), width = i2 - i1
+      let i2 = min(i1 + bs, n)
+      let width = i2 - i1
       // W1 = W[:, i1..<i2], Err1 = E.
       var w1 = w.submatrix(rows: 0..<m, columns: i1..<i2)
       var err = Matrix<Double>(rows: m, columns: width)
       var prunedInBlock = [Bool](repeating: false, count: m * width)
       let diag = (0..<width).map { u[i1 + $0, i1 + $0] }
-      func score(_ i: Int, _ c: Int) -> Double { let v = w1[i, c] / diag[c]; return v * v }
+      func score(_ i: Int, _ c: Int) -> Double {
+        let v = w1[i, c] / diag[c]
+        return v * v
+      }
 
       // 3a. Unstructured mask of the block.
       switch pattern {
@@ -126,7 +135,7 @@ public struct SparseGPT: Sendable {
 
       // 3b. OBS steps inside the block.
       for j in 0..<width {
-        if case let .nOfM(nn, mm) = pattern, j % mm == 0 {
+        if case .nOfM(let nn, let mm) = pattern, j % mm == 0 {
           for i in 0..<m {
             let group = Array((i * width + j)..<(i * width + j + mm))
             for idx in lowest(nn, of: group, scores: { score(i, $0 - i * width) }) { prunedInBlock[idx] = true }
@@ -171,7 +180,9 @@ public struct SparseGPT: Sendable {
         }
       }
     }
-    return finishResult(method: .sparsegpt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start) { r in
+    return finishResult(
+      method: .sparsegpt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start
+    ) { r in
       r.damping = delta
       r.dampingRetry = setup.addedDamping > 0 ? setup.addedDamping : nil
       r.metrics = ["obs_loss": loss, "dead_inputs": Double(dead)]
@@ -194,7 +205,8 @@ struct OBSSetup {
   func reportInverseRetry(_ r: inout PruningReport) {
     guard inverseAddedDamping > 0 else { return }
     r.metrics["inverse_hessian_damping_retry"] = inverseAddedDamping
-    r.notes.append("H⁻¹ was numerically singular and its factorisation was damped by \(inverseAddedDamping) (in H⁻¹ units)")
+    r.notes.append(
+      "H⁻¹ was numerically singular and its factorisation was damped by \(inverseAddedDamping) (in H⁻¹ units)")
   }
 
   /// W₀: the weights the column sweep starts from.
@@ -209,7 +221,8 @@ struct OBSSetup {
   let deadInputs: Int
 
   init<T: KernelScalar>(_ problem: LayerProblem<T>, damping: Double, method: String) throws(PruningError) {
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     var w = problem.weight.converted(to: Double.self)
     var h = problem.gram.converted(to: Double.self)
     var dead = 0

@@ -14,7 +14,9 @@ import Testing
 /// no temporary behind. (FaultTests, Tests/fault-kill.sh and Tests/fault-disk.sh drive the same
 /// writers through killed and starved runs.)
 @Suite struct AtomicOutputTests {
-  static func names(_ folder: URL) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted() }
+  static func names(_ folder: URL) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+  }
 
   @Test func aFileIsReplacedInOneStepAndItsTemporaryIsGone() throws {
     let folder = TemporaryFolder("atomic-file")
@@ -56,7 +58,7 @@ import Testing
       }
       Issue.record("the folder was written")
     } catch {
-      guard case let .fill(e) = error else {
+      guard case .fill(let e) = error else {
         Issue.record("\(error)")
         return
       }
@@ -79,7 +81,7 @@ import Testing
       }
       Issue.record("an existing folder was replaced")
     } catch {
-      guard case let .move(_, exists) = error else {
+      guard case .move(_, let exists) = error else {
         Issue.record("\(error)")
         return
       }
@@ -95,7 +97,8 @@ import Testing
     defer { folder.remove() }
     let dead = Int32.max - 1
     let names = [
-      ".out.partial-\(dead)", "..out.partial-\(dead).export-\(dead)-7", ".out.tmp-\(dead)-3", ".out.checkpoint.partial-\(dead)",
+      ".out.partial-\(dead)", "..out.partial-\(dead).export-\(dead)-7", ".out.tmp-\(dead)-3",
+      ".out.checkpoint.partial-\(dead)",
       ".out.partial-\(getpid())", ".other.partial-\(dead)",
     ]
     for name in names { try Data().write(to: folder.file(name)) }

@@ -1,8 +1,9 @@
 import Foundation
-@testable import PruneModels
 import PruneFormats
 import PruneTestSupport
 import Testing
+
+@testable import PruneModels
 
 /// `ForwardConfig` is derived from `ModelConfig`, the one parser of config.json (and of GGUF
 /// metadata, through `llamaConfig()`). These are the forward configs of every config the project
@@ -25,35 +26,54 @@ import Testing
       return summary(try body())
     } catch {
       switch error {
-      case let .unsupported(_, key, value, _): return "refused: \(key) = \(value) is not supported"
-      case let .missingKey(_, _, key): return "refused: '\(key)' is missing"
-      case let .wrongType(_, key, _): return "refused: '\(key)' has the wrong type"
-      case let .invalidValue(_, key, _): return "refused: '\(key)' has an invalid value"
+      case .unsupported(_, let key, let value, _): return "refused: \(key) = \(value) is not supported"
+      case .missingKey(_, _, let key): return "refused: '\(key)' is missing"
+      case .wrongType(_, let key, _): return "refused: '\(key)' has the wrong type"
+      case .invalidValue(_, let key, _): return "refused: '\(key)' has an invalid value"
       case .invalidJSON: return "refused: not a JSON object"
-      case let .unknownModelType(_, type): return "refused: model_type \(type ?? "absent")"
+      case .unknownModelType(_, let type): return "refused: model_type \(type ?? "absent")"
       case .unreadable: return "refused: unreadable"
       }
     }
   }
 
-  static func json(_ object: [String: Any]) -> Data { try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) }
+  static func json(_ object: [String: Any]) -> Data {
+    try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+  }
 
   /// The configs, by name (the SmolLM2 ones are in their own test: the model is fetched apart).
   static func configs() throws -> [(String, Data)] {
     var out: [(String, Data)] = []
     for name in ["llama", "opt", "gpt2"] {
-      out.append(("golden/\(name)-tiny", try Data(contentsOf: ModelFiles.packageRoot.appendingPathComponent("Fixtures/golden/\(name)-tiny/config.json"))))
+      out.append(
+        (
+          "golden/\(name)-tiny",
+          try Data(
+            contentsOf: ModelFiles.packageRoot.appendingPathComponent("Fixtures/golden/\(name)-tiny/config.json"))
+        ))
     }
     let corpus = ModelFiles.packageRoot.appendingPathComponent("Fixtures/fuzz/config-json/corpus")
     for f in try FileManager.default.contentsOfDirectory(atPath: corpus.path).sorted() {
       out.append(("fuzz/\(f)", try Data(contentsOf: corpus.appendingPathComponent(f))))
     }
     for (name, shape) in [
-      ("make-model default", SyntheticModelFolder.Shape()), ("make-model 2 layers", SyntheticModelFolder.Shape(layers: 2)),
-      ("make-model fault-kill", SyntheticModelFolder.Shape(layers: 6, hidden: 128, intermediate: 320, vocabulary: 32768)),
-      ("make-model FaultTests", SyntheticModelFolder.Shape(layers: 3, hidden: 32, intermediate: 64, heads: 4, keyValueHeads: 2)),
+      ("make-model default", SyntheticModelFolder.Shape()),
+      ("make-model 2 layers", SyntheticModelFolder.Shape(layers: 2)),
+      (
+        "make-model fault-kill",
+        SyntheticModelFolder.Shape(layers: 6, hidden: 128, intermediate: 320, vocabulary: 32768)
+      ),
+      (
+        "make-model FaultTests",
+        SyntheticModelFolder.Shape(layers: 3, hidden: 32, intermediate: 64, heads: 4, keyValueHeads: 2)
+      ),
     ] {
-      out.append((name, try JSONSerialization.data(withJSONObject: SyntheticModelFolder.config(shape), options: [.prettyPrinted, .sortedKeys])))
+      out.append(
+        (
+          name,
+          try JSONSerialization.data(
+            withJSONObject: SyntheticModelFolder.config(shape), options: [.prettyPrinted, .sortedKeys])
+        ))
     }
     for name in SyntheticConfigs.all { out.append(("SyntheticConfigs.\(name)", json(SyntheticConfigs.named(name)))) }
     out.append(("SyntheticConfigs.llama(tie: false)", json(SyntheticConfigs.llama(tie: false))))
@@ -112,39 +132,73 @@ import Testing
     g["tie_word_embeddings"] = false
     out.append(("gpt2 flags", json(g)))
     // ModelConfigTests
-    out.append(("ModelConfigTests legacy llama3", Data("""
-      {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-       "num_attention_heads": 32, "vocab_size": 128256, "rope_theta": 500000.0, "eos_token_id": [128001, 128009],
-       "rope_scaling": {"rope_type": "llama3", "factor": 8.0}, "head_dim": null}
-      """.utf8)))
-    out.append(("ModelConfigTests mistral", Data("""
-      {"model_type": "mistral", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-       "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 100, "sliding_window": 4096}
-      """.utf8)))
-    out.append(("ModelConfigTests qwen2", Data("""
-      {"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-       "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100, "tie_word_embeddings": true}
-      """.utf8)))
-    out.append(("ModelConfigTests gpt2 null inner", Data("""
-      {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": null, "vocab_size": 50257}
-      """.utf8)))
-    out.append(("ModelConfigTests encoding llama", Data("""
-      {"model_type": "llama", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
-       "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256, "eos_token_id": 2,
-       "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"}, "tie_word_embeddings": true}
-      """.utf8)))
-    out.append(("fuzz overflow", Data(#"{"model_type": "gpt2", "n_embd": 4611686018427387904, "n_layer": 1, "n_head": 1, "vocab_size": 5, "n_positions": 8}"#.utf8)))
+    out.append(
+      (
+        "ModelConfigTests legacy llama3",
+        Data(
+          """
+          {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+           "num_attention_heads": 32, "vocab_size": 128256, "rope_theta": 500000.0, "eos_token_id": [128001, 128009],
+           "rope_scaling": {"rope_type": "llama3", "factor": 8.0}, "head_dim": null}
+          """.utf8)
+      ))
+    out.append(
+      (
+        "ModelConfigTests mistral",
+        Data(
+          """
+          {"model_type": "mistral", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+           "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 100, "sliding_window": 4096}
+          """.utf8)
+      ))
+    out.append(
+      (
+        "ModelConfigTests qwen2",
+        Data(
+          """
+          {"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100, "tie_word_embeddings": true}
+          """.utf8)
+      ))
+    out.append(
+      (
+        "ModelConfigTests gpt2 null inner",
+        Data(
+          """
+          {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": null, "vocab_size": 50257}
+          """.utf8)
+      ))
+    out.append(
+      (
+        "ModelConfigTests encoding llama",
+        Data(
+          """
+          {"model_type": "llama", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256, "eos_token_id": 2,
+           "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"}, "tie_word_embeddings": true}
+          """.utf8)
+      ))
+    out.append(
+      (
+        "fuzz overflow",
+        Data(
+          #"{"model_type": "gpt2", "n_embd": 4611686018427387904, "n_layer": 1, "n_head": 1, "vocab_size": 5, "n_positions": 8}"#
+            .utf8)
+      ))
     out.append(("fuzz opt missing", Data(#"{"model_type": "opt"}"#.utf8)))
     out.append(("fuzz latin", Data([0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D])))
     out.append(("fuzz array", Data("[1]".utf8)))
-    out.append(("bench smollm2", json([
-      "model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
-      "num_key_value_heads": 3, "head_dim": 64, "intermediate_size": 1536, "vocab_size": 49152,
-      "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true,
-    ])))
+    out.append(
+      (
+        "bench smollm2",
+        json([
+          "model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
+          "num_key_value_heads": 3, "head_dim": 64, "intermediate_size": 1536, "vocab_size": 49152,
+          "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true,
+        ])
+      ))
     return out
   }
-
 
   static let expected: [String: String] = [
     "golden/llama-tiny":
@@ -249,7 +303,9 @@ import Testing
     let configs = try Self.configs()
     #expect(Set(configs.map(\.0)) == Set(Self.expected.keys))
     for (name, data) in configs {
-      #expect(Self.outcome { () throws(ModelConfigError) in try ForwardConfig(data: data, source: "config.json") } == Self.expected[name], "\(name)")
+      #expect(
+        Self.outcome { () throws(ModelConfigError) in try ForwardConfig(data: data, source: "config.json") }
+          == Self.expected[name], "\(name)")
     }
   }
 
@@ -257,12 +313,16 @@ import Testing
   /// export writes from it, give the same forward config as before.
   @Test(.enabled(if: ModelFiles.hasSmolLM2, "needs the SmolLM2 GGUF (scripts/fetch-model.sh)"))
   func smolLM2MetadataAndItsExportedConfig() throws {
-    let expected = "architecture=llama modelType=llama hiddenSize=576 layerCount=30 headCount=9 keyValueHeadCount=3 headDim=64 intermediateSize=1536 vocabSize=49152 maxPositions=8192 normEpsilon=1e-05 ropeTheta=100000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=576 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false"
+    let expected =
+      "architecture=llama modelType=llama hiddenSize=576 layerCount=30 headCount=9 keyValueHeadCount=3 headDim=64 intermediateSize=1536 vocabSize=49152 maxPositions=8192 normEpsilon=1e-05 ropeTheta=100000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=576 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false"
     let gguf = try GGUFFile(contentsOf: ModelFiles.smolLM2)
     let llama = try gguf.llamaConfig()
     #expect(Self.outcome { () throws(ModelConfigError) in try ForwardConfig(.llama(llama)) } == expected)
-    let exported = try #require(try GGUFHuggingFaceFiles.files(gguf, config: llama).first { $0.name == "config.json" }).data
-    #expect(Self.outcome { () throws(ModelConfigError) in try ForwardConfig(data: exported, source: "config.json") } == expected)
+    let exported = try #require(try GGUFHuggingFaceFiles.files(gguf, config: llama).first { $0.name == "config.json" })
+      .data
+    #expect(
+      Self.outcome { () throws(ModelConfigError) in try ForwardConfig(data: exported, source: "config.json") }
+        == expected)
   }
 
   /// The refusals are one line naming the file and the key, with a hint.

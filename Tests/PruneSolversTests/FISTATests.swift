@@ -44,11 +44,13 @@ struct FISTATests {
     let l = largestEigenvalueUpperBound(p.gram).upperBound
     let scale = c.maxMagnitude
     for lambda in [0.05 * scale, 0.3 * scale] {
-      let z = FISTA.lasso(gram: p.gram, target: c, lambda: lambda, lipschitz: l, start: p.weight, iterations: 5000).solution
+      let z = FISTA.lasso(gram: p.gram, target: c, lambda: lambda, lipschitz: l, start: p.weight, iterations: 5000)
+        .solution
       let g = matmul(z, p.gram)
       var zeros = 0
       for idx in 0..<z.elements.count {
-        let gi = g.elements[idx] - c.elements[idx], zi = z.elements[idx]
+        let gi = g.elements[idx] - c.elements[idx]
+        let zi = z.elements[idx]
         if zi != 0 {
           #expect(abs(gi + lambda * (zi > 0 ? 1 : -1)) <= 1e-6 * scale, "entry \(idx): g \(gi) λ \(lambda)")
         } else {
@@ -71,7 +73,9 @@ struct FISTATests {
     let target = matmul(w, g)
     var previousZeros = -1
     for lambda in [0.0, 0.4, 1.2, 2.0, 3.2, 4.0] {
-      let z = FISTA.lasso(gram: g, target: target, lambda: lambda, lipschitz: c0, start: Matrix(rows: 5, columns: 8), iterations: 3).solution
+      let z = FISTA.lasso(
+        gram: g, target: target, lambda: lambda, lipschitz: c0, start: Matrix(rows: 5, columns: 8), iterations: 3
+      ).solution
       for idx in 0..<40 {
         #expect(abs(z.elements[idx] - FISTA.softThreshold(w.elements[idx], lambda / c0)) <= 1e-15)
       }
@@ -90,7 +94,9 @@ struct FISTATests {
     let l = largestEigenvalueUpperBound(p.gram).upperBound
     let fixed = FISTA.lasso(gram: p.gram, target: c, lambda: 0, lipschitz: l, start: p.weight, iterations: 10).solution
     #expect(fixed == p.weight)
-    let fromZero = FISTA.lasso(gram: p.gram, target: c, lambda: 0, lipschitz: l, start: Matrix(rows: 4, columns: 12), iterations: 4000).solution
+    let fromZero = FISTA.lasso(
+      gram: p.gram, target: c, lambda: 0, lipschitz: l, start: Matrix(rows: 4, columns: 12), iterations: 4000
+    ).solution
     #expect(maxAbsDifference(fromZero, p.weight).value <= 1e-8 * p.weight.maxMagnitude)
   }
 
@@ -103,7 +109,8 @@ struct FISTATests {
     let l = largestEigenvalueUpperBound(p.gram).upperBound
     let lambda = 0.1 * c.maxMagnitude
     let start = Matrix<Double>(rows: 4, columns: 12)
-    let star = FISTA.lasso(gram: p.gram, target: c, lambda: lambda, lipschitz: l, start: start, iterations: 20000).solution
+    let star = FISTA.lasso(gram: p.gram, target: c, lambda: lambda, lipschitz: l, start: start, iterations: 20000)
+      .solution
     let fStar = lassoObjective(star, g: p.gram, c: c, lambda: lambda)
     var distance = 0.0
     for idx in 0..<star.elements.count { distance += star.elements[idx] * star.elements[idx] }
@@ -131,9 +138,11 @@ struct FISTATests {
     let w = Matrix<Double>.random(rows: m, columns: n, using: &rng)
     let problem =
       corrected
-      ? try LayerProblem(weight: w, inputs: x, prunedInputs: x.map { $0 + 0.1 * Double.random(in: -1...1, using: &rng) })
+      ? try LayerProblem(
+        weight: w, inputs: x, prunedInputs: x.map { $0 + 0.1 * Double.random(in: -1...1, using: &rng) })
       : try LayerProblem(weight: w, inputs: x)
-    let g = problem.gram, c = matmul(w, problem.crossGram ?? problem.gram)
+    let g = problem.gram
+    let c = matmul(w, problem.crossGram ?? problem.gram)
     let l = largestEigenvalueUpperBound(g).upperBound
     expectLassoMatchesReference(Double.self, gram: g, target: c, start: w, lipschitz: l)
     expectLassoMatchesReference(Float.self, gram: g, target: c, start: w, lipschitz: l)
@@ -141,7 +150,9 @@ struct FISTATests {
 
   // The warm start is the first candidate of the best-so-far, so FISTAPruner can only improve on
   // it (the final error is re-measured in Double: 1e-9 relative slack).
-  @Test("the result is never worse than its warm start", arguments: [FISTA.WarmStart.wanda, .sparsegpt, .magnitude, .dense], testPatterns)
+  @Test(
+    "the result is never worse than its warm start",
+    arguments: [FISTA.WarmStart.wanda, .sparsegpt, .magnitude, .dense], testPatterns)
   func neverWorseThanWarmStart(_ warm: FISTA.WarmStart, _ pattern: SparsityPattern) throws {
     let (problem, _) = randomProblem(Double.self, rows: 8, columns: 24, seed: 7)
     let r = try FISTA(options: .init(warmStart: warm)).prune(problem, pattern: pattern)
@@ -157,7 +168,9 @@ struct FISTATests {
 
   // On correlated data FISTA's reconstruction beats its Wanda warm start outright, and the
   // optional final refit beats (or ties) the paper-mode result on the same mask.
-  @Test("FISTA improves on Wanda; the final refit improves on FISTA", arguments: [SparsityPattern.unstructured(0.5), .nOfM(n: 2, m: 4)])
+  @Test(
+    "FISTA improves on Wanda; the final refit improves on FISTA",
+    arguments: [SparsityPattern.unstructured(0.5), .nOfM(n: 2, m: 4)])
   func improves(_ pattern: SparsityPattern) throws {
     let (problem, _) = randomProblem(Double.self, rows: 12, columns: 32, seed: 8, scales: 0.5...2)
     let wanda = try Wanda().prune(problem, pattern: pattern).report.error
@@ -209,8 +222,12 @@ private func expectLassoMatchesReference<T: KernelScalar>(
   _: T.Type, gram: Matrix<Double>, target: Matrix<Double>, start: Matrix<Double>, lipschitz l: Double,
   sourceLocation: SourceLocation = #_sourceLocation
 ) {
-  let g = gram.converted(to: T.self), c = target.converted(to: T.self), z0 = start.converted(to: T.self)
-  let gD = g.converted(to: Double.self), cD = c.converted(to: Double.self), z0D = z0.converted(to: Double.self)
+  let g = gram.converted(to: T.self)
+  let c = target.converted(to: T.self)
+  let z0 = start.converted(to: T.self)
+  let gD = g.converted(to: Double.self)
+  let cD = c.converted(to: Double.self)
+  let z0D = z0.converted(to: Double.self)
   let k = 20
   for lambda in [0.02 * cD.maxMagnitude, 0.3 * cD.maxMagnitude] {
     let fast = FISTA.lasso(gram: g, target: c, lambda: lambda, lipschitz: l, start: z0, iterations: k)

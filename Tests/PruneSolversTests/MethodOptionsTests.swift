@@ -26,14 +26,14 @@ struct MethodOptionsTests {
   static func otherValue(_ route: MethodOption.Route) -> String {
     let current = MethodOptions()[keyPath: route.keyPath]
     switch route.kind {
-    case let .integer(range):
+    case .integer(let range):
       let d = current as! Int
       return "\(range.contains(d + 1) ? d + 1 : d - 1)"
-    case let .real(range):
+    case .real(let range):
       guard let d = current as? Double else { return "1" }  // an optional, nil by default
       let candidate = [2 * d, d + 1, 1].first { range.contains($0) && $0 != d }!
       return "\(candidate)"
-    case let .choice(values):
+    case .choice(let values):
       return values.first { $0 != route.defaultText }!
     case .bool:
       return "\(!(current as! Bool))"
@@ -67,7 +67,9 @@ struct MethodOptionsTests {
         let path = Self.components(route)
         #expect(path.count == 2, "\(option.name) for \(route.method): \(route.keyPath)")
         #expect(path.last == option.name, "\(option.name) for \(route.method) sets \(route.keyPath)")
-        #expect(Self.containers[route.method]?.contains(path.first ?? "") == true, "\(option.name) for \(route.method) sets \(route.keyPath)")
+        #expect(
+          Self.containers[route.method]?.contains(path.first ?? "") == true,
+          "\(option.name) for \(route.method) sets \(route.keyPath)")
       }
     }
     // Magnitude and Wanda have no options.
@@ -101,20 +103,27 @@ struct MethodOptionsTests {
       for route in option.routes {
         var bad = ["", "nonsense"]
         switch route.kind {
-        case let .integer(range): if range.upperBound < .max { bad.append("\(range.upperBound + 1)") }; bad.append("1.5")
-        case let .real(range): bad += ["nan", "inf", "\(range.lowerBound - 1)"]
+        case .integer(let range):
+          if range.upperBound < .max { bad.append("\(range.upperBound + 1)") }
+          bad.append("1.5")
+        case .real(let range): bad += ["nan", "inf", "\(range.lowerBound - 1)"]
         case .choice, .bool: break
         }
         for text in bad {
           var o = MethodOptions()
-          #expect(throws: PruningError.self, "\(option.name)='\(text)' for \(route.method)") { try o.set(option, text, for: route.method) }
+          #expect(throws: PruningError.self, "\(option.name)='\(text)' for \(route.method)") {
+            try o.set(option, text, for: route.method)
+          }
           #expect(o == MethodOptions())
         }
       }
       for method in PruningMethod.allCases where !option.methods.contains(method) {
         var o = MethodOptions()
         let applies = option.methods.map(\.rawValue).joined(separator: ", ")
-        #expect(throws: PruningError.invalidOption(name: option.cliName, detail: "does not apply to \(method); it applies to \(applies)")) {
+        #expect(
+          throws: PruningError.invalidOption(
+            name: option.cliName, detail: "does not apply to \(method); it applies to \(applies)")
+        ) {
           try o.set(option, "1", for: method)
         }
       }
@@ -127,7 +136,9 @@ struct MethodOptionsTests {
   func defaultsInHelp() throws {
     for option in MethodOption.all {
       for route in option.routes {
-        #expect(option.help.contains(route.defaultText), "\(option.name): help lacks \(route.method)'s default \(route.defaultText)")
+        #expect(
+          option.help.contains(route.defaultText),
+          "\(option.name): help lacks \(route.method)'s default \(route.defaultText)")
         var o = MethodOptions()
         do {
           // A shown value: setting it changes nothing.
@@ -136,7 +147,9 @@ struct MethodOptionsTests {
         } catch {
           // A description of what nil means: the default must be nil.
           let value = Mirror(reflecting: MethodOptions()[keyPath: route.keyPath])
-          #expect(value.displayStyle == .optional && value.children.isEmpty, "\(option.name) for \(route.method): '\(route.defaultText)'")
+          #expect(
+            value.displayStyle == .optional && value.children.isEmpty,
+            "\(option.name) for \(route.method): '\(route.defaultText)'")
         }
       }
     }
@@ -164,8 +177,10 @@ struct MethodOptionsTests {
     let (ffn, x) = SparseLLMTests.ffn("swiglu", seed: 61)
     var options = SparseLLM.Options()
     options.epochs = 2
-    let result = try SparseLLM(options: options).prune(ffn, input: x, pattern: .unstructured(ratio: 0.5, group: .matrix))
-    let sparseLLMKeys = Set(MethodOption.all.filter { $0.route(for: .sparsellm).map(Self.components)?.first == "sparseLLM" }.map(\.reportKey))
+    let result = try SparseLLM(options: options).prune(
+      ffn, input: x, pattern: .unstructured(ratio: 0.5, group: .matrix))
+    let sparseLLMKeys = Set(
+      MethodOption.all.filter { $0.route(for: .sparsellm).map(Self.components)?.first == "sparseLLM" }.map(\.reportKey))
     #expect(Set(result.up.report.options.keys) == sparseLLMKeys)
     let single = try prune(problem, method: .sparsellm, pattern: .unstructured(0.5))
     #expect(Set(single.report.options.keys) == ["block_size", "damping", "count_rule"])
@@ -194,7 +209,9 @@ struct MethodOptionsTests {
 
   /// "`damping`, `block-size`" → ["damping", "block-size"].
   static func names(_ cell: String) -> [String] {
-    cell.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`")) }
+    cell.split(separator: ",").map {
+      $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+    }
   }
 
   @Test("Docs/methods lists every option with its methods, and each method's page its field and default")
@@ -203,7 +220,8 @@ struct MethodOptionsTests {
     #expect(index.map { $0[0] } == MethodOption.all.map { "`\($0.cliName)`" }, "Docs/methods/README.md's option table")
     for row in index {
       guard let option = MethodOption.named(Self.names(row[0])[0]) else { continue }
-      #expect(row[1] == option.methods.map(\.rawValue).joined(separator: ", "), "README.md: methods of \(option.cliName)")
+      #expect(
+        row[1] == option.methods.map(\.rawValue).joined(separator: ", "), "README.md: methods of \(option.cliName)")
     }
     for method in PruningMethod.allCases where method != .magnitude && method != .wanda {
       let rows = try Self.table("\(method).md", after: "## Options and defaults")
@@ -212,13 +230,18 @@ struct MethodOptionsTests {
       for row in rows {
         let cliNames = Self.names(row[0])
         for name in cliNames {
-          #expect(MethodOption.named(name)?.route(for: method) != nil, "\(method).md lists `\(name)`, which does not apply to \(method)")
+          #expect(
+            MethodOption.named(name)?.route(for: method) != nil,
+            "\(method).md lists `\(name)`, which does not apply to \(method)")
           listed.insert(name)
         }
-        guard cliNames.count == 1, let option = MethodOption.named(cliNames[0]), let route = option.route(for: method) else { continue }
+        guard cliNames.count == 1, let option = MethodOption.named(cliNames[0]), let route = option.route(for: method)
+        else { continue }
         #expect(row[1] == "`\(option.name)`", "\(method).md: field of \(option.cliName)")
         let shown = row[2].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
-        #expect(shown == route.defaultText, "\(method).md: default of \(option.cliName) is \(route.defaultText), the page says \(shown)")
+        #expect(
+          shown == route.defaultText,
+          "\(method).md: default of \(option.cliName) is \(route.defaultText), the page says \(shown)")
       }
       for option in MethodOption.all where option.route(for: method) != nil {
         #expect(listed.contains(option.cliName), "\(method).md does not list \(option.cliName)")

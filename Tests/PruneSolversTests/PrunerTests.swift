@@ -55,7 +55,13 @@ struct PrunerTests {
       _ = try SparseGPT(options: .init(blockSize: 6)).prune(problem, pattern: .nOfM(n: 2, m: 4))
       Issue.record("expected an error")
     } catch {
-      #expect(error == .invalidOption(name: "block-size", detail: "6 is not a multiple of M = 4, which 2:4 needs (the reference's rule: groups must not straddle lazy batches)"))
+      #expect(
+        error
+          == .invalidOption(
+            name: "block-size",
+            detail:
+              "6 is not a multiple of M = 4, which 2:4 needs (the reference's rule: groups must not straddle lazy batches)"
+          ))
     }
   }
 }

@@ -93,7 +93,7 @@ public struct ForwardConfig: Sendable, Equatable {
       .unsupported(source: source, key: key, value: value, hint: hint)
     }
     switch config {
-    case let .llama(c):
+    case .llama(let c):
       guard c.hiddenAct == "silu" || c.hiddenAct == "swish" else {
         throw unsupported("hidden_act", c.hiddenAct, "LLaMA-family models are run with SwiGLU (silu) only.")
       }
@@ -111,7 +111,7 @@ public struct ForwardConfig: Sendable, Equatable {
         keyValueHeads: c.numKeyValueHeads, headDim: c.headDim, intermediate: c.intermediateSize, vocab: c.vocabSize,
         positions: c.maxPositionEmbeddings, epsilon: Float(c.rmsNormEps), activation: .silu, tie: c.tieWordEmbeddings)
       ropeTheta = c.ropeTheta
-    case let .opt(c):
+    case .opt(let c):
       let activation = try Self.activation(c.activationFunction, key: "activation_function", source: source)
       guard c.enableBias else {
         throw unsupported("enable_bias", "false", "OPT is run with its biases (every released OPT has them).")
@@ -121,12 +121,14 @@ public struct ForwardConfig: Sendable, Equatable {
       }
       // ε: nn.LayerNorm's default; OPT's config has no key for it.
       self.init(
-        .opt, "opt", hidden: c.hiddenSize, layers: c.numHiddenLayers, heads: c.numAttentionHeads, intermediate: c.ffnDim,
-        vocab: c.vocabSize, positions: c.maxPositionEmbeddings, epsilon: 1e-5, activation: activation, tie: c.tieWordEmbeddings)
+        .opt, "opt", hidden: c.hiddenSize, layers: c.numHiddenLayers, heads: c.numAttentionHeads,
+        intermediate: c.ffnDim,
+        vocab: c.vocabSize, positions: c.maxPositionEmbeddings, epsilon: 1e-5, activation: activation,
+        tie: c.tieWordEmbeddings)
       wordEmbedDim = c.wordEmbedProjDim
       normBefore = c.doLayerNormBefore
       finalNorm = c.doLayerNormBefore && !c.removeFinalLayerNorm
-    case let .gpt2(c):
+    case .gpt2(let c):
       let activation = try Self.activation(c.activationFunction, key: "activation_function", source: source)
       self.init(
         .gpt2, "gpt2", hidden: c.nEmbd, layers: c.nLayer, heads: c.nHead, intermediate: c.nInner, vocab: c.vocabSize,
@@ -141,7 +143,8 @@ public struct ForwardConfig: Sendable, Equatable {
   /// `init(_:source:)` then changes where a family's keys say otherwise.
   private init(
     _ architecture: Architecture, _ modelType: String, hidden: Int, layers: Int, heads: Int, keyValueHeads: Int? = nil,
-    headDim: Int? = nil, intermediate: Int, vocab: Int, positions: Int, epsilon: Float, activation: Activation, tie: Bool?
+    headDim: Int? = nil, intermediate: Int, vocab: Int, positions: Int, epsilon: Float, activation: Activation,
+    tie: Bool?
   ) {
     self.architecture = architecture
     self.modelType = modelType
@@ -166,7 +169,9 @@ public struct ForwardConfig: Sendable, Equatable {
 
   /// Reads a `config.json` file (or the model folder holding one) through `ModelConfig`.
   public init(contentsOf url: URL) throws(ModelConfigError) {
-    let file = try readFileOrFolderEntry(url, entry: "config.json") { ModelConfigError.unreadable(path: $0, reason: $1) }
+    let file = try readFileOrFolderEntry(url, entry: "config.json") {
+      ModelConfigError.unreadable(path: $0, reason: $1)
+    }
     try self.init(data: file.data, source: file.path)
   }
 

@@ -18,14 +18,18 @@ public enum ForwardError: PruneKitError, Equatable {
 
   public var message: String {
     switch self {
-    case let .missingTensor(name, architecture): return "tensor '\(name)' is missing from the \(architecture) checkpoint"
-    case let .shapeMismatch(name, expected, found): return "tensor '\(name)' has shape \(found), but config.json implies \(expected)"
-    case let .unreadableTensor(name, reason): return "tensor '\(name)' cannot be read: \(reason)"
-    case let .tokenOutOfRange(token, index, vocab): return "token \(token) at index \(index) is outside the vocabulary 0..<\(vocab)"
-    case let .sequenceTooLong(length, maxPositions):
+    case .missingTensor(let name, let architecture):
+      return "tensor '\(name)' is missing from the \(architecture) checkpoint"
+    case .shapeMismatch(let name, let expected, let found):
+      return "tensor '\(name)' has shape \(found), but config.json implies \(expected)"
+    case .unreadableTensor(let name, let reason): return "tensor '\(name)' cannot be read: \(reason)"
+    case .tokenOutOfRange(let token, let index, let vocab):
+      return "token \(token) at index \(index) is outside the vocabulary 0..<\(vocab)"
+    case .sequenceTooLong(let length, let maxPositions):
       return "a sequence of \(length) tokens is longer than the model's \(maxPositions) positions"
-    case let .invalidSequenceLength(tokens, length): return "\(tokens) tokens cannot be cut into sequences of \(length)"
-    case let .unknownLayer(name): return "'\(name)' is not a linear layer of this model"
+    case .invalidSequenceLength(let tokens, let length):
+      return "\(tokens) tokens cannot be cut into sequences of \(length)"
+    case .unknownLayer(let name): return "'\(name)' is not a linear layer of this model"
     }
   }
 
