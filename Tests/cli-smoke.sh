@@ -279,6 +279,61 @@ bad 2 "missing --candidate" "verify without candidate" -- "$BIN" verify --proble
 bad 2 "multiple of 3, but it is 8" "verify pattern not fitting" -- "$BIN" verify --problem "$V/brute-2of4/problem.safetensors" --pattern 1:3 --candidate "$V/brute-2of4/expected.safetensors"
 bad 1 "'weight' has shape [3, 8], expected [4, 8]" "verify candidate of another layer" -- "$BIN" "${VC[@]}" --candidate "$V/brute-row/expected.safetensors"
 
+# --- outputs that are not regular files; inputs that cannot be read --------------------------------
+# A device or a FIFO is written through and stays what it was; a symbolic link is followed and stays
+# a link. (Run as root, earlier versions turned such a device into a regular file: the device
+# checks use a null device node of their own when mknod works, and /dev/null is checked after.)
+NULLDEV=/dev/null
+if [ "$(id -u)" -eq 0 ] && mknod "$WORK/null" c 1 3 2>/dev/null; then NULLDEV="$WORK/null"; fi
+ok "layer --out a device" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.5 --out "$NULLDEV"
+[ -c "$NULLDEV" ] || fail "layer --out $NULLDEV replaced the device"
+ok "verify --certificate /dev/stdout" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" \
+  --certificate /dev/stdout
+grep -q '"passed" : true' "$WORK/stdout" || fail "verify --certificate /dev/stdout: no certificate on standard output"
+[ -f "$WORK/stdout" ] && ! ls -a "$WORK" | grep -q '^\.stdout\.tmp-' || fail "--certificate /dev/stdout replaced the redirected file"
+ln -s real-report.json "$WORK/report-link.json"
+ok "layer --report to a symlink" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.5 \
+  --out "$WORK/w-link.safetensors" --report "$WORK/report-link.json"
+[ -L "$WORK/report-link.json" ] && [ "$(readlink "$WORK/report-link.json")" = real-report.json ] \
+  || fail "--report to a symlink replaced the link"
+grep -q '"method"' "$WORK/real-report.json" || fail "--report to a symlink did not write the link's target"
+mkfifo "$WORK/fifo"
+cat "$WORK/fifo" >"$WORK/fifo.out" &
+reader=$!
+ok "layer --report to a FIFO" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.5 \
+  --out "$WORK/w-fifo.safetensors" --report "$WORK/fifo"
+for _ in $(seq 50); do kill -0 "$reader" 2>/dev/null || break; sleep 0.1; done
+kill "$reader" 2>/dev/null || true
+wait "$reader" 2>/dev/null || true
+[ -p "$WORK/fifo" ] || fail "--report to a FIFO replaced the FIFO"
+grep -q '"method"' "$WORK/fifo.out" || fail "--report to a FIFO: the reader got no report"
+bad 2 "not a folder" "model --out a device" -- "$BIN" model --model "$WORK/none.gguf" --method wanda --sparsity 0.5 \
+  --protocol austen-quick --out "$NULLDEV"
+bad 2 "not a folder" "sweep --out a device" -- "$BIN" sweep --model "$WORK/none.gguf" --methods wanda --sparsities 0.5 \
+  --out "$NULLDEV"
+bad 1 "not a folder" "vectors --out a device" -- "$BIN" vectors --out "$NULLDEV" --no-real
+[ -c "$NULLDEV" ] && [ -c /dev/null ] || fail "a device was replaced"
+# A failed sweep leaves no folder; vectors refuses a folder holding files (and keeps them).
+bad 1 "no such file" "sweep of a missing model" -- "$BIN" sweep --model "$WORK/none.gguf" --methods wanda \
+  --sparsities 0.5 --out "$WORK/sweep-failed"
+[ -e "$WORK/sweep-failed" ] && fail "a failed sweep left $WORK/sweep-failed"
+mkdir -p "$WORK/stale" && echo old >"$WORK/stale/old.safetensors"
+bad 1 "already holds 1 entry" "vectors into a folder holding files" -- "$BIN" vectors --out "$WORK/stale" --no-real
+[ "$(ls -A "$WORK/stale")" = old.safetensors ] || fail "vectors changed a folder holding files"
+# Inputs that cannot be read: one line in PruneKit's words, never Foundation's.
+printf '{"cases": [' >"$WORK/truncated.json"
+bad 1 "it is a folder, not a file" "layer --problem a folder" -- "$BIN" layer --problem "$WORK" --method wanda \
+  --sparsity 0.5 --out "$WORK/out.safetensors"
+bad 1 "no such file" "verify --candidate missing" -- "$BIN" "${VC[@]}" --candidate "$WORK/none.safetensors"
+bad 1 "not UTF-8" "layer --problem with a non-UTF-8 byte" -- "$BIN" layer --problem "$WORK/p"$'\xff'".safetensors" \
+  --method wanda --sparsity 0.5 --out "$WORK/out.safetensors"
+bad 2 "it is a folder, not a file" "verify --manifest a folder" -- "$BIN" verify --manifest "$V"
+bad 2 "is not a test-vector manifest" "verify --manifest truncated" -- "$BIN" verify --manifest "$WORK/truncated.json"
+grep -q "DecodingError\|NSCocoaErrorDomain" "$WORK/stderr" && fail "Foundation's wording: $(cat "$WORK/stderr")"
+"$BIN" make-problem --out "$WORK/wide.safetensors" --rows 2 --columns 128 >/dev/null
+bad 1 "more than 10^18 admissible masks" "exact on a wide layer" -- "$BIN" layer --problem "$WORK/wide.safetensors" \
+  --method exact --sparsity 0.5 --out "$WORK/out.safetensors"
+
 echo "cli-smoke: $checks checks, $failures failures"
 
 # --- faults: kills and resumes, a full disk, unwritable outputs (their own scripts) --------------

@@ -19,7 +19,16 @@
 // One whose process no longer runs belongs to a killed run and is removed by the next run on the
 // same output (`removeStaleTemporaries`, `removeStaleAtomicWrites`).
 //
-// What happens to whatever is already at a destination is decided in one place, `moveIntoPlace`.
+// What happens to whatever is already at a destination is decided in one place, `destination(of:)`
+// and `folderDestination(of:)` (what the path is) with `moveIntoPlace` (the rename):
+//   - a regular file (or nothing) is replaced by rename as above;
+//   - a character device or a FIFO (`/dev/null`, a terminal, a named pipe) and a descriptor path
+//     (`/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`) are opened and written in place, never
+//     replaced (a stream cannot be all or nothing; it gets the bytes once every file is ready);
+//   - a symbolic link is followed, as `cp` and a shell's `>` follow it: the temporary is written
+//     beside the link's final target and renamed over the target, so the link stays a link and
+//     points where it did;
+//   - a block device or a socket is refused, and so is a device or FIFO given as a folder.
 
 import Foundation
 
@@ -40,13 +49,26 @@ public struct WriteError: PruneKitError, Equatable {
   /// The C library's reason.
   public var reason: String
 
-  public init(path: String, reason: String) {
+  /// The hint when the C library's reason does not give one (a refused destination).
+  public var advice: String?
+
+  public init(path: String, reason: String, advice: String? = nil) {
     self.path = path
     self.reason = reason
+    self.advice = advice
   }
 
   public var message: String { "cannot write \(path) (\(reason))" }
-  public var hint: String? { OutputSafety.writeHint(reason: reason) }
+  public var hint: String? { advice ?? OutputSafety.writeHint(reason: reason) }
+}
+
+/// Where the bytes of a file output go (see the file comment and `AtomicOutput.destination(of:)`).
+public enum OutputDestination: Equatable, Sendable {
+  /// A regular file or nothing yet: written beside this path (a symbolic link's final target) and
+  /// renamed over it.
+  case replace(URL)
+  /// A character device, a FIFO or a descriptor path: opened and written in place.
+  case writeThrough(URL)
 }
 
 /// Why `AtomicOutput.writeFolder` failed; on every failure the temporary folder is gone and the
@@ -59,6 +81,8 @@ public enum FolderWriteError<Fill: Error>: Error {
   /// The finished folder could not be renamed to the destination; `exists`: something is there
   /// already (only when not replacing).
   case move(reason: String, exists: Bool)
+  /// The destination is not a place for a folder (a device, a FIFO, a socket); nothing was created.
+  case refused(WriteError)
 }
 
 /// The writers of all-or-nothing outputs, their temporary names, and the clean-up of the
@@ -78,10 +102,22 @@ public enum AtomicOutput {
   /// place. On a failure (a full disk, a read-only folder) the temporaries are removed and every
   /// destination keeps what it had. The error names the destination that could not be written.
   public static func write(_ files: [(data: Data, url: URL)]) throws(WriteError) {
-    var temporaries: [(temporary: URL, destination: URL)] = []
+    var temporaries: [(temporary: URL, destination: URL, given: URL)] = []
+    var streams: [(data: Data, destination: URL, given: URL)] = []
     func removeTemporaries() { for t in temporaries { _ = unlink(t.temporary.path) } }
     for (data, url) in files {
-      let destination = url.standardizedFileURL
+      let destination: URL
+      do {
+        switch try Self.destination(of: url) {
+        case .replace(let target): destination = target
+        case .writeThrough(let target):
+          streams.append((data, target, url))
+          continue
+        }
+      } catch {
+        removeTemporaries()
+        throw error
+      }
       let temporary = destination.deletingLastPathComponent().appendingPathComponent(
         fileTemporaryPrefix(of: destination.lastPathComponent) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
       // 0o666 less the umask, as for any file a program creates.
@@ -89,35 +125,50 @@ public enum AtomicOutput {
       guard fd >= 0 else {
         let reason = String(cString: strerror(errno))
         removeTemporaries()
-        throw WriteError(path: destination.path, reason: reason)
+        throw WriteError(path: url.standardizedFileURL.path, reason: reason)
       }
-      temporaries.append((temporary, destination))
-      var failure: Int32 = 0
-      data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-        var offset = 0
-        while offset < bytes.count {
-          let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
-          if n < 0 {
-            if errno == EINTR { continue }
-            failure = errno
-            return
-          }
-          offset += n
-        }
-      }
+      temporaries.append((temporary, destination, url))
+      var failure = writeAll(data, to: fd)
       if failure == 0 && fsync(fd) != 0 { failure = errno }
       if close(fd) != 0 && failure == 0 { failure = errno }
       if failure != 0 {
         removeTemporaries()
-        throw WriteError(path: destination.path, reason: String(cString: strerror(failure)))
+        throw WriteError(path: url.standardizedFileURL.path, reason: String(cString: strerror(failure)))
+      }
+    }
+    // Every file is ready: the streams get their bytes (a failure there still leaves every file as
+    // it was), then the files are renamed into place.
+    for s in streams {
+      let fd = open(s.destination.path, O_WRONLY | O_APPEND | O_NOCTTY)
+      var failure = fd >= 0 ? writeAll(s.data, to: fd) : errno
+      if fd >= 0 && close(fd) != 0 && failure == 0 { failure = errno }
+      if failure != 0 {
+        removeTemporaries()
+        throw WriteError(path: s.given.path, reason: String(cString: strerror(failure)))
       }
     }
     for (i, t) in temporaries.enumerated() {
       let failure = moveIntoPlace(t.temporary, to: t.destination, replacing: true)
       if failure != 0 {
         for u in temporaries[i...] { _ = unlink(u.temporary.path) }
-        throw WriteError(path: t.destination.path, reason: String(cString: strerror(failure)))
+        throw WriteError(path: t.given.standardizedFileURL.path, reason: String(cString: strerror(failure)))
       }
+    }
+  }
+
+  /// Writes every byte of `data` to `fd` (retrying short writes and EINTR); 0 or the errno.
+  private static func writeAll(_ data: Data, to fd: Int32) -> Int32 {
+    data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Int32 in
+      var offset = 0
+      while offset < bytes.count {
+        let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 {
+          if errno == EINTR { continue }
+          return errno
+        }
+        offset += n
+      }
+      return 0
     }
   }
 
@@ -139,7 +190,10 @@ public enum AtomicOutput {
     _ final: URL, name: FolderName, replacing: Bool, fill: (URL) throws(Fill) -> Void
   ) throws(FolderWriteError<Fill>) {
     let manager = FileManager.default
-    let destination = final.standardizedFileURL
+    let destination: URL
+    do { destination = try folderDestination(of: final) } catch {
+      throw .refused(error)
+    }
     let parent = destination.deletingLastPathComponent()
     let temporary: URL
     switch name {
@@ -170,6 +224,100 @@ public enum AtomicOutput {
   }
 
   // MARK: - The destination
+
+  /// The longest chain of symbolic links followed (as the kernel's own limit, 40 on Linux).
+  static let maximumLinks = 40
+
+  /// Where the file output `url` goes (see the file comment): nothing or a regular file at the end
+  /// of its symbolic links is replaced there; a character device, a FIFO or a descriptor path
+  /// (`/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`) is written through; a block device or a
+  /// socket is refused. A folder is returned as `.replace` and fails at the rename (EISDIR).
+  public static func destination(of url: URL) throws(WriteError) -> OutputDestination {
+    let given = url.standardizedFileURL
+    var path = given.path
+    for _ in 0...maximumLinks {
+      if isDescriptorPath(path) { return .writeThrough(given) }
+      var info = stat()
+      guard lstat(path, &info) == 0 else {
+        // Nothing there (ENOTDIR: a file on the way; the up-front checks say which).
+        if errno == ENOENT || errno == ENOTDIR { return .replace(URL(fileURLWithPath: path)) }
+        throw WriteError(path: given.path, reason: String(cString: strerror(errno)))
+      }
+      switch info.st_mode & S_IFMT {
+      case S_IFLNK:
+        guard let next = linkTarget(path) else {
+          throw WriteError(path: given.path, reason: String(cString: strerror(errno)))
+        }
+        path = next
+      case S_IFCHR, S_IFIFO: return .writeThrough(URL(fileURLWithPath: path))
+      case S_IFBLK:
+        throw WriteError(
+          path: given.path, reason: "it is a block device",
+          advice: "PruneKit never writes to a disk device; give a file path (or /dev/null to discard the output)")
+      case S_IFSOCK:
+        throw WriteError(
+          path: given.path, reason: "it is a socket", advice: "give a file path, a named pipe (mkfifo) or /dev/stdout")
+      default: return .replace(URL(fileURLWithPath: path))
+      }
+    }
+    throw WriteError(path: given.path, reason: String(cString: strerror(ELOOP)))
+  }
+
+  /// Where the folder output `url` goes: nothing or a folder at the end of its symbolic links
+  /// (followed as for files: the link stays in place and the folder appears at its target). A
+  /// device, a FIFO, a socket or a descriptor path is refused; a regular file is returned and fails
+  /// later as an existing output.
+  public static func folderDestination(of url: URL) throws(WriteError) -> URL {
+    let given = url.standardizedFileURL
+    var path = given.path
+    for _ in 0...maximumLinks {
+      if isDescriptorPath(path) {
+        throw WriteError(
+          path: given.path, reason: "it is a file descriptor, not a folder",
+          advice: "give the path of a new folder; a folder output cannot be streamed")
+      }
+      var info = stat()
+      guard lstat(path, &info) == 0 else {
+        // Nothing there (ENOTDIR: a file on the way; the up-front checks say which).
+        if errno == ENOENT || errno == ENOTDIR { return URL(fileURLWithPath: path) }
+        throw WriteError(path: given.path, reason: String(cString: strerror(errno)))
+      }
+      switch info.st_mode & S_IFMT {
+      case S_IFLNK:
+        guard let next = linkTarget(path) else {
+          throw WriteError(path: given.path, reason: String(cString: strerror(errno)))
+        }
+        path = next
+      case S_IFCHR, S_IFIFO, S_IFBLK, S_IFSOCK:
+        throw WriteError(
+          path: given.path, reason: "it is a device, a FIFO or a socket, not a folder",
+          advice: "give the path of a new folder; a folder output cannot be streamed")
+      default: return URL(fileURLWithPath: path)
+      }
+    }
+    throw WriteError(path: given.path, reason: String(cString: strerror(ELOOP)))
+  }
+
+  /// `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`, `/proc/PID/fd/N`: a name of an
+  /// open descriptor, whose link target is not a path to rename over (a pipe, or the file the shell
+  /// opened, which must be written through to keep what the shell redirected).
+  static func isDescriptorPath(_ path: String) -> Bool {
+    if ["/dev/stdin", "/dev/stdout", "/dev/stderr"].contains(path) || path.hasPrefix("/dev/fd/") { return true }
+    let parts = path.split(separator: "/")
+    return parts.count == 4 && parts[0] == "proc" && parts[2] == "fd"
+  }
+
+  /// The absolute path a symbolic link points to (relative targets taken from the link's folder),
+  /// or nil (errno set).
+  static func linkTarget(_ path: String) -> String? {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink(path, &buffer, buffer.count - 1)
+    guard n >= 0 else { return nil }
+    let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    if target.hasPrefix("/") { return URL(fileURLWithPath: target).standardizedFileURL.path }
+    return URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(target).standardizedFileURL
+      .path
+  }
 
   /// Moves a finished temporary file or folder onto `destination` in one step and returns 0, or
   /// the errno of the failure. This is the one place that decides what happens to whatever is at
@@ -226,7 +374,7 @@ public enum AtomicOutput {
   /// Removes the stale temporaries (see `temporaryPrefixes`) of the output `url` from its folder.
   @discardableResult
   public static func removeStaleTemporaries(of url: URL) -> [String] {
-    let u = url.standardizedFileURL
+    let u = (try? folderDestination(of: url)) ?? url.standardizedFileURL
     return removeStaleTemporaries(
       in: u.deletingLastPathComponent(), prefixes: temporaryPrefixes(of: u.lastPathComponent))
   }
@@ -234,7 +382,7 @@ public enum AtomicOutput {
   /// Removes the stale temporary files (`.NAME.tmp-PID-N`) of the file `url` from its folder.
   @discardableResult
   public static func removeStaleTemporaryFiles(of url: URL) -> [String] {
-    let u = url.standardizedFileURL
+    guard case .replace(let u) = (try? destination(of: url)) ?? .replace(url.standardizedFileURL) else { return [] }
     return removeStaleTemporaries(
       in: u.deletingLastPathComponent(), prefixes: [fileTemporaryPrefix(of: u.lastPathComponent)])
   }

@@ -260,7 +260,8 @@ public enum GGUFError: PruneKitError, Equatable {
 
   public var hint: String? {
     switch self {
-    case .unreadable: return "check the path and its permissions; scripts/fetch-model.sh fetches the SmolLM2 model."
+    case .unreadable(_, let reason):
+      return InputFiles.hint(reason: reason).dropLast() + "; scripts/fetch-model.sh fetches the SmolLM2 model."
     case .badMagic: return "this is not a GGUF file (safetensors and PyTorch files need their own readers)."
     case .unsupportedVersion: return "convert the model with a recent llama.cpp, which writes version 3."
     case .truncated, .invalidTensor:
@@ -339,10 +340,8 @@ public struct GGUFFile: TensorSource {
   /// Maps the file at `url` into memory and parses its header, metadata and tensor infos.
   public init(contentsOf url: URL) throws {
     let data: Data
-    do {
-      data = try Data(contentsOf: url, options: .alwaysMapped)
-    } catch {
-      throw GGUFError.unreadable(path: url.path, reason: Self.reason(error))
+    do { data = try InputFiles.read(url, mapped: true) } catch {
+      throw GGUFError.unreadable(path: url.path, reason: error.reason)
     }
     try self.init(data: data, path: url.path)
   }
@@ -373,12 +372,6 @@ public struct GGUFFile: TensorSource {
       hf[name] = i
     }
     hfIndex = hf
-  }
-
-  private static func reason(_ error: Error) -> String {
-    let ns = error as NSError
-    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return underlying.localizedDescription }
-    return ns.localizedDescription
   }
 
   // MARK: Metadata access

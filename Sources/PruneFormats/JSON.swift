@@ -1,7 +1,7 @@
 // JSON as PruneKit writes and quotes it: every report, certificate, manifest and table is written
 // by `prettyJSON` (sorted keys, so the same value gives the same bytes), and every format that
-// reads JSON (config.json, tokenizer.json, safetensors headers, manifests) reports a parse failure
-// through `jsonErrorReason`, one line. The JSON files of a model folder (config.json,
+// reads JSON (config.json, tokenizer.json, safetensors headers, manifests, reports read back)
+// reports a parse failure through `jsonErrorReason` or `jsonDecodingReason`, one line. The JSON files of a model folder (config.json,
 // tokenizer.json) are found by `readFileOrFolderEntry`.
 
 import Foundation
@@ -13,6 +13,16 @@ package func jsonErrorReason(_ error: any Error) -> String {
   if let debug = ns.userInfo[NSDebugDescriptionErrorKey] as? String, !debug.isEmpty { return debug }
   if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return underlying.localizedDescription }
   return ns.localizedDescription
+}
+
+/// The one-line reason a JSONDecoder gives for bytes it cannot decode: the key and what is wrong
+/// with it, or where the bytes stop being JSON (never Swift's `DecodingError.dataCorrupted(...)`).
+package func jsonDecodingReason(_ error: any Error) -> String {
+  guard let error = error as? DecodingError else { return jsonErrorReason(error) }
+  if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+    return context.underlyingError.map { "not valid JSON: \(jsonErrorReason($0))" } ?? "not valid JSON"
+  }
+  return summarize(error)
 }
 
 /// `value` as pretty-printed JSON with sorted keys, unescaped slashes and non-finite numbers as the
@@ -39,8 +49,8 @@ package func readFileOrFolderEntry<E: Error>(
     file = url.appendingPathComponent(entry)
   }
   do {
-    return (try Data(contentsOf: file), file.path)
+    return (try InputFiles.read(file), file.path)
   } catch {
-    throw unreadable(file.path, (error as NSError).localizedDescription)
+    throw unreadable(file.path, error.reason)
   }
 }

@@ -67,8 +67,19 @@ public enum OutputSafety {
 
   /// What stops `option path` from being created (its folder is missing, is a file, or takes no
   /// new files), as (message, hint); nil when nothing does. Checked before any work.
+  /// A character device, a FIFO or a descriptor path has no folder to check (it is written
+  /// through); a symbolic link is checked at its target's folder (see `AtomicOutput.destination`).
   public static func folderProblem(of path: URL, option: String) -> (message: String, hint: String)? {
-    let parent = path.standardizedFileURL.deletingLastPathComponent()
+    let target: URL
+    do {
+      switch try AtomicOutput.destination(of: path) {
+      case .writeThrough: return nil
+      case .replace(let url): target = url
+      }
+    } catch {
+      return ("\(option) \(path.path): \(error.reason)", error.hint ?? "give a file path")
+    }
+    let parent = target.deletingLastPathComponent()
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDirectory) else {
       return (
@@ -84,6 +95,16 @@ public enum OutputSafety {
         "cannot create files in \(parent.path) for \(option) \(path.path): \(reason)",
         "choose a path in a writable folder"
       )
+    }
+    return nil
+  }
+
+  /// What stops `option path` from being a folder output (it is a device, a FIFO, a socket or a
+  /// descriptor path; see `AtomicOutput.folderDestination`), as (message, hint); nil when nothing
+  /// does.
+  public static func folderOutputProblem(of path: URL, option: String) -> (message: String, hint: String)? {
+    do { _ = try AtomicOutput.folderDestination(of: path) } catch {
+      return ("\(option) \(path.path): \(error.reason)", error.hint ?? "give the path of a new folder")
     }
     return nil
   }

@@ -26,6 +26,7 @@
 //   SHA256.swift        SHA-256 (FIPS 180-4) for embedded data and downloaded models
 //   AtomicOutput.swift  the one writer of output files and folders (all or nothing), temporary
 //                       names, clean-up of the temporaries of killed runs
+//   InputFiles.swift    reading the files a user names; reasons and hints of failed reads
 //   OutputSafety.swift  up-front checks of output folders (writable, room); reasons and hints of
 //                       failed writes
 //   JSON.swift          reports as JSON with sorted keys; JSON parse errors as one line; the JSON

@@ -102,7 +102,7 @@ public enum SafetensorsError: PruneKitError, Equatable {
 
   public var hint: String? {
     switch self {
-    case .unreadable: return "check the path and its permissions."
+    case .unreadable(_, let reason): return InputFiles.hint(reason: reason)
     case .truncated, .headerLengthOutOfRange: return "the file is truncated or not a safetensors file."
     case .invalidHeader:
       return "the header must be a UTF-8 JSON object of {\"dtype\", \"shape\", \"data_offsets\"} entries;"
@@ -152,10 +152,8 @@ public struct SafetensorsFile: TensorSource {
   /// Maps and validates the file at `url`.
   public init(contentsOf url: URL) throws(SafetensorsError) {
     let data: Data
-    do {
-      data = try Data(contentsOf: url, options: .alwaysMapped)
-    } catch {
-      throw .unreadable(path: url.path, reason: Self.reason(error))
+    do { data = try InputFiles.read(url, mapped: true) } catch {
+      throw .unreadable(path: url.path, reason: error.reason)
     }
     try self.init(data: data, name: url.path)
   }
@@ -399,13 +397,6 @@ public struct SafetensorsFile: TensorSource {
     case "Q": return n.uint64Value <= UInt64(Int.max) ? Int(n.uint64Value) : nil
     default: return n.intValue
     }
-  }
-
-  fileprivate static func reason(_ error: any Error) -> String {
-    if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? NSError {
-      return u.localizedDescription
-    }
-    return (error as NSError).localizedDescription
   }
 }
 

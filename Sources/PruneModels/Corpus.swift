@@ -111,10 +111,8 @@ public struct Corpus: Sendable {
     let url = try self.url(of: name)
     let expected = checksums[url.lastPathComponent]!
     let data: Data
-    do {
-      data = try Data(contentsOf: url)
-    } catch {
-      throw .unreadable(path: url.path, reason: (error as NSError).localizedDescription)
+    do { data = try InputFiles.read(url) } catch {
+      throw .unreadable(path: url.path, reason: error.reason)
     }
     let found = SHA256.hexDigest(data)
     guard found == expected else { throw .checksumMismatch(path: url.path, expected: expected, found: found) }

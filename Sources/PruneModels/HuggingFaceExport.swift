@@ -114,6 +114,7 @@ public enum HuggingFaceExport {
       switch error {
       case .create(let folder, let reason): throw .parentNotWritable(path: folder, reason: reason)
       case .fill(let e): throw e
+      case .refused(let e): throw .writeFailed(path: e.path, reason: e.reason)
       case .move(let reason, let exists):
         throw exists ? .destinationExists(path: destination.path) : .writeFailed(path: destination.path, reason: reason)
       }
@@ -136,10 +137,8 @@ public enum HuggingFaceExport {
       switch file.contents {
       case .bytes(let d): data = d
       case .copy(let from):
-        do {
-          data = try Data(contentsOf: from)
-        } catch {
-          throw ExportError.sourceUnreadable(path: from.path, reason: OutputSafety.reason(error))
+        do { data = try InputFiles.read(from) } catch {
+          throw ExportError.sourceUnreadable(path: from.path, reason: error.reason)
         }
       }
       do {

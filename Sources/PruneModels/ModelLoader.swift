@@ -215,10 +215,12 @@ public struct ShardedSafetensors: TensorSource {
   public init(index: URL) throws(ModelLoadError) {
     path = index.path
     let object: Any
-    do {
-      object = try JSONSerialization.jsonObject(with: Data(contentsOf: index))
-    } catch {
-      throw .invalidIndex(path: index.path, reason: "not readable JSON (\((error as NSError).localizedDescription))")
+    let data: Data
+    do { data = try InputFiles.read(index) } catch {
+      throw .invalidIndex(path: index.path, reason: "cannot read it (\(error.reason))")
+    }
+    do { object = try JSONSerialization.jsonObject(with: data) } catch {
+      throw .invalidIndex(path: index.path, reason: "not valid JSON (\(jsonErrorReason(error)))")
     }
     guard let map = (object as? [String: Any])?["weight_map"] as? [String: Any], !map.isEmpty else {
       throw .invalidIndex(path: index.path, reason: "no 'weight_map' object")

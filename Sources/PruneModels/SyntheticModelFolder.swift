@@ -100,7 +100,7 @@ public enum SyntheticModelFolder {
     } catch {
       switch error {
       case .create(let folder, let reason): throw .parentNotWritable(path: folder, reason: reason)
-      case .fill(let e): throw .writeFailed(path: e.path, reason: e.reason)
+      case .fill(let e), .refused(let e): throw .writeFailed(path: e.path, reason: e.reason)
       case .move(let reason, let exists):
         throw exists ? .destinationExists(path: directory.path) : .writeFailed(path: directory.path, reason: reason)
       }

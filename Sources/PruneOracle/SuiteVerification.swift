@@ -30,14 +30,15 @@ public struct SuiteVerification: Sendable {
   /// Reads the manifest and certifies every candidate.
   public func run() throws(VerifyError) -> SuiteReport {
     let data: Data
-    do { data = try Data(contentsOf: manifest) } catch {
+    do { data = try InputFiles.read(manifest) } catch {
       throw .usage(
-        "cannot read the manifest \(manifest.path)", hint: "give DIR/manifest.json as written by 'prune vectors'")
+        "cannot read the manifest \(manifest.path) (\(error.reason))",
+        hint: "give DIR/manifest.json as written by 'prune vectors'")
     }
     let suite: VectorManifest
     do { suite = try JSONDecoder().decode(VectorManifest.self, from: data) } catch {
       throw .usage(
-        "\(manifest.path) is not a test-vector manifest (\(error))",
+        "\(manifest.path) is not a test-vector manifest (\(jsonDecodingReason(error)))",
         hint: "give DIR/manifest.json as written by 'prune vectors'")
     }
     let root = manifest.deletingLastPathComponent()

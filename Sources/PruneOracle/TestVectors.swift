@@ -94,13 +94,58 @@ public struct TestVectors: Sendable {
   }
 
   /// Writes the suite and returns its manifest (also written as `manifest.json`). `progress`
-  /// receives one line per case.
+  /// receives one line per case. The suite is written all or nothing: into a temporary folder
+  /// beside `output` (`.NAME.partial-PID`), renamed to `output` when complete; an `output` that
+  /// holds anything is refused before any work, so a suite never mixes with older files.
   public func run(progress: (String) -> Void = { _ in }) throws(VectorsError) -> VectorManifest {
-    do {
-      try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-    } catch {
-      throw .write(WriteError(path: output.path, reason: "cannot create the folder: \(OutputSafety.reason(error))"))
+    let manager = FileManager.default
+    if let problem = OutputSafety.folderOutputProblem(of: output, option: "--out") {
+      throw .output(problem.message, hint: problem.hint)
     }
+    var isDirectory: ObjCBool = false
+    if manager.fileExists(atPath: output.path, isDirectory: &isDirectory) {
+      guard isDirectory.boolValue else {
+        throw .output("--out \(output.path) is a file", hint: "give the path of a new folder for the suite")
+      }
+      let entries = (try? manager.contentsOfDirectory(atPath: output.path)) ?? []
+      if !entries.isEmpty {
+        throw .output(
+          "--out \(output.path) already holds \(entries.count) entr\(entries.count == 1 ? "y" : "ies")",
+          hint: "choose a new folder, or delete it first; a suite is never mixed with older files")
+      }
+    }
+    let parent = output.standardizedFileURL.deletingLastPathComponent()
+    do { try manager.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+      throw .write(WriteError(path: parent.path, reason: "cannot create the folder: \(OutputSafety.reason(error))"))
+    }
+    AtomicOutput.removeStaleTemporaries(of: output)
+    var manifest: VectorManifest? = nil
+    do throws(FolderWriteError<VectorsError>) {
+      try AtomicOutput.writeFolder(output, name: .partial, replacing: true) { (staging: URL) throws(VectorsError) in
+        var suite = self
+        suite.output = staging
+        manifest = try suite.fill(progress: progress)
+      }
+    } catch {
+      switch error {
+      case .fill(let e): throw e
+      case .create(let folder, let reason):
+        throw .write(WriteError(path: output.path, reason: "cannot create a folder in \(folder): \(reason)"))
+      case .move(let reason, let exists):
+        if exists {
+          throw .output(
+            "--out \(output.path) appeared while the suite was written",
+            hint: "choose a new folder, or delete it first; a suite is never mixed with older files")
+        }
+        throw .write(WriteError(path: output.path, reason: "cannot move the finished folder into place: \(reason)"))
+      case .refused(let e): throw .write(e)
+      }
+    }
+    return manifest!
+  }
+
+  /// Writes the suite's files into `output` (the temporary folder of `run`).
+  private func fill(progress: (String) -> Void) throws(VectorsError) -> VectorManifest {
     var cases: [VectorCase] = []
     var notes: [String] = []
     for spec in syntheticCases() {
@@ -595,6 +640,8 @@ public enum VectorsError: PruneKitError, Equatable {
   case forward(ForwardError)
   /// The real cases cannot be cut from this model and text.
   case realCases(String)
+  /// The output folder cannot be used (it holds files, is a file or a device).
+  case output(String, hint: String)
 
   public var message: String {
     switch self {
@@ -606,6 +653,7 @@ public enum VectorsError: PruneKitError, Equatable {
     case .corpus(let e): return "real cases: \(e.message)"
     case .forward(let e): return "real cases: \(e.message)"
     case .realCases(let m): return "real cases: \(m)"
+    case .output(let m, _): return m
     }
   }
 
@@ -615,6 +663,7 @@ public enum VectorsError: PruneKitError, Equatable {
     case .pruning(let e): return e.hint ?? "this is a bug in the generator."
     case .tensors(let e): return e.hint
     case .write(let e): return e.hint
+    case .output(_, let hint): return hint
     case .model, .corpus, .forward, .realCases:
       return "check --model (scripts/fetch-model.sh fetches SmolLM2), or pass --no-real."
     }

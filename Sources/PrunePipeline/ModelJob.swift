@@ -83,6 +83,9 @@ public struct ModelJob: Sendable {
         "--out \(output.path) is the input model",
         hint: "write the pruned model to a new folder; the input is never modified")
     }
+    if let problem = OutputSafety.folderOutputProblem(of: output, option: "--out") {
+      throw .usage(problem.message, hint: problem.hint)
+    }
     if manager.fileExists(atPath: output.path) && !finishing {
       if manager.fileExists(atPath: checkpointDirectory.path) {
         throw .usage(
@@ -189,8 +192,9 @@ public struct ModelJob: Sendable {
         sequenceLength = p.calibration.sequenceLength
         sourceName = "\(p.rawValue): \(p.calibration.files.joined(separator: " + "))"
       case .file(let url, let windows, let length):
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-          throw ModelJobError.usage("cannot read --calib \(url.path)", hint: "check the path and its permissions")
+        let data: Data
+        do { data = try InputFiles.read(url) } catch {
+          throw ModelJobError.usage("cannot read --calib \(url.path) (\(error.reason))", hint: error.hint ?? "")
         }
         guard let s = String(data: data, encoding: .utf8) else {
           throw ModelJobError.usage(
@@ -322,8 +326,9 @@ public struct ModelJob: Sendable {
     let decoder = JSONDecoder()
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(
       positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-    guard let report = try? decoder.decode(ModelReport.self, from: data) else {
-      throw .usage("\(file.path) is not a PruneKit report", hint: hint)
+    let report: ModelReport
+    do { report = try decoder.decode(ModelReport.self, from: data) } catch {
+      throw .usage("\(file.path) is not a PruneKit report (\(jsonDecodingReason(error)))", hint: hint)
     }
     guard report.method == plan.method.rawValue, report.pattern == plan.pattern.description,
       report.calibration.sha256 == calibration.digest, report.summary.schedule == plan.schedule
@@ -388,6 +393,8 @@ func writeModelFolder(
       throw .write(path: e.path, reason: e.reason, retry: retry)
     case .move(let reason, _):
       throw .write(path: final.path, reason: "cannot move the finished folder into place: \(reason)", retry: retry)
+    case .refused(let e):
+      throw .usage("cannot write \(e.path): \(e.reason)", hint: e.hint ?? "give the path of a new folder")
     }
   }
 }

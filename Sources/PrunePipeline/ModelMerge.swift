@@ -30,6 +30,9 @@ public struct ModelMerge: Sendable {
     guard !parts.isEmpty else {
       throw .usage("no parts given", hint: "give the folders of the block-range runs: --parts A,B")
     }
+    if let problem = OutputSafety.folderOutputProblem(of: output, option: "--out") {
+      throw .usage(problem.message, hint: problem.hint)
+    }
     if manager.fileExists(atPath: output.path) {
       throw .usage("--out \(output.path) already exists", hint: "choose a new folder; outputs are never overwritten")
     }
@@ -46,14 +49,15 @@ public struct ModelMerge: Sendable {
       positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     for part in parts {
       let file = part.appendingPathComponent("pruning-report.json")
-      guard let data = manager.contents(atPath: file.path) else {
+      let data: Data
+      do { data = try InputFiles.read(file) } catch {
         throw .usage(
-          "part \(part.path) has no pruning-report.json",
+          "part \(part.path) has no readable pruning-report.json (\(error.reason))",
           hint: "each part must be a folder written by 'prune model --blocks A-B'")
       }
       do { reports.append(try decoder.decode(ModelReport.self, from: data)) } catch {
         throw .usage(
-          "\(file.path) is not a PruneKit report (\(error))",
+          "\(file.path) is not a PruneKit report (\(jsonDecodingReason(error)))",
           hint: "each part must be a folder written by 'prune model --blocks A-B'")
       }
     }

@@ -79,6 +79,10 @@ public struct PruningCheckpoint: BlockStore, Sendable {
         throw .checkpoint(
           "cannot create the checkpoint folder \(directory.path): \(reason)",
           hint: OutputSafety.writeHint(reason: reason, retry: retry))
+      case .refused(let e):
+        throw .checkpoint(
+          "cannot create the checkpoint folder \(directory.path): \(e.reason)",
+          hint: e.hint ?? "give the path of a new folder")
       case .fill(let e):
         let reason = OutputSafety.plain(e.reason)
         throw .checkpoint(

@@ -157,19 +157,21 @@ public struct SweepJob: Sendable {
   /// Runs every entry not already in `output/sweep.json` and returns the whole table.
   public func run(progress: @escaping (Event) -> Void = { _ in }) throws(ModelJobError) -> SweepTable {
     let manager = FileManager.default
+    if let problem = OutputSafety.folderOutputProblem(of: output, option: "--out") {
+      throw .usage(problem.message, hint: problem.hint)
+    }
     var isDirectory: ObjCBool = false
     if manager.fileExists(atPath: output.path, isDirectory: &isDirectory), !isDirectory.boolValue {
       throw .usage("--out \(output.path) is a file", hint: "give a folder for the sweep's table, chart and checkpoints")
     }
-    do { try manager.createDirectory(at: output, withIntermediateDirectories: true) } catch {
-      let reason = PruningCheckpoint.reason(error)
-      throw .write(path: output.path, reason: "cannot create the folder: \(reason)", retry: "nothing was done yet")
+    // Tried before the model is loaded (the folder itself is created later): a read-only folder
+    // fails here even for root.
+    var existing = output.standardizedFileURL
+    while !manager.fileExists(atPath: existing.path) && existing.path != "/" { existing.deleteLastPathComponent() }
+    if let reason = OutputSafety.unwritableReason(existing) {
+      let what = existing == output.standardizedFileURL ? "cannot create files in it" : "cannot create the folder"
+      throw .write(path: output.path, reason: "\(what): \(reason)", retry: "nothing was done yet")
     }
-    // Tried before the first (long) entry: a read-only folder fails here even for root.
-    if let reason = OutputSafety.unwritableReason(output) {
-      throw .write(path: output.path, reason: "cannot create files in it: \(reason)", retry: "nothing was done yet")
-    }
-    AtomicOutput.removeStaleAtomicWrites(in: output)
     // Every pattern must be valid for every method before the first (long) entry runs.
     var plans: [(SweepMethod, String, SparsityPattern)] = []
     for m in methods {
@@ -201,6 +203,23 @@ public struct SweepJob: Sendable {
       throw .usage("\(error)", hint: "check the protocol")
     }
 
+    // The folder is created only now that every input has been read, and removed again when the
+    // run fails before its first entry is recorded: a failed sweep leaves nothing it created.
+    let created = !manager.fileExists(atPath: output.path)
+    var recorded = false
+    defer {
+      if created && !recorded && !manager.fileExists(atPath: jsonURL.path) { try? manager.removeItem(at: output) }
+    }
+    do { try manager.createDirectory(at: output, withIntermediateDirectories: true) } catch {
+      let reason = PruningCheckpoint.reason(error)
+      throw .write(path: output.path, reason: "cannot create the folder: \(reason)", retry: "nothing was done yet")
+    }
+    // Tried before the first (long) entry: a read-only folder fails here even for root.
+    if let reason = OutputSafety.unwritableReason(output) {
+      throw .write(path: output.path, reason: "cannot create files in it: \(reason)", retry: "nothing was done yet")
+    }
+    AtomicOutput.removeStaleAtomicWrites(in: output)
+
     var table = SweepTable(
       model: model.path, evaluation: evaluation.rawValue, calibrationSha256: calibration.digest, threads: Parallelism.threads,
       entries: [])
@@ -225,6 +244,7 @@ public struct SweepJob: Sendable {
       table.entries.append(entry)
       do {
         try AtomicOutput.write(table.json(), to: jsonURL)
+        recorded = true
         try AtomicOutput.write(Data(table.chart().svg().utf8), to: svgURL)
       } catch {
         throw .write(

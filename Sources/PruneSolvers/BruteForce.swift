@@ -47,17 +47,15 @@ public struct BruteForce: Sendable {
     switch pattern {
     case .unstructured(_, .row):
       let k = pattern.prunedCount(rows: 1, columns: n)
-      try checkSize(binomial(n, k), n: n)
+      try checkSize(MaskCount.binomial(n, k), n: n)
       candidates[k] = combinations(of: Array(0..<n), choose: k)
     case .unstructured(_, .matrix):
-      try checkSize(1 << min(n, 62), n: n)
+      try checkSize(MaskCount.power(2, n), n: n)
       let total = pattern.prunedCount(rows: m, columns: n)
       for k in 0...min(n, total) { candidates[k] = combinations(of: Array(0..<n), choose: k) }
     case .nOfM(let nn, let mm):
-      let perGroup = binomial(mm, nn)
       let groups = n / mm
-      let count = (0..<groups).reduce(1.0) { acc, _ in acc * Double(perGroup) }
-      try checkSize(count > Double(Int.max / 2) ? Int.max : Int(count), n: n)
+      try checkSize(MaskCount.binomial(mm, nn).power(groups), n: n)
       var sets: [[Int]] = [[]]
       for g in 0..<groups {
         let choices = combinations(of: Array((g * mm)..<((g + 1) * mm)), choose: nn)
@@ -137,8 +135,8 @@ public struct BruteForce: Sendable {
     }
   }
 
-  func checkSize(_ masksPerRow: Int, n: Int) throws(PruningError) {
-    guard masksPerRow <= options.maxMasks else {
+  func checkSize(_ masksPerRow: MaskCount, n: Int) throws(PruningError) {
+    guard let exact = masksPerRow.exact, exact <= options.maxMasks else {
       throw .problemTooLarge(
         method: "exact",
         detail: "\(masksPerRow) admissible masks per row for \(n) inputs (limit \(options.maxMasks))",
@@ -159,10 +157,41 @@ public struct BruteForce: Sendable {
   }
 }
 
-/// C(n, k) (saturating at Int.max).
-func binomial(_ n: Int, _ k: Int) -> Int {
-  guard k >= 0 && k <= n else { return 0 }
-  var r = 1.0
-  for i in 0..<min(k, n - k) { r = r * Double(n - i) / Double(i + 1) }
-  return r >= Double(Int.max) ? Int.max : Int(r.rounded())
+/// A count of masks that may exceed Int: exact while it fits, so that a message never shows an
+/// overflowed or saturated number (`description`: "924", or "more than 10^18" past Int.max ≈
+/// 9.2 × 10^18).
+struct MaskCount: CustomStringConvertible, Equatable {
+  /// The count, or nil when it exceeds Int.max.
+  var exact: Int?
+
+  /// C(n, k) by C(n, i+1) = C(n, i)·(n−i)/(i+1). With g = gcd(C(n, i), i+1), (i+1)/g divides
+  /// n−i, so C(n, i+1) = (C(n, i)/g)·((n−i)/((i+1)/g)) with no intermediate larger than the result.
+  static func binomial(_ n: Int, _ k: Int) -> MaskCount {
+    guard k >= 0 && k <= n else { return MaskCount(exact: 0) }
+    func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+    var r: Int? = 1
+    for i in 0..<min(k, n - k) {
+      guard let value = r else { break }
+      let g = gcd(value, i + 1)
+      let (product, overflow) = (value / g).multipliedReportingOverflow(by: (n - i) / ((i + 1) / g))
+      r = overflow ? nil : product
+    }
+    return MaskCount(exact: r)
+  }
+
+  /// base^exponent.
+  static func power(_ base: Int, _ exponent: Int) -> MaskCount { MaskCount(exact: base).power(exponent) }
+
+  /// self^exponent.
+  func power(_ exponent: Int) -> MaskCount {
+    var r: Int? = 1
+    for _ in 0..<exponent {
+      guard let value = r, let e = exact else { return MaskCount(exact: nil) }
+      let (product, overflow) = value.multipliedReportingOverflow(by: e)
+      r = overflow ? nil : product
+    }
+    return MaskCount(exact: r)
+  }
+
+  var description: String { exact.map { "\($0)" } ?? "more than 10^18" }
 }

@@ -180,3 +180,37 @@ import Testing
     #expect(!report.passed)
   }
 }
+
+/// `prune vectors --out` is all or nothing: a folder holding anything is refused before any work
+/// (a suite never mixes with stale files), and a run that fails leaves no folder behind.
+@Suite struct TestVectorsOutputTests {
+  @Test func aFolderHoldingFilesIsRefusedAndKept() throws {
+    let folder = TemporaryFolder("vectors-stale")
+    defer { folder.remove() }
+    try Data("stale".utf8).write(to: folder.file("old.safetensors"))
+    do {
+      _ = try TestVectors(output: folder.url, seed: 1, model: nil).run()
+      Issue.record("a suite was written into a folder holding files")
+    } catch {
+      guard case .output(let message, let hint) = error else {
+        Issue.record("\(error)")
+        return
+      }
+      #expect(message.contains(folder.url.path) && message.contains("1 entry"), "\(message)")
+      #expect(hint.contains("new folder"), "\(hint)")
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder.url.path) == ["old.safetensors"])
+  }
+
+  @Test func aFailedRunLeavesNothing() throws {
+    let folder = TemporaryFolder("vectors-failed")
+    defer { folder.remove() }
+    let model = folder.file("broken.gguf")
+    try Data("not a model".utf8).write(to: model)
+    let output = folder.file("suite")
+    #expect(throws: VectorsError.self) {
+      try TestVectors(output: output, seed: 1, model: model).run()
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder.url.path) == ["broken.gguf"])
+  }
+}

@@ -314,3 +314,22 @@ import Testing
     }
   }
 }
+
+/// A sweep that fails before its first entry is recorded leaves no folder it created.
+@Suite struct SweepOutputTests {
+  @Test func aFailedSweepLeavesNoFolder() throws {
+    let folder = TemporaryFolder("sweep-failed")
+    defer { folder.remove() }
+    let model = folder.file("broken.gguf")
+    try Data("not a model".utf8).write(to: model)
+    let output = folder.file("sweep")
+    let job = SweepJob(
+      model: model, methods: [SweepMethod(.magnitude)], patterns: ["0.5"], evaluation: .austenQuick, output: output)
+    #expect(throws: ModelJobError.self) { try job.run() }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder.url.path) == ["broken.gguf"])
+    // An existing folder is the user's: it stays, even when the sweep fails.
+    try FileManager.default.createDirectory(at: output, withIntermediateDirectories: false)
+    #expect(throws: ModelJobError.self) { try job.run() }
+    #expect(FileManager.default.fileExists(atPath: output.path))
+  }
+}

@@ -1,6 +1,7 @@
-import PruneSolvers
 import PruneTestSupport
 import Testing
+
+@testable import PruneSolvers
 
 let tinyPatterns: [SparsityPattern] = [
   .unstructured(0.5), .unstructured(ratio: 0.5, group: .row), .unstructured(0.3), .nOfM(n: 2, m: 4), .nOfM(n: 1, m: 4),
@@ -48,6 +49,32 @@ struct BruteForceTests {
       _ = try BruteForce().prune(problem, pattern: .unstructured(0.5))
     } catch {
       #expect(error.description.contains("Hint:"))
+    }
+  }
+}
+
+/// Counts of masks are exact while they fit in Int and never shown overflowed or saturated.
+@Suite struct MaskCountTests {
+  @Test func countsAreExactOrSaidToBeHuge() {
+    #expect(MaskCount.binomial(8, 4).exact == 70)
+    #expect(MaskCount.binomial(4, 2).power(4).exact == 1296)
+    // C(62, 31) = 465428353255261088 fits; C(68, 34) ≈ 2.8 × 10^19 does not.
+    #expect(MaskCount.binomial(62, 31).exact == 465_428_353_255_261_088)
+    #expect(MaskCount.binomial(68, 34).exact == nil)
+    #expect(MaskCount.power(2, 62).exact == 1 << 62)
+    #expect(MaskCount.power(2, 63).exact == nil && MaskCount.power(2, 4096).description == "more than 10^18")
+  }
+
+  @Test func aHugeProblemNamesNoOverflowedCount() {
+    let (problem, _) = randomProblem(Double.self, rows: 1, columns: 128, seed: 44)
+    for pattern in [SparsityPattern.unstructured(0.5), .unstructured(ratio: 0.5, group: .row), .nOfM(n: 2, m: 4)] {
+      do {
+        _ = try BruteForce().prune(problem, pattern: pattern)
+        Issue.record("\(pattern): enumerated")
+      } catch {
+        #expect(error.description.contains("more than 10^18 admissible masks"), "\(pattern): \(error)")
+        #expect(!error.description.contains("\(Int.max)") && !error.description.contains("\(1 << 62)"))
+      }
     }
   }
 }
