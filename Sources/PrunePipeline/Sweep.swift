@@ -62,20 +62,54 @@ public struct SweepTable: Sendable, Codable, Equatable {
   /// Pretty JSON, sorted keys.
   public func json() -> Data { prettyJSON(self) }
 
-  /// Perplexity against sparsity, one line per method, each starting at the dense model (sparsity
-  /// 0). N:M entries are in the table but not on the chart (their x would collide with 0.5).
-  public func chart() -> LineChart {
+  /// The chart of the table, drawn for what a reader compares:
+  ///
+  ///   - several unstructured sparsities: perplexity against sparsity, one line per method, each
+  ///     starting at the dense model (sparsity 0); N:M entries are in the table only (their x would
+  ///     collide with 0.5);
+  ///   - one sparsity (the main job's 0.5), with or without N:M patterns: a bar per method and
+  ///     pattern, the value written on each bar, the dense model as a dashed reference line.
+  ///
+  /// Both use a logarithmic perplexity axis (one collapsed method is orders of magnitude above the
+  /// others). A method run with several sets of options is one line or bar per set, named
+  /// "method (option=value,…)"; otherwise by its name alone.
+  public func chart() -> SweepChart {
+    let title = "\(URL(fileURLWithPath: model).lastPathComponent): perplexity on \(evaluation)"
     let dense = entries.first { $0.method == "dense" }
-    var names: [String] = []
-    for e in entries where e.method != "dense" && !names.contains(e.method) { names.append(e.method) }
-    let series = names.map { name in
-      var points = entries.filter { $0.method == name && !$0.pattern.contains(":") }.map { (x: $0.sparsity, y: $0.perplexity) }
-      if let dense, !points.isEmpty { points.insert((x: 0, y: dense.perplexity), at: 0) }
-      return (name: name, points: points.sorted { $0.x < $1.x })
+    let pruned = entries.filter { $0.method != "dense" }
+    // The label of each entry: its method, and its options when the method ran with several sets.
+    var optionSets: [String: [String]] = [:]
+    for e in pruned where !(optionSets[e.method] ?? []).contains(Self.optionsText(e.options)) {
+      optionSets[e.method, default: []].append(Self.optionsText(e.options))
     }
-    return LineChart(
-      title: "\(URL(fileURLWithPath: model).lastPathComponent): perplexity on \(evaluation)", xLabel: "sparsity (unstructured)",
-      yLabel: "perplexity (log scale)", series: series, logY: true)
+    func label(_ e: SweepEntry) -> String {
+      let options = Self.optionsText(e.options)
+      return (optionSets[e.method]?.count ?? 0) > 1 ? "\(e.method) (\(options.isEmpty ? "defaults" : options))" : e.method
+    }
+    var names: [String] = []
+    for e in pruned where !names.contains(label(e)) { names.append(label(e)) }
+    let unstructured = pruned.filter { !$0.pattern.contains(":") }
+    if Set(unstructured.map(\.sparsity)).count >= 2 {
+      let series = names.map { name in
+        var points = unstructured.filter { label($0) == name }.map { (x: $0.sparsity, y: $0.perplexity) }
+        if let dense, !points.isEmpty { points.insert((x: 0, y: dense.perplexity), at: 0) }
+        return (name: name, points: points.sorted { $0.x < $1.x })
+      }
+      return .lines(LineChart(title: title, xLabel: "sparsity (unstructured)", yLabel: "perplexity", series: series, logY: true))
+    }
+    var patterns: [String] = []
+    for e in pruned where !patterns.contains(e.pattern) { patterns.append(e.pattern) }
+    let series = patterns.map { pattern in
+      (name: pattern, values: names.map { name in pruned.last { label($0) == name && $0.pattern == pattern }?.perplexity })
+    }
+    return .bars(BarChart(
+      title: title, xLabel: "method", yLabel: "perplexity", legendTitle: "sparsity", categories: names, series: series,
+      references: dense.map { [(name: "dense", value: $0.perplexity)] } ?? [], logY: true))
+  }
+
+  /// Options as "key=value,key=value", keys sorted ("" for none).
+  static func optionsText(_ options: [String: String]) -> String {
+    options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
   }
 
   /// The table as aligned text for a terminal.
