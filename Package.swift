@@ -64,13 +64,13 @@ import PackageDescription
 let nativeFlags = Context.environment["PRUNEKIT_NATIVE_FLAGS"] != "0"
 
 #if arch(x86_64)
-let simdFlags: [SwiftSetting] = nativeFlags ? [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])] : []
-let avx512Flags: [SwiftSetting] =
-  [.enableExperimentalFeature("BuiltinModule")]
-  + (nativeFlags ? [.unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .define("PRUNEKIT_AVX512_COMPILED")] : [])
+  let simdFlags: [SwiftSetting] = nativeFlags ? [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])] : []
+  let avx512Flags: [SwiftSetting] =
+    [.enableExperimentalFeature("BuiltinModule")]
+    + (nativeFlags ? [.unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .define("PRUNEKIT_AVX512_COMPILED")] : [])
 #else
-let simdFlags: [SwiftSetting] = []
-let avx512Flags: [SwiftSetting] = []
+  let simdFlags: [SwiftSetting] = []
+  let avx512Flags: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -120,7 +120,8 @@ let package = Package(
     .testTarget(
       name: "PruneOracleTests", dependencies: ["PruneOracle", "PruneTestSupport"], swiftSettings: simdFlags),
     .testTarget(
-      name: "PrunePipelineTests", dependencies: ["PrunePipeline", "PruneOracle", "PruneTestSupport"], swiftSettings: simdFlags),
+      name: "PrunePipelineTests", dependencies: ["PrunePipeline", "PruneOracle", "PruneTestSupport"],
+      swiftSettings: simdFlags),
     // Every document and section that the sources, tests, scripts and pages cite exists.
     .testTarget(name: "DocumentationTests", dependencies: ["PruneTestSupport"]),
   ]

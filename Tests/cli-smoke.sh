@@ -54,8 +54,10 @@ grep -q "layer" "$WORK/stdout" || fail "prune help does not list layer"
 for command in verify vectors; do grep -q "^  $command" "$WORK/stdout" || fail "prune help does not list $command"; done
 grep -q "make-problem" "$WORK/stdout" && fail "prune help lists the hidden make-problem"
 ok "prune help layer" -- "$BIN" help layer
-for option in blocksize percdamp damping iterations lambda-steps subset max-masks; do
-  grep -q -- "--$option" "$WORK/stdout" || fail "prune help layer does not list --$option"
+# Every option under its name, and the references' spellings as aliases.
+for option in block-size damping iterations lambda-steps initial-lambda subset max-masks least-squares-damping \
+  blocksize percdamp lambda ls-damping; do
+  grep -qE -- "--$option([^a-z-]|\$)" "$WORK/stdout" || fail "prune help layer does not list --$option"
 done
 
 # --- problems -----------------------------------------------------------------------------------
@@ -95,11 +97,18 @@ grep -q "(gram, 64 tokens" "$WORK/stdout" || fail "gram problem: $(cat "$WORK/st
 ok "fista error-corrected" -- "$BIN" layer --problem "$WORK/corr.safetensors" --method fista --sparsity 0.5 --out "$OUT"
 grep -q "error-corrected" "$WORK/stdout" || fail "corrected problem: $(cat "$WORK/stdout")"
 
-# Method options reach the method and the report.
-ok "sparsegpt --blocksize 4" -- "$BIN" layer --problem "$P" --method sparsegpt --sparsity 0.5 --blocksize 4 \
-  --percdamp 0.05 --out "$OUT" --report "$WORK/r-opt.json"
-grep -q '"blocksize" : "4"' "$WORK/r-opt.json" || fail "--blocksize not in the report"
-grep -q '"percdamp" : "0.05"' "$WORK/r-opt.json" || fail "--percdamp not in the report"
+# Method options reach the method and the report, under their report keys, whichever spelling was
+# given: the name (--block-size, --damping) or the references' alias (--blocksize, --percdamp).
+ok "sparsegpt --block-size 4" -- "$BIN" layer --problem "$P" --method sparsegpt --sparsity 0.5 --block-size 4 \
+  --damping 0.05 --out "$OUT" --report "$WORK/r-opt.json"
+grep -q '"block_size" : "4"' "$WORK/r-opt.json" || fail "--block-size not in the report"
+grep -q '"damping" : "0.05"' "$WORK/r-opt.json" || fail "--damping not in the report"
+cp "$OUT" "$WORK/w-opt.safetensors"
+ok "sparsegpt --blocksize 4 (aliases)" -- "$BIN" layer --problem "$P" --method sparsegpt --sparsity 0.5 --blocksize 4 \
+  --percdamp 0.05 --out "$OUT" --report "$WORK/r-alias.json"
+cmp -s "$OUT" "$WORK/w-opt.safetensors" || fail "--blocksize/--percdamp did not give the weights of --block-size/--damping"
+grep -q '"block_size" : "4"' "$WORK/r-alias.json" || fail "--blocksize not in the report as block_size"
+grep -q '"damping" : "0.05"' "$WORK/r-alias.json" || fail "--percdamp not in the report as damping"
 
 # A given mask: refit keeps wanda's mask.
 ok "refit on wanda's mask" -- "$BIN" layer --problem "$P" --method refit --sparsity 0.5/row \
@@ -142,6 +151,8 @@ bad 2 "chooses its own mask" "mask for wanda" -- "$BIN" "${L[@]}" --method wanda
 bad 2 "unknown option --blocksze" "typo in an option" -- "$BIN" "${L[@]}" --method sparsegpt --sparsity 0.5 --blocksze 8 --out "$OUT"
 bad 2 "does not apply to wanda" "option of another method" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --blocksize 8 --out "$OUT"
 bad 2 "is not an integer" "bad option value" -- "$BIN" "${L[@]}" --method sparsegpt --sparsity 0.5 --blocksize x --out "$OUT"
+bad 2 "--damping and --percdamp are the same option" "an option and its alias" -- "$BIN" "${L[@]}" --method sparsegpt --sparsity 0.5 \
+  --damping 0.1 --percdamp 0.1 --out "$OUT"
 bad 2 "--precision must be float or double" "bad precision" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --precision half --out "$OUT"
 bad 2 "--threads must be an integer" "zero threads" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --threads 0 --out "$OUT"
 bad 2 "--out given more than once" "repeated option" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --out "$OUT" --out "$WORK/o2"
@@ -188,6 +199,8 @@ bad 2 "--blocks takes A-B" "model bad blocks" -- "$BIN" model --model m.gguf --m
 bad 2 "unknown schedule 'parallel'" "model bad schedule" -- "$BIN" model --model m.gguf --method fista --sparsity 0.5 --protocol austen-quick --schedule parallel --out "$WORK/m"
 bad 2 "--sparsity_type 2:4 with --sparsity_ratio 0.6" "wanda spelling mismatch" -- "$BIN" model --model m.gguf --prune_method wanda --sparsity_ratio 0.6 --sparsity_type 2:4 --protocol austen-quick --out "$WORK/m"
 bad 2 "unknown method 'obs' in --methods" "sweep bad method" -- "$BIN" sweep --model m.gguf --methods wanda,obs --sparsities 0.5 --out "$WORK/s"
+bad 2 "sparsegpt sets damping twice" "sweep option and alias" -- "$BIN" sweep --model m.gguf --methods sparsegpt:damping=0.1:percdamp=0.2 --sparsities 0.5 --out "$WORK/s"
+bad 2 "option 'warm-start': does not apply to sparsegpt" "sweep option of another method" -- "$BIN" sweep --model m.gguf --methods sparsegpt:warm-start=wanda --sparsities 0.5 --out "$WORK/s"
 bad 2 "no parts given" "merge without parts" -- "$BIN" merge --model m.gguf --parts , --out "$WORK/mm"
 bad 1 "no such file or folder" "model missing model" -- "$BIN" model --model "$WORK/none.gguf" --method wanda --sparsity 0.5 --protocol austen-quick --out "$WORK/m"
 

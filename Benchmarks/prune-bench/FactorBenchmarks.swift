@@ -22,7 +22,11 @@ func runFactorBenchmarks(sizes: [Int], threads: [Int]) {
           body()
           best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
-        print("{\"kernel\":\"\(name)\",\"n\":\(n),\"threads\":\(t),\"ms\":\(String(format: "%.2f", best * 1e3)),\"gflops\":\(String(format: "%.2f", flops / best / 1e9))}")
+        print(
+          "{\"kernel\":\"\(name)\",\"n\":\(n),\"threads\":\(t),"
+            + "\"ms\":\(String(format: "%.2f", best * 1e3)),"
+            + "\"gflops\":\(String(format: "%.2f", flops / best / 1e9))}"
+        )
       }
       let nn = Double(n)
       time("dcholesky", flops: nn * nn * nn / 3) { _ = try! cholesky(a, threads: t) }

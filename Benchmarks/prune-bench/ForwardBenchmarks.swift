@@ -28,11 +28,12 @@ import PruneKit
 import Synchronization
 
 func smolLM2Config(layers: Int) -> ForwardConfig {
-  try! ForwardConfig(json: [
-    "model_type": "llama", "hidden_size": 576, "num_hidden_layers": layers, "num_attention_heads": 9,
-    "num_key_value_heads": 3, "head_dim": 64, "intermediate_size": 1536, "vocab_size": 49152,
-    "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true,
-  ])
+  try! ForwardConfig(
+    .llama(
+      LlamaConfig(
+        hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: layers, numAttentionHeads: 9, numKeyValueHeads: 3,
+        headDim: 64, rmsNormEps: 1e-5, ropeTheta: 100000, maxPositionEmbeddings: 8192, vocabSize: 49152,
+        tieWordEmbeddings: true)))
 }
 
 /// Replays the forward's GEMMs (shapes, transposes, threading) on random data of the same sizes.
@@ -48,8 +49,13 @@ struct ForwardGEMMReplay {
     c = config
     self.tokens = tokens
     var rng = SplitMix64(seed: 42)
-    func random(_ r: Int, _ cols: Int) -> Matrix<Float> { Matrix(rows: r, columns: cols) { _, _ in Float(rng.uniform(in: -1...1)) } }
-    let d = c.hiddenSize, hd = c.headCount * c.headDim, kvd = c.keyValueHeadCount * c.headDim, i = c.intermediateSize
+    func random(_ r: Int, _ cols: Int) -> Matrix<Float> {
+      Matrix(rows: r, columns: cols) { _, _ in Float(rng.uniform(in: -1...1)) }
+    }
+    let d = c.hiddenSize
+    let hd = c.headCount * c.headDim
+    let kvd = c.keyValueHeadCount * c.headDim
+    let i = c.intermediateSize
     x = random(tokens, d)
     xInner = random(tokens, i)
     attention = random(tokens, hd)
@@ -81,19 +87,25 @@ struct ForwardGEMMReplay {
   }
 
   func attentionGEMMs() {
-    let d = c.headDim, heads = c.headCount, group = c.headCount / c.keyValueHeadCount
+    let d = c.headDim
+    let heads = c.headCount
+    let group = c.headCount / c.keyValueHeadCount
     let block = TransformerLM.attentionQueryRows
     let blocks = (tokens + block - 1) / block
     let items = heads * blocks
     let tokens = self.tokens
     var out = Matrix<Float>(rows: tokens, columns: heads * d)
-    let ldq = q.columns, ldk = k.columns, ldo = heads * d
+    let ldq = q.columns
+    let ldk = k.columns
+    let ldo = heads * d
     q.withUnsafeBufferPointer { qp in
       k.withUnsafeBufferPointer { kp in
         v.withUnsafeBufferPointer { vp in
           out.withUnsafeMutableBufferPointer { op in
-            let qs = SendableConstPointer(qp.baseAddress!), ks = SendableConstPointer(kp.baseAddress!)
-            let vs = SendableConstPointer(vp.baseAddress!), os = SendablePointer(op.baseAddress!)
+            let qs = SendableConstPointer(qp.baseAddress!)
+            let ks = SendableConstPointer(kp.baseAddress!)
+            let vs = SendableConstPointer(vp.baseAddress!)
+            let os = SendablePointer(op.baseAddress!)
             let next = Atomic<Int>(0)
             DispatchQueue.concurrentPerform(iterations: max(1, min(Parallelism.threads, items))) { _ in
               let s = UnsafeMutablePointer<Float>.allocate(capacity: block * tokens)
@@ -101,14 +113,20 @@ struct ForwardGEMMReplay {
               while true {
                 let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if item >= items { break }
-                let b = blocks - 1 - item / heads, head = item % heads, g = head / group
-                let first = b * block, end = min(tokens, first + block), rows = end - first
-                gemm(transposeA: false, transposeB: true, m: rows, n: end, k: d, alpha: 0.125,
-                     a: qs.base + first * ldq + head * d, lda: ldq, b: ks.base + g * d, ldb: ldk,
-                     beta: 0, c: s, ldc: end, threads: 1)
-                gemm(transposeA: false, transposeB: false, m: rows, n: d, k: end, alpha: 1,
-                     a: s, lda: end, b: vs.base + g * d, ldb: ldk, beta: 0,
-                     c: os.base + first * ldo + head * d, ldc: ldo, threads: 1)
+                let b = blocks - 1 - item / heads
+                let head = item % heads
+                let g = head / group
+                let first = b * block
+                let end = min(tokens, first + block)
+                let rows = end - first
+                gemm(
+                  transposeA: false, transposeB: true, m: rows, n: end, k: d, alpha: 0.125,
+                  a: qs.base + first * ldq + head * d, lda: ldq, b: ks.base + g * d, ldb: ldk,
+                  beta: 0, c: s, ldc: end, threads: 1)
+                gemm(
+                  transposeA: false, transposeB: false, m: rows, n: d, k: end, alpha: 1,
+                  a: s, lda: end, b: vs.base + g * d, ldb: ldk, beta: 0,
+                  c: os.base + first * ldo + head * d, ldc: ldo, threads: 1)
               }
             }
           }
@@ -153,8 +171,12 @@ func runForwardBenchmark(tokens: Int, layers: Int, threads: Int, runs: Int, mode
   // Forward, its pieces (embedding + blocks, head), and the same GEMMs alone, interleaved run by
   // run so that a change in the machine's load hits both sides alike.
   let replay = ForwardGEMMReplay(config: config, tokens: tokens)
-  var forward: [Double] = [], blocksOnly: [Double] = [], headOnly: [Double] = []
-  var linear: [Double] = [], attention: [Double] = [], head: [Double] = []
+  var forward: [Double] = []
+  var blocksOnly: [Double] = []
+  var headOnly: [Double] = []
+  var linear: [Double] = []
+  var attention: [Double] = []
+  var head: [Double] = []
   var last = Matrix<Float>(rows: 0, columns: 0)
   var logits = Matrix<Float>(rows: 0, columns: 0)
   for run in 0...runs {
@@ -177,7 +199,8 @@ func runForwardBenchmark(tokens: Int, layers: Int, threads: Int, runs: Int, mode
       head.append(gh)
     }
   }
-  precondition(last == logits && logits.maxMagnitude.isFinite, "prune-bench forward: the pieces do not reproduce the forward")
+  precondition(
+    last == logits && logits.maxMagnitude.isFinite, "prune-bench forward: the pieces do not reproduce the forward")
   let best = { (v: [Double]) in v.min()! }
   let flops = replay.flops
   let totalFlops = Double(layers) * (flops.linear + flops.attention) + flops.head
@@ -202,6 +225,8 @@ func runForwardBenchmark(tokens: Int, layers: Int, threads: Int, runs: Int, mode
       + "\"linear_gemm_seconds\":\(f(best(linear))),\"attention_gemm_seconds\":\(f(best(attention))),"
       + "\"head_seconds\":\(f(best(headOnly))),\"head_gemm_seconds\":\(f(best(head))),"
       + "\"gflop\":\(f(totalFlops / 1e9, 1))}")
-  note = "forward \(f(forwardSeconds, 3)) s = \(f(Double(tokens) / forwardSeconds, 0)) tokens/s; its GEMMs alone \(f(gemmSeconds, 3)) s; efficiency \(f(gemmSeconds / forwardSeconds, 3))\n"
+  note =
+    "forward \(f(forwardSeconds, 3)) s = \(f(Double(tokens) / forwardSeconds, 0)) tokens/s; "
+    + "its GEMMs alone \(f(gemmSeconds, 3)) s; efficiency \(f(gemmSeconds / forwardSeconds, 3))\n"
   FileHandle.standardError.write(Data(note.utf8))
 }

@@ -61,14 +61,16 @@ func emit(_ kernel: String, m: Int, n: Int, k: Int, threads: Int, seconds: Doubl
   let gflops = flops / seconds / 1e9
   print(
     "{\"kernel\":\"\(kernel)\",\"m\":\(m),\"n\":\(n),\"k\":\(k),\"threads\":\(threads),"
-      + "\"gflops\":\(String(format: "%.2f", gflops)),\"median_ms\":\(String(format: "%.3f", seconds * 1e3)),\"runs\":\(runs)}")
+      + "\"gflops\":\(String(format: "%.2f", gflops)),\"median_ms\":\(String(format: "%.3f", seconds * 1e3)),\"runs\":\(runs)}"
+  )
   fflush(stdout)
 }
 
 /// Checks a few entries of C = A·B against direct dot products in Double.
 func sanityCheck<T: KernelScalar>(_ a: Matrix<T>, _ b: Matrix<T>, _ c: Matrix<T>, _ what: String) {
   for (i, j) in [(0, 0), (a.rows - 1, b.columns - 1), (a.rows / 2, b.columns / 3)] {
-    var s = 0.0, mag = 0.0
+    var s = 0.0
+    var mag = 0.0
     for p in 0..<a.columns {
       s += Double(a[i, p]) * Double(b[p, j])
       mag += abs(Double(a[i, p]) * Double(b[p, j]))
@@ -86,11 +88,15 @@ func runGEMM<T: KernelScalar>(_: T.Type, _ name: String, _ s: GEMMShape, _ confi
   for t in config.threads {
     let (sec, runs) = timeMedian(config) { gemm(a, b, into: &c, threads: t) }
     sanityCheck(a, b, c, "\(name) \(s.m)×\(s.k)·\(s.k)×\(s.n)")
-    emit(name, m: s.m, n: s.n, k: s.k, threads: t, seconds: sec, flops: 2 * Double(s.m) * Double(s.n) * Double(s.k), runs: runs)
+    emit(
+      name, m: s.m, n: s.n, k: s.k, threads: t, seconds: sec, flops: 2 * Double(s.m) * Double(s.n) * Double(s.k),
+      runs: runs)
   }
 }
 
-func runGram<T: KernelScalar>(_: T.Type, _ name: String, tokens: Int, features: Int, _ config: KernelBenchmarkConfiguration) {
+func runGram<T: KernelScalar>(
+  _: T.Type, _ name: String, tokens: Int, features: Int, _ config: KernelBenchmarkConfiguration
+) {
   var rng = SystemRandomNumberGenerator()
   let x = Matrix<T>(rows: tokens, columns: features) { _, _ in T(Double.random(in: -1...1, using: &rng)) }
   var g = Matrix<T>(rows: features, columns: features)
@@ -101,12 +107,18 @@ func runGram<T: KernelScalar>(_: T.Type, _ name: String, tokens: Int, features: 
       gram(x, into: &g, threads: t)
     }
     sanityCheck(x.transposed(), x, g, "\(name) \(tokens)×\(features)")
-    emit(name, m: tokens, n: features, k: features, threads: t, seconds: sec, flops: 2 * Double(tokens) * Double(features) * Double(features), runs: runs)
+    emit(
+      name, m: tokens, n: features, k: features, threads: t, seconds: sec,
+      flops: 2 * Double(tokens) * Double(features) * Double(features), runs: runs)
   }
 }
 
 func runKernelBenchmarks(_ config: KernelBenchmarkConfiguration) {
-  FileHandle.standardError.write(Data("prune-bench kernels: \(ProcessInfo.processInfo.activeProcessorCount) processors, threads \(config.threads), micro-kernels \(KernelISA.active) (Float \(Float.gemmBlocking.mr)×\(Float.gemmBlocking.nr), Double \(Double.gemmBlocking.mr)×\(Double.gemmBlocking.nr))\n".utf8))
+  let banner =
+    "prune-bench kernels: \(ProcessInfo.processInfo.activeProcessorCount) processors, threads \(config.threads), "
+    + "micro-kernels \(KernelISA.active) (Float \(Float.gemmBlocking.mr)×\(Float.gemmBlocking.nr), "
+    + "Double \(Double.gemmBlocking.mr)×\(Double.gemmBlocking.nr))\n"
+  FileHandle.standardError.write(Data(banner.utf8))
   let shapes = config.quick ? gemmShapes.filter { [256, 576, 768].contains($0.m) && $0.m == $0.n } : gemmShapes
   for s in shapes where config.groups.contains(s.group) {
     if config.kernels.contains("sgemm") { runGEMM(Float.self, "sgemm", s, config) }
@@ -116,7 +128,11 @@ func runKernelBenchmarks(_ config: KernelBenchmarkConfiguration) {
   }
   if config.groups.contains("gram") {
     let grams = config.quick ? [(tokens: 4096, features: 576)] : gramShapes
-    for g in grams where config.kernels.contains("sgram") { runGram(Float.self, "sgram", tokens: g.tokens, features: g.features, config) }
-    for g in grams where config.kernels.contains("dgram") { runGram(Double.self, "dgram", tokens: g.tokens, features: g.features, config) }
+    for g in grams where config.kernels.contains("sgram") {
+      runGram(Float.self, "sgram", tokens: g.tokens, features: g.features, config)
+    }
+    for g in grams where config.kernels.contains("dgram") {
+      runGram(Double.self, "dgram", tokens: g.tokens, features: g.features, config)
+    }
   }
 }

@@ -51,32 +51,42 @@ func bestSeconds(runs: Int, _ body: () -> Void) -> Double {
 }
 
 func json(_ fields: [(String, Any)]) -> String {
-  "{" + fields.map { key, value in
-    let v: String
-    switch value {
-    case let s as String: v = "\"\(s)\""
-    case let d as Double: v = d.isFinite ? String(format: "%.6g", d) : "null"
-    default: v = "\(value)"
-    }
-    return "\"\(key)\":\(v)"
-  }.joined(separator: ",") + "}"
+  "{"
+    + fields.map { key, value in
+      let v: String
+      switch value {
+      case let s as String: v = "\"\(s)\""
+      case let d as Double: v = d.isFinite ? String(format: "%.6g", d) : "null"
+      default: v = "\(value)"
+      }
+      return "\"\(key)\":\(v)"
+    }.joined(separator: ",") + "}"
 }
 
-func runSolverBenchmarks(layers: [String], methods: [PruningMethod], tokens: Int, pattern: SparsityPattern, threads: Int, runs: Int) {
+func runSolverBenchmarks(
+  layers: [String], methods: [PruningMethod], tokens: Int, pattern: SparsityPattern, threads: Int, runs: Int
+) {
   Parallelism.threads = threads
   for layer in solverLayers where layers.contains(layer.name) {
     let t0 = DispatchTime.now().uptimeNanoseconds
     let problem = benchProblem(layer, tokens: tokens)
-    let m = layer.outputs, n = layer.inputs
-    FileHandle.standardError.write(Data("\(layer.name) [\(m) × \(n)]: problem ready in \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)) s\n".utf8))
+    let m = layer.outputs
+    let n = layer.inputs
+    FileHandle.standardError.write(
+      Data(
+        "\(layer.name) [\(m) × \(n)]: problem ready in \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)) s\n"
+          .utf8))
     for method in methods {
       var result: PruningResult<Float>?
-      let seconds = bestSeconds(runs: method == .exact ? 0 : runs) { result = try! prune(problem, method: method, pattern: pattern) }
-      print(json([
-        ("bench", "solver"), ("layer", layer.name), ("m", m), ("n", n), ("tokens", tokens), ("threads", threads),
-        ("method", method.rawValue), ("pattern", pattern.description), ("seconds", seconds),
-        ("relative_error", result!.report.relativeError),
-      ]))
+      let seconds = bestSeconds(runs: method == .exact ? 0 : runs) {
+        result = try! prune(problem, method: method, pattern: pattern)
+      }
+      print(
+        json([
+          ("bench", "solver"), ("layer", layer.name), ("m", m), ("n", n), ("tokens", tokens), ("threads", threads),
+          ("method", method.rawValue), ("pattern", pattern.description), ("seconds", seconds),
+          ("relative_error", result!.report.relativeError),
+        ]))
       fflush(stdout)
     }
     // FISTA against SGEMM on [m × n]·[n × n].
@@ -93,7 +103,8 @@ func runSolverBenchmarks(layers: [String], methods: [PruningMethod], tokens: Int
     let solve = bestSeconds(runs: runs) {
       var start = w
       for _ in 0..<3 {
-        start = FISTA.lasso(gram: g, target: c, lambda: lambda, lipschitz: lipschitz, start: start, iterations: 20).solution
+        start =
+          FISTA.lasso(gram: g, target: c, lambda: lambda, lipschitz: lipschitz, start: start, iterations: 20).solution
       }
     }
     let full = bestSeconds(runs: runs) {
@@ -101,10 +112,11 @@ func runSolverBenchmarks(layers: [String], methods: [PruningMethod], tokens: Int
     }
     for (name, seconds) in [("fista-solve", solve), ("fista-method", full)] {
       let gflops = 60 * flops / seconds / 1e9
-      print(json([
-        ("bench", name), ("layer", layer.name), ("m", m), ("n", n), ("threads", threads), ("seconds", seconds),
-        ("gflops", gflops), ("sgemm_gflops", sgemm), ("ratio_to_sgemm", gflops / sgemm),
-      ]))
+      print(
+        json([
+          ("bench", name), ("layer", layer.name), ("m", m), ("n", n), ("threads", threads), ("seconds", seconds),
+          ("gflops", gflops), ("sgemm_gflops", sgemm), ("ratio_to_sgemm", gflops / sgemm),
+        ]))
       fflush(stdout)
     }
   }

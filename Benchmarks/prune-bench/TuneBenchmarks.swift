@@ -33,8 +33,9 @@ func runTune(
       a.withUnsafeBufferPointer { pa in
         b.withUnsafeBufferPointer { pb in
           c.withUnsafeMutableBufferPointer { pc in
-            gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
-                 b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n, threads: threads, blocking: blocking)
+            gemm(
+              transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
+              b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n, threads: threads, blocking: blocking)
           }
         }
       }
@@ -57,11 +58,14 @@ func runTune(
     let prefix = double ? "d" : "s"
     for (i, bl) in blockings.enumerated() {
       // GEMM: 2mnk flops; Gram: 2·m·k² (as `prune-bench kernels` counts it, n = features).
-      let shape = gramKernel
+      let shape =
+        gramKernel
         ? "\"kernel\":\"\(prefix)gram\",\"m\":\(m),\"n\":\(k)"
         : "\"kernel\":\"\(prefix)gemm\",\"m\":\(m),\"n\":\(n),\"k\":\(k)"
       let flops = gramKernel ? 2 * Double(m) * Double(k) * Double(k) : 2 * Double(m) * Double(n) * Double(k)
-      print("{\(shape),\"threads\":\(threads),\"kc\":\(bl.0),\"mc\":\(bl.1),\"nc\":\(bl.2),\"gflops\":\(String(format: "%.2f", flops / best[i] / 1e9))}")
+      print(
+        "{\(shape),\"threads\":\(threads),\"kc\":\(bl.0),\"mc\":\(bl.1),\"nc\":\(bl.2),\"gflops\":\(String(format: "%.2f", flops / best[i] / 1e9))}"
+      )
     }
   }
   double ? run(Double.self) : run(Float.self)

@@ -12,13 +12,14 @@ import PruneKit
 
 let isDebugBuild: Bool = {
   #if DEBUG
-  return true
+    return true
   #else
-  return false
+    return false
   #endif
 }()
 if isDebugBuild {
-  FileHandle.standardError.write(Data("prune-bench: this is a debug build; run `swift run -c release prune-bench ...`\n".utf8))
+  FileHandle.standardError.write(
+    Data("prune-bench: this is a debug build; run `swift run -c release prune-bench ...`\n".utf8))
   exit(1)
 }
 
@@ -88,7 +89,8 @@ case "factor":
     sizes: (option("sizes") ?? "576,1536").split(separator: ",").compactMap { Int($0) },
     threads: (option("threads") ?? "1,2").split(separator: ",").compactMap { Int($0) })
 case "solvers":
-  let methods = (option("methods") ?? "magnitude,wanda,sparsegpt,admm,fista,refit,apt").split(separator: ",").map { name -> PruningMethod in
+  let methods = (option("methods") ?? "magnitude,wanda,sparsegpt,admm,fista,refit,apt").split(separator: ",").map {
+    name -> PruningMethod in
     guard let m = PruningMethod(rawValue: String(name)) else {
       FileHandle.standardError.write(Data("prune-bench solvers: unknown method '\(name)'\n".utf8))
       exit(2)
@@ -105,7 +107,10 @@ case "solvers":
     threads: option("threads").flatMap(Int.init) ?? 2, runs: option("runs").flatMap(Int.init) ?? 3)
 case "forward":
   if let path = option("model"), !FileManager.default.fileExists(atPath: path) {
-    FileHandle.standardError.write(Data("prune-bench forward: no model at \(path). Hint: run scripts/fetch-model.sh, or drop --model for random weights.\n".utf8))
+    FileHandle.standardError.write(
+      Data(
+        "prune-bench forward: no model at \(path). Hint: run scripts/fetch-model.sh, or drop --model for random weights.\n"
+          .utf8))
     exit(2)
   }
   runForwardBenchmark(

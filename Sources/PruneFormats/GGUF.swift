@@ -31,8 +31,19 @@ import Foundation
 
 /// A GGUF metadata value type, with the numbers the file format uses.
 public enum GGUFValueType: UInt32, Sendable, CaseIterable {
-  case uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6, bool = 7
-  case string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12
+  case uint8 = 0
+  case int8 = 1
+  case uint16 = 2
+  case int16 = 3
+  case uint32 = 4
+  case int32 = 5
+  case float32 = 6
+  case bool = 7
+  case string = 8
+  case array = 9
+  case uint64 = 10
+  case int64 = 11
+  case float64 = 12
 
   /// Bytes of one value of a fixed-size type; nil for strings and arrays.
   public var fixedSize: Int? {
@@ -48,8 +59,18 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable {
 
 /// One GGUF metadata value: a number, a boolean, a string or a typed array of values.
 public enum GGUFValue: Sendable, Equatable {
-  case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
-  case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
+  case uint8(UInt8)
+  case int8(Int8)
+  case uint16(UInt16)
+  case int16(Int16)
+  case uint32(UInt32)
+  case int32(Int32)
+  case uint64(UInt64)
+  case int64(Int64)
+  case float32(Float)
+  case float64(Double)
+  case bool(Bool)
+  case string(String)
   /// An array: the element type written in the file and the elements.
   case array(GGUFValueType, [GGUFValue])
 
@@ -75,14 +96,14 @@ public enum GGUFValue: Sendable, Equatable {
   /// The value as an Int when it is an integer of any width that fits; nil otherwise.
   public var int: Int? {
     switch self {
-    case let .uint8(v): return Int(v)
-    case let .int8(v): return Int(v)
-    case let .uint16(v): return Int(v)
-    case let .int16(v): return Int(v)
-    case let .uint32(v): return Int(v)
-    case let .int32(v): return Int(v)
-    case let .uint64(v): return Int(exactly: v)
-    case let .int64(v): return Int(v)
+    case .uint8(let v): return Int(v)
+    case .int8(let v): return Int(v)
+    case .uint16(let v): return Int(v)
+    case .int16(let v): return Int(v)
+    case .uint32(let v): return Int(v)
+    case .int32(let v): return Int(v)
+    case .uint64(let v): return Int(exactly: v)
+    case .int64(let v): return Int(v)
     default: return nil
     }
   }
@@ -90,27 +111,27 @@ public enum GGUFValue: Sendable, Equatable {
   /// The value as a Double when it is a float or an integer; nil otherwise.
   public var double: Double? {
     switch self {
-    case let .float32(v): return Double(v)
-    case let .float64(v): return v
+    case .float32(let v): return Double(v)
+    case .float64(let v): return v
     default: return int.map(Double.init)
     }
   }
 
   /// The string, when the value is one.
   public var string: String? {
-    if case let .string(s) = self { return s }
+    if case .string(let s) = self { return s }
     return nil
   }
 
   /// The boolean, when the value is one.
   public var bool: Bool? {
-    if case let .bool(b) = self { return b }
+    if case .bool(let b) = self { return b }
     return nil
   }
 
   /// The elements, when the value is an array.
   public var array: [GGUFValue]? {
-    if case let .array(_, a) = self { return a }
+    if case .array(_, let a) = self { return a }
     return nil
   }
 }
@@ -186,7 +207,7 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
 
 /// Why a GGUF file could not be read or a tensor decoded. Every description is one line naming the
 /// file (and key or tensor) and ending with a `Hint:`.
-public enum GGUFError: Error, Equatable, CustomStringConvertible {
+public enum GGUFError: PruneKitError, Equatable {
   /// The file could not be opened or mapped.
   case unreadable(path: String, reason: String)
   /// The first four bytes are not "GGUF".
@@ -212,64 +233,48 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
   /// A metadata value has the wrong type or an impossible value.
   case invalidMetadata(path: String, key: String, reason: String)
 
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .unreadable(path, reason):
-      return "GGUF \(path): cannot read the file (\(reason)). Hint: check the path and its permissions;"
-        + " scripts/fetch-model.sh fetches the SmolLM2 model."
-    case let .badMagic(path, found):
+    case .unreadable(let path, let reason): return "GGUF \(path): cannot read the file (\(reason))"
+    case .badMagic(let path, let found):
       let hex = found.map { String($0, radix: 16) }.joined(separator: " ")
-      return "GGUF \(path): the file starts with bytes [\(hex)], not \"GGUF\". Hint: this is not a GGUF"
-        + " file (safetensors and PyTorch files need their own readers)."
-    case let .unsupportedVersion(path, version):
-      return "GGUF \(path): format version \(version) is not supported (2 and 3 are). Hint: convert the"
-        + " model with a recent llama.cpp, which writes version 3."
-    case let .truncated(path, offset, reading):
-      return "GGUF \(path): the file ends at byte \(offset) while reading \(reading). Hint: the file is"
-        + " truncated or corrupted; download it again and check its sha256."
-    case let .invalidValueType(path, key, code):
-      return "GGUF \(path): metadata '\(key)' has value type \(code), which GGUF does not define."
-        + " Hint: the file is corrupted or from a newer GGUF version."
-    case let .duplicate(path, name):
-      return "GGUF \(path): '\(name)' appears twice. Hint: the file is corrupted or was written by a"
-        + " faulty converter."
-    case let .invalidAlignment(path, value):
-      return "GGUF \(path): general.alignment = \(value) is not a positive power of two. Hint: the file"
-        + " is corrupted."
-    case let .invalidTensor(path, tensor, reason):
-      return "GGUF \(path): tensor '\(tensor)': \(reason). Hint: the file is truncated or corrupted;"
-        + " download it again and check its sha256."
-    case let .unsupportedTensorType(path, tensor, type):
+      return "GGUF \(path): the file starts with bytes [\(hex)], not \"GGUF\""
+    case .unsupportedVersion(let path, let version):
+      return "GGUF \(path): format version \(version) is not supported (2 and 3 are)"
+    case .truncated(let path, let offset, let reading):
+      return "GGUF \(path): the file ends at byte \(offset) while reading \(reading)"
+    case .invalidValueType(let path, let key, let code):
+      return "GGUF \(path): metadata '\(key)' has value type \(code), which GGUF does not define"
+    case .duplicate(let path, let name): return "GGUF \(path): '\(name)' appears twice"
+    case .invalidAlignment(let path, let value):
+      return "GGUF \(path): general.alignment = \(value) is not a positive power of two"
+    case .invalidTensor(let path, let tensor, let reason): return "GGUF \(path): tensor '\(tensor)': \(reason)"
+    case .unsupportedTensorType(let path, let tensor, let type):
       return "GGUF \(path): tensor '\(tensor)' has type \(type), which PruneKit cannot decode (F32, F16,"
-        + " BF16, F64, Q8_0, Q4_0 and Q4_1 are supported). Hint: use a GGUF quantised to Q8_0, Q4_0,"
-        + " Q4_1 or a float type."
-    case let .missingTensor(path, tensor):
-      return "GGUF \(path): no tensor '\(tensor)'. Hint: tensorNames lists the Hugging Face names;"
-        + " tensorInfos the GGUF names (blk.N.attn_q.weight, ...)."
-    case let .missingMetadata(path, key):
-      return "GGUF \(path): metadata '\(key)' is missing. Hint: the file was not written for this"
-        + " architecture, or by an old converter."
-    case let .invalidMetadata(path, key, reason):
-      return "GGUF \(path): metadata '\(key)': \(reason). Hint: the file is corrupted or not written"
-        + " for this architecture."
+        + " BF16, F64, Q8_0, Q4_0 and Q4_1 are supported)"
+    case .missingTensor(let path, let tensor): return "GGUF \(path): no tensor '\(tensor)'"
+    case .missingMetadata(let path, let key): return "GGUF \(path): metadata '\(key)' is missing"
+    case .invalidMetadata(let path, let key, let reason): return "GGUF \(path): metadata '\(key)': \(reason)"
     }
   }
-}
 
-/// A message with its control characters written as \u{…} escapes, so that names read from a
-/// damaged file (which may hold any byte) cannot break it over several lines.
-package func oneLine(_ s: String) -> String {
-  var out = ""
-  for u in s.unicodeScalars {
-    if u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 {
-      out += "\\u{\(String(u.value, radix: 16))}"
-    } else {
-      out.unicodeScalars.append(u)
+  public var hint: String? {
+    switch self {
+    case .unreadable: return "check the path and its permissions; scripts/fetch-model.sh fetches the SmolLM2 model."
+    case .badMagic: return "this is not a GGUF file (safetensors and PyTorch files need their own readers)."
+    case .unsupportedVersion: return "convert the model with a recent llama.cpp, which writes version 3."
+    case .truncated, .invalidTensor:
+      return "the file is truncated or corrupted; download it again and check its sha256."
+    case .invalidValueType: return "the file is corrupted or from a newer GGUF version."
+    case .duplicate: return "the file is corrupted or was written by a faulty converter."
+    case .invalidAlignment: return "the file is corrupted."
+    case .unsupportedTensorType: return "use a GGUF quantised to Q8_0, Q4_0, Q4_1 or a float type."
+    case .missingTensor:
+      return "tensorNames lists the Hugging Face names; tensorInfos the GGUF names (blk.N.attn_q.weight, ...)."
+    case .missingMetadata: return "the file was not written for this architecture, or by an old converter."
+    case .invalidMetadata: return "the file is corrupted or not written for this architecture."
     }
   }
-  return out
 }
 
 // MARK: - Tensor infos
@@ -473,7 +478,8 @@ public struct GGUFFile: TensorSource {
     let rows = info.shape[0]
     let columns = rows == 0 ? 0 : raw.values.count / rows
     guard heads > 0 else {
-      throw GGUFError.invalidMetadata(path: path, key: "\(architecture ?? "llama").attention.head_count", reason: "\(heads) heads")
+      throw GGUFError.invalidMetadata(
+        path: path, key: "\(architecture ?? "llama").attention.head_count", reason: "\(heads) heads")
     }
     if rows == 0 { return raw }
     // rows % (2 · heads) == 0, written so that a huge head count cannot overflow.
@@ -588,8 +594,9 @@ public struct GGUFFile: TensorSource {
       eosTokenId: eos)
     do {
       try config.validate(source: path)
-    } catch let ModelConfigError.invalidValue(_, key, reason) {
+    } catch {
       // The config key (e.g. num_key_value_heads) stands for the GGUF key it was read from.
+      guard case .invalidValue(_, let key, let reason) = error else { throw error }
       throw GGUFError.invalidMetadata(path: path, key: "\(arch) hyper-parameter \(key)", reason: reason)
     }
     return config
@@ -680,7 +687,8 @@ private struct GGUFReader {
       }
       if elementType == .array && depth + 1 >= Self.maximumArrayDepth {
         throw GGUFError.invalidMetadata(
-          path: path, key: key, reason: "arrays nest more than \(Self.maximumArrayDepth) levels deep (at byte \(offset))")
+          path: path, key: key,
+          reason: "arrays nest more than \(Self.maximumArrayDepth) levels deep (at byte \(offset))")
       }
       let count = try readCount("the length of '\(key)'")
       // Each element takes at least its fixed size (8 bytes for a string's length, 12 for a
@@ -816,7 +824,8 @@ enum GGUFDequantize {
       }
     case .f64:
       for i in 0..<count {
-        out[i] = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+        out[i] = Float(
+          Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
       }
     case .q8_0:
       for b in 0..<(count / 32) {
@@ -874,8 +883,10 @@ public enum LlamaRotaryPermutation {
   public static func ggufRow(ofHuggingFaceRow row: Int, rows: Int, heads: Int) -> Int {
     let d = rows / heads
     let half = d / 2
-    let h = row / d, r = row % d
-    let s = r / half, p = r % half
+    let h = row / d
+    let r = row % d
+    let s = r / half
+    let p = r % half
     return h * d + 2 * p + s
   }
 
@@ -892,7 +903,8 @@ public enum LlamaRotaryPermutation {
 
   private static func reorder(_ values: [Float], rows: Int, columns: Int, heads: Int, toGGUF: Bool) -> [Float] {
     precondition(heads > 0 && rows % (2 * heads) == 0, "LlamaRotaryPermutation: \(rows) rows, \(heads) heads")
-    precondition(values.count == rows * columns, "LlamaRotaryPermutation: \(values.count) values for \(rows)×\(columns)")
+    precondition(
+      values.count == rows * columns, "LlamaRotaryPermutation: \(values.count) values for \(rows)×\(columns)")
     var out = [Float](repeating: 0, count: values.count)
     values.withUnsafeBufferPointer { src in
       out.withUnsafeMutableBufferPointer { dst in

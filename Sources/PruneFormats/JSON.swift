@@ -1,7 +1,8 @@
 // JSON as PruneKit writes and quotes it: every report, certificate, manifest and table is written
 // by `prettyJSON` (sorted keys, so the same value gives the same bytes), and every format that
 // reads JSON (config.json, tokenizer.json, safetensors headers, manifests) reports a parse failure
-// through `jsonErrorReason`, one line.
+// through `jsonErrorReason`, one line. The JSON files of a model folder (config.json,
+// tokenizer.json) are found by `readFileOrFolderEntry`.
 
 import Foundation
 
@@ -24,4 +25,22 @@ public func prettyJSON(_ value: some Encodable) -> Data {
   var data = try! encoder.encode(value)
   data.append(0x0A)
   return data
+}
+
+/// The bytes of the file `url`, or of the file `entry` inside `url` when it is a folder (a model
+/// folder holding config.json or tokenizer.json), and the path read. A file that cannot be read
+/// throws `unreadable(path, reason)`.
+package func readFileOrFolderEntry<E: Error>(
+  _ url: URL, entry: String, unreadable: (_ path: String, _ reason: String) -> E
+) throws(E) -> (data: Data, path: String) {
+  var file = url
+  var isDirectory: ObjCBool = false
+  if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+    file = url.appendingPathComponent(entry)
+  }
+  do {
+    return (try Data(contentsOf: file), file.path)
+  } catch {
+    throw unreadable(file.path, (error as NSError).localizedDescription)
+  }
 }

@@ -3,7 +3,9 @@
 // Hugging Face key names in camel case (`num_key_value_heads` → `numKeyValueHeads`) and their
 // `CodingKeys` spell the keys exactly, so encoding a config writes keys transformers reads back.
 // Keys that only set a size are required; every other key defaults to the value transformers uses
-// when it is absent (noted on each field).
+// when it is absent (noted on each field), except `tie_word_embeddings`, which stays nil when absent
+// (the checkpoint then decides: tied unless it holds lm_head.weight). This is the only parser of
+// config.json: the forward pass takes its `ForwardConfig` from a `ModelConfig`.
 
 import Foundation
 
@@ -11,7 +13,7 @@ import Foundation
 
 /// Why a config.json could not be used. Every description is one line naming the file (and key)
 /// and ending with a `Hint:`.
-public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
+public enum ModelConfigError: PruneKitError, Equatable {
   /// The file could not be read.
   case unreadable(path: String, reason: String)
   /// The bytes are not a JSON object.
@@ -25,28 +27,34 @@ public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
   /// A key holds a value of the right type that cannot be right (zero layers, heads that do not
   /// divide the width, ...).
   case invalidValue(source: String, key: String, reason: String)
+  /// A value that is read but not run (RoPE scaling, sliding-window attention, an activation the
+  /// forward pass does not implement); `hint` says what is.
+  case unsupported(source: String, key: String, value: String, hint: String)
 
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .unreadable(path, reason):
-      return "config \(path): cannot read the file (\(reason)). Hint: a Hugging Face model folder holds"
-        + " config.json next to model.safetensors."
-    case let .invalidJSON(source, reason):
-      return "config \(source): not a JSON object (\(reason)). Hint: the file is damaged or not a"
-        + " Hugging Face config.json."
-    case let .unknownModelType(source, modelType):
-      let what = modelType.map { "model_type '\($0)' is not supported" } ?? "there is no model_type key"
-      return "config \(source): \(what). Hint: PruneKit runs model_type "
-        + ModelConfig.supportedModelTypes.joined(separator: ", ") + "."
-    case let .missingKey(source, modelType, key):
-      return "config \(source): '\(key)' is missing for model_type \(modelType). Hint: add it from the"
-        + " model card or the original config.json; PruneKit does not guess sizes."
-    case let .wrongType(source, key, reason):
-      return "config \(source): '\(key)' \(reason). Hint: compare with the original config.json."
-    case let .invalidValue(source, key, reason):
-      return "config \(source): '\(key)' \(reason). Hint: compare with the original config.json."
+    case .unreadable(let path, let reason): return "config \(path): cannot read the file (\(reason))"
+    case .invalidJSON(let source, let reason): return "config \(source): not a JSON object (\(reason))"
+    case .unknownModelType(let source, let modelType):
+      return "config \(source): "
+        + (modelType.map { "model_type '\($0)' is not supported" } ?? "there is no model_type key")
+    case .missingKey(let source, let modelType, let key):
+      return "config \(source): '\(key)' is missing for model_type \(modelType)"
+    case .wrongType(let source, let key, let reason), .invalidValue(let source, let key, let reason):
+      return "config \(source): '\(key)' \(reason)"
+    case .unsupported(let source, let key, let value, _): return "config \(source): \(key) = \(value) is not supported"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .unreadable: return "a Hugging Face model folder holds config.json next to model.safetensors."
+    case .invalidJSON: return "the file is damaged or not a Hugging Face config.json."
+    case .unknownModelType:
+      return "PruneKit runs model_type " + ModelConfig.supportedModelTypes.joined(separator: ", ") + "."
+    case .missingKey: return "add it from the model card or the original config.json; PruneKit does not guess sizes."
+    case .wrongType, .invalidValue: return "compare with the original config.json."
+    case .unsupported(_, _, _, let hint): return hint
     }
   }
 }
@@ -65,35 +73,27 @@ public enum ModelConfig: Sendable, Equatable {
   /// The model_type of the configuration.
   public var modelType: String {
     switch self {
-    case let .llama(c): return c.modelType
+    case .llama(let c): return c.modelType
     case .opt: return "opt"
     case .gpt2: return "gpt2"
     }
   }
 
   /// Reads `config.json`: `url` is the file or the model folder that holds it.
-  public init(contentsOf url: URL) throws {
-    var file = url
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-      file = url.appendingPathComponent("config.json")
+  public init(contentsOf url: URL) throws(ModelConfigError) {
+    let file = try readFileOrFolderEntry(url, entry: "config.json") {
+      ModelConfigError.unreadable(path: $0, reason: $1)
     }
-    let data: Data
-    do {
-      data = try Data(contentsOf: file)
-    } catch {
-      throw ModelConfigError.unreadable(path: file.path, reason: (error as NSError).localizedDescription)
-    }
-    try self.init(json: data, source: file.path)
+    try self.init(json: file.data, source: file.path)
   }
 
   /// Parses config.json bytes; `source` names them in messages.
-  public init(json data: Data, source: String = "config.json") throws {
+  public init(json data: Data, source: String = "config.json") throws(ModelConfigError) {
     let header: ModelTypeHeader
     do {
       header = try JSONDecoder().decode(ModelTypeHeader.self, from: data)
     } catch {
-      throw Self.translate(error, source: source, modelType: "?")
+      throw Self.translate(error, data: data, source: source, modelType: "?")
     }
     guard let type = header.modelType, Self.supportedModelTypes.contains(type) else {
       throw ModelConfigError.unknownModelType(source: source, modelType: header.modelType)
@@ -105,18 +105,34 @@ public enum ModelConfig: Sendable, Equatable {
       default: self = .llama(try JSONDecoder().decode(LlamaConfig.self, from: data))
       }
     } catch {
-      throw Self.translate(error, source: source, modelType: type)
+      throw Self.translate(error, data: data, source: source, modelType: type)
     }
+    try validate(source: source)
+  }
+
+  /// Throws `invalidValue` for sizes that cannot describe a model.
+  public func validate(source: String) throws(ModelConfigError) {
     switch self {
-    case let .llama(c): try c.validate(source: source)
-    case let .opt(c): try c.validate(source: source)
-    case let .gpt2(c): try c.validate(source: source)
+    case .llama(let c): try c.validate(source: source)
+    case .opt(let c): try c.validate(source: source)
+    case .gpt2(let c): try c.validate(source: source)
     }
   }
 
   private struct ModelTypeHeader: Decodable {
     var modelType: String?
     enum CodingKeys: String, CodingKey { case modelType = "model_type" }
+  }
+
+  /// DecodingError → ModelConfigError, naming the key. Bytes that are not JSON at all get
+  /// JSONSerialization's reason, which says where the parse failed (JSONDecoder's does not).
+  static func translate(_ error: Error, data: Data, source: String, modelType: String) -> ModelConfigError {
+    if case .dataCorrupted(let context)? = error as? DecodingError, context.codingPath.isEmpty {
+      do { _ = try JSONSerialization.jsonObject(with: data) } catch {
+        return .invalidJSON(source: source, reason: jsonErrorReason(error))
+      }
+    }
+    return translate(error, source: source, modelType: modelType)
   }
 
   /// DecodingError → ModelConfigError, naming the key.
@@ -128,14 +144,18 @@ public enum ModelConfig: Sendable, Equatable {
       return .invalidJSON(source: source, reason: "\(error)")
     }
     switch error {
-    case let .keyNotFound(key, context):
+    case .keyNotFound(let key, let context):
       let parent = path(context)
-      return .missingKey(source: source, modelType: modelType, key: parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)
-    case let .typeMismatch(type, context):
+      return .missingKey(
+        source: source, modelType: modelType, key: parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)
+    case .typeMismatch(let type, let context):
+      if context.codingPath.isEmpty {
+        return .invalidJSON(source: source, reason: "the top level is not a JSON object")
+      }
       return .wrongType(source: source, key: path(context), reason: "is not of type \(type)")
-    case let .valueNotFound(type, context):
+    case .valueNotFound(let type, let context):
       return .wrongType(source: source, key: path(context), reason: "is null where a \(type) is needed")
-    case let .dataCorrupted(context):
+    case .dataCorrupted(let context):
       if context.codingPath.isEmpty {
         return .invalidJSON(source: source, reason: context.debugDescription)
       }
@@ -155,10 +175,10 @@ func summarize(_ error: DecodingError) -> String {
     return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
   }
   switch error {
-  case let .keyNotFound(key, context): return "'\(path(context, key))' is missing"
-  case let .typeMismatch(type, context): return "'\(path(context))' is not of type \(type)"
-  case let .valueNotFound(type, context): return "'\(path(context))' is null where a \(type) is needed"
-  case let .dataCorrupted(context):
+  case .keyNotFound(let key, let context): return "'\(path(context, key))' is missing"
+  case .typeMismatch(let type, let context): return "'\(path(context))' is not of type \(type)"
+  case .valueNotFound(let type, let context): return "'\(path(context))' is null where a \(type) is needed"
+  case .dataCorrupted(let context):
     return context.codingPath.isEmpty ? context.debugDescription : "'\(path(context))': \(context.debugDescription)"
   @unknown default: return "\(error)"
   }
@@ -184,9 +204,31 @@ extension KeyedDecodingContainer {
   }
 }
 
-/// Checks shared by the three families.
-private func requirePositive(_ value: Int, _ key: String, _ source: String) throws {
-  guard value > 0 else { throw ModelConfigError.invalidValue(source: source, key: key, reason: "is \(value); it must be positive") }
+// MARK: - Checks shared by the three families
+
+/// Throws `invalidValue` for the first size that is not positive.
+private func requirePositive(_ sizes: KeyValuePairs<String, Int>, source: String) throws(ModelConfigError) {
+  for (key, value) in sizes where value <= 0 {
+    throw .invalidValue(source: source, key: key, reason: "is \(value); it must be positive")
+  }
+}
+
+/// Throws `invalidValue` (about `key`) unless `value` is positive and finite.
+private func requirePositive(_ value: Double, _ key: String, source: String) throws(ModelConfigError) {
+  guard value > 0, value.isFinite else {
+    throw .invalidValue(source: source, key: key, reason: "is \(value); it must be positive")
+  }
+}
+
+/// Throws `invalidValue` (about the divisor's key) unless `divisor` divides `dividend`.
+private func requireDivides(
+  _ divisor: (key: String, value: Int), _ dividend: (key: String, value: Int), source: String
+) throws(ModelConfigError) {
+  guard dividend.value % divisor.value == 0 else {
+    throw .invalidValue(
+      source: source, key: divisor.key,
+      reason: "is \(divisor.value), which does not divide \(dividend.key) = \(dividend.value)")
+  }
 }
 
 // MARK: - LLaMA
@@ -204,11 +246,17 @@ public struct RopeScaling: Sendable, Equatable, Codable {
     self.factor = factor
   }
 
-  enum CodingKeys: String, CodingKey { case ropeType = "rope_type", type, factor, ropeTheta = "rope_theta" }
+  enum CodingKeys: String, CodingKey {
+    case ropeType = "rope_type"
+    case type, factor
+    case ropeTheta = "rope_theta"
+  }
 
   public init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
-    ropeType = try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type) ?? "default"
+    ropeType =
+      try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type)
+      ?? "default"
     factor = try c.decodeIfPresent(Double.self, forKey: .factor)
   }
 
@@ -240,14 +288,16 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
   public var rmsNormEps: Double
   /// `rope_theta` (transformers ≥ 5: `rope_parameters.rope_theta`): default 10000.
   public var ropeTheta: Double
-  /// `rope_scaling` / `rope_parameters` when its type is not "default"; nil for plain RoPE.
+  /// `rope_parameters` (or, when it is absent, `rope_scaling`) when its type is not "default"; nil
+  /// for plain RoPE.
   public var ropeScaling: RopeScaling?
   /// `max_position_embeddings`: default 2048.
   public var maxPositionEmbeddings: Int
   /// `vocab_size` (required).
   public var vocabSize: Int
-  /// `tie_word_embeddings`: the head reuses the embedding; default false.
-  public var tieWordEmbeddings: Bool
+  /// `tie_word_embeddings`: the head reuses the embedding; nil when absent (transformers then
+  /// unties; PruneKit lets the checkpoint decide: tied unless it holds lm_head.weight).
+  public var tieWordEmbeddings: Bool?
   /// `attention_bias`: biases on the attention projections; default false (qwen2: true, and it
   /// then means q, k and v only — see `queryKeyValueBias` and `outputProjectionBias`).
   public var attentionBias: Bool
@@ -261,6 +311,9 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
   public var eosTokenId: [Int]?
   /// `sliding_window` (mistral), when given.
   public var slidingWindow: Int?
+  /// `use_sliding_window` (qwen2): whether `sliding_window` applies; default true for mistral
+  /// (which has no such key) and false otherwise.
+  public var useSlidingWindow: Bool
 
   /// True when q, k and v carry biases.
   public var queryKeyValueBias: Bool { attentionBias }
@@ -271,8 +324,9 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     modelType: String = "llama", hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int,
     numAttentionHeads: Int, numKeyValueHeads: Int? = nil, headDim: Int? = nil, rmsNormEps: Double = 1e-6,
     ropeTheta: Double = 10_000, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
-    vocabSize: Int, tieWordEmbeddings: Bool = false, attentionBias: Bool = false, mlpBias: Bool = false,
-    hiddenAct: String = "silu", bosTokenId: Int? = nil, eosTokenId: [Int]? = nil, slidingWindow: Int? = nil
+    vocabSize: Int, tieWordEmbeddings: Bool? = nil, attentionBias: Bool = false, mlpBias: Bool = false,
+    hiddenAct: String = "silu", bosTokenId: Int? = nil, eosTokenId: [Int]? = nil, slidingWindow: Int? = nil,
+    useSlidingWindow: Bool? = nil
   ) {
     self.modelType = modelType
     self.hiddenSize = hiddenSize
@@ -293,17 +347,31 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     self.bosTokenId = bosTokenId
     self.eosTokenId = eosTokenId
     self.slidingWindow = slidingWindow
+    self.useSlidingWindow = useSlidingWindow ?? (modelType == "mistral")
   }
 
   enum CodingKeys: String, CodingKey {
-    case modelType = "model_type", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
-    case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
-    case numKeyValueHeads = "num_key_value_heads", headDim = "head_dim", rmsNormEps = "rms_norm_eps"
-    case ropeTheta = "rope_theta", ropeScaling = "rope_scaling", ropeParameters = "rope_parameters"
-    case maxPositionEmbeddings = "max_position_embeddings", vocabSize = "vocab_size"
-    case tieWordEmbeddings = "tie_word_embeddings", attentionBias = "attention_bias", mlpBias = "mlp_bias"
-    case hiddenAct = "hidden_act", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+    case modelType = "model_type"
+    case hiddenSize = "hidden_size"
+    case intermediateSize = "intermediate_size"
+    case numHiddenLayers = "num_hidden_layers"
+    case numAttentionHeads = "num_attention_heads"
+    case numKeyValueHeads = "num_key_value_heads"
+    case headDim = "head_dim"
+    case rmsNormEps = "rms_norm_eps"
+    case ropeTheta = "rope_theta"
+    case ropeScaling = "rope_scaling"
+    case ropeParameters = "rope_parameters"
+    case maxPositionEmbeddings = "max_position_embeddings"
+    case vocabSize = "vocab_size"
+    case tieWordEmbeddings = "tie_word_embeddings"
+    case attentionBias = "attention_bias"
+    case mlpBias = "mlp_bias"
+    case hiddenAct = "hidden_act"
+    case bosTokenId = "bos_token_id"
+    case eosTokenId = "eos_token_id"
     case slidingWindow = "sliding_window"
+    case useSlidingWindow = "use_sliding_window"
   }
 
   private struct RopeParameters: Decodable {
@@ -322,21 +390,23 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     headDim = try c.value(.headDim, default: numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
     rmsNormEps = try c.value(.rmsNormEps, default: 1e-6)
     // transformers 5 moved rope_theta (and the scaling) into rope_parameters; older files have
-    // rope_theta and rope_scaling at the top level.
-    let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
+    // rope_theta and rope_scaling at the top level. The first of the two objects present is read.
+    let ropeKey: CodingKeys =
+      try c.contains(.ropeParameters) && !c.decodeNil(forKey: .ropeParameters) ? .ropeParameters : .ropeScaling
+    let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: ropeKey)
     ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10_000
-    let scaling = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeScaling)
-      ?? c.decodeIfPresent(RopeScaling.self, forKey: .ropeParameters)
+    let scaling = try c.decodeIfPresent(RopeScaling.self, forKey: ropeKey)
     ropeScaling = scaling?.ropeType == "default" ? nil : scaling
     maxPositionEmbeddings = try c.value(.maxPositionEmbeddings, default: 2048)
     vocabSize = try c.decode(Int.self, forKey: .vocabSize)
-    tieWordEmbeddings = try c.value(.tieWordEmbeddings, default: false)
+    tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings)
     attentionBias = try c.value(.attentionBias, default: modelType == "qwen2")
     mlpBias = try c.value(.mlpBias, default: false)
     hiddenAct = try c.value(.hiddenAct, default: "silu")
     bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
     eosTokenId = try c.intList(.eosTokenId)
     slidingWindow = try c.decodeIfPresent(Int.self, forKey: .slidingWindow)
+    useSlidingWindow = try c.value(.useSlidingWindow, default: modelType == "mistral")
   }
 
   public func encode(to encoder: Encoder) throws {
@@ -353,7 +423,7 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     try c.encodeIfPresent(ropeScaling, forKey: .ropeScaling)
     try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
     try c.encode(vocabSize, forKey: .vocabSize)
-    try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+    try c.encodeIfPresent(tieWordEmbeddings, forKey: .tieWordEmbeddings)
     try c.encode(attentionBias, forKey: .attentionBias)
     try c.encode(mlpBias, forKey: .mlpBias)
     try c.encode(hiddenAct, forKey: .hiddenAct)
@@ -362,32 +432,24 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
       if eos.count == 1 { try c.encode(eos[0], forKey: .eosTokenId) } else { try c.encode(eos, forKey: .eosTokenId) }
     }
     try c.encodeIfPresent(slidingWindow, forKey: .slidingWindow)
+    if useSlidingWindow != (modelType == "mistral") { try c.encode(useSlidingWindow, forKey: .useSlidingWindow) }
   }
 
   /// Throws `invalidValue` for sizes that cannot describe a model.
-  public func validate(source: String) throws {
-    try requirePositive(hiddenSize, "hidden_size", source)
-    try requirePositive(intermediateSize, "intermediate_size", source)
-    try requirePositive(numHiddenLayers, "num_hidden_layers", source)
-    try requirePositive(numAttentionHeads, "num_attention_heads", source)
-    try requirePositive(numKeyValueHeads, "num_key_value_heads", source)
-    try requirePositive(headDim, "head_dim", source)
-    try requirePositive(vocabSize, "vocab_size", source)
-    try requirePositive(maxPositionEmbeddings, "max_position_embeddings", source)
-    guard numAttentionHeads % numKeyValueHeads == 0 else {
-      throw ModelConfigError.invalidValue(
-        source: source, key: "num_key_value_heads",
-        reason: "is \(numKeyValueHeads), which does not divide num_attention_heads = \(numAttentionHeads)")
-    }
+  public func validate(source: String) throws(ModelConfigError) {
+    try requirePositive(
+      [
+        "hidden_size": hiddenSize, "intermediate_size": intermediateSize, "num_hidden_layers": numHiddenLayers,
+        "num_attention_heads": numAttentionHeads, "num_key_value_heads": numKeyValueHeads, "head_dim": headDim,
+        "vocab_size": vocabSize, "max_position_embeddings": maxPositionEmbeddings,
+      ], source: source)
+    try requireDivides(
+      ("num_key_value_heads", numKeyValueHeads), ("num_attention_heads", numAttentionHeads), source: source)
     guard headDim % 2 == 0 else {
-      throw ModelConfigError.invalidValue(source: source, key: "head_dim", reason: "is \(headDim); RoPE needs an even head size")
+      throw .invalidValue(source: source, key: "head_dim", reason: "is \(headDim); RoPE needs an even head size")
     }
-    guard rmsNormEps > 0, rmsNormEps.isFinite else {
-      throw ModelConfigError.invalidValue(source: source, key: "rms_norm_eps", reason: "is \(rmsNormEps); it must be positive")
-    }
-    guard ropeTheta > 0, ropeTheta.isFinite else {
-      throw ModelConfigError.invalidValue(source: source, key: "rope_theta", reason: "is \(ropeTheta); it must be positive")
-    }
+    try requirePositive(rmsNormEps, "rms_norm_eps", source: source)
+    try requirePositive(ropeTheta, "rope_theta", source: source)
   }
 }
 
@@ -420,8 +482,9 @@ public struct OPTConfig: Sendable, Equatable, Codable {
   public var enableBias: Bool
   /// `layer_norm_elementwise_affine`: default true.
   public var layerNormElementwiseAffine: Bool
-  /// `tie_word_embeddings`: default true.
-  public var tieWordEmbeddings: Bool
+  /// `tie_word_embeddings`: nil when absent (transformers then ties; PruneKit lets the checkpoint
+  /// decide: tied unless it holds lm_head.weight).
+  public var tieWordEmbeddings: Bool?
   /// `bos_token_id`: default 2.
   public var bosTokenId: Int?
   /// `eos_token_id`: default 2.
@@ -430,13 +493,22 @@ public struct OPTConfig: Sendable, Equatable, Codable {
   public var padTokenId: Int?
 
   enum CodingKeys: String, CodingKey {
-    case hiddenSize = "hidden_size", ffnDim = "ffn_dim", numHiddenLayers = "num_hidden_layers"
-    case numAttentionHeads = "num_attention_heads", maxPositionEmbeddings = "max_position_embeddings"
-    case vocabSize = "vocab_size", wordEmbedProjDim = "word_embed_proj_dim"
-    case doLayerNormBefore = "do_layer_norm_before", removeFinalLayerNorm = "_remove_final_layer_norm"
-    case activationFunction = "activation_function", enableBias = "enable_bias"
-    case layerNormElementwiseAffine = "layer_norm_elementwise_affine", tieWordEmbeddings = "tie_word_embeddings"
-    case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id", padTokenId = "pad_token_id"
+    case hiddenSize = "hidden_size"
+    case ffnDim = "ffn_dim"
+    case numHiddenLayers = "num_hidden_layers"
+    case numAttentionHeads = "num_attention_heads"
+    case maxPositionEmbeddings = "max_position_embeddings"
+    case vocabSize = "vocab_size"
+    case wordEmbedProjDim = "word_embed_proj_dim"
+    case doLayerNormBefore = "do_layer_norm_before"
+    case removeFinalLayerNorm = "_remove_final_layer_norm"
+    case activationFunction = "activation_function"
+    case enableBias = "enable_bias"
+    case layerNormElementwiseAffine = "layer_norm_elementwise_affine"
+    case tieWordEmbeddings = "tie_word_embeddings"
+    case bosTokenId = "bos_token_id"
+    case eosTokenId = "eos_token_id"
+    case padTokenId = "pad_token_id"
   }
 
   public init(from decoder: Decoder) throws {
@@ -453,26 +525,21 @@ public struct OPTConfig: Sendable, Equatable, Codable {
     activationFunction = try c.value(.activationFunction, default: "relu")
     enableBias = try c.value(.enableBias, default: true)
     layerNormElementwiseAffine = try c.value(.layerNormElementwiseAffine, default: true)
-    tieWordEmbeddings = try c.value(.tieWordEmbeddings, default: true)
+    tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings)
     bosTokenId = try c.optionalInt(.bosTokenId, absent: 2)
     eosTokenId = try c.optionalInt(.eosTokenId, absent: 2)
     padTokenId = try c.optionalInt(.padTokenId, absent: 1)
   }
 
   /// Throws `invalidValue` for sizes that cannot describe a model.
-  public func validate(source: String) throws {
-    try requirePositive(hiddenSize, "hidden_size", source)
-    try requirePositive(ffnDim, "ffn_dim", source)
-    try requirePositive(numHiddenLayers, "num_hidden_layers", source)
-    try requirePositive(numAttentionHeads, "num_attention_heads", source)
-    try requirePositive(vocabSize, "vocab_size", source)
-    try requirePositive(maxPositionEmbeddings, "max_position_embeddings", source)
-    try requirePositive(wordEmbedProjDim, "word_embed_proj_dim", source)
-    guard hiddenSize % numAttentionHeads == 0 else {
-      throw ModelConfigError.invalidValue(
-        source: source, key: "num_attention_heads",
-        reason: "is \(numAttentionHeads), which does not divide hidden_size = \(hiddenSize)")
-    }
+  public func validate(source: String) throws(ModelConfigError) {
+    try requirePositive(
+      [
+        "hidden_size": hiddenSize, "ffn_dim": ffnDim, "num_hidden_layers": numHiddenLayers,
+        "num_attention_heads": numAttentionHeads, "vocab_size": vocabSize,
+        "max_position_embeddings": maxPositionEmbeddings, "word_embed_proj_dim": wordEmbedProjDim,
+      ], source: source)
+    try requireDivides(("num_attention_heads", numAttentionHeads), ("hidden_size", hiddenSize), source: source)
   }
 }
 
@@ -503,20 +570,29 @@ public struct GPT2Config: Sendable, Equatable, Codable {
   public var scaleAttnByInverseLayerIdx: Bool
   /// `reorder_and_upcast_attn`: default false (numerically irrelevant in float32).
   public var reorderAndUpcastAttn: Bool
-  /// `tie_word_embeddings`: default true.
-  public var tieWordEmbeddings: Bool
+  /// `tie_word_embeddings`: nil when absent (transformers then ties; PruneKit lets the checkpoint
+  /// decide: tied unless it holds lm_head.weight).
+  public var tieWordEmbeddings: Bool?
   /// `bos_token_id`: default 50256.
   public var bosTokenId: Int?
   /// `eos_token_id`: default 50256.
   public var eosTokenId: Int?
 
   enum CodingKeys: String, CodingKey {
-    case nEmbd = "n_embd", nLayer = "n_layer", nHead = "n_head", nInner = "n_inner", nPositions = "n_positions"
-    case vocabSize = "vocab_size", activationFunction = "activation_function"
-    case layerNormEpsilon = "layer_norm_epsilon", scaleAttnWeights = "scale_attn_weights"
+    case nEmbd = "n_embd"
+    case nLayer = "n_layer"
+    case nHead = "n_head"
+    case nInner = "n_inner"
+    case nPositions = "n_positions"
+    case vocabSize = "vocab_size"
+    case activationFunction = "activation_function"
+    case layerNormEpsilon = "layer_norm_epsilon"
+    case scaleAttnWeights = "scale_attn_weights"
     case scaleAttnByInverseLayerIdx = "scale_attn_by_inverse_layer_idx"
-    case reorderAndUpcastAttn = "reorder_and_upcast_attn", tieWordEmbeddings = "tie_word_embeddings"
-    case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+    case reorderAndUpcastAttn = "reorder_and_upcast_attn"
+    case tieWordEmbeddings = "tie_word_embeddings"
+    case bosTokenId = "bos_token_id"
+    case eosTokenId = "eos_token_id"
   }
 
   public init(from decoder: Decoder) throws {
@@ -541,26 +617,19 @@ public struct GPT2Config: Sendable, Equatable, Codable {
     scaleAttnWeights = try c.value(.scaleAttnWeights, default: true)
     scaleAttnByInverseLayerIdx = try c.value(.scaleAttnByInverseLayerIdx, default: false)
     reorderAndUpcastAttn = try c.value(.reorderAndUpcastAttn, default: false)
-    tieWordEmbeddings = try c.value(.tieWordEmbeddings, default: true)
+    tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings)
     bosTokenId = try c.optionalInt(.bosTokenId, absent: 50256)
     eosTokenId = try c.optionalInt(.eosTokenId, absent: 50256)
   }
 
   /// Throws `invalidValue` for sizes that cannot describe a model.
-  public func validate(source: String) throws {
-    try requirePositive(nEmbd, "n_embd", source)
-    try requirePositive(nLayer, "n_layer", source)
-    try requirePositive(nHead, "n_head", source)
-    try requirePositive(nInner, "n_inner", source)
-    try requirePositive(nPositions, "n_positions", source)
-    try requirePositive(vocabSize, "vocab_size", source)
-    guard nEmbd % nHead == 0 else {
-      throw ModelConfigError.invalidValue(
-        source: source, key: "n_head", reason: "is \(nHead), which does not divide n_embd = \(nEmbd)")
-    }
-    guard layerNormEpsilon > 0, layerNormEpsilon.isFinite else {
-      throw ModelConfigError.invalidValue(
-        source: source, key: "layer_norm_epsilon", reason: "is \(layerNormEpsilon); it must be positive")
-    }
+  public func validate(source: String) throws(ModelConfigError) {
+    try requirePositive(
+      [
+        "n_embd": nEmbd, "n_layer": nLayer, "n_head": nHead, "n_inner": nInner, "n_positions": nPositions,
+        "vocab_size": vocabSize,
+      ], source: source)
+    try requireDivides(("n_head", nHead), ("n_embd", nEmbd), source: source)
+    try requirePositive(layerNormEpsilon, "layer_norm_epsilon", source: source)
   }
 }

@@ -8,8 +8,9 @@
 //      tensor or key) with a hint; hostile input never traps or allocates without bound (each
 //      parser has a fuzz target, Tests/Fuzz/, and its past crashes are replayed by the tests).
 //   2. Exact values: every dtype decodes to the value the reference library gives, bit for bit.
-//   3. Nothing lost: outputs are written to a temporary sibling and renamed into place, so a
-//      killed or failed write leaves the old file or nothing.
+//   3. Nothing lost: every output of the package and the CLI goes through the one atomic writer
+//      (AtomicOutput: a temporary sibling, renamed into place), so a killed or failed write leaves
+//      the old file or folder, or nothing.
 //   4. No dependencies beyond Foundation's file I/O (SHA-256 is written out).
 //
 // Dependencies: PruneKernels (Matrix) and PruneSolvers (Mask), both re-exported; Foundation.
@@ -19,11 +20,16 @@
 //                       writer
 //   GGUF.swift          the GGUF format: metadata, tensors (F32, F16, Q8_0, Q4_0, Q4_1), LLaMA config
 //   TensorSource.swift  tensors by name from any checkpoint, converted to Float
-//   ModelConfig.swift   Hugging Face config.json of LLaMA, OPT and GPT-2 (Codable, typed errors)
+//   ModelConfig.swift   Hugging Face config.json of LLaMA, OPT and GPT-2 (Codable, typed errors):
+//                       the one parser of config.json (the forward pass derives its config from it)
 //   Tokenizer.swift     byte-level BPE from tokenizer.json or GGUF metadata
 //   SHA256.swift        SHA-256 (FIPS 180-4) for embedded data and downloaded models
-//   OutputSafety.swift  all-or-nothing output files and folders, disk-space checks, stale temporaries
-//   JSON.swift          reports as JSON with sorted keys; JSON parse errors as one line
+//   AtomicOutput.swift  the one writer of output files and folders (all or nothing), temporary
+//                       names, clean-up of the temporaries of killed runs
+//   OutputSafety.swift  up-front checks of output folders (writable, room); reasons and hints of
+//                       failed writes
+//   JSON.swift          reports as JSON with sorted keys; JSON parse errors as one line; the JSON
+//                       files of a model folder
 
 @_exported import PruneKernels
 @_exported import PruneSolvers

@@ -39,7 +39,7 @@ public enum SafetensorsDType: String, Sendable, CaseIterable, Codable {
 
 /// Why a safetensors file could not be read or written. Every description is one line naming
 /// the file (and tensor) and ending with a `Hint:`.
-public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
+public enum SafetensorsError: PruneKitError, Equatable {
   /// The file could not be opened or read.
   case unreadable(path: String, reason: String)
   /// Fewer than the 8 bytes of the header length.
@@ -72,56 +72,54 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
   /// Writing or renaming failed.
   case writeFailed(path: String, reason: String)
 
-  /// One line: names read from a damaged header may hold control characters, which are escaped.
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .unreadable(path, reason):
-      return "safetensors \(path): cannot read the file (\(reason)). Hint: check the path and its permissions."
-    case let .truncated(path, size):
-      return "safetensors \(path): the file has \(size) bytes, fewer than the 8-byte header length."
-        + " Hint: the file is truncated or not a safetensors file."
-    case let .headerLengthOutOfRange(path, n, size):
-      return "safetensors \(path): header length \(n) does not fit in a file of \(size) bytes."
-        + " Hint: the file is truncated or not a safetensors file."
-    case let .invalidHeader(path, reason):
-      return "safetensors \(path): invalid header: \(reason)."
-        + " Hint: the header must be a UTF-8 JSON object of {\"dtype\", \"shape\", \"data_offsets\"} entries;"
-        + " the file is damaged or not a safetensors file, re-export it."
-    case let .unknownDType(path, tensor, dtype):
-      return "safetensors \(path): tensor '\(tensor)' has unknown dtype '\(dtype)'."
-        + " Hint: known dtypes are \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))."
-    case let .invalidShape(path, tensor, reason):
-      return "safetensors \(path): tensor '\(tensor)' has an invalid shape: \(reason)."
-        + " Hint: a shape is a list of non-negative integers."
-    case let .invalidOffsets(path, tensor, reason):
-      return "safetensors \(path): tensor '\(tensor)': \(reason)."
-        + " Hint: the file is truncated or corrupt (data_offsets [begin, end] are relative to the data buffer"
-        + " and span elements × dtype size bytes); re-export it."
-    case let .duplicateTensor(path, tensor):
-      return "safetensors \(path): the header lists tensor '\(tensor)' twice."
-        + " Hint: the file is corrupt or was written by a non-conforming tool; re-export it."
-    case let .overlappingTensors(path, first, second):
-      return "safetensors \(path): tensors '\(first)' and '\(second)' overlap."
-        + " Hint: the file is corrupt; re-export it."
-    case let .uncoveredBytes(path, tensor, offset):
+    case .unreadable(let path, let reason): return "safetensors \(path): cannot read the file (\(reason))"
+    case .truncated(let path, let size):
+      return "safetensors \(path): the file has \(size) bytes, fewer than the 8-byte header length"
+    case .headerLengthOutOfRange(let path, let n, let size):
+      return "safetensors \(path): header length \(n) does not fit in a file of \(size) bytes"
+    case .invalidHeader(let path, let reason): return "safetensors \(path): invalid header: \(reason)"
+    case .unknownDType(let path, let tensor, let dtype):
+      return "safetensors \(path): tensor '\(tensor)' has unknown dtype '\(dtype)'"
+    case .invalidShape(let path, let tensor, let reason):
+      return "safetensors \(path): tensor '\(tensor)' has an invalid shape: \(reason)"
+    case .invalidOffsets(let path, let tensor, let reason): return "safetensors \(path): tensor '\(tensor)': \(reason)"
+    case .duplicateTensor(let path, let tensor): return "safetensors \(path): the header lists tensor '\(tensor)' twice"
+    case .overlappingTensors(let path, let first, let second):
+      return "safetensors \(path): tensors '\(first)' and '\(second)' overlap"
+    case .uncoveredBytes(let path, let tensor, let offset):
       let place = tensor.map { "before tensor '\($0)'" } ?? "after the last tensor"
-      return "safetensors \(path): the data buffer has unused bytes at offset \(offset), \(place)."
-        + " Hint: the file is corrupt or was written by a non-conforming tool; re-export it."
-    case let .missingTensor(path, tensor):
-      return "safetensors \(path): no tensor named '\(tensor)'."
-        + " Hint: list the tensor names of the file and check the spelling."
-    case let .unsupportedDType(path, tensor, dtype, wanted):
-      return "safetensors \(path): tensor '\(tensor)' is \(dtype.rawValue), which cannot be read as \(wanted)."
-        + " Hint: convert it (e.g. to F32) when exporting."
-    case let .invalidTensor(name, reason):
-      return "safetensors writer: tensor '\(name)': \(reason). Hint: this is a bug in the caller."
-    case let .wouldOverwriteInput(path):
-      return "refusing to write \(path): it is one of the input files."
-        + " Hint: choose a different output path."
-    case let .writeFailed(path, reason):
-      return "safetensors \(path): cannot write (\(reason)). Hint: check that the folder exists and is writable."
+      return "safetensors \(path): the data buffer has unused bytes at offset \(offset), \(place)"
+    case .missingTensor(let path, let tensor): return "safetensors \(path): no tensor named '\(tensor)'"
+    case .unsupportedDType(let path, let tensor, let dtype, let wanted):
+      return "safetensors \(path): tensor '\(tensor)' is \(dtype.rawValue), which cannot be read as \(wanted)"
+    case .invalidTensor(let name, let reason): return "safetensors writer: tensor '\(name)': \(reason)"
+    case .wouldOverwriteInput(let path): return "refusing to write \(path): it is one of the input files"
+    case .writeFailed(let path, let reason): return "safetensors \(path): cannot write (\(reason))"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .unreadable: return "check the path and its permissions."
+    case .truncated, .headerLengthOutOfRange: return "the file is truncated or not a safetensors file."
+    case .invalidHeader:
+      return "the header must be a UTF-8 JSON object of {\"dtype\", \"shape\", \"data_offsets\"} entries;"
+        + " the file is damaged or not a safetensors file, re-export it."
+    case .unknownDType: return "known dtypes are \(SafetensorsDType.allCases.map(\.rawValue).joined(separator: ", "))."
+    case .invalidShape: return "a shape is a list of non-negative integers."
+    case .invalidOffsets:
+      return "the file is truncated or corrupt (data_offsets [begin, end] are relative to the data buffer"
+        + " and span elements × dtype size bytes); re-export it."
+    case .duplicateTensor, .uncoveredBytes:
+      return "the file is corrupt or was written by a non-conforming tool; re-export it."
+    case .overlappingTensors: return "the file is corrupt; re-export it."
+    case .missingTensor: return "list the tensor names of the file and check the spelling."
+    case .unsupportedDType: return "convert it (e.g. to F32) when exporting."
+    case .invalidTensor: return "this is a bug in the caller."
+    case .wouldOverwriteInput: return "choose a different output path."
+    case .writeFailed: return "check that the folder exists and is writable."
     }
   }
 }
@@ -186,7 +184,9 @@ public struct SafetensorsFile: TensorSource {
     }
     if let nul = headerBytes.firstIndex(of: 0) {
       throw .invalidHeader(
-        path: name, reason: "byte \(8 + nul - headerBytes.startIndex) of the file (in the header) is NUL, which UTF-8 JSON never holds")
+        path: name,
+        reason:
+          "byte \(8 + nul - headerBytes.startIndex) of the file (in the header) is NUL, which UTF-8 JSON never holds")
     }
     let object: Any
     do {
@@ -257,7 +257,8 @@ public struct SafetensorsFile: TensorSource {
       guard !overflow, end - begin == bytes else {
         throw .invalidOffsets(
           path: name, tensor: key,
-          reason: "data_offsets [\(begin), \(end)] span \(end - begin) bytes, but \(dtype.rawValue) \(shape) needs \(bytes)")
+          reason:
+            "data_offsets [\(begin), \(end)] span \(end - begin) bytes, but \(dtype.rawValue) \(shape) needs \(bytes)")
       }
       for k in entry.keys where k != "dtype" && k != "shape" && k != "data_offsets" {
         throw .invalidHeader(path: name, reason: "entry '\(key)' has an unknown field '\(k)'")
@@ -315,7 +316,9 @@ public struct SafetensorsFile: TensorSource {
     switch shape.count {
     case 1: return Matrix(rows: 1, columns: shape[0], elements: values)
     case 2: return Matrix(rows: shape[0], columns: shape[1], elements: values)
-    default: throw .unsupportedDType(path: path, tensor: name, dtype: tensors[name]!.dtype, wanted: "a matrix (shape \(shape))")
+    default:
+      throw .unsupportedDType(
+        path: path, tensor: name, dtype: tensors[name]!.dtype, wanted: "a matrix (shape \(shape))")
     }
   }
 
@@ -331,7 +334,9 @@ public struct SafetensorsFile: TensorSource {
   /// The tensor's shape and values converted to `T`.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func decode<T: BinaryFloatingPoint>(_ name: String, as _: T.Type) throws(SafetensorsError) -> (shape: [Int], values: [T]) {
+  public func decode<T: BinaryFloatingPoint>(_ name: String, as _: T.Type) throws(SafetensorsError) -> (
+    shape: [Int], values: [T]
+  ) {
     guard let info = tensors[name] else { throw .missingTensor(path: path, tensor: name) }
     guard info.dtype.isDecodable else {
       throw .unsupportedDType(path: path, tensor: name, dtype: info.dtype, wanted: "\(T.self)")
@@ -348,19 +353,34 @@ public struct SafetensorsFile: TensorSource {
         let base = raw.baseAddress! + start
         switch dtype {
         case .F32:
-          for i in 0..<count { out[i] = T(Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))) }
+          for i in 0..<count {
+            out[i] = T(
+              Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+          }
         case .F64:
-          for i in 0..<count { out[i] = T(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
+          for i in 0..<count {
+            out[i] = T(
+              Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+          }
         case .F16:
-          for i in 0..<count { out[i] = T(floatFromHalf(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+          for i in 0..<count {
+            out[i] = T(floatFromHalf(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+          }
         case .BF16:
-          for i in 0..<count { out[i] = T(floatFromBFloat16(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+          for i in 0..<count {
+            out[i] = T(
+              floatFromBFloat16(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+          }
         case .U8, .BOOL:
           for i in 0..<count { out[i] = T(base.load(fromByteOffset: i, as: UInt8.self)) }
         case .I32:
-          for i in 0..<count { out[i] = T(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+          for i in 0..<count {
+            out[i] = T(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+          }
         case .I64:
-          for i in 0..<count { out[i] = T(Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+          for i in 0..<count {
+            out[i] = T(Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+          }
         default:
           preconditionFailure("unreachable: \(dtype) is not decodable")
         }
@@ -382,7 +402,9 @@ public struct SafetensorsFile: TensorSource {
   }
 
   fileprivate static func reason(_ error: any Error) -> String {
-    if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? NSError { return u.localizedDescription }
+    if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? NSError {
+      return u.localizedDescription
+    }
     return (error as NSError).localizedDescription
   }
 }
@@ -394,7 +416,7 @@ func firstInvalidUTF8(_ bytes: Data) -> Int? {
   var offset = 0
   while true {
     switch decoder.decode(&iterator) {
-    case let .scalarValue(scalar): offset += UTF8.width(scalar)
+    case .scalarValue(let scalar): offset += UTF8.width(scalar)
     case .emptyInput: return nil
     case .error: return offset
     }
@@ -418,7 +440,10 @@ func duplicateTopLevelKey(_ json: Data) -> String? {
         i += 1
         var escaped = false
         while i < b.count && b[i] != UInt8(ascii: "\"") {
-          if b[i] == UInt8(ascii: "\\") { escaped = true; i += 1 }
+          if b[i] == UInt8(ascii: "\\") {
+            escaped = true
+            i += 1
+          }
           i += 1
         }
         if depth == 1 && expectKey {
@@ -430,7 +455,8 @@ func duplicateTopLevelKey(_ json: Data) -> String? {
             var quoted = Data([UInt8(ascii: "\"")])
             quoted.append(contentsOf: bytes)
             quoted.append(UInt8(ascii: "\""))
-            key = (try? JSONSerialization.jsonObject(with: quoted, options: .fragmentsAllowed)) as? String
+            key =
+              (try? JSONSerialization.jsonObject(with: quoted, options: .fragmentsAllowed)) as? String
               ?? String(decoding: bytes, as: UTF8.self)
           } else {
             key = String(decoding: bytes, as: UTF8.self)
@@ -501,9 +527,9 @@ public struct SafetensorsWriter: Sendable {
 
     var count: Int {
       switch self {
-      case let .f32(v): return v.count
-      case let .f64(v): return v.count
-      case let .u8(v): return v.count
+      case .f32(let v): return v.count
+      case .f64(let v): return v.count
+      case .u8(let v): return v.count
       }
     }
   }
@@ -551,11 +577,17 @@ public struct SafetensorsWriter: Sendable {
     out.append(contentsOf: prefix)
     for name in names {
       switch entries[name]!.values {
-      case let .f32(v):
-        for x in v { var b = x.bitPattern.littleEndian; withUnsafeBytes(of: &b) { out.append(contentsOf: $0) } }
-      case let .f64(v):
-        for x in v { var b = x.bitPattern.littleEndian; withUnsafeBytes(of: &b) { out.append(contentsOf: $0) } }
-      case let .u8(v):
+      case .f32(let v):
+        for x in v {
+          var b = x.bitPattern.littleEndian
+          withUnsafeBytes(of: &b) { out.append(contentsOf: $0) }
+        }
+      case .f64(let v):
+        for x in v {
+          var b = x.bitPattern.littleEndian
+          withUnsafeBytes(of: &b) { out.append(contentsOf: $0) }
+        }
+      case .u8(let v):
         out.append(contentsOf: v)
       }
     }
@@ -573,7 +605,9 @@ public struct SafetensorsWriter: Sendable {
     var keyed: [(String, String)] = []
     for t in ordered {
       let bytes = t.shape.reduce(1, *) * t.dtype.size
-      let json = "{\"data_offsets\":[\(offset),\(offset + bytes)],\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))]}"
+      let json =
+        "{\"data_offsets\":[\(offset),\(offset + bytes)],\"dtype\":\"\(t.dtype.rawValue)\","
+        + "\"shape\":[\(t.shape.map(String.init).joined(separator: ","))]}"
       keyed.append((t.name, json))
       offset += bytes
     }
@@ -592,44 +626,14 @@ public struct SafetensorsWriter: Sendable {
     return (ordered.map(\.name), out)
   }
 
-  /// Writes the file to `url` atomically: into a temporary file in the same folder, flushed, then
-  /// renamed over `url`, so a reader never sees a partial file. Refuses when `url` is the same file
-  /// as one of `inputs` (compared by resolved path and by file identity).
+  /// Writes the file to `url` atomically (`AtomicOutput.write`: a temporary file in the same
+  /// folder, flushed, then renamed over `url`), so a reader never sees a partial file. Refuses when
+  /// `url` is the same file as one of `inputs` (compared by resolved path and by file identity).
   public func write(to url: URL, protecting inputs: [URL] = []) throws(SafetensorsError) {
     for input in inputs where isSameFile(url, input) { throw .wouldOverwriteInput(path: url.path) }
-    try writeAtomically(serialized(), to: url)
-  }
-}
-
-/// Writes `data` to `url` atomically: a temporary file in the same folder, flushed to disk, then
-/// renamed over `url` (rename(2) replaces the destination in one step).
-public func writeAtomically(_ data: Data, to url: URL) throws(SafetensorsError) {
-  let destination = url.standardizedFileURL
-  let folder = destination.deletingLastPathComponent()
-  let temporary = folder.appendingPathComponent(
-    ".\(destination.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-  do {
-    guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-      throw SafetensorsError.writeFailed(path: url.path, reason: "cannot create a temporary file in \(folder.path)")
+    do { try AtomicOutput.write(serialized(), to: url) } catch {
+      throw .writeFailed(path: error.path, reason: error.reason)
     }
-    let handle = try FileHandle(forWritingTo: temporary)
-    do {
-      try handle.write(contentsOf: data)
-      try handle.synchronize()
-      try handle.close()
-    } catch {
-      try? handle.close()
-      throw error
-    }
-    guard rename(temporary.path, destination.path) == 0 else {
-      throw SafetensorsError.writeFailed(path: url.path, reason: String(cString: strerror(errno)))
-    }
-  } catch let error as SafetensorsError {
-    try? FileManager.default.removeItem(at: temporary)
-    throw error
-  } catch {
-    try? FileManager.default.removeItem(at: temporary)
-    throw .writeFailed(path: url.path, reason: SafetensorsFile.reason(error))
   }
 }
 

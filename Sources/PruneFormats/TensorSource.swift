@@ -54,14 +54,14 @@ public struct InMemoryTensors: TensorSource {
 }
 
 /// Errors common to every tensor source.
-public enum TensorSourceError: Error, Equatable, CustomStringConvertible {
+public enum TensorSourceError: PruneKitError, Equatable {
   case missingTensor(name: String, source: String)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .missingTensor(name, source):
-      return "tensor '\(name)' not found in \(source). Hint: check the architecture in config.json and"
-        + " the tensor names of the checkpoint."
+    case .missingTensor(let name, let source): return "tensor '\(name)' not found in \(source)"
     }
   }
+
+  public var hint: String? { "check the architecture in config.json and the tensor names of the checkpoint." }
 }

@@ -18,7 +18,7 @@ import Foundation
 
 /// Why a tokenizer could not be loaded or ids decoded. Every description is one line naming the
 /// source and ending with a `Hint:`.
-public enum TokenizerError: Error, Equatable, CustomStringConvertible {
+public enum TokenizerError: PruneKitError, Equatable {
   /// The file could not be read.
   case unreadable(path: String, reason: String)
   /// tokenizer.json is not JSON of the expected form.
@@ -32,27 +32,27 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
   /// `decode` was given an id outside the vocabulary.
   case unknownId(id: Int, vocabularySize: Int)
 
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .unreadable(path, reason):
-      return "tokenizer \(path): cannot read the file (\(reason)). Hint: a Hugging Face model folder"
-        + " holds tokenizer.json; a GGUF file holds its tokenizer in its metadata."
-    case let .invalidJSON(source, reason):
-      return "tokenizer \(source): not a tokenizer.json (\(reason)). Hint: the file is damaged or was"
-        + " written by another library."
-    case let .unsupported(source, what):
-      return "tokenizer \(source): \(what) is not supported. Hint: PruneKit reads byte-level BPE"
-        + " tokenizers (GPT-2 style: GPT-2, OPT, SmolLM, Qwen2)."
-    case let .invalidMerge(source, index, merge, reason):
-      return "tokenizer \(source): merge #\(index) '\(merge)' \(reason). Hint: the vocabulary and the"
-        + " merges come from different tokenizers, or the file is damaged."
-    case let .invalidTokenId(source, id, reason):
-      return "tokenizer \(source): token id \(id) \(reason). Hint: the file is damaged or inconsistent."
-    case let .unknownId(id, size):
-      return "tokenizer: id \(id) is outside the vocabulary (0..<\(size)). Hint: the ids come from a"
-        + " different tokenizer or model."
+    case .unreadable(let path, let reason): return "tokenizer \(path): cannot read the file (\(reason))"
+    case .invalidJSON(let source, let reason): return "tokenizer \(source): not a tokenizer.json (\(reason))"
+    case .unsupported(let source, let what): return "tokenizer \(source): \(what) is not supported"
+    case .invalidMerge(let source, let index, let merge, let reason):
+      return "tokenizer \(source): merge #\(index) '\(merge)' \(reason)"
+    case .invalidTokenId(let source, let id, let reason): return "tokenizer \(source): token id \(id) \(reason)"
+    case .unknownId(let id, let size): return "tokenizer: id \(id) is outside the vocabulary (0..<\(size))"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .unreadable:
+      return "a Hugging Face model folder holds tokenizer.json; a GGUF file holds its tokenizer in its metadata."
+    case .invalidJSON: return "the file is damaged or was written by another library."
+    case .unsupported: return "PruneKit reads byte-level BPE tokenizers (GPT-2 style: GPT-2, OPT, SmolLM, Qwen2)."
+    case .invalidMerge: return "the vocabulary and the merges come from different tokenizers, or the file is damaged."
+    case .invalidTokenId: return "the file is damaged or inconsistent."
+    case .unknownId: return "the ids come from a different tokenizer or model."
     }
   }
 }
@@ -128,7 +128,8 @@ public struct BPETokenizer: Sendable {
     for (i, m) in merges.enumerated() {
       let parts = m.split(separator: " ", omittingEmptySubsequences: false)
       guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-        throw TokenizerError.invalidMerge(source: source, index: i, merge: m, reason: "is not two tokens separated by one space")
+        throw TokenizerError.invalidMerge(
+          source: source, index: i, merge: m, reason: "is not two tokens separated by one space")
       }
       pairs.append((String(parts[0]), String(parts[1])))
     }
@@ -178,7 +179,8 @@ public struct BPETokenizer: Sendable {
     var byFirst: [Unicode.Scalar: [(scalars: [Unicode.Scalar], id: Int32)]] = [:]
     for id in Set(specialTokenIds).sorted() {
       guard id >= 0, id < tokens.count, !tokens[id].isEmpty else {
-        throw TokenizerError.invalidTokenId(source: source, id: id, reason: "is not a token of the vocabulary (size \(tokens.count))")
+        throw TokenizerError.invalidTokenId(
+          source: source, id: id, reason: "is not a token of the vocabulary (size \(tokens.count))")
       }
       special[id] = true
       let scalars = Array(tokens[id].unicodeScalars)
@@ -193,7 +195,8 @@ public struct BPETokenizer: Sendable {
     self.specialTokenIds = Set(specialTokenIds).sorted()
     for (name, id) in [("BOS", bosTokenId), ("EOS", eosTokenId)] {
       if let id, !(0..<tokens.count).contains(id) {
-        throw TokenizerError.invalidTokenId(source: source, id: id, reason: "(\(name)) is outside the vocabulary of \(tokens.count)")
+        throw TokenizerError.invalidTokenId(
+          source: source, id: id, reason: "(\(name)) is outside the vocabulary of \(tokens.count)")
       }
     }
     self.bosTokenId = bosTokenId
@@ -212,8 +215,8 @@ public struct BPETokenizer: Sendable {
     var bytes: [UInt8] = []
     for piece in pieces(text) {
       switch piece {
-      case let .special(id): ids.append(Int(id))
-      case let .text(scalars):
+      case .special(let id): ids.append(Int(id))
+      case .text(let scalars):
         bytes.removeAll(keepingCapacity: true)
         for s in scalars { appendUTF8(s, to: &bytes) }
         if let known = cache[bytes] {
@@ -233,8 +236,8 @@ public struct BPETokenizer: Sendable {
   public func preTokenize(_ text: String) -> [String] {
     pieces(text).map { piece in
       switch piece {
-      case let .special(id): return tokens[Int(id)]
-      case let .text(scalars):
+      case .special(let id): return tokens[Int(id)]
+      case .text(let scalars):
         var s = String.UnicodeScalarView()
         s.append(contentsOf: scalars)
         return String(s)
@@ -380,13 +383,15 @@ extension BPETokenizer {
     }
     let tokens = try gguf.array("tokenizer.ggml.tokens").enumerated().map { i, v -> String in
       guard let s = v.string else {
-        throw GGUFError.invalidMetadata(path: source, key: "tokenizer.ggml.tokens", reason: "element \(i) is not a string")
+        throw GGUFError.invalidMetadata(
+          path: source, key: "tokenizer.ggml.tokens", reason: "element \(i) is not a string")
       }
       return s
     }
     let merges = try gguf.array("tokenizer.ggml.merges").enumerated().map { i, v -> String in
       guard let s = v.string else {
-        throw GGUFError.invalidMetadata(path: source, key: "tokenizer.ggml.merges", reason: "element \(i) is not a string")
+        throw GGUFError.invalidMetadata(
+          path: source, key: "tokenizer.ggml.merges", reason: "element \(i) is not a string")
       }
       return s
     }
@@ -415,18 +420,10 @@ extension BPETokenizer {
 
   /// Reads a Hugging Face `tokenizer.json` (a file, or the model folder holding one).
   public init(contentsOf url: URL) throws {
-    var file = url
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-      file = url.appendingPathComponent("tokenizer.json")
+    let file = try readFileOrFolderEntry(url, entry: "tokenizer.json") {
+      TokenizerError.unreadable(path: $0, reason: $1)
     }
-    let data: Data
-    do {
-      data = try Data(contentsOf: file)
-    } catch {
-      throw TokenizerError.unreadable(path: file.path, reason: (error as NSError).localizedDescription)
-    }
-    try self.init(tokenizerJSON: data, source: file.path)
+    try self.init(tokenizerJSON: file.data, source: file.path)
   }
 
   /// Parses `tokenizer.json` bytes: a BPE model with a ByteLevel pre-tokenizer (alone or after
@@ -455,7 +452,8 @@ extension BPETokenizer {
         pre.useRegex = p.useRegex ?? true
       case "Digits":
         guard p.individualDigits == true, !sawByteLevel else {
-          throw TokenizerError.unsupported(source: source, what: "a Digits pre-tokenizer without individual_digits or after ByteLevel")
+          throw TokenizerError.unsupported(
+            source: source, what: "a Digits pre-tokenizer without individual_digits or after ByteLevel")
         }
         pre.individualDigits = true
       default:
@@ -484,7 +482,8 @@ extension BPETokenizer {
     for (t, id) in file.model.vocab {
       guard id >= 0 else { throw TokenizerError.invalidTokenId(source: source, id: id, reason: "is negative") }
       guard tokens[id].isEmpty else {
-        throw TokenizerError.invalidTokenId(source: source, id: id, reason: "is given to both '\(tokens[id])' and '\(t)'")
+        throw TokenizerError.invalidTokenId(
+          source: source, id: id, reason: "is given to both '\(tokens[id])' and '\(t)'")
       }
       tokens[id] = t
     }
@@ -492,7 +491,8 @@ extension BPETokenizer {
       guard a.id >= 0 else { throw TokenizerError.invalidTokenId(source: source, id: a.id, reason: "is negative") }
       guard tokens[a.id].isEmpty || tokens[a.id] == a.content else {
         throw TokenizerError.invalidTokenId(
-          source: source, id: a.id, reason: "is '\(tokens[a.id])' in the vocabulary but '\(a.content)' as an added token")
+          source: source, id: a.id,
+          reason: "is '\(tokens[a.id])' in the vocabulary but '\(a.content)' as an added token")
       }
       tokens[a.id] = a.content
     }
@@ -516,7 +516,9 @@ private struct TokenizerJSONFile: Decodable {
     var addPrefixSpace: Bool?
     var useRegex: Bool?
     enum CodingKeys: String, CodingKey {
-      case type, pretokenizers, individualDigits = "individual_digits", addPrefixSpace = "add_prefix_space"
+      case type, pretokenizers
+      case individualDigits = "individual_digits"
+      case addPrefixSpace = "add_prefix_space"
       case useRegex = "use_regex"
     }
   }
@@ -549,14 +551,20 @@ private struct TokenizerJSONFile: Decodable {
     var vocab: [String: Int]
     var merges: Merges
     var ignoreMerges: Bool?
-    enum CodingKeys: String, CodingKey { case type, vocab, merges, ignoreMerges = "ignore_merges" }
+    enum CodingKeys: String, CodingKey {
+      case type, vocab, merges
+      case ignoreMerges = "ignore_merges"
+    }
   }
   var addedTokens: [AddedToken]?
   var normalizer: Normalizer?
   var preTokenizer: PreTokenizerJSON?
   var model: Model
   enum CodingKeys: String, CodingKey {
-    case addedTokens = "added_tokens", normalizer, preTokenizer = "pre_tokenizer", model
+    case addedTokens = "added_tokens"
+    case normalizer
+    case preTokenizer = "pre_tokenizer"
+    case model
   }
 }
 

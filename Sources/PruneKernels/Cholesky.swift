@@ -73,20 +73,23 @@ public struct DampingPolicy: Sendable, Equatable {
 }
 
 /// Why a Cholesky factorisation failed.
-public enum CholeskyError: Error, Equatable, CustomStringConvertible {
+public enum CholeskyError: PruneKitError, Equatable {
   /// The pivot at `column` was not positive and finite in every attempt; `lastDamping` is the δ of
   /// the last attempt.
   case notPositiveDefinite(column: Int, pivot: Double, attempts: Int, lastDamping: Double)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .notPositiveDefinite(column, pivot, attempts, lastDamping):
+    case .notPositiveDefinite(let column, let pivot, let attempts, let lastDamping):
       return "Cholesky: the matrix is not positive definite (pivot \(pivot) at column \(column) is not a"
         + " finite number above its rounding noise 4n·u·Aⱼⱼ, after \(attempts) attempt(s), last damping"
-        + " δ = \(lastDamping)). Hint: the Gram matrix"
-        + " may be singular (too few calibration tokens, dead inputs) or contain NaN/Inf; add"
-        + " damping or calibration data."
+        + " δ = \(lastDamping))"
     }
+  }
+
+  public var hint: String? {
+    "the Gram matrix may be singular (too few calibration tokens, dead inputs) or contain NaN/Inf; add"
+      + " damping or calibration data."
   }
 }
 

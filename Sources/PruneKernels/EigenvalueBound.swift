@@ -19,7 +19,8 @@
 // ~10⁻⁹·σ for n = 3072), and when certified by Cholesky it is
 // ≤ λmax + max(gap₀, 3(λmax − μ)) + c with gap₀ the first gap above: either the first attempt
 // succeeds (overshoot ≤ gap₀), or an attempt failed with σ ≤ λmax and the next one, 4× the gap,
-// overshoots by at most 3× that shortfall. In practice the overshoot is ~10⁻⁶ relative. Cost: `iterations` matrix-vector products plus one n³/3 Cholesky per attempt.
+// overshoots by at most 3× that shortfall. In practice the overshoot is ~10⁻⁶ relative.
+// Cost: `iterations` matrix-vector products plus one n³/3 Cholesky per attempt.
 
 /// An upper bound σ ≥ λmax(A) of a symmetric matrix, with how it was certified.
 public struct EigenvalueBound: Sendable, Equatable {
@@ -97,7 +98,10 @@ public func largestEigenvalueUpperBound<T: KernelScalar>(
     matvec(s, v, &w)
     mu = dot(v, w)
     var r2 = 0.0
-    for i in 0..<n { let d = w[i] - mu * v[i]; r2 += d * d }
+    for i in 0..<n {
+      let d = w[i] - mu * v[i]
+      r2 += d * d
+    }
     residual = r2.squareRoot()
     let norm = dot(w, w).squareRoot()
     if norm == 0 { break }
@@ -113,7 +117,8 @@ public func largestEigenvalueUpperBound<T: KernelScalar>(
     let sigma = mu + gap
     if sigma >= gershgorin { break }
     let traceB = Double(n) * sigma - traceA
-    let c = 2 * (gamma / (1 - 2 * gamma)) * max(traceB, 0) + 2 * u * (sigma.magnitude + maxDiag)
+    let c =
+      2 * (gamma / (1 - 2 * gamma)) * max(traceB, 0) + 2 * u * (sigma.magnitude + maxDiag)
       + Double(n) * Double.leastNormalMagnitude
     var b = Matrix<Double>(rows: n, columns: n)
     for i in 0..<n {
@@ -147,7 +152,8 @@ private func dot(_ x: [Double], _ y: [Double]) -> Double {
 @inline(__always)
 private func dotKernel(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: Int) -> Double {
   typealias V = SIMD4<Double>
-  var acc0 = V(), acc1 = V()
+  var acc0 = V()
+  var acc1 = V()
   var i = 0
   let rx = UnsafeRawPointer(x)
   let ry = UnsafeRawPointer(y)

@@ -216,8 +216,10 @@ func gemmBlocked<T: KernelScalar>(
     let aPack = aPacks.base + tid * aPackStride
     for (index, blk) in plan.enumerated() {
       let betaBlock: T = blk.pc == 0 ? beta : 1
-      let packClaim = 4 * index, packDone = 4 * index + 1
-      let itemClaim = 4 * index + 2, itemDone = 4 * index + 3
+      let packClaim = 4 * index
+      let packDone = 4 * index + 1
+      let itemClaim = 4 * index + 2
+      let itemDone = 4 * index + 3
 
       // 1. Pack B̃ = op(B)[pc..<pc+kb, jc..<jc+nb], micro-panel q at bPack + q·kb·NR.
       while true {
@@ -309,7 +311,8 @@ struct GEMMBlock: Sendable {
   /// The rows and panels of item i (row-major over the item grid).
   func item(_ i: Int) -> (rows: Range<Int>, panels: Range<Int>) {
     let panelItems = panelBounds.count - 1
-    let r = i / panelItems, q = i % panelItems
+    let r = i / panelItems
+    let q = i % panelItems
     return (rowBounds[r]..<rowBounds[r + 1], panelBounds[q]..<panelBounds[q + 1])
   }
 }
@@ -386,8 +389,12 @@ func packABlock<T: KernelScalar>(
         var src = a.base + (column + p0) * a.columnStride + row + r0
         if rEff == 6 && MR == 6 {
           for _ in p0..<pEnd {
-            out[0] = src[0]; out[1] = src[1]; out[2] = src[2]
-            out[3] = src[3]; out[4] = src[4]; out[5] = src[5]
+            out[0] = src[0]
+            out[1] = src[1]
+            out[2] = src[2]
+            out[3] = src[3]
+            out[4] = src[4]
+            out[5] = src[5]
             out += 6
             src += a.columnStride
           }
@@ -410,12 +417,19 @@ func packABlock<T: KernelScalar>(
     if a.columnStride == 1 && rEff == 6 && MR == 6 {
       // Rows of A are contiguous along p: six row streams, one contiguous MR-group per p.
       let s0 = a.base + (row + r0) * a.rowStride + column
-      let s1 = s0 + a.rowStride, s2 = s1 + a.rowStride, s3 = s2 + a.rowStride
-      let s4 = s3 + a.rowStride, s5 = s4 + a.rowStride
+      let s1 = s0 + a.rowStride
+      let s2 = s1 + a.rowStride
+      let s3 = s2 + a.rowStride
+      let s4 = s3 + a.rowStride
+      let s5 = s4 + a.rowStride
       var out = panel
       for p in 0..<depth {
-        out[0] = s0[p]; out[1] = s1[p]; out[2] = s2[p]
-        out[3] = s3[p]; out[4] = s4[p]; out[5] = s5[p]
+        out[0] = s0[p]
+        out[1] = s1[p]
+        out[2] = s2[p]
+        out[3] = s3[p]
+        out[4] = s4[p]
+        out[5] = s5[p]
         out += 6
       }
     } else if a.columnStride == 1 {

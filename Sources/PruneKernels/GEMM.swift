@@ -41,7 +41,8 @@ public func gemm<T: KernelScalar>(
 
 /// The same GEMM with explicit cache blocking, for tuning experiments (`prune-bench tune`).
 /// `blocking.mr × nr` must be the register tile of a micro-kernel this CPU runs (`T.gemmBlocking`'s,
-/// or `T.gemmBlocking(for:)` of a supported `KernelISA`); kc, mc and nc are free. Results depend on kc (the reduction is blocked by it), not on mc or nc.
+/// or `T.gemmBlocking(for:)` of a supported `KernelISA`); kc, mc and nc are free. Results depend on
+/// kc (the reduction is blocked by it), not on mc or nc.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func gemm<T: KernelScalar>(

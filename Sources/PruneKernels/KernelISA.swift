@@ -18,15 +18,15 @@
 // variable picks the best the CPU and the build support.
 
 #if arch(x86_64)
-import PruneKernelsAVX512
+  import PruneKernelsAVX512
 #endif
 
 #if canImport(Glibc)
-import Glibc
+  import Glibc
 #elseif canImport(Musl)
-import Musl
+  import Musl
 #elseif canImport(Darwin)
-import Darwin
+  import Darwin
 #endif
 
 /// The SIMD instruction set of the micro-kernels.
@@ -57,9 +57,9 @@ public enum KernelISA: String, Sendable, CaseIterable, CustomStringConvertible {
   /// Whether PruneKernelsAVX512 was compiled for x86-64-v4 (false on other architectures).
   static let avx512KernelsCompiled: Bool = {
     #if arch(x86_64)
-    return compiledForAVX512
+      return compiledForAVX512
     #else
-    return false
+      return false
     #endif
   }()
 
@@ -68,9 +68,9 @@ public enum KernelISA: String, Sendable, CaseIterable, CustomStringConvertible {
     case .avx512: return "AVX-512 (x86-64-v4)"
     case .baseline:
       #if arch(x86_64)
-      return "AVX2+FMA (x86-64-v3)"
+        return "AVX2+FMA (x86-64-v3)"
       #else
-      return "NEON"
+        return "NEON"
       #endif
     }
   }
@@ -80,34 +80,34 @@ public enum KernelISA: String, Sendable, CaseIterable, CustomStringConvertible {
   /// AVX-512), which is the condition for using it. Other systems keep the baseline.
   static let cpuSupportsAVX512: Bool = {
     #if arch(x86_64) && os(Linux)
-    guard let flags = cpuinfoFlags() else { return false }
-    return ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+      guard let flags = cpuinfoFlags() else { return false }
+      return ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
     #else
-    return false
+      return false
     #endif
   }()
 }
 
 #if os(Linux)
-/// The feature flags of the first processor in /proc/cpuinfo (its `flags` line), or nil.
-func cpuinfoFlags() -> Set<Substring>? {
-  let fd = open("/proc/cpuinfo", O_RDONLY)
-  if fd < 0 { return nil }
-  defer { close(fd) }
-  // The first processor's entry, flags line included, is a few kilobytes: read at most 64 KiB.
-  var bytes = [UInt8](repeating: 0, count: 65536)
-  var count = 0
-  while count < bytes.count {
-    let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
-    if n <= 0 { break }
-    count += n
+  /// The feature flags of the first processor in /proc/cpuinfo (its `flags` line), or nil.
+  func cpuinfoFlags() -> Set<Substring>? {
+    let fd = open("/proc/cpuinfo", O_RDONLY)
+    if fd < 0 { return nil }
+    defer { close(fd) }
+    // The first processor's entry, flags line included, is a few kilobytes: read at most 64 KiB.
+    var bytes = [UInt8](repeating: 0, count: 65536)
+    var count = 0
+    while count < bytes.count {
+      let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+      if n <= 0 { break }
+      count += n
+    }
+    bytes.removeSubrange(count...)
+    let text = String(decoding: bytes, as: UTF8.self)
+    for line in text.split(separator: "\n") where line.hasPrefix("flags") {
+      guard let colon = line.firstIndex(of: ":") else { return nil }
+      return Set(line[line.index(after: colon)...].split(separator: " "))
+    }
+    return nil
   }
-  bytes.removeSubrange(count...)
-  let text = String(decoding: bytes, as: UTF8.self)
-  for line in text.split(separator: "\n") where line.hasPrefix("flags") {
-    guard let colon = line.firstIndex(of: ":") else { return nil }
-    return Set(line[line.index(after: colon)...].split(separator: " "))
-  }
-  return nil
-}
 #endif

@@ -1,5 +1,5 @@
 #if arch(x86_64)
-import PruneKernelsAVX512
+  import PruneKernelsAVX512
 #endif
 
 // PruneKernels: the dense linear algebra every PruneKit solver rests on.
@@ -30,6 +30,7 @@ import PruneKernelsAVX512
 //   EigenvalueBound.swift         a certified upper bound on λmax of a symmetric PSD matrix
 //   Parallelism.swift             thread count and the Sendable pointer wrapper
 //   SplitMix64.swift              the seeded generator behind every synthetic problem and test input
+//   PruneKitError.swift           how every error of every module reads: message, hint, one line
 
 /// A floating-point type the kernels are implemented for: `Float` and `Double`.
 ///
@@ -71,7 +72,7 @@ extension KernelScalar {
     preconditionFailure(
       "no \(Self.self) micro-kernel with register tile \(mr)×\(nr) on this CPU (available: "
         + KernelISA.supported.map { "\(microKernel(for: $0).mr)×\(microKernel(for: $0).nr) \($0)" }
-          .joined(separator: ", ") + ")")
+        .joined(separator: ", ") + ")")
   }
 }
 
@@ -84,9 +85,9 @@ extension Float: KernelScalar {
     case .baseline: return MicroKernel(mr: 6, nr: 16, isa: isa, run: sgemmMicroKernel6x16)
     case .avx512:
       #if arch(x86_64)
-      return MicroKernel(mr: 6, nr: 64, isa: isa, run: sgemmMicroKernelAVX512_6x64)
+        return MicroKernel(mr: 6, nr: 64, isa: isa, run: sgemmMicroKernelAVX512_6x64)
       #else
-      preconditionFailure("AVX-512 micro-kernels exist only in x86_64 builds")
+        preconditionFailure("AVX-512 micro-kernels exist only in x86_64 builds")
       #endif
     }
   }
@@ -101,9 +102,9 @@ extension Double: KernelScalar {
     case .baseline: return MicroKernel(mr: 6, nr: 8, isa: isa, run: dgemmMicroKernel6x8)
     case .avx512:
       #if arch(x86_64)
-      return MicroKernel(mr: 6, nr: 32, isa: isa, run: dgemmMicroKernelAVX512_6x32)
+        return MicroKernel(mr: 6, nr: 32, isa: isa, run: dgemmMicroKernelAVX512_6x32)
       #else
-      preconditionFailure("AVX-512 micro-kernels exist only in x86_64 builds")
+        preconditionFailure("AVX-512 micro-kernels exist only in x86_64 builds")
       #endif
     }
   }

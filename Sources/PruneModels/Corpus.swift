@@ -7,7 +7,7 @@ import Foundation
 
 /// Why corpus text could not be read. Every description is one line naming the folder or file and
 /// ending with a `Hint:`.
-public enum CorpusError: Error, Equatable, CustomStringConvertible {
+public enum CorpusError: PruneKitError, Equatable {
   /// The corpus folder does not exist.
   case missingDirectory(path: String)
   /// The folder has no SHA256SUMS file (or it cannot be read).
@@ -23,26 +23,33 @@ public enum CorpusError: Error, Equatable, CustomStringConvertible {
   /// A file is not valid UTF-8.
   case notUTF8(path: String)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .missingDirectory(path):
-      return "corpus \(path): no such folder. Hint: the corpus lives in Fixtures/janeausten of the PruneKit"
-        + " checkout; pass its location explicitly (prune eval --corpus DIR) when the tool runs elsewhere."
-    case let .missingChecksums(path):
-      return "corpus \(path): SHA256SUMS is missing or unreadable. Hint: every corpus folder lists its files"
-        + " with `sha256sum *.txt > SHA256SUMS`."
-    case let .malformedChecksums(path, line):
-      return "corpus \(path): line \(line) of SHA256SUMS is not '<sha256>  <file>'. Hint: regenerate it with"
-        + " `sha256sum *.txt > SHA256SUMS`."
-    case let .unknownFile(name, available):
-      return "corpus: no file '\(name)'. Hint: the corpus holds \(available.joined(separator: ", "))."
-    case let .unreadable(path, reason):
-      return "corpus \(path): cannot read the file (\(reason)). Hint: check that the checkout is complete."
-    case let .checksumMismatch(path, expected, found):
-      return "corpus \(path): sha256 is \(found), SHA256SUMS says \(expected). Hint: the file was changed"
-        + " (line endings, an editor, a partial checkout); restore it with `git checkout -- Fixtures/janeausten`."
-    case let .notUTF8(path):
-      return "corpus \(path): the bytes are not UTF-8. Hint: the corpus files are UTF-8 text; restore the file."
+    case .missingDirectory(let path): return "corpus \(path): no such folder"
+    case .missingChecksums(let path): return "corpus \(path): SHA256SUMS is missing or unreadable"
+    case .malformedChecksums(let path, let line):
+      return "corpus \(path): line \(line) of SHA256SUMS is not '<sha256>  <file>'"
+    case .unknownFile(let name, _): return "corpus: no file '\(name)'"
+    case .unreadable(let path, let reason): return "corpus \(path): cannot read the file (\(reason))"
+    case .checksumMismatch(let path, let expected, let found):
+      return "corpus \(path): sha256 is \(found), SHA256SUMS says \(expected)"
+    case .notUTF8(let path): return "corpus \(path): the bytes are not UTF-8"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .missingDirectory:
+      return "the corpus lives in Fixtures/janeausten of the PruneKit checkout; pass its location explicitly"
+        + " (prune eval --corpus DIR) when the tool runs elsewhere."
+    case .missingChecksums: return "every corpus folder lists its files with `sha256sum *.txt > SHA256SUMS`."
+    case .malformedChecksums: return "regenerate it with `sha256sum *.txt > SHA256SUMS`."
+    case .unknownFile(_, let available): return "the corpus holds \(available.joined(separator: ", "))."
+    case .unreadable: return "check that the checkout is complete."
+    case .checksumMismatch:
+      return "the file was changed (line endings, an editor, a partial checkout); restore it with"
+        + " `git checkout -- Fixtures/janeausten`."
+    case .notUTF8: return "the corpus files are UTF-8 text; restore the file."
     }
   }
 }
@@ -67,11 +74,13 @@ public struct Corpus: Sendable {
   public init(directory: URL? = nil) throws(CorpusError) {
     let directory = directory ?? Self.defaultDirectory
     var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+    guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue
+    else {
       throw .missingDirectory(path: directory.path)
     }
     let sums = directory.appendingPathComponent("SHA256SUMS")
-    guard let data = FileManager.default.contents(atPath: sums.path), let text = String(data: data, encoding: .utf8) else {
+    guard let data = FileManager.default.contents(atPath: sums.path), let text = String(data: data, encoding: .utf8)
+    else {
       throw .missingChecksums(path: directory.path)
     }
     var checksums: [String: String] = [:]

@@ -29,15 +29,17 @@ enum GGUFHuggingFaceFiles {
     do {
       tokenizer = try BPETokenizer(gguf: gguf)
       merges = try gguf.array("tokenizer.ggml.merges").map { $0.string ?? "" }
-      types = gguf.metadata["tokenizer.ggml.token_type"] != nil
+      types =
+        gguf.metadata["tokenizer.ggml.token_type"] != nil
         ? try gguf.array("tokenizer.ggml.token_type").map { $0.int ?? 1 } : []
     } catch {
-      throw .unsupportedSource(path: path, what: "its tokenizer cannot be exported (\(error))")
+      throw .source(path: path, .file(ModelFileError(error)))
     }
     var seen: [String: Int] = [:]
     for (id, token) in tokenizer.tokens.enumerated() {
       if let first = seen.updateValue(id, forKey: token) {
-        throw .unsupportedSource(path: path, what: "token '\(token)' appears as ids \(first) and \(id), which tokenizer.json cannot hold")
+        throw .unsupportedSource(
+          path: path, what: "token '\(token)' appears as ids \(first) and \(id), which tokenizer.json cannot hold")
       }
     }
     let padding: Int?
@@ -74,7 +76,7 @@ enum GGUFHuggingFaceFiles {
       ("rms_norm_eps", .number(Float(config.rmsNormEps).description)),
       ("rope_scaling", .null),
       ("rope_theta", .number(config.ropeTheta.description)),
-      ("tie_word_embeddings", .bool(config.tieWordEmbeddings)),
+      ("tie_word_embeddings", config.tieWordEmbeddings.map { .bool($0) } ?? .null),  // always set from a GGUF
       ("torch_dtype", .string("float32")),
       ("use_cache", .bool(true)),
       ("vocab_size", .int(config.vocabSize)),
@@ -85,7 +87,8 @@ enum GGUFHuggingFaceFiles {
       added.append(
         .object([
           ("id", .int(id)), ("content", .string(tokenizer.tokens[id])), ("single_word", .bool(false)),
-          ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)), ("special", .bool(type == 3)),
+          ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)),
+          ("special", .bool(type == 3)),
         ]))
     }
     func byteLevel(prefixSpace: Bool, trimOffsets: Bool) -> JSONText {
@@ -94,13 +97,17 @@ enum GGUFHuggingFaceFiles {
         ("use_regex", .bool(true)),
       ])
     }
-    let preTokenizer: JSONText = tokenizer.preTokenizer.individualDigits
+    let preTokenizer: JSONText =
+      tokenizer.preTokenizer.individualDigits
       ? .object([
         ("type", .string("Sequence")),
-        ("pretokenizers", .array([
-          .object([("type", .string("Digits")), ("individual_digits", .bool(true))]),
-          byteLevel(prefixSpace: false, trimOffsets: true),
-        ])),
+        (
+          "pretokenizers",
+          .array([
+            .object([("type", .string("Digits")), ("individual_digits", .bool(true))]),
+            byteLevel(prefixSpace: false, trimOffsets: true),
+          ])
+        ),
       ])
       : byteLevel(prefixSpace: false, trimOffsets: true)
     var pairs: [JSONText] = []
@@ -118,13 +125,16 @@ enum GGUFHuggingFaceFiles {
       ("pre_tokenizer", preTokenizer),
       ("post_processor", byteLevel(prefixSpace: true, trimOffsets: false)),
       ("decoder", byteLevel(prefixSpace: true, trimOffsets: true)),
-      ("model", .object([
-        ("type", .string("BPE")), ("dropout", .null), ("unk_token", .null), ("continuing_subword_prefix", .null),
-        ("end_of_word_suffix", .null), ("fuse_unk", .bool(false)), ("byte_fallback", .bool(false)),
-        ("ignore_merges", .bool(false)),
-        ("vocab", .object(tokenizer.tokens.enumerated().map { ($1, .int($0)) })),
-        ("merges", .array(pairs)),
-      ])),
+      (
+        "model",
+        .object([
+          ("type", .string("BPE")), ("dropout", .null), ("unk_token", .null), ("continuing_subword_prefix", .null),
+          ("end_of_word_suffix", .null), ("fuse_unk", .bool(false)), ("byte_fallback", .bool(false)),
+          ("ignore_merges", .bool(false)),
+          ("vocab", .object(tokenizer.tokens.enumerated().map { ($1, .int($0)) })),
+          ("merges", .array(pairs)),
+        ])
+      ),
     ])
 
     var tokenizerConfig: [(String, JSONText)] = [
@@ -186,7 +196,7 @@ indirect enum JSONText {
 
   private func write(to out: inout String, indent: String) {
     switch self {
-    case let .object(members):
+    case .object(let members):
       if members.isEmpty {
         out += "{}"
         return
@@ -199,7 +209,7 @@ indirect enum JSONText {
         out += i + 1 < members.count ? ",\n" : "\n"
       }
       out += indent + "}"
-    case let .array(elements):
+    case .array(let elements):
       if elements.allSatisfy(\.isScalar) {
         out += "["
         for (i, e) in elements.enumerated() {
@@ -217,10 +227,10 @@ indirect enum JSONText {
         out += i + 1 < elements.count ? ",\n" : "\n"
       }
       out += indent + "]"
-    case let .string(s): out += jsonString(s)
-    case let .int(n): out += String(n)
-    case let .number(literal): out += literal
-    case let .bool(b): out += b ? "true" : "false"
+    case .string(let s): out += jsonString(s)
+    case .int(let n): out += String(n)
+    case .number(let literal): out += literal
+    case .bool(let b): out += b ? "true" : "false"
     case .null: out += "null"
     }
   }

@@ -18,19 +18,21 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+  import Glibc
 #elseif canImport(Darwin)
-import Darwin
+  import Darwin
 #endif
 
 /// Why a model could not be exported. Every description is one line naming the path, with a `Hint:`.
-public enum ExportError: Error, Equatable, CustomStringConvertible {
+public enum ExportError: PruneKitError, Equatable {
   /// The destination already exists (a folder, a file or a link).
   case destinationExists(path: String)
   /// The folder that would hold the destination is missing, not a folder, or not writable.
   case parentNotWritable(path: String, reason: String)
   /// The source checkpoint could not be read.
   case sourceUnreadable(path: String, reason: String)
+  /// A reader rejected the source checkpoint (its config, weights, GGUF metadata or tokenizer).
+  case source(path: String, ModelLoadError)
   /// The source is readable but cannot be exported (an architecture, tokenizer or dtype).
   case unsupportedSource(path: String, what: String)
   /// The model in memory is not the one of the source (configuration, tensor names or shapes).
@@ -38,28 +40,29 @@ public enum ExportError: Error, Equatable, CustomStringConvertible {
   /// Writing a file or renaming the folder failed.
   case writeFailed(path: String, reason: String)
 
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .destinationExists(path):
-      return "export \(path): it already exists. Hint: choose a new folder name (an export never writes over"
-        + " an existing path)."
-    case let .parentNotWritable(path, reason):
-      return "export: cannot create a folder in \(path) (\(reason)). Hint: the parent folder must exist and be"
-        + " writable."
-    case let .sourceUnreadable(path, reason):
-      return "export: cannot read the source model \(path): \(reason). Hint: give the .gguf file or Hugging Face"
-        + " folder the model was loaded from."
-    case let .unsupportedSource(path, what):
-      return "export: \(path): \(what). Hint: PruneKit exports LLaMA-family GGUFs with a byte-level BPE"
-        + " tokenizer and Hugging Face llama, opt and gpt2 folders."
-    case let .modelMismatch(source, reason):
-      return "export: the model does not belong to \(source): \(reason). Hint: pass the checkpoint the pruned"
-        + " model was loaded from."
-    case let .writeFailed(path, reason):
-      return "export: writing \(path) failed (\(reason)). Hint: check free disk space and permissions; no partial"
-        + " folder was left behind."
+    case .destinationExists(let path): return "export \(path): it already exists"
+    case .parentNotWritable(let path, let reason): return "export: cannot create a folder in \(path) (\(reason))"
+    case .sourceUnreadable(let path, let reason): return "export: cannot read the source model \(path): \(reason)"
+    case .source(let path, let e): return "export: cannot read the source model \(path): \(e.message)"
+    case .unsupportedSource(let path, let what): return "export: \(path): \(what)"
+    case .modelMismatch(let source, let reason): return "export: the model does not belong to \(source): \(reason)"
+    case .writeFailed(let path, let reason): return "export: writing \(path) failed (\(reason))"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .destinationExists: return "choose a new folder name (an export never writes over an existing path)."
+    case .parentNotWritable: return "the parent folder must exist and be writable."
+    case .sourceUnreadable: return "give the .gguf file or Hugging Face folder the model was loaded from."
+    case .source(_, let e): return e.hint ?? "give the .gguf file or Hugging Face folder the model was loaded from."
+    case .unsupportedSource:
+      return
+        "PruneKit exports LLaMA-family GGUFs with a byte-level BPE tokenizer and Hugging Face llama, opt and gpt2 folders."
+    case .modelMismatch: return "pass the checkpoint the pruned model was loaded from."
+    case .writeFailed: return "check free disk space and permissions; no partial folder was left behind."
     }
   }
 }
@@ -81,7 +84,9 @@ public enum HuggingFaceExport {
   /// names another dtype is still copied unchanged, and transformers casts). With tied embeddings
   /// only the embedding is written. The header's `format` is always "pt": transformers refuses
   /// other values.
-  public static func write(model: TransformerLM, source: URL, to directory: URL, metadata: [String: String]) throws(ExportError) {
+  public static func write(model: TransformerLM, source: URL, to directory: URL, metadata: [String: String])
+    throws(ExportError)
+  {
     let destination = directory.standardizedFileURL
     let manager = FileManager.default
     if manager.fileExists(atPath: destination.path)
@@ -101,58 +106,71 @@ public enum HuggingFaceExport {
 
     // Everything that can be checked is checked before the first byte is written.
     let plan = try ExportPlan(model: model, source: source)
+    do throws(FolderWriteError<ExportError>) {
+      try AtomicOutput.writeFolder(destination, name: .export, replacing: false) { (folder: URL) throws(ExportError) in
+        try write(plan, metadata: metadata, into: folder, naming: destination)
+      }
+    } catch {
+      switch error {
+      case .create(let folder, let reason): throw .parentNotWritable(path: folder, reason: reason)
+      case .fill(let e): throw e
+      case .move(let reason, let exists):
+        throw exists ? .destinationExists(path: destination.path) : .writeFailed(path: destination.path, reason: reason)
+      }
+    }
+  }
+
+  /// Writes the files of `plan` (model.safetensors with `metadata` in its header, then the
+  /// tokenizer and config files) into `folder`, which the caller renames into place as `final`
+  /// once everything is written (errors name the files of `final`).
+  package static func write(_ plan: ExportPlan, metadata: [String: String], into folder: URL, naming final: URL)
+    throws(ExportError)
+  {
     var header = metadata
     header["format"] = "pt"
-
-    let temporary = parent.appendingPathComponent(
-      ".\(destination.lastPathComponent).export-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-    do {
-      try manager.createDirectory(at: temporary, withIntermediateDirectories: false)
-    } catch {
-      throw .parentNotWritable(path: parent.path, reason: OutputSafety.reason(error))
-    }
-    do throws(ExportError) {
-      try writeSafetensors(plan.tensors, metadata: header, to: temporary.appendingPathComponent("model.safetensors"))
-      for file in plan.files {
-        let url = temporary.appendingPathComponent(file.name)
-        let data: Data
-        switch file.contents {
-        case let .bytes(d): data = d
-        case let .copy(from):
-          do {
-            data = try Data(contentsOf: from)
-          } catch {
-            throw ExportError.sourceUnreadable(path: from.path, reason: OutputSafety.reason(error))
-          }
-        }
+    try writeSafetensors(
+      plan.tensors, metadata: header, to: folder.appendingPathComponent("model.safetensors"),
+      naming: final.appendingPathComponent("model.safetensors"))
+    for file in plan.files {
+      let data: Data
+      switch file.contents {
+      case .bytes(let d): data = d
+      case .copy(let from):
         do {
-          try data.write(to: url)
+          data = try Data(contentsOf: from)
         } catch {
-          throw ExportError.writeFailed(path: destination.appendingPathComponent(file.name).path, reason: OutputSafety.reason(error))
+          throw ExportError.sourceUnreadable(path: from.path, reason: OutputSafety.reason(error))
         }
       }
-      try moveWithoutReplacing(temporary, to: destination)
-    } catch {
-      try? manager.removeItem(at: temporary)
-      throw error
+      do {
+        try data.write(to: folder.appendingPathComponent(file.name))
+      } catch {
+        throw ExportError.writeFailed(
+          path: final.appendingPathComponent(file.name).path, reason: OutputSafety.reason(error))
+      }
     }
   }
 
   /// Streams the tensors into a safetensors file (F32, little-endian), one tensor in memory at a time.
-  static func writeSafetensors(_ tensors: [ExportPlan.Tensor], metadata: [String: String], to url: URL) throws(ExportError) {
+  /// `name` is the path the file will have once its folder is in place (for messages).
+  static func writeSafetensors(
+    _ tensors: [ExportPlan.Tensor], metadata: [String: String], to url: URL, naming name: URL
+  ) throws(ExportError) {
     let (names, prefix) = SafetensorsWriter.prefix(tensors.map { ($0.name, .F32, $0.shape) }, metadata: metadata)
     let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
     guard FileManager.default.createFile(atPath: url.path, contents: nil),
       let handle = FileHandle(forWritingAtPath: url.path)
     else {
-      throw .writeFailed(path: url.path, reason: "cannot create the file")
+      throw .writeFailed(path: name.path, reason: "cannot create the file")
     }
     defer { try? handle.close() }
     func write(_ bytes: UnsafeRawBufferPointer) throws(ExportError) {
       do {
-        try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none))
+        try handle.write(
+          contentsOf: Data(
+            bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none))
       } catch {
-        throw .writeFailed(path: url.path, reason: OutputSafety.reason(error))
+        throw .writeFailed(path: name.path, reason: OutputSafety.reason(error))
       }
     }
     /// Writes bytes of an array (withUnsafeBytes rethrows untyped errors, so the error is carried out).
@@ -172,10 +190,11 @@ public enum HuggingFaceExport {
       let tensor = byName[name]!
       var values = try tensor.values()
       guard values.count == tensor.shape.reduce(1, *) else {
-        throw .modelMismatch(source: tensor.origin, reason: "'\(name)' has \(values.count) values for shape \(tensor.shape)")
+        throw .modelMismatch(
+          source: tensor.origin, reason: "'\(name)' has \(values.count) values for shape \(tensor.shape)")
       }
       #if _endian(big)
-      values = values.map { Float(bitPattern: $0.bitPattern.littleEndian) }
+        values = values.map { Float(bitPattern: $0.bitPattern.littleEndian) }
       #endif
       let chunk = 1 << 20  // values per write: 4 MB
       var start = 0
@@ -189,38 +208,13 @@ public enum HuggingFaceExport {
     do {
       try handle.synchronize()
     } catch {
-      throw .writeFailed(path: url.path, reason: OutputSafety.reason(error))
-    }
-  }
-
-  /// rename(2) that fails instead of replacing an existing destination (renameat2 RENAME_NOREPLACE on
-  /// Linux, renamex_np RENAME_EXCL on Darwin; elsewhere a check just before the rename).
-  static func moveWithoutReplacing(_ from: URL, to destination: URL) throws(ExportError) {
-    #if canImport(Glibc)
-    typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    var result: Int32 = -1
-    var supported = false
-    if let symbol = dlsym(nil, "renameat2") {
-      let renameat2 = unsafeBitCast(symbol, to: RenameAt2.self)
-      result = renameat2(AT_FDCWD, from.path, AT_FDCWD, destination.path, 1 /* RENAME_NOREPLACE */)
-      supported = !(result != 0 && (errno == EINVAL || errno == ENOSYS))
-    }
-    if !supported {
-      if FileManager.default.fileExists(atPath: destination.path) { throw .destinationExists(path: destination.path) }
-      result = rename(from.path, destination.path)
-    }
-    #elseif canImport(Darwin)
-    let result = renamex_np(from.path, destination.path, UInt32(RENAME_EXCL))
-    #endif
-    guard result == 0 else {
-      if errno == EEXIST || errno == ENOTEMPTY { throw .destinationExists(path: destination.path) }
-      throw .writeFailed(path: destination.path, reason: String(cString: strerror(errno)))
+      throw .writeFailed(path: name.path, reason: OutputSafety.reason(error))
     }
   }
 }
 
 /// What an export writes: the small files and the tensors, each tensor read only when it is written.
-struct ExportPlan {
+package struct ExportPlan {
   struct Tensor {
     var name: String
     var shape: [Int]
@@ -243,7 +237,7 @@ struct ExportPlan {
     "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja",
   ]
 
-  init(model: TransformerLM, source: URL) throws(ExportError) {
+  package init(model: TransformerLM, source: URL) throws(ExportError) {
     let manager = FileManager.default
     var isDirectory: ObjCBool = false
     guard manager.fileExists(atPath: source.path, isDirectory: &isDirectory) else {
@@ -259,12 +253,12 @@ struct ExportPlan {
       do {
         sourceConfig = try ForwardConfig(contentsOf: configURL)
       } catch {
-        throw .sourceUnreadable(path: configURL.path, reason: error.description)
+        throw .source(path: configURL.path, .file(.config(error)))
       }
       do {
         weights = try LoadedModel.weights(inFolder: source).0
       } catch {
-        throw .sourceUnreadable(path: source.path, reason: error.description)
+        throw .source(path: source.path, error)
       }
       for name in Self.copiedFiles where manager.fileExists(atPath: source.appendingPathComponent(name).path) {
         files.append((name, .copy(source.appendingPathComponent(name))))
@@ -282,21 +276,22 @@ struct ExportPlan {
       do {
         gguf = try GGUFFile(contentsOf: source)
       } catch {
-        throw .sourceUnreadable(path: source.path, reason: "\(error)")
+        throw .source(path: source.path, .file(ModelFileError(error)))
       }
       let llama: LlamaConfig
       do {
         llama = try gguf.llamaConfig()
         sourceConfig = try ForwardConfig(.llama(llama))
       } catch {
-        throw .unsupportedSource(path: source.path, what: "its hyper-parameters cannot be read (\(error))")
+        throw .source(path: source.path, .file(ModelFileError(error)))
       }
       weights = gguf
       files = try GGUFHuggingFaceFiles.files(gguf, config: llama).map { ($0.name, .bytes($0.data)) }
     }
     guard sourceConfig == model.config else {
       throw .modelMismatch(
-        source: source.path, reason: "its configuration differs from the model's (\(Self.difference(sourceConfig, model.config)))")
+        source: source.path,
+        reason: "its configuration differs from the model's (\(Self.difference(sourceConfig, model.config)))")
     }
     try addTensors(model: model, weights: weights, origin: source.path)
   }
@@ -306,7 +301,8 @@ struct ExportPlan {
     for (label, x, y) in [
       ("architecture", "\(a.architecture)", "\(b.architecture)"), ("hidden size", "\(a.hiddenSize)", "\(b.hiddenSize)"),
       ("layers", "\(a.layerCount)", "\(b.layerCount)"), ("heads", "\(a.headCount)", "\(b.headCount)"),
-      ("intermediate size", "\(a.intermediateSize)", "\(b.intermediateSize)"), ("vocabulary", "\(a.vocabSize)", "\(b.vocabSize)"),
+      ("intermediate size", "\(a.intermediateSize)", "\(b.intermediateSize)"),
+      ("vocabulary", "\(a.vocabSize)", "\(b.vocabSize)"),
     ] where x != y {
       return "\(label) \(x) in the source, \(y) in the model"
     }
@@ -314,7 +310,8 @@ struct ExportPlan {
   }
 
   /// The block linear layers from the model, everything else from `weights`.
-  private mutating func addTensors(model: TransformerLM, weights: any TensorSource, origin: String) throws(ExportError) {
+  private mutating func addTensors(model: TransformerLM, weights: any TensorSource, origin: String) throws(ExportError)
+  {
     let conv1D = model.config.architecture == .gpt2
     var fromModel = Set<String>()
     for block in 0..<model.blockCount {
@@ -323,17 +320,19 @@ struct ExportPlan {
         do {
           linear = try model.linearWeights(layer)
         } catch {
-          throw .modelMismatch(source: origin, reason: error.description)
+          throw .modelMismatch(source: origin, reason: error.message)
         }
         let w = linear.weight
         let shape = conv1D ? [w.columns, w.rows] : [w.rows, w.columns]
         guard weights.shape(of: layer + ".weight") == shape else {
           let found = weights.shape(of: layer + ".weight").map { "\($0)" } ?? "absent"
-          throw .modelMismatch(source: origin, reason: "'\(layer).weight' is \(found) in the source, \(shape) in the model")
+          throw .modelMismatch(
+            source: origin, reason: "'\(layer).weight' is \(found) in the source, \(shape) in the model")
         }
-        tensors.append(Tensor(name: layer + ".weight", shape: shape, origin: "the model") {
-          conv1D ? w.transposed().elements : w.elements
-        })
+        tensors.append(
+          Tensor(name: layer + ".weight", shape: shape, origin: "the model") {
+            conv1D ? w.transposed().elements : w.elements
+          })
         fromModel.insert(layer + ".weight")
         if let bias = linear.bias {
           guard weights.shape(of: layer + ".bias") == [bias.count] else {
@@ -348,15 +347,17 @@ struct ExportPlan {
     for name in weights.tensorNames where !fromModel.contains(name) && !(tied && name == "lm_head.weight") {
       guard let shape = weights.shape(of: name) else { continue }
       if let file = weights as? SafetensorsFile, let dtype = file.rawDType(of: name), !dtype.isDecodable {
-        throw .unsupportedSource(path: origin, what: "tensor '\(name)' is \(dtype.rawValue), which cannot be converted to F32")
+        throw .unsupportedSource(
+          path: origin, what: "tensor '\(name)' is \(dtype.rawValue), which cannot be converted to F32")
       }
-      tensors.append(Tensor(name: name, shape: shape, origin: origin) { () throws(ExportError) in
-        do {
-          return try weights.floatTensor(name).values
-        } catch {
-          throw .sourceUnreadable(path: origin, reason: "\(error)")
-        }
-      })
+      tensors.append(
+        Tensor(name: name, shape: shape, origin: origin) { () throws(ExportError) in
+          do {
+            return try weights.floatTensor(name).values
+          } catch {
+            throw .source(path: origin, .file(ModelFileError(error)))
+          }
+        })
     }
   }
 }

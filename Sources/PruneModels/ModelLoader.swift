@@ -8,7 +8,7 @@
 import Foundation
 
 /// Why a model could not be loaded. Every description is one line naming the path, with a `Hint:`.
-public enum ModelLoadError: Error, Equatable, CustomStringConvertible {
+public enum ModelLoadError: PruneKitError, Equatable {
   /// The path does not exist.
   case notFound(path: String)
   /// A file that is not a GGUF (a folder is expected otherwise).
@@ -17,26 +17,88 @@ public enum ModelLoadError: Error, Equatable, CustomStringConvertible {
   case missingFile(folder: String, file: String, hint: String)
   /// model.safetensors.index.json is not a `weight_map` of tensor → shard file.
   case invalidIndex(path: String, reason: String)
-  /// A file was found but could not be read: the reader's own one-line message.
-  case unreadable(String)
+  /// A file was found but its reader rejected it (the reader's error names the file).
+  case file(ModelFileError)
+  /// tokenizer.json has more tokens than config.json's vocab_size.
+  case vocabularyMismatch(folder: String, tokens: Int, vocabSize: Int)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .notFound(path):
-      return "model \(path): no such file or folder. Hint: give a .gguf file or a Hugging Face folder"
-        + " (config.json, model.safetensors, tokenizer.json); scripts/fetch-model.sh fetches SmolLM2."
-    case let .unrecognized(path):
-      return "model \(path): not a GGUF file (it does not start with \"GGUF\"). Hint: give a .gguf file or"
-        + " the Hugging Face folder that holds config.json and model.safetensors."
-    case let .missingFile(folder, file, hint):
-      return "model \(folder): no \(file). Hint: \(hint)"
-    case let .invalidIndex(path, reason):
-      return "model \(path): \(reason). Hint: the index of a sharded checkpoint is"
-        + " {\"weight_map\": {\"<tensor>\": \"<shard>.safetensors\", ...}}; re-export the checkpoint."
-    case let .unreadable(message):
-      return message
+    case .notFound(let path): return "model \(path): no such file or folder"
+    case .unrecognized(let path): return "model \(path): not a GGUF file (it does not start with \"GGUF\")"
+    case .missingFile(let folder, let file, _): return "model \(folder): no \(file)"
+    case .invalidIndex(let path, let reason): return "model \(path): \(reason)"
+    case .file(let e): return e.message
+    case .vocabularyMismatch(let folder, let tokens, let vocabSize):
+      return "model \(folder): tokenizer.json has \(tokens) tokens but config.json says vocab_size \(vocabSize)"
     }
   }
+
+  public var hint: String? {
+    switch self {
+    case .notFound:
+      return "give a .gguf file or a Hugging Face folder (config.json, model.safetensors, tokenizer.json);"
+        + " scripts/fetch-model.sh fetches SmolLM2."
+    case .unrecognized:
+      return "give a .gguf file or the Hugging Face folder that holds config.json and model.safetensors."
+    case .missingFile(_, _, let hint): return hint
+    case .invalidIndex:
+      return "the index of a sharded checkpoint is {\"weight_map\": {\"<tensor>\": \"<shard>.safetensors\", ...}};"
+        + " re-export the checkpoint."
+    case .file(let e): return e.hint
+    case .vocabularyMismatch: return "the tokenizer belongs to a different model."
+    }
+  }
+}
+
+/// An error of one of the readers a model goes through (GGUF, safetensors, config.json,
+/// tokenizer, the transformer's own checks of the weights), kept with its type so that an error
+/// wrapping it (a model load, an export) adds its context and keeps the reader's hint.
+public enum ModelFileError: PruneKitError, Equatable {
+  case gguf(GGUFError)
+  case safetensors(SafetensorsError)
+  case config(ModelConfigError)
+  case tokenizer(TokenizerError)
+  case tensors(TensorSourceError)
+  /// The weights do not fit the configuration (`TransformerLM`).
+  case weights(ForwardError)
+  /// An error of a type none of the cases above names, by its description (no reader throws one
+  /// today; this keeps an unforeseen one readable instead of trapping).
+  case other(String)
+
+  /// `error` by its type.
+  public init(_ error: any Error) {
+    switch error {
+    case let e as ModelFileError: self = e
+    case let e as GGUFError: self = .gguf(e)
+    case let e as SafetensorsError: self = .safetensors(e)
+    case let e as ModelConfigError: self = .config(e)
+    case let e as TokenizerError: self = .tokenizer(e)
+    case let e as TensorSourceError: self = .tensors(e)
+    case let e as ForwardError: self = .weights(e)
+    default: self = .other(String(describing: error))
+    }
+  }
+
+  /// The wrapped error.
+  private var wrapped: (any PruneKitError)? {
+    switch self {
+    case .gguf(let e): return e
+    case .safetensors(let e): return e
+    case .config(let e): return e
+    case .tokenizer(let e): return e
+    case .tensors(let e): return e
+    case .weights(let e): return e
+    case .other: return nil
+    }
+  }
+
+  public var message: String {
+    if case .other(let text) = self { return text }
+    return wrapped!.message
+  }
+
+  public var hint: String? { wrapped?.hint }
 }
 
 /// A language model ready to run, with the tokenizer that belongs to it.
@@ -81,7 +143,7 @@ public struct LoadedModel: Sendable {
       tokenizer = try BPETokenizer(gguf: file)
       format = .gguf
     } catch {
-      throw .unreadable(Self.message(error))
+      throw .file(ModelFileError(error))
     }
   }
 
@@ -90,25 +152,26 @@ public struct LoadedModel: Sendable {
     let configURL = url.appendingPathComponent("config.json")
     guard manager.fileExists(atPath: configURL.path) else {
       throw .missingFile(
-        folder: url.path, file: "config.json", hint: "a Hugging Face model folder holds config.json, the weights and tokenizer.json.")
+        folder: url.path, file: "config.json",
+        hint: "a Hugging Face model folder holds config.json, the weights and tokenizer.json.")
     }
     let (weights, shards) = try Self.weights(inFolder: url)
     let tokenizerURL = url.appendingPathComponent("tokenizer.json")
     guard manager.fileExists(atPath: tokenizerURL.path) else {
       throw .missingFile(
         folder: url.path, file: "tokenizer.json",
-        hint: "save the tokenizer next to the model (tokenizer.save_pretrained); vocab.json + merges.txt alone are not read.")
+        hint:
+          "save the tokenizer next to the model (tokenizer.save_pretrained); vocab.json + merges.txt alone are not read."
+      )
     }
     do {
       model = try TransformerLM(config: try ForwardConfig(contentsOf: configURL), weights: weights)
       tokenizer = try BPETokenizer(contentsOf: tokenizerURL)
     } catch {
-      throw .unreadable(Self.message(error))
+      throw .file(ModelFileError(error))
     }
     guard tokenizer.vocabularySize <= model.config.vocabSize else {
-      throw .unreadable(
-        "model \(url.path): tokenizer.json has \(tokenizer.vocabularySize) tokens but config.json says vocab_size"
-          + " \(model.config.vocabSize). Hint: the tokenizer belongs to a different model.")
+      throw .vocabularyMismatch(folder: url.path, tokens: tokenizer.vocabularySize, vocabSize: model.config.vocabSize)
     }
     format = .huggingFace(shards: shards)
   }
@@ -123,7 +186,7 @@ public struct LoadedModel: Sendable {
       do {
         return (try SafetensorsFile(contentsOf: single), 1)
       } catch {
-        throw .unreadable(error.description)
+        throw .file(.safetensors(error))
       }
     } else if manager.fileExists(atPath: index.path) {
       let sharded = try ShardedSafetensors(index: index)
@@ -133,9 +196,6 @@ public struct LoadedModel: Sendable {
       folder: url.path, file: "model.safetensors or model.safetensors.index.json",
       hint: "export the weights as safetensors (PyTorch .bin files are not read).")
   }
-
-  /// The one-line description of an error from one of the readers (each ends with a hint).
-  static func message(_ error: any Error) -> String { String(describing: error) }
 }
 
 /// The tensors of a sharded safetensors checkpoint: model.safetensors.index.json maps each tensor
@@ -175,7 +235,7 @@ public struct ShardedSafetensors: TensorSource {
         do {
           shards.append(try SafetensorsFile(contentsOf: folder.appendingPathComponent(file)))
         } catch {
-          throw .unreadable(error.description)
+          throw .file(.safetensors(error))
         }
         files[file] = shards.count - 1
       }

@@ -54,7 +54,7 @@ public struct PerplexityProgress: Sendable, Equatable {
 }
 
 /// Why a perplexity evaluation could not run. Every description is one line with a `Hint:`.
-public enum PerplexityError: Error, Equatable, CustomStringConvertible {
+public enum PerplexityError: PruneKitError, Equatable {
   /// A window must hold at least two tokens (one prediction).
   case invalidSequenceLength(Int)
   /// A requested window count below 1.
@@ -64,20 +64,28 @@ public enum PerplexityError: Error, Equatable, CustomStringConvertible {
   /// The model rejected a window (token outside the vocabulary, window longer than its positions).
   case forward(ForwardError)
 
-  public var description: String {
+  /// What went wrong, without the "perplexity: " that `message` starts with (an error that wraps
+  /// this one names the evaluation itself).
+  public var reason: String {
     switch self {
-    case let .invalidSequenceLength(length):
-      return "perplexity: a window of \(length) tokens has no next token to predict."
-        + " Hint: use --seqlen 2 or more (the protocols use 1024 and 2048)."
-    case let .invalidWindowCount(count):
-      return "perplexity: \(count) windows requested. Hint: ask for at least one window, or leave the count"
-        + " out to use every complete window."
-    case let .textTooShort(tokens, length, windows):
-      let wanted = windows.map { "\($0) windows of \(length) tokens need \($0 * length)" } ?? "one window needs \(length)"
-      return "perplexity: the text has \(tokens) tokens, but \(wanted)."
-        + " Hint: use a longer text, a shorter --seqlen or fewer --windows."
-    case let .forward(error):
-      return "perplexity: \(error)"
+    case .invalidSequenceLength(let length): return "a window of \(length) tokens has no next token to predict"
+    case .invalidWindowCount(let count): return "\(count) windows requested"
+    case .textTooShort(let tokens, let length, let windows):
+      let wanted =
+        windows.map { "\($0) windows of \(length) tokens need \($0 * length)" } ?? "one window needs \(length)"
+      return "the text has \(tokens) tokens, but \(wanted)"
+    case .forward(let error): return error.message
+    }
+  }
+
+  public var message: String { "perplexity: \(reason)" }
+
+  public var hint: String? {
+    switch self {
+    case .invalidSequenceLength: return "use --seqlen 2 or more (the protocols use 1024 and 2048)."
+    case .invalidWindowCount: return "ask for at least one window, or leave the count out to use every complete window."
+    case .textTooShort: return "use a longer text, a shorter --seqlen or fewer --windows."
+    case .forward(let error): return error.hint
     }
   }
 }

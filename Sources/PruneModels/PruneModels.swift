@@ -13,7 +13,7 @@
 // Dependencies: PruneFormats (re-exported, with PruneSolvers and PruneKernels); Foundation.
 //
 // Files:
-//   Forward/ForwardConfig.swift    the hyper-parameters the forward pass runs on
+//   Forward/ForwardConfig.swift    the hyper-parameters the forward pass runs on (from ModelConfig)
 //   Forward/TransformerLM.swift    the model: embedding, blocks, head, NLL
 //   Forward/ForwardOps.swift       norms, activations, RoPE, causal attention
 //   Forward/ForwardError.swift     why a model could not be built or run

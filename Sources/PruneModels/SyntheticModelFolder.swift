@@ -20,7 +20,8 @@ public enum SyntheticModelFolder {
     public var vocabulary: Int
 
     public init(
-      layers: Int = 6, hidden: Int = 128, intermediate: Int = 320, heads: Int = 4, keyValueHeads: Int = 2, vocabulary: Int = 256
+      layers: Int = 6, hidden: Int = 128, intermediate: Int = 320, heads: Int = 4, keyValueHeads: Int = 2,
+      vocabulary: Int = 256
     ) {
       self.layers = layers
       self.hidden = hidden
@@ -41,7 +42,8 @@ public enum SyntheticModelFolder {
       "intermediate_size": shape.intermediate, "num_hidden_layers": shape.layers, "num_attention_heads": shape.heads,
       "num_key_value_heads": shape.keyValueHeads, "head_dim": shape.hidden / shape.heads, "hidden_act": "silu",
       "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": true,
-      "vocab_size": max(shape.vocabulary, tokenizerSize), "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32",
+      "vocab_size": max(shape.vocabulary, tokenizerSize), "bos_token_id": 1, "eos_token_id": 2,
+      "torch_dtype": "float32",
     ]
   }
 
@@ -63,26 +65,45 @@ public enum SyntheticModelFolder {
   /// (F32, every tensor `TransformerLM` reads, seeded) and tokenizer.json.
   public static func write(_ shape: Shape, seed: UInt64, to directory: URL) throws(ExportError) {
     let object = config(shape)
+    let json: Data
     let forward: ForwardConfig
-    do { forward = try ForwardConfig(json: object) } catch {
-      throw .unsupportedSource(path: directory.path, what: "the requested shape is not a valid model (\(error.description))")
+    do {
+      json = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+      forward = try ForwardConfig(data: json, source: directory.appendingPathComponent("config.json").path)
+    } catch {
+      throw .unsupportedSource(
+        path: directory.path, what: "the requested shape is not a valid model (\(ModelFileError(error).message))")
     }
     let manager = FileManager.default
     guard !manager.fileExists(atPath: directory.path) else { throw .destinationExists(path: directory.path) }
-    do { try manager.createDirectory(at: directory, withIntermediateDirectories: false) } catch {
-      throw .parentNotWritable(path: directory.deletingLastPathComponent().path, reason: (error as NSError).localizedDescription)
-    }
     var writer = SafetensorsWriter(metadata: ["format": "pt"])
     let tensors = SyntheticModel.tensors(for: forward, seed: seed)
     do {
       for (name, t) in tensors.tensors { try writer.add(name, shape: t.shape, .f32(t.values)) }
-      try writer.write(to: directory.appendingPathComponent("model.safetensors"))
-      let json = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-      try writeAtomically(json, to: directory.appendingPathComponent("config.json"))
-      try writeAtomically(tokenizerJSON(), to: directory.appendingPathComponent("tokenizer.json"))
     } catch {
-      try? manager.removeItem(at: directory)
-      throw .writeFailed(path: directory.path, reason: "\(error)")
+      throw .unsupportedSource(
+        path: directory.path, what: "the requested shape is not a valid model (\(error.message))")
+    }
+    let files: [(name: String, data: Data)] = [
+      ("model.safetensors", writer.serialized()), ("config.json", json), ("tokenizer.json", tokenizerJSON()),
+    ]
+    do throws(FolderWriteError<WriteError>) {
+      try AtomicOutput.writeFolder(directory, name: .export, replacing: false) { (folder: URL) throws(WriteError) in
+        for file in files {
+          do throws(WriteError) {
+            try AtomicOutput.write(file.data, to: folder.appendingPathComponent(file.name))
+          } catch {
+            throw WriteError(path: directory.appendingPathComponent(file.name).path, reason: error.reason)
+          }
+        }
+      }
+    } catch {
+      switch error {
+      case .create(let folder, let reason): throw .parentNotWritable(path: folder, reason: reason)
+      case .fill(let e): throw .writeFailed(path: e.path, reason: e.reason)
+      case .move(let reason, let exists):
+        throw exists ? .destinationExists(path: directory.path) : .writeFailed(path: directory.path, reason: reason)
+      }
     }
   }
 }

@@ -22,7 +22,8 @@ public struct LayerJob: Sendable {
   public var pattern: SparsityPattern
   /// Method options (set through `MethodOptions.set`).
   public var options: MethodOptions
-  /// The options as the user spelled them (name → value), recorded in the report.
+  /// The options as given, by report key (`MethodOption.reportKey`) → value as typed; the ones the
+  /// method does not record itself are added to the report.
   public var givenOptions: [String: String]
   /// A mask file to use instead of the method's own selection (refit, admm, apt).
   public var mask: URL?
@@ -65,20 +66,22 @@ public struct LayerJob: Sendable {
   }
 
   /// The same, with the group a ratio without "/row" or "/matrix" compares over given directly.
-  public static func pattern(sparsity: String?, nOfM: String?, defaultGroup: SparsityPattern.Group) throws(LayerJobError)
+  public static func pattern(sparsity: String?, nOfM: String?, defaultGroup: SparsityPattern.Group)
+    throws(LayerJobError)
     -> SparsityPattern
   {
     switch (sparsity, nOfM) {
     case (nil, nil):
       throw .usage("no sparsity given", hint: "add --sparsity 0.5 (a ratio) or --pattern 2:4 (N:M)")
     case (_?, _?):
-      throw .usage("--sparsity and --pattern both given", hint: "give a ratio with --sparsity or N:M with --pattern, not both")
-    case let (text?, nil):
+      throw .usage(
+        "--sparsity and --pattern both given", hint: "give a ratio with --sparsity or N:M with --pattern, not both")
+    case (let text?, nil):
       guard !text.contains(":") else {
         throw .usage("--sparsity takes a ratio, got '\(text)'", hint: "write N:M patterns as --pattern \(text)")
       }
       do { return try SparsityPattern(parsing: text, defaultGroup: defaultGroup) } catch { throw .pattern(error) }
-    case let (nil, text?):
+    case (nil, let text?):
       guard text.contains(":") else {
         throw .usage("--pattern takes N:M such as 2:4, got '\(text)'", hint: "write a ratio as --sparsity \(text)")
       }
@@ -97,18 +100,23 @@ public struct LayerJob: Sendable {
     for (name, url) in outputs {
       for (inputName, input) in inputs where isSameFile(url, input) {
         throw .usage(
-          "\(name) \(url.path) is the same file as \(inputName)", hint: "write the results to a new path; inputs are never overwritten")
+          "\(name) \(url.path) is the same file as \(inputName)",
+          hint: "write the results to a new path; inputs are never overwritten")
       }
     }
     for a in 0..<outputs.count {
       for b in (a + 1)..<outputs.count where isSameFile(outputs[a].1, outputs[b].1) {
-        throw .usage("\(outputs[a].0) and \(outputs[b].0) name the same file \(outputs[a].1.path)", hint: "give each output its own path")
+        throw .usage(
+          "\(outputs[a].0) and \(outputs[b].0) name the same file \(outputs[a].1.path)",
+          hint: "give each output its own path")
       }
     }
     for (name, url) in outputs {
       var isDirectory: ObjCBool = false
       if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-        throw .usage("\(name) \(url.path) is a folder", hint: "give a file path, e.g. \(name) \(url.appendingPathComponent("w.safetensors").path)")
+        throw .usage(
+          "\(name) \(url.path) is a folder",
+          hint: "give a file path, e.g. \(name) \(url.appendingPathComponent("w.safetensors").path)")
       }
       if let problem = OutputSafety.folderProblem(of: url, option: name) {
         throw .usage(problem.message, hint: problem.hint)
@@ -143,7 +151,9 @@ public struct LayerJob: Sendable {
     do { layer = try file.problem(as: T.self) } catch { throw .file(error) }
     var given: Mask? = nil
     if let mask {
-      do { given = try MaskFile.load(contentsOf: mask, rows: file.outputs, columns: file.inputs) } catch { throw .file(error) }
+      do { given = try MaskFile.load(contentsOf: mask, rows: file.outputs, columns: file.inputs) } catch {
+        throw .file(error)
+      }
     }
     var result: PruningResult<T>
     do {
@@ -152,10 +162,9 @@ public struct LayerJob: Sendable {
       throw .pruning(error)
     }
     var methodReport = result.report
-    // The methods record their own options (with "_" for "-"); add the ones they do not.
-    for (name, value) in givenOptions
-    where methodReport.options[name] == nil && methodReport.options[name.replacingOccurrences(of: "-", with: "_")] == nil {
-      methodReport.options[name] = value
+    // The methods record their own options under their report keys; add the given ones they do not.
+    for (key, value) in givenOptions where methodReport.options[key] == nil {
+      methodReport.options[key] = value
     }
     let violations = result.mask.violations(of: pattern)
     if !violations.isEmpty {
@@ -164,21 +173,27 @@ public struct LayerJob: Sendable {
     }
     let pruned = PrunedWeightFile.writer(
       result.weight,
-      metadata: ["format": "pt", "method": method.rawValue, "pattern": pattern.description, "source": problem.lastPathComponent])
+      metadata: [
+        "format": "pt", "method": method.rawValue, "pattern": pattern.description, "source": problem.lastPathComponent,
+      ])
     if T.self != Float.self {
       // The file holds F32: the error of what was actually written.
       let written = result.weight.converted(to: Float.self).converted(to: T.self)
       methodReport.metrics["relative_error_f32_output"] = layer.relativeError(of: written)
     }
     // Every output is written, or none: a full disk or a read-only folder leaves the files that
-    // existed as they were (OutputSafety.writeAll).
+    // existed as they were (AtomicOutput.write).
     var files: [(data: Data, url: URL)] = [(pruned.serialized(), output)]
-    for url in [output, maskOutput, report].compactMap({ $0?.standardizedFileURL }) {
+    for url in [output, maskOutput, report].compactMap({ $0 }) {
       // Temporaries of an earlier run on the same outputs that was killed while writing.
-      OutputSafety.removeStaleTemporaries(in: url.deletingLastPathComponent(), prefixes: [".\(url.lastPathComponent).tmp-"])
+      AtomicOutput.removeStaleTemporaryFiles(of: url)
     }
     if let maskOutput {
-      files.append((MaskFile.writer(result.mask, metadata: ["method": method.rawValue, "pattern": pattern.description]).serialized(), maskOutput))
+      files.append(
+        (
+          MaskFile.writer(result.mask, metadata: ["method": method.rawValue, "pattern": pattern.description])
+            .serialized(), maskOutput
+        ))
     }
     var outcome = LayerJobOutcome(
       report: methodReport, problem: problem.path, mask: mask?.path, outputs: file.outputs, inputs: file.inputs,
@@ -188,7 +203,7 @@ public struct LayerJob: Sendable {
       outcome.written.append(report)
       files.append((outcome.json(), report))
     }
-    do { try OutputSafety.writeAll(files) } catch { throw .write(error) }
+    do { try AtomicOutput.write(files) } catch { throw .write(error) }
     return outcome
   }
 }
@@ -246,7 +261,7 @@ public struct LayerJobOutcome: Sendable, Encodable {
 
 /// Why a `LayerJob` (or a `Verification`, `VerifyError`) could not run. `isUsageError` separates mistakes in the request (exit code 2)
 /// from failures while running (exit code 1).
-public enum LayerJobError: Error, Equatable, CustomStringConvertible {
+public enum LayerJobError: PruneKitError, Equatable {
   /// The request is inconsistent (options, paths).
   case usage(String, hint: String)
   /// The sparsity pattern is invalid, or does not fit the layer.
@@ -255,8 +270,8 @@ public enum LayerJobError: Error, Equatable, CustomStringConvertible {
   case file(LayerProblemFileError)
   /// The method failed or rejected its inputs.
   case pruning(PruningError)
-  /// An output could not be written.
-  case write(SafetensorsError)
+  /// An output could not be written (no output was, and files that existed keep their contents).
+  case write(WriteError)
 
   /// True for errors in the request itself (exit code 2), false for failures while running (1).
   public var isUsageError: Bool {
@@ -267,17 +282,26 @@ public enum LayerJobError: Error, Equatable, CustomStringConvertible {
     }
   }
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .usage(message, hint): return "\(message). Hint: \(hint)."
-    case let .pattern(e): return e.description
-    case let .file(e): return e.description
-    case let .pruning(e): return e.description.contains("Hint:") ? e.description : "\(e.description). Hint: see 'prune help layer'."
-    case let .write(.writeFailed(path, reason)):
-      let reason = OutputSafety.plain(reason)
-      return "cannot write \(path) (\(reason)). Hint: "
-        + OutputSafety.writeHint(reason: reason, retry: "no output was written, and files that existed keep their contents") + "."
-    case let .write(e): return e.description
+    case .usage(let message, _): return message
+    case .pattern(let e): return e.message
+    case .file(let e): return e.message
+    case .pruning(let e): return e.message
+    case .write(let e): return "cannot write \(e.path) (\(OutputSafety.plain(e.reason)))"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .usage(_, let hint): return sentence(hint)
+    case .pattern(let e): return e.hint
+    case .file(let e): return e.hint
+    case .pruning(let e): return e.hint ?? "see 'prune help layer'."
+    case .write(let e):
+      return OutputSafety.writeHint(
+        reason: OutputSafety.plain(e.reason), retry: "no output was written, and files that existed keep their contents"
+      )
     }
   }
 }

@@ -83,7 +83,8 @@ public struct LayerProblemFile: Sendable {
     // (or inputs with no tokens) would let a tiny file declare `in` = 10¹², and the [in, in] Gram
     // built from it would not fit in memory.
     guard m > 0, n > 0 else {
-      throw .shapeMismatch(path: path, tensor: Tensor.weight, shape: w, expected: "[out, in] with out, in ≥ 1", reference: nil)
+      throw .shapeMismatch(
+        path: path, tensor: Tensor.weight, shape: w, expected: "[out, in] with out, in ≥ 1", reference: nil)
     }
     let reference = TensorShape(name: Tensor.weight, shape: w)
     func square(_ name: String) throws(LayerProblemFileError) {
@@ -120,7 +121,8 @@ public struct LayerProblemFile: Sendable {
       let x = try need(
         Tensor.inputs, "give the calibration inputs 'inputs' [tokens, \(n)] or their Gram 'gram' [\(n), \(n)]")
       guard x.count == 2, x[1] == n else {
-        throw .shapeMismatch(path: path, tensor: Tensor.inputs, shape: x, expected: "[tokens, \(n)]", reference: reference)
+        throw .shapeMismatch(
+          path: path, tensor: Tensor.inputs, shape: x, expected: "[tokens, \(n)]", reference: reference)
       }
       guard x[0] > 0 else {
         throw .shapeMismatch(
@@ -130,7 +132,8 @@ public struct LayerProblemFile: Sendable {
       if let xs = file.shape(of: Tensor.prunedInputs) {
         guard xs == x else {
           throw .shapeMismatch(
-            path: path, tensor: Tensor.prunedInputs, shape: xs, expected: "\(x)", reference: TensorShape(name: Tensor.inputs, shape: x))
+            path: path, tensor: Tensor.prunedInputs, shape: xs, expected: "\(x)",
+            reference: TensorShape(name: Tensor.inputs, shape: x))
         }
         try dtype(Tensor.prunedInputs, [.F32, .F16, .BF16, .F64])
       }
@@ -164,7 +167,8 @@ public struct LayerProblemFile: Sendable {
       let v: [Double]
       do { v = try file.doubleTensor(Tensor.count).values } catch { throw .file(error) }
       guard let c = v.first, c.isFinite, c >= 0, c == c.rounded(), c < 0x1p62 else {
-        throw .invalidCount(path: path, detail: "'count' holds \(v.first.map { "\($0)" } ?? "nothing"), not a token count")
+        throw .invalidCount(
+          path: path, detail: "'count' holds \(v.first.map { "\($0)" } ?? "nothing"), not a token count")
       }
       count = Int(c)
     }
@@ -256,17 +260,22 @@ public struct LayerProblemFile: Sendable {
 /// The mask file of the contract: `mask` [out, in] as U8 or BOOL, 1 = kept, 0 = pruned.
 public enum MaskFile {
   /// Reads the mask at `url`; with `rows` and `columns`, also checks its shape against the weight.
-  public static func load(contentsOf url: URL, rows: Int? = nil, columns: Int? = nil) throws(LayerProblemFileError) -> Mask {
+  public static func load(contentsOf url: URL, rows: Int? = nil, columns: Int? = nil) throws(LayerProblemFileError)
+    -> Mask
+  {
     let file: SafetensorsFile
     do { file = try SafetensorsFile(contentsOf: url) } catch { throw .file(error) }
     return try load(file, rows: rows, columns: columns)
   }
 
   /// Reads the mask of an opened file.
-  public static func load(_ file: SafetensorsFile, rows: Int? = nil, columns: Int? = nil) throws(LayerProblemFileError) -> Mask {
+  public static func load(_ file: SafetensorsFile, rows: Int? = nil, columns: Int? = nil) throws(LayerProblemFileError)
+    -> Mask
+  {
     let name = LayerProblemFile.Tensor.mask
     guard let shape = file.shape(of: name) else {
-      throw .missingTensor(path: file.path, tensor: name, hint: "a mask file holds 'mask' [out, in] as U8 or BOOL, 1 = kept")
+      throw .missingTensor(
+        path: file.path, tensor: name, hint: "a mask file holds 'mask' [out, in] as U8 or BOOL, 1 = kept")
     }
     guard let dtype = file.rawDType(of: name), dtype == .U8 || dtype == .BOOL else {
       throw .unsupportedDType(path: file.path, tensor: name, dtype: file.rawDType(of: name)!, allowed: [.U8, .BOOL])
@@ -297,7 +306,8 @@ public enum MaskFile {
 public enum PrunedWeightFile {
   /// A file writer holding `weight` converted to F32. A Double weight's pruned entries are exact
   /// zeros and stay so; kept entries are rounded to nearest.
-  public static func writer<T: KernelScalar>(_ weight: Matrix<T>, metadata: [String: String] = [:]) -> SafetensorsWriter {
+  public static func writer<T: KernelScalar>(_ weight: Matrix<T>, metadata: [String: String] = [:]) -> SafetensorsWriter
+  {
     var w = SafetensorsWriter(metadata: metadata)
     try! w.add(LayerProblemFile.Tensor.weight, matrix: weight.converted(to: Float.self))
     return w
@@ -316,7 +326,7 @@ public struct TensorShape: Sendable, Equatable {
 
 /// Why a layer-problem or mask file was rejected. Every description is one line naming the file
 /// and tensor and ending with a `Hint:`.
-public enum LayerProblemFileError: Error, Equatable, CustomStringConvertible {
+public enum LayerProblemFileError: PruneKitError, Equatable {
   /// The safetensors container itself is unreadable or malformed.
   case file(SafetensorsError)
   /// A tensor the contract requires is absent; `hint` says which combination is expected.
@@ -338,37 +348,41 @@ public enum LayerProblemFileError: Error, Equatable, CustomStringConvertible {
   /// The problem was rejected by `LayerProblem` after loading.
   case problem(path: String, LayerProblemError)
 
-  /// One line: a path or name with control characters is escaped.
-  public var description: String { oneLine(rawDescription) }
-
-  private var rawDescription: String {
+  public var message: String {
     switch self {
-    case let .file(e):
-      return e.description
-    case let .missingTensor(path, tensor, hint):
-      return "\(path): no tensor '\(tensor)'. Hint: \(hint)."
-    case let .shapeMismatch(path, tensor, shape, expected, reference):
+    case .file(let e): return e.message
+    case .missingTensor(let path, let tensor, _): return "\(path): no tensor '\(tensor)'"
+    case .shapeMismatch(let path, let tensor, let shape, let expected, let reference):
       let from = reference.map { " (from '\($0.name)' \($0.shape))" } ?? ""
-      return "\(path): '\(tensor)' has shape \(shape), expected \(expected)\(from)."
-        + " Hint: W is [out, in], the Grams [in, in], the inputs [tokens, in] and the mask [out, in]."
-    case let .unsupportedDType(path, tensor, dtype, allowed):
-      return "\(path): '\(tensor)' is \(dtype.rawValue), but the contract allows \(allowed.map(\.rawValue).joined(separator: ", "))."
-        + " Hint: convert the tensor when writing the file."
-    case let .nonFinite(path, tensor, index, value, precision):
+      return "\(path): '\(tensor)' has shape \(shape), expected \(expected)\(from)"
+    case .unsupportedDType(let path, let tensor, let dtype, let allowed):
+      return
+        "\(path): '\(tensor)' is \(dtype.rawValue), but the contract allows \(allowed.map(\.rawValue).joined(separator: ", "))"
+    case .nonFinite(let path, let tensor, let index, let value, let precision):
       let what = precision.map { "\(value), which overflows \($0)" } ?? "\(value)"
-      return "\(path): '\(tensor)'\(index) is \(what)."
-        + (precision == nil
-          ? " Hint: NaN or Inf in weights or activations; check the model file and the calibration run."
-          : " Hint: use --precision double, or rescale the tensor.")
-    case let .asymmetric(path, tensor, row, column, upper, lower):
-      return "\(path): '\(tensor)' is not symmetric: [\(row), \(column)] = \(upper) but [\(column), \(row)] = \(lower)."
-        + " Hint: a Gram is Σ x xᵀ; check the producer (or that 'cross_gram' and 'gram' are not swapped)."
-    case let .invalidCount(path, detail):
-      return "\(path): \(detail). Hint: 'count' [1] is the number of calibration tokens behind the Grams."
-    case let .invalidMask(path, index, value):
-      return "\(path): 'mask'\(index) is \(value), not 0 or 1. Hint: a mask holds 1 for kept and 0 for pruned weights."
-    case let .problem(path, e):
-      return "\(path): \(e.description)\(e.description.contains("Hint:") ? "" : " Hint: check the producer of the file.")"
+      return "\(path): '\(tensor)'\(index) is \(what)"
+    case .asymmetric(let path, let tensor, let row, let column, let upper, let lower):
+      return "\(path): '\(tensor)' is not symmetric: [\(row), \(column)] = \(upper) but [\(column), \(row)] = \(lower)"
+    case .invalidCount(let path, let detail): return "\(path): \(detail)"
+    case .invalidMask(let path, let index, let value): return "\(path): 'mask'\(index) is \(value), not 0 or 1"
+    case .problem(let path, let e): return "\(path): \(e.message)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .file(let e): return e.hint
+    case .missingTensor(_, _, let hint): return sentence(hint)
+    case .shapeMismatch: return "W is [out, in], the Grams [in, in], the inputs [tokens, in] and the mask [out, in]."
+    case .unsupportedDType: return "convert the tensor when writing the file."
+    case .nonFinite(_, _, _, _, let precision):
+      return precision == nil
+        ? "NaN or Inf in weights or activations; check the model file and the calibration run."
+        : "use --precision double, or rescale the tensor."
+    case .asymmetric: return "a Gram is Σ x xᵀ; check the producer (or that 'cross_gram' and 'gram' are not swapped)."
+    case .invalidCount: return "'count' [1] is the number of calibration tokens behind the Grams."
+    case .invalidMask: return "a mask holds 1 for kept and 0 for pruned weights."
+    case .problem(_, let e): return e.hint ?? "check the producer of the file."
     }
   }
 }

@@ -31,11 +31,14 @@ public struct SuiteVerification: Sendable {
   public func run() throws(VerifyError) -> SuiteReport {
     let data: Data
     do { data = try Data(contentsOf: manifest) } catch {
-      throw .usage("cannot read the manifest \(manifest.path)", hint: "give DIR/manifest.json as written by 'prune vectors'")
+      throw .usage(
+        "cannot read the manifest \(manifest.path)", hint: "give DIR/manifest.json as written by 'prune vectors'")
     }
     let suite: VectorManifest
     do { suite = try JSONDecoder().decode(VectorManifest.self, from: data) } catch {
-      throw .usage("\(manifest.path) is not a test-vector manifest (\(error))", hint: "give DIR/manifest.json as written by 'prune vectors'")
+      throw .usage(
+        "\(manifest.path) is not a test-vector manifest (\(error))",
+        hint: "give DIR/manifest.json as written by 'prune vectors'")
     }
     let root = manifest.deletingLastPathComponent()
     var entries: [SuiteEntry] = []
@@ -52,12 +55,16 @@ public struct SuiteVerification: Sendable {
       }
       // The known answer (or the backend's), held to the case's bounds.
       if let expected = c.expected, c.kind != "real" {
-        let file = candidates.map { $0.appendingPathComponent(c.name).appendingPathComponent("expected.safetensors") }
+        let file =
+          candidates.map { $0.appendingPathComponent(c.name).appendingPathComponent("expected.safetensors") }
           ?? root.appendingPathComponent(expected.file)
         if FileManager.default.fileExists(atPath: file.path) {
-          var entry = SuiteEntry(case: c.name, role: "expected", file: file.path, certificate: try certify(file, claim: true))
+          var entry = SuiteEntry(
+            case: c.name, role: "expected", file: file.path, certificate: try certify(file, claim: true))
           if let tolerance = c.tolerances.expectedRelativeError {
-            entry.add(matching: entry.certificate.quality.relativeError, reference: expected.relativeError, tolerance: tolerance, name: "expected-error")
+            entry.add(
+              matching: entry.certificate.quality.relativeError, reference: expected.relativeError,
+              tolerance: tolerance, name: "expected-error")
           }
           entries.append(entry)
         }
@@ -66,25 +73,32 @@ public struct SuiteVerification: Sendable {
       if candidates == nil {
         for control in c.controls {
           let file = root.appendingPathComponent(control.file)
-          var entry = SuiteEntry(case: c.name, role: "control", file: file.path, certificate: try certify(file, claim: true))
+          var entry = SuiteEntry(
+            case: c.name, role: "control", file: file.path, certificate: try certify(file, claim: true))
           let failed = Set(entry.certificate.checks.filter { !$0.passed }.map(\.name))
           entry.passed = Set(control.mustFail).isSubset(of: failed)
-          entry.notes.append("must fail \(control.mustFail.joined(separator: ", ")); failed \(failed.sorted().joined(separator: ", "))")
+          entry.notes.append(
+            "must fail \(control.mustFail.joined(separator: ", ")); failed \(failed.sorted().joined(separator: ", "))")
           entries.append(entry)
         }
       }
       // Method outputs, held to PruneKit's error for the same method.
       for output in c.methods {
         guard let reference = output.relativeError, let own = output.file else { continue }
-        let file = candidates.map { $0.appendingPathComponent(c.name).appendingPathComponent("\(output.method).safetensors") }
+        let file =
+          candidates.map { $0.appendingPathComponent(c.name).appendingPathComponent("\(output.method).safetensors") }
           ?? root.appendingPathComponent(own)
         guard FileManager.default.fileExists(atPath: file.path) else { continue }
-        var entry = SuiteEntry(case: c.name, role: output.method, file: file.path, certificate: try certify(file, claim: false))
-        entry.add(matching: entry.certificate.quality.relativeError, reference: reference, tolerance: c.tolerances.methodRelativeError, name: "method-error")
+        var entry = SuiteEntry(
+          case: c.name, role: output.method, file: file.path, certificate: try certify(file, claim: false))
+        entry.add(
+          matching: entry.certificate.quality.relativeError, reference: reference,
+          tolerance: c.tolerances.methodRelativeError, name: "method-error")
         entries.append(entry)
       }
     }
-    return SuiteReport(manifest: manifest.path, candidates: candidates?.path, prunekitVersion: suite.prunekitVersion, entries: entries)
+    return SuiteReport(
+      manifest: manifest.path, candidates: candidates?.path, prunekitVersion: suite.prunekitVersion, entries: entries)
   }
 }
 

@@ -10,7 +10,9 @@ import PruneKernels
 /// neighbour (so the Gram is not diagonal and OBS-style updates matter).
 public enum SyntheticLayerProblem {
   /// W: `[rows × columns]` and X: `[tokens × columns]`, both Float, from `seed` alone.
-  public static func make(rows: Int, columns: Int, tokens: Int, seed: UInt64) -> (weight: Matrix<Float>, inputs: Matrix<Float>) {
+  public static func make(rows: Int, columns: Int, tokens: Int, seed: UInt64) -> (
+    weight: Matrix<Float>, inputs: Matrix<Float>
+  ) {
     precondition(rows > 0 && columns > 0 && tokens > 0, "SyntheticLayerProblem: empty shape")
     var rng = SplitMix64(seed: seed)
     let w = Matrix<Float>(rows: rows, columns: columns) { _, _ in Float(rng.uniform(in: -1...1)) }

@@ -99,7 +99,7 @@ public struct TestVectors: Sendable {
     do {
       try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
     } catch {
-      throw .write(.writeFailed(path: output.path, reason: "cannot create the folder"))
+      throw .write(WriteError(path: output.path, reason: "cannot create the folder: \(OutputSafety.reason(error))"))
     }
     var cases: [VectorCase] = []
     var notes: [String] = []
@@ -145,38 +145,80 @@ public struct TestVectors: Sendable {
     var rng = SplitMix64(seed: seed)
     func nextSeed() -> UInt64 { rng.next() }
     func inputs(_ tokens: Int, _ n: Int) -> Matrix<Double> {
-      SyntheticLayerProblem.make(rows: 1, columns: n, tokens: tokens, seed: nextSeed()).inputs.converted(to: Double.self)
+      SyntheticLayerProblem.make(rows: 1, columns: n, tokens: tokens, seed: nextSeed()).inputs.converted(
+        to: Double.self)
     }
     func weight(_ m: Int, _ n: Int) -> Matrix<Float> {
       SyntheticLayerProblem.make(rows: m, columns: n, tokens: 1, seed: nextSeed()).weight
     }
-    func spec(_ name: String, _ kind: String, _ text: String, _ w: Matrix<Float>, _ x: Matrix<Double>, _ p: SparsityPattern) -> Spec {
+    func spec(
+      _ name: String, _ kind: String, _ text: String, _ w: Matrix<Float>, _ x: Matrix<Double>, _ p: SparsityPattern
+    ) -> Spec {
       Spec(name: name, kind: kind, description: text, weight: w, gram: gram(x), tokens: x.rows, pattern: p)
     }
     var specs: [Spec] = []
-    specs.append(spec("brute-2of4", "brute-force", "4 × 8, 40 correlated tokens, 2:4: the optimum over all 36 masks per row", weight(4, 8), inputs(40, 8), .nOfM(n: 2, m: 4)))
-    specs.append(spec("brute-row", "brute-force", "3 × 8, 40 tokens, 50% in every row (70 masks per row)", weight(3, 8), inputs(40, 8), .unstructured(ratio: 0.5, group: .row)))
-    specs.append(spec("brute-matrix", "brute-force", "3 × 6, 30 tokens, 50% over the whole matrix: rows may differ (dynamic programming over rows)", weight(3, 6), inputs(30, 6), .unstructured(0.5)))
+    specs.append(
+      spec(
+        "brute-2of4", "brute-force", "4 × 8, 40 correlated tokens, 2:4: the optimum over all 36 masks per row",
+        weight(4, 8), inputs(40, 8), .nOfM(n: 2, m: 4)))
+    specs.append(
+      spec(
+        "brute-row", "brute-force", "3 × 8, 40 tokens, 50% in every row (70 masks per row)", weight(3, 8),
+        inputs(40, 8), .unstructured(ratio: 0.5, group: .row)))
+    specs.append(
+      spec(
+        "brute-matrix", "brute-force",
+        "3 × 6, 30 tokens, 50% over the whole matrix: rows may differ (dynamic programming over rows)", weight(3, 6),
+        inputs(30, 6), .unstructured(0.5)))
     // Nearly collinear inputs: every column = a shared signal + 1e-3 × its own noise, κ(G) ~ 1e6.
     var collinear = inputs(40, 8)
     let shared = inputs(40, 1)
     for t in 0..<40 { for j in 0..<8 { collinear[t, j] = shared[t, 0] + 1e-3 * collinear[t, j] } }
-    specs.append(spec("ill-conditioned", "brute-force", "3 × 8, nearly collinear inputs (κ(G) ≈ 1e6), 2:4", weight(3, 8), collinear, .nOfM(n: 2, m: 4)))
-    specs.append(spec("rank-deficient", "brute-force", "3 × 8 from 5 tokens: G has rank 5 < 8; every 2:4 refit (4 kept) is still well posed", weight(3, 8), inputs(5, 8), .nOfM(n: 2, m: 4)))
+    specs.append(
+      spec(
+        "ill-conditioned", "brute-force", "3 × 8, nearly collinear inputs (κ(G) ≈ 1e6), 2:4", weight(3, 8), collinear,
+        .nOfM(n: 2, m: 4)))
+    specs.append(
+      spec(
+        "rank-deficient", "brute-force",
+        "3 × 8 from 5 tokens: G has rank 5 < 8; every 2:4 refit (4 kept) is still well posed", weight(3, 8),
+        inputs(5, 8), .nOfM(n: 2, m: 4)))
     var dead = inputs(40, 8)
     for t in 0..<40 { dead[t, 2] = 0 }
-    specs.append(spec("dead-input", "brute-force", "3 × 8, input 2 is always zero (G's row and column 2 are zero): refits keeping it are singular", weight(3, 8), dead, .nOfM(n: 2, m: 4)))
+    specs.append(
+      spec(
+        "dead-input", "brute-force",
+        "3 × 8, input 2 is always zero (G's row and column 2 are zero): refits keeping it are singular", weight(3, 8),
+        dead, .nOfM(n: 2, m: 4)))
     var tail = weight(3, 9)
     for i in 0..<3 { for j in 6..<9 { tail[i, j] *= 0.1 } }
-    specs.append(spec("nm-tail-1of3", "nm-edge", "3 × 9, 1:3 (odd M, three groups per row), the smallest weights all in the last group of each row", tail, inputs(30, 9), .nOfM(n: 1, m: 3)))
+    specs.append(
+      spec(
+        "nm-tail-1of3", "nm-edge",
+        "3 × 9, 1:3 (odd M, three groups per row), the smallest weights all in the last group of each row", tail,
+        inputs(30, 9), .nOfM(n: 1, m: 3)))
     let tieValues: [Float] = [0.5, -0.5, 0.25, -0.25]
     let ties = Matrix<Float>(rows: 3, columns: 8) { i, j in tieValues[(i + j * 3) % 4] }
-    specs.append(Spec(name: "nm-ties", kind: "nm-edge", description: "3 × 8, weights ±0.5 and ±0.25 with ties in every group, G = I: several masks are optimal, any of them passes", weight: ties, gram: Matrix(rows: 8, columns: 8) { $0 == $1 ? 1 : 0 }, tokens: nil, pattern: .nOfM(n: 2, m: 4)))
-    specs.append(spec("nm-all-equal", "nm-edge", "2 × 8, every weight 0.5, correlated inputs: only the data decides the mask", Matrix(rows: 2, columns: 8, repeating: 0.5), inputs(40, 8), .nOfM(n: 2, m: 4)))
+    specs.append(
+      Spec(
+        name: "nm-ties", kind: "nm-edge",
+        description:
+          "3 × 8, weights ±0.5 and ±0.25 with ties in every group, G = I: several masks are optimal, any of them passes",
+        weight: ties, gram: Matrix(rows: 8, columns: 8) { $0 == $1 ? 1 : 0 }, tokens: nil, pattern: .nOfM(n: 2, m: 4)))
+    specs.append(
+      spec(
+        "nm-all-equal", "nm-edge", "2 × 8, every weight 0.5, correlated inputs: only the data decides the mask",
+        Matrix(rows: 2, columns: 8, repeating: 0.5), inputs(40, 8), .nOfM(n: 2, m: 4)))
     // Lasso in closed form: diagonal Grams.
-    specs.append(lassoSpec("lasso-orthogonal", "4 × 16, G = 4·I (orthogonal design): Ŵ = soft_{λ/4}(W)", weight(4, 16), diagonal: [Double](repeating: 4, count: 16)))
+    specs.append(
+      lassoSpec(
+        "lasso-orthogonal", "4 × 16, G = 4·I (orthogonal design): Ŵ = soft_{λ/4}(W)", weight(4, 16),
+        diagonal: [Double](repeating: 4, count: 16)))
     let scales = (0..<16).map { _ in pow(10, rng.uniform(in: -1...1)) }
-    specs.append(lassoSpec("lasso-diagonal", "4 × 16, G = diag(d), d from 0.1 to 10: Ŵᵢⱼ = soft_{λ/dⱼ}(Wᵢⱼ)", weight(4, 16), diagonal: scales))
+    specs.append(
+      lassoSpec(
+        "lasso-diagonal", "4 × 16, G = diag(d), d from 0.1 to 10: Ŵᵢⱼ = soft_{λ/dⱼ}(Wᵢⱼ)", weight(4, 16),
+        diagonal: scales))
     return specs
   }
 
@@ -188,7 +230,9 @@ public struct TestVectors: Sendable {
     let scores = (0..<w.elements.count).map { abs(Double(w.elements[$0])) * d[$0 % w.columns] }.sorted()
     let lambda = (scores[k - 1] + scores[k]) / 2
     let g = Matrix<Double>(rows: d.count, columns: d.count) { $0 == $1 ? d[$0] : 0 }
-    return Spec(name: name, kind: "lasso-closed-form", description: text, weight: w, gram: g, tokens: nil, pattern: pattern, lambda: lambda)
+    return Spec(
+      name: name, kind: "lasso-closed-form", description: text, weight: w, gram: g, tokens: nil, pattern: pattern,
+      lambda: lambda)
   }
 
   /// Writes one synthetic case: the problem, the known answer, every method's output and the
@@ -196,7 +240,8 @@ public struct TestVectors: Sendable {
   func write(_ spec: Spec) throws(VectorsError) -> VectorCase {
     let folder = spec.name
     let problemFile = "\(folder)/problem.safetensors"
-    try writeProblem(problemFile, weight: spec.weight, gram: spec.gram, count: spec.tokens, metadata: ["case": spec.name])
+    try writeProblem(
+      problemFile, weight: spec.weight, gram: spec.gram, count: spec.tokens, metadata: ["case": spec.name])
     let file = try openProblem(problemFile)
     let layer: LayerProblem<Double>
     do { layer = try file.problem(as: Double.self) } catch { throw .file(error) }
@@ -213,10 +258,16 @@ public struct TestVectors: Sendable {
       expected.masksEvaluated = r.report.metrics["masks_evaluated"].map { Int($0) }
     }
     let stored = answer.converted(to: Float.self)
-    try writeFile(PrunedWeightFile.writer(stored, metadata: ["case": spec.name, "answer": spec.lambda == nil ? "brute-force optimum" : "closed-form lasso"]).serialized(), expected.file)
+    try writeFile(
+      PrunedWeightFile.writer(
+        stored,
+        metadata: ["case": spec.name, "answer": spec.lambda == nil ? "brute-force optimum" : "closed-form lasso"]
+      ).serialized(), expected.file)
     let storedDouble = stored.converted(to: Double.self)
     expected.relativeError = layer.relativeError(of: storedDouble)
-    if let lambda = spec.lambda { expected.lassoObjective = LassoKKT(problem: layer, candidate: storedDouble, lambda: lambda).objective }
+    if let lambda = spec.lambda {
+      expected.lassoObjective = LassoKKT(problem: layer, candidate: storedDouble, lambda: lambda).objective
+    }
 
     // Every method, as `prune layer` runs it (Float), measured as stored.
     let methods = try runMethods(file, layer: layer, folder: folder, pattern: spec.pattern)
@@ -229,21 +280,30 @@ public struct TestVectors: Sendable {
     if let z = unpruned.elements.firstIndex(of: 0) {
       unpruned.withUnsafeMutableBufferPointer { $0[z] = spec.weight.elements[z] == 0 ? 1 : spec.weight.elements[z] }
     }
-    let claim = spec.lambda.map { ["--method-claimed", "fista", "--lambda", "\($0)", "--max-kkt", "\(Tolerance.lassoKKT)"] }
+    let claim =
+      spec.lambda.map { ["--method-claimed", "fista", "--lambda", "\($0)", "--max-kkt", "\(Tolerance.lassoKKT)"] }
       ?? ["--max-gap", "\(Tolerance.optimumGap)"]
     var controls: [NegativeControl] = []
-    for (name, w, fails) in [("perturbed-weights", scaled, [spec.lambda == nil ? "gap" : "kkt"]), ("perturbed-pattern", unpruned, ["pattern"])] {
+    for (name, w, fails) in [
+      ("perturbed-weights", scaled, [spec.lambda == nil ? "gap" : "kkt"]), ("perturbed-pattern", unpruned, ["pattern"]),
+    ] {
       let path = "\(folder)/\(name).safetensors"
       try writeFile(PrunedWeightFile.writer(w, metadata: ["case": spec.name, "control": name]).serialized(), path)
-      controls.append(NegativeControl(file: path, mustFail: fails, arguments: verifyArguments(problemFile, path, spec.pattern) + claim))
+      controls.append(
+        NegativeControl(
+          file: path, mustFail: fails, arguments: verifyArguments(problemFile, path, spec.pattern) + claim))
     }
     return VectorCase(
       name: spec.name, kind: spec.kind, description: spec.description, problem: problemFile,
       shape: [layer.outputs, layer.inputs], tokens: spec.tokens ?? 0, pattern: spec.pattern.description,
       expected: expected, methods: methods,
       tolerances: spec.lambda == nil
-        ? CaseTolerances(maxGap: Tolerance.optimumGap, maxKKT: nil, expectedRelativeError: Tolerance.optimumError, methodRelativeError: Tolerance.methodError)
-        : CaseTolerances(maxGap: nil, maxKKT: Tolerance.lassoKKT, expectedRelativeError: Tolerance.optimumError, methodRelativeError: Tolerance.methodError),
+        ? CaseTolerances(
+          maxGap: Tolerance.optimumGap, maxKKT: nil, expectedRelativeError: Tolerance.optimumError,
+          methodRelativeError: Tolerance.methodError)
+        : CaseTolerances(
+          maxGap: nil, maxKKT: Tolerance.lassoKKT, expectedRelativeError: Tolerance.optimumError,
+          methodRelativeError: Tolerance.methodError),
       verify: verifyArguments(problemFile, expected.file, spec.pattern) + claim, controls: controls)
   }
 
@@ -259,15 +319,17 @@ public struct TestVectors: Sendable {
     do {
       // SparseGPT's and APT's lazy batches must hold whole N:M groups: 128 → the largest multiple of M.
       var options = MethodOptions()
-      if case let .nOfM(_, m) = pattern, 128 % m != 0 {
+      if case .nOfM(_, let m) = pattern, 128 % m != 0 {
         options.sparseGPT.blockSize = 128 / m * m
         options.apt.blockSize = 128 / m * m
       }
-      compared = try Verification.compare(file, as: Float.self, methods: PruningMethod.allCases, pattern: pattern, options: options) {
+      compared = try Verification.compare(
+        file, as: Float.self, methods: PruningMethod.allCases, pattern: pattern, options: options
+      ) {
         results.append(($0, $1))
       }
     } catch {
-      if case let .file(e) = error { throw .file(e) }
+      if case .file(let e) = error { throw .file(e) }
       preconditionFailure("unreachable: \(error)")
     }
     var outputs: [MethodOutput] = []
@@ -287,17 +349,25 @@ public struct TestVectors: Sendable {
         MethodOutput(
           method: method.rawValue, file: path, mask: maskPath,
           relativeError: layer.relativeError(of: result.weight.converted(to: Double.self)),
-          realisedSparsity: result.mask.sparsity, lambda: result.report.lambda, seconds: result.report.seconds, note: nil))
+          realisedSparsity: result.mask.sparsity, lambda: result.report.lambda, seconds: result.report.seconds,
+          note: nil))
     }
     for c in compared where c.note != nil {
-      outputs.append(MethodOutput(method: c.method, file: nil, mask: nil, relativeError: nil, realisedSparsity: nil, lambda: nil, seconds: nil, note: c.note))
+      outputs.append(
+        MethodOutput(
+          method: c.method, file: nil, mask: nil, relativeError: nil, realisedSparsity: nil, lambda: nil, seconds: nil,
+          note: c.note))
     }
     return outputs.sorted { $0.method < $1.method }
   }
 
   func verifyArguments(_ problem: String, _ candidate: String, _ pattern: SparsityPattern) -> [String] {
     let p: [String]
-    if case .nOfM = pattern { p = ["--pattern", pattern.description] } else { p = ["--sparsity", pattern.description] }
+    if case .nOfM = pattern {
+      p = ["--pattern", pattern.description]
+    } else {
+      p = ["--sparsity", pattern.description]
+    }
     return ["--problem", problem, "--candidate", candidate] + p
   }
 
@@ -305,23 +375,28 @@ public struct TestVectors: Sendable {
 
   func realCases(model url: URL, progress: (String) -> Void) throws(VectorsError) -> [VectorCase] {
     let loaded: LoadedModel
-    do { loaded = try LoadedModel(contentsOf: url) } catch { throw .model(error.description) }
+    do { loaded = try LoadedModel(contentsOf: url) } catch { throw .model(error) }
     let model = loaded.model
     let spec = EvaluationProtocol.austenQuick.calibration
     let text: String
-    do { text = try spec.text(in: Corpus(directory: corpus)) } catch { throw .model(error.description) }
+    do { text = try spec.text(in: Corpus(directory: corpus)) } catch { throw .corpus(error) }
     let tokens = Perplexity.tokenize(text, with: loaded.tokenizer)
     let count = min(windows, tokens.count / spec.sequenceLength)
-    guard count >= 1 else { throw .model("the calibration text has fewer than \(spec.sequenceLength) tokens") }
+    guard count >= 1 else { throw .realCases("the calibration text has fewer than \(spec.sequenceLength) tokens") }
     let calibration = Array(tokens[0..<(count * spec.sequenceLength)])
     var hidden: Matrix<Float>
-    do { hidden = try model.embed(calibration, sequenceLength: spec.sequenceLength) } catch { throw .model(error.description) }
+    do { hidden = try model.embed(calibration, sequenceLength: spec.sequenceLength) } catch { throw .forward(error) }
     let wanted = blocks.filter { $0 >= 0 && $0 < model.blockCount }
-    guard let last = wanted.max() else { throw .model("no block of \(blocks) in a model of \(model.blockCount) blocks") }
+    guard let last = wanted.max() else {
+      throw .realCases("no block of \(blocks) in a model of \(model.blockCount) blocks")
+    }
     var cases: [VectorCase] = []
     for b in 0...last {
       var captured: [(String, Matrix<Double>)] = []
-      let names = Set(layers.map { "\(model.linearLayerNames(block: b)[0].split(separator: ".").prefix(3).joined(separator: ".")).\($0)" })
+      let names = Set(
+        layers.map {
+          "\(model.linearLayerNames(block: b)[0].split(separator: ".").prefix(3).joined(separator: ".")).\($0)"
+        })
       hidden = model.runBlock(b, hidden: hidden, sequenceLength: spec.sequenceLength) { input in
         guard wanted.contains(b) else { return }
         for name in input.layers where names.contains(name) {
@@ -332,8 +407,12 @@ public struct TestVectors: Sendable {
       }
       for (name, g) in captured {
         let weight: Matrix<Float>
-        do { weight = try model.linearWeights(name).weight } catch { throw .model(error.description) }
-        let caseName = "real-" + name.replacingOccurrences(of: "model.layers.", with: "block").replacingOccurrences(of: "self_attn.", with: "").replacingOccurrences(of: "mlp.", with: "").replacingOccurrences(of: ".", with: "-")
+        do { weight = try model.linearWeights(name).weight } catch { throw .forward(error) }
+        let caseName =
+          "real-"
+          + name.replacingOccurrences(of: "model.layers.", with: "block").replacingOccurrences(
+            of: "self_attn.", with: ""
+          ).replacingOccurrences(of: "mlp.", with: "").replacingOccurrences(of: ".", with: "-")
         cases.append(try writeReal(caseName, layerName: name, weight: weight, gram: g, tokens: calibration.count))
         progress("\(caseName): real, [\(weight.rows) × \(weight.columns)], \(calibration.count) tokens")
       }
@@ -351,23 +430,31 @@ public struct TestVectors: Sendable {
     let file = try openProblem(problemFile)
     let layer: LayerProblem<Double>
     do { layer = try file.problem(as: Double.self) } catch { throw .file(error) }
-    let stored: Set<PruningMethod> = allRealWeights ? Set(PruningMethod.allCases.filter { $0 != .exact }) : [Self.realReference]
+    let stored: Set<PruningMethod> =
+      allRealWeights ? Set(PruningMethod.allCases.filter { $0 != .exact }) : [Self.realReference]
     let methods = try runMethods(file, layer: layer, folder: name, pattern: realPattern, weights: stored, masks: true)
     let best = methods.compactMap { m in m.relativeError.map { (m.method, $0) } }.min { $0.1 < $1.1 }
     let reference = methods.first { $0.method == Self.realReference.rawValue }
     return VectorCase(
-      name: name, kind: "real", description: "\(layerName) of the model, \(tokens) calibration tokens (austen-quick, first \(windows) windows)",
+      name: name, kind: "real",
+      description: "\(layerName) of the model, \(tokens) calibration tokens (austen-quick, first \(windows) windows)",
       problem: problemFile, shape: [weight.rows, weight.columns], tokens: tokens, pattern: realPattern.description,
-      expected: reference.map { ExpectedAnswer(file: $0.file ?? "", relativeError: $0.relativeError ?? .nan, lambda: nil, bestMethod: best?.0) },
+      expected: reference.map {
+        ExpectedAnswer(file: $0.file ?? "", relativeError: $0.relativeError ?? .nan, lambda: nil, bestMethod: best?.0)
+      },
       methods: methods,
-      tolerances: CaseTolerances(maxGap: nil, maxKKT: nil, expectedRelativeError: nil, methodRelativeError: Tolerance.methodError),
-      verify: verifyArguments(problemFile, "\(name)/\(Self.realReference.rawValue).safetensors", realPattern), controls: [])
+      tolerances: CaseTolerances(
+        maxGap: nil, maxKKT: nil, expectedRelativeError: nil, methodRelativeError: Tolerance.methodError),
+      verify: verifyArguments(problemFile, "\(name)/\(Self.realReference.rawValue).safetensors", realPattern),
+      controls: [])
   }
 
   // MARK: - Files
 
   /// A problem file: 'weight' F32, 'gram' F64 and 'count' when known.
-  func writeProblem(_ relative: String, weight: Matrix<Float>, gram: Matrix<Double>, count: Int?, metadata: [String: String])
+  func writeProblem(
+    _ relative: String, weight: Matrix<Float>, gram: Matrix<Double>, count: Int?, metadata: [String: String]
+  )
     throws(VectorsError)
   {
     var w = SafetensorsWriter(metadata: metadata.merging(["generator": "prune vectors"]) { a, _ in a })
@@ -376,7 +463,7 @@ public struct TestVectors: Sendable {
       try w.add(LayerProblemFile.Tensor.gram, matrix: gram)
       if let count { try w.add(LayerProblemFile.Tensor.count, shape: [1], .f64([Double(count)])) }
     } catch {
-      throw .write(error)
+      throw .tensors(error)
     }
     try writeFile(w.serialized(), relative)
   }
@@ -386,9 +473,12 @@ public struct TestVectors: Sendable {
     do {
       try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
     } catch {
-      throw .write(.writeFailed(path: url.deletingLastPathComponent().path, reason: "cannot create the folder"))
+      throw .write(
+        WriteError(
+          path: url.deletingLastPathComponent().path, reason: "cannot create the folder: \(OutputSafety.reason(error))")
+      )
     }
-    do { try writeAtomically(data, to: url) } catch { throw .write(error) }
+    do { try AtomicOutput.write(data, to: url) } catch { throw .write(error) }
   }
 
   func openProblem(_ relative: String) throws(VectorsError) -> LayerProblemFile {
@@ -491,18 +581,42 @@ public struct NegativeControl: Sendable, Codable, Equatable {
 }
 
 /// Why the suite could not be written.
-public enum VectorsError: Error, Equatable, CustomStringConvertible {
+public enum VectorsError: PruneKitError, Equatable {
   case file(LayerProblemFileError)
   case pruning(PruningError)
-  case write(SafetensorsError)
-  case model(String)
+  /// A tensor could not be put into a file (a bug in the generator).
+  case tensors(SafetensorsError)
+  case write(WriteError)
+  /// The real cases: the model could not be loaded.
+  case model(ModelLoadError)
+  /// The real cases: the calibration text could not be read.
+  case corpus(CorpusError)
+  /// The real cases: the model could not run the calibration text.
+  case forward(ForwardError)
+  /// The real cases cannot be cut from this model and text.
+  case realCases(String)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .file(e): return e.description
-    case let .pruning(e): return e.description.contains("Hint:") ? e.description : "\(e.description). Hint: this is a bug in the generator."
-    case let .write(e): return e.description
-    case let .model(m): return "real cases: \(m). Hint: check --model (scripts/fetch-model.sh fetches SmolLM2), or pass --no-real."
+    case .file(let e): return e.message
+    case .pruning(let e): return e.message
+    case .tensors(let e): return e.message
+    case .write(let e): return e.message
+    case .model(let e): return "real cases: \(e.message)"
+    case .corpus(let e): return "real cases: \(e.message)"
+    case .forward(let e): return "real cases: \(e.message)"
+    case .realCases(let m): return "real cases: \(m)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .file(let e): return e.hint
+    case .pruning(let e): return e.hint ?? "this is a bug in the generator."
+    case .tensors(let e): return e.hint
+    case .write(let e): return e.hint
+    case .model, .corpus, .forward, .realCases:
+      return "check --model (scripts/fetch-model.sh fetches SmolLM2), or pass --no-real."
     }
   }
 }

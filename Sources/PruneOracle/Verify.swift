@@ -122,7 +122,8 @@ public struct Verification: Sendable {
   {
     let wHat = stored.weight
     let mask = Mask(nonZerosOf: wHat)
-    let patternCheck = PatternCheck(candidate: wHat, dense: layer.weight, pattern: pattern, exactCount: exactCount, listLimit: listLimit)
+    let patternCheck = PatternCheck(
+      candidate: wHat, dense: layer.weight, pattern: pattern, exactCount: exactCount, listLimit: listLimit)
     let health = HealthCheck(values: wHat.elements, stored: stored.dtype, columns: wHat.columns)
 
     let refit: PruningResult<Double>
@@ -154,7 +155,9 @@ public struct Verification: Sendable {
       checks.append(
         CheckResult(
           name: "gap", passed: gap <= maxGap, value: gap, threshold: maxGap,
-          detail: "(E(Ŵ) − E(refit on Ŵ's mask)) / E(refit), refit δ = 0\(refit.report.dampingRetry.map { " + retry \($0)" } ?? "")"))
+          detail:
+            "(E(Ŵ) − E(refit on Ŵ's mask)) / E(refit), refit δ = 0\(refit.report.dampingRetry.map { " + retry \($0)" } ?? "")"
+        ))
     }
     if let maxKKT, let kkt {
       checks.append(
@@ -232,7 +235,9 @@ public struct CandidateWeight: Sendable {
     do { file = try SafetensorsFile(contentsOf: url) } catch { throw .file(.file(error)) }
     let name = LayerProblemFile.Tensor.weight
     guard let shape = file.shape(of: name), let dtype = file.rawDType(of: name) else {
-      throw .file(.missingTensor(path: file.path, tensor: name, hint: "a pruned-weight file holds 'weight' [out, in] with exact zeros"))
+      throw .file(
+        .missingTensor(
+          path: file.path, tensor: name, hint: "a pruned-weight file holds 'weight' [out, in] with exact zeros"))
     }
     guard shape == [rows, columns] else {
       throw .file(
@@ -339,8 +344,11 @@ public struct PatternCheck: Sendable, Codable, Equatable {
   public var passed: Bool { failingGroups == 0 }
 
   /// Counts the zeros of `candidate` in each group of `pattern` (valid for its width).
-  public init(candidate: Matrix<Double>, dense: Matrix<Double>, pattern: SparsityPattern, exactCount: Bool, listLimit: Int) {
-    let m = candidate.rows, n = candidate.columns
+  public init(
+    candidate: Matrix<Double>, dense: Matrix<Double>, pattern: SparsityPattern, exactCount: Bool, listLimit: Int
+  ) {
+    let m = candidate.rows
+    let n = candidate.columns
     // Groups as (row, first column, width): one per matrix, row or N:M run.
     var spans: [(row: Int?, column: Int?, start: Int, count: Int, required: Int)] = []
     switch pattern {
@@ -349,17 +357,21 @@ public struct PatternCheck: Sendable, Codable, Equatable {
     case .unstructured(_, .row):
       let k = pattern.prunedCount(rows: 1, columns: n)
       spans = (0..<m).map { (row: $0, column: nil, start: $0 * n, count: n, required: k) }
-    case let .nOfM(k, width):
+    case .nOfM(let k, let width):
       for i in 0..<m {
         for g in stride(from: 0, to: n, by: width) { spans.append((i, g, i * n + g, width, k)) }
       }
     }
-    var zeros = 0, free = 0, failing = 0, excess = 0
+    var zeros = 0
+    var free = 0
+    var failing = 0
+    var excess = 0
     var failures: [GroupFailure] = []
     candidate.withUnsafeBufferPointer { c in
       dense.withUnsafeBufferPointer { w in
         for s in spans {
-          var z = 0, f = 0
+          var z = 0
+          var f = 0
           for idx in s.start..<(s.start + s.count) where c[idx] == 0 {
             z += 1
             if w[idx] == 0 { f += 1 }
@@ -370,8 +382,11 @@ public struct PatternCheck: Sendable, Codable, Equatable {
           guard z < s.required || (exactCount && z > s.required + f) else { continue }
           failing += 1
           if failures.count < listLimit {
-            let kept = s.row == nil || s.column == nil ? nil : (s.start..<(s.start + s.count)).filter { c[$0] != 0 }.map { $0 % n }
-            failures.append(GroupFailure(row: s.row, column: s.column, zeros: z, required: s.required, keptColumns: kept))
+            let kept =
+              s.row == nil || s.column == nil
+              ? nil : (s.start..<(s.start + s.count)).filter { c[$0] != 0 }.map { $0 % n }
+            failures.append(
+              GroupFailure(row: s.row, column: s.column, zeros: z, required: s.required, keptColumns: kept))
           }
         }
       }
@@ -410,8 +425,9 @@ public struct GroupFailure: Sendable, Codable, Equatable, CustomStringConvertibl
 
   public var description: String {
     switch (row, column) {
-    case let (r?, c?): return "row \(r), columns \(c)…: \(zeros) zeros, \(required) required, non-zeros at \(keptColumns ?? [])"
-    case let (r?, nil): return "row \(r): \(zeros) zeros, \(required) required"
+    case (let r?, let c?):
+      return "row \(r), columns \(c)…: \(zeros) zeros, \(required) required, non-zeros at \(keptColumns ?? [])"
+    case (let r?, nil): return "row \(r): \(zeros) zeros, \(required) required"
     default: return "the matrix: \(zeros) zeros, \(required) required"
     }
   }
@@ -476,7 +492,9 @@ public struct RoundingEffect: Sendable, Codable, Equatable {
   public var overflow: Int
 
   init(_ values: [Double], _ round: (Double) -> Double) {
-    var changed = 0, zero = 0, overflow = 0
+    var changed = 0
+    var zero = 0
+    var overflow = 0
     var worst = 0.0
     for v in values where v.isFinite {
       let r = round(v)

@@ -77,9 +77,12 @@ struct BlockInput: Sendable {
 
   /// The block applied to every chunk, rows in the same order. With `captures`, also keeps the
   /// input of every linear group: `captures[group][chunk]`.
-  func output(of model: TransformerLM, block: Int, captures: UnsafeMutablePointer<[[Matrix<Float>]]>? = nil) -> Matrix<Float> {
+  func output(of model: TransformerLM, block: Int, captures: UnsafeMutablePointer<[[Matrix<Float>]]>? = nil) -> Matrix<
+    Float
+  > {
     let parts = chunks
-    var out = parts.count == 1 ? Matrix<Float>(rows: 0, columns: 0) : Matrix<Float>(rows: hidden.rows, columns: hidden.columns)
+    var out =
+      parts.count == 1 ? Matrix<Float>(rows: 0, columns: 0) : Matrix<Float>(rows: hidden.rows, columns: hidden.columns)
     for r in parts {
       var g = 0
       let y = model.runBlock(block, hidden: rows(r), sequenceLength: sequenceLength) { captured in
@@ -167,13 +170,13 @@ func pruneLayer(
     problem = try LayerProblem(
       weight: w, gram: gram, crossGram: crossGram, denseGram: denseGram, tokens: tokens)
   } catch {
-    throw .layer(name: name, detail: "block \(block): \(error.description)")
+    throw .layer(block: block, name: name, .problem(error))
   }
   let result: PruningResult<Float>
   do {
     result = try prune(problem, method: method, pattern: pattern, options: options)
   } catch {
-    throw .layer(name: name, detail: "block \(block), \(method): \(error.description)")
+    throw .layer(block: block, name: name, .method(method, error))
   }
   var zeros = 0
   result.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
@@ -194,14 +197,9 @@ func checkLayerInputs(
     ("the calibration Gram of its input (X*ᵀX* under error correction)", gram),
     ("the cross-Gram XᵀX* of its input", crossGram), ("the dense Gram XᵀX of its input", denseGram),
   ]
-  for case let (what, g?) in grams {
+  for case (let what, let g?) in grams {
     if let bad = NonFiniteSummary(of: g) {
-      throw .layer(
-        name: name,
-        detail: "block \(block): \(what) has \(nonFiniteEntries(bad, of: g)) (row and column = input features)."
-          + " Hint: the activations entering this layer are NaN or Inf, or so large (|x| ≳ 1e19) that their"
-          + " Float Gram overflows; an earlier layer produces them: check the model file and the"
-          + " weights of the earlier blocks.")
+      throw .layer(block: block, name: name, .nonFiniteGram(what: what, entries: nonFiniteEntries(bad, of: g)))
     }
   }
 }
@@ -210,9 +208,8 @@ func checkLayerInputs(
 func checkLayerWeight(block: Int, name: String, weight: Matrix<Float>) throws(ModelPruningError) {
   if let bad = NonFiniteSummary(of: weight) {
     throw .layer(
-      name: name,
-      detail: "block \(block): the weight \(weight.shapeDescription) has \(nonFiniteEntries(bad, of: weight))."
-        + " Hint: the model file holds NaN or Inf in this tensor; check the file or re-download it.")
+      block: block, name: name,
+      .nonFiniteWeight(shape: weight.shapeDescription, entries: nonFiniteEntries(bad, of: weight)))
   }
 }
 
@@ -290,7 +287,8 @@ func pruneBlockCorrected(
     var cross: Matrix<GramScalar>? = nil
     for (c, r) in input.chunks.enumerated() {
       let h = input.rows(r)
-      let x = denseInputs?[g][c] ?? dense.groupInput(block: block, group: g, hidden: h, sequenceLength: input.sequenceLength)
+      let x =
+        denseInputs?[g][c] ?? dense.groupInput(block: block, group: g, hidden: h, sequenceLength: input.sequenceLength)
       if gDense == nil { gDense = GramAccumulator(features: x.columns) }
       gDense!.add(x)
       guard g > 0 else { continue }  // nothing upstream in this block is pruned yet: X* = X

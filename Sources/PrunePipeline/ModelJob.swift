@@ -79,7 +79,9 @@ public struct ModelJob: Sendable {
   public func checkPaths(finishing: Bool = false) throws(ModelJobError) {
     let manager = FileManager.default
     if isSameFile(output, model) || output.standardizedFileURL.path.hasPrefix(model.standardizedFileURL.path + "/") {
-      throw .usage("--out \(output.path) is the input model", hint: "write the pruned model to a new folder; the input is never modified")
+      throw .usage(
+        "--out \(output.path) is the input model",
+        hint: "write the pruned model to a new folder; the input is never modified")
     }
     if manager.fileExists(atPath: output.path) && !finishing {
       if manager.fileExists(atPath: checkpointDirectory.path) {
@@ -88,7 +90,9 @@ public struct ModelJob: Sendable {
             + " after writing the output but before removing the checkpoint",
           hint: "add --resume to check the output and finish, or delete \(checkpointDirectory.path)")
       }
-      throw .usage("--out \(output.path) already exists", hint: "choose a new folder, or delete it first; outputs are never overwritten")
+      throw .usage(
+        "--out \(output.path) already exists",
+        hint: "choose a new folder, or delete it first; outputs are never overwritten")
     }
     try Self.checkFolder(of: output, option: "--out")
     if let report {
@@ -97,7 +101,8 @@ public struct ModelJob: Sendable {
       }
       var isDirectory: ObjCBool = false
       if manager.fileExists(atPath: report.path, isDirectory: &isDirectory), isDirectory.boolValue {
-        throw .usage("--report \(report.path) is a folder", hint: "give a file path for the report, e.g. --report report.json")
+        throw .usage(
+          "--report \(report.path) is a folder", hint: "give a file path for the report, e.g. --report report.json")
       }
       try Self.checkFolder(of: report, option: "--report")
     }
@@ -117,9 +122,10 @@ public struct ModelJob: Sendable {
   /// Bytes of the checkpoint files of `blocks` (their linear layers in F32).
   static func checkpointBytes(_ model: TransformerLM, blocks: [Int]) -> Int {
     blocks.reduce(0) { sum, b in
-      sum + model.linearLayerNames(block: b).reduce(0) { s, n in
-        s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns * 4 } ?? 0)
-      }
+      sum
+        + model.linearLayerNames(block: b).reduce(0) { s, n in
+          s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns * 4 } ?? 0)
+        }
     }
   }
 
@@ -129,7 +135,9 @@ public struct ModelJob: Sendable {
     let parent = output.standardizedFileURL.deletingLastPathComponent()
     guard let available = OutputSafety.availableBytes(parent) else { return }
     let done = resume ? Set(PruningCheckpoint.completedBlocks(in: checkpointDirectory)) : []
-    if let error = Self.spaceShortfall(model, blocks: blocks.filter { !done.contains($0) }, folder: parent, available: available) {
+    if let error = Self.spaceShortfall(
+      model, blocks: blocks.filter { !done.contains($0) }, folder: parent, available: available)
+    {
       throw error
     }
   }
@@ -159,15 +167,13 @@ public struct ModelJob: Sendable {
     let manager = FileManager.default
     // Killed after the output was renamed into place but before the checkpoint was removed: the
     // output is checked against this run's settings below, and the run ends there.
-    let finishing = resume && manager.fileExists(atPath: output.path) && manager.fileExists(atPath: checkpointDirectory.path)
+    let finishing =
+      resume && manager.fileExists(atPath: output.path) && manager.fileExists(atPath: checkpointDirectory.path)
     try checkPaths(finishing: finishing)
-    // The temporaries of killed runs on the same output (see OutputSafety).
+    // The temporaries of killed runs on the same output (see AtomicOutput).
     let outputFolder = output.standardizedFileURL.deletingLastPathComponent()
-    OutputSafety.removeStaleTemporaries(in: outputFolder, prefixes: OutputSafety.temporaryPrefixes(of: output.standardizedFileURL.lastPathComponent))
-    if let report {
-      let r = report.standardizedFileURL
-      OutputSafety.removeStaleTemporaries(in: r.deletingLastPathComponent(), prefixes: [".\(r.lastPathComponent).tmp-"])
-    }
+    AtomicOutput.removeStaleTemporaries(of: output)
+    if let report { AtomicOutput.removeStaleTemporaryFiles(of: report) }
     let corpusValue: Corpus?
     let text: String
     let calibrationWindows: Int
@@ -175,19 +181,20 @@ public struct ModelJob: Sendable {
     let sourceName: String
     do {
       switch calibration {
-      case let .protocolText(p):
+      case .protocolText(let p):
         let corpus = try Corpus(directory: self.corpus)
         corpusValue = corpus
         text = try p.calibration.text(in: corpus)
         calibrationWindows = p.calibration.windows ?? 1
         sequenceLength = p.calibration.sequenceLength
         sourceName = "\(p.rawValue): \(p.calibration.files.joined(separator: " + "))"
-      case let .file(url, windows, length):
+      case .file(let url, let windows, let length):
         guard let data = FileManager.default.contents(atPath: url.path) else {
           throw ModelJobError.usage("cannot read --calib \(url.path)", hint: "check the path and its permissions")
         }
         guard let s = String(data: data, encoding: .utf8) else {
-          throw ModelJobError.usage("--calib \(url.path) is not UTF-8 text", hint: "convert it to UTF-8 (iconv -t UTF-8)")
+          throw ModelJobError.usage(
+            "--calib \(url.path) is not UTF-8 text", hint: "convert it to UTF-8 (iconv -t UTF-8)")
         }
         text = s
         calibrationWindows = windows
@@ -207,21 +214,29 @@ public struct ModelJob: Sendable {
     let loaded: LoadedModel
     do { loaded = try LoadedModel(contentsOf: model) } catch { throw .model(error) }
     var lm = loaded.model
-    progress(.loaded(model: model.lastPathComponent, blocks: lm.blockCount, parameters: lm.parameterCount, seconds: secondsSince(loadStart)))
+    progress(
+      .loaded(
+        model: model.lastPathComponent, blocks: lm.blockCount, parameters: lm.parameterCount,
+        seconds: secondsSince(loadStart)))
 
     let calibrationSet: CalibrationSet
     do {
       calibrationSet = try CalibrationSet.windows(
-        of: text, tokenizer: loaded.tokenizer, sequenceLength: sequenceLength, windows: calibrationWindows, source: sourceName)
+        of: text, tokenizer: loaded.tokenizer, sequenceLength: sequenceLength, windows: calibrationWindows,
+        source: sourceName)
     } catch { throw .pruning(error) }
-    progress(.calibration(tokens: calibrationSet.tokens.count, windows: calibrationSet.windows, sequenceLength: sequenceLength, source: sourceName))
+    progress(
+      .calibration(
+        tokens: calibrationSet.tokens.count, windows: calibrationSet.windows, sequenceLength: sequenceLength,
+        source: sourceName))
 
     let pruner = ModelPruner(plan: plan, calibration: calibrationSet)
     let blocks = try wrap { () throws(ModelPruningError) in try pruner.blockList(for: lm) }
     if !finishing { try checkSpace(lm, blocks: blocks) }
     let modelSize = ((try? FileManager.default.attributesOfItem(atPath: model.path))?[.size] as? Int) ?? 0
     let store = try wrap { () throws(ModelPruningError) in
-      try PruningCheckpoint(directory: checkpointDirectory, fingerprint: fingerprint(calibrationSet, modelSize: modelSize), resume: resume)
+      try PruningCheckpoint(
+        directory: checkpointDirectory, fingerprint: fingerprint(calibrationSet, modelSize: modelSize), resume: resume)
     }
     if finishing {
       let finished = try finishedReport(calibration: calibrationSet)
@@ -239,7 +254,9 @@ public struct ModelJob: Sendable {
       do {
         let spec = evaluation.evaluation
         let tokens = Perplexity.tokenize(try spec.text(in: corpusValue), with: loaded.tokenizer)
-        perplexity = try Perplexity.evaluate(lm, tokens: tokens, sequenceLength: spec.sequenceLength, windows: spec.windows) {
+        perplexity = try Perplexity.evaluate(
+          lm, tokens: tokens, sequenceLength: spec.sequenceLength, windows: spec.windows
+        ) {
           progress(.evaluating($0))
         }
       } catch let e as CorpusError {
@@ -247,24 +264,33 @@ public struct ModelJob: Sendable {
       } catch let e as PerplexityError {
         throw .evaluation(protocolName: evaluation.rawValue, e)
       } catch {
-        throw .usage("evaluating on \(evaluation.rawValue): \(error)", hint: "check the evaluation protocol, or give --no-eval")
+        throw .usage(
+          "evaluating on \(evaluation.rawValue): \(error)", hint: "check the evaluation protocol, or give --no-eval")
       }
     }
 
     var report = ModelReport(
       model: model.path, output: output.path, method: plan.method.rawValue, pattern: plan.pattern.description,
-      options: plan.givenOptions, calibration: .init(source: sourceName, tokens: calibrationSet.tokens.count, windows: calibrationSet.windows, sequenceLength: sequenceLength, sha256: calibrationSet.digest),
-      summary: summary, perplexity: perplexity, evaluation: evaluation?.rawValue, threads: Parallelism.threads, jobs: plan.jobs,
+      options: plan.givenOptions,
+      calibration: .init(
+        source: sourceName, tokens: calibrationSet.tokens.count, windows: calibrationSet.windows,
+        sequenceLength: sequenceLength, sha256: calibrationSet.digest),
+      summary: summary, perplexity: perplexity, evaluation: evaluation?.rawValue, threads: Parallelism.threads,
+      jobs: plan.jobs,
       totalSeconds: 0, peakResidentBytes: 0)
 
     let final = output.standardizedFileURL
     progress(.writing(final, bytes: Self.outputBytes(lm)))
-    let retry = "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
+    let retry =
+      "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
       + " so the same command with --resume only writes the output"
-    try writeModelFolder(lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description, retry: retry) { (folder: URL) throws(SafetensorsError) in
+    try writeModelFolder(
+      lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description, retry: retry
+    ) {
+      (folder: URL) throws(WriteError) in
       report.totalSeconds = secondsSince(start)
       report.peakResidentBytes = peakResidentBytes()
-      try writeAtomically(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
+      try AtomicOutput.write(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
     }
     // The extra copy only once the output is in place, so a failed run leaves an earlier one as it was.
     try writeExtraReport(report)
@@ -276,9 +302,9 @@ public struct ModelJob: Sendable {
   /// Writes the `--report` copy (if asked for) of a run whose output is complete.
   func writeExtraReport(_ report: ModelReport) throws(ModelJobError) {
     guard let extra = self.report else { return }
-    do { try writeAtomically(report.json(), to: extra) } catch {
+    do { try AtomicOutput.write(report.json(), to: extra) } catch {
       throw .write(
-        path: extra.path, reason: error.writeFailureReason ?? error.description,
+        path: extra.path, reason: error.reason,
         retry: "\(output.path) is complete; the same command with --resume writes the report and finishes")
     }
   }
@@ -288,19 +314,23 @@ public struct ModelJob: Sendable {
   /// method, pattern and calibration.
   func finishedReport(calibration: CalibrationSet) throws(ModelJobError) -> ModelReport {
     let file = output.appendingPathComponent("pruning-report.json")
-    let hint = "the checkpoint matches this run but --out does not; delete one of \(output.path) and \(checkpointDirectory.path)"
+    let hint =
+      "the checkpoint matches this run but --out does not; delete one of \(output.path) and \(checkpointDirectory.path)"
     guard let data = FileManager.default.contents(atPath: file.path) else {
       throw .usage("--out \(output.path) exists but has no pruning-report.json", hint: hint)
     }
     let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     guard let report = try? decoder.decode(ModelReport.self, from: data) else {
       throw .usage("\(file.path) is not a PruneKit report", hint: hint)
     }
     guard report.method == plan.method.rawValue, report.pattern == plan.pattern.description,
       report.calibration.sha256 == calibration.digest, report.summary.schedule == plan.schedule
     else {
-      throw .usage("--out \(output.path) holds a model pruned with other settings (\(report.method) \(report.pattern))", hint: hint)
+      throw .usage(
+        "--out \(output.path) holds a model pruned with other settings (\(report.method) \(report.pattern))", hint: hint
+      )
     }
     return report
   }
@@ -311,49 +341,54 @@ public struct ModelJob: Sendable {
 }
 
 /// Writes a pruned model as a Hugging Face folder at `final` (which must not exist): the export
-/// and `extras` (e.g. the report) go into a temporary sibling folder, which is renamed into place
-/// only when everything is written, so `final` either does not exist or is complete. On failure
-/// the temporary folder is removed and the error names the file of `final` that could not be
-/// written; `retry` tells the user how to continue.
+/// and `extras` (e.g. the report) go into a temporary sibling folder (`.NAME.partial-PID`), which
+/// is renamed into place only when everything is written (`AtomicOutput.writeFolder`), so `final`
+/// either does not exist or is complete. On failure the temporary folder is removed and the error
+/// names the file of `final` that could not be written; `retry` tells the user how to continue.
+/// `extras` gets the temporary folder and reports the failure of a file of it by its name in the
+/// temporary folder (the path is mapped to `final`).
 func writeModelFolder(
   _ model: TransformerLM, source: URL, to final: URL, method: String, pattern: String, retry: String,
-  extras: (URL) throws(SafetensorsError) -> Void
+  extras: (URL) throws(WriteError) -> Void
 ) throws(ModelJobError) {
-  let manager = FileManager.default
-  let staging = final.deletingLastPathComponent()
-    .appendingPathComponent(".\(final.lastPathComponent).partial-\(getpid())")
-  try? manager.removeItem(at: staging)
-  /// For a file written in a temporary folder, its path in `final` (other paths unchanged).
-  func finalPath(_ path: String) -> String {
-    let url = URL(fileURLWithPath: path)
-    let folder = url.deletingLastPathComponent().lastPathComponent
-    let temporary = folder.hasPrefix(".\(final.lastPathComponent).partial-") || folder.hasPrefix("..\(final.lastPathComponent).partial-")
-    return temporary ? final.appendingPathComponent(url.lastPathComponent).path : path
+  let plan: ExportPlan
+  do { plan = try ExportPlan(model: model, source: source) } catch { throw .export(error) }
+  /// A file's path in `final`, from its path in the temporary folder `staging`.
+  func finalPath(_ path: String, in staging: URL) -> String {
+    path.hasPrefix(staging.path + "/")
+      ? final.appendingPathComponent(String(path.dropFirst(staging.path.count + 1))).path : path
   }
-  do {
-    try HuggingFaceExport.write(
-      model: model, source: source, to: staging,
-      metadata: ["format": "pt", "pruned_by": "PruneKit", "method": method, "pattern": pattern])
-  } catch {
-    try? manager.removeItem(at: staging)
-    switch error {
-    case let .writeFailed(path, reason):
-      throw .write(path: path == staging.path ? final.path : finalPath(path), reason: reason, retry: retry)
-    case let .parentNotWritable(path, reason):
-      throw .write(path: final.path, reason: "cannot create a folder in \(path): \(reason)", retry: retry)
-    default:
-      throw .export(error.description)
+  enum Failure: Error {
+    case export(ExportError)
+    case extra(WriteError)
+  }
+  do throws(FolderWriteError<Failure>) {
+    try AtomicOutput.writeFolder(final, name: .partial, replacing: true) { (staging: URL) throws(Failure) in
+      do throws(ExportError) {
+        try HuggingFaceExport.write(
+          plan, metadata: ["format": "pt", "pruned_by": "PruneKit", "method": method, "pattern": pattern],
+          into: staging,
+          naming: final)
+      } catch {
+        throw .export(error)
+      }
+      do throws(WriteError) { try extras(staging) } catch {
+        throw .extra(WriteError(path: finalPath(error.path, in: staging), reason: error.reason))
+      }
     }
-  }
-  do { try extras(staging) } catch {
-    try? manager.removeItem(at: staging)
-    if case let .writeFailed(path, reason) = error { throw .write(path: finalPath(path), reason: reason, retry: retry) }
-    throw .export(error.description)
-  }
-  guard rename(staging.path, final.path) == 0 else {
-    let reason = String(cString: strerror(errno))
-    try? manager.removeItem(at: staging)
-    throw .write(path: final.path, reason: "cannot move the finished folder into place: \(reason)", retry: retry)
+  } catch {
+    switch error {
+    case .create(let folder, let reason):
+      throw .write(path: final.path, reason: "cannot create a folder in \(folder): \(reason)", retry: retry)
+    case .fill(.export(.writeFailed(let path, let reason))):
+      throw .write(path: path, reason: reason, retry: retry)
+    case .fill(.export(let e)):
+      throw .export(e)
+    case .fill(.extra(let e)):
+      throw .write(path: e.path, reason: e.reason, retry: retry)
+    case .move(let reason, _):
+      throw .write(path: final.path, reason: "cannot move the finished folder into place: \(reason)", retry: retry)
+    }
   }
 }
 
@@ -370,6 +405,7 @@ public struct ModelReport: Sendable, Codable, Equatable {
   public var output: String
   public var method: String
   public var pattern: String
+  /// The method options given, by report key (`MethodOption.reportKey`) → value as typed.
   public var options: [String: String]
   public var calibration: Calibration
   public var summary: ModelPruningSummary
@@ -405,13 +441,13 @@ public func peakResidentBytes() -> Int {
 
 /// Why a `ModelJob` failed. `isUsageError` separates mistakes in the request (exit code 2) from
 /// failures while running (1).
-public enum ModelJobError: Error, CustomStringConvertible {
+public enum ModelJobError: PruneKitError {
   case usage(String, hint: String)
   case model(ModelLoadError)
   case corpus(CorpusError)
   case pruning(ModelPruningError)
   /// The model could not be exported (a problem of the model or its source, not of the disk).
-  case export(String)
+  case export(ExportError)
   /// A file of the output could not be written; `retry` says what was kept and how to continue.
   case write(path: String, reason: String, retry: String)
   /// Perplexity could not be evaluated on a protocol's text.
@@ -427,24 +463,32 @@ public enum ModelJobError: Error, CustomStringConvertible {
     }
   }
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .usage(message, hint): return "\(message). Hint: \(hint)."
-    case let .model(e): return e.description
-    case let .corpus(e): return e.description
-    case let .pruning(e): return e.description
-    case let .export(message):
-      return message.contains("Hint:") ? message : "\(message). Hint: check free space and permissions of the output folder."
-    case let .write(path, reason, retry):
-      let reason = OutputSafety.plain(reason)
-      return "cannot write \(path): \(reason). Hint: \(OutputSafety.writeHint(reason: reason, retry: retry))."
-    case let .evaluation(name, e):
-      let text = e.description.hasPrefix("perplexity: ") ? String(e.description.dropFirst(12)) : e.description
-      return "evaluating the pruned model on \(name): \(text)" + (text.contains("Hint:") ? "" : " Hint: give --no-eval to skip the evaluation.")
-    case let .noSpace(folder, needed, available, detail):
+    case .usage(let message, _): return message
+    case .model(let e): return e.message
+    case .corpus(let e): return e.message
+    case .pruning(let e): return e.message
+    case .export(let e): return e.message
+    case .write(let path, let reason, _): return "cannot write \(path): \(OutputSafety.plain(reason))"
+    case .evaluation(let name, let e): return "evaluating the pruned model on \(name): \(e.reason)"
+    case .noSpace(let folder, let needed, let available, let detail):
       return "not enough free space in \(folder): the run writes about \(OutputSafety.size(needed)) (\(detail)),"
-        + " \(OutputSafety.size(available)) are free. Hint: free space on that disk or choose another output folder;"
-        + " nothing was written."
+        + " \(OutputSafety.size(available)) are free"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .usage(_, let hint): return sentence(hint)
+    case .model(let e): return e.hint
+    case .corpus(let e): return e.hint
+    case .pruning(let e): return e.hint
+    case .export(let e): return e.hint ?? "check free space and permissions of the output folder."
+    case .write(_, let reason, let retry):
+      return OutputSafety.writeHint(reason: OutputSafety.plain(reason), retry: retry)
+    case .evaluation(_, let e): return e.hint ?? "give --no-eval to skip the evaluation."
+    case .noSpace: return "free space on that disk or choose another output folder; nothing was written."
     }
   }
 }

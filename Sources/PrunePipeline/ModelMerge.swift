@@ -27,26 +27,34 @@ public struct ModelMerge: Sendable {
   public func run() throws(ModelJobError) -> ModelReport {
     let start = ContinuousClock.now
     let manager = FileManager.default
-    guard !parts.isEmpty else { throw .usage("no parts given", hint: "give the folders of the block-range runs: --parts A,B") }
+    guard !parts.isEmpty else {
+      throw .usage("no parts given", hint: "give the folders of the block-range runs: --parts A,B")
+    }
     if manager.fileExists(atPath: output.path) {
       throw .usage("--out \(output.path) already exists", hint: "choose a new folder; outputs are never overwritten")
     }
     for part in parts where isSameFile(output, part) || isSameFile(output, model) {
-      throw .usage("--out \(output.path) is one of the inputs", hint: "write the merged model to a new folder; inputs are never modified")
+      throw .usage(
+        "--out \(output.path) is one of the inputs",
+        hint: "write the merged model to a new folder; inputs are never modified")
     }
     try ModelJob.checkFolder(of: output, option: "--out")
-    OutputSafety.removeStaleTemporaries(
-      in: output.standardizedFileURL.deletingLastPathComponent(), prefixes: OutputSafety.temporaryPrefixes(of: output.standardizedFileURL.lastPathComponent))
+    AtomicOutput.removeStaleTemporaries(of: output)
     var reports: [ModelReport] = []
     let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     for part in parts {
       let file = part.appendingPathComponent("pruning-report.json")
       guard let data = manager.contents(atPath: file.path) else {
-        throw .usage("part \(part.path) has no pruning-report.json", hint: "each part must be a folder written by 'prune model --blocks A-B'")
+        throw .usage(
+          "part \(part.path) has no pruning-report.json",
+          hint: "each part must be a folder written by 'prune model --blocks A-B'")
       }
       do { reports.append(try decoder.decode(ModelReport.self, from: data)) } catch {
-        throw .usage("\(file.path) is not a PruneKit report (\(error))", hint: "each part must be a folder written by 'prune model --blocks A-B'")
+        throw .usage(
+          "\(file.path) is not a PruneKit report (\(error))",
+          hint: "each part must be a folder written by 'prune model --blocks A-B'")
       }
     }
     let first = reports[0]
@@ -56,12 +64,16 @@ public struct ModelMerge: Sendable {
           "\(part.path) was pruned with the \(r.summary.schedule.rawValue) schedule",
           hint: "only corrected-schedule blocks are independent; prune sequential runs in one process")
       }
-      let same = r.method == first.method && r.pattern == first.pattern && r.options == first.options
+      let same =
+        r.method == first.method && r.pattern == first.pattern && r.options == first.options
         && r.calibration == first.calibration
       guard same else {
-        let field = r.method != first.method ? "method (\(r.method), \(first.method))"
-          : r.pattern != first.pattern ? "pattern (\(r.pattern), \(first.pattern))"
-          : r.options != first.options ? "options" : "calibration"
+        let field =
+          r.method != first.method
+          ? "method (\(r.method), \(first.method))"
+          : r.pattern != first.pattern
+            ? "pattern (\(r.pattern), \(first.pattern))"
+            : r.options != first.options ? "options" : "calibration"
         throw .usage(
           "\(part.path) differs from \(parts[0].path) in its \(field)",
           hint: "merge only parts of one run, made with the same settings")
@@ -71,7 +83,9 @@ public struct ModelMerge: Sendable {
     for (i, r) in reports.enumerated() {
       for b in r.summary.blocks {
         if let j = owner[b] {
-          throw .usage("block \(b) is in both \(parts[j].path) and \(parts[i].path)", hint: "give parts with disjoint --blocks ranges")
+          throw .usage(
+            "block \(b) is in both \(parts[j].path) and \(parts[i].path)",
+            hint: "give parts with disjoint --blocks ranges")
         }
         owner[b] = i
       }
@@ -89,7 +103,9 @@ public struct ModelMerge: Sendable {
       }
       for b in reports[i].summary.blocks {
         for name in lm.linearLayerNames(block: b) {
-          do { try lm.setLinearWeight(name, try partModel.linearWeights(name).weight) } catch { throw .pruning(.forward(error)) }
+          do { try lm.setLinearWeight(name, try partModel.linearWeights(name).weight) } catch {
+            throw .pruning(.forward(error))
+          }
         }
       }
     }
@@ -97,8 +113,10 @@ public struct ModelMerge: Sendable {
     let layers = reports.flatMap(\.summary.layers).sorted { ($0.block, $0.name) < ($1.block, $1.name) }
     let summary = ModelPruningSummary(
       layers: layers, blocks: blocks, resumedBlocks: [], schedule: .corrected,
-      prunableParameters: layers.reduce(0) { $0 + $1.shape[0] * $1.shape[1] }, zeroParameters: layers.reduce(0) { $0 + $1.zeros },
-      totalParameters: lm.parameterCount, seconds: reports.map(\.summary.seconds).reduce(0, +), estimate: first.summary.estimate)
+      prunableParameters: layers.reduce(0) { $0 + $1.shape[0] * $1.shape[1] },
+      zeroParameters: layers.reduce(0) { $0 + $1.zeros },
+      totalParameters: lm.parameterCount, seconds: reports.map(\.summary.seconds).reduce(0, +),
+      estimate: first.summary.estimate)
     var report = first
     report.model = model.path
     report.output = output.path
@@ -106,10 +124,13 @@ public struct ModelMerge: Sendable {
     report.perplexity = nil
     report.evaluation = nil
     let retry = "nothing was left behind and the parts are unchanged; run the merge again"
-    try writeModelFolder(lm, source: model, to: output.standardizedFileURL, method: first.method, pattern: first.pattern, retry: retry) { (folder: URL) throws(SafetensorsError) in
+    try writeModelFolder(
+      lm, source: model, to: output.standardizedFileURL, method: first.method, pattern: first.pattern, retry: retry
+    ) {
+      (folder: URL) throws(WriteError) in
       report.totalSeconds = secondsSince(start)
       report.peakResidentBytes = peakResidentBytes()
-      try writeAtomically(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
+      try AtomicOutput.write(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
     }
     return report
   }

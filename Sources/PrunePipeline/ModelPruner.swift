@@ -30,7 +30,8 @@ public struct CalibrationSet: Sendable, Equatable {
   public var source: String
 
   public init(tokens: [Int], sequenceLength: Int, source: String) {
-    precondition(sequenceLength > 0 && tokens.count % sequenceLength == 0 && !tokens.isEmpty, "CalibrationSet: whole windows only")
+    precondition(
+      sequenceLength > 0 && tokens.count % sequenceLength == 0 && !tokens.isEmpty, "CalibrationSet: whole windows only")
     self.tokens = tokens
     self.sequenceLength = sequenceLength
     self.source = source
@@ -50,7 +51,8 @@ public struct CalibrationSet: Sendable, Equatable {
     guard sequenceLength >= 1, windows >= 1, ids.count >= sequenceLength * windows else {
       throw .calibrationTooShort(source: source, tokens: ids.count, sequenceLength: sequenceLength, windows: windows)
     }
-    return CalibrationSet(tokens: Array(ids[0..<(sequenceLength * windows)]), sequenceLength: sequenceLength, source: source)
+    return CalibrationSet(
+      tokens: Array(ids[0..<(sequenceLength * windows)]), sequenceLength: sequenceLength, source: source)
   }
 
   /// sha256 of the token ids (as little-endian UInt32), to recognise the same calibration on resume.
@@ -70,7 +72,8 @@ public struct ModelPruningPlan: Sendable {
   public var pattern: SparsityPattern
   /// Method options (`MethodOptions.set`).
   public var options: MethodOptions
-  /// The options as given (name → value), recorded in reports and checkpoints.
+  /// The options as given, by report key (`MethodOption.reportKey`) → value as typed, recorded in
+  /// reports and checkpoints.
   public var givenOptions: [String: String]
   /// Which activations layers are pruned against (default: `PruningSchedule.defaultSchedule(for:)`).
   public var schedule: PruningSchedule
@@ -147,7 +150,9 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
   public var estimate: MemoryEstimate
 
   /// zeros / entries of the pruned layers.
-  public var realisedSparsity: Double { prunableParameters > 0 ? Double(zeroParameters) / Double(prunableParameters) : 0 }
+  public var realisedSparsity: Double {
+    prunableParameters > 0 ? Double(zeroParameters) / Double(prunableParameters) : 0
+  }
   /// zeros / all parameters of the model.
   public var overallSparsity: Double { totalParameters > 0 ? Double(zeroParameters) / Double(totalParameters) : 0 }
   /// Mean relative layer error.
@@ -157,26 +162,88 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
 }
 
 /// Why a whole-model run failed.
-public enum ModelPruningError: Error, Equatable, CustomStringConvertible {
+public enum ModelPruningError: PruneKitError, Equatable {
   case calibrationTooShort(source: String, tokens: Int, sequenceLength: Int, windows: Int)
   case invalidPlan(String, hint: String)
-  case layer(name: String, detail: String)
+  /// Layer `name` of `block` could not be pruned.
+  case layer(block: Int, name: String, LayerFailure)
   case forward(ForwardError)
   case checkpoint(String, hint: String)
+  /// A block file of the checkpoint cannot be read; `hint` says what to delete.
+  case checkpointFile(path: String, SafetensorsError, hint: String)
   /// A checkpoint folder that this run may not use (it exists without --resume, or was written
   /// with other settings): a problem with the request.
   case resumeConflict(String, hint: String)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .calibrationTooShort(source, tokens, sequenceLength, windows):
-      return "calibration text \(source) has \(tokens) tokens, fewer than \(windows) window(s) of \(sequenceLength)."
-        + " Hint: give a longer text, or fewer --nsamples or a shorter --seqlen."
-    case let .invalidPlan(message, hint): return "\(message). Hint: \(hint)."
-    case let .layer(name, detail):
-      return "layer \(name): \(detail)" + (detail.contains("Hint:") ? "" : " Hint: check the model's weights and the calibration text.")
-    case let .forward(e): return e.description
-    case let .checkpoint(message, hint), let .resumeConflict(message, hint): return "checkpoint: \(message). Hint: \(hint)."
+    case .calibrationTooShort(let source, let tokens, let sequenceLength, let windows):
+      return "calibration text \(source) has \(tokens) tokens, fewer than \(windows) window(s) of \(sequenceLength)"
+    case .invalidPlan(let message, _): return message
+    case .layer(let block, let name, let failure):
+      return "layer \(name): block \(block)\(failure.context): \(failure.message)"
+    case .forward(let e): return e.message
+    case .checkpoint(let message, _), .resumeConflict(let message, _): return "checkpoint: \(message)"
+    case .checkpointFile(let path, let e, _): return "checkpoint: \(path) is unreadable: \(e.message)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .calibrationTooShort: return "give a longer text, or fewer --nsamples or a shorter --seqlen."
+    case .invalidPlan(_, let hint), .checkpoint(_, let hint), .resumeConflict(_, let hint),
+      .checkpointFile(_, _, let hint):
+      return sentence(hint)
+    case .layer(_, _, let failure): return failure.hint ?? "check the model's weights and the calibration text."
+    case .forward(let e): return e.hint
+    }
+  }
+}
+
+/// What went wrong with one layer of a block (`ModelPruningError.layer` names the block and the
+/// layer).
+public enum LayerFailure: PruneKitError, Equatable {
+  /// The weight holds NaN or Inf: `entries` says how many and the first.
+  case nonFiniteWeight(shape: String, entries: String)
+  /// A calibration Gram of the layer's input (`what`) holds NaN or Inf.
+  case nonFiniteGram(what: String, entries: String)
+  /// The FFN's calibration input (behind the pruned attention) holds NaN or Inf (SparseLLM).
+  case nonFiniteFFNInput(entries: String)
+  /// The layer problem was rejected.
+  case problem(LayerProblemError)
+  /// The method failed.
+  case method(PruningMethod, PruningError)
+  /// SparseLLM failed on the FFN made of `layers`.
+  case sparseLLM(layers: String, PruningError)
+
+  /// What the failure adds after the block: the method, when a method failed.
+  var context: String {
+    if case .method(let method, _) = self { return ", \(method)" }
+    return ""
+  }
+
+  public var message: String {
+    switch self {
+    case .nonFiniteWeight(let shape, let entries): return "the weight \(shape) has \(entries)"
+    case .nonFiniteGram(let what, let entries): return "\(what) has \(entries) (row and column = input features)"
+    case .nonFiniteFFNInput(let entries):
+      return "the FFN's calibration input (behind the pruned attention) has \(entries) (row = token, column = feature)"
+    case .problem(let e): return e.message
+    case .method(_, let e): return e.message
+    case .sparseLLM(let layers, let e): return "SparseLLM on the FFN (\(layers)): \(e.message)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .nonFiniteWeight: return "the model file holds NaN or Inf in this tensor; check the file or re-download it."
+    case .nonFiniteGram:
+      return "the activations entering this layer are NaN or Inf, or so large (|x| ≳ 1e19) that their Float Gram"
+        + " overflows; an earlier layer produces them: check the model file and the weights of the earlier blocks."
+    case .nonFiniteFFNInput:
+      return "the attention layers of this block or an earlier block produce NaN or Inf; check the model file."
+    case .problem(let e): return e.hint
+    case .method(_, let e), .sparseLLM(_, let e): return e.hint
     }
   }
 }
@@ -184,7 +251,9 @@ public enum ModelPruningError: Error, Equatable, CustomStringConvertible {
 /// Where completed blocks go and come back from; `PruningCheckpoint` is the file-backed one.
 public protocol BlockStore {
   /// The outcome of `block` if it was completed earlier.
-  func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (weights: [(String, Matrix<Float>)], records: [LayerRecord])?
+  func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (
+    weights: [(String, Matrix<Float>)], records: [LayerRecord]
+  )?
   /// Persists a completed block (atomically).
   func save(block: Int, weights: [(String, Matrix<Float>)], records: [LayerRecord]) throws(ModelPruningError)
 }
@@ -204,12 +273,15 @@ public struct ModelPruner: Sendable {
     let count = model.blockCount
     let range = plan.blocks ?? 0...(count - 1)
     guard range.lowerBound >= 0, range.upperBound < count else {
-      throw .invalidPlan("blocks \(range.lowerBound)-\(range.upperBound) outside the model's 0-\(count - 1)", hint: "give --blocks within 0-\(count - 1)")
+      throw .invalidPlan(
+        "blocks \(range.lowerBound)-\(range.upperBound) outside the model's 0-\(count - 1)",
+        hint: "give --blocks within 0-\(count - 1)")
     }
     if (plan.method == .sparsellm) != (plan.schedule == .sparsellm) {
       throw .invalidPlan(
         "method \(plan.method) cannot run on the \(plan.schedule) schedule: SparseLLM prunes a block's FFN layers together and needs its own driver",
-        hint: plan.method == .sparsellm ? "drop --schedule (sparsellm uses the sparsellm schedule)" : "use --schedule sequential or corrected")
+        hint: plan.method == .sparsellm
+          ? "drop --schedule (sparsellm uses the sparsellm schedule)" : "use --schedule sequential or corrected")
     }
     if plan.schedule != .corrected && range.lowerBound != 0 {
       throw .invalidPlan(
@@ -222,7 +294,9 @@ public struct ModelPruner: Sendable {
         "--jobs \(plan.jobs) needs independent blocks; under the sequential schedule each block waits for the one before",
         hint: "use --jobs 1, or --schedule corrected")
     }
-    guard plan.chunkWindows >= 1 else { throw .invalidPlan("chunk windows must be at least 1", hint: "give a positive count") }
+    guard plan.chunkWindows >= 1 else {
+      throw .invalidPlan("chunk windows must be at least 1", hint: "give a positive count")
+    }
     return Array(range)
   }
 
@@ -233,11 +307,12 @@ public struct ModelPruner: Sendable {
     let t = calibration.tokens.count
     let chunk = min(t, plan.chunkWindows * calibration.sequenceLength)
     let jobs = plan.schedule == .corrected ? plan.jobs : 1
-    let largestBlock = (0..<model.blockCount).map { b in
-      model.linearLayerNames(block: b).reduce(0) { s, n in
-        s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns } ?? 0)
-      }
-    }.max() ?? 0
+    let largestBlock =
+      (0..<model.blockCount).map { b in
+        model.linearLayerNames(block: b).reduce(0) { s, n in
+          s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns } ?? 0)
+        }
+      }.max() ?? 0
     // Block internals per token: the normed input, q, k, v, the attention output and the residual
     // (Float, hidden wide), two FFN-wide activations (Float), and the Double copy of the widest
     // layer input while its Gram is accumulated (two under `corrected`: X and X*).
@@ -252,7 +327,8 @@ public struct ModelPruner: Sendable {
     var sparseLLMBytes = 0
     if plan.schedule == .sparsellm {
       let variables = c.architecture == .llama ? 3 : 2
-      sparseLLMBytes = t * (2 * c.hiddenSize + variables * c.intermediateSize) * 4
+      sparseLLMBytes =
+        t * (2 * c.hiddenSize + variables * c.intermediateSize) * 4
         + min(t, plan.options.sparseLLM.chunkRows) * 4 * c.intermediateSize * 4
         + 3 * c.intermediateSize * c.intermediateSize * 8
     }
@@ -266,7 +342,8 @@ public struct ModelPruner: Sendable {
   /// Prunes `model` in place. Blocks found in `store` are installed instead of pruned; every block
   /// pruned here is saved to `store` before the next one starts.
   public func run(
-    _ model: inout TransformerLM, store: (any BlockStore)? = nil, progress: @escaping (ModelPruningEvent) -> Void = { _ in }
+    _ model: inout TransformerLM, store: (any BlockStore)? = nil,
+    progress: @escaping (ModelPruningEvent) -> Void = { _ in }
   ) throws(ModelPruningError) -> ModelPruningSummary {
     let start = ContinuousClock.now
     let blocks = try blockList(for: model)
@@ -278,7 +355,9 @@ public struct ModelPruner: Sendable {
     var prunedHere = 0
     let toPrune = blocks.count
 
-    func finish(_ b: Int, _ outcome: BlockOutcome, into model: inout TransformerLM, save: Bool) throws(ModelPruningError) {
+    func finish(_ b: Int, _ outcome: BlockOutcome, into model: inout TransformerLM, save: Bool)
+      throws(ModelPruningError)
+    {
       for (name, w) in outcome.weights {
         do { try model.setLinearWeight(name, w) } catch { throw .forward(error) }
       }
@@ -288,8 +367,10 @@ public struct ModelPruner: Sendable {
         prunedHere += 1
         let elapsed = secondsSince(start)
         let remaining = toPrune - resumed.count - prunedHere
-        progress(.block(b, done: resumed.count + prunedHere, of: toPrune, elapsed: elapsed,
-                        eta: prunedHere > 0 ? elapsed / Double(prunedHere) * Double(remaining) : nil))
+        progress(
+          .block(
+            b, done: resumed.count + prunedHere, of: toPrune, elapsed: elapsed,
+            eta: prunedHere > 0 ? elapsed / Double(prunedHere) * Double(remaining) : nil))
       }
     }
     func stored(_ b: Int, _ model: TransformerLM) throws(ModelPruningError) -> BlockOutcome? {
@@ -300,19 +381,24 @@ public struct ModelPruner: Sendable {
     }
 
     var hidden: Matrix<Float>
-    do { hidden = try model.embed(calibration.tokens, sequenceLength: calibration.sequenceLength) } catch { throw .forward(error) }
+    do { hidden = try model.embed(calibration.tokens, sequenceLength: calibration.sequenceLength) } catch {
+      throw .forward(error)
+    }
     let lastBlock = blocks.last ?? -1
     let layerProgress: (LayerRecord) -> Void = { r in progress(.layer(r, elapsed: secondsSince(start))) }
 
     switch plan.schedule {
     case .sequential, .sparsellm:
       for b in 0...max(lastBlock, 0) where b <= lastBlock {
-        let input = BlockInput(hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+        let input = BlockInput(
+          hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
         if let outcome = try stored(b, model) {
           try finish(b, outcome, into: &model, save: false)
         } else {
-          let outcome = plan.schedule == .sparsellm
-            ? try pruneBlockSparseLLM(model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
+          let outcome =
+            plan.schedule == .sparsellm
+            ? try pruneBlockSparseLLM(
+              model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
             : try pruneBlockSequential(
               model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
               progress: layerProgress)
@@ -327,7 +413,8 @@ public struct ModelPruner: Sendable {
       while b <= lastBlock {
         var batch: [(block: Int, input: BlockInput, dense: [[Matrix<Float>]]?)] = []
         while b <= lastBlock && batch.count < plan.jobs {
-          let input = BlockInput(hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+          let input = BlockInput(
+            hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
           let outcome = wanted.contains(b) ? try stored(b, model) : nil
           let prune = wanted.contains(b) && outcome == nil
           // The pass that feeds the next block also keeps this block's dense layer inputs, when
@@ -335,7 +422,9 @@ public struct ModelPruner: Sendable {
           var captures: [[Matrix<Float>]] = []
           let keep = prune && input.captureBytes(of: model, block: b) <= Self.captureBudget / plan.jobs
           if b < lastBlock || keep {
-            let next = withUnsafeMutablePointer(to: &captures) { p in input.output(of: model, block: b, captures: keep ? p : nil) }
+            let next = withUnsafeMutablePointer(to: &captures) { p in
+              input.output(of: model, block: b, captures: keep ? p : nil)
+            }
             if b < lastBlock { hidden = next }
           }
           if let outcome { try finish(b, outcome, into: &model, save: false) }
@@ -368,9 +457,12 @@ public struct ModelPruner: Sendable {
   ) throws(ModelPruningError) -> [BlockOutcome] {
     let plan = self.plan
     if batch.count == 1 {
-      return [try pruneBlockCorrected(
-        model, block: batch[0].block, input: batch[0].input, denseInputs: batch[0].dense, method: plan.method, pattern: plan.pattern,
-        options: plan.options, progress: progress)]
+      return [
+        try pruneBlockCorrected(
+          model, block: batch[0].block, input: batch[0].input, denseInputs: batch[0].dense, method: plan.method,
+          pattern: plan.pattern,
+          options: plan.options, progress: progress)
+      ]
     }
     let threads = max(1, Parallelism.threads / batch.count)
     let results = ResultSlots<Result<BlockOutcome, ModelPruningError>>(count: batch.count)
@@ -380,7 +472,8 @@ public struct ModelPruner: Sendable {
       let result = Parallelism.$threadOverride.withValue(threads) {
         Result { () throws(ModelPruningError) -> BlockOutcome in
           try pruneBlockCorrected(
-            model, block: batch[i].block, input: batch[i].input, denseInputs: batch[i].dense, method: plan.method, pattern: plan.pattern,
+            model, block: batch[i].block, input: batch[i].input, denseInputs: batch[i].dense, method: plan.method,
+            pattern: plan.pattern,
             options: plan.options, progress: { r in lock.withLock { report.value(r) } })
         }
       }

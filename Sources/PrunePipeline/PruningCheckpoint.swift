@@ -38,7 +38,8 @@ public struct PruningCheckpoint: BlockStore, Sendable {
     if manager.fileExists(atPath: directory.path) {
       guard resume else {
         throw .resumeConflict(
-          "\(directory.path) holds an interrupted run", hint: "add --resume to continue it, or delete the folder to start over")
+          "\(directory.path) holds an interrupted run",
+          hint: "add --resume to continue it, or delete the folder to start over")
       }
       guard let data = manager.contents(atPath: runFile.path),
         let stored = try? JSONDecoder().decode([String: String].self, from: data)
@@ -51,42 +52,38 @@ public struct PruningCheckpoint: BlockStore, Sendable {
           hint: "resume with the same settings, or delete \(directory.path) to start over")
       }
       // A killed run may have left half-written block files; they are not blocks yet.
-      OutputSafety.removeStaleAtomicWrites(in: directory)
+      AtomicOutput.removeStaleAtomicWrites(in: directory)
     } else {
       try Self.create(directory, fingerprint: fingerprint)
     }
   }
 
   /// Creates the folder with its run.json in one step: both are written under a temporary name
-  /// (`.NAME.partial-PID`) and renamed into place, so a kill never leaves a checkpoint folder
-  /// without its fingerprint.
+  /// (`.NAME.partial-PID`) and renamed into place (`AtomicOutput.writeFolder`), so a kill never
+  /// leaves a checkpoint folder without its fingerprint.
   private static func create(_ directory: URL, fingerprint: [String: String]) throws(ModelPruningError) {
-    let manager = FileManager.default
-    let parent = directory.deletingLastPathComponent()
-    let prefix = ".\(directory.lastPathComponent).partial-"
-    OutputSafety.removeStaleTemporaries(in: parent, prefixes: [prefix])
-    let staging = parent.appendingPathComponent(prefix + "\(getpid())")
-    try? manager.removeItem(at: staging)
+    AtomicOutput.removeStaleTemporaries(
+      in: directory.deletingLastPathComponent(),
+      prefixes: [AtomicOutput.folderTemporaryPrefix(of: directory.lastPathComponent)])
     let retry = "nothing was pruned yet; run the same command again once the folder is writable"
-    do {
-      try manager.createDirectory(at: staging, withIntermediateDirectories: false)
-    } catch {
-      let reason = Self.reason(error)
-      throw .checkpoint("cannot create the checkpoint folder \(directory.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
-    }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    do {
-      try writeAtomically(try encoder.encode(fingerprint), to: staging.appendingPathComponent("run.json"))
+    let runFile = directory.appendingPathComponent("run.json")
+    do throws(FolderWriteError<WriteError>) {
+      try AtomicOutput.writeFolder(directory, name: .partial, replacing: true) { (staging: URL) throws(WriteError) in
+        try AtomicOutput.write(try! encoder.encode(fingerprint), to: staging.appendingPathComponent("run.json"))
+      }
     } catch {
-      try? manager.removeItem(at: staging)
-      let reason = error.writeFailureReason ?? "\(error)"
-      throw .checkpoint("cannot write \(directory.appendingPathComponent("run.json").path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
-    }
-    guard rename(staging.path, directory.path) == 0 else {
-      let reason = String(cString: strerror(errno))
-      try? manager.removeItem(at: staging)
-      throw .checkpoint("cannot create the checkpoint folder \(directory.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
+      switch error {
+      case .create(_, let reason), .move(let reason, _):
+        throw .checkpoint(
+          "cannot create the checkpoint folder \(directory.path): \(reason)",
+          hint: OutputSafety.writeHint(reason: reason, retry: retry))
+      case .fill(let e):
+        let reason = OutputSafety.plain(e.reason)
+        throw .checkpoint(
+          "cannot write \(runFile.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
+      }
     }
   }
 
@@ -129,20 +126,31 @@ public struct PruningCheckpoint: BlockStore, Sendable {
       for (name, w) in weights { try writer.add(name + ".weight", matrix: w) }
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]
-      encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+      encoder.nonConformingFloatEncodingStrategy = .convertToString(
+        positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
       writer.metadata = ["records": String(decoding: try encoder.encode(records), as: UTF8.self), "block": "\(block)"]
       try writer.write(to: file)
     } catch {
-      let reason = (error as? SafetensorsError)?.writeFailureReason ?? "\(error)"
+      let reason: String
+      switch error {
+      case SafetensorsError.writeFailed(_, let why): reason = OutputSafety.plain(why)
+      case let e as any PruneKitError: reason = e.message
+      default: reason = "\(error)"
+      }
       let kept = completedBlocks
-      let retry = kept.isEmpty
+      let retry =
+        kept.isEmpty
         ? "no block was finished yet; run the same command again"
         : "the \(kept.count) finished block(s) stay in \(directory.path) and the same command with --resume continues from them"
-      throw .checkpoint("cannot write block \(block) to \(file.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
+      throw .checkpoint(
+        "cannot write block \(block) to \(file.path): \(reason)",
+        hint: OutputSafety.writeHint(reason: reason, retry: retry))
     }
   }
 
-  public func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (weights: [(String, Matrix<Float>)], records: [LayerRecord])? {
+  public func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (
+    weights: [(String, Matrix<Float>)], records: [LayerRecord]
+  )? {
     let file = url(block: block)
     guard FileManager.default.fileExists(atPath: file.path) else { return nil }
     let hint = "delete \(file.path) (that block is pruned again) or the whole checkpoint folder"
@@ -156,13 +164,18 @@ public struct PruningCheckpoint: BlockStore, Sendable {
         let w = try st.matrix(name + ".weight", as: Float.self)
         let dense = try model.linearWeights(name).weight
         guard w.rows == dense.rows && w.columns == dense.columns else {
-          throw ModelPruningError.checkpoint("\(file.path): \(name) is \(w.shapeDescription), the model's is \(dense.shapeDescription)", hint: hint)
+          throw ModelPruningError.checkpoint(
+            "\(file.path): \(name) is \(w.shapeDescription), the model's is \(dense.shapeDescription)", hint: hint)
         }
         weights.append((name, w))
       }
       return (weights, records)
     } catch let e as ModelPruningError {
       throw e
+    } catch let e as SafetensorsError {
+      throw .checkpointFile(path: file.path, e, hint: hint)
+    } catch let e as any PruneKitError {
+      throw .checkpoint("\(file.path) is unreadable: \(e.message)", hint: hint)
     } catch {
       throw .checkpoint("\(file.path) is unreadable: \(error)", hint: hint)
     }
@@ -185,21 +198,8 @@ public struct PruningCheckpoint: BlockStore, Sendable {
 
   private var decoder: JSONDecoder {
     let d = JSONDecoder()
-    d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    d.nonConformingFloatDecodingStrategy = .convertFromString(
+      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     return d
-  }
-}
-
-extension Error {
-  /// The reason of a `SafetensorsError.writeFailed` (nil for other errors).
-  var writeFailureReason: String? {
-    if case let .writeFailed(_, reason)? = self as? SafetensorsError { return OutputSafety.plain(reason) }
-    return nil
-  }
-
-  /// The path of a `SafetensorsError.writeFailed` (nil for other errors).
-  var writeFailurePath: String? {
-    if case let .writeFailed(path, _)? = self as? SafetensorsError { return path }
-    return nil
   }
 }

@@ -10,10 +10,14 @@ import PruneSolvers
 extension TransformerLM {
   /// Block `index`'s feed-forward weights as a `SparseLLM.FeedForward` (dense, as the model holds
   /// them), with the module names of up, gate (LLaMA) and down.
-  func feedForward(block index: Int) throws(ForwardError) -> (ffn: SparseLLM.FeedForward<Float>, up: String, gate: String?, down: String) {
+  func feedForward(block index: Int) throws(ForwardError) -> (
+    ffn: SparseLLM.FeedForward<Float>, up: String, gate: String?, down: String
+  ) {
     let names = linearGroups(block: index)
-    let first = names[2], down = names[3][0]
-    let gateName: String?, upName: String
+    let first = names[2]
+    let down = names[3][0]
+    let gateName: String?
+    let upName: String
     if config.architecture == .llama {
       gateName = first[0]
       upName = first[1]
@@ -21,7 +25,8 @@ extension TransformerLM {
       gateName = nil
       upName = first[0]
     }
-    let up = try linearWeights(upName), downWeights = try linearWeights(down)
+    let up = try linearWeights(upName)
+    let downWeights = try linearWeights(down)
     let gate = try gateName.map { (n) throws(ForwardError) in try linearWeights(n) }
     let activation: SparseLLM.Activation
     switch config.activation {
@@ -78,7 +83,9 @@ func pruneBlockSparseLLM(
   for r in input.chunks {
     let part = pruned.groupInput(block: block, group: 2, hidden: input.rows(r), sequenceLength: input.sequenceLength)
     x.withUnsafeMutableBufferPointer { px in
-      part.withUnsafeBufferPointer { pp in (px.baseAddress! + r.lowerBound * width).update(from: pp.baseAddress!, count: pp.count) }
+      part.withUnsafeBufferPointer { pp in
+        (px.baseAddress! + r.lowerBound * width).update(from: pp.baseAddress!, count: pp.count)
+      }
     }
   }
 
@@ -90,18 +97,14 @@ func pruneBlockSparseLLM(
   try checkLayerWeight(block: block, name: ffn.up, weight: ffn.ffn.up)
   try checkLayerWeight(block: block, name: ffn.down, weight: ffn.ffn.down)
   if let bad = NonFiniteSummary(of: x) {
-    throw .layer(
-      name: ffn.gate ?? ffn.up,
-      detail: "block \(block): the FFN's calibration input (behind the pruned attention) has \(nonFiniteEntries(bad, of: x))"
-        + " (row = token, column = feature). Hint: the attention layers of this block or an earlier block produce"
-        + " NaN or Inf; check the model file.")
+    throw .layer(block: block, name: ffn.gate ?? ffn.up, .nonFiniteFFNInput(entries: nonFiniteEntries(bad, of: x)))
   }
   let result: SparseLLM.Result<Float>
   do {
     result = try SparseLLM(options: options.sparseLLM, innerOptions: options).prune(ffn.ffn, input: x, pattern: pattern)
   } catch {
     let names = [ffn.gate, ffn.up, ffn.down].compactMap { $0 }.joined(separator: ", ")
-    throw .layer(name: ffn.up, detail: "block \(block): SparseLLM on the FFN (\(names)): \(error.description)")
+    throw .layer(block: block, name: ffn.up, .sparseLLM(layers: names, error))
   }
   var layers: [(String, PruningResult<Float>)] = []
   if let gateName = ffn.gate, let gate = result.gate { layers.append((gateName, gate)) }

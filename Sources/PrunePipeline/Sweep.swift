@@ -10,7 +10,8 @@ import PruneSolvers
 public struct SweepMethod: Sendable {
   public var method: PruningMethod
   public var options: MethodOptions
-  /// The options as given, recorded in the table (and part of the entry's identity).
+  /// The options as given, by report key (`MethodOption.reportKey`) → value as typed, recorded in
+  /// the table (and part of the entry's identity).
   public var givenOptions: [String: String]
 
   public init(_ method: PruningMethod, options: MethodOptions = MethodOptions(), givenOptions: [String: String] = [:]) {
@@ -202,13 +203,13 @@ public struct SweepJob: Sendable {
     if let reason = OutputSafety.unwritableReason(output) {
       throw .write(path: output.path, reason: "cannot create files in it: \(reason)", retry: "nothing was done yet")
     }
-    OutputSafety.removeStaleAtomicWrites(in: output)
+    AtomicOutput.removeStaleAtomicWrites(in: output)
     // Every pattern must be valid for every method before the first (long) entry runs.
     var plans: [(SweepMethod, String, SparsityPattern)] = []
     for m in methods {
       for p in patterns {
         do { plans.append((m, p, try Self.pattern(p, for: m.method))) } catch {
-          throw .usage("\(m.method) at \(p): \(error.description)", hint: "give sparsities such as 0.5,0.7 or 2:4")
+          throw .usage("\(m.method) at \(p): \(error.message)", hint: "give sparsities such as 0.5,0.7 or 2:4")
         }
       }
     }
@@ -257,12 +258,11 @@ public struct SweepJob: Sendable {
       table.entries.removeAll { $0.key == entry.key }
       table.entries.append(entry)
       do {
-        try writeAtomically(table.json(), to: jsonURL)
-        try writeAtomically(Data(table.chart().svg().utf8), to: svgURL)
+        try AtomicOutput.write(table.json(), to: jsonURL)
+        try AtomicOutput.write(Data(table.chart().svg().utf8), to: svgURL)
       } catch {
-        let path = (error.writeFailurePath ?? jsonURL.path)
         throw .write(
-          path: path, reason: error.writeFailureReason ?? error.description,
+          path: error.path, reason: error.reason,
           retry: "the entries finished before this one are in \(jsonURL.path); run the same command again to continue")
       }
       progress(.finished(entry))
@@ -316,7 +316,7 @@ public struct SweepJob: Sendable {
         do { try manager.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
           throw .write(path: folder.deletingLastPathComponent().path, reason: "cannot create the folder: \(PruningCheckpoint.reason(error))", retry: retry)
         }
-        OutputSafety.removeStaleTemporaries(in: folder.deletingLastPathComponent(), prefixes: OutputSafety.temporaryPrefixes(of: folder.lastPathComponent))
+        AtomicOutput.removeStaleTemporaries(of: folder)
         try writeModelFolder(lm, source: model, to: folder, method: m.method.rawValue, pattern: pattern.description, retry: retry) { _ in }
         progress(.saved(folder))
       }

@@ -6,7 +6,7 @@
 /// W as rows:
 ///
 ///     dⱼ = √G*ⱼⱼ + 1e-8,   Ĝ = D⁻¹G*D⁻¹ (unit diagonal),   V₀ = W·D  (|V₀ᵢⱼ| = Wanda's score)
-///     ρ₀ = percdamp · mean(diag Ĝ),   B = W·K·D⁻¹ + ρ₀V₀   (= V₀(Ĝ + ρ₀I) when K = G*)
+///     ρ₀ = damping · mean(diag Ĝ),   B = W·K·D⁻¹ + ρ₀V₀   (= V₀(Ĝ + ρ₀I) when K = G*)
 ///     A = (Ĝ + ρ₀I + ρI)⁻¹                                   (one factorisation per layer)
 ///
 /// The objective in V = ŴD is f(V) = ½tr(VĜVᵀ) − tr(W·K·D⁻¹·Vᵀ) + ρ₀/2‖V − V₀‖² (half the error
@@ -34,13 +34,14 @@
 /// conditioned; the x-update is then one GEMM per iteration.
 public struct ADMM: Sendable {
   /// The mask schedule of the first `maskIterations` iterations.
-  public enum Schedule: String, Sendable {
+  public enum Schedule: String, Sendable, CaseIterable {
     /// sₜ = s − s(1 − (t+1)/P)³: the paper's gradual pruning.
     case cubic
     /// sₜ = s at every step: the released code's unstructured default path.
     case final
   }
 
+  /// The options and their defaults (`MethodOption` declares their command-line names).
   public struct Options: Sendable, Equatable {
     /// ADMM iterations: the released code's `iters`, 20.
     public var iterations: Int = 20
@@ -49,18 +50,20 @@ public struct ADMM: Sendable {
     /// Penalty ρ of the augmented Lagrangian: 1, fixed (the code has no schedule).
     public var rho: Double = 1
     /// ρ₀ as a fraction of mean(diag Ĝ) = 1: `percdamp`, 0.1 (ten times SparseGPT's).
-    public var percentDamping: Double = 0.1
-    public var schedule: Schedule = .cubic
+    public var damping: Double = 0.1
+    /// The sparsity of the mask iterations: the paper's cubic ramp.
+    public var maskSchedule: Schedule = .cubic
 
+    /// The defaults above, except for the values given.
     public init(
-      iterations: Int = 20, maskIterations: Int = 15, rho: Double = 1, percentDamping: Double = 0.1,
-      schedule: Schedule = .cubic
+      iterations: Int? = nil, maskIterations: Int? = nil, rho: Double? = nil, damping: Double? = nil,
+      maskSchedule: Schedule? = nil
     ) {
-      self.iterations = iterations
-      self.maskIterations = maskIterations
-      self.rho = rho
-      self.percentDamping = percentDamping
-      self.schedule = schedule
+      if let iterations { self.iterations = iterations }
+      if let maskIterations { self.maskIterations = maskIterations }
+      if let rho { self.rho = rho }
+      if let damping { self.damping = damping }
+      if let maskSchedule { self.maskSchedule = maskSchedule }
     }
   }
 
@@ -80,16 +83,18 @@ public struct ADMM: Sendable {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
     precondition(options.iterations >= 0 && options.maskIterations >= 0 && options.rho > 0)
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     if let fixedMask, fixedMask.rows != m || fixedMask.columns != n {
-      throw .maskMismatch(detail: "mask [\(fixedMask.rows) × \(fixedMask.columns)] for a weight \(problem.weight.shapeDescription)")
+      throw .maskMismatch(
+        detail: "mask [\(fixedMask.rows) × \(fixedMask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
 
     // Preconditioning: d, Ĝ = D⁻¹G*D⁻¹, V₀ = W·D.
     let d = (0..<n).map { T(Double(problem.gram[$0, $0]).squareRoot() + 1e-8) }
     var gHat = Matrix<T>(rows: n, columns: n) { i, j in problem.gram[i, j] / (d[i] * d[j]) }
     let v0 = Matrix<T>(rows: m, columns: n) { i, j in problem.weight[i, j] * d[j] }
-    let rho0 = options.percentDamping * meanDiagonal(gHat)
+    let rho0 = options.damping * meanDiagonal(gHat)
     // B = W·K·D⁻¹ + ρ₀V₀; without error correction K = G*, so W·K·D⁻¹ = V₀·Ĝ.
     var b: Matrix<T>
     if let k = problem.crossGram {
@@ -151,7 +156,7 @@ public struct ADMM: Sendable {
       rep.iterations = options.iterations
       rep.options = [
         "iterations": "\(options.iterations)", "mask_iterations": "\(options.maskIterations)",
-        "rho": "\(options.rho)", "percdamp": "\(options.percentDamping)", "mask_schedule": options.schedule.rawValue,
+        "rho": "\(options.rho)", "damping": "\(options.damping)", "mask_schedule": options.maskSchedule.rawValue,
         "fixed_mask": "\(fixedMask != nil)",
       ]
     }
@@ -162,14 +167,15 @@ public struct ADMM: Sendable {
   func select<T: KernelScalar>(_ values: Matrix<T>, pattern: SparsityPattern, step: (t: Int, steps: Int)?) -> Mask {
     let magnitudes = values.map { $0.magnitude }
     var fraction = 1.0  // sₜ / s
-    if let step, step.t < step.steps - 1, options.schedule == .cubic {
+    if let step, step.t < step.steps - 1, options.maskSchedule == .cubic {
       let x = 1 - Double(step.t + 1) / Double(step.steps)
       fraction = 1 - x * x * x
     }
     if fraction >= 1 { return Mask.pruningLowest(magnitudes, pattern: pattern) }
-    let m = values.rows, n = values.columns
+    let m = values.rows
+    let n = values.columns
     switch pattern {
-    case let .unstructured(ratio, group):
+    case .unstructured(let ratio, let group):
       let partial = SparsityPattern.unstructured(ratio: ratio * fraction, group: group)
       return Mask.pruningLowest(magnitudes, pattern: partial)
     case .nOfM:

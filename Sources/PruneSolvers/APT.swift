@@ -22,7 +22,7 @@
 ///     [H_F⁻¹]_PP = AᵀA,   [H_F⁻¹]_{P,F} = Aᵀ U_{B,F},
 ///     δw_F = c · U_{B,F},   c = −w_P (AᵀA)⁻¹ Aᵀ  (1 × |B|),   ΔE = w_P (AᵀA)⁻¹ w_Pᵀ.
 ///
-/// Steps (in Double; the set-up is SparseGPT's: dead inputs, δ = percdamp·mean(diag G*), the
+/// Steps (in Double; the set-up is SparseGPT's: dead inputs, δ = damping·mean(diag G*), the
 /// error-corrected start W₀ = W·K·H⁻¹, U = chol_upper(H⁻¹)):
 ///   for each block [i1, i2) of `blockSize` columns (the unit B):
 ///     1. the mask in B: SparseGPT's scores wⱼ²/Uⱼⱼ² on the current weights, with exact cumulative
@@ -37,26 +37,29 @@
 /// equals (Ŵ − W₀)H(Ŵ − W₀)ᵀ summed over rows (`metrics["mrp_loss"]`, tested).
 public struct APT: Sendable {
   /// How N:M chooses the pruned subset of a group.
-  public enum SubsetChoice: String, Sendable {
+  public enum SubsetChoice: String, Sendable, CaseIterable {
     /// Every C(M, N) subset, the smallest exact loss ΔE (2:4: six 2 × 2 solves per row and group).
     case exhaustive
     /// The N lowest SparseGPT scores (what SparseGPT does).
     case scores
   }
 
+  /// The options and their defaults (`MethodOption` declares their command-line names).
   public struct Options: Sendable, Equatable {
     /// Columns per block (SparseGPT's 128; APT's are not published:
     /// Docs/methods/apt.md#options-and-defaults). N:M rounds it down to a multiple of M (at least
     /// M): groups never straddle blocks.
     public var blockSize: Int = 128
     /// δ as a fraction of mean(diag G*): SparseGPT's percdamp, 0.01.
-    public var percentDamping: Double = 0.01
-    public var subsetChoice: SubsetChoice = .exhaustive
+    public var damping: Double = 0.01
+    /// How N:M chooses each group's pruned subset: every subset's exact loss.
+    public var subset: SubsetChoice = .exhaustive
 
-    public init(blockSize: Int = 128, percentDamping: Double = 0.01, subsetChoice: SubsetChoice = .exhaustive) {
-      self.blockSize = blockSize
-      self.percentDamping = percentDamping
-      self.subsetChoice = subsetChoice
+    /// The defaults above, except for the values given.
+    public init(blockSize: Int? = nil, damping: Double? = nil, subset: SubsetChoice? = nil) {
+      if let blockSize { self.blockSize = blockSize }
+      if let damping { self.damping = damping }
+      if let subset { self.subset = subset }
     }
   }
 
@@ -72,13 +75,17 @@ public struct APT: Sendable {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
     precondition(options.blockSize >= 1, "APT: blockSize must be ≥ 1")
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     if let fixedMask, fixedMask.rows != m || fixedMask.columns != n {
-      throw .maskMismatch(detail: "mask [\(fixedMask.rows) × \(fixedMask.columns)] for a weight \(problem.weight.shapeDescription)")
+      throw .maskMismatch(
+        detail: "mask [\(fixedMask.rows) × \(fixedMask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
-    let setup = try OBSSetup(problem, percentDamping: options.percentDamping, method: "apt")
+    let setup = try OBSSetup(problem, damping: options.damping, method: "apt")
     var w = setup.weight
-    let u = setup.u, delta = setup.delta, dead = setup.deadInputs
+    let u = setup.u
+    let delta = setup.delta
+    let dead = setup.deadInputs
 
     var mask = Mask(rows: m, columns: n)
     let total = pattern.prunedCount(rows: m, columns: n)
@@ -86,17 +93,21 @@ public struct APT: Sendable {
     var loss = 0.0
     var systemRetry = 0.0  // extra damping any |P| × |P| system AᵀA needed (0: none)
     var blockSize = options.blockSize
-    if case let .nOfM(_, mm) = pattern { blockSize = max(mm, blockSize / mm * mm) }
+    if case .nOfM(_, let mm) = pattern { blockSize = max(mm, blockSize / mm * mm) }
     for i1 in stride(from: 0, to: n, by: blockSize) {
-      let i2 = min(i1 + blockSize, n), width = i2 - i1
+      let i2 = min(i1 + blockSize, n)
+      let width = i2 - i1
       var err = Matrix<Double>(rows: m, columns: width)
       // The units of this block: the block itself, or its N:M groups.
       var units: [Range<Int>] = [i1..<i2]
-      if case let .nOfM(_, mm) = pattern { units = stride(from: i1, to: i2, by: mm).map { $0..<($0 + mm) } }
+      if case .nOfM(_, let mm) = pattern { units = stride(from: i1, to: i2, by: mm).map { $0..<($0 + mm) } }
       for unit in units {
         // 1. The pruned set of every row in this unit.
         var pruned = [[Int]](repeating: [], count: m)
-        func score(_ i: Int, _ j: Int) -> Double { let v = w[i, j] / u[j, j]; return v * v }
+        func score(_ i: Int, _ j: Int) -> Double {
+          let v = w[i, j] / u[j, j]
+          return v * v
+        }
         if let fixedMask {
           for i in 0..<m { pruned[i] = unit.filter { !fixedMask[i, $0] } }
         } else {
@@ -104,13 +115,15 @@ public struct APT: Sendable {
           case .unstructured(_, .matrix):
             let k = cumulativeShare(total: total, columns: n, from: unit.lowerBound, to: unit.upperBound)
             let all = (0..<m).flatMap { i in unit.map { i * n + $0 } }
-            for idx in lowest(k, of: all, scores: { score($0 / n, $0 % n) }).sorted() { pruned[idx / n].append(idx % n) }
+            for idx in lowest(k, of: all, scores: { score($0 / n, $0 % n) }).sorted() {
+              pruned[idx / n].append(idx % n)
+            }
           case .unstructured(_, .row):
             let k = cumulativeShare(total: perRow, columns: n, from: unit.lowerBound, to: unit.upperBound)
             for i in 0..<m { pruned[i] = lowest(k, of: Array(unit), scores: { score(i, $0) }).sorted() }
-          case let .nOfM(nn, _):
+          case .nOfM(let nn, _):
             for i in 0..<m {
-              if options.subsetChoice == .scores {
+              if options.subset == .scores {
                 pruned[i] = lowest(nn, of: Array(unit), scores: { score(i, $0) }).sorted()
               } else {
                 var bestLoss = Double.infinity
@@ -118,7 +131,10 @@ public struct APT: Sendable {
                   let trial = try removal(w: w, row: i, pruned: subset, unit: unit, u: u)
                   let l = trial.loss
                   systemRetry = max(systemRetry, trial.retry)
-                  if l < bestLoss { bestLoss = l; pruned[i] = subset }
+                  if l < bestLoss {
+                    bestLoss = l
+                    pruned[i] = subset
+                  }
                 }
               }
             }
@@ -156,7 +172,9 @@ public struct APT: Sendable {
       }
     }
     if let fixedMask { precondition(mask == fixedMask, "APT: the given mask was not followed") }
-    return finishResult(method: .apt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start) { r in
+    return finishResult(
+      method: .apt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start
+    ) { r in
       if fixedMask != nil { r.pattern = pattern.description + " (given mask)" }
       r.damping = delta
       r.dampingRetry = setup.addedDamping > 0 ? setup.addedDamping : nil
@@ -164,11 +182,11 @@ public struct APT: Sendable {
       setup.reportInverseRetry(&r)
       if systemRetry > 0 {
         r.metrics["mrp_system_damping_retry"] = systemRetry
-        r.notes.append("a removal system AᵀA was numerically singular and was damped by up to \(systemRetry) (in H⁻¹ units)")
+        r.notes.append(
+          "a removal system AᵀA was numerically singular and was damped by up to \(systemRetry) (in H⁻¹ units)")
       }
       r.options = [
-        "blocksize": "\(options.blockSize)", "percdamp": "\(options.percentDamping)",
-        "subset": options.subsetChoice.rawValue,
+        "block_size": "\(options.blockSize)", "damping": "\(options.damping)", "subset": options.subset.rawValue,
       ]
     }
   }
@@ -194,7 +212,8 @@ public struct APT: Sendable {
     // guards against rounding when U spans many orders of magnitude (an ill-conditioned H).
     let factor: CholeskyFactorization<Double>
     do { factor = try cholesky(s, damping: .retry, threads: 1) } catch {
-      throw .factorisationFailed(method: "apt (row \(row), pruning columns \(pruned) of [\(unit.lowerBound), \(unit.upperBound)))", error)
+      throw .factorisationFailed(
+        method: "apt (row \(row), pruning columns \(pruned) of [\(unit.lowerBound), \(unit.upperBound)))", error)
     }
     let y = choleskySolve(factor, wp)  // (AᵀA)⁻¹ w_Pᵀ
     var lossValue = 0.0
@@ -215,7 +234,10 @@ func combinations(of items: [Int], choose k: Int) -> [[Int]] {
   var out: [[Int]] = []
   var chosen: [Int] = []
   func extend(_ from: Int) {
-    if chosen.count == k { out.append(chosen); return }
+    if chosen.count == k {
+      out.append(chosen)
+      return
+    }
     if items.count - from < k - chosen.count { return }
     for p in from..<items.count {
       chosen.append(items[p])

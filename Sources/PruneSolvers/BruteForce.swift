@@ -11,19 +11,21 @@
 ///      the rows' counts are combined by dynamic programming over rows,
 ///          D(i, κ) = min_k D(i − 1, κ − k) + bestᵢ(k),   answer D(m, K),
 ///      with ties going to the lexicographically first mask (deterministic)
-/// δ = `dampingFraction`·mean(diag G*), 0 by default: the oracle's exact mode. The result has the
+/// δ = `damping`·mean(diag G*), 0 by default: the oracle's exact mode. The result has the
 /// smallest error any method can reach on this pattern (up to the damping), which every other
 /// method's test compares against.
 public struct BruteForce: Sendable {
+  /// The options and their defaults (`MethodOption` declares their command-line names).
   public struct Options: Sendable, Equatable {
     /// δ as a fraction of mean(diag G*): 0, the exact optimum.
-    public var dampingFraction: Double = 0
+    public var damping: Double = 0
     /// Refuses problems with more admissible masks per row (2^16 = 65536 for n = 16).
-    public var maxMasksPerRow: Int = 100_000
+    public var maxMasks: Int = 100_000
 
-    public init(dampingFraction: Double = 0, maxMasksPerRow: Int = 100_000) {
-      self.dampingFraction = dampingFraction
-      self.maxMasksPerRow = maxMasksPerRow
+    /// The defaults above, except for the values given.
+    public init(damping: Double? = nil, maxMasks: Int? = nil) {
+      if let damping { self.damping = damping }
+      if let maxMasks { self.maxMasks = maxMasks }
     }
   }
 
@@ -38,7 +40,8 @@ public struct BruteForce: Sendable {
   {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     // The candidate pruned sets of one row, grouped by how many they prune.
     var candidates: [Int: [[Int]]] = [:]
     switch pattern {
@@ -50,7 +53,7 @@ public struct BruteForce: Sendable {
       try checkSize(1 << min(n, 62), n: n)
       let total = pattern.prunedCount(rows: m, columns: n)
       for k in 0...min(n, total) { candidates[k] = combinations(of: Array(0..<n), choose: k) }
-    case let .nOfM(nn, mm):
+    case .nOfM(let nn, let mm):
       let perGroup = binomial(mm, nn)
       let groups = n / mm
       let count = (0..<groups).reduce(1.0) { acc, _ in acc * Double(perGroup) }
@@ -66,7 +69,7 @@ public struct BruteForce: Sendable {
     let w = problem.weight.converted(to: Double.self)
     let gStar = problem.gram.converted(to: Double.self)
     let c = matmul(w, (problem.crossGram ?? problem.gram).converted(to: Double.self))
-    let delta = options.dampingFraction * meanDiagonal(problem.gram)
+    let delta = options.damping * meanDiagonal(problem.gram)
     // best[i][k] = (error without the constant wGwᵀ, pruned set, weights) of row i pruning k.
     var best = [[Int: (error: Double, pruned: [Int], values: [Double])]](repeating: [:], count: m)
     var worstRetry = 0.0
@@ -124,19 +127,22 @@ public struct BruteForce: Sendable {
       for (p, j) in kept.enumerated() { out[i, j] = row.values[p] }
       for j in row.pruned { mask[i, j] = false }
     }
-    return finishResult(method: .exact, problem: problem, pattern: pattern, weight: out.converted(to: T.self), mask: mask, start: start) { r in
+    return finishResult(
+      method: .exact, problem: problem, pattern: pattern, weight: out.converted(to: T.self), mask: mask, start: start
+    ) { r in
       r.damping = delta
       r.dampingRetry = worstRetry > 0 ? worstRetry : nil
       r.metrics = ["masks_evaluated": Double(evaluated)]
-      r.options = ["damping": "\(options.dampingFraction)", "max_masks": "\(options.maxMasksPerRow)"]
+      r.options = ["damping": "\(options.damping)", "max_masks": "\(options.maxMasks)"]
     }
   }
 
   func checkSize(_ masksPerRow: Int, n: Int) throws(PruningError) {
-    guard masksPerRow <= options.maxMasksPerRow else {
+    guard masksPerRow <= options.maxMasks else {
       throw .problemTooLarge(
         method: "exact",
-        detail: "\(masksPerRow) admissible masks per row for \(n) inputs (limit \(options.maxMasksPerRow)). Hint: the brute-force oracle is for tiny problems; raise max-masks to insist")
+        detail: "\(masksPerRow) admissible masks per row for \(n) inputs (limit \(options.maxMasks))",
+        hint: "the brute-force oracle is for tiny problems; raise --max-masks to insist")
     }
   }
 

@@ -1,42 +1,76 @@
-/// Minimises ½‖X*Ŵᵀ − XWᵀ‖²_F + λ‖Ŵ‖₁ by FISTA, tunes λ by bisection on the rounding-error ratio
-/// and rounds to the exact pattern: FISTAPruner (Zhao, Hu, Li, Zheng, Wang, Yuan, "A Convex-
+/// Minimises ½‖X*Ŵᵀ − XWᵀ‖²_F + λ‖Ŵ‖₁ by FISTA and rounds Ŵ to the exact pattern, with λ tuned by
+/// bisection on the rounding-error ratio: FISTAPruner (Zhao, Hu, Li, Zheng, Wang, Yuan, "A Convex-
 /// optimization-based Layer-wise Post-training Pruner for Large Language Models", arXiv 2408.03728).
 ///
-/// In the Gram form (Docs/methods/fista.md#derivation), with G* = X*ᵀX*, K = XᵀX* and C = W·K:
+/// Each row of Ŵ is a lasso; the m rows share one Gram matrix. With G* = X*ᵀX*, K = XᵀX*
+/// (K = G* = G when X* = X) and C = W·K, the smooth part, its gradient and the layer error are
 ///
-///     f(Z) = ½tr(Z G* Zᵀ) − tr(Z Cᵀ) + ½tr(W G Wᵀ),   ∇f(Z) = Z G* − C,   L = λmax(G*)
+///     f(Z) = ½tr(Z G* Zᵀ) − tr(Z Cᵀ) + ½tr(W G Wᵀ),   ∇f(Z) = Z G* − C,   E(Z) = 2f(Z),
 ///
-/// 1. FISTA at step 1/L (`lasso`, K = `iterations` steps), two-sequence form:
-///        Z_k     = soft_{λ/L}(Y_k − (Y_k G* − C)/L)          soft_τ(v) = sign(v)·max(|v| − τ, 0)
-///        t_{k+1} = (1 + √(1 + 4t_k²))/2
-///        Y_{k+1} = Z_k + ((t_k − 1)/t_{k+1})(Z_k − Z_{k−1})
-///    stopping early when ‖Z_k − Z_{k−1}‖_F ≤ ε‖Z_{k−1}‖_F. L is the kernels' certified upper
-///    bound on λmax(G*): an underestimate would make the step too long and FISTA diverge.
-/// 2. Rounding H: prune the smallest |Z| to the exact pattern (per matrix for unstructured by
-///    default, N:M per row and group); the kept values are not changed (paper mode).
-/// 3. λ by T = `lambdaSteps` rounds of bisection, keeping the best rounded solution so far:
-///        E_total = ‖X*Ĥᵀ − XWᵀ‖²,   E_round = ‖X*(Ĥ − Z)ᵀ‖² = tr((Ĥ − Z)G*(Ĥ − Z)ᵀ)
-///        E_round/E_total > ξ  →  rounding dominates: λ_lo ← λ (more shrinkage)
-///        otherwise            →  shrinkage bias dominates: λ_hi ← λ
-///        next λ = √(λ_lo·λ_hi) when both are finite and positive, 2λ or λ/2 otherwise
-///    Each FISTA run starts from the best solution so far; the first from the warm weights as they
-///    are (dense W for `.dense`: the paper's dense start, distinct from magnitude), whose rounding
-///    is the first candidate, so the result is never worse than the rounded warm start.
-/// 4. Optionally (`finalRefit`, not in the paper) the exact damped refit on the final mask.
+/// and ∇f is Lipschitz with constant λmax(G*). Docs/methods/fista.md#derivation derives every step
+/// below.
 ///
-/// Reconstructed details [INF, Docs/methods/fista.md#reconstructed-inf-and-open-questions]: squared
-/// norms in the ratio, the geometric bisection, and λ₀ = the s-quantile of |Wᵢⱼ|·G*ⱼⱼ, the scale at
-/// which a coordinate-wise lasso step zeroes entry (i, j) when G* is near diagonal. No code of the
-/// authors is public.
+/// Steps (the GEMMs in T, the errors that steer λ summed in Double):
+///   1. C = W·K, and L = the kernels' certified upper bound on λmax(G*)
+///      (`largestEigenvalueUpperBound`). The step is 1/L: an underestimate of λmax would make it
+///      too long, and FISTA could diverge.
+///   2. Warm start W₀ (`warmStart`): Wanda's or SparseGPT's pruned W, magnitude's, or W itself
+///      (`.dense`, the paper's dense start). Its rounding is the first candidate:
+///      best = H(W₀), E_best = E(best), so the result is never worse than the rounded warm start.
+///   3. λ₀ = `initialLambda`, or else the s-quantile of |Wᵢⱼ|·G*ⱼⱼ: the λ at which one coordinate
+///      step of the lasso zeroes entry (i, j) when G* is near diagonal and Z near W, so about the
+///      fraction s of the entries. The bracket starts as λ_lo = 0, λ_hi = ∞.
+///   4. For r = 1 … T (`lambdaSteps`), when L is positive and finite and s > 0:
+///      a. FISTA (`lasso`) from S = W₀ in the first round and S = best afterwards:
+///         Z₀ = Y₁ = S, t₁ = 1, and for k = 1 … K (`iterations`)
+///             Z_k     = soft_{λ/L}(Y_k − (Y_k G* − C)/L)        soft_τ(v) = sign(v)·max(|v| − τ, 0)
+///             t_{k+1} = (1 + √(1 + 4t_k²))/2
+///             Y_{k+1} = Z_k + ((t_k − 1)/t_{k+1})(Z_k − Z_{k−1})
+///         The first line is the proximal gradient step: soft_τ minimises ½(x − v)² + τ|x|, so
+///         Z_k is exactly sparse; Y carries the momentum. Result: Z = Z_K (or Z_k at the stop).
+///      b. Round: Ĥ = H(Z) prunes the smallest |Z| to the exact pattern (per matrix unless the
+///         pattern says per row; N:M per row and group) and keeps the other values unchanged.
+///      c. E_total = E(Ĥ) and E_round = ‖X*(Ĥ − Z)ᵀ‖² = tr((Ĥ − Z)G*(Ĥ − Z)ᵀ), the error that
+///         rounding alone adds. If E_total < E_best: best = Ĥ, E_best = E_total.
+///      d. Bisection on ρ = E_round/E_total (ρ = 0 when E_total = 0, which ends the search):
+///             ρ > ξ  (rounding dominates: Z not sparse enough)  →  λ_lo = λ,  λ = √(λ_lo·λ_hi)
+///             ρ ≤ ξ  (the shrinkage bias dominates)             →  λ_hi = λ,  λ = √(λ_lo·λ_hi)
+///         while the other end is still open (λ_hi = ∞, or λ_lo = 0) the step doubles λ (at
+///         least to the smallest normal number) or halves it instead.
+///   5. The mask is Ĥ's mask of best, and Ŵ = best; with `finalRefit` (not in the paper) the kept
+///      weights are refit exactly on that mask (Refit, with the damping of the options).
+///
+/// Stopping rule. A FISTA run ends after K iterations, or earlier once
+/// ‖Z_k − Z_{k−1}‖_F ≤ ε‖Z_{k−1}‖_F (ε = `tolerance`; 0 runs all K). The λ search ends after T
+/// rounds, or at E_total = 0. With L = 0 (G* = 0: no gradient to follow) or s = 0 no round runs
+/// and the result is the rounded warm start.
+///
+/// Cost. One m×n by n×n GEMM (2mn² flops) per FISTA iteration, plus O(mn) for the prox and the
+/// momentum; per λ round K of them and two more for E_total and E_round; with C and E(W₀), about
+/// 2mn²·(T(K + 2) + 2) flops, plus the warm start (SparseGPT's: O(n³ + mn²)) and O(mn) selections.
+/// Memory: G*, C, Y, Z, Y·G* and the best candidate, O(n² + mn).
+///
+/// Defaults (`Options`), with their source: K = 20 and T = 3 (quoted by the ICLR 2025 reviews
+/// of the paper), ξ = 0.3 (the paper's Eq. 8), the Wanda warm start (the authors' choice for the
+/// LLaMA family; SparseGPT for OPT). Reconstructed [INF], since the paper leaves them open
+/// (Docs/methods/fista.md#reconstructed-inf-and-open-questions): ε = 1e-5, λ₀ of step 3, the
+/// geometric bisection and the squared norms in ρ. Not in the paper: `finalRefit` (off) and its
+/// damping 0.01 of mean(diag G*), as Refit's.
+///
+/// Reference code. The authors published none; FISTA is Beck & Teboulle's ("A Fast Iterative
+/// Shrinkage-Thresholding Algorithm for Linear Inverse Problems", SIAM J. Imaging Sciences, 2009),
+/// in the two-sequence form above. `lassoReference` is step 4a written as plain loops, and
+/// FISTATests compares it with the fast `lasso`.
 ///
 /// Precision: the GEMMs run in T (Float for real layers: the speed comes from SGEMM); errors that
 /// steer λ are accumulated in Double from T products; the reported error is recomputed in Double.
 public struct FISTA: Sendable {
   /// Where the first FISTA run starts (and the first candidate of the best-so-far).
-  public enum WarmStart: String, Sendable {
+  public enum WarmStart: String, Sendable, CaseIterable {
     case sparsegpt, wanda, magnitude, dense
   }
 
+  /// The options and their defaults (`MethodOption` declares their command-line names).
   public struct Options: Sendable, Equatable {
     /// FISTA iterations per λ: K = 20 (the reviews' "K=20").
     public var iterations: Int = 20
@@ -55,21 +89,21 @@ public struct FISTA: Sendable {
     /// Refit the kept weights exactly on the final mask (not in the paper; off by default).
     public var finalRefit: Bool = false
     /// Damping of that refit as a fraction of mean(diag G*): 0.01 (see Refit).
-    public var refitDamping: Double = 0.01
+    public var damping: Double = 0.01
 
+    /// The defaults above, except for the values given.
     public init(
-      iterations: Int = 20, lambdaSteps: Int = 3, xi: Double = 0.3, initialLambda: Double? = nil,
-      tolerance: Double = 1e-5, warmStart: WarmStart = .wanda, finalRefit: Bool = false,
-      refitDamping: Double = 0.01
+      iterations: Int? = nil, lambdaSteps: Int? = nil, xi: Double? = nil, initialLambda: Double? = nil,
+      tolerance: Double? = nil, warmStart: WarmStart? = nil, finalRefit: Bool? = nil, damping: Double? = nil
     ) {
-      self.iterations = iterations
-      self.lambdaSteps = lambdaSteps
-      self.xi = xi
-      self.initialLambda = initialLambda
-      self.tolerance = tolerance
-      self.warmStart = warmStart
-      self.finalRefit = finalRefit
-      self.refitDamping = refitDamping
+      if let iterations { self.iterations = iterations }
+      if let lambdaSteps { self.lambdaSteps = lambdaSteps }
+      if let xi { self.xi = xi }
+      if let initialLambda { self.initialLambda = initialLambda }
+      if let tolerance { self.tolerance = tolerance }
+      if let warmStart { self.warmStart = warmStart }
+      if let finalRefit { self.finalRefit = finalRefit }
+      if let damping { self.damping = damping }
     }
   }
 
@@ -85,8 +119,9 @@ public struct FISTA: Sendable {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
     precondition(options.iterations >= 1 && options.lambdaSteps >= 1, "FISTA: iterations and lambdaSteps must be ≥ 1")
-    let m = problem.outputs, n = problem.inputs
     let g = problem.gram
+
+    // Step 1: C = W·K and L ≥ λmax(G*).
     let c = matmul(problem.weight, problem.crossGram ?? problem.gram)
     let lipschitz = largestEigenvalueUpperBound(g).upperBound
     let denseEnergy = problem.denseEnergy
@@ -94,62 +129,40 @@ public struct FISTA: Sendable {
     // which has no cancellation when E ≪ tr(WGWᵀ).
     func measure(_ candidate: Matrix<T>) -> Double {
       guard problem.crossGram == nil else { return quadraticError(candidate, g: g, c: c, denseEnergy: denseEnergy) }
-      var delta = candidate
-      delta.withUnsafeMutableBufferPointer { pd in
-        problem.weight.withUnsafeBufferPointer { pw in for idx in 0..<pd.count { pd[idx] -= pw[idx] } }
-      }
-      return quadraticForm(delta, g)
+      return quadraticForm(difference(candidate, problem.weight), g)
     }
 
-    // Warm start: the first candidate.
-    let warm: Matrix<T>
-    switch options.warmStart {
-    case .dense: warm = problem.weight
-    case .magnitude: warm = Self.round(problem.weight, pattern: pattern)
-    case .wanda:
-      var w = problem.weight
-      Wanda.mask(problem, pattern: pattern).apply(to: &w)
-      warm = w
-    case .sparsegpt: warm = try SparseGPT().prune(problem, pattern: pattern).weight
-    }
-    // The first FISTA run starts from the warm weights as they are (dense W for `.dense`); the
-    // first candidate is their rounding (for a pruned warm start, the warm start itself).
+    // Step 2: the warm start W₀; its rounding is the first candidate (for a pruned warm start,
+    // the warm start itself), while the first FISTA run starts from W₀ as it is.
+    let warm = try warmStart(problem, pattern: pattern)
     var runStart = warm
     var best = Self.round(warm, pattern: pattern)
     var bestError = measure(best)
     let warmError = bestError
     var bestLambda: Double? = nil
 
-    // λ₀: the s-quantile of |Wᵢⱼ|·G*ⱼⱼ.
-    var lambda = options.initialLambda ?? {
-      var items = [ScoredIndex]()
-      items.reserveCapacity(m * n)
-      problem.weight.withUnsafeBufferPointer { pw in
-        for i in 0..<m { for j in 0..<n { items.append(ScoredIndex(score: Double(pw[i * n + j].magnitude) * Double(g[j, j]), index: Int32(i * n + j))) } }
-      }
-      guard !items.isEmpty else { return 0 }
-      let k = min(items.count - 1, Int(pattern.ratio * Double(items.count)))
-      return items.withUnsafeMutableBufferPointer { p in
-        partitionSmallest(p, k + 1)
-        return p[0...k].max()!.score  // the (k+1)-th smallest = sorted[k]
-      }
-    }()
-    var lambdaLow = 0.0, lambdaHigh = Double.infinity
-    var path: [Double] = [], trace: [Double] = [], ratios: [Double] = []
+    // Step 3: λ₀ and the bracket [λ_lo, λ_hi].
+    var lambda = options.initialLambda ?? Self.quantileLambda(problem, ratio: pattern.ratio)
+    var lambdaLow = 0.0
+    var lambdaHigh = Double.infinity
+
+    // Step 4: T rounds of FISTA, rounding and bisection.
+    var path: [Double] = []
+    var trace: [Double] = []
+    var ratios: [Double] = []
     var totalIterations = 0
     if lipschitz > 0 && lipschitz.isFinite && pattern.ratio > 0 {
       for _ in 0..<options.lambdaSteps {
+        // Step 4a: FISTA from the best candidate so far (W₀ in the first round).
         let run = Self.lasso(
           gram: g, target: c, lambda: lambda, lipschitz: lipschitz, start: runStart,
           iterations: options.iterations, tolerance: options.tolerance)
         totalIterations += run.iterations
+        // Step 4b: Ĥ = H(Z).
         let rounded = Self.round(run.solution, pattern: pattern)
+        // Step 4c: E_total, E_round, and the best candidate so far.
         let eTotal = measure(rounded)
-        var diff = rounded
-        diff.withUnsafeMutableBufferPointer { pd in
-          run.solution.withUnsafeBufferPointer { pz in for idx in 0..<(m * n) { pd[idx] -= pz[idx] } }
-        }
-        let eRound = quadraticForm(diff, g)
+        let eRound = quadraticForm(difference(rounded, run.solution), g)
         path.append(lambda)
         trace.append(eTotal)
         if eTotal < bestError {
@@ -158,27 +171,32 @@ public struct FISTA: Sendable {
           bestLambda = lambda
         }
         runStart = best
+        // Step 4d: bisection on ρ = E_round/E_total.
         let ratio = eTotal > 0 ? eRound / eTotal : 0
         ratios.append(ratio)
         if eTotal == 0 { break }
         if ratio > options.xi {
           lambdaLow = lambda
-          lambda = lambdaHigh.isFinite ? geometricMean(lambdaLow, lambdaHigh) : max(2 * lambda, Double.leastNormalMagnitude)
+          lambda =
+            lambdaHigh.isFinite ? geometricMean(lambdaLow, lambdaHigh) : max(2 * lambda, Double.leastNormalMagnitude)
         } else {
           lambdaHigh = lambda
           lambda = lambdaLow > 0 ? geometricMean(lambdaLow, lambdaHigh) : lambda / 2
         }
       }
     }
+
+    // Step 5: the mask of the best candidate, and the optional exact refit on it.
     let mask = Self.roundingMask(best, pattern: pattern)
     var weight = best
     var refitRetry: Double? = nil
     if options.finalRefit {
-      let refit = try Refit(options: .init(dampingFraction: options.refitDamping)).refit(problem, mask: mask, pattern: pattern)
+      let refit = try Refit(options: .init(damping: options.damping)).refit(problem, mask: mask, pattern: pattern)
       weight = refit.weight
       refitRetry = refit.report.dampingRetry
     }
-    return finishResult(method: .fista, problem: problem, pattern: pattern, weight: weight, mask: mask, start: start) { r in
+    return finishResult(method: .fista, problem: problem, pattern: pattern, weight: weight, mask: mask, start: start) {
+      r in
       r.lambda = bestLambda
       r.lambdaPath = path
       r.objectiveTrace = trace
@@ -196,8 +214,46 @@ public struct FISTA: Sendable {
         "tolerance": "\(options.tolerance)", "warm_start": options.warmStart.rawValue,
         "final_refit": "\(options.finalRefit)",
       ]
-      if let l = options.initialLambda { r.options["lambda"] = "\(l)" }
-      if options.finalRefit { r.options["damping"] = "\(options.refitDamping)" }
+      if let l = options.initialLambda { r.options["initial_lambda"] = "\(l)" }
+      if options.finalRefit { r.options["damping"] = "\(options.damping)" }
+    }
+  }
+
+  /// Step 2: W₀, the weights of the warm-start method (or W itself for `.dense`).
+  func warmStart<T: KernelScalar>(_ problem: LayerProblem<T>, pattern: SparsityPattern) throws(PruningError) -> Matrix<
+    T
+  > {
+    switch options.warmStart {
+    case .dense: return problem.weight
+    case .magnitude: return Self.round(problem.weight, pattern: pattern)
+    case .wanda:
+      var w = problem.weight
+      Wanda.mask(problem, pattern: pattern).apply(to: &w)
+      return w
+    case .sparsegpt: return try SparseGPT().prune(problem, pattern: pattern).weight
+    }
+  }
+
+  /// Step 3: λ₀ = the s-quantile of |Wᵢⱼ|·G*ⱼⱼ, sorted(scores)[min(⌊s·mn⌋, mn − 1)] (0 for an
+  /// empty W).
+  static func quantileLambda<T: KernelScalar>(_ problem: LayerProblem<T>, ratio: Double) -> Double {
+    let m = problem.outputs
+    let n = problem.inputs
+    let g = problem.gram
+    var items = [ScoredIndex]()
+    items.reserveCapacity(m * n)
+    problem.weight.withUnsafeBufferPointer { pw in
+      for i in 0..<m {
+        for j in 0..<n {
+          items.append(ScoredIndex(score: Double(pw[i * n + j].magnitude) * Double(g[j, j]), index: Int32(i * n + j)))
+        }
+      }
+    }
+    guard !items.isEmpty else { return 0 }
+    let k = min(items.count - 1, Int(ratio * Double(items.count)))
+    return items.withUnsafeMutableBufferPointer { p in
+      partitionSmallest(p, k + 1)
+      return p[0...k].max()!.score  // the (k+1)-th smallest = sorted[k]
     }
   }
 
@@ -209,19 +265,24 @@ public struct FISTA: Sendable {
     public let iterations: Int
   }
 
-  /// Runs FISTA on min_Z ½tr(Z G Zᵀ) − tr(Z Cᵀ) + λ‖Z‖₁ from `start` (every row of Z is an
-  /// independent lasso sharing G; they are updated together by one GEMM per iteration).
+  /// Step 4a, the fast path: FISTA on min_Z ½tr(Z G Zᵀ) − tr(Z Cᵀ) + λ‖Z‖₁ from `start`, for
+  /// `iterations` steps or until ‖Z_k − Z_{k−1}‖_F ≤ tolerance·‖Z_{k−1}‖_F. Every row of Z is an
+  /// independent lasso sharing G; the rows are updated together, Y·G by one GEMM per iteration
+  /// and the rest by `fistaRowStep` on chunks of rows in parallel. `lassoReference` is the same
+  /// computation as plain loops.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public static func lasso<T: KernelScalar>(
     gram g: Matrix<T>, target c: Matrix<T>, lambda: Double, lipschitz: Double, start: Matrix<T>,
     iterations: Int, tolerance: Double = 0
   ) -> LassoRun<T> {
-    precondition(g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns, "FISTA.lasso: shapes")
+    precondition(
+      g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns, "FISTA.lasso: shapes")
     precondition(lipschitz > 0 && lambda >= 0, "FISTA.lasso: needs L > 0 and λ ≥ 0")
     let step = T(1 / lipschitz)
     let tau = T(lambda / lipschitz)
-    let rows = c.rows, columns = c.columns
+    let rows = c.rows
+    let columns = c.columns
     var z = start  // Z_{k−1}
     var y = start  // Y_k
     var yg = Matrix<T>(rows: rows, columns: columns)
@@ -229,12 +290,13 @@ public struct FISTA: Sendable {
     // does not depend on how rows are split over threads.
     var rowChange = [Double](repeating: 0, count: rows)
     var rowPrevious = [Double](repeating: 0, count: rows)
-    var t = 1.0
+    var t = 1.0  // t_k
     var done = 0
     for _ in 0..<iterations {
-      gemm(y, g, into: &yg)  // Y G
-      let tNext = (1 + (1 + 4 * t * t).squareRoot()) / 2
+      gemm(y, g, into: &yg)  // Y_k G
+      let tNext = (1 + (1 + 4 * t * t).squareRoot()) / 2  // t_{k+1}
       let momentum = T((t - 1) / tNext)
+      // Z_k = soft_{λ/L}(Y_k − (Y_k G − C)/L) and Y_{k+1} = Z_k + momentum·(Z_k − Z_{k−1}), row by row.
       c.withUnsafeBufferPointer { pc in
         yg.withUnsafeBufferPointer { pyg in
           z.withUnsafeMutableBufferPointer { pz in
@@ -244,7 +306,8 @@ public struct FISTA: Sendable {
                   let shared = (
                     c: SendableConstPointer(pc.baseAddress!), yg: SendableConstPointer(pyg.baseAddress!),
                     z: SendablePointer(pz.baseAddress!), y: SendablePointer(py.baseAddress!),
-                    change: SendablePointer(pch.baseAddress!), previous: SendablePointer(ppr.baseAddress!))
+                    change: SendablePointer(pch.baseAddress!), previous: SendablePointer(ppr.baseAddress!)
+                  )
                   Parallelism.forEachChunk(of: rows) { range in
                     for i in range {
                       let o = i * columns
@@ -263,14 +326,67 @@ public struct FISTA: Sendable {
       }
       t = tNext
       done += 1
+      // The stopping rule: ‖Z_k − Z_{k−1}‖² ≤ ε²‖Z_{k−1}‖².
       if tolerance > 0 {
-        var change = 0.0, previous = 0.0
+        var change = 0.0
+        var previous = 0.0
         for i in 0..<rows {
           change += rowChange[i]
           previous += rowPrevious[i]
         }
         if change <= tolerance * tolerance * previous { break }
       }
+    }
+    return LassoRun(solution: z, iterations: done)
+  }
+
+  /// Step 4a, the reference: the iterations of `lasso` written plainly, in Double, row by row,
+  /// with the gradient summed over the Gram entry by entry (no GEMM, no SIMD, no threads):
+  ///
+  ///     Z_k     = soft_{λ/L}(Y_k − (Y_k G − C)/L)
+  ///     t_{k+1} = (1 + √(1 + 4t_k²))/2
+  ///     Y_{k+1} = Z_k + ((t_k − 1)/t_{k+1})(Z_k − Z_{k−1})
+  ///
+  /// from Z₀ = Y₁ = start and t₁ = 1, with the same stopping rule. FISTATests compares `lasso`
+  /// with it. O(mn²) per iteration like the fast path, but some 100× slower: a test oracle.
+  public static func lassoReference(
+    gram g: Matrix<Double>, target c: Matrix<Double>, lambda: Double, lipschitz: Double, start: Matrix<Double>,
+    iterations: Int, tolerance: Double = 0
+  ) -> LassoRun<Double> {
+    precondition(
+      g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns,
+      "FISTA.lassoReference: shapes")
+    precondition(lipschitz > 0 && lambda >= 0, "FISTA.lassoReference: needs L > 0 and λ ≥ 0")
+    let m = c.rows
+    let n = c.columns
+    var z = start  // Z_{k−1}
+    var y = start  // Y_k
+    var t = 1.0  // t_k
+    var done = 0
+    for _ in 0..<iterations {
+      let tNext = (1 + (1 + 4 * t * t).squareRoot()) / 2
+      var change = 0.0
+      var previous = 0.0  // ‖Z_k − Z_{k−1}‖², ‖Z_{k−1}‖²
+      for i in 0..<m {
+        // Row i of Z_k: a gradient step from row i of Y_k, then the prox.
+        var zRow = [Double](repeating: 0, count: n)
+        for j in 0..<n {
+          var gradient = -c[i, j]  // (Y_k G − C)ᵢⱼ
+          for p in 0..<n { gradient += y[i, p] * g[p, j] }
+          zRow[j] = softThreshold(y[i, j] - gradient / lipschitz, lambda / lipschitz)
+        }
+        // Row i of Y_{k+1}, and Z_{k−1} ← Z_k.
+        for j in 0..<n {
+          let delta = zRow[j] - z[i, j]
+          change += delta * delta
+          previous += z[i, j] * z[i, j]
+          y[i, j] = zRow[j] + (t - 1) / tNext * delta
+          z[i, j] = zRow[j]
+        }
+      }
+      t = tNext
+      done += 1
+      if tolerance > 0 && change <= tolerance * tolerance * previous { break }
     }
     return LassoRun(solution: z, iterations: done)
   }
@@ -283,13 +399,14 @@ public struct FISTA: Sendable {
     return 0
   }
 
-  /// H: the smallest |Z| pruned to the exact pattern, the rest unchanged.
+  /// Step 4b: H(Z), the smallest |Z| pruned to the exact pattern, the rest unchanged.
   static func round<T: KernelScalar>(_ z: Matrix<T>, pattern: SparsityPattern) -> Matrix<T> {
     var w = z
     roundingMask(z, pattern: pattern).apply(to: &w)
     return w
   }
 
+  /// The mask of H(Z).
   static func roundingMask<T: KernelScalar>(_ z: Matrix<T>, pattern: SparsityPattern) -> Mask {
     Mask.pruningLowest(z.map { $0.magnitude }, pattern: pattern)
   }
@@ -306,8 +423,11 @@ func fistaRowStep<T: KernelScalar>(
   c: UnsafePointer<T>, yg: UnsafePointer<T>, z: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
   count: Int, step: T, tau: T, momentum: T
 ) -> (Double, Double) {
-  var change8 = SIMD8<T>(repeating: 0), previous8 = SIMD8<T>(repeating: 0)
-  let tau8 = SIMD8<T>(repeating: tau), step8 = SIMD8<T>(repeating: step), momentum8 = SIMD8<T>(repeating: momentum)
+  var change8 = SIMD8<T>(repeating: 0)
+  var previous8 = SIMD8<T>(repeating: 0)
+  let tau8 = SIMD8<T>(repeating: tau)
+  let step8 = SIMD8<T>(repeating: step)
+  let momentum8 = SIMD8<T>(repeating: momentum)
   var j = 0
   while j + 8 <= count {
     let yv = UnsafeRawPointer(y + j).loadUnaligned(as: SIMD8<T>.self)
@@ -323,7 +443,8 @@ func fistaRowStep<T: KernelScalar>(
     UnsafeMutableRawPointer(z + j).storeBytes(of: zNew, as: SIMD8<T>.self)
     j += 8
   }
-  var change = 0.0, previous = 0.0
+  var change = 0.0
+  var previous = 0.0
   for lane in 0..<8 {
     change += Double(change8[lane])
     previous += Double(previous8[lane])
@@ -349,10 +470,21 @@ func fistaRowStep<T: KernelScalar>(
 func clamp8<T: KernelScalar>(_ v: SIMD8<T>, _ tau: SIMD8<T>) -> SIMD8<T> {
   var r = v
   for lane in 0..<8 {
-    let x = v[lane], t = tau[lane]
+    let x = v[lane]
+    let t = tau[lane]
     r[lane] = x > t ? t : (x < -t ? -t : x)
   }
   return r
+}
+
+/// A − B, entry by entry.
+func difference<T: KernelScalar>(_ a: Matrix<T>, _ b: Matrix<T>) -> Matrix<T> {
+  precondition(a.rows == b.rows && a.columns == b.columns, "difference: shapes")
+  var d = a
+  d.withUnsafeMutableBufferPointer { pd in
+    b.withUnsafeBufferPointer { pb in for idx in 0..<pd.count { pd[idx] -= pb[idx] } }
+  }
+  return d
 }
 
 /// tr(Δ G Δᵀ) = Σᵢⱼ Δᵢⱼ (ΔG)ᵢⱼ with the product in T and the sum in Double.

@@ -59,9 +59,12 @@ public struct LassoKKT: Sendable, Equatable, Codable {
     var scale = 0.0
     for v in c.elements { scale = max(scale, abs(v)) }
     if !(scale > 0) { scale = 1 }
-    var on = 0.0, off = 0.0
-    var onAt: [Int]? = nil, offAt: [Int]? = nil
-    var onCount = 0, l1 = 0.0
+    var on = 0.0
+    var off = 0.0
+    var onAt: [Int]? = nil
+    var offAt: [Int]? = nil
+    var onCount = 0
+    var l1 = 0.0
     for idx in 0..<z.elements.count {
       let g = grad.elements[idx] - c.elements[idx]
       let v = z.elements[idx]
@@ -69,10 +72,16 @@ public struct LassoKKT: Sendable, Equatable, Codable {
         onCount += 1
         l1 += abs(v)
         let r = abs(g + lambda * (v > 0 ? 1 : -1))
-        if !(r <= on) { on = r; onAt = [idx / n, idx % n] }
+        if !(r <= on) {
+          on = r
+          onAt = [idx / n, idx % n]
+        }
       } else {
         let r = max(0, abs(g) - lambda)
-        if r > off || (r.isNaN && offAt == nil) { off = r; offAt = [idx / n, idx % n] }
+        if r > off || (r.isNaN && offAt == nil) {
+          off = r
+          offAt = [idx / n, idx % n]
+        }
       }
     }
     self.lambda = lambda

@@ -115,7 +115,8 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     if let crossGram, let denseGram {
       // tr(Ŵ G* Ŵᵀ) − 2 tr(W K Ŵᵀ) + tr(W G Wᵀ); Double keeps the cancellation harmless
       // (absolute error ~1e-13 of the energies).
-      let e = traceOfProduct(wHat, gram.converted(to: Double.self), wHat)
+      let e =
+        traceOfProduct(wHat, gram.converted(to: Double.self), wHat)
         - 2 * traceOfProduct(w, crossGram.converted(to: Double.self), wHat)
         + traceOfProduct(w, denseGram.converted(to: Double.self), w)
       return max(0, e)
@@ -171,7 +172,7 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     for j in 0..<n { h[j, j] += tau }
     do { _ = try cholesky(h) } catch {
       switch error {
-      case let .notPositiveDefinite(column, _, _, _):
+      case .notPositiveDefinite(let column, _, _, _):
         throw .notSemidefinite(tensor: "gram", column: column, tolerance: tau)
       }
     }
@@ -203,7 +204,7 @@ func traceOfProduct(_ a: Matrix<Double>, _ b: Matrix<Double>, _ c: Matrix<Double
 }
 
 /// Why a layer problem was rejected.
-public enum LayerProblemError: Error, Equatable, CustomStringConvertible {
+public enum LayerProblemError: PruneKitError, Equatable {
   case shapeMismatch(tensor: String, expected: String, found: String)
   case nonFinite(tensor: String, row: Int, column: Int, value: Double)
   case notSymmetric(tensor: String, row: Int, column: Int)
@@ -215,39 +216,52 @@ public enum LayerProblemError: Error, Equatable, CustomStringConvertible {
   /// where the factorisation of G + τI stopped.
   case notSemidefinite(tensor: String, column: Int, tolerance: Double)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .shapeMismatch(tensor, expected, found):
-      return "layer problem: '\(tensor)' has shape \(found), expected \(expected)."
-        + " Hint: W is [out × in], the Grams [in × in] and the inputs [tokens × in]."
-    case let .nonFinite(tensor, row, column, value):
-      let hint: String
-      switch tensor {
-      case "weight":
-        hint = "the weight itself holds NaN or Inf: check the model file (or whatever produced the weight)"
-      case "inputs", "pruned_inputs":
-        hint = "NaN or Inf in the calibration activations (row = token, column = input feature): an"
-          + " earlier layer overflowed or its weights are not finite; check the model file and the calibration run"
-      default:
-        hint = "NaN or Inf in weights or activations, or a Gram that overflowed its precision (activations"
-          + " too large); check the model file and the calibration run, or use double precision"
-      }
-      return "layer problem: '\(tensor)'[\(row), \(column)] is \(value). Hint: \(hint)."
-    case let .negativeDiagonal(tensor, index, value):
-      return "layer problem: '\(tensor)'[\(index), \(index)] is \(value), but a Gram's diagonal is a sum of squares Σ xⱼ² ≥ 0."
-        + " Hint: the Gram was not formed as Σ x xᵀ; check its producer (or that 'cross_gram' and 'gram' are not swapped)."
-    case let .notSemidefinite(tensor, column, tolerance):
+    case .shapeMismatch(let tensor, let expected, let found):
+      return "layer problem: '\(tensor)' has shape \(found), expected \(expected)"
+    case .nonFinite(let tensor, let row, let column, let value):
+      return "layer problem: '\(tensor)'[\(row), \(column)] is \(value)"
+    case .negativeDiagonal(let tensor, let index, let value):
+      return
+        "layer problem: '\(tensor)'[\(index), \(index)] is \(value), but a Gram's diagonal is a sum of squares Σ xⱼ² ≥ 0"
+    case .notSemidefinite(let tensor, let column, let tolerance):
       return "layer problem: '\(tensor)' is not positive semidefinite: it has an eigenvalue below −\(tolerance)"
-        + " (10⁻⁴ of its trace; the factorisation of G + τI stopped at column \(column)), far beyond rounding."
-        + " Hint: a Gram Σ x xᵀ has no negative eigenvalue; check its producer (or that 'cross_gram' and 'gram' are not swapped)."
-    case let .notSymmetric(tensor, row, column):
-      return "layer problem: '\(tensor)' is not symmetric at (\(row), \(column))."
-        + " Hint: a Gram matrix is Σ x xᵀ; check the producer."
+        + " (10⁻⁴ of its trace; the factorisation of G + τI stopped at column \(column)), far beyond rounding"
+    case .notSymmetric(let tensor, let row, let column):
+      return "layer problem: '\(tensor)' is not symmetric at (\(row), \(column))"
     case .incompleteErrorCorrection:
       return "layer problem: an error-corrected problem needs both the cross-Gram K = Σ x x*ᵀ and the"
-        + " dense Gram G = Σ x xᵀ, besides G* = Σ x* x*ᵀ."
-    case let .negativeTokenCount(n):
-      return "layer problem: token count \(n) is negative."
+        + " dense Gram G = Σ x xᵀ, besides G* = Σ x* x*ᵀ"
+    case .negativeTokenCount(let n):
+      return "layer problem: token count \(n) is negative"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .shapeMismatch:
+      return "W is [out × in], the Grams [in × in] and the inputs [tokens × in]."
+    case .nonFinite(let tensor, _, _, _):
+      switch tensor {
+      case "weight":
+        return "the weight itself holds NaN or Inf: check the model file (or whatever produced the weight)."
+      case "inputs", "pruned_inputs":
+        return "NaN or Inf in the calibration activations (row = token, column = input feature): an"
+          + " earlier layer overflowed or its weights are not finite; check the model file and the calibration run."
+      default:
+        return "NaN or Inf in weights or activations, or a Gram that overflowed its precision (activations"
+          + " too large); check the model file and the calibration run, or use double precision."
+      }
+    case .negativeDiagonal:
+      return "the Gram was not formed as Σ x xᵀ; check its producer (or that 'cross_gram' and 'gram' are not swapped)."
+    case .notSemidefinite:
+      return
+        "a Gram Σ x xᵀ has no negative eigenvalue; check its producer (or that 'cross_gram' and 'gram' are not swapped)."
+    case .notSymmetric:
+      return "a Gram matrix is Σ x xᵀ; check the producer."
+    case .incompleteErrorCorrection, .negativeTokenCount:
+      return nil
     }
   }
 }

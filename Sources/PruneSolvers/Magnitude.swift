@@ -22,6 +22,7 @@ public struct Magnitude: Sendable {
     try pattern.check(columns: problem.inputs)
     let scores = problem.weight.map { $0.magnitude }
     let mask = Mask.pruningLowest(scores, pattern: pattern)
-    return finishResult(method: .magnitude, problem: problem, pattern: pattern, weight: problem.weight, mask: mask, start: start)
+    return finishResult(
+      method: .magnitude, problem: problem, pattern: pattern, weight: problem.weight, mask: mask, start: start)
   }
 }

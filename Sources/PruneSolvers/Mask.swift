@@ -82,7 +82,7 @@ public struct Mask: Sendable, Equatable {
         let have = prunedCount(row: i)
         if have != want { out.append(MaskViolation(row: i, column: nil, pruned: have, required: want)) }
       }
-    case let .nOfM(n, m):
+    case .nOfM(let n, let m):
       if columns % m != 0 {
         out.append(MaskViolation(row: nil, column: nil, pruned: prunedCount, required: -1))
         return out
@@ -129,7 +129,7 @@ public struct Mask: Sendable, Equatable {
       case .unstructured(_, .row):
         let k = pattern.prunedCount(rows: 1, columns: columns)
         for i in 0..<rows { pruneLowest(i * columns, columns, k) }
-      case let .nOfM(n, m):
+      case .nOfM(let n, let m):
         // Small groups: pick the n lowest by repeated minimum (ties to the lower index).
         var taken = [Bool](repeating: false, count: m)
         for start in stride(from: 0, to: rows * columns, by: m) {
@@ -168,8 +168,8 @@ public struct MaskViolation: Sendable, Equatable, CustomStringConvertible {
   public var description: String {
     let place: String
     switch (row, column) {
-    case let (r?, c?): place = "row \(r), columns \(c)…"
-    case let (r?, nil): place = "row \(r)"
+    case (let r?, let c?): place = "row \(r), columns \(c)…"
+    case (let r?, nil): place = "row \(r)"
     default: place = "the matrix"
     }
     return required < 0

@@ -19,7 +19,8 @@ public struct NonFiniteSummary: Sendable, Equatable {
 
   /// nil when every entry of `m` is finite.
   public init?<T: KernelScalar>(of m: Matrix<T>) {
-    var count = 0, first = -1
+    var count = 0
+    var first = -1
     m.withUnsafeBufferPointer { p in
       for idx in 0..<p.count where !p[idx].isFinite {
         if first < 0 { first = idx }

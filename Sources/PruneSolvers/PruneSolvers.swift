@@ -20,7 +20,8 @@
 //   Selection.swift         exact k-smallest selection with index tie-breaking
 //   PruningMethod.swift     the methods by name; PruningError; helpers every method shares
 //   PruningResult.swift     the pruned weight, its mask and the report
-//   Pruner.swift            `prune`: any method by name, its options, the safeguards
+//   MethodOptions.swift     every method option, declared once: names, values, defaults, help
+//   Pruner.swift            `prune`: any method by name with its options, the safeguards
 //   NumericalChecks.swift   semidefiniteness, power-of-two scaling, finiteness of results
 //   Magnitude.swift         smallest |Wᵢⱼ|
 //   Wanda.swift             smallest |Wᵢⱼ|·‖xⱼ‖ per row

@@ -22,10 +22,12 @@ public enum PruningMethod: String, Sendable, CaseIterable, CustomStringConvertib
 }
 
 /// Why a pruning method could not run.
-public enum PruningError: Error, Equatable, CustomStringConvertible {
+public enum PruningError: PruneKitError, Equatable {
   case invalidPattern(SparsityPatternError)
   case factorisationFailed(method: String, CholeskyError)
-  case problemTooLarge(method: String, detail: String)
+  /// The problem is beyond what `method` can do (the exact oracle's mask count); `hint` says how
+  /// to go on.
+  case problemTooLarge(method: String, detail: String, hint: String)
   case maskMismatch(detail: String)
   case invalidOption(name: String, detail: String)
   /// The problem handed to a method is invalid (`LayerProblem`'s checks, including the
@@ -34,23 +36,29 @@ public enum PruningError: Error, Equatable, CustomStringConvertible {
   /// A method produced NaN or Inf despite valid inputs (the last guard of `prune`).
   case nonFiniteResult(method: String, detail: String)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .invalidPattern(e):
-      return e.description
-    case let .factorisationFailed(method, e):
-      return "\(method): \(e.description)"
-    case let .problemTooLarge(method, detail):
-      return "\(method): \(detail)"
-    case let .maskMismatch(detail):
-      return "mask: \(detail). Hint: the mask must have the weight's shape [out × in] and satisfy the pattern."
-    case let .invalidOption(name, detail):
-      return "option '\(name)': \(detail). Hint: 'prune help layer' lists every method option."
-    case let .invalidProblem(e):
-      return e.description
-    case let .nonFiniteResult(method, detail):
-      return "\(method): \(detail). Hint: the problem is too ill-conditioned for this method's damping;"
-        + " raise the damping (percdamp / damping), add calibration data, or use --precision double."
+    case .invalidPattern(let e): return e.message
+    case .factorisationFailed(let method, let e): return "\(method): \(e.message)"
+    case .problemTooLarge(let method, let detail, _): return "\(method): \(detail)"
+    case .maskMismatch(let detail): return "mask: \(detail)"
+    case .invalidOption(let name, let detail): return "option '\(name)': \(detail)"
+    case .invalidProblem(let e): return e.message
+    case .nonFiniteResult(let method, let detail): return "\(method): \(detail)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .invalidPattern(let e): return e.hint
+    case .factorisationFailed(_, let e): return e.hint
+    case .problemTooLarge(_, _, let hint): return hint
+    case .maskMismatch: return "the mask must have the weight's shape [out × in] and satisfy the pattern."
+    case .invalidOption: return "'prune help layer' lists every method option."
+    case .invalidProblem(let e): return e.hint
+    case .nonFiniteResult:
+      return "the problem is too ill-conditioned for this method's damping;"
+        + " raise --damping, add calibration data, or use --precision double."
     }
   }
 }

@@ -47,7 +47,8 @@ public struct PruningReport: Sendable, Codable, Equatable {
   public var metrics: [String: Double]
   /// Free-form remarks (a fallback taken, a warning).
   public var notes: [String]
-  /// The options the method ran with, as name → value strings.
+  /// The options the method ran with, under their report keys (`MethodOption.reportKey`), as
+  /// key → value strings.
   public var options: [String: String]
 
   public init(

@@ -22,20 +22,22 @@
 /// singular G* with δ = 0), its Cholesky is retried with growing extra damping, which is reported
 /// (`dampingRetry`), never silent.
 public struct Refit: Sendable {
+  /// The options and their defaults (`MethodOption` declares their command-line names).
   public struct Options: Sendable, Equatable {
     /// δ as a fraction of mean(diag G*). Default 0.01 (SparseGPT's `percdamp`); 0 = exact mode.
-    public var dampingFraction: Double = 0.01
+    public var damping: Double = 0.01
     /// The mask to refit when none is given: Wanda's (the refit of a Wanda mask is the classic
     /// "optimal update for a fixed mask").
     public var maskMethod: PruningMethod = .wanda
 
-    public init(dampingFraction: Double = 0.01, maskMethod: PruningMethod = .wanda) {
-      self.dampingFraction = dampingFraction
-      self.maskMethod = maskMethod
+    /// The defaults above, except for the values given.
+    public init(damping: Double? = nil, maskMethod: PruningMethod? = nil) {
+      if let damping { self.damping = damping }
+      if let maskMethod { self.maskMethod = maskMethod }
     }
 
     /// δ = 0: the exact masked least-squares solution.
-    public static let exact = Options(dampingFraction: 0)
+    public static let exact = Options(damping: 0)
   }
 
   public var options: Options
@@ -50,16 +52,20 @@ public struct Refit: Sendable {
   {
     let start = ContinuousClock.now
     guard mask.rows == problem.outputs && mask.columns == problem.inputs else {
-      throw .maskMismatch(detail: "mask [\(mask.rows) × \(mask.columns)] for a weight \(problem.weight.shapeDescription)")
+      throw .maskMismatch(
+        detail: "mask [\(mask.rows) × \(mask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
-    let delta = options.dampingFraction * meanDiagonal(problem.gram)
+    let delta = options.damping * meanDiagonal(problem.gram)
     let (w, worstRetry) = try refitWeights(problem, mask: mask, delta: delta)
     let patternText = pattern?.description ?? "mask"
-    return finishResult(method: .refit, problem: problem, pattern: pattern ?? .unstructured(mask.sparsity), weight: w.converted(to: T.self), mask: mask, start: start) { r in
+    return finishResult(
+      method: .refit, problem: problem, pattern: pattern ?? .unstructured(mask.sparsity),
+      weight: w.converted(to: T.self), mask: mask, start: start
+    ) { r in
       r.pattern = patternText
       r.damping = delta
       r.dampingRetry = worstRetry > 0 ? worstRetry : nil
-      r.options = ["damping_fraction": "\(options.dampingFraction)"]
+      r.options = ["damping": "\(options.damping)"]
     }
   }
 
@@ -84,7 +90,8 @@ public struct Refit: Sendable {
   func refitWeights<T: KernelScalar>(_ problem: LayerProblem<T>, mask: Mask, delta: Double)
     throws(PruningError) -> (Matrix<Double>, Double)
   {
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     let w = problem.weight.converted(to: Double.self)
     let gStar = problem.gram.converted(to: Double.self)
     let c = matmul(w, (problem.crossGram ?? problem.gram).converted(to: Double.self))  // C = W·K

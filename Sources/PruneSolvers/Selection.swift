@@ -17,7 +17,8 @@ struct ScoredIndex: Comparable {
 /// Reorders `items` so that its first k entries are its k smallest (in no particular order).
 func partitionSmallest(_ items: UnsafeMutableBufferPointer<ScoredIndex>, _ k: Int) {
   guard k > 0 && k < items.count else { return }
-  var lo = 0, hi = items.count - 1
+  var lo = 0
+  var hi = items.count - 1
   let target = k - 1  // the k-th smallest ends at `target`, smaller ones before it
   while hi > lo {
     if hi - lo < 16 {
@@ -25,7 +26,10 @@ func partitionSmallest(_ items: UnsafeMutableBufferPointer<ScoredIndex>, _ k: In
       for i in (lo + 1)...hi {
         let x = items[i]
         var j = i - 1
-        while j >= lo && x < items[j] { items[j + 1] = items[j]; j -= 1 }
+        while j >= lo && x < items[j] {
+          items[j + 1] = items[j]
+          j -= 1
+        }
         items[j + 1] = x
       }
       return
@@ -37,7 +41,8 @@ func partitionSmallest(_ items: UnsafeMutableBufferPointer<ScoredIndex>, _ k: In
     if items[hi] < items[mid] { items.swapAt(hi, mid) }
     items.swapAt(lo, mid)
     let pivot = items[lo]
-    var i = lo + 1, j = hi
+    var i = lo + 1
+    var j = hi
     while true {
       while i <= j && items[i] < pivot { i += 1 }
       while i <= j && pivot < items[j] { j -= 1 }

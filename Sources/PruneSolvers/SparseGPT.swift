@@ -13,7 +13,7 @@
 ///   0. W₀ = W; under error correction W₀ = (W·K)(G* + δI)⁻¹, the dense optimum of the corrected
 ///      objective, so that pruning starts from the best dense weights for the inputs X* [INF].
 ///   1. dead inputs: Gⱼⱼ = 0 → Hⱼⱼ = 1 and W[:, j] = 0 (they cost nothing and are pruned first)
-///   2. δ = percdamp · mean(diag G*); H = G* + δI; U = chol_upper(H⁻¹). The mean is taken over
+///   2. δ = damping · mean(diag G*); H = G* + δI; U = chol_upper(H⁻¹). The mean is taken over
 ///      the original diagonal (dead inputs count 0); the reference averages after setting dead
 ///      entries to 1, which is not invariant to the scale of G (APT does the same as here)
 ///   3. for each block [i1, i2) of `blockSize` columns:
@@ -37,25 +37,27 @@
 /// line in Docs/methods/sparsegpt.md.
 public struct SparseGPT: Sendable {
   /// How many weights a block prunes.
-  public enum CountRule: String, Sendable {
+  public enum CountRule: String, Sendable, CaseIterable {
     /// Cumulative shares of the exact total (the default).
     case exact
     /// The reference's `score ≤ sorted(score)[⌊s·m·B⌋]`: one more per block, plus ties.
     case reference
   }
 
+  /// The options and their defaults (`MethodOption` declares their command-line names).
   public struct Options: Sendable, Equatable {
     /// Columns per lazy batch (the reference's `blocksize`, 128). N:M needs it to be a multiple of M.
     public var blockSize: Int = 128
     /// δ as a fraction of mean(diag G*): the reference's `percdamp`, 0.01.
-    public var percentDamping: Double = 0.01
+    public var damping: Double = 0.01
     /// Exact counts (default) or the reference's per-block threshold.
     public var countRule: CountRule = .exact
 
-    public init(blockSize: Int = 128, percentDamping: Double = 0.01, countRule: CountRule = .exact) {
-      self.blockSize = blockSize
-      self.percentDamping = percentDamping
-      self.countRule = countRule
+    /// The defaults above, except for the values given.
+    public init(blockSize: Int? = nil, damping: Double? = nil, countRule: CountRule? = nil) {
+      if let blockSize { self.blockSize = blockSize }
+      if let damping { self.damping = damping }
+      if let countRule { self.countRule = countRule }
     }
   }
 
@@ -70,16 +72,21 @@ public struct SparseGPT: Sendable {
   {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
-    if case let .nOfM(nn, mm) = pattern, options.blockSize % mm != 0 {
+    if case .nOfM(let nn, let mm) = pattern, options.blockSize % mm != 0 {
       throw .invalidOption(
-        name: "blocksize",
-        detail: "\(options.blockSize) is not a multiple of M = \(mm), which \(nn):\(mm) needs (the reference's rule: groups must not straddle lazy batches)")
+        name: MethodOption.blockSize.cliName,
+        detail:
+          "\(options.blockSize) is not a multiple of M = \(mm), which \(nn):\(mm) needs (the reference's rule: groups must not straddle lazy batches)"
+      )
     }
-    let m = problem.outputs, n = problem.inputs
+    let m = problem.outputs
+    let n = problem.inputs
     // Steps 0–2: dead inputs, damping, the corrected start and U (shared with APT).
-    let setup = try OBSSetup(problem, percentDamping: options.percentDamping, method: "sparsegpt")
+    let setup = try OBSSetup(problem, damping: options.damping, method: "sparsegpt")
     var w = setup.weight
-    let u = setup.u, delta = setup.delta, dead = setup.deadInputs
+    let u = setup.u
+    let delta = setup.delta
+    let dead = setup.deadInputs
 
     // 3. Column sweep in blocks.
     var mask = Mask(rows: m, columns: n)
@@ -88,13 +95,17 @@ public struct SparseGPT: Sendable {
     let perRow = pattern.prunedCount(rows: 1, columns: n)
     let bs = options.blockSize
     for i1 in stride(from: 0, to: n, by: bs) {
-      let i2 = min(i1 + bs, n), width = i2 - i1
+      let i2 = min(i1 + bs, n)
+      let width = i2 - i1
       // W1 = W[:, i1..<i2], Err1 = E.
       var w1 = w.submatrix(rows: 0..<m, columns: i1..<i2)
       var err = Matrix<Double>(rows: m, columns: width)
       var prunedInBlock = [Bool](repeating: false, count: m * width)
       let diag = (0..<width).map { u[i1 + $0, i1 + $0] }
-      func score(_ i: Int, _ c: Int) -> Double { let v = w1[i, c] / diag[c]; return v * v }
+      func score(_ i: Int, _ c: Int) -> Double {
+        let v = w1[i, c] / diag[c]
+        return v * v
+      }
 
       // 3a. Unstructured mask of the block.
       switch pattern {
@@ -124,7 +135,7 @@ public struct SparseGPT: Sendable {
 
       // 3b. OBS steps inside the block.
       for j in 0..<width {
-        if case let .nOfM(nn, mm) = pattern, j % mm == 0 {
+        if case .nOfM(let nn, let mm) = pattern, j % mm == 0 {
           for i in 0..<m {
             let group = Array((i * width + j)..<(i * width + j + mm))
             for idx in lowest(nn, of: group, scores: { score(i, $0 - i * width) }) { prunedInBlock[idx] = true }
@@ -169,14 +180,15 @@ public struct SparseGPT: Sendable {
         }
       }
     }
-    return finishResult(method: .sparsegpt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start) { r in
+    return finishResult(
+      method: .sparsegpt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start
+    ) { r in
       r.damping = delta
       r.dampingRetry = setup.addedDamping > 0 ? setup.addedDamping : nil
       r.metrics = ["obs_loss": loss, "dead_inputs": Double(dead)]
       setup.reportInverseRetry(&r)
       r.options = [
-        "blocksize": "\(options.blockSize)", "percdamp": "\(options.percentDamping)",
-        "count_rule": options.countRule.rawValue,
+        "block_size": "\(options.blockSize)", "damping": "\(options.damping)", "count_rule": options.countRule.rawValue,
       ]
     }
   }
@@ -184,7 +196,7 @@ public struct SparseGPT: Sendable {
 
 /// The set-up SparseGPT and APT share (steps 0–2 of SparseGPT): in Double,
 ///   1. dead inputs (G*ⱼⱼ = 0): Hⱼⱼ = 1 and W[:, j] = 0
-///   2. δ = percdamp · mean(diag G*) (over the original diagonal); H = G* + δI, factored
+///   2. δ = damping · mean(diag G*) (over the original diagonal); H = G* + δI, factored
 ///   0. under error correction the start W₀ = (W·K)·H⁻¹, dead columns zeroed again
 ///   U = chol_upper(H⁻¹), the rows of which give every OBS step
 struct OBSSetup {
@@ -193,7 +205,8 @@ struct OBSSetup {
   func reportInverseRetry(_ r: inout PruningReport) {
     guard inverseAddedDamping > 0 else { return }
     r.metrics["inverse_hessian_damping_retry"] = inverseAddedDamping
-    r.notes.append("H⁻¹ was numerically singular and its factorisation was damped by \(inverseAddedDamping) (in H⁻¹ units)")
+    r.notes.append(
+      "H⁻¹ was numerically singular and its factorisation was damped by \(inverseAddedDamping) (in H⁻¹ units)")
   }
 
   /// W₀: the weights the column sweep starts from.
@@ -207,8 +220,9 @@ struct OBSSetup {
   let inverseAddedDamping: Double
   let deadInputs: Int
 
-  init<T: KernelScalar>(_ problem: LayerProblem<T>, percentDamping: Double, method: String) throws(PruningError) {
-    let m = problem.outputs, n = problem.inputs
+  init<T: KernelScalar>(_ problem: LayerProblem<T>, damping: Double, method: String) throws(PruningError) {
+    let m = problem.outputs
+    let n = problem.inputs
     var w = problem.weight.converted(to: Double.self)
     var h = problem.gram.converted(to: Double.self)
     var dead = 0
@@ -217,7 +231,7 @@ struct OBSSetup {
       for i in 0..<m { w[i, j] = 0 }
       dead += 1
     }
-    let delta = percentDamping * meanDiagonal(problem.gram)
+    let delta = damping * meanDiagonal(problem.gram)
     for j in 0..<n { h[j, j] += delta }
     let hFactor: CholeskyFactorization<Double>
     do { hFactor = try cholesky(h, damping: .retry) } catch { throw .factorisationFailed(method: method, error) }

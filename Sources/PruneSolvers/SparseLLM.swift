@@ -46,11 +46,11 @@
 /// damping, the W₂ step is the closed form, the z-step weights are α and γ, not α = γ).
 
 #if canImport(Glibc)
-import Glibc
+  import Glibc
 #elseif canImport(Musl)
-import Musl
+  import Musl
 #elseif canImport(Darwin)
-import Darwin
+  import Darwin
 #endif
 
 public struct SparseLLM: Sendable {
@@ -115,8 +115,11 @@ public struct SparseLLM: Sendable {
       up: Matrix<T>, upBias: [T]? = nil, gate: Matrix<T>? = nil, gateBias: [T]? = nil, down: Matrix<T>,
       downBias: [T]? = nil, activation: Activation
     ) {
-      precondition(down.columns == up.rows, "FeedForward: down \(down.shapeDescription) does not read up \(up.shapeDescription)")
-      precondition(gate == nil || (gate!.rows == up.rows && gate!.columns == up.columns), "FeedForward: gate and up differ in shape")
+      precondition(
+        down.columns == up.rows, "FeedForward: down \(down.shapeDescription) does not read up \(up.shapeDescription)")
+      precondition(
+        gate == nil || (gate!.rows == up.rows && gate!.columns == up.columns),
+        "FeedForward: gate and up differ in shape")
       precondition(upBias == nil || upBias!.count == up.rows, "FeedForward: up bias count")
       precondition(gateBias == nil || gateBias!.count == up.rows, "FeedForward: gate bias count")
       precondition(downBias == nil || downBias!.count == down.rows, "FeedForward: down bias count")
@@ -167,6 +170,8 @@ public struct SparseLLM: Sendable {
     case last
   }
 
+  /// The options and their defaults (`MethodOption` declares their command-line names; the inner
+  /// method's options are its own, in `innerOptions`).
   public struct Options: Sendable, Equatable {
     /// α, the weight of the linear fits z ≈ XW_upᵀ + b (and s ≈ XW_gateᵀ). nil: 0.1 for ReLU/GELU
     /// FFNs, 5 for SwiGLU, the authors' values. Within each family α = β = γ, and then only the
@@ -184,7 +189,8 @@ public struct SparseLLM: Sendable {
     /// Re-select masks every epoch (the authors'); false keeps epoch 0's masks and refits exactly
     /// (each epoch then cannot increase the objective).
     public var remask: Bool = true
-    /// δ of the W-step as a fraction of mean(diag G): 0.01, SparseGPT's percdamp. The damping pulls
+    /// δ of the W-step's least squares as a fraction of mean(diag G): 0.01, as SparseGPT's damping
+    /// (the inner method's own `damping` is a separate option). The damping pulls
     /// toward the current weights, not toward zero; an undamped fit (the reference's pinv) puts
     /// large weights on input directions with almost no variance (Refit.swift,
     /// Docs/results.md#lowest-layer-error-is-not-lowest-perplexity).
@@ -241,7 +247,7 @@ public struct SparseLLM: Sendable {
   }
 
   public var options: Options
-  /// Options of the inner method (SparseGPT's blocksize/percdamp, FISTA's …).
+  /// Options of the inner method (SparseGPT's `blockSize` and `damping`, FISTA's …).
   public var innerOptions: MethodOptions
 
   public init(options: Options = Options(), innerOptions: MethodOptions = MethodOptions()) {
@@ -259,21 +265,28 @@ public struct SparseLLM: Sendable {
     let start = ContinuousClock.now
     let o = options
     guard o.epochs >= 1, o.activationSteps >= 0, o.chunkRows >= 1, o.leastSquaresDamping >= 0 else {
-      throw .invalidOption(name: "epochs", detail: "epochs and chunk rows must be ≥ 1, damping and activation steps ≥ 0")
+      throw .invalidOption(
+        name: "epochs", detail: "epochs and chunk rows must be ≥ 1, damping and activation steps ≥ 0")
     }
     let (alpha, beta, gamma) = o.weights(gated: ffn.isGated)
     guard alpha > 0, beta > 0, gamma > 0, alpha.isFinite, beta.isFinite, gamma.isFinite else {
-      throw .invalidOption(name: "alpha", detail: "α, β, γ must be positive and finite (got \(alpha), \(beta), \(gamma))")
+      throw .invalidOption(
+        name: "alpha", detail: "α, β, γ must be positive and finite (got \(alpha), \(beta), \(gamma))")
     }
-    precondition(x.columns == ffn.up.columns, "SparseLLM: input \(x.shapeDescription) for up \(ffn.up.shapeDescription)")
+    precondition(
+      x.columns == ffn.up.columns, "SparseLLM: input \(x.shapeDescription) for up \(ffn.up.shapeDescription)")
     try pattern.check(columns: ffn.up.columns)
     try pattern.check(columns: ffn.down.columns)
     try Self.checkFinite(ffn, input: x, target: target)
-    let n = x.rows, f = ffn.up.rows
+    let n = x.rows
+    let f = ffn.up.rows
     let y = target ?? ffn.output(x)
-    precondition(y.rows == n && y.columns == ffn.down.rows, "SparseLLM: target \(y.shapeDescription) for \(n) tokens of \(ffn.down.rows)")
+    precondition(
+      y.rows == n && y.columns == ffn.down.rows,
+      "SparseLLM: target \(y.shapeDescription) for \(n) tokens of \(ffn.down.rows)")
     if target == nil, let bad = NonFiniteSummary(of: y) {
-      throw .invalidProblem(.nonFinite(tensor: "dense FFN output (overflowed)", row: bad.row, column: bad.column, value: bad.value))
+      throw .invalidProblem(
+        .nonFinite(tensor: "dense FFN output (overflowed)", row: bad.row, column: bad.column, value: bad.value))
     }
     let chunks = stride(from: 0, to: n, by: o.chunkRows).map { $0..<min(n, $0 + o.chunkRows) }
     let gated = ffn.isGated
@@ -288,8 +301,14 @@ public struct SparseLLM: Sendable {
     let yMinusB = y.addingBias(ffn.downBias.map { $0.map { -$0 } })
 
     var current = ffn
-    var best: (epoch: Int, error: Double, ffn: FeedForward<T>, up: PruningResult<T>, gate: PruningResult<T>?, down: PruningResult<T>)? = nil
-    var trace: [Double] = [], outputErrors: [Double] = [], dampings: [[String: Double]] = []
+    var best:
+      (
+        epoch: Int, error: Double, ffn: FeedForward<T>, up: PruningResult<T>, gate: PruningResult<T>?,
+        down: PruningResult<T>
+      )? = nil
+    var trace: [Double] = []
+    var outputErrors: [Double] = []
+    var dampings: [[String: Double]] = []
     var masks: (up: Mask, gate: Mask?, down: Mask)? = nil
     var denseGramP: Matrix<T>? = nil
     // The largest extra damping a W-step's Cholesky needed, per layer (reported, never silent).
@@ -304,15 +323,20 @@ public struct SparseLLM: Sendable {
       // 1. W-step.
       var dense = current
       if epoch > 0 {
-        let up = try Self.dampedLeastSquares(x, (z, ffn.upBias), gram: gramXDouble, toward: current.up, damping: o.leastSquaresDamping, chunks: chunks)
+        let up = try Self.dampedLeastSquares(
+          x, (z, ffn.upBias), gram: gramXDouble, toward: current.up, damping: o.leastSquaresDamping, chunks: chunks)
         dense.up = up.weight
         leastSquaresRetry["up", default: 0] = max(leastSquaresRetry["up", default: 0], up.retry)
         if let s {
-          let gate = try Self.dampedLeastSquares(x, (s, ffn.gateBias), gram: gramXDouble, toward: current.gate!, damping: o.leastSquaresDamping, chunks: chunks)
+          let gate = try Self.dampedLeastSquares(
+            x, (s, ffn.gateBias), gram: gramXDouble, toward: current.gate!, damping: o.leastSquaresDamping,
+            chunks: chunks)
           dense.gate = gate.weight
           leastSquaresRetry["gate", default: 0] = max(leastSquaresRetry["gate", default: 0], gate.retry)
         }
-        let down = try Self.dampedLeastSquares(p, (yMinusB, nil), gram: gp.converted(to: Double.self), toward: current.down, damping: o.leastSquaresDamping, chunks: chunks)
+        let down = try Self.dampedLeastSquares(
+          p, (yMinusB, nil), gram: gp.converted(to: Double.self), toward: current.down, damping: o.leastSquaresDamping,
+          chunks: chunks)
         dense.down = down.weight
         leastSquaresRetry["down", default: 0] = max(leastSquaresRetry["down", default: 0], down.retry)
       }
@@ -323,7 +347,9 @@ public struct SparseLLM: Sendable {
         do { problem = try LayerProblem(weight: w, gram: g, tokens: n) } catch {
           throw .nonFiniteResult(
             method: "sparsellm",
-            detail: "epoch \(epoch): the W-step's weights or the activations' Gram are not a valid layer problem (\(error.description))")
+            detail:
+              "epoch \(epoch): the W-step's weights or the activations' Gram are not a valid layer problem (\(error.message))"
+          )
         }
         if let mask { return try Refit(options: .exact).refit(problem, mask: mask, pattern: pattern) }
         return try PruneSolvers.prune(problem, method: o.inner.method, pattern: pattern, options: innerOptions)
@@ -352,7 +378,8 @@ public struct SparseLLM: Sendable {
       let inverse = try Self.activationFitInverse(down: current.down, beta: beta, gamma: gamma).converted(to: T.self)
       for r in chunks {
         let act: Matrix<T> = gated ? Self.swiGLU(s!.rows(r), z.rows(r)) : z.rows(r).mapped(phi)
-        p.setRows(r, Self.activationFit(down: current.down, target: yMinusB.rows(r), act: act, beta: beta, inverse: inverse))
+        p.setRows(
+          r, Self.activationFit(down: current.down, target: yMinusB.rows(r), act: act, beta: beta, inverse: inverse))
       }
 
       // 4. z-step (and 5. s-step).
@@ -364,13 +391,16 @@ public struct SparseLLM: Sendable {
         let pr = p.rows(r)
         if let sAll = s {
           updateEach(&zr, m, pr, sAll.rows(r)) { _, m, p, s in
-            T(Self.gatedUpStep(m: Double(m), p: Double(p), sigma: Activation.silu.value(Double(s)), alpha: alpha, gamma: gamma))
+            T(
+              Self.gatedUpStep(
+                m: Double(m), p: Double(p), sigma: Activation.silu.value(Double(s)), alpha: alpha, gamma: gamma))
           }
         } else {
           updateEach(&zr, m, pr) { z, m, p, _ in
-            T(Self.activationStep(
-              current: Double(z), m: Double(m), p: Double(p), scale: 1, activation: phi, alpha: alpha, gamma: gamma,
-              steps: steps))
+            T(
+              Self.activationStep(
+                current: Double(z), m: Double(m), p: Double(p), scale: 1, activation: phi, alpha: alpha, gamma: gamma,
+                steps: steps))
           }
         }
         z.setRows(r, zr)
@@ -379,16 +409,20 @@ public struct SparseLLM: Sendable {
         for r in chunks {
           let mg = matmul(x.rows(r), current.gate!, transposeB: true).addingBias(ffn.gateBias)
           var sr = s!.rows(r)
-          let pr = p.rows(r), zr = z.rows(r)
+          let pr = p.rows(r)
+          let zr = z.rows(r)
           updateEach(&sr, mg, pr, zr) { s, m, p, z in
-            T(Self.activationStep(
-              current: Double(s), m: Double(m), p: Double(p), scale: Double(z), activation: .silu, alpha: alpha,
-              gamma: gamma, steps: steps))
+            T(
+              Self.activationStep(
+                current: Double(s), m: Double(m), p: Double(p), scale: Double(z), activation: .silu, alpha: alpha,
+                gamma: gamma, steps: steps))
           }
           s!.setRows(r, sr)
         }
       }
-      if o.traceActivationSteps { trace.append(evaluate(current, x, yMinusB, z, s, p, alpha, beta, gamma, chunks).objective) }
+      if o.traceActivationSteps {
+        trace.append(evaluate(current, x, yMinusB, z, s, p, alpha, beta, gamma, chunks).objective)
+      }
     }
 
     let kept = best!
@@ -396,7 +430,8 @@ public struct SparseLLM: Sendable {
     for (name, w) in returned {
       if let w, let bad = NonFiniteSummary(of: w) {
         throw .nonFiniteResult(
-          method: "sparsellm", detail: "\(bad.count) pruned \(name) weights are not finite (first at [\(bad.row), \(bad.column)])")
+          method: "sparsellm",
+          detail: "\(bad.count) pruned \(name) weights are not finite (first at [\(bad.row), \(bad.column)])")
       }
     }
     var energy = 0.0
@@ -428,11 +463,12 @@ public struct SparseLLM: Sendable {
       out.report.metrics["ffn_relative_output_error"] = report.relativeOutputError
       out.report.metrics["ffn_output_error"] = report.outputErrors[kept.epoch]
       // Epoch 0 is plain layer-local pruning by the inner method: the baseline the scheme improves.
-      out.report.metrics["ffn_relative_output_error_epoch0"] = targetEnergy > 0 ? report.outputErrors[0] / targetEnergy : 0
+      out.report.metrics["ffn_relative_output_error_epoch0"] =
+        targetEnergy > 0 ? report.outputErrors[0] / targetEnergy : 0
       out.report.metrics["kept_epoch"] = Double(kept.epoch)
       out.report.options = [
         "inner": o.inner.rawValue, "alpha": "\(alpha)", "beta": "\(beta)", "gamma": "\(gamma)", "epochs": "\(o.epochs)",
-        "remask": "\(o.remask)", "keep": o.keep.rawValue, "ls_damping": "\(o.leastSquaresDamping)",
+        "remask": "\(o.remask)", "keep": o.keep.rawValue, "least_squares_damping": "\(o.leastSquaresDamping)",
         "activation_steps": "\(o.activationSteps)",
       ]
       return out
@@ -446,7 +482,9 @@ public struct SparseLLM: Sendable {
 
   /// Rejects NaN or Inf in the FFN's weights, biases, calibration input or target, naming the
   /// tensor and the first bad entry (`PruningError.invalidProblem(.nonFinite)`).
-  static func checkFinite<T: KernelScalar>(_ ffn: FeedForward<T>, input x: Matrix<T>, target: Matrix<T>?) throws(PruningError) {
+  static func checkFinite<T: KernelScalar>(_ ffn: FeedForward<T>, input x: Matrix<T>, target: Matrix<T>?)
+    throws(PruningError)
+  {
     var tensors: [(String, Matrix<T>)] = [("inputs", x), ("up", ffn.up), ("down", ffn.down)]
     if let g = ffn.gate { tensors.append(("gate", g)) }
     if let t = target { tensors.append(("target", t)) }
@@ -495,7 +533,9 @@ public struct SparseLLM: Sendable {
       for i in 0..<right.rows { for j in 0..<right.columns { right[i, j] += delta * Double(w0[j, i]) } }
     }
     let factor: CholeskyFactorization<Double>
-    do { factor = try cholesky(h, damping: .retry) } catch { throw .factorisationFailed(method: "sparsellm W-step", error) }
+    do { factor = try cholesky(h, damping: .retry) } catch {
+      throw .factorisationFailed(method: "sparsellm W-step", error)
+    }
     return (choleskySolve(factor, right).transposed().converted(to: T.self), factor.addedDamping)
   }
 
@@ -530,7 +570,10 @@ public struct SparseLLM: Sendable {
     var t = current
     var ft = objective1D(t, m: m, p: p, c: c, activation, alpha, gamma)
     let fm = objective1D(m, m: m, p: p, c: c, activation, alpha, gamma)
-    if fm < ft { t = m; ft = fm }
+    if fm < ft {
+      t = m
+      ft = fm
+    }
     for _ in 0..<steps {
       let (value, slope) = activation.valueAndDerivative(t)
       let r = p - c * value
@@ -566,13 +609,17 @@ public struct SparseLLM: Sendable {
   }
 
   /// The p-step's small inverse (γI + βWWᵀ)⁻¹ `[d × d]` for W_down `[d × f]`, in Double.
-  public static func activationFitInverse<T: KernelScalar>(down: Matrix<T>, beta: Double, gamma: Double) throws(PruningError) -> Matrix<Double> {
+  public static func activationFitInverse<T: KernelScalar>(down: Matrix<T>, beta: Double, gamma: Double)
+    throws(PruningError) -> Matrix<Double>
+  {
     let d = down.rows
     var a = gram(down.transposed().converted(to: Double.self))  // WWᵀ
     for i in 0..<d { for j in 0..<d { a[i, j] *= beta } }
     for i in 0..<d { a[i, i] += gamma }
     let factor: CholeskyFactorization<Double>
-    do { factor = try cholesky(a, damping: .retry) } catch { throw .factorisationFailed(method: "sparsellm p-step", error) }
+    do { factor = try cholesky(a, damping: .retry) } catch {
+      throw .factorisationFailed(method: "sparsellm p-step", error)
+    }
     return spdInverse(factor)
   }
 
@@ -602,12 +649,17 @@ public struct SparseLLM: Sendable {
     _ w: FeedForward<T>, _ x: Matrix<T>, _ yMinusB: Matrix<T>, _ z: Matrix<T>, _ s: Matrix<T>?, _ p: Matrix<T>,
     _ alpha: Double, _ beta: Double, _ gamma: Double, _ chunks: [Range<Int>]
   ) -> (objective: Double, outputError: Double) {
-    var total = 0.0, output = 0.0
+    var total = 0.0
+    var output = 0.0
     for r in chunks {
-      let xr = x.rows(r), zr = z.rows(r), pr = p.rows(r), yr = yMinusB.rows(r)
+      let xr = x.rows(r)
+      let zr = z.rows(r)
+      let pr = p.rows(r)
+      let yr = yMinusB.rows(r)
       let mUp = matmul(xr, w.up, transposeB: true).addingBias(w.upBias)
       total += alpha * squaredDistance(zr, mUp)
-      let act: Matrix<T>, hidden: Matrix<T>
+      let act: Matrix<T>
+      let hidden: Matrix<T>
       if let s {
         let sr = s.rows(r)
         let mGate = matmul(xr, w.gate!, transposeB: true).addingBias(w.gateBias)
@@ -635,7 +687,8 @@ public struct SparseLLM: Sendable {
 
 /// Σ (aᵢ − bᵢ)² in Double.
 func squaredDistance<T: KernelScalar>(_ a: Matrix<T>, _ b: Matrix<T>) -> Double {
-  precondition(a.rows == b.rows && a.columns == b.columns, "squaredDistance: \(a.shapeDescription) vs \(b.shapeDescription)")
+  precondition(
+    a.rows == b.rows && a.columns == b.columns, "squaredDistance: \(a.shapeDescription) vs \(b.shapeDescription)")
   var s = 0.0
   a.withUnsafeBufferPointer { pa in
     b.withUnsafeBufferPointer { pb in
@@ -656,7 +709,9 @@ extension Matrix {
 
   /// Overwrites rows r.lowerBound… with `block`'s rows.
   mutating func setRows(_ r: Range<Int>, _ block: Matrix) {
-    precondition(block.rows == r.count && block.columns == columns, "setRows: \(block.shapeDescription) into \(r) of \(shapeDescription)")
+    precondition(
+      block.rows == r.count && block.columns == columns,
+      "setRows: \(block.shapeDescription) into \(r) of \(shapeDescription)")
     let width = columns
     withUnsafeMutableBufferPointer { p in
       block.withUnsafeBufferPointer { q in
@@ -686,7 +741,8 @@ extension Matrix {
 
   /// selfᵢ ← op(selfᵢ, otherᵢ) for every entry.
   mutating func combine(_ other: Matrix, _ op: (Scalar, Scalar) -> Scalar) {
-    precondition(other.rows == rows && other.columns == columns, "combine: \(other.shapeDescription) vs \(shapeDescription)")
+    precondition(
+      other.rows == rows && other.columns == columns, "combine: \(other.shapeDescription) vs \(shapeDescription)")
     withUnsafeMutableBufferPointer { p in
       other.withUnsafeBufferPointer { q in for i in 0..<p.count { p[i] = op(p[i], q[i]) } }
     }
@@ -696,10 +752,12 @@ extension Matrix {
 /// outᵢ ← f(outᵢ, aᵢ, bᵢ, cᵢ) for every entry (c = 0 when nil), in parallel over fixed chunks of
 /// entries: every entry is computed alone, so the result does not depend on the thread count.
 func updateEach<T: KernelScalar>(
-  _ out: inout Matrix<T>, _ a: Matrix<T>, _ b: Matrix<T>, _ c: Matrix<T>? = nil, _ f: @escaping @Sendable (T, T, T, T) -> T
+  _ out: inout Matrix<T>, _ a: Matrix<T>, _ b: Matrix<T>, _ c: Matrix<T>? = nil,
+  _ f: @escaping @Sendable (T, T, T, T) -> T
 ) {
   let count = out.rows * out.columns
-  precondition(a.rows * a.columns == count && b.rows * b.columns == count && (c.map { $0.rows * $0.columns } ?? count) == count,
+  precondition(
+    a.rows * a.columns == count && b.rows * b.columns == count && (c.map { $0.rows * $0.columns } ?? count) == count,
     "updateEach: shapes differ from \(out.shapeDescription)")
   let grain = 4096
   let cc = c ?? b
@@ -708,8 +766,13 @@ func updateEach<T: KernelScalar>(
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
         cc.withUnsafeBufferPointer { pc in
-          guard let o = po.baseAddress, let aa = pa.baseAddress, let bb = pb.baseAddress, let c3 = pc.baseAddress else { return }
-          let so = SendablePointer(o), sa = SendableConstPointer(aa), sb = SendableConstPointer(bb), sc = SendableConstPointer(c3)
+          guard let o = po.baseAddress, let aa = pa.baseAddress, let bb = pb.baseAddress, let c3 = pc.baseAddress else {
+            return
+          }
+          let so = SendablePointer(o)
+          let sa = SendableConstPointer(aa)
+          let sb = SendableConstPointer(bb)
+          let sc = SendableConstPointer(c3)
           Parallelism.forEachChunk(of: (count + grain - 1) / grain) { blocks in
             for i in (blocks.lowerBound * grain)..<min(count, blocks.upperBound * grain) {
               so.base[i] = f(so.base[i], sa.base[i], sb.base[i], hasC ? sc.base[i] : 0)

@@ -59,7 +59,7 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
   /// Wanda, as its authors do; over the whole matrix for every other method).
   public init(parsing text: String, defaultGroup: Group) throws(SparsityPatternError) {
     let parsed = try SparsityPattern(parsing: text)
-    if !text.contains("/"), case let .unstructured(ratio, _) = parsed {
+    if !text.contains("/"), case .unstructured(let ratio, _) = parsed {
       self = .unstructured(ratio: ratio, group: defaultGroup)
     } else {
       self = parsed
@@ -69,9 +69,9 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
   /// Checks the pattern on its own: 0 ≤ ratio < 1, or 0 < N < M.
   public func validate() throws(SparsityPatternError) {
     switch self {
-    case let .unstructured(ratio, _):
+    case .unstructured(let ratio, _):
       guard ratio >= 0 && ratio < 1 && ratio.isFinite else { throw .ratioOutOfRange(ratio) }
-    case let .nOfM(n, m):
+    case .nOfM(let n, let m):
       guard n > 0 && m > n else { throw .invalidNM(n: n, m: m) }
     }
   }
@@ -79,7 +79,7 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
   /// Checks the pattern against a weight with `columns` inputs (N:M needs columns % M == 0).
   public func validate(columns: Int) throws(SparsityPatternError) {
     try validate()
-    if case let .nOfM(n, m) = self, columns % m != 0 {
+    if case .nOfM(let n, let m) = self, columns % m != 0 {
       throw .columnsNotMultiple(columns: columns, n: n, m: m)
     }
   }
@@ -87,11 +87,11 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
   /// The exact number of pruned weights in a `[rows × columns]` weight.
   public func prunedCount(rows: Int, columns: Int) -> Int {
     switch self {
-    case let .unstructured(ratio, .matrix):
+    case .unstructured(let ratio, .matrix):
       return Int((ratio * Double(rows * columns)).rounded(.down))
-    case let .unstructured(ratio, .row):
+    case .unstructured(let ratio, .row):
       return rows * Int((ratio * Double(columns)).rounded(.down))
-    case let .nOfM(n, m):
+    case .nOfM(let n, let m):
       return rows * (columns / m) * n
     }
   }
@@ -99,40 +99,45 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
   /// The fraction of weights pruned (N/M for N:M).
   public var ratio: Double {
     switch self {
-    case let .unstructured(ratio, _): return ratio
-    case let .nOfM(n, m): return Double(n) / Double(m)
+    case .unstructured(let ratio, _): return ratio
+    case .nOfM(let n, let m): return Double(n) / Double(m)
     }
   }
 
   /// "0.5", "0.5/row" or "2:4": the form `init(parsing:)` reads.
   public var description: String {
     switch self {
-    case let .unstructured(ratio, .matrix): return "\(ratio)"
-    case let .unstructured(ratio, .row): return "\(ratio)/row"
-    case let .nOfM(n, m): return "\(n):\(m)"
+    case .unstructured(let ratio, .matrix): return "\(ratio)"
+    case .unstructured(let ratio, .row): return "\(ratio)/row"
+    case .nOfM(let n, let m): return "\(n):\(m)"
     }
   }
 }
 
 /// Why a sparsity pattern was rejected.
-public enum SparsityPatternError: Error, Equatable, CustomStringConvertible {
+public enum SparsityPatternError: PruneKitError, Equatable {
   case unparsable(String)
   case ratioOutOfRange(Double)
   case invalidNM(n: Int, m: Int)
   case columnsNotMultiple(columns: Int, n: Int, m: Int)
 
-  public var description: String {
+  public var message: String {
     switch self {
-    case let .unparsable(text):
-      return "cannot read sparsity pattern '\(text)'. Hint: write a ratio such as 0.5 or 50% (optionally"
-        + " 0.5/row for per-row counts) or N:M such as 2:4."
-    case let .ratioOutOfRange(r):
-      return "sparsity ratio \(r) is outside [0, 1). Hint: 0.5 prunes half of the weights."
-    case let .invalidNM(n, m):
-      return "N:M pattern \(n):\(m) needs 0 < N < M. Hint: 2:4 prunes 2 of every 4 consecutive weights."
-    case let .columnsNotMultiple(columns, n, m):
-      return "N:M pattern \(n):\(m) needs the input size to be a multiple of \(m), but it is \(columns)."
-        + " Hint: choose M dividing \(columns), or an unstructured ratio."
+    case .unparsable(let text): return "cannot read sparsity pattern '\(text)'"
+    case .ratioOutOfRange(let r): return "sparsity ratio \(r) is outside [0, 1)"
+    case .invalidNM(let n, let m): return "N:M pattern \(n):\(m) needs 0 < N < M"
+    case .columnsNotMultiple(let columns, let n, let m):
+      return "N:M pattern \(n):\(m) needs the input size to be a multiple of \(m), but it is \(columns)"
+    }
+  }
+
+  public var hint: String? {
+    switch self {
+    case .unparsable:
+      return "write a ratio such as 0.5 or 50% (optionally 0.5/row for per-row counts) or N:M such as 2:4."
+    case .ratioOutOfRange: return "0.5 prunes half of the weights."
+    case .invalidNM: return "2:4 prunes 2 of every 4 consecutive weights."
+    case .columnsNotMultiple(let columns, _, _): return "choose M dividing \(columns), or an unstructured ratio."
     }
   }
 }

@@ -23,7 +23,8 @@ public struct Wanda: Sendable {
     let start = ContinuousClock.now
     try pattern.check(columns: problem.inputs)
     let mask = Self.mask(problem, pattern: pattern)
-    return finishResult(method: .wanda, problem: problem, pattern: pattern, weight: problem.weight, mask: mask, start: start)
+    return finishResult(
+      method: .wanda, problem: problem, pattern: pattern, weight: problem.weight, mask: mask, start: start)
   }
 
   /// Steps 1–3: Wanda's mask alone (no error evaluation), for methods that start from it.

@@ -3,10 +3,11 @@
 // that names it, so a typo never passes silently.
 
 import Foundation
+import PruneKit
 
-/// A user-facing command-line error: what was wrong and what to do. Exit code 2 for usage errors,
-/// 1 for failures while running.
-struct CLIError: Error, CustomStringConvertible {
+/// A user-facing command-line error: what was wrong and what to do, printed as one line
+/// (`PruneKitError`'s description). Exit code 2 for usage errors, 1 for failures while running.
+struct CLIError: PruneKitError {
   let message: String
   let hint: String?
   let exitCode: Int32
@@ -17,8 +18,10 @@ struct CLIError: Error, CustomStringConvertible {
     self.exitCode = exitCode
   }
 
-  /// One line: the message, then "Hint: ..." when there is a hint.
-  var description: String { hint.map { "\(message). Hint: \($0)" } ?? message }
+  /// A library error, with its own message and hint, and the exit code it calls for.
+  init(_ error: some PruneKitError, exitCode: Int32) {
+    self.init(error.message, hint: error.hint, exitCode: exitCode)
+  }
 }
 
 /// The options of one command invocation.

@@ -109,6 +109,8 @@ func runEval(_ args: inout Arguments) throws {
     textName = loadedText.1
   } catch let error as CLIError {
     throw error
+  } catch let error as any PruneKitError {
+    throw CLIError(error, exitCode: 1)
   } catch {
     throw CLIError("\(error)", exitCode: 1)
   }
@@ -116,7 +118,7 @@ func runEval(_ args: inout Arguments) throws {
   do throws(ModelLoadError) {
     loaded = try LoadedModel(contentsOf: URL(fileURLWithPath: modelPath))
   } catch {
-    throw CLIError(error.description, exitCode: 1)
+    throw CLIError(error, exitCode: 1)
   }
   let tokens = Perplexity.tokenize(text, with: loaded.tokenizer)
   let windowText = windows.map { "the first \($0) window(s)" } ?? "every complete window"
@@ -127,7 +129,7 @@ func runEval(_ args: inout Arguments) throws {
       progress(String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
     }
   } catch {
-    throw CLIError(error.description, exitCode: 1)
+    throw CLIError(error, exitCode: 1)
   }
   if json {
     let encoder = JSONEncoder()

@@ -10,7 +10,7 @@ extension Command {
     run: { args in try runLayer(&args) })
 }
 
-/// The usage text, with the method-option table of `MethodOptions.names`.
+/// The usage text, with the method-option table of `MethodOption.all`.
 func layerUsage() -> String {
   let methods = PruningMethod.allCases.map(\.rawValue).joined(separator: "|")
   var text = """
@@ -35,15 +35,12 @@ func layerUsage() -> String {
       --precision P    float (default) or double: the scalar type of the solve
       --threads N      kernel threads (default: all processors); results do not depend on it
 
-    Method options (--name value):
+    Method options (--name value; each applies to the methods in brackets, and is recorded in the
+    report's options under its name with '_' for '-'):
 
     
     """
-  let width = (MethodOptions.names.map(\.name.count).max() ?? 0) + 2
-  for entry in MethodOptions.names {
-    let name = "--\(entry.name)".padding(toLength: width + 2, withPad: " ", startingAt: 0)
-    text += "  \(name) [\(entry.methods.map(\.rawValue).joined(separator: ", "))] \(entry.help)\n"
-  }
+  text += methodOptionsHelp()
   text += """
 
     Prints a summary to standard output. Exit status: 0 on success; 1 when a file cannot be read or
@@ -83,28 +80,20 @@ func runLayer(_ args: inout Arguments) throws {
       "--precision must be float or double, got '\(precisionName)'", hint: "float is the default; double solves in Double")
   }
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
-  var given: [String: String] = [:]
-  for entry in MethodOptions.names {
-    if let value = args.string(entry.name) { given[entry.name] = value }
-  }
+  let given = try readMethodOptions(&args)
   try args.finish()
 
-  var options = MethodOptions()
-  do throws(PruningError) {
-    for name in given.keys.sorted() { try options.set(name, given[name]!, for: method) }
-  } catch {
-    throw CLIError(error.description, exitCode: 2)
-  }
+  let parsed = try methodOptions(given, for: method)
   Parallelism.defaultThreads = threads
   do throws(LayerJobError) {
     let pattern = try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, method: method)
     let job = LayerJob(
-      problem: problem, method: method, pattern: pattern, options: options, givenOptions: given, mask: mask,
+      problem: problem, method: method, pattern: pattern, options: parsed.options, givenOptions: parsed.given, mask: mask,
       output: output, report: report, maskOutput: maskOutput, precision: precision)
     let outcome = try job.run()
     print(summary(outcome), terminator: "")
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
 }
 

@@ -40,7 +40,7 @@ func runMakeModel(_ args: inout Arguments) throws {
   do throws(ExportError) {
     try SyntheticModelFolder.write(shape, seed: UInt64(seed), to: URL(fileURLWithPath: out))
   } catch {
-    throw CLIError(error.description, exitCode: 1)
+    throw CLIError(error, exitCode: 1)
   }
   print("wrote \(out): \(shape.layers) blocks, hidden \(shape.hidden), intermediate \(shape.intermediate), seed \(seed)")
 }

@@ -71,9 +71,9 @@ func runMakeProblem(_ args: inout Arguments) throws {
   var data = writer.serialized()
   if defect == "truncated" { data = data.prefix(data.count - 4) }
   do {
-    try writeAtomically(data, to: URL(fileURLWithPath: outPath))
+    try AtomicOutput.write(data, to: URL(fileURLWithPath: outPath))
   } catch {
-    throw CLIError(LayerJobError.write(error).description, exitCode: 1)
+    throw CLIError(LayerJobError.write(error), exitCode: 1)
   }
   print("wrote \(outPath): [\(rows) × \(columns)], \(tokens) tokens, form \(form), defect \(defect), seed \(seed)")
 }

@@ -55,7 +55,8 @@ func modelUsage() -> String {
       --json           print the summary as one JSON line (the full report is in DIR/pruning-report.json)
 
     Wanda's and SparseGPT's spellings are accepted: --prune_method, --sparsity_ratio,
-    --sparsity_type unstructured|N:M, --save_model DIR, --prunen N --prunem M.
+    --sparsity_type unstructured|N:M, --save_model DIR, --prunen N --prunem M, and among the method
+    options --blocksize for --block-size and --percdamp for --damping.
 
     Progress (block, layer, realised sparsity, relative error, elapsed, ETA) goes to standard error;
     the summary, with the realised overall sparsity, to standard output. A checkpoint is written after
@@ -67,28 +68,6 @@ func modelUsage() -> String {
 extension PruningMethod {
   /// The methods that prune a whole model (exact enumerates masks and suits tiny layers only).
   static let pipelineMethods: [PruningMethod] = [.magnitude, .wanda, .sparsegpt, .admm, .fista, .refit, .apt, .sparsellm]
-}
-
-/// The plan's method, pattern and options from the command line (shared by model and sweep).
-struct ParsedMethod {
-  var method: PruningMethod
-  var options: MethodOptions
-  var given: [String: String]
-}
-
-/// Reads every method option the user gave (`MethodOptions.names`), for `method`.
-func parseMethodOptions(_ args: inout Arguments, for method: PruningMethod) throws -> ParsedMethod {
-  var given: [String: String] = [:]
-  for entry in MethodOptions.names {
-    if let value = args.string(entry.name) { given[entry.name] = value }
-  }
-  var options = MethodOptions()
-  do throws(PruningError) {
-    for name in given.keys.sorted() { try options.set(name, given[name]!, for: method) }
-  } catch {
-    throw CLIError(error.description, exitCode: 2)
-  }
-  return ParsedMethod(method: method, options: options, given: given)
 }
 
 /// The pattern from --sparsity/--pattern and their Wanda and SparseGPT spellings.
@@ -116,7 +95,7 @@ func parsePattern(_ args: inout Arguments, method: PruningMethod) throws -> Spar
   do throws(LayerJobError) {
     return try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, method: method)
   } catch {
-    throw CLIError(error.description, exitCode: 2)
+    throw CLIError(error, exitCode: 2)
   }
 }
 
@@ -216,7 +195,7 @@ func runModel(_ args: inout Arguments) throws {
     }
     print(json ? modelJSONLine(report) : modelSummary(report), terminator: "")
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
 }
 
@@ -398,6 +377,6 @@ func runMerge(_ args: inout Arguments) throws {
     let report = try merge.run()
     print(modelSummary(report), terminator: "")
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
 }

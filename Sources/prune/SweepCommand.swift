@@ -59,32 +59,35 @@ extension Command {
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
   .deletingLastPathComponent()
 
-/// `--methods` entries: NAME or NAME:option=value:option=value.
-func parseSweepMethods(_ text: String, shared: [String: String]) throws -> [SweepMethod] {
+/// `--methods` entries: NAME or NAME:option=value:option=value. The options given to the whole
+/// sweep (`shared`) apply to every method they concern; an item's own options override them.
+func parseSweepMethods(_ text: String, shared: [(option: MethodOption, value: String)]) throws -> [SweepMethod] {
   let names = PruningMethod.pipelineMethods.map(\.rawValue).joined(separator: ", ")
   return try text.split(separator: ",").map { item in
     let parts = item.split(separator: ":").map(String.init)
     guard let method = PruningMethod(rawValue: parts[0]), PruningMethod.pipelineMethods.contains(method) else {
       throw CLIError("unknown method '\(parts[0])' in --methods", hint: "one of \(names)")
     }
-    var given: [String: String] = [:]
-    for (name, value) in shared where MethodOptions.names.first(where: { $0.name == name })?.methods.contains(method) == true {
-      given[name] = value
-    }
-    for option in parts.dropFirst() {
-      let kv = option.split(separator: "=", maxSplits: 1).map(String.init)
+    var given = shared.filter { $0.option.route(for: method) != nil }
+    var own: Set<String> = []
+    for part in parts.dropFirst() {
+      let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
       guard kv.count == 2 else {
-        throw CLIError("--methods: '\(option)' is not option=value", hint: "write e.g. fista:warm-start=sparsegpt")
+        throw CLIError("--methods: '\(part)' is not option=value", hint: "write e.g. fista:warm-start=sparsegpt")
       }
-      given[kv[0]] = kv[1]
+      guard let option = MethodOption.named(kv[0]) else {
+        throw CLIError(
+          "--methods: unknown option '\(kv[0])' for \(method)",
+          hint: "the method options of 'prune help layer': \(MethodOption.all.map(\.cliName).joined(separator: ", "))")
+      }
+      guard own.insert(option.name).inserted else {
+        throw CLIError("--methods: \(method) sets \(option.cliName) twice", hint: "give each option once per method")
+      }
+      given.removeAll { $0.option.name == option.name }
+      given.append((option, kv[1]))
     }
-    var options = MethodOptions()
-    do throws(PruningError) {
-      for name in given.keys.sorted() { try options.set(name, given[name]!, for: method) }
-    } catch {
-      throw CLIError(error.description, exitCode: 2)
-    }
-    return SweepMethod(method, options: options, givenOptions: given)
+    let parsed = try methodOptions(given, for: method)
+    return SweepMethod(method, options: parsed.options, givenOptions: parsed.given)
   }
 }
 
@@ -99,10 +102,7 @@ func runSweep(_ args: inout Arguments) throws {
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
   let quiet = args.flag("quiet")
   let corpusPath = args.string("corpus")
-  var shared: [String: String] = [:]
-  for entry in MethodOptions.names {
-    if let value = args.string(entry.name) { shared[entry.name] = value }
-  }
+  let shared = try readMethodOptions(&args)
   try args.finish()
   let methods = try parseSweepMethods(methodsText, shared: shared)
   var save: Set<PruningMethod> = []
@@ -152,7 +152,7 @@ func runSweepJob(_ job: SweepJob, quiet: Bool) throws {
     print(table.text(), terminator: "")
     print("wrote \(job.output.appendingPathComponent("sweep.json").path) and sweep.svg in \(formatSeconds(secondsSince(start)))")
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
 }
 
@@ -184,7 +184,7 @@ func runQuickstart(_ args: inout Arguments) throws {
     }
   }
   Parallelism.defaultThreads = threads
-  let methods = try parseSweepMethods("magnitude,wanda,sparsegpt,admm,fista:warm-start=sparsegpt", shared: [:])
+  let methods = try parseSweepMethods("magnitude,wanda,sparsegpt,admm,fista:warm-start=sparsegpt", shared: [])
   let job = SweepJob(
     model: model, methods: methods, patterns: ["0.5"], evaluation: .austenQuick, output: URL(fileURLWithPath: out), save: [.fista])
   try runSweepJob(job, quiet: quiet)

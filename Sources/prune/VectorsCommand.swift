@@ -64,7 +64,7 @@ func runVectors(_ args: inout Arguments) throws {
   do {
     manifest = try suite.run { line in if !quiet { printError("  \(line)") } }
   } catch {
-    throw CLIError(error.description, exitCode: 1)
+    throw CLIError(error, exitCode: 1)
   }
   let synthetic = manifest.cases.filter { $0.kind != "real" }.count
   print("wrote \(manifest.cases.count) cases (\(synthetic) synthetic, \(manifest.cases.count - synthetic) real) to \(out.path)/manifest.json")

@@ -82,10 +82,10 @@ func runVerify(_ args: inout Arguments) throws {
       exactCount: exactCount)
     certificate = try verification.run()
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
   if let certificateURL {
-    do { try writeAtomically(certificate.json(), to: certificateURL) } catch { throw CLIError(LayerJobError.write(error).description, exitCode: 1) }
+    do { try AtomicOutput.write(certificate.json(), to: certificateURL) } catch { throw CLIError(LayerJobError.write(error), exitCode: 1) }
   }
   if json {
     FileHandle.standardOutput.write(certificate.json())
@@ -183,10 +183,12 @@ func runVerifySuite(_ args: inout Arguments, manifest: String) throws {
       manifest: URL(fileURLWithPath: manifest), candidates: candidates.map { URL(fileURLWithPath: $0) }
     ).run()
   } catch {
-    throw CLIError(error.description, exitCode: error.isUsageError ? 2 : 1)
+    throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
   if let certificatePath {
-    do { try writeAtomically(report.json(), to: URL(fileURLWithPath: certificatePath)) } catch { throw CLIError(LayerJobError.write(error).description, exitCode: 1) }
+    do { try AtomicOutput.write(report.json(), to: URL(fileURLWithPath: certificatePath)) } catch {
+      throw CLIError(LayerJobError.write(error), exitCode: 1)
+    }
   }
   if json {
     FileHandle.standardOutput.write(report.json())

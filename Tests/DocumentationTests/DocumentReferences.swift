@@ -139,8 +139,9 @@ enum DocumentReferences {
   /// The anchor that starts at `i` (just after a `#`), and the index after it.
   private static func anchor(in bytes: [UInt8], from i: Int, to end: Int) -> (String, Int) {
     var j = i
-    while j < end, isPathByte(bytes[j]) && bytes[j] != UInt8(ascii: ".") && bytes[j] != UInt8(ascii: "/")
-      || bytes[j] >= 0x80
+    while j < end,
+      isPathByte(bytes[j]) && bytes[j] != UInt8(ascii: ".") && bytes[j] != UInt8(ascii: "/")
+        || bytes[j] >= 0x80
     {
       j += 1
     }

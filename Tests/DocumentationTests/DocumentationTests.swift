@@ -107,20 +107,24 @@ struct DocumentationTests {
     }
   }
 
-  @Test("anchors are GitHub's", arguments: [
-    ("The authors' code, and where PruneKit differs", "the-authors-code-and-where-prunekit-differs"),
-    ("Reconstructed [INF], and open questions", "reconstructed-inf-and-open-questions"),
-    ("AVX2 or AVX-512, chosen at run time", "avx2-or-avx-512-chosen-at-run-time"),
-    ("`prune verify`", "prune-verify"),
-    ("Checking another backend: `prune verify` and `prune vectors`",
-     "checking-another-backend-prune-verify-and-prune-vectors"),
-    ("GEMM: C ← α·op(A)·op(B) + β·C", "gemm-c--αopaopb--βc"),
-    ("Faults: kill, resume, full disk, unwritable output", "faults-kill-resume-full-disk-unwritable-output"),
-    ("Kills: `Tests/fault-kill.sh`", "kills-testsfault-killsh"),
-    ("A certified upper bound on λmax", "a-certified-upper-bound-on-λmax"),
-    ("Steps (all in Double)", "steps-all-in-double"),
-    ("See [the oracle](oracle.md)", "see-the-oracle"),
-  ])
+  @Test(
+    "anchors are GitHub's",
+    arguments: [
+      ("The authors' code, and where PruneKit differs", "the-authors-code-and-where-prunekit-differs"),
+      ("Reconstructed [INF], and open questions", "reconstructed-inf-and-open-questions"),
+      ("AVX2 or AVX-512, chosen at run time", "avx2-or-avx-512-chosen-at-run-time"),
+      ("`prune verify`", "prune-verify"),
+      (
+        "Checking another backend: `prune verify` and `prune vectors`",
+        "checking-another-backend-prune-verify-and-prune-vectors"
+      ),
+      ("GEMM: C ← α·op(A)·op(B) + β·C", "gemm-c--αopaopb--βc"),
+      ("Faults: kill, resume, full disk, unwritable output", "faults-kill-resume-full-disk-unwritable-output"),
+      ("Kills: `Tests/fault-kill.sh`", "kills-testsfault-killsh"),
+      ("A certified upper bound on λmax", "a-certified-upper-bound-on-λmax"),
+      ("Steps (all in Double)", "steps-all-in-double"),
+      ("See [the oracle](oracle.md)", "see-the-oracle"),
+    ])
   func slugs(heading: String, anchor: String) {
     #expect(DocumentReferences.slug(heading) == anchor)
   }

@@ -1,4 +1,5 @@
-// libFuzzer entry point for the config.json parsers (ModelConfig and ForwardConfig).
+// libFuzzer entry point for the config.json parser (ModelConfig) and the forward config derived
+// from it (ForwardConfig).
 // Built and run by scripts/fuzz.sh; seed corpus in Fixtures/fuzz/config-json/corpus.
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -79,8 +79,11 @@ private let allMetadata: [(String, GGUFValue)] = [
     // w_{16+j} = 0.5·(15 − j) − 1. Block 1: d = 1/3 (half 0x3555), m = 1 with all nibbles 3 →
     // 3·0.333251953125 + 1 = 1.999755859375 (exact in Float).
     b.tensors.append(
-      ("q4_1", [64], 3, le16(Half.half) + le16(Half.minusOne) + q4bytes + le16(Half.third) + le16(Half.one)
-        + [UInt8](repeating: 0x33, count: 16)))
+      (
+        "q4_1", [64], 3,
+        le16(Half.half) + le16(Half.minusOne) + q4bytes + le16(Half.third) + le16(Half.one)
+          + [UInt8](repeating: 0x33, count: 16)
+      ))
     let g = try b.file()
 
     let t32 = try g.floatTensor("f32")
@@ -127,7 +130,10 @@ private let allMetadata: [(String, GGUFValue)] = [
 
   @Test func mapsLlamaNamesAndUnpermutesQueryAndKeyRows() throws {
     // A tiny llama: hidden 8, 2 query heads and 1 key/value head of size 4.
-    let hidden = 8, heads = 2, kvHeads = 1, headDim = 4
+    let hidden = 8
+    let heads = 2
+    let kvHeads = 1
+    let headDim = 4
     var b = GGUFBuilder()
     b.metadata = [
       ("general.architecture", .string("llama")),
@@ -171,7 +177,9 @@ private let allMetadata: [(String, GGUFValue)] = [
 
     // GGUF row 2p + s of a head holds HF row s·d/2 + p: with d = 4, stored rows [0 1 2 3] are HF
     // rows [0 2 1 3], so HF row order reads stored rows 0 2 1 3 (and 4 6 5 7 in head 1).
-    func firstColumn(_ t: FloatTensor) -> [Float] { stride(from: 0, to: t.values.count, by: t.shape[1]).map { t.values[$0] } }
+    func firstColumn(_ t: FloatTensor) -> [Float] {
+      stride(from: 0, to: t.values.count, by: t.shape[1]).map { t.values[$0] }
+    }
     #expect(firstColumn(try g.floatTensor("model.layers.0.self_attn.q_proj.weight")) == [0, 2, 1, 3, 4, 6, 5, 7])
     #expect(firstColumn(try g.floatTensor("model.layers.0.self_attn.k_proj.weight")) == [0, 2, 1, 3])
     // Other tensors keep their rows; the raw accessor keeps the stored order.
@@ -182,7 +190,7 @@ private let allMetadata: [(String, GGUFValue)] = [
     #expect(config.hiddenSize == hidden && config.numAttentionHeads == heads && config.numKeyValueHeads == kvHeads)
     #expect(config.headDim == headDim && config.intermediateSize == 16 && config.numHiddenLayers == 1)
     #expect(config.vocabSize == 10)  // from the embedding: no vocab_size key, no token list
-    #expect(config.tieWordEmbeddings)  // no output.weight
+    #expect(config.tieWordEmbeddings == true)  // no output.weight
     #expect(config.ropeTheta == 10000 && config.rmsNormEps == Double(Float(1e-5)) && config.maxPositionEmbeddings == 64)
   }
 
@@ -195,13 +203,17 @@ private let allMetadata: [(String, GGUFValue)] = [
       ("llama.context_length", .uint32(64)), ("llama.attention.layer_norm_rms_epsilon", .float32(1e-5)),
       ("llama.vocab_size", .uint32(10)),
     ]
-    #expect(throws: GGUFError.invalidMetadata(
-      path: "test.gguf", key: "llama hyper-parameter num_key_value_heads",
-      reason: "is 3, which does not divide num_attention_heads = 2")) { try b.file().llamaConfig() }
+    #expect(
+      throws: GGUFError.invalidMetadata(
+        path: "test.gguf", key: "llama hyper-parameter num_key_value_heads",
+        reason: "is 3, which does not divide num_attention_heads = 2")
+    ) { try b.file().llamaConfig() }
     b.metadata.removeLast()
     b.metadata[1].1 = .string("eight")
-    #expect(throws: GGUFError.invalidMetadata(
-      path: "test.gguf", key: "llama.embedding_length", reason: "expected an integer, found string")) {
+    #expect(
+      throws: GGUFError.invalidMetadata(
+        path: "test.gguf", key: "llama.embedding_length", reason: "expected an integer, found string")
+    ) {
       try b.file().llamaConfig()
     }
     b.metadata[0].1 = .string("gpt2")
@@ -230,7 +242,9 @@ private let allMetadata: [(String, GGUFValue)] = [
   @Test func qwen2RowsAreNotUnpermuted() throws {
     var b = GGUFBuilder()
     b.metadata = [("general.architecture", .string("qwen2")), ("qwen2.attention.head_count", .uint32(1))]
-    b.tensors = [("blk.0.attn_q.weight", [1, 4], 0, [Float](arrayLiteral: 0, 1, 2, 3).flatMap { GGUFBuilder.le($0.bitPattern) })]
+    b.tensors = [
+      ("blk.0.attn_q.weight", [1, 4], 0, [Float](arrayLiteral: 0, 1, 2, 3).flatMap { GGUFBuilder.le($0.bitPattern) })
+    ]
     let g = try b.file()
     #expect(!g.unpermutesQueryKey)
     #expect(try g.floatTensor("model.layers.0.self_attn.q_proj.weight").values == [0, 1, 2, 3])
@@ -243,7 +257,8 @@ private let allMetadata: [(String, GGUFValue)] = [
   /// llama.cpp's converter, transcribed: `w.reshape(heads, 2, d/2, in).swapaxes(1, 2).reshape(out, in)`
   /// with explicit loops (index (h, s, p, c) of the source goes to (h, p, s, c)).
   static func convertPermute(_ w: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
-    let d = rows / heads, half = d / 2
+    let d = rows / heads
+    let half = d / 2
     var out = [Float](repeating: .nan, count: w.count)
     for h in 0..<heads {
       for s in 0..<2 {
@@ -257,21 +272,28 @@ private let allMetadata: [(String, GGUFValue)] = [
     return out
   }
 
-  @Test(arguments: [(rows: 8, columns: 3, heads: 2), (rows: 12, columns: 1, heads: 3), (rows: 576, columns: 5, heads: 9),
-    (rows: 192, columns: 4, heads: 3), (rows: 2, columns: 2, heads: 1)])
+  @Test(arguments: [
+    (rows: 8, columns: 3, heads: 2), (rows: 12, columns: 1, heads: 3), (rows: 576, columns: 5, heads: 9),
+    (rows: 192, columns: 4, heads: 3), (rows: 2, columns: 2, heads: 1),
+  ])
   func permuteMatchesTheConverterAndUnpermuteInvertsIt(rows: Int, columns: Int, heads: Int) {
     var rng = SplitMix64(seed: UInt64(rows * 1000 + columns * 10 + heads))
     let w = (0..<(rows * columns)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 7 }
     let permuted = LlamaRotaryPermutation.permuteRows(w, rows: rows, columns: columns, heads: heads)
-    #expect(permuted == Self.convertPermute(w, rows: rows, columns: columns, heads: heads), "\(rows)×\(columns), \(heads) heads")
+    #expect(
+      permuted == Self.convertPermute(w, rows: rows, columns: columns, heads: heads),
+      "\(rows)×\(columns), \(heads) heads")
     #expect(LlamaRotaryPermutation.unpermuteRows(permuted, rows: rows, columns: columns, heads: heads) == w)
-    #expect(LlamaRotaryPermutation.permuteRows(
-      LlamaRotaryPermutation.unpermuteRows(w, rows: rows, columns: columns, heads: heads),
-      rows: rows, columns: columns, heads: heads) == w)
+    #expect(
+      LlamaRotaryPermutation.permuteRows(
+        LlamaRotaryPermutation.unpermuteRows(w, rows: rows, columns: columns, heads: heads),
+        rows: rows, columns: columns, heads: heads) == w)
     // The row formula: HF row h·d + s·d/2 + p is GGUF row h·d + 2p + s.
     let d = rows / heads
     for hfRow in 0..<rows {
-      let h = hfRow / d, s = (hfRow % d) / (d / 2), p = hfRow % (d / 2)
+      let h = hfRow / d
+      let s = (hfRow % d) / (d / 2)
+      let p = hfRow % (d / 2)
       #expect(LlamaRotaryPermutation.ggufRow(ofHuggingFaceRow: hfRow, rows: rows, heads: heads) == h * d + 2 * p + s)
     }
   }
@@ -381,10 +403,11 @@ private let allMetadata: [(String, GGUFValue)] = [
       try open(Self.patched { $0.tensors.append($0.tensors[0]) })
     }
     #expect(throws: GGUFError.self) {  // two GGUF names, one Hugging Face name
-      try open(Self.patched { b in
-        b.tensors.append(("output_norm.weight", [2], 0, b.tensors[0].bytes))
-        b.tensors.append(("model.norm.weight", [2], 0, b.tensors[0].bytes))
-      })
+      try open(
+        Self.patched { b in
+          b.tensors.append(("output_norm.weight", [2], 0, b.tensors[0].bytes))
+          b.tensors.append(("model.norm.weight", [2], 0, b.tensors[0].bytes))
+        })
     }
     #expect(throws: GGUFError.invalidAlignment(path: p, value: "\(GGUFValue.uint32(24))")) {
       try open(Self.patched { $0.metadata.append(("general.alignment", .uint32(24))) })
@@ -400,7 +423,9 @@ private let allMetadata: [(String, GGUFValue)] = [
     #expect(throws: GGUFError.self) { try open(Self.patched { $0.tensors[0].dims = [] }) }
     #expect(throws: GGUFError.self) { try open(Self.patched { $0.tensors[0].dims = [1, 1, 1, 1, 2] }) }
     // Q4_1 rows must be whole blocks.
-    #expect(throws: GGUFError.self) { try open(Self.patched { $0.tensors = [("q", [16], 3, [UInt8](repeating: 0, count: 20))] }) }
+    #expect(throws: GGUFError.self) {
+      try open(Self.patched { $0.tensors = [("q", [16], 3, [UInt8](repeating: 0, count: 20))] })
+    }
     // A tensor claiming more elements than its bytes: its extent passes the end of the file.
     #expect(throws: GGUFError.self) { try open(Self.patched { $0.tensors[0].dims = [1000] }) }
   }
@@ -441,7 +466,9 @@ private let allMetadata: [(String, GGUFValue)] = [
     #expect(throws: GGUFError.unsupportedTensorType(path: p, tensor: "k", type: "Q4_K")) { try g.floatTensor("k") }
     #expect(throws: GGUFError.unsupportedTensorType(path: p, tensor: "x", type: "type 99")) { try g.floatTensor("x") }
     #expect(throws: GGUFError.missingTensor(path: p, tensor: "nope")) { try g.floatTensor("nope") }
-    for e in [GGUFError.unsupportedTensorType(path: p, tensor: "k", type: "Q4_K"), .missingTensor(path: p, tensor: "n")] {
+    for e in [
+      GGUFError.unsupportedTensorType(path: p, tensor: "k", type: "Q4_K"), .missingTensor(path: p, tensor: "n"),
+    ] {
       #expect(e.description.contains("Hint:"))
     }
   }
@@ -451,7 +478,7 @@ private let allMetadata: [(String, GGUFValue)] = [
     #expect {
       try GGUFFile(contentsOf: url)
     } throws: { error in
-      guard case let .unreadable(path, _) = error as? GGUFError else { return false }
+      guard case .unreadable(let path, _) = error as? GGUFError else { return false }
       return path == url.path && (error as! GGUFError).description.contains("Hint:")
     }
   }

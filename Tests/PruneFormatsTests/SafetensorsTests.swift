@@ -1,6 +1,6 @@
 import Foundation
-import PruneKernels
 import PruneFormats
+import PruneKernels
 import PruneTestSupport
 import Testing
 
@@ -17,7 +17,10 @@ import Testing
     var f32 = (0..<(rows * columns)).map { _ in Float.random(in: -100...100, using: &rng) }
     // Special values must survive bit for bit.
     f32[0] = -0.0
-    if f32.count > 2 { f32[1] = .infinity; f32[2] = Float(bitPattern: 0x7FC0_1234) }
+    if f32.count > 2 {
+      f32[1] = .infinity
+      f32[2] = Float(bitPattern: 0x7FC0_1234)
+    }
     let f64 = (0..<(columns * 3)).map { _ in Double.random(in: -1e300...1e300, using: &rng) }
     let u8 = (0..<rows).map { _ in UInt8.random(in: 0...255, using: &rng) }
     var writer = SafetensorsWriter(metadata: ["format": "pt", "seed": "\(seed)", "quote\"d": "a\\b\nc"])
@@ -114,7 +117,10 @@ import Testing
       try writer.write(to: missing)
       Issue.record("writing into a missing folder succeeded")
     } catch {
-      guard case let .writeFailed(path, _) = error else { Issue.record("\(error)"); return }
+      guard case .writeFailed(let path, _) = error else {
+        Issue.record("\(error)")
+        return
+      }
       #expect(path == missing.path)
     }
   }
@@ -141,7 +147,8 @@ import Testing
     for (dtype, cases) in [("F16", Self.halfCases), ("BF16", Self.bfloat16Cases)] {
       let words = cases.map(\.bits) + [dtype == "F16" ? 0x7E00 : 0x7FC0]  // + a quiet NaN
       let header = "{\"h\":{\"dtype\":\"\(dtype)\",\"shape\":[\(words.count)],\"data_offsets\":[0,\(2 * words.count)]}}"
-      let file = try SafetensorsFile(data: safetensorsBytes(header: header, buffer: littleEndianBytes(words)), name: dtype)
+      let file = try SafetensorsFile(
+        data: safetensorsBytes(header: header, buffer: littleEndianBytes(words)), name: dtype)
       let f = try file.floatTensor("h").values
       let d = try file.doubleTensor("h").values
       for (i, c) in cases.enumerated() {
@@ -209,7 +216,9 @@ import Testing
     }
     // A truncated file: the header is cut off.
     let full = safetensorsBytes(header: good, buffer: Self.buffer12)
-    #expect(throws: SafetensorsError.headerLengthOutOfRange(path: "f", headerLength: UInt64(good.utf8.count), fileSize: 40)) {
+    #expect(
+      throws: SafetensorsError.headerLengthOutOfRange(path: "f", headerLength: UInt64(good.utf8.count), fileSize: 40)
+    ) {
       try SafetensorsFile(data: full.prefix(40), name: "f")
     }
     // A truncated file: the data buffer is cut off.
@@ -245,18 +254,22 @@ import Testing
       throws: SafetensorsError.invalidOffsets(
         path: "f", tensor: "b", reason: "data_offsets [8, 16] reach beyond the data buffer of 12 bytes")
     ) {
-      try open(good.replacingOccurrences(of: "\"shape\":[4],\"data_offsets\":[8,12]", with: "\"shape\":[8],\"data_offsets\":[8,16]"))
+      try open(
+        good.replacingOccurrences(
+          of: "\"shape\":[4],\"data_offsets\":[8,12]", with: "\"shape\":[8],\"data_offsets\":[8,16]"))
     }
     // Overlap: b starts inside a.
     #expect(throws: SafetensorsError.overlappingTensors(path: "f", first: "a", second: "b")) {
       try open(
-        good.replacingOccurrences(of: "\"shape\":[4],\"data_offsets\":[8,12]", with: "\"shape\":[4],\"data_offsets\":[4,8]"),
+        good.replacingOccurrences(
+          of: "\"shape\":[4],\"data_offsets\":[8,12]", with: "\"shape\":[4],\"data_offsets\":[4,8]"),
         [UInt8](repeating: 0, count: 8))
     }
     // A gap before b, and trailing bytes after it.
     #expect(throws: SafetensorsError.uncoveredBytes(path: "f", tensor: "b", offset: 8)) {
       try open(
-        good.replacingOccurrences(of: "\"shape\":[4],\"data_offsets\":[8,12]", with: "\"shape\":[2],\"data_offsets\":[10,12]"))
+        good.replacingOccurrences(
+          of: "\"shape\":[4],\"data_offsets\":[8,12]", with: "\"shape\":[2],\"data_offsets\":[10,12]"))
     }
     #expect(throws: SafetensorsError.uncoveredBytes(path: "f", tensor: nil, offset: 12)) {
       try open(good, Self.buffer12 + [0, 0])
@@ -278,7 +291,10 @@ import Testing
       _ = try SafetensorsFile(contentsOf: URL(fileURLWithPath: path))
       Issue.record("opened a missing file")
     } catch {
-      guard case let .unreadable(p, _) = error else { Issue.record("\(error)"); return }
+      guard case .unreadable(let p, _) = error else {
+        Issue.record("\(error)")
+        return
+      }
       #expect(p == path)
     }
   }

@@ -1,5 +1,5 @@
-import PruneKernels
 import PruneFormats
+import PruneKernels
 import Testing
 
 @Suite struct TensorSourceTests {

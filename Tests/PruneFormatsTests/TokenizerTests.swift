@@ -43,11 +43,13 @@ private enum Small {
       let p = m.split(separator: " ").map(String.init)
       return "[\(quote(p[0])), \(quote(p[1]))]"
     }.joined(separator: ", ")
-    let pre = preTokenizer ?? """
-      {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true},
-       {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}]}
+    let pre =
+      preTokenizer ?? """
+        {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true},
+         {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}]}
+        """
+    return Data(
       """
-    return Data("""
       {"version": "1.0", "added_tokens": [{"id": 262, "content": "<|end|>", "special": true}],
        "normalizer": \(normalizer), "pre_tokenizer": \(pre),
        "model": {"type": "BPE", "vocab": {\(vocab)}, "merges": [\(mergeList)]}}
@@ -89,8 +91,10 @@ private enum Small {
 
   @Test(arguments: [
     ("Hello, world!", ["Hello", ",", " world", "!"]),
-    ("  leading spaces and   runs\tof\ttabs\n\nnewlines",
-     [" ", " leading", " spaces", " and", "  ", " runs", "\t", "of", "\t", "tabs", "\n", "\n", "newlines"]),
+    (
+      "  leading spaces and   runs\tof\ttabs\n\nnewlines",
+      [" ", " leading", " spaces", " and", "  ", " runs", "\t", "of", "\t", "tabs", "\n", "\n", "newlines"]
+    ),
     ("don't won't I'm you'll", ["don", "'t", " won", "'t", " I", "'m", " you", "'ll"]),
     ("she's 'S 're've'd", ["she", "'s", " '", "S", " '", "re", "'ve", "'d"]),
     ("a  ", ["a", "  "]),
@@ -120,8 +124,9 @@ private enum Small {
       #expect(loaded.encode(text) == direct.encode(text), "merges as pairs: \(pairs)")
       #expect(loaded.tokens == direct.tokens)
     }
-    let plain = try BPETokenizer(tokenizerJSON: Small.json(
-      mergesAsPairs: false, preTokenizer: #"{"type": "ByteLevel", "add_prefix_space": true}"#))
+    let plain = try BPETokenizer(
+      tokenizerJSON: Small.json(
+        mergesAsPairs: false, preTokenizer: #"{"type": "ByteLevel", "add_prefix_space": true}"#))
     #expect(plain.preTokenizer == BPETokenizer.PreTokenizer(individualDigits: false, addPrefixSpace: true))
     // add_prefix_space puts a space before the text (and after each added token).
     #expect(plain.encode("the") == [258])
@@ -137,17 +142,25 @@ private enum Small {
     }
     #expect(throws: TokenizerError.self) { try BPETokenizer(tokenizerJSON: Data("{}".utf8)) }
     #expect(throws: TokenizerError.self) { try BPETokenizer(tokenizerJSON: Data("[1, 2".utf8)) }
-    #expect(throws: TokenizerError.invalidMerge(source: "m", index: 1, merge: "q z", reason: "names a token that is not in the vocabulary")) {
+    #expect(
+      throws: TokenizerError.invalidMerge(
+        source: "m", index: 1, merge: "q z", reason: "names a token that is not in the vocabulary")
+    ) {
       try BPETokenizer(tokens: ["q", "r", "qr"], merges: ["q r", "q z"], source: "m")
     }
-    #expect(throws: TokenizerError.invalidMerge(source: "m", index: 0, merge: "q r", reason: "makes 'qr', which is not in the vocabulary")) {
+    #expect(
+      throws: TokenizerError.invalidMerge(
+        source: "m", index: 0, merge: "q r", reason: "makes 'qr', which is not in the vocabulary")
+    ) {
       try BPETokenizer(tokens: ["q", "r"], merges: ["q r"], source: "m")
     }
     #expect(throws: TokenizerError.self) { try BPETokenizer(tokens: ["q", "r", "qr"], merges: ["qr"], source: "m") }
     #expect(throws: TokenizerError.self) { try BPETokenizer(tokens: ["q"], merges: [], specialTokenIds: [1]) }
     #expect(throws: TokenizerError.self) { try BPETokenizer(tokens: ["q"], merges: [], eosTokenId: 5) }
-    for e in [TokenizerError.unsupported(source: s, what: "x"), .invalidMerge(source: s, index: 0, merge: "a b", reason: "r"),
-              .unknownId(id: 9, vocabularySize: 3), .invalidJSON(source: s, reason: "r")] {
+    for e in [
+      TokenizerError.unsupported(source: s, what: "x"), .invalidMerge(source: s, index: 0, merge: "a b", reason: "r"),
+      .unknownId(id: 9, vocabularySize: 3), .invalidJSON(source: s, reason: "r"),
+    ] {
       #expect(e.description.contains("Hint:") && !e.description.contains("\n"))
     }
   }
@@ -200,7 +213,10 @@ struct SmolLM2TokenizerTests {
     #expect(t.encode("<|im_start|>user\nHi 2024!<|im_end|>") == [1, 4093, 198, 26843, 216, 34, 32, 34, 36, 17, 2])
   }
 
-  @Test(.enabled(if: ModelFiles.sharedFile("data/janeausten/persuasion.txt") != nil, "shared/data/janeausten/persuasion.txt not found"))
+  @Test(
+    .enabled(
+      if: ModelFiles.sharedFile("data/janeausten/persuasion.txt") != nil,
+      "shared/data/janeausten/persuasion.txt not found"))
   func persuasionMatches() throws {
     let (t, golden) = try Self.load()
     let url = try #require(ModelFiles.sharedFile("data/janeausten/persuasion.txt"))
@@ -208,7 +224,9 @@ struct SmolLM2TokenizerTests {
     let ids = t.encode(text)
     #expect(ids.count == golden.persuasion_token_count)
     let first = Array(ids.prefix(2048))
-    if let k = first.indices.first(where: { $0 >= golden.persuasion_first_2048_ids.count || first[$0] != golden.persuasion_first_2048_ids[$0] }) {
+    if let k = first.indices.first(where: {
+      $0 >= golden.persuasion_first_2048_ids.count || first[$0] != golden.persuasion_first_2048_ids[$0]
+    }) {
       Issue.record("first difference at token \(k): \(first[k]) vs golden \(golden.persuasion_first_2048_ids[k])")
     }
     #expect(first == golden.persuasion_first_2048_ids)

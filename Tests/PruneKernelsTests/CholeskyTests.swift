@@ -1,11 +1,14 @@
-@testable import PruneKernels
 import PruneTestSupport
 import Testing
+
+@testable import PruneKernels
 
 // Tolerance: a computed Cholesky factor satisfies L̂L̂ᵀ = A + ΔA with |ΔA| ≤ γₙ₊₁·|L̂||L̂ᵀ|
 // elementwise (Higham, Theorem 10.3), whatever the order of the sums.
 
-func expectReconstructs<T: KernelScalar>(_ l: Matrix<T>, _ a: Matrix<T>, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectReconstructs<T: KernelScalar>(
+  _ l: Matrix<T>, _ a: Matrix<T>, _ context: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
   let n = a.rows
   let ld = l.converted(to: Double.self)
   let llt = matmul(ld, ld, transposeB: true)
@@ -78,7 +81,7 @@ struct CholeskyTests {
     do {
       _ = try cholesky(a)
     } catch {
-      guard case let .notPositiveDefinite(column, pivot, attempts, _) = error else { return }
+      guard case .notPositiveDefinite(let column, let pivot, let attempts, _) = error else { return }
       #expect(column == 1 && pivot == -1000 && attempts == 1)
       #expect(error.description.contains("Hint:"))
     }
@@ -97,13 +100,16 @@ struct CholeskyTests {
       let b = Matrix<T>.random(rows: n, columns: 9, using: &rng)
       let f = try cholesky(a)
       func residualCheck(_ lhs: Matrix<T>, _ x: Matrix<T>, _ rhs: Matrix<T>, _ what: String) {
-        let lhsD = lhs.converted(to: Double.self), xD = x.converted(to: Double.self)
+        let lhsD = lhs.converted(to: Double.self)
+        let xD = x.converted(to: Double.self)
         let ax = matmul(lhsD, xD)
         let bound = matmul(lhsD.map { abs($0) }, xD.map { abs($0) })
         var bounds = bound
-        for i in 0..<bounds.rows { for j in 0..<bounds.columns {
-          bounds[i, j] = 4 * gamma(n + 1, T.self) * (bound[i, j] + abs(Double(rhs[i, j])))
-        } }
+        for i in 0..<bounds.rows {
+          for j in 0..<bounds.columns {
+            bounds[i, j] = 4 * gamma(n + 1, T.self) * (bound[i, j] + abs(Double(rhs[i, j])))
+          }
+        }
         expectWithinBounds(rhs, ax, bounds: bounds, "\(T.self) \(what)")
       }
       residualCheck(a, choleskySolve(f, b), b, "A⁻¹B")

@@ -1,6 +1,7 @@
-@testable import PruneKernels
 import PruneTestSupport
 import Testing
+
+@testable import PruneKernels
 
 // Bit-identity across thread counts: threads split output tiles (rows, or column panels when m is
 // small) and never the shared dimension, so every element is reduced in the same order. The
@@ -14,7 +15,9 @@ struct DeterminismTests {
     var testDescription: String { "\(m)×\(k)·\(k)×\(n)" }
   }
   // tall (row split), short-and-wide (panel split: m < 2·threads·MR), square, and odd sizes.
-  static let shapes = [Shape(m: 97, n: 61, k: 29), Shape(m: 5, n: 211, k: 17), Shape(m: 64, n: 64, k: 64), Shape(m: 1, n: 1, k: 300)]
+  static let shapes = [
+    Shape(m: 97, n: 61, k: 29), Shape(m: 5, n: 211, k: 17), Shape(m: 64, n: 64, k: 64), Shape(m: 1, n: 1, k: 300),
+  ]
 
   @Test("GEMM with 1, 2, 3 and 7 threads is bit-identical", arguments: Precision.allCases, shapes)
   func gemmThreads(_ p: Precision, _ s: Shape) {
@@ -43,7 +46,8 @@ struct DeterminismTests {
         for blocking in [tinyBlocking(T.self, isa), T.gemmBlocking(for: isa)] {
           let one = product(threads: 1, blocking: blocking)
           for t in [2, 3, 7] {
-            expectBitIdentical(product(threads: t, blocking: blocking), one, "\(T.self) \(s.testDescription) threads=\(t) \(blocking)")
+            expectBitIdentical(
+              product(threads: t, blocking: blocking), one, "\(T.self) \(s.testDescription) threads=\(t) \(blocking)")
           }
           expectBitIdentical(product(threads: 2, blocking: blocking), one, "\(T.self) rerun")
         }
@@ -61,8 +65,9 @@ struct DeterminismTests {
         var out = Matrix<T>(rows: 71, columns: 71)
         x.withUnsafeBufferPointer { px in
           out.withUnsafeMutableBufferPointer { pg in
-            gramUpper(x: px.baseAddress!, tokens: 83, features: 71, ldx: 71, g: pg.baseAddress!, ldg: 71,
-                      threads: threads, blocking: blocking, minimumFlopsPerThread: 0)
+            gramUpper(
+              x: px.baseAddress!, tokens: 83, features: 71, ldx: 71, g: pg.baseAddress!, ldg: 71,
+              threads: threads, blocking: blocking, minimumFlopsPerThread: 0)
             mirrorUpperToLower(pg.baseAddress!, n: 71, ld: 71)
           }
         }

@@ -1,6 +1,7 @@
-@testable import PruneKernels
 import PruneTestSupport
 import Testing
+
+@testable import PruneKernels
 
 // The oracle λmax comes from the cyclic Jacobi method in Double on the same matrix; its error is a
 // few ulps of ‖A‖_F, so "never underestimates" is checked as bound ≥ λ_Jacobi − 8n·u·‖A‖_F.
@@ -30,7 +31,10 @@ struct Spectrum: Sendable, CustomTestStringConvertible {
     },
     Spectrum(name: "singular PSD with a dead feature") { rng in
       var g = randomSPD(20, tokens: 8, using: &rng)
-      for i in 0..<20 { g[3, i] = 0; g[i, 3] = 0 }
+      for i in 0..<20 {
+        g[3, i] = 0
+        g[i, 3] = 0
+      }
       return g
     },
     Spectrum(name: "indefinite symmetric") { rng in
@@ -54,7 +58,8 @@ struct EigenvalueBoundTests {
       let oracleError = 8 * Double(a.rows) * Double.ulpOfOne * a.converted(to: Double.self).frobeniusNorm
       let b = largestEigenvalueUpperBound(a)
       #expect(b.upperBound >= exact - oracleError, "\(s.name) \(T.self): bound \(b.upperBound) < λmax \(exact)")
-      #expect(b.lowerBound <= exact + oracleError, "\(s.name) \(T.self): Rayleigh quotient \(b.lowerBound) > λmax \(exact)")
+      #expect(
+        b.lowerBound <= exact + oracleError, "\(s.name) \(T.self): Rayleigh quotient \(b.lowerBound) > λmax \(exact)")
       if case .cholesky = b.certificate {
         var gershgorin = 0.0
         for i in 0..<a.rows { gershgorin = max(gershgorin, a.row(i).reduce(0.0) { $0 + abs(Double($1)) }) }

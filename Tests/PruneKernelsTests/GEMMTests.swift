@@ -1,6 +1,7 @@
-@testable import PruneKernels
 import PruneTestSupport
 import Testing
+
+@testable import PruneKernels
 
 // Tolerance: for every element, |Ĉᵢⱼ − Cᵢⱼ| ≤ γₖ₊₂ · (|α|·(|op(A)||op(B)|)ᵢⱼ + |β|·|C⁰ᵢⱼ|).
 // The blocked kernel sums k fused products in some fixed order (γₖ), then scales by α and adds
@@ -35,7 +36,8 @@ func checkBlockedGEMM<T: KernelScalar>(
   var rng = SplitMix64(seed: seed)
   let a = Matrix<T>.random(rows: transposeA ? k : m, columns: transposeA ? m : k, using: &rng)
   let b = Matrix<T>.random(rows: transposeB ? n : k, columns: transposeB ? k : n, using: &rng)
-  let c0 = beta == 0
+  let c0 =
+    beta == 0
     ? Matrix<T>(rows: m, columns: n, repeating: .nan)  // β = 0 must not read C
     : Matrix<T>.random(rows: m, columns: n, using: &rng)
   var c = c0
@@ -56,13 +58,16 @@ func checkBlockedGEMM<T: KernelScalar>(
     }
   }
   // Exact (Double) value and the elementwise bound.
-  let ad = a.converted(to: Double.self), bd = b.converted(to: Double.self)
+  let ad = a.converted(to: Double.self)
+  let bd = b.converted(to: Double.self)
   var exact = beta == 0 ? Matrix<Double>(rows: m, columns: n) : c0.converted(to: Double.self)
-  gemmReference(ad, bd, into: &exact, transposeA: transposeA, transposeB: transposeB,
-                alpha: Double(alpha), beta: Double(beta))
+  gemmReference(
+    ad, bd, into: &exact, transposeA: transposeA, transposeB: transposeB,
+    alpha: Double(alpha), beta: Double(beta))
   var magnitude = Matrix<Double>(rows: m, columns: n)
-  gemmReference(ad.map { abs($0) }, bd.map { abs($0) }, into: &magnitude,
-                transposeA: transposeA, transposeB: transposeB)
+  gemmReference(
+    ad.map { abs($0) }, bd.map { abs($0) }, into: &magnitude,
+    transposeA: transposeA, transposeB: transposeB)
   let g = gamma(k + 2, T.self) * (T.self == Double.self ? 2 : 1)
   var bounds = Matrix<Double>(rows: m, columns: n)
   for i in 0..<m {
@@ -120,7 +125,9 @@ struct GEMMTests {
   @Test("α and β, including β = 0 over a C full of NaN", arguments: GEMMCase.all)
   func alphaBeta(_ c: GEMMCase) {
     func run<T: KernelScalar>(_ t: T.Type) {
-      for (i, (alpha, beta)) in [(T(1), T(0)), (T(-0.5), T(0)), (T(1), T(1)), (T(2.5), T(-1.25)), (T(0), T(3))].enumerated() {
+      for (i, (alpha, beta)) in [(T(1), T(0)), (T(-0.5), T(0)), (T(1), T(1)), (T(2.5), T(-1.25)), (T(0), T(3))]
+        .enumerated()
+      {
         checkBlockedGEMM(
           T.self, m: 19, n: 37, k: 11, transposeA: c.transposeA, transposeB: c.transposeB,
           alpha: alpha, beta: beta, blocking: tinyBlocking(T.self, c.isa), threads: 2,
@@ -135,7 +142,9 @@ struct GEMMTests {
     func run<T: KernelScalar>(_ t: T.Type) {
       let b = T.gemmBlocking(for: c.isa)
       // one past mc, nc and kc; a balanced-kc split (k = 2kc + 1 → three blocks of kc − 85)
-      for (i, (m, n, k)) in [(b.mc + 1, 37, b.kc + 1), (7, b.nc + 1, 33), (b.mr + 1, b.nr + 3, 2 * b.kc + 1)].enumerated() {
+      for (i, (m, n, k)) in [(b.mc + 1, 37, b.kc + 1), (7, b.nc + 1, 33), (b.mr + 1, b.nr + 3, 2 * b.kc + 1)]
+        .enumerated()
+      {
         checkBlockedGEMM(
           T.self, m: m, n: n, k: k, transposeA: c.transposeA, transposeB: c.transposeB,
           alpha: 1, beta: 1, blocking: b, threads: 2, minimumFlopsPerThread: 0,
@@ -187,7 +196,8 @@ struct GEMMProbeTests {
       let a = Matrix<T>.random(rows: m, columns: k, using: &rng)
       let b = Matrix<T>.random(rows: k, columns: n, using: &rng)
       let c0 = Matrix<T>.random(rows: m, columns: n, using: &rng)
-      let alpha: T = 0.75, beta: T = -0.5
+      let alpha: T = 0.75
+      let beta: T = -0.5
       var c = c0
       gemm(a, b, into: &c, alpha: alpha, beta: beta, threads: 2)
       let v = (0..<n).map { _ in Double.random(in: -1...1, using: &rng) }

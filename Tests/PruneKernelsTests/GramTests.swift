@@ -1,19 +1,24 @@
-@testable import PruneKernels
 import PruneTestSupport
 import Testing
+
+@testable import PruneKernels
 
 // Tolerance: Gᵢⱼ is a t-term dot product of columns i and j of X, so |Ĝᵢⱼ − Gᵢⱼ| ≤ γₜ₊₁·(|X|ᵀ|X|)ᵢⱼ
 // (one more rounding for the += into G, which starts at 0 here). The exact value is computed in
 // Double; for Double inputs its own error has the same bound, hence the factor 2.
 
-func checkGram<T: KernelScalar>(_: T.Type, tokens t: Int, features f: Int, blocking: GEMMBlocking, seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation) {
+func checkGram<T: KernelScalar>(
+  _: T.Type, tokens t: Int, features f: Int, blocking: GEMMBlocking, seed: UInt64,
+  sourceLocation: SourceLocation = #_sourceLocation
+) {
   var rng = SplitMix64(seed: seed)
   let x = Matrix<T>.random(rows: t, columns: f, using: &rng)
   var g = Matrix<T>(rows: f, columns: f)
   x.withUnsafeBufferPointer { px in
     g.withUnsafeMutableBufferPointer { pg in
       guard let xb = px.baseAddress, let gb = pg.baseAddress else { return }
-      gramUpper(x: xb, tokens: t, features: f, ldx: f, g: gb, ldg: f, threads: 2, blocking: blocking, minimumFlopsPerThread: 0)
+      gramUpper(
+        x: xb, tokens: t, features: f, ldx: f, g: gb, ldg: f, threads: 2, blocking: blocking, minimumFlopsPerThread: 0)
       mirrorUpperToLower(gb, n: f, ld: f)
     }
   }
@@ -23,11 +28,16 @@ func checkGram<T: KernelScalar>(_: T.Type, tokens t: Int, features f: Int, block
   var magnitude = Matrix<Double>(rows: f, columns: f)
   gramReference(xd.map { abs($0) }, into: &magnitude)
   let bounds = magnitude.map { gamma(t + 1, T.self) * (T.self == Double.self ? 2 : 1) * $0 }
-  expectWithinBounds(g, exact, bounds: bounds, "\(T.self) tokens=\(t) features=\(f) \(blocking) seed=\(seed)", sourceLocation: sourceLocation)
+  expectWithinBounds(
+    g, exact, bounds: bounds, "\(T.self) tokens=\(t) features=\(f) \(blocking) seed=\(seed)",
+    sourceLocation: sourceLocation)
   // Exactly symmetric: the lower triangle is a copy.
-  for i in 0..<f { for j in 0..<i where g[i, j] != g[j, i] {
-    Issue.record("G[\(i), \(j)] ≠ G[\(j), \(i)]", sourceLocation: sourceLocation); return
-  } }
+  for i in 0..<f {
+    for j in 0..<i where g[i, j] != g[j, i] {
+      Issue.record("G[\(i), \(j)] ≠ G[\(j), \(i)]", sourceLocation: sourceLocation)
+      return
+    }
+  }
 }
 
 @Suite("Gram accumulation G += XᵀX")

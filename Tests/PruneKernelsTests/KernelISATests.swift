@@ -1,6 +1,7 @@
-@testable import PruneKernels
 import PruneTestSupport
 import Testing
+
+@testable import PruneKernels
 
 // The AVX2 and AVX-512 micro-kernels share one contract: each C element is a chain of fused
 // multiply-adds over p in increasing order, from +0, then α·acc or fma(β, C, α·acc). With the same
@@ -15,7 +16,9 @@ private func blockedProduct<T: KernelScalar>(
   alpha: T, beta: T, blocking: GEMMBlocking, threads: Int
 ) -> Matrix<T> {
   var c = c0
-  let m = c.rows, n = c.columns, k = transposeA ? a.rows : a.columns
+  let m = c.rows
+  let n = c.columns
+  let k = transposeA ? a.rows : a.columns
   a.withUnsafeBufferPointer { pa in
     b.withUnsafeBufferPointer { pb in
       c.withUnsafeMutableBufferPointer { pc in
@@ -67,14 +70,14 @@ struct KernelISATests {
   }
 
   #if arch(x86_64) && os(Linux)
-  @Test("/proc/cpuinfo parses and AVX-512 is used only when every x86-64-v4 flag is there")
-  func cpuinfo() throws {
-    let flags = try #require(cpuinfoFlags(), "no flags line in /proc/cpuinfo")
-    // Every build of this package needs AVX2 and FMA (x86-64-v3), so they must be listed.
-    #expect(flags.contains("avx2") && flags.contains("fma"))
-    let v4 = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
-    #expect(KernelISA.cpuSupportsAVX512 == v4)
-  }
+    @Test("/proc/cpuinfo parses and AVX-512 is used only when every x86-64-v4 flag is there")
+    func cpuinfo() throws {
+      let flags = try #require(cpuinfoFlags(), "no flags line in /proc/cpuinfo")
+      // Every build of this package needs AVX2 and FMA (x86-64-v3), so they must be listed.
+      #expect(flags.contains("avx2") && flags.contains("fma"))
+      let v4 = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+      #expect(KernelISA.cpuSupportsAVX512 == v4)
+    }
   #endif
 
   @Test(
@@ -83,7 +86,8 @@ struct KernelISATests {
   func gemmAcrossISAs(_ p: Precision) {
     func run<T: KernelScalar>(_: T.Type) {
       var rng = SplitMix64(seed: 31)
-      let base = T.gemmBlocking(for: .baseline), wide = T.gemmBlocking(for: .avx512)
+      let base = T.gemmBlocking(for: .baseline)
+      let wide = T.gemmBlocking(for: .avx512)
       // Edge tiles of both register tiles, several k blocks (balanced kc), every transpose, β = 0
       // over NaN and β ≠ 0; the production blocking and a tiny one.
       let tiny = GEMMBlocking(mr: base.mr, nr: base.nr, kc: 5, mc: 2 * base.mr, nc: 2 * wide.nr)
@@ -94,7 +98,8 @@ struct KernelISATests {
             let a = Matrix<T>.random(rows: ta ? k : m, columns: ta ? m : k, using: &rng)
             let b = Matrix<T>.random(rows: tb ? n : k, columns: tb ? k : n, using: &rng)
             for (alpha, beta) in [(T(1), T(0)), (T(-0.75), T(1.5))] {
-              let c0 = beta == 0
+              let c0 =
+                beta == 0
                 ? Matrix<T>(rows: m, columns: n, repeating: .nan)
                 : Matrix<T>.random(rows: m, columns: n, using: &rng)
               let narrow = blockedProduct(
@@ -117,7 +122,8 @@ struct KernelISATests {
   func gramAcrossISAs(_ p: Precision) {
     func run<T: KernelScalar>(_: T.Type) {
       var rng = SplitMix64(seed: 32)
-      let base = T.gramBlocking(for: .baseline), wide = T.gramBlocking(for: .avx512)
+      let base = T.gramBlocking(for: .baseline)
+      let wide = T.gramBlocking(for: .avx512)
       #expect(base.kc == wide.kc && base.mc == wide.mc && base.nc == wide.nc)
       for (tokens, features) in [(9, 70), (base.kc + 3, 2 * wide.nr + 5), (2 * base.kc + 1, 100)] {
         let x = Matrix<T>.random(rows: tokens, columns: features, using: &rng)

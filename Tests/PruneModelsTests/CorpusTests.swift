@@ -70,7 +70,10 @@ struct CorpusTests {
     var bytes = try Data(contentsOf: url)
     bytes[1000] ^= 0x20
     try bytes.write(to: url)
-    #expect(throws: CorpusError.checksumMismatch(path: url.path, expected: Self.protocolSums["persuasion.txt"]!, found: SHA256.hexDigest(bytes))) {
+    #expect(
+      throws: CorpusError.checksumMismatch(
+        path: url.path, expected: Self.protocolSums["persuasion.txt"]!, found: SHA256.hexDigest(bytes))
+    ) {
       _ = try corpus.text("persuasion")
     }
     #expect(try corpus.text("emma").count > 0)

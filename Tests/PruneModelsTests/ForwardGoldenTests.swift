@@ -113,13 +113,16 @@ struct ForwardGoldenTests {
         names += input.layers
         for layer in input.layers {
           let w = try model.linearWeights(layer).weight
-          #expect(input.input.rows == golden.inputIDs.count && input.input.columns == w.columns,
-                  "\(name) \(layer): input \(input.input.shapeDescription) for weight \(w.shapeDescription)")
+          #expect(
+            input.input.rows == golden.inputIDs.count && input.input.columns == w.columns,
+            "\(name) \(layer): input \(input.input.shapeDescription) for weight \(w.shapeDescription)")
         }
       }
       #expect(names == model.linearLayerNames(block: l), "\(name) block \(l): captured \(names)")
     }
-    let expectedGroups: [String: [Int]] = ["llama-tiny": [3, 1, 2, 1], "opt-tiny": [3, 1, 1, 1], "gpt2-tiny": [1, 1, 1, 1]]
+    let expectedGroups: [String: [Int]] = [
+      "llama-tiny": [3, 1, 2, 1], "opt-tiny": [3, 1, 1, 1], "gpt2-tiny": [1, 1, 1, 1],
+    ]
     var groups: [Int] = []
     _ = try model.runBlock(0, hidden: try model.embed(golden.inputIDs)) { groups.append($0.layers.count) }
     #expect(groups == expectedGroups[name])
@@ -146,7 +149,8 @@ struct ForwardGoldenTests {
       return y
     }
     var expected = h
-    let a = try apply(attentionOut), m = try apply(mlpOut)
+    let a = try apply(attentionOut)
+    let m = try apply(mlpOut)
     for i in 0..<h.rows { for j in 0..<h.columns { expected[i, j] += a[i, j] } }
     for i in 0..<h.rows { for j in 0..<h.columns { expected[i, j] += m[i, j] } }
     #expect(out == expected, "\(name): block 0 output ≠ h + attention branch + MLP branch from the captured inputs")

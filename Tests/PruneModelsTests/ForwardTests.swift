@@ -1,8 +1,9 @@
 import Foundation
 import PruneKernels
-@testable import PruneModels
 import PruneTestSupport
 import Testing
+
+@testable import PruneModels
 
 /// Small synthetic configs: 64 wide, 4 heads, 2 blocks; LLaMA with 2 key/value heads, OPT with
 /// post-LN and a narrower word embedding (project_in/out), GPT-2 plain.
@@ -45,6 +46,14 @@ enum SyntheticConfigs {
   }
 }
 
+extension ForwardConfig {
+  /// The forward config of a config.json written as a dictionary: serialised, then read through
+  /// `ModelConfig` as a file would be (source "config.json").
+  init(json object: [String: Any]) throws(ModelConfigError) {
+    try self.init(data: try! JSONSerialization.data(withJSONObject: object), source: "config.json")
+  }
+}
+
 func randomTokens(_ count: Int, vocab: Int = 100, seed: UInt64) -> [Int] {
   var rng = SplitMix64(seed: seed)
   return (0..<count).map { _ in Int(rng.next() % UInt64(vocab)) }
@@ -59,10 +68,14 @@ struct ForwardTests {
   @Test(arguments: SyntheticConfigs.all) func threadCountDoesNotChangeTheLogits(name: String) throws {
     let model = try SyntheticConfigs.model(name)
     let tokens = randomTokens(2 * windowLength, seed: 1)
-    let reference = try Parallelism.$threadOverride.withValue(1) { try model.forward(tokens, sequenceLength: windowLength) }
+    let reference = try Parallelism.$threadOverride.withValue(1) {
+      try model.forward(tokens, sequenceLength: windowLength)
+    }
     #expect(reference.maxMagnitude.isFinite && reference.maxMagnitude > 0)
     for threads in [2, 3] {
-      let logits = try Parallelism.$threadOverride.withValue(threads) { try model.forward(tokens, sequenceLength: windowLength) }
+      let logits = try Parallelism.$threadOverride.withValue(threads) {
+        try model.forward(tokens, sequenceLength: windowLength)
+      }
       #expect(logits == reference, "\(name): \(threads) threads differ from 1")
     }
   }
@@ -79,7 +92,8 @@ struct ForwardTests {
       #expect(rows == alone, "\(name): window \(w) differs when batched")
     }
     let nll = try model.negativeLogLikelihood(tokens, sequenceLength: windowLength)
-    let separate = try model.negativeLogLikelihood(Array(tokens[..<windowLength]))
+    let separate =
+      try model.negativeLogLikelihood(Array(tokens[..<windowLength]))
       + model.negativeLogLikelihood(Array(tokens[windowLength...]))
     #expect(nll.count == 2 * (windowLength - 1) && separate.count == nll.count)
     #expect(abs(nll.sum - separate.sum) <= 1e-12 * nll.sum, "\(name): NLL \(nll.sum) vs \(separate.sum)")
@@ -110,7 +124,10 @@ struct ForwardTests {
       try model.setLinearWeight(name, Matrix(rows: w.rows, columns: w.columns))
     }
     #expect(model.runBlock(0, hidden: h) == h)
-    #expect(throws: ForwardError.shapeMismatch(name: "model.layers.0.mlp.up_proj.weight", expected: [96, 64], found: [64, 96])) {
+    #expect(
+      throws: ForwardError.shapeMismatch(
+        name: "model.layers.0.mlp.up_proj.weight", expected: [96, 64], found: [64, 96])
+    ) {
       try model.setLinearWeight("model.layers.0.mlp.up_proj", Matrix(rows: 64, columns: 96))
     }
     #expect(throws: ForwardError.unknownLayer(name: "model.layers.9.mlp.up_proj")) {
@@ -150,7 +167,8 @@ struct ForwardTests {
     var worst = 0.0
     for i in 0..<got.rows {
       for j in 0..<got.columns {
-        let g = Double(gate[i, j]), u = Double(up[i, j])
+        let g = Double(gate[i, j])
+        let u = Double(up[i, j])
         let exact = g / (1 + Foundation.exp(-g)) * u
         worst = max(worst, abs(Double(got[i, j]) - exact) / max(abs(exact), 1e-30))
       }
@@ -169,7 +187,8 @@ struct ForwardTests {
     let tensors = SyntheticModel.tensors(for: model.config, seed: 7)
     let gamma = try tensors.floatTensor("model.layers.0.input_layernorm.weight").values
     for i in 0..<x.rows {
-      var ms = 0.0, got = 0.0
+      var ms = 0.0
+      var got = 0.0
       for j in 0..<x.columns {
         ms += Double(h[i, j]) * Double(h[i, j]) / 64
         let y = Double(x[i, j]) / Double(gamma[j])
@@ -209,9 +228,11 @@ struct ForwardTests {
     let tied = try TransformerLM(config: tiedConfig, weights: tensors)
     let e = try tensors.floatTensor("model.embed_tokens.weight")
     tensors.tensors["lm_head.weight"] = FloatTensor(shape: e.shape, values: e.values.map { 2 * $0 })
-    let untied = try TransformerLM(config: try ForwardConfig(json: SyntheticConfigs.llama(tie: false)), weights: tensors)
+    let untied = try TransformerLM(
+      config: try ForwardConfig(json: SyntheticConfigs.llama(tie: false)), weights: tensors)
     // With the key absent, the presence of lm_head.weight decides.
-    let inferred = try TransformerLM(config: try ForwardConfig(json: SyntheticConfigs.llama(tie: nil)), weights: tensors)
+    let inferred = try TransformerLM(
+      config: try ForwardConfig(json: SyntheticConfigs.llama(tie: nil)), weights: tensors)
     let tokens = randomTokens(40, seed: 12)
     let base = try tied.forward(tokens)
     #expect(try untied.forward(tokens) == base.map { 2 * $0 })
@@ -237,7 +258,8 @@ struct ForwardTests {
     let b = try TransformerLM(config: config, weights: InMemoryTensors(renamed))
     let tokens = randomTokens(20, seed: 14)
     #expect(try a.forward(tokens) == b.forward(tokens))
-    #expect(b.linearLayerNames(block: 1).allSatisfy { $0.hasPrefix(replacement + (name == "opt" ? "layers.1." : "h.1.")) })
+    #expect(
+      b.linearLayerNames(block: 1).allSatisfy { $0.hasPrefix(replacement + (name == "opt" ? "layers.1." : "h.1.")) })
   }
 }
 
@@ -275,13 +297,15 @@ struct ForwardOpsTests {
     #expect(rotated(q, at: 0) == q)
     let r = rotated(q, at: 37)
     for i in 0..<(d / 2) {
-      let before = Double(q[i] * q[i] + q[i + d / 2] * q[i + d / 2]), after = Double(r[i] * r[i] + r[i + d / 2] * r[i + d / 2])
+      let before = Double(q[i] * q[i] + q[i + d / 2] * q[i + d / 2])
+      let after = Double(r[i] * r[i] + r[i + d / 2] * r[i + d / 2])
       #expect(abs(before - after) <= 1e-5 * before + 1e-7)
     }
     func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
     let norm = dot(q, q).squareRoot() * dot(k, k).squareRoot()
     for (p, p2, s) in [(10, 3, 100), (200, 0, 300), (5, 5, 77)] {
-      let a = dot(rotated(q, at: p), rotated(k, at: p2)), b = dot(rotated(q, at: p + s), rotated(k, at: p2 + s))
+      let a = dot(rotated(q, at: p), rotated(k, at: p2))
+      let b = dot(rotated(q, at: p + s), rotated(k, at: p2 + s))
       #expect(abs(a - b) <= 1e-3 * norm, "p \(p) p' \(p2) shift \(s): \(a) vs \(b)")
     }
   }
@@ -311,26 +335,32 @@ struct ForwardErrorTests {
   @Test func configErrorsNameTheKey() {
     var c = SyntheticConfigs.llama()
     c["hidden_size"] = nil
-    #expect(throws: ForwardConfigError.missingKey("hidden_size")) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.missingKey(source: "config.json", modelType: "llama", key: "hidden_size")) {
+      try ForwardConfig(json: c)
+    }
     c = SyntheticConfigs.llama()
     c["hidden_size"] = "64"
-    #expect(throws: ForwardConfigError.wrongType(key: "hidden_size", expected: "an integer")) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.wrongType(source: "config.json", key: "hidden_size", reason: "is not of type Int"))
+    {
+      try ForwardConfig(json: c)
+    }
     c = SyntheticConfigs.llama()
     c["num_key_value_heads"] = 3
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: c) }
     c = SyntheticConfigs.llama()
     c["rope_parameters"] = ["rope_type": "llama3", "rope_theta": 500000.0]
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: c) }
     c = SyntheticConfigs.llama()
     c["hidden_act"] = "gelu"
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: c) }
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: ["model_type": "bert"]) }
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: c) }
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: ["model_type": "bert"]) }
     var opt = SyntheticConfigs.opt()
     opt["activation_function"] = "tanh"
-    #expect(throws: ForwardConfigError.self) { try ForwardConfig(json: opt) }
-    let errors: [ForwardConfigError] = [
-      .missingKey("x"), .wrongType(key: "x", expected: "y"), .unsupported(key: "k", value: "v", hint: "h"),
-      .invalid(key: "k", reason: "r"), .unreadable(path: "/p", reason: "r"),
+    #expect(throws: ModelConfigError.self) { try ForwardConfig(json: opt) }
+    let errors: [ModelConfigError] = [
+      .missingKey(source: "c", modelType: "llama", key: "x"), .wrongType(source: "c", key: "x", reason: "y"),
+      .unsupported(source: "c", key: "k", value: "v", hint: "h."), .invalidValue(source: "c", key: "k", reason: "r"),
+      .unreadable(path: "/p", reason: "r"),
     ]
     for e in errors { #expect(e.description.contains("Hint:") && !e.description.contains("\n"), "\(e)") }
   }
@@ -343,7 +373,10 @@ struct ForwardErrorTests {
     let config = try ForwardConfig(json: c)
     #expect(config.ropeTheta == 100000 && config.tieWordEmbeddings == false && config.headDim == 16)
     c["tie_word_embeddings"] = 1
-    #expect(throws: ForwardConfigError.wrongType(key: "tie_word_embeddings", expected: "true or false")) {
+    #expect(
+      throws: ModelConfigError.wrongType(
+        source: "config.json", key: "tie_word_embeddings", reason: "is not of type Bool")
+    ) {
       try ForwardConfig(json: c)
     }
   }
@@ -352,7 +385,9 @@ struct ForwardErrorTests {
     let config = try ForwardConfig(json: SyntheticConfigs.gpt2())
     var tensors = SyntheticModel.tensors(for: config, seed: 17)
     let model = try TransformerLM(config: config, weights: tensors)
-    #expect(throws: ForwardError.tokenOutOfRange(token: 100, index: 2, vocabSize: 100)) { try model.forward([1, 2, 100]) }
+    #expect(throws: ForwardError.tokenOutOfRange(token: 100, index: 2, vocabSize: 100)) {
+      try model.forward([1, 2, 100])
+    }
     #expect(throws: ForwardError.sequenceTooLong(length: 513, maxPositions: 512)) {
       try model.forward(randomTokens(513, seed: 18))
     }

@@ -50,7 +50,8 @@ struct HuggingFaceExportTests {
     #expect(a.blockCount == b.blockCount)
     for block in 0..<a.blockCount {
       for name in a.linearLayerNames(block: block) {
-        let x = try a.linearWeights(name), y = try b.linearWeights(name)
+        let x = try a.linearWeights(name)
+        let y = try b.linearWeights(name)
         #expect(bits(x.weight.elements) == bits(y.weight.elements), "\(label): \(name).weight")
         #expect(x.bias.map(bits) == y.bias.map(bits), "\(label): \(name).bias")
       }
@@ -90,7 +91,8 @@ struct HuggingFaceExportTests {
     }
     var rng = SplitMix64(seed: seed ^ 0xA5A5)
     let ids = (0..<40).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
-    let expected = try model.forward(ids), found = try reloaded.model.forward(ids)
+    let expected = try model.forward(ids)
+    let found = try reloaded.model.forward(ids)
     #expect(Self.bits(expected.elements) == Self.bits(found.elements), "\(name): logits differ (seed \(seed))")
 
     // The file: F32, the source's names, every other tensor bit for bit the source's, the metadata.
@@ -99,12 +101,15 @@ struct HuggingFaceExportTests {
     #expect(file.tensorNames == original.tensorNames)
     #expect(file.tensors.values.allSatisfy { $0.dtype == .F32 })
     #expect(file.metadata == Self.metadata.merging(["format": "pt"]) { a, _ in a })
-    let linearNames = Set((0..<model.blockCount).flatMap { model.linearLayerNames(block: $0) }
-      .flatMap { [$0 + ".weight", $0 + ".bias"] })
+    let linearNames = Set(
+      (0..<model.blockCount).flatMap { model.linearLayerNames(block: $0) }
+        .flatMap { [$0 + ".weight", $0 + ".bias"] })
     for tensor in original.tensorNames {
       #expect(file.shape(of: tensor) == original.shape(of: tensor), "\(name): \(tensor) shape")
       if !linearNames.contains(tensor) {
-        #expect(Self.bits(try file.floatTensor(tensor).values) == Self.bits(try original.floatTensor(tensor).values), "\(name): \(tensor)")
+        #expect(
+          Self.bits(try file.floatTensor(tensor).values) == Self.bits(try original.floatTensor(tensor).values),
+          "\(name): \(tensor)")
       }
     }
     if name == "gpt2-tiny" {
@@ -143,7 +148,8 @@ struct HuggingFaceExportTests {
     try Self.expectSameLinears(model, reloaded.model, "sharded")
     let ids = Array(0..<32).map { ($0 * 37) % 256 }
     #expect(Self.bits(try model.forward(ids).elements) == Self.bits(try reloaded.model.forward(ids).elements))
-    #expect(try SafetensorsFile(contentsOf: out.appendingPathComponent("model.safetensors")).metadata == ["format": "pt"])
+    #expect(
+      try SafetensorsFile(contentsOf: out.appendingPathComponent("model.safetensors")).metadata == ["format": "pt"])
   }
 
   /// `write` must throw `check`'s error and leave the parent folder's listing as it was.
@@ -158,7 +164,9 @@ struct HuggingFaceExportTests {
       Issue.record("export to \(out.path) succeeded", sourceLocation: sourceLocation)
     } catch {
       #expect(check(error), "\(error)", sourceLocation: sourceLocation)
-      #expect(error.description.contains("Hint:") && !error.description.contains("\n"), "\(error)", sourceLocation: sourceLocation)
+      #expect(
+        error.description.contains("Hint:") && !error.description.contains("\n"), "\(error)",
+        sourceLocation: sourceLocation)
     }
     let after = (try? FileManager.default.contentsOfDirectory(atPath: parent.path).sorted()) ?? []
     #expect(after == before, "partial export left in \(parent.path)", sourceLocation: sourceLocation)
@@ -209,7 +217,7 @@ struct HuggingFaceExportTests {
       if case .unsupportedSource(file.path, _) = $0 { return true } else { return false }
     }
     Self.expectFailure(model, source: existing, to: out) {
-      if case let .sourceUnreadable(_, reason) = $0 { return reason.contains("config.json") } else { return false }
+      if case .sourceUnreadable(_, let reason) = $0 { return reason.contains("config.json") } else { return false }
     }
 
     // The model is not the source's.
@@ -221,9 +229,14 @@ struct HuggingFaceExportTests {
 
     // A failure after the temporary folder was filled (a tokenizer file that cannot be read) removes it.
     try fm.removeItem(at: source.appendingPathComponent("tokenizer_config.json"))
-    try fm.createDirectory(at: source.appendingPathComponent("tokenizer_config.json"), withIntermediateDirectories: false)
+    try fm.createDirectory(
+      at: source.appendingPathComponent("tokenizer_config.json"), withIntermediateDirectories: false)
     Self.expectFailure(model, source: source, to: out) {
-      if case let .sourceUnreadable(path, _) = $0 { return path.hasSuffix("tokenizer_config.json") } else { return false }
+      if case .sourceUnreadable(let path, _) = $0 {
+        return path.hasSuffix("tokenizer_config.json")
+      } else {
+        return false
+      }
     }
     #expect(!fm.fileExists(atPath: out.path))
   }
@@ -256,19 +269,25 @@ struct HuggingFaceExportSmolLM2Tests {
     #expect(file.tensorNames.count == 272 && file.shape(of: "lm_head.weight") == nil)
     let gguf = try GGUFFile(contentsOf: ModelFiles.smolLM2)
     for name in ["model.embed_tokens.weight", "model.norm.weight", "model.layers.7.input_layernorm.weight"] {
-      #expect(HuggingFaceExportTests.bits(try file.floatTensor(name).values) == HuggingFaceExportTests.bits(try gguf.floatTensor(name).values), "\(name)")
+      #expect(
+        HuggingFaceExportTests.bits(try file.floatTensor(name).values)
+          == HuggingFaceExportTests.bits(try gguf.floatTensor(name).values), "\(name)")
     }
 
     // The same logits, bit for bit, on a short text.
-    let text = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife."
+    let text =
+      "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife."
     let ids = loaded.tokenizer.encode(text)
     #expect(reloaded.tokenizer.encode(text) == ids)
-    #expect(HuggingFaceExportTests.bits(try model.forward(ids).elements) == HuggingFaceExportTests.bits(try reloaded.model.forward(ids).elements))
+    #expect(
+      HuggingFaceExportTests.bits(try model.forward(ids).elements)
+        == HuggingFaceExportTests.bits(try reloaded.model.forward(ids).elements))
 
     // The rebuilt tokenizer.json gives transformers' ids on the golden samples (special tokens,
     // digits, whitespace runs, non-ASCII) and the GGUF tokenizer's ids on a chapter of Austen.
     let golden = try #require(
-      try JSONSerialization.jsonObject(with: Data(contentsOf: goldenFolder.appendingPathComponent("smollm2-golden.json"))) as? [String: Any])
+      try JSONSerialization.jsonObject(
+        with: Data(contentsOf: goldenFolder.appendingPathComponent("smollm2-golden.json"))) as? [String: Any])
     let samples = try #require(golden["tokenizer_samples"] as? [[String: Any]])
     #expect(samples.count == 9)
     for sample in samples {
@@ -282,7 +301,8 @@ struct HuggingFaceExportSmolLM2Tests {
 
     // config.json carries what transformers needs for LlamaForCausalLM.
     let config = try #require(
-      try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as? [String: Any])
+      try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json")))
+        as? [String: Any])
     #expect(config["architectures"] as? [String] == ["LlamaForCausalLM"])
     #expect(config["model_type"] as? String == "llama" && config["torch_dtype"] as? String == "float32")
     #expect(config["num_key_value_heads"] as? Int == 3 && config["num_hidden_layers"] as? Int == 30)

@@ -86,7 +86,8 @@ struct PerplexityTests {
     }
     for error: PerplexityError in [
       .invalidSequenceLength(1), .invalidWindowCount(0), .textTooShort(tokens: 3, sequenceLength: 4, windows: nil),
-      .textTooShort(tokens: 3, sequenceLength: 4, windows: 2), .forward(.invalidSequenceLength(tokens: 3, sequenceLength: 2)),
+      .textTooShort(tokens: 3, sequenceLength: 4, windows: 2),
+      .forward(.invalidSequenceLength(tokens: 3, sequenceLength: 2)),
     ] {
       #expect(error.description.contains("Hint:") && !error.description.contains("\n"), "\(error)")
     }

@@ -51,20 +51,34 @@ struct SmolLM2GGUFTests {
   @Test func tensorsAreBitIdenticalToTheReferenceConverter() throws {
     let g = try GGUFFile(contentsOf: ModelFiles.smolLM2)
     let reference: [(String, UInt64, [Float])] = [
-      ("model.embed_tokens.weight", 8_619_863_071_844_056_960,
-       [-0.10654449462890625, 0.032978057861328125, 0.048198699951171875, -0.022830963134765625]),
-      ("model.layers.0.self_attn.q_proj.weight", 5_299_608_424_901_908_992,
-       [-0.0963134765625, 0.1573486328125, -0.0963134765625, -0.73046875]),
-      ("model.layers.0.self_attn.k_proj.weight", 12_889_547_066_965_061_632,
-       [-0.1552734375, 0.3402099609375, -0.485595703125, -0.3204345703125]),
-      ("model.layers.0.self_attn.v_proj.weight", 12_793_714_534_007_636_992,
-       [0.10547637939453125, 0.07936859130859375, -0.09033203125, 0.02715301513671875]),
-      ("model.layers.0.mlp.down_proj.weight", 13_661_875_947_698_091_520,
-       [-0.330810546875, 0.3460693359375, 0.0753173828125, -0.4661865234375]),
-      ("model.layers.29.self_attn.q_proj.weight", 5_048_042_490_160_481_792,
-       [0.261962890625, -0.065673828125, -0.02471923828125, 0.09814453125]),
-      ("model.layers.29.self_attn.k_proj.weight", 12_818_619_926_831_517_696,
-       [0.062408447265625, 0.00433349609375, 0.0333709716796875, 0.01885223388671875]),
+      (
+        "model.embed_tokens.weight", 8_619_863_071_844_056_960,
+        [-0.10654449462890625, 0.032978057861328125, 0.048198699951171875, -0.022830963134765625]
+      ),
+      (
+        "model.layers.0.self_attn.q_proj.weight", 5_299_608_424_901_908_992,
+        [-0.0963134765625, 0.1573486328125, -0.0963134765625, -0.73046875]
+      ),
+      (
+        "model.layers.0.self_attn.k_proj.weight", 12_889_547_066_965_061_632,
+        [-0.1552734375, 0.3402099609375, -0.485595703125, -0.3204345703125]
+      ),
+      (
+        "model.layers.0.self_attn.v_proj.weight", 12_793_714_534_007_636_992,
+        [0.10547637939453125, 0.07936859130859375, -0.09033203125, 0.02715301513671875]
+      ),
+      (
+        "model.layers.0.mlp.down_proj.weight", 13_661_875_947_698_091_520,
+        [-0.330810546875, 0.3460693359375, 0.0753173828125, -0.4661865234375]
+      ),
+      (
+        "model.layers.29.self_attn.q_proj.weight", 5_048_042_490_160_481_792,
+        [0.261962890625, -0.065673828125, -0.02471923828125, 0.09814453125]
+      ),
+      (
+        "model.layers.29.self_attn.k_proj.weight", 12_818_619_926_831_517_696,
+        [0.062408447265625, 0.00433349609375, 0.0333709716796875, 0.01885223388671875]
+      ),
       ("model.norm.weight", 178_720_733_790_208, [1.7578125, 1.8203125, 1.78125, 1.6015625]),
     ]
     for (name, sum, first) in reference {
@@ -82,14 +96,18 @@ struct SmolLM2GGUFTests {
 
   @Test func unpermutedRowsAreTheStoredRowsReordered() throws {
     let g = try GGUFFile(contentsOf: ModelFiles.smolLM2)
-    for (name, gguf, heads) in [("model.layers.7.self_attn.q_proj.weight", "blk.7.attn_q.weight", 9),
-                                ("model.layers.7.self_attn.k_proj.weight", "blk.7.attn_k.weight", 3)] {
+    for (name, gguf, heads) in [
+      ("model.layers.7.self_attn.q_proj.weight", "blk.7.attn_q.weight", 9),
+      ("model.layers.7.self_attn.k_proj.weight", "blk.7.attn_k.weight", 3),
+    ] {
       let hf = try g.floatTensor(name)
       let raw = try g.rawFloatTensor(gguf)
       let (rows, columns) = (hf.shape[0], hf.shape[1])
       for r in 0..<rows {
         let s = LlamaRotaryPermutation.ggufRow(ofHuggingFaceRow: r, rows: rows, heads: heads)
-        #expect(hf.values[(r * columns)..<((r + 1) * columns)] == raw.values[(s * columns)..<((s + 1) * columns)], "\(name) row \(r)")
+        #expect(
+          hf.values[(r * columns)..<((r + 1) * columns)] == raw.values[(s * columns)..<((s + 1) * columns)],
+          "\(name) row \(r)")
       }
       // Q4_1: each block of 32 weights holds at most 16 distinct values (d·q + m, q ∈ 0...15).
       for b in stride(from: 0, to: raw.values.count, by: 32) {

@@ -16,7 +16,7 @@ enum FuzzHarness {
     case safetensors
     /// `GGUFFile(data:path:)`, every tensor decoded, the LLaMA config and the tokenizer.
     case gguf
-    /// `ModelConfig(json:source:)` and `ForwardConfig(data:source:)` on config.json bytes.
+    /// `ModelConfig(json:source:)` on config.json bytes, and the `ForwardConfig` derived from it.
     case configJSON = "config-json"
     /// `BPETokenizer(tokenizerJSON:source:)`, then a fixed text encoded and decoded.
     case tokenizerJSON = "tokenizer-json"
@@ -69,7 +69,7 @@ enum FuzzHarness {
         if dtype == .U8 || dtype == .BOOL { _ = attempt([SafetensorsError.self]) { try file.bytes(name) } }
       }
     case .gguf:
-      let allowed: [any Error.Type] = [GGUFError.self, TokenizerError.self, ForwardConfigError.self]
+      let allowed: [any Error.Type] = [GGUFError.self, TokenizerError.self, ModelConfigError.self]
       guard let file = attempt(allowed, { try GGUFFile(data: data, path: source) }) else { break }
       for info in file.tensorInfos where info.type.isDecodable {
         _ = attempt(allowed) { try file.rawFloatTensor(info.name) }
@@ -82,11 +82,10 @@ enum FuzzHarness {
         exercise(tokenizer)
       }
     case .configJSON:
-      let allowed: [any Error.Type] = [ModelConfigError.self, ForwardConfigError.self]
+      let allowed: [any Error.Type] = [ModelConfigError.self]
       if let config = attempt(allowed, { try ModelConfig(json: data, source: source) }) {
         _ = attempt(allowed) { try ForwardConfig(config, source: source) }
       }
-      _ = attempt(allowed) { try ForwardConfig(data: data, source: source) }
     case .tokenizerJSON:
       if let tokenizer = attempt([TokenizerError.self], { try BPETokenizer(tokenizerJSON: data, source: source) }) {
         exercise(tokenizer)

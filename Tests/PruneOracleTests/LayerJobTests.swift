@@ -6,7 +6,9 @@ import PruneTestSupport
 import Testing
 
 /// Writes a synthetic problem ([8 × 16], 64 tokens) as inputs to `folder`/p.safetensors.
-func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safetensors", rows: Int = 8, columns: Int = 16, seed: UInt64)
+func writeSyntheticProblem(
+  in folder: TemporaryFolder, name: String = "p.safetensors", rows: Int = 8, columns: Int = 16, seed: UInt64
+)
   throws -> URL
 {
   let (w, x) = SyntheticLayerProblem.make(rows: rows, columns: columns, tokens: 64, seed: seed)
@@ -20,9 +22,14 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
 
   @Test func sparsityUsesTheMethodsDefaultGroupUnlessTold() throws {
     #expect(try LayerJob.pattern(sparsity: "0.5", nOfM: nil, method: .wanda) == .unstructured(ratio: 0.5, group: .row))
-    #expect(try LayerJob.pattern(sparsity: "50%", nOfM: nil, method: .sparsegpt) == .unstructured(ratio: 0.5, group: .matrix))
-    #expect(try LayerJob.pattern(sparsity: "0.5/matrix", nOfM: nil, method: .wanda) == .unstructured(ratio: 0.5, group: .matrix))
-    #expect(try LayerJob.pattern(sparsity: "0.3/row", nOfM: nil, method: .magnitude) == .unstructured(ratio: 0.3, group: .row))
+    #expect(
+      try LayerJob.pattern(sparsity: "50%", nOfM: nil, method: .sparsegpt) == .unstructured(ratio: 0.5, group: .matrix))
+    #expect(
+      try LayerJob.pattern(sparsity: "0.5/matrix", nOfM: nil, method: .wanda)
+        == .unstructured(ratio: 0.5, group: .matrix))
+    #expect(
+      try LayerJob.pattern(sparsity: "0.3/row", nOfM: nil, method: .magnitude) == .unstructured(ratio: 0.3, group: .row)
+    )
     #expect(try LayerJob.pattern(sparsity: nil, nOfM: "2:4", method: .apt) == .nOfM(n: 2, m: 4))
   }
 
@@ -51,7 +58,8 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
     let folder = TemporaryFolder("job-\(method)")
     defer { folder.remove() }
     let problem = try writeSyntheticProblem(in: folder, seed: 5)
-    let pattern: SparsityPattern = method == .exact ? .nOfM(n: 2, m: 4) : .unstructured(ratio: 0.5, group: method.defaultGroup)
+    let pattern: SparsityPattern =
+      method == .exact ? .nOfM(n: 2, m: 4) : .unstructured(ratio: 0.5, group: method.defaultGroup)
     let job = LayerJob(
       problem: problem, method: method, pattern: pattern, output: folder.file("w.safetensors"),
       report: folder.file("r.json"), maskOutput: folder.file("m.safetensors"))
@@ -64,7 +72,9 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
     #expect(weightFile.tensorNames == ["weight"] && weightFile.rawDType(of: "weight") == .F32)
     let w: Matrix<Float> = try weightFile.matrix("weight")
     let mask = try MaskFile.load(contentsOf: folder.file("m.safetensors"), rows: 8, columns: 16)
-    for i in 0..<8 { for j in 0..<16 where !mask[i, j] { #expect(w[i, j] == 0, "\(method): (\(i), \(j)) pruned but \(w[i, j])") } }
+    for i in 0..<8 {
+      for j in 0..<16 where !mask[i, j] { #expect(w[i, j] == 0, "\(method): (\(i), \(j)) pruned but \(w[i, j])") }
+    }
     #expect(mask.satisfies(pattern), "\(method): \(mask.violations(of: pattern).first.map { "\($0)" } ?? "")")
     #expect(outcome.report.realisedSparsity == mask.sparsity, "\(method)")
 
@@ -114,7 +124,8 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
     let problem = try writeSyntheticProblem(in: folder, seed: 7)
     let wandaMask = folder.file("wanda-mask.safetensors")
     let wanda = try LayerJob(
-      problem: problem, method: .wanda, pattern: .unstructured(ratio: 0.5, group: .row), output: folder.file("w0.safetensors"),
+      problem: problem, method: .wanda, pattern: .unstructured(ratio: 0.5, group: .row),
+      output: folder.file("w0.safetensors"),
       maskOutput: wandaMask
     ).run()
     var options = MethodOptions()
@@ -127,11 +138,29 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
     // Refit keeps the given mask and, being the least-squares optimum on it, does not do worse.
     #expect(try MaskFile.load(contentsOf: folder.file("m1.safetensors")) == MaskFile.load(contentsOf: wandaMask))
     #expect(refit.report.relativeError <= wanda.report.relativeError, "seed 7")
-    #expect(refit.report.options["damping"] == "0")
+    #expect(refit.report.options["damping"] == "0.0")  // as refit records it; the given "0" is not added again
     #expect(refit.mask == wandaMask.path && refit.precision == .double)
     // In Double the error of the F32 file is reported beside the solve's.
     let written = try #require(refit.report.metrics["relative_error_f32_output"])
     #expect(abs(written - refit.report.relativeError) <= 1e-5 * max(1e-12, refit.report.relativeError) + 1e-9, "seed 7")
+  }
+
+  @Test func givenOptionsTheMethodDoesNotRecordAreAddedUnderTheirReportKeys() throws {
+    let folder = TemporaryFolder("job-options")
+    defer { folder.remove() }
+    let problem = try writeSyntheticProblem(in: folder, seed: 9)
+    var options = MethodOptions()
+    try options.set("ls-damping", "0.02", for: .sparsellm)
+    try options.set("percdamp", "0.03", for: .sparsellm)
+    // One layer alone is pruned by SparseLLM's inner SparseGPT, which records its own options only.
+    let outcome = try LayerJob(
+      problem: problem, method: .sparsellm, pattern: .unstructured(ratio: 0.5, group: .matrix), options: options,
+      givenOptions: [MethodOption.leastSquaresDamping.reportKey: "0.02", MethodOption.damping.reportKey: "0.03"],
+      output: folder.file("w.safetensors")
+    ).run()
+    #expect(outcome.report.options["least_squares_damping"] == "0.02")
+    #expect(outcome.report.options["damping"] == "0.03" && outcome.report.damping != nil)
+    #expect(outcome.report.options["block_size"] == "128")
   }
 
   @Test func errorCorrectedProblemRuns() throws {
@@ -147,7 +176,8 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
       denseGram: expected.denseGram, count: 40
     ).write(to: problem)
     let outcome = try LayerJob(
-      problem: problem, method: .fista, pattern: .unstructured(ratio: 0.5, group: .matrix), output: folder.file("w.safetensors"),
+      problem: problem, method: .fista, pattern: .unstructured(ratio: 0.5, group: .matrix),
+      output: folder.file("w.safetensors"),
       precision: .double
     ).run()
     #expect(outcome.isErrorCorrected && outcome.gramSource == .gram && outcome.tokens == 40)
@@ -169,9 +199,20 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
       (LayerJob(problem: problem, method: .magnitude, pattern: pattern, output: problem), "--out"),
       (LayerJob(problem: problem, method: .magnitude, pattern: pattern, output: link), "--out"),
       (LayerJob(problem: problem, method: .refit, pattern: pattern, mask: mask, output: mask), "--out"),
-      (LayerJob(problem: problem, method: .magnitude, pattern: pattern, output: folder.file("w"), report: problem), "--report"),
-      (LayerJob(problem: problem, method: .refit, pattern: pattern, mask: mask, output: folder.file("w"), maskOutput: mask), "--mask-out"),
-      (LayerJob(problem: problem, method: .magnitude, pattern: pattern, output: folder.file("w"), report: folder.file("w")), "--out and --report"),
+      (
+        LayerJob(problem: problem, method: .magnitude, pattern: pattern, output: folder.file("w"), report: problem),
+        "--report"
+      ),
+      (
+        LayerJob(
+          problem: problem, method: .refit, pattern: pattern, mask: mask, output: folder.file("w"), maskOutput: mask),
+        "--mask-out"
+      ),
+      (
+        LayerJob(
+          problem: problem, method: .magnitude, pattern: pattern, output: folder.file("w"), report: folder.file("w")),
+        "--out and --report"
+      ),
     ]
     for (job, fragment) in jobs {
       do {
@@ -199,28 +240,37 @@ func writeSyntheticProblem(in folder: TemporaryFolder, name: String = "p.safeten
       }
     }
     // M not dividing the layer's width: a usage error, raised before decoding.
-    let nm = try #require(failure(LayerJob(problem: problem, method: .sparsegpt, pattern: .nOfM(n: 2, m: 4), output: out)))
+    let nm = try #require(
+      failure(LayerJob(problem: problem, method: .sparsegpt, pattern: .nOfM(n: 2, m: 4), output: out)))
     #expect(nm.isUsageError && nm.description.contains("multiple of 4, but it is 10"), "\(nm)")
     // A mask for a method that picks its own.
     let maskURL = folder.file("m.safetensors")
     try MaskFile.writer(Mask(rows: 4, columns: 10)).write(to: maskURL)
-    let own = try #require(failure(LayerJob(problem: problem, method: .wanda, pattern: .unstructured(0.5), mask: maskURL, output: out)))
+    let own = try #require(
+      failure(LayerJob(problem: problem, method: .wanda, pattern: .unstructured(0.5), mask: maskURL, output: out)))
     #expect(own.isUsageError && own.description.contains("chooses its own mask"), "\(own)")
     // A mask of the wrong shape: a runtime (file) error naming both shapes.
     let wrong = folder.file("m2.safetensors")
     try MaskFile.writer(Mask(rows: 10, columns: 4)).write(to: wrong)
-    let shape = try #require(failure(LayerJob(problem: problem, method: .refit, pattern: .unstructured(0.5), mask: wrong, output: out)))
-    #expect(!shape.isUsageError && shape.description.contains("[10, 4]") && shape.description.contains("[4, 10]"), "\(shape)")
+    let shape = try #require(
+      failure(LayerJob(problem: problem, method: .refit, pattern: .unstructured(0.5), mask: wrong, output: out)))
+    #expect(
+      !shape.isUsageError && shape.description.contains("[10, 4]") && shape.description.contains("[4, 10]"), "\(shape)")
     // A missing file and a file without weight: runtime errors.
-    let missing = try #require(failure(LayerJob(problem: folder.file("none"), method: .magnitude, pattern: .unstructured(0.5), output: out)))
+    let missing = try #require(
+      failure(LayerJob(problem: folder.file("none"), method: .magnitude, pattern: .unstructured(0.5), output: out)))
     #expect(!missing.isUsageError && missing.description.contains("cannot read"), "\(missing)")
     var noWeight = SafetensorsWriter()
     try noWeight.add("gram", matrix: Matrix<Float>.identity(10))
     try noWeight.write(to: folder.file("nw.safetensors"))
-    let nw = try #require(failure(LayerJob(problem: folder.file("nw.safetensors"), method: .magnitude, pattern: .unstructured(0.5), output: out)))
+    let nw = try #require(
+      failure(
+        LayerJob(problem: folder.file("nw.safetensors"), method: .magnitude, pattern: .unstructured(0.5), output: out)))
     #expect(!nw.isUsageError && nw.description.contains("no tensor 'weight'"), "\(nw)")
     #expect(!FileManager.default.fileExists(atPath: out.path))
-    for e in [nm, own, shape, missing, nw] { #expect(!e.description.contains("\n") && e.description.contains("Hint: "), "\(e)") }
+    for e in [nm, own, shape, missing, nw] {
+      #expect(!e.description.contains("\n") && e.description.contains("Hint: "), "\(e)")
+    }
   }
 }
 

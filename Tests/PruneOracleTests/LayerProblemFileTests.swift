@@ -7,7 +7,9 @@ import Testing
 
 /// Opens the bytes of `writer` as a layer-problem file named `name` (no disk involved).
 func problemFile(_ writer: SafetensorsWriter, name: String = "p") throws(LayerProblemFileError) -> LayerProblemFile {
-  do { return try LayerProblemFile(file: SafetensorsFile(data: writer.serialized(), name: name)) } catch let e as LayerProblemFileError {
+  do { return try LayerProblemFile(file: SafetensorsFile(data: writer.serialized(), name: name)) } catch let e
+    as LayerProblemFileError
+  {
     throw e
   } catch {
     throw .file(error as! SafetensorsError)
@@ -28,7 +30,9 @@ func loadError(_ writer: SafetensorsWriter) -> LayerProblemFileError? {
 /// Random W: [m × n] and X: [tokens × n], uniform in [−1, 1].
 func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: Matrix<Float>, x: Matrix<Float>) {
   var rng = SplitMix64(seed: seed)
-  return (Matrix<Float>.random(rows: m, columns: n, using: &rng), Matrix<Float>.random(rows: tokens, columns: n, using: &rng))
+  return (
+    Matrix<Float>.random(rows: m, columns: n, using: &rng), Matrix<Float>.random(rows: tokens, columns: n, using: &rng)
+  )
 }
 
 @Suite struct LayerProblemFileTests {
@@ -45,7 +49,9 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
     expectBitIdentical(loaded.gram, expected.gram, "seed \(seed): gram")
     #expect(loaded.tokens == 40, "seed \(seed)")
     let inDouble: LayerProblem<Double> = try file.problem()
-    expectBitIdentical(inDouble.gram, try LayerProblem(weight: w.converted(to: Double.self), inputs: x.converted(to: Double.self)).gram, "seed \(seed): Double gram")
+    expectBitIdentical(
+      inDouble.gram, try LayerProblem(weight: w.converted(to: Double.self), inputs: x.converted(to: Double.self)).gram,
+      "seed \(seed): Double gram")
   }
 
   @Test func gramAndCountLoad() throws {
@@ -89,7 +95,8 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
     var buffer: [UInt8] = []
     for v: Float in [1, 0, 0, 1] { withUnsafeBytes(of: v.bitPattern.littleEndian) { buffer += $0 } }
     buffer += littleEndianBytes([0x3C00, 0xC100, 0x7BFF, 0x0001])
-    let file = try LayerProblemFile(file: SafetensorsFile(data: safetensorsBytes(header: header, buffer: buffer), name: "h"))
+    let file = try LayerProblemFile(
+      file: SafetensorsFile(data: safetensorsBytes(header: header, buffer: buffer), name: "h"))
     let p: LayerProblem<Float> = try file.problem()
     #expect(p.weight.elements == [1, -2.5, 65504, 0x1p-24])
     let bf = try LayerProblemFile(
@@ -118,17 +125,29 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
     let g = try LayerProblem(weight: w, inputs: x).gram
     var noWeight = SafetensorsWriter()
     try noWeight.add("inputs", matrix: x)
-    #expect(throws: LayerProblemFileError.missingTensor(path: "p", tensor: "weight", hint: "a layer-problem file holds the dense weight as 'weight' [out, in]")) {
+    #expect(
+      throws: LayerProblemFileError.missingTensor(
+        path: "p", tensor: "weight", hint: "a layer-problem file holds the dense weight as 'weight' [out, in]")
+    ) {
       try problemFile(noWeight)
     }
     let noData = try #require(loadError(LayerProblemFile.writer(weight: w)), "a file without inputs or gram loaded")
-    guard case let .missingTensor(_, tensor, hint) = noData else { Issue.record("\(noData)"); return }
+    guard case .missingTensor(_, let tensor, let hint) = noData else {
+      Issue.record("\(noData)")
+      return
+    }
     #expect(tensor == "inputs" && hint.contains("'gram' [4, 4]"), "\(noData)")
     let noDense = try #require(loadError(LayerProblemFile.writer(weight: w, gram: g, crossGram: g)))
-    guard case let .missingTensor(_, tensor2, hint2) = noDense else { Issue.record("\(noDense)"); return }
+    guard case .missingTensor(_, let tensor2, let hint2) = noDense else {
+      Issue.record("\(noDense)")
+      return
+    }
     #expect(tensor2 == "dense_gram" && hint2.contains("absolute error"), "\(noDense)")
     let noCross = try #require(loadError(LayerProblemFile.writer(weight: w, gram: g, denseGram: g)))
-    guard case let .missingTensor(_, tensor3, _) = noCross else { Issue.record("\(noCross)"); return }
+    guard case .missingTensor(_, let tensor3, _) = noCross else {
+      Issue.record("\(noCross)")
+      return
+    }
     #expect(tensor3 == "cross_gram", "\(noCross)")
   }
 
@@ -137,15 +156,25 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
     let g15 = Matrix<Float>(rows: 16, columns: 15)
     let error = try #require(loadError(LayerProblemFile.writer(weight: w, gram: g15)), "a [16, 15] gram loaded")
     #expect(
-      error == .shapeMismatch(path: "p", tensor: "gram", shape: [16, 15], expected: "[16, 16]", reference: TensorShape(name: "weight", shape: [8, 16])))
+      error
+        == .shapeMismatch(
+          path: "p", tensor: "gram", shape: [16, 15], expected: "[16, 16]",
+          reference: TensorShape(name: "weight", shape: [8, 16])))
     #expect(error.description.contains("[16, 15]") && error.description.contains("[8, 16]"), "\(error)")
     let x15 = x.submatrix(rows: 0..<20, columns: 0..<15)
-    #expect(throws: LayerProblemFileError.shapeMismatch(path: "p", tensor: "inputs", shape: [20, 15], expected: "[tokens, 16]", reference: TensorShape(name: "weight", shape: [8, 16]))) {
+    #expect(
+      throws: LayerProblemFileError.shapeMismatch(
+        path: "p", tensor: "inputs", shape: [20, 15], expected: "[tokens, 16]",
+        reference: TensorShape(name: "weight", shape: [8, 16]))
+    ) {
       try problemFile(LayerProblemFile.writer(weight: w, inputs: x15))
     }
     var rank3 = SafetensorsWriter()
     try rank3.add("weight", shape: [2, 2, 2], .f32(Array(repeating: 1, count: 8)))
-    #expect(throws: LayerProblemFileError.shapeMismatch(path: "p", tensor: "weight", shape: [2, 2, 2], expected: "[out, in]", reference: nil)) {
+    #expect(
+      throws: LayerProblemFileError.shapeMismatch(
+        path: "p", tensor: "weight", shape: [2, 2, 2], expected: "[out, in]", reference: nil)
+    ) {
       try problemFile(rank3)
     }
   }
@@ -160,21 +189,31 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
         _ = precision == "Float" ? try file.problem(as: Float.self).tokens : try file.problem(as: Double.self).tokens
         Issue.record("seed 71 \(precision): NaN inputs loaded")
       } catch {
-        guard case let .nonFinite(_, tensor, index, value, nil) = error else { Issue.record("\(error)"); continue }
+        guard case .nonFinite(_, let tensor, let index, let value, nil) = error else {
+          Issue.record("\(error)")
+          continue
+        }
         #expect(tensor == "inputs" && index == [4, 2] && value.isNaN, "seed 71 \(precision)")
         #expect(error.description.contains("'inputs'[4, 2] is nan"), "\(error)")
       }
     }
     x[4, 2] = 0
     w[2, 5] = -.infinity
-    #expect(throws: LayerProblemFileError.nonFinite(path: "p", tensor: "weight", index: [2, 5], value: -.infinity, precision: nil)) {
+    #expect(
+      throws: LayerProblemFileError.nonFinite(
+        path: "p", tensor: "weight", index: [2, 5], value: -.infinity, precision: nil)
+    ) {
       try problemFile(LayerProblemFile.writer(weight: w, inputs: x)).problem(as: Float.self)
     }
     // A finite F64 value beyond Float's range is reported with its stored value.
     var g = Matrix<Double>.identity(6)
     g[3, 3] = 1e300
-    let big = try problemFile(LayerProblemFile.writer(weight: w.converted(to: Double.self).map { $0.isFinite ? $0 : 1 }, gram: g))
-    #expect(throws: LayerProblemFileError.nonFinite(path: "p", tensor: "gram", index: [3, 3], value: 1e300, precision: "Float")) {
+    let big = try problemFile(
+      LayerProblemFile.writer(weight: w.converted(to: Double.self).map { $0.isFinite ? $0 : 1 }, gram: g))
+    #expect(
+      throws: LayerProblemFileError.nonFinite(
+        path: "p", tensor: "gram", index: [3, 3], value: 1e300, precision: "Float")
+    ) {
       try big.problem(as: Float.self)
     }
     #expect(try big.problem(as: Double.self).gram[3, 3] == 1e300)
@@ -185,8 +224,10 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
     var g = randomSPD(5, using: &rng)
     g[0, 3] += 0.5
     let w = Matrix<Double>.random(rows: 2, columns: 5, using: &rng)
-    let error = try #require(loadError(LayerProblemFile.writer(weight: w, gram: g)), "seed 81: an asymmetric gram loaded")
-    #expect(error == .asymmetric(path: "p", tensor: "gram", row: 0, column: 3, upper: g[0, 3], lower: g[3, 0]), "seed 81")
+    let error = try #require(
+      loadError(LayerProblemFile.writer(weight: w, gram: g)), "seed 81: an asymmetric gram loaded")
+    #expect(
+      error == .asymmetric(path: "p", tensor: "gram", row: 0, column: 3, upper: g[0, 3], lower: g[3, 0]), "seed 81")
   }
 
   @Test func wrongDTypesAndCountsAreRejected() throws {
@@ -194,10 +235,14 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
     var u8Gram = SafetensorsWriter()
     try u8Gram.add("weight", matrix: w)
     try u8Gram.add("gram", shape: [4, 4], .u8(Array(repeating: 0, count: 16)))
-    #expect(throws: LayerProblemFileError.unsupportedDType(path: "p", tensor: "gram", dtype: .U8, allowed: [.F32, .F64])) {
+    #expect(
+      throws: LayerProblemFileError.unsupportedDType(path: "p", tensor: "gram", dtype: .U8, allowed: [.F32, .F64])
+    ) {
       try problemFile(u8Gram)
     }
-    #expect(throws: LayerProblemFileError.invalidCount(path: "p", detail: "'count' says 9 tokens but 'inputs' has 8 rows")) {
+    #expect(
+      throws: LayerProblemFileError.invalidCount(path: "p", detail: "'count' says 9 tokens but 'inputs' has 8 rows")
+    ) {
       try problemFile(LayerProblemFile.writer(weight: w, inputs: x, count: 9)).problem(as: Float.self)
     }
     var negative = try LayerProblemFile.writer(weight: w, inputs: x)
@@ -219,7 +264,11 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
     try MaskFile.writer(mask).write(to: url)
     #expect(try MaskFile.load(contentsOf: url, rows: 3, columns: 4) == mask, "seed 101")
     #expect(try MaskFile.load(contentsOf: url) == mask, "seed 101")
-    #expect(throws: LayerProblemFileError.shapeMismatch(path: url.path, tensor: "mask", shape: [3, 4], expected: "[4, 3]", reference: TensorShape(name: "weight", shape: [4, 3]))) {
+    #expect(
+      throws: LayerProblemFileError.shapeMismatch(
+        path: url.path, tensor: "mask", shape: [3, 4], expected: "[4, 3]",
+        reference: TensorShape(name: "weight", shape: [4, 3]))
+    ) {
       try MaskFile.load(contentsOf: url, rows: 4, columns: 3)
     }
     // BOOL masks load too.
@@ -230,7 +279,9 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
     #expect(throws: LayerProblemFileError.invalidMask(path: "b", index: [0, 1], value: 2)) { try MaskFile.load(two) }
     var f32 = SafetensorsWriter()
     try f32.add("mask", shape: [1, 2], .f32([1, 0]))
-    #expect(throws: LayerProblemFileError.unsupportedDType(path: "f", tensor: "mask", dtype: .F32, allowed: [.U8, .BOOL])) {
+    #expect(
+      throws: LayerProblemFileError.unsupportedDType(path: "f", tensor: "mask", dtype: .F32, allowed: [.U8, .BOOL])
+    ) {
       try MaskFile.load(SafetensorsFile(data: f32.serialized(), name: "f"))
     }
     #expect(throws: LayerProblemFileError.self) {
@@ -250,7 +301,8 @@ func randomLayer(rows m: Int, columns n: Int, tokens: Int, seed: UInt64) -> (w: 
   @Test func everyErrorDescriptionIsOneLineWithAHint() {
     let errors: [LayerProblemFileError] = [
       .file(.truncated(path: "p", size: 1)), .missingTensor(path: "p", tensor: "t", hint: "h"),
-      .shapeMismatch(path: "p", tensor: "t", shape: [1], expected: "[2]", reference: TensorShape(name: "w", shape: [2, 2])),
+      .shapeMismatch(
+        path: "p", tensor: "t", shape: [1], expected: "[2]", reference: TensorShape(name: "w", shape: [2, 2])),
       .unsupportedDType(path: "p", tensor: "t", dtype: .I8, allowed: [.F32]),
       .nonFinite(path: "p", tensor: "t", index: [0, 1], value: .nan, precision: nil),
       .nonFinite(path: "p", tensor: "t", index: [0, 1], value: 1e300, precision: "Float"),

@@ -30,7 +30,13 @@ import Testing
   func gap(seed: UInt64) throws {
     let p = problem(seed: seed)
     let pattern = SparsityPattern.nOfM(n: 2, m: 4)
-    let refit = try prune(p, method: .refit, pattern: pattern, options: { var o = MethodOptions(); try! o.set("damping", "0", for: .refit); return o }())
+    let refit = try prune(
+      p, method: .refit, pattern: pattern,
+      options: {
+        var o = MethodOptions()
+        try! o.set("damping", "0", for: .refit)
+        return o
+      }())
     let good = try certify(p, refit.weight, pattern, maxGap: Self.refitGap)
     #expect(good.passed && abs(good.quality.gap) <= Self.refitGap, "seed \(seed): \(String(describing: good.quality))")
     #expect(good.quality.refitDampingRetry == 0, "seed \(seed): a full-rank G needs no retry")
@@ -44,7 +50,8 @@ import Testing
     let p = problem(seed: 3)
     let c = try certify(p, p.weight, .nOfM(n: 2, m: 4), listLimit: 3)  // dense: every group fails
     #expect(c.patternCheck.failingGroups == 8 && c.patternCheck.failures.count == 3 && c.patternCheck.unlisted == 5)
-    #expect(c.patternCheck.failures[1] == GroupFailure(row: 0, column: 4, zeros: 0, required: 2, keptColumns: [4, 5, 6, 7]))
+    #expect(
+      c.patternCheck.failures[1] == GroupFailure(row: 0, column: 4, zeros: 0, required: 2, keptColumns: [4, 5, 6, 7]))
     #expect(!c.passed)
   }
 
@@ -57,7 +64,8 @@ import Testing
     for j in [0, 1, 4] { c[0, j] = 0 }  // group 2 has zeros at 4 and 5 (5 free)
     c[0, 2] = 0  // group 1: three zeros, one beyond the pattern
     let loose = try certify(p, c, .nOfM(n: 2, m: 4))
-    #expect(loose.patternCheck.passed && loose.patternCheck.excessZeros == 1 && loose.patternCheck.zerosWhereDenseIsZero == 1)
+    #expect(
+      loose.patternCheck.passed && loose.patternCheck.excessZeros == 1 && loose.patternCheck.zerosWhereDenseIsZero == 1)
     let strict = try certify(p, c, .nOfM(n: 2, m: 4), exactCount: true)
     #expect(strict.patternCheck.failingGroups == 1 && strict.patternCheck.failures.first?.column == 0)
     var exact = c
@@ -71,7 +79,9 @@ import Testing
     let h = HealthCheck(values: values, stored: .F64, columns: 4)
     #expect(h.nonFinite == 1 && h.firstNonFinite == [1, 1])
     #expect(h.subnormal == 1)  // 2⁻¹⁰³⁰ is subnormal in Double
-    let f32 = h.rounding["F32"]!, bf16 = h.rounding["BF16"]!, f16 = h.rounding["F16"]!
+    let f32 = h.rounding["F32"]!
+    let bf16 = h.rounding["BF16"]!
+    let f16 = h.rounding["F16"]!
     // F32: 1/3 changes (by < 2⁻²⁴ relative), 1e-8 changes, 2⁻¹⁰³⁰ becomes zero.
     #expect(f32.changed == 3 && f32.becomeZero == 1 && f32.maxRelativeChange < 0x1p-24)
     // BF16 (8 significant bits): 1 + 2⁻⁸ is a tie and goes to 1 (even); 70000 → 70144.
@@ -81,7 +91,9 @@ import Testing
     // F16 (11 significant bits): 1 + 2⁻⁸ is exact, 70000 overflows, 1e-8 and 2⁻¹⁰³⁰ underflow.
     #expect(f16.overflow == 1 && f16.becomeZero == 2 && f16.changed == 4)
     let clean = HealthCheck(values: [0.5, -0.25, 0, 3], stored: .F32, columns: 2)
-    #expect(clean.nonFinite == 0 && clean.rounding["F16"]!.exact && clean.rounding["BF16"]!.exact && clean.rounding["F32"] == nil)
+    #expect(
+      clean.nonFinite == 0 && clean.rounding["F16"]!.exact && clean.rounding["BF16"]!.exact
+        && clean.rounding["F32"] == nil)
   }
 
   @Test("an error-corrected problem is certified against its own refit (with K)")
@@ -89,7 +101,8 @@ import Testing
     let (w, x) = SyntheticLayerProblem.make(rows: 3, columns: 8, tokens: 40, seed: 9)
     let (_, noise) = SyntheticLayerProblem.make(rows: 1, columns: 8, tokens: 40, seed: 10)
     let xs = Matrix<Double>(rows: 40, columns: 8) { t, j in Double(x[t, j]) + 0.05 * Double(noise[t, j]) }
-    let p = try LayerProblem(weight: w.converted(to: Double.self), inputs: x.converted(to: Double.self), prunedInputs: xs)
+    let p = try LayerProblem(
+      weight: w.converted(to: Double.self), inputs: x.converted(to: Double.self), prunedInputs: xs)
     let refit = try Refit(options: .exact).refit(p, mask: prune(p, method: .wanda, pattern: .nOfM(n: 2, m: 4)).mask)
     let c = try certify(p, refit.weight, .nOfM(n: 2, m: 4), maxGap: Self.refitGap)
     #expect(c.passed && c.errorCorrected, "\(String(describing: c.quality))")
@@ -105,7 +118,9 @@ import Testing
     #expect(manifest.cases.count == 11 && manifest.notes.count == 1, "seed \(seed)")
     let report = try SuiteVerification(manifest: folder.file("manifest.json")).run()
     for e in report.entries where !e.passed {
-      Issue.record("seed \(seed): \(e.case) \(e.role) failed: \(String(describing: e.certificate.checks)) \(String(describing: e.checks)) \(e.notes)")
+      Issue.record(
+        "seed \(seed): \(e.case) \(e.role) failed: \(String(describing: e.certificate.checks)) \(String(describing: e.checks)) \(e.notes)"
+      )
     }
     #expect(report.passed)
     #expect(report.entries.filter { $0.role == "expected" }.count == 11, "seed \(seed)")
@@ -129,7 +144,8 @@ import Testing
           Issue.record("seed \(seed): \(c.name) \(m.method) has no figure: \(m.note ?? "")")
           continue
         }
-        #expect(r >= best * (1 - TestVectors.Tolerance.optimumError), "seed \(seed): \(c.name) \(m.method) \(r) < \(best)")
+        #expect(
+          r >= best * (1 - TestVectors.Tolerance.optimumError), "seed \(seed): \(c.name) \(m.method) \(r) < \(best)")
       }
     }
   }
@@ -147,15 +163,20 @@ import Testing
       ("brute-row/sparsegpt", "brute-row/sparsegpt"), ("nm-ties/perturbed-weights", "nm-ties/expected"),
       ("brute-matrix/wanda", "brute-matrix/magnitude"),
     ] {
-      try fm.createDirectory(at: answers.appendingPathComponent(to).deletingLastPathComponent(), withIntermediateDirectories: true)
-      try fm.copyItem(at: suite.appendingPathComponent(from + ".safetensors"), to: answers.appendingPathComponent(to + ".safetensors"))
+      try fm.createDirectory(
+        at: answers.appendingPathComponent(to).deletingLastPathComponent(), withIntermediateDirectories: true)
+      try fm.copyItem(
+        at: suite.appendingPathComponent(from + ".safetensors"), to: answers.appendingPathComponent(to + ".safetensors")
+      )
     }
-    let report = try SuiteVerification(manifest: suite.appendingPathComponent("manifest.json"), candidates: answers).run()
+    let report = try SuiteVerification(manifest: suite.appendingPathComponent("manifest.json"), candidates: answers)
+      .run()
     let verdicts = Dictionary(uniqueKeysWithValues: report.entries.map { ("\($0.case)/\($0.role)", $0.passed) })
-    #expect(verdicts == [
-      "brute-2of4/expected": true, "lasso-diagonal/expected": true, "brute-row/sparsegpt": true,
-      "nm-ties/expected": false, "brute-matrix/magnitude": false,
-    ])
+    #expect(
+      verdicts == [
+        "brute-2of4/expected": true, "lasso-diagonal/expected": true, "brute-row/sparsegpt": true,
+        "nm-ties/expected": false, "brute-matrix/magnitude": false,
+      ])
     #expect(!report.passed)
   }
 }

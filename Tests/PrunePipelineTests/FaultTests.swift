@@ -1,12 +1,12 @@
 import Foundation
 import PruneKernels
+import PruneOracle
 import PruneSolvers
 import PruneTestSupport
 import Testing
 
 @testable import PruneModels
 @testable import PrunePipeline
-import PruneOracle
 
 /// What a killed or failing run leaves behind, and what the next run makes of it: the states a
 /// SIGKILL can leave (simulated by copying the checkpoint aside at the event where the kill would
@@ -20,10 +20,16 @@ import PruneOracle
   /// A small seeded model folder and calibration text in `folder`.
   static func workspace(_ folder: TemporaryFolder) throws -> (model: URL, calibration: URL) {
     let model = folder.file("model")
-    try SyntheticModelFolder.write(.init(layers: 3, hidden: 32, intermediate: 64, heads: 4, keyValueHeads: 2), seed: 5, to: model)
+    try SyntheticModelFolder.write(
+      .init(layers: 3, hidden: 32, intermediate: 64, heads: 4, keyValueHeads: 2), seed: 5, to: model)
     let text = folder.file("calib.txt")
-    try Data(String(repeating: "It is a truth universally acknowledged, that a single man in possession of a good fortune. ", count: 8).utf8)
-      .write(to: text)
+    try Data(
+      String(
+        repeating: "It is a truth universally acknowledged, that a single man in possession of a good fortune. ",
+        count: 8
+      ).utf8
+    )
+    .write(to: text)
     return (model, text)
   }
 
@@ -38,7 +44,9 @@ import PruneOracle
     try! FileManager.default.copyItem(at: from, to: to)
   }
 
-  static func names(_ folder: URL) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted() }
+  static func names(_ folder: URL) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+  }
 
   @Test func syntheticModelFolderLoadsWithItsByteTokenizer() throws {
     let folder = TemporaryFolder("fault-synthetic")
@@ -116,7 +124,8 @@ import PruneOracle
     let folder = TemporaryFolder("fault-checkpoint")
     defer { folder.remove() }
     let dir = folder.file("out.checkpoint")
-    try FileManager.default.createDirectory(at: folder.file(".out.checkpoint.partial-\(Self.deadPID)"), withIntermediateDirectories: false)
+    try FileManager.default.createDirectory(
+      at: folder.file(".out.checkpoint.partial-\(Self.deadPID)"), withIntermediateDirectories: false)
     let store = try PruningCheckpoint(directory: dir, fingerprint: ["method": "wanda"], resume: false)
     #expect(Self.names(folder.url) == ["out.checkpoint"])
     #expect(Self.names(dir) == ["run.json"])
@@ -136,7 +145,10 @@ import PruneOracle
     try FileManager.default.createDirectory(at: store.url(block: 3), withIntermediateDirectories: false)
     _ = FileManager.default.createFile(atPath: store.url(block: 3).appendingPathComponent("x").path, contents: Data())
     do {
-      try store.save(block: 3, weights: [("model.layers.3.mlp.up_proj", Matrix<Float>(rows: 2, columns: 2) { i, j in Float(i + j) })], records: [])
+      try store.save(
+        block: 3,
+        weights: [("model.layers.3.mlp.up_proj", Matrix<Float>(rows: 2, columns: 2) { i, j in Float(i + j) })],
+        records: [])
       Issue.record("the save succeeded")
     } catch {
       let text = error.description
@@ -157,14 +169,16 @@ import PruneOracle
     let final = folder.file("out")
     let reason = String(cString: strerror(code))
     do {
-      try writeModelFolder(model, source: w.model, to: final, method: "magnitude", pattern: "0.5", retry: "run it again") {
-        (staging: URL) throws(SafetensorsError) in
+      try writeModelFolder(
+        model, source: w.model, to: final, method: "magnitude", pattern: "0.5", retry: "run it again"
+      ) {
+        (staging: URL) throws(WriteError) in
         #expect(FileManager.default.fileExists(atPath: staging.appendingPathComponent("model.safetensors").path))
-        throw .writeFailed(path: staging.appendingPathComponent("pruning-report.json").path, reason: reason)
+        throw WriteError(path: staging.appendingPathComponent("pruning-report.json").path, reason: reason)
       }
       Issue.record("the write succeeded")
     } catch {
-      guard case let .write(path, got, _) = error else {
+      guard case .write(let path, let got, _) = error else {
         Issue.record("\(error)")
         return
       }
@@ -187,7 +201,10 @@ import PruneOracle
     try Data().write(to: file)
     let cases: [(URL, String)] = [
       (file.appendingPathComponent("out"), "\(file.path) is a file, not a folder"),
-      (folder.file("none/sub/out"), "\(folder.file("none/sub").path) for --out \(folder.file("none/sub/out").path) does not exist"),
+      (
+        folder.file("none/sub/out"),
+        "\(folder.file("none/sub").path) for --out \(folder.file("none/sub/out").path) does not exist"
+      ),
       (file, "--out \(file.path) already exists"),
       (w.model, "is the input model"),
     ]
@@ -196,15 +213,19 @@ import PruneOracle
         try Self.job(w, output: out).checkPaths()
         Issue.record("\(out.path) accepted")
       } catch {
-        #expect(error.isUsageError && error.description.contains(fragment) && error.description.contains("Hint:"), "\(error)")
+        #expect(
+          error.isUsageError && error.description.contains(fragment) && error.description.contains("Hint:"), "\(error)")
       }
     }
-    let layer = LayerJob(problem: w.model, method: .wanda, pattern: .unstructured(0.5), output: file.appendingPathComponent("w.safetensors"))
+    let layer = LayerJob(
+      problem: w.model, method: .wanda, pattern: .unstructured(0.5),
+      output: file.appendingPathComponent("w.safetensors"))
     #expect(throws: LayerJobError.self) { try layer.checkPaths() }
     #expect(Self.names(folder.url) == ["a-file", "calib.txt", "model"])
   }
 
-  /// `writeAll` writes every file or none: when one cannot be written, the others keep what they had.
+  /// `AtomicOutput.write` writes every file or none: when one cannot be written, the others keep
+  /// what they had.
   @Test func writeAllIsAllOrNothing() throws {
     let folder = TemporaryFolder("fault-write-all")
     defer { folder.remove() }
@@ -212,14 +233,14 @@ import PruneOracle
     try Data("old".utf8).write(to: a)
     let b = folder.file("missing/b.bin")
     do {
-      try OutputSafety.writeAll([(Data("new".utf8), a), (Data("b".utf8), b)])
+      try AtomicOutput.write([(Data("new".utf8), a), (Data("b".utf8), b)])
       Issue.record("wrote into a missing folder")
     } catch {
-      #expect(error == .writeFailed(path: b.path, reason: String(cString: strerror(ENOENT))))
+      #expect(error == WriteError(path: b.path, reason: String(cString: strerror(ENOENT))))
     }
     #expect(try Data(contentsOf: a) == Data("old".utf8))
     #expect(Self.names(folder.url) == ["a.bin"])
-    try OutputSafety.writeAll([(Data("new".utf8), a), (Data("c".utf8), folder.file("c.bin"))])
+    try AtomicOutput.write([(Data("new".utf8), a), (Data("c".utf8), folder.file("c.bin"))])
     #expect(try Data(contentsOf: a) == Data("new".utf8))
     #expect(Self.names(folder.url) == ["a.bin", "c.bin"])
   }
@@ -227,9 +248,14 @@ import PruneOracle
   @Test func staleTemporariesOfLiveProcessesAreKept() throws {
     let folder = TemporaryFolder("fault-stale")
     defer { folder.remove() }
-    let mine = ".out.partial-\(getpid())", dead = ".out.partial-\(Self.deadPID)", other = ".other.partial-\(Self.deadPID)"
-    for name in [mine, dead, other, "out"] { try FileManager.default.createDirectory(at: folder.file(name), withIntermediateDirectories: false) }
-    let removed = OutputSafety.removeStaleTemporaries(in: folder.url, prefixes: OutputSafety.temporaryPrefixes(of: "out"))
+    let mine = ".out.partial-\(getpid())"
+    let dead = ".out.partial-\(Self.deadPID)"
+    let other = ".other.partial-\(Self.deadPID)"
+    for name in [mine, dead, other, "out"] {
+      try FileManager.default.createDirectory(at: folder.file(name), withIntermediateDirectories: false)
+    }
+    let removed = AtomicOutput.removeStaleTemporaries(
+      in: folder.url, prefixes: AtomicOutput.temporaryPrefixes(of: "out"))
     #expect(removed == [dead])
     #expect(Self.names(folder.url) == [mine, other, "out"].sorted())
   }
@@ -242,24 +268,45 @@ import PruneOracle
     let model = try LoadedModel(contentsOf: w.model).model
     let needed = ModelJob.outputBytes(model) + ModelJob.checkpointBytes(model, blocks: [0, 1, 2])
     #expect(ModelJob.outputBytes(model) >= model.parameterCount * 4)
-    #expect(ModelJob.spaceShortfall(model, blocks: [0, 1, 2], folder: folder.url, available: needed)?.description == nil)
-    let error = try #require(ModelJob.spaceShortfall(model, blocks: [0, 1, 2], folder: folder.url, available: needed - 1))
+    #expect(
+      ModelJob.spaceShortfall(model, blocks: [0, 1, 2], folder: folder.url, available: needed)?.description == nil)
+    let error = try #require(
+      ModelJob.spaceShortfall(model, blocks: [0, 1, 2], folder: folder.url, available: needed - 1))
     #expect(!error.isUsageError)
-    #expect(error.description.contains("not enough free space in \(folder.url.path)") && error.description.contains("Hint: free space"), "\(error)")
+    #expect(
+      error.description.contains("not enough free space in \(folder.url.path)")
+        && error.description.contains("Hint: free space"), "\(error)")
     // Blocks already in the checkpoint need no more room.
-    #expect(ModelJob.spaceShortfall(model, blocks: [], folder: folder.url, available: ModelJob.outputBytes(model))?.description == nil)
+    #expect(
+      ModelJob.spaceShortfall(model, blocks: [], folder: folder.url, available: ModelJob.outputBytes(model))?
+        .description == nil)
   }
 
   /// The error-message audit: each error raised at the pipeline's edges is one line that says
   /// what was wrong, where (file, block, option) and, after "Hint:", what to do.
   @Test func pipelineErrorsSayWhatWhereAndWhatToDo() {
     let cases: [(String, String)] = [
-      (ModelJobError.write(path: "/o/model.safetensors", reason: "No space left on device", retry: "resume").description, "/o/model.safetensors"),
-      (ModelJobError.noSpace(folder: "/o", needed: 1 << 30, available: 1 << 20, detail: "the output 1 GB").description, "/o"),
-      (ModelJobError.evaluation(protocolName: "austen-quick", .textTooShort(tokens: 5, sequenceLength: 8, windows: 2)).description, "austen-quick"),
-      (ModelPruningError.checkpoint("cannot write block 3 to /o.checkpoint/block-003.safetensors: x", hint: "y").description, "block 3"),
-      (ModelPruningError.resumeConflict("/o.checkpoint was written with pattern = 0.5, this run has 2:4", hint: "z").description, "pattern"),
-      (LayerJobError.write(.writeFailed(path: "/w.safetensors", reason: "File too large")).description, "/w.safetensors"),
+      (
+        ModelJobError.write(path: "/o/model.safetensors", reason: "No space left on device", retry: "resume")
+          .description, "/o/model.safetensors"
+      ),
+      (
+        ModelJobError.noSpace(folder: "/o", needed: 1 << 30, available: 1 << 20, detail: "the output 1 GB").description,
+        "/o"
+      ),
+      (
+        ModelJobError.evaluation(protocolName: "austen-quick", .textTooShort(tokens: 5, sequenceLength: 8, windows: 2))
+          .description, "austen-quick"
+      ),
+      (
+        ModelPruningError.checkpoint("cannot write block 3 to /o.checkpoint/block-003.safetensors: x", hint: "y")
+          .description, "block 3"
+      ),
+      (
+        ModelPruningError.resumeConflict("/o.checkpoint was written with pattern = 0.5, this run has 2:4", hint: "z")
+          .description, "pattern"
+      ),
+      (LayerJobError.write(WriteError(path: "/w.safetensors", reason: "File too large")).description, "/w.safetensors"),
     ]
     for (text, place) in cases {
       #expect(text.contains(place) && !text.contains("\n"), "\(text)")

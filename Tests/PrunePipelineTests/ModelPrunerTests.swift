@@ -63,7 +63,8 @@ import Testing
   func sparsityZeroLeavesTheModelUnchanged(_ schedule: PruningSchedule) throws {
     let dense = try Self.load("llama-tiny")
     var model = dense
-    let plan = ModelPruningPlan(method: .magnitude, pattern: .unstructured(ratio: 0, group: .matrix), schedule: schedule)
+    let plan = ModelPruningPlan(
+      method: .magnitude, pattern: .unstructured(ratio: 0, group: .matrix), schedule: schedule)
     let summary = try ModelPruner(plan: plan, calibration: Self.calibration(vocab: dense.config.vocabSize)).run(&model)
     #expect(try Self.allWeights(model) == Self.allWeights(dense))
     #expect(summary.zeroParameters == 0)
@@ -94,7 +95,8 @@ import Testing
     let wHat = try model.linearWeights(name).weight
     let target = matmul(x, w, transposeB: true)
     let got = matmul(xStar, wHat, transposeB: true)
-    var num = 0.0, den = 0.0
+    var num = 0.0
+    var den = 0.0
     for i in 0..<target.rows {
       for j in 0..<target.columns {
         num += Double(got[i, j] - target[i, j]) * Double(got[i, j] - target[i, j])
@@ -136,7 +138,9 @@ import Testing
     func run(jobs: Int, threads: Int) throws -> [String: Matrix<Float>] {
       var model = dense
       let plan = ModelPruningPlan(method: .fista, pattern: .unstructured(ratio: 0.5, group: .matrix), jobs: jobs)
-      _ = try Parallelism.$threadOverride.withValue(threads) { try ModelPruner(plan: plan, calibration: cal).run(&model) }
+      _ = try Parallelism.$threadOverride.withValue(threads) {
+        try ModelPruner(plan: plan, calibration: cal).run(&model)
+      }
       return try Self.allWeights(model)
     }
     let reference = try run(jobs: 1, threads: 1)
@@ -148,17 +152,27 @@ import Testing
   @Test func correctedBlockRangesCompose() throws {
     let dense = try Self.load("llama-tiny")
     let cal = Self.calibration(vocab: dense.config.vocabSize)
-    var whole = dense, first = dense, second = dense
-    let plan = ModelPruningPlan(method: .sparsegpt, pattern: .unstructured(ratio: 0.6, group: .matrix), schedule: .corrected)
+    var whole = dense
+    var first = dense
+    var second = dense
+    let plan = ModelPruningPlan(
+      method: .sparsegpt, pattern: .unstructured(ratio: 0.6, group: .matrix), schedule: .corrected)
     _ = try ModelPruner(plan: plan, calibration: cal).run(&whole)
-    var p0 = plan, p1 = plan
+    var p0 = plan
+    var p1 = plan
     p0.blocks = 0...0
     p1.blocks = 1...1
     _ = try ModelPruner(plan: p0, calibration: cal).run(&first)
     _ = try ModelPruner(plan: p1, calibration: cal).run(&second)
-    for n in dense.linearLayerNames(block: 0) { #expect(try first.linearWeights(n).weight == whole.linearWeights(n).weight) }
-    for n in dense.linearLayerNames(block: 1) { #expect(try second.linearWeights(n).weight == whole.linearWeights(n).weight) }
-    for n in dense.linearLayerNames(block: 1) { #expect(try first.linearWeights(n).weight == dense.linearWeights(n).weight) }
+    for n in dense.linearLayerNames(block: 0) {
+      #expect(try first.linearWeights(n).weight == whole.linearWeights(n).weight)
+    }
+    for n in dense.linearLayerNames(block: 1) {
+      #expect(try second.linearWeights(n).weight == whole.linearWeights(n).weight)
+    }
+    for n in dense.linearLayerNames(block: 1) {
+      #expect(try first.linearWeights(n).weight == dense.linearWeights(n).weight)
+    }
   }
 
   @Test func invalidPlansAreRejectedBeforeAnyWork() throws {
@@ -191,7 +205,9 @@ import Testing
     struct Killed: Error {}
     struct KillingStore: BlockStore {
       let inner: PruningCheckpoint
-      func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (weights: [(String, Matrix<Float>)], records: [LayerRecord])? {
+      func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (
+        weights: [(String, Matrix<Float>)], records: [LayerRecord]
+      )? {
         try inner.load(block: block, model: model)
       }
       func save(block: Int, weights: [(String, Matrix<Float>)], records: [LayerRecord]) throws(ModelPruningError) {
@@ -206,9 +222,12 @@ import Testing
     }
     #expect(store.completedBlocks == [0])
     // Without --resume the folder is refused; with other settings too.
-    #expect(throws: ModelPruningError.self) { try PruningCheckpoint(directory: dir, fingerprint: fingerprint, resume: false) }
     #expect(throws: ModelPruningError.self) {
-      try PruningCheckpoint(directory: dir, fingerprint: ["method": "fista", "schedule": schedule.rawValue], resume: true)
+      try PruningCheckpoint(directory: dir, fingerprint: fingerprint, resume: false)
+    }
+    #expect(throws: ModelPruningError.self) {
+      try PruningCheckpoint(
+        directory: dir, fingerprint: ["method": "fista", "schedule": schedule.rawValue], resume: true)
     }
     var resumed = dense
     let again = try PruningCheckpoint(directory: dir, fingerprint: fingerprint, resume: true)
@@ -221,7 +240,8 @@ import Testing
   @Test func memoryEstimateCoversTheModelAndGrowsWithJobs() throws {
     let model = try Self.load("llama-tiny")
     let cal = Self.calibration(vocab: model.config.vocabSize)
-    let one = ModelPruner(plan: ModelPruningPlan(method: .fista, pattern: .nOfM(n: 2, m: 4)), calibration: cal).estimate(for: model)
+    let one = ModelPruner(plan: ModelPruningPlan(method: .fista, pattern: .nOfM(n: 2, m: 4)), calibration: cal)
+      .estimate(for: model)
     let two = ModelPruner(plan: ModelPruningPlan(method: .fista, pattern: .nOfM(n: 2, m: 4), jobs: 2), calibration: cal)
       .estimate(for: model)
     #expect(one.modelBytes >= model.parameterCount * 4)

@@ -18,7 +18,8 @@ import Testing
     var model = try ModelPrunerTests.load(name)
     let plan = ModelPruningPlan(method: .sparsellm, pattern: pattern)
     #expect(plan.schedule == .sparsellm)
-    let summary = try ModelPruner(plan: plan, calibration: ModelPrunerTests.calibration(vocab: model.config.vocabSize)).run(&model)
+    let summary = try ModelPruner(plan: plan, calibration: ModelPrunerTests.calibration(vocab: model.config.vocabSize))
+      .run(&model)
     let layers = (0..<model.blockCount).flatMap { model.linearLayerNames(block: $0) }
     #expect(summary.layers.map(\.name) == layers)
     for r in summary.layers {
@@ -47,7 +48,8 @@ import Testing
     var outcome: BlockOutcome? = nil
     for b in 0..<2 {
       let input = BlockInput(hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: 3)
-      let o = try pruneBlockSparseLLM(model, block: b, input: input, pattern: pattern, options: options, progress: { _ in })
+      let o = try pruneBlockSparseLLM(
+        model, block: b, input: input, pattern: pattern, options: options, progress: { _ in })
       if b == 1 {
         outcome = o
         break
@@ -61,12 +63,15 @@ import Testing
     for (n, w) in outcome!.weights where groups[0].contains(n) || groups[1].contains(n) {
       try attentionOnly.setLinearWeight(n, w)
     }
-    let xPruned = attentionOnly.groupInput(block: 1, group: 2, hidden: hidden, sequenceLength: calibration.sequenceLength)
+    let xPruned = attentionOnly.groupInput(
+      block: 1, group: 2, hidden: hidden, sequenceLength: calibration.sequenceLength)
     let xDense = model.groupInput(block: 1, group: 2, hidden: hidden, sequenceLength: calibration.sequenceLength)
     #expect(xPruned != xDense, "pruning the attention must change the FFN's input for the test to mean anything")
     let ffn = try model.feedForward(block: 1)
-    let expected = try SparseLLM(options: options.sparseLLM, innerOptions: options).prune(ffn.ffn, input: xPruned, pattern: pattern)
-    let fromDense = try SparseLLM(options: options.sparseLLM, innerOptions: options).prune(ffn.ffn, input: xDense, pattern: pattern)
+    let expected = try SparseLLM(options: options.sparseLLM, innerOptions: options).prune(
+      ffn.ffn, input: xPruned, pattern: pattern)
+    let fromDense = try SparseLLM(options: options.sparseLLM, innerOptions: options).prune(
+      ffn.ffn, input: xDense, pattern: pattern)
     let installed = Dictionary(uniqueKeysWithValues: outcome!.weights.map { ($0.name, $0.weight) })
     #expect(installed[ffn.up] == expected.up.weight, "\(name): up is not SparseLLM on the pruned attention's output")
     #expect(installed[ffn.down] == expected.down.weight, "\(name): down")
@@ -78,9 +83,13 @@ import Testing
   @Test func scheduleAndMethodGoTogether() throws {
     let model = try ModelPrunerTests.load("opt-tiny")
     let calibration = ModelPrunerTests.calibration(vocab: model.config.vocabSize)
-    for (method, schedule) in [(PruningMethod.sparsellm, PruningSchedule.sequential), (.sparsegpt, .sparsellm), (.sparsellm, .corrected)] {
+    for (method, schedule) in [
+      (PruningMethod.sparsellm, PruningSchedule.sequential), (.sparsegpt, .sparsellm), (.sparsellm, .corrected),
+    ] {
       let plan = ModelPruningPlan(method: method, pattern: .unstructured(0.5), schedule: schedule)
-      #expect(throws: ModelPruningError.self) { try ModelPruner(plan: plan, calibration: calibration).blockList(for: model) }
+      #expect(throws: ModelPruningError.self) {
+        try ModelPruner(plan: plan, calibration: calibration).blockList(for: model)
+      }
     }
   }
 }

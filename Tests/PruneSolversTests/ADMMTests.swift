@@ -8,7 +8,9 @@ struct ADMMTests {
   // objective; in the scaled space (V = ŴD) that is [(Z − V₀)(Ĝ + ρ₀I)]_S = 0 on the kept entries.
   // Scaled ADMM on this unit-diagonal problem contracts by ~0.98 per step: 2000 iterations reach
   // ~1e-12 of the right-hand side; 1e-7 leaves room.
-  @Test("on a fixed mask ADMM converges to the damped refit", arguments: [SparsityPattern.unstructured(0.5), .nOfM(n: 2, m: 4)])
+  @Test(
+    "on a fixed mask ADMM converges to the damped refit",
+    arguments: [SparsityPattern.unstructured(0.5), .nOfM(n: 2, m: 4)])
   func fixedMaskConverges(_ pattern: SparsityPattern) throws {
     let (problem, _) = randomProblem(Double.self, rows: 6, columns: 16, seed: 20)
     let mask = try Wanda().prune(problem, pattern: pattern).mask
@@ -25,15 +27,19 @@ struct ADMMTests {
     for i in 0..<6 { for j in 0..<n { delta[i, j] -= v0[i, j] } }
     let residual = matmul(delta, gHat)
     let scale = matmul(v0, gHat).maxMagnitude
-    for i in 0..<6 { for j in 0..<n where mask[i, j] {
-      #expect(abs(residual[i, j]) <= 1e-7 * scale, "(\(i), \(j)): \(residual[i, j])")
-    } }
+    for i in 0..<6 {
+      for j in 0..<n where mask[i, j] {
+        #expect(abs(residual[i, j]) <= 1e-7 * scale, "(\(i), \(j)): \(residual[i, j])")
+      }
+    }
   }
 
   // Scaling input feature j by cⱼ and W's column j by 1/cⱼ leaves the layer unchanged; D absorbs
   // the scaling, so the pruned layer is the same: Ŵ'ⱼ = Ŵⱼ/cⱼ, same mask. Exact but for the 1e-8
   // guard in dⱼ and rounding: 1e-9 relative.
-  @Test("diagonal re-parametrisation leaves the pruned layer unchanged", arguments: [SparsityPattern.unstructured(0.5), .unstructured(ratio: 0.5, group: .row), .nOfM(n: 2, m: 4)])
+  @Test(
+    "diagonal re-parametrisation leaves the pruned layer unchanged",
+    arguments: [SparsityPattern.unstructured(0.5), .unstructured(ratio: 0.5, group: .row), .nOfM(n: 2, m: 4)])
   func reparametrisation(_ pattern: SparsityPattern) throws {
     let (problem, x) = randomProblem(Double.self, rows: 6, columns: 16, seed: 21)
     var rng = SplitMix64(seed: 22)
@@ -62,11 +68,13 @@ struct ADMMTests {
   }
 
   // Any N:M, not only 2:4 (the released code silently turns 4:8 into 2:4), for both schedules.
-  @Test("every N:M pattern and both schedules give valid exact masks", arguments: [SparsityPattern.nOfM(n: 4, m: 8), .nOfM(n: 1, m: 4), .nOfM(n: 3, m: 4), .unstructured(0.6)])
+  @Test(
+    "every N:M pattern and both schedules give valid exact masks",
+    arguments: [SparsityPattern.nOfM(n: 4, m: 8), .nOfM(n: 1, m: 4), .nOfM(n: 3, m: 4), .unstructured(0.6)])
   func patterns(_ pattern: SparsityPattern) throws {
     let (problem, _) = randomProblem(Double.self, rows: 5, columns: 24, seed: 24)
     for schedule in [ADMM.Schedule.cubic, .final] {
-      let r = try ADMM(options: .init(schedule: schedule)).prune(problem, pattern: pattern)
+      let r = try ADMM(options: .init(maskSchedule: schedule)).prune(problem, pattern: pattern)
       #expect(r.mask.satisfies(pattern))
       #expect(r.mask.prunedCount == pattern.prunedCount(rows: 5, columns: 24))
       // The weight update helps: better than Wanda's mask with no update.

@@ -9,11 +9,13 @@ struct APTTests {
   // Double: 1e-9. Unstructured only: N:M works group by group (each group's subset is chosen given
   // the frozen prefix, Docs/methods/apt.md#steps-in-double), so it is optimal per group but not
   // jointly over the row.
-  @Test("one block over all columns equals the damped refit on its mask", arguments: [SparsityPattern.unstructured(0.5), .unstructured(ratio: 0.3, group: .row), .unstructured(0.77)])
+  @Test(
+    "one block over all columns equals the damped refit on its mask",
+    arguments: [SparsityPattern.unstructured(0.5), .unstructured(ratio: 0.3, group: .row), .unstructured(0.77)])
   func singleBlockIsRefit(_ pattern: SparsityPattern) throws {
     let (problem, _) = randomProblem(Double.self, rows: 6, columns: 24, seed: 30)
     let apt = try APT(options: .init(blockSize: 24)).prune(problem, pattern: pattern)
-    let refit = try Refit(options: .init(dampingFraction: 0.01)).refit(problem, mask: apt.mask)
+    let refit = try Refit(options: .init(damping: 0.01)).refit(problem, mask: apt.mask)
     #expect(maxAbsDifference(apt.weight, refit.weight).value <= 1e-9 * refit.weight.maxMagnitude)
   }
 
@@ -32,16 +34,18 @@ struct APTTests {
   }
 
   // With a single N:M group per row (n = M) the exhaustive subset choice is the exact optimum,
-  // so APT equals the brute-force oracle (both undamped here: percdamp 0, G full rank).
-  @Test("exhaustive N:M subsets are optimal: equal to brute force on one group", arguments: [SparsityPattern.nOfM(n: 2, m: 4), .nOfM(n: 1, m: 4), .nOfM(n: 3, m: 4)])
+  // so APT equals the brute-force oracle (both undamped here: damping 0, G full rank).
+  @Test(
+    "exhaustive N:M subsets are optimal: equal to brute force on one group",
+    arguments: [SparsityPattern.nOfM(n: 2, m: 4), .nOfM(n: 1, m: 4), .nOfM(n: 3, m: 4)])
   func exhaustiveIsOptimal(_ pattern: SparsityPattern) throws {
     let (problem, _) = randomProblem(Double.self, rows: 5, columns: 4, tokens: 40, seed: 32)
-    let apt = try APT(options: .init(percentDamping: 0)).prune(problem, pattern: pattern)
+    let apt = try APT(options: .init(damping: 0)).prune(problem, pattern: pattern)
     let exact = try BruteForce().prune(problem, pattern: pattern)
     #expect(apt.mask == exact.mask)
     #expect(relativeDifference(apt.report.error, exact.report.error) <= 1e-9)
     // The score heuristic can only do worse or tie.
-    let scores = try APT(options: .init(percentDamping: 0, subsetChoice: .scores)).prune(problem, pattern: pattern)
+    let scores = try APT(options: .init(damping: 0, subset: .scores)).prune(problem, pattern: pattern)
     #expect(scores.report.error >= exact.report.error * (1 - 1e-9))
   }
 
@@ -54,7 +58,8 @@ struct APTTests {
       let s = try SparseGPT(options: .init(blockSize: 32)).prune(problem, pattern: pattern)
       let a = try APT(options: .init(blockSize: 32)).prune(problem, pattern: pattern, fixedMask: s.mask)
       #expect(a.mask == s.mask)
-      #expect(a.report.error <= s.report.error * (1 + 1e-9), "\(pattern): apt \(a.report.error) sparsegpt \(s.report.error)")
+      #expect(
+        a.report.error <= s.report.error * (1 + 1e-9), "\(pattern): apt \(a.report.error) sparsegpt \(s.report.error)")
     }
   }
 }

@@ -17,7 +17,9 @@ struct BruteForceTests {
     #expect(exact.mask.satisfies(pattern))
     for method in scalableMethods {
       let r = try run(method, problem, pattern)
-      #expect(exact.report.error <= r.report.error * (1 + 1e-9), "\(method) \(pattern): \(r.report.error) < oracle \(exact.report.error)")
+      #expect(
+        exact.report.error <= r.report.error * (1 + 1e-9),
+        "\(method) \(pattern): \(r.report.error) < oracle \(exact.report.error)")
     }
     // The exact refit on the oracle's mask reproduces the oracle's weights.
     let refit = try Refit(options: .exact).refit(problem, mask: exact.mask)

@@ -21,7 +21,9 @@ struct CoreTypesTests {
     let fromGrams = problem.error(of: wHat)
     let direct = directError(w: w, wHat: wHat, x: x, xStar: xStar)
     #expect(relativeDifference(fromGrams, direct) <= Self.errorAgreement, "grams \(fromGrams) direct \(direct)")
-    #expect(relativeDifference(problem.denseEnergy, directError(w: w, wHat: Matrix(rows: m, columns: n), x: x)) <= Self.errorAgreement)
+    #expect(
+      relativeDifference(problem.denseEnergy, directError(w: w, wHat: Matrix(rows: m, columns: n), x: x))
+        <= Self.errorAgreement)
     if !corrected { #expect(problem.error(of: w) == 0) }
   }
 
@@ -47,7 +49,10 @@ struct CoreTypesTests {
       _ = try LayerProblem(weight: w, gram: nan)
       Issue.record("a NaN in the Gram was accepted")
     } catch {
-      guard case let .nonFinite(tensor, row, column, _) = error else { Issue.record("\(error)"); return }
+      guard case .nonFinite(let tensor, let row, let column, _) = error else {
+        Issue.record("\(error)")
+        return
+      }
       #expect(tensor == "gram" && row == 1 && column == 2)
     }
     var asym = Matrix<Double>.identity(3)
@@ -97,13 +102,15 @@ struct CoreTypesTests {
       switch pattern {
       case .unstructured(_, .matrix): return [(0..<6).flatMap { i in (0..<16).map { (i, $0) } }]
       case .unstructured(_, .row): return (0..<6).map { i in (0..<16).map { (i, $0) } }
-      case let .nOfM(_, mm): return (0..<6).flatMap { i in stride(from: 0, to: 16, by: mm).map { g in (g..<(g + mm)).map { (i, $0) } } }
+      case .nOfM(_, let mm):
+        return (0..<6).flatMap { i in stride(from: 0, to: 16, by: mm).map { g in (g..<(g + mm)).map { (i, $0) } } }
       }
     }
     for g in groups() {
       for a in g where !mask[a.0, a.1] {
         for b in g where mask[b.0, b.1] {
-          let sa = scores[a.0, a.1], sb = scores[b.0, b.1]
+          let sa = scores[a.0, a.1]
+          let sb = scores[b.0, b.1]
           #expect(sa < sb || (sa == sb && a.0 * 16 + a.1 < b.0 * 16 + b.1), "pruned \(a) kept \(b)")
         }
       }

@@ -10,19 +10,23 @@ import Testing
 // G = XᵀX is exact and can be checked by hand.
 
 /// W: `[out × in]` = [2 × 4].
-private let docW = Matrix<Double>(rows: 2, columns: 4, elements: [
-  0.8, -0.5, 0.3, -0.35,
-  0.2, 0.7, -1.0, 0.4,
-])
+private let docW = Matrix<Double>(
+  rows: 2, columns: 4,
+  elements: [
+    0.8, -0.5, 0.3, -0.35,
+    0.2, 0.7, -1.0, 0.4,
+  ])
 /// X: `[tokens × in]` = [6 × 4].
-private let docX = Matrix<Double>(rows: 6, columns: 4, elements: [
-  1, 2, 0, 1,
-  0, 1, 1, -1,
-  2, 0, 1, 3,
-  1, -1, 2, 0,
-  -1, 2, 0, 2,
-  0, 1, -1, 4,
-])
+private let docX = Matrix<Double>(
+  rows: 6, columns: 4,
+  elements: [
+    1, 2, 0, 1,
+    0, 1, 1, -1,
+    2, 0, 1, 3,
+    1, -1, 2, 0,
+    -1, 2, 0, 2,
+    0, 1, -1, 4,
+  ])
 private let half = SparsityPattern.unstructured(0.5)
 private let halfRow = SparsityPattern.unstructured(ratio: 0.5, group: .row)
 private let twoFour = SparsityPattern.nOfM(n: 2, m: 4)
@@ -56,8 +60,12 @@ private func expectPrinted(
 private func expectPrinted(
   _ actual: [Double], _ printed: [Double], _ what: String, sourceLocation: SourceLocation = #_sourceLocation
 ) {
-  #expect(actual.count == printed.count, "\(what): \(actual.count) values, the doc prints \(printed.count)", sourceLocation: sourceLocation)
-  for (k, (a, p)) in zip(actual, printed).enumerated() { expectPrinted(a, p, "\(what)[\(k)]", sourceLocation: sourceLocation) }
+  #expect(
+    actual.count == printed.count, "\(what): \(actual.count) values, the doc prints \(printed.count)",
+    sourceLocation: sourceLocation)
+  for (k, (a, p)) in zip(actual, printed).enumerated() {
+    expectPrinted(a, p, "\(what)[\(k)]", sourceLocation: sourceLocation)
+  }
 }
 
 private func expectPrinted(
@@ -120,7 +128,8 @@ struct DocExampleTests {
   func magnitude() throws {
     let p = try docProblem()
     let r = try prune(p, method: .magnitude, pattern: half)
-    expectResult(r, mask: [[1, 1, 0, 0], [0, 1, 1, 0]], weight: [[0.8, -0.5, 0, 0], [0, 0.7, -1, 0]], relativeError: 0.2609, "0.5")
+    expectResult(
+      r, mask: [[1, 1, 0, 0], [0, 1, 1, 0]], weight: [[0.8, -0.5, 0, 0], [0, 0.7, -1, 0]], relativeError: 0.2609, "0.5")
     expectPrinted(r.report.error, 10.89, "E")
     // Ties: |−0.5| = |0.5|; the lower column index is pruned first.
     let tied = try LayerProblem(
@@ -136,15 +145,24 @@ struct DocExampleTests {
     let scores = Matrix<Double>(rows: 2, columns: 4) { i, j in abs(docW[i, j]) * g[j, j].squareRoot() }
     expectPrinted(scores, [[2.117, 1.658, 0.7937, 1.949], [0.5292, 2.322, 2.646, 2.227]], "scores")
     let r = try prune(p, method: .wanda, pattern: halfRow)
-    expectResult(r, mask: [[1, 0, 0, 1], [0, 1, 1, 0]], weight: [[0.8, 0, 0, -0.35], [0, 0.7, -1, 0]], relativeError: 0.2401, "0.5/row")
+    expectResult(
+      r, mask: [[1, 0, 0, 1], [0, 1, 1, 0]], weight: [[0.8, 0, 0, -0.35], [0, 0.7, -1, 0]], relativeError: 0.2401,
+      "0.5/row")
     expectPrinted(r.report.error, 10.02, "E")
     // The error per row: squared scores of the pruned weights plus the cross term.
-    expectPrinted([scores[0, 1] * scores[0, 1], scores[0, 2] * scores[0, 2], 2 * docW[0, 1] * docW[0, 2] * g[1, 2]], [2.75, 0.63, 0.6], "row 0 terms")
-    expectPrinted([scores[1, 0] * scores[1, 0], scores[1, 3] * scores[1, 3], 2 * docW[1, 0] * docW[1, 3] * g[0, 3]], [0.28, 4.96, 0.8], "row 1 terms")
-    expectPrinted(try rowProblem(0, g).error(of: Matrix(rows: 1, columns: 4, elements: r.weight.row(0))), 3.98, "E row 0")
-    expectPrinted(try rowProblem(1, g).error(of: Matrix(rows: 1, columns: 4, elements: r.weight.row(1))), 6.04, "E row 1")
+    expectPrinted(
+      [scores[0, 1] * scores[0, 1], scores[0, 2] * scores[0, 2], 2 * docW[0, 1] * docW[0, 2] * g[1, 2]],
+      [2.75, 0.63, 0.6], "row 0 terms")
+    expectPrinted(
+      [scores[1, 0] * scores[1, 0], scores[1, 3] * scores[1, 3], 2 * docW[1, 0] * docW[1, 3] * g[0, 3]],
+      [0.28, 4.96, 0.8], "row 1 terms")
+    expectPrinted(
+      try rowProblem(0, g).error(of: Matrix(rows: 1, columns: 4, elements: r.weight.row(0))), 3.98, "E row 0")
+    expectPrinted(
+      try rowProblem(1, g).error(of: Matrix(rows: 1, columns: 4, elements: r.weight.row(1))), 6.04, "E row 1")
     let m = try prune(p, method: .wanda, pattern: half)
-    expectResult(m, mask: [[1, 0, 0, 0], [0, 1, 1, 1]], weight: [[0.8, 0, 0, 0], [0, 0.7, -1, 0.4]], relativeError: 0.2786, "0.5")
+    expectResult(
+      m, mask: [[1, 0, 0, 0], [0, 1, 1, 1]], weight: [[0.8, 0, 0, 0], [0, 0.7, -1, 0.4]], relativeError: 0.2786, "0.5")
   }
 
   @Test("sparsegpt.md")
@@ -154,18 +172,24 @@ struct DocExampleTests {
     let delta = 0.01 * p.gram.trace / 4
     for j in 0..<4 { h[j, j] += delta }
     let u = try cholesky(spdInverse(try cholesky(h))).lower.transposed()
-    expectPrinted(u, [
-      [0.5443, 0.1035, -0.3144, -0.1375], [0, 0.3481, 0.07061, -0.09609], [0, 0, 0.3777, 0.02426], [0, 0, 0, 0.1792],
-    ], "U")
+    expectPrinted(
+      u,
+      [
+        [0.5443, 0.1035, -0.3144, -0.1375], [0, 0.3481, 0.07061, -0.09609], [0, 0, 0.3777, 0.02426], [0, 0, 0, 0.1792],
+      ], "U")
     let scores = Matrix<Double>(rows: 2, columns: 4) { i, j in docW[i, j] * docW[i, j] / (u[j, j] * u[j, j]) }
     expectPrinted(scores, [[2.161, 2.063, 0.631, 3.815], [0.135, 4.043, 7.012, 4.982]], "scores")
 
     let m = try prune(p, method: .sparsegpt, pattern: half)
-    expectResult(m, mask: [[0, 0, 0, 1], [0, 1, 1, 1]], weight: [[0, 0, 0, -0.3853], [0, 0.662, -0.8845, 0.4505]], relativeError: 0.2700, "0.5")
+    expectResult(
+      m, mask: [[0, 0, 0, 1], [0, 1, 1, 1]], weight: [[0, 0, 0, -0.3853], [0, 0.662, -0.8845, 0.4505]],
+      relativeError: 0.2700, "0.5")
     expectPrinted(try #require(m.report.damping), 0.14, "δ")
 
     let r = try prune(p, method: .sparsegpt, pattern: halfRow)
-    expectResult(r, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[0.8, 0, 0, -0.5138], [0, 0, -1.019, 0.6332]], relativeError: 0.1632, "0.5/row")
+    expectResult(
+      r, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[0.8, 0, 0, -0.5138], [0, 0, -1.019, 0.6332]],
+      relativeError: 0.1632, "0.5/row")
     expectPrinted(try #require(r.report.metrics["obs_loss"]), 3.471, "obs_loss")
     // The column sweep of row 0 by hand (columns 1 and 2 pruned); it must land on the library's row.
     var w0 = docW.row(0)
@@ -176,15 +200,22 @@ struct DocExampleTests {
     let e2 = w0[2] / u[2, 2]
     for c in 2..<4 { w0[c] -= e2 * u[2, c] }
     expectPrinted(e2, 1.063, "e at column 2")
-    #expect(maxAbsDifference(Matrix(rows: 1, columns: 4, elements: w0), Matrix(rows: 1, columns: 4, elements: r.weight.row(0))).value <= 1e-12)
+    #expect(
+      maxAbsDifference(
+        Matrix(rows: 1, columns: 4, elements: w0), Matrix(rows: 1, columns: 4, elements: r.weight.row(0))
+      ).value <= 1e-12)
 
-    let reference = try prune(p, method: .sparsegpt, pattern: half, options: {
-      var o = MethodOptions()
-      try o.set("count-rule", "reference", for: .sparsegpt)
-      return o
-    }())
+    let reference = try prune(
+      p, method: .sparsegpt, pattern: half,
+      options: {
+        var o = MethodOptions()
+        try o.set("count-rule", "reference", for: .sparsegpt)
+        return o
+      }())
     #expect(reference.mask.prunedCount == 5)
-    expectResult(reference, mask: [[0, 0, 0, 0], [0, 1, 1, 1]], weight: [[0, 0, 0, 0], [0, 0.662, -0.8845, 0.4505]], relativeError: 0.3803, "reference count rule")
+    expectResult(
+      reference, mask: [[0, 0, 0, 0], [0, 1, 1, 1]], weight: [[0, 0, 0, 0], [0, 0.662, -0.8845, 0.4505]],
+      relativeError: 0.3803, "reference count rule")
   }
 
   @Test("admm.md")
@@ -192,7 +223,9 @@ struct DocExampleTests {
     let p = try docProblem()
     let g = p.gram
     let d = (0..<4).map { g[$0, $0].squareRoot() + 1e-8 }
-    expectPrinted(Matrix(rows: 2, columns: 4) { i, j in docW[i, j] * d[j] }, [[2.117, -1.658, 0.7937, -1.949], [0.5292, 2.322, -2.646, 2.227]], "V₀")
+    expectPrinted(
+      Matrix(rows: 2, columns: 4) { i, j in docW[i, j] * d[j] },
+      [[2.117, -1.658, 0.7937, -1.949], [0.5292, 2.322, -2.646, 2.227]], "V₀")
     // The cubic schedule: pruned count ⌊8·sₜ⌋ of the 8 weights at t = 0…14 (P = 15, s = 0.5).
     let counts = (0..<15).map { t -> Int in
       let x = 1 - Double(t + 1) / 15
@@ -201,18 +234,24 @@ struct DocExampleTests {
     #expect(counts == [0, 1, 1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4])
 
     let r = try prune(p, method: .admm, pattern: half)
-    expectResult(r, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.151, 0, 0, -0.5511], [0, 0, -1.02, 0.6143]], relativeError: 0.1396, "cubic")
+    expectResult(
+      r, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.151, 0, 0, -0.5511], [0, 0, -1.02, 0.6143]],
+      relativeError: 0.1396, "cubic")
     let rho0 = try #require(r.report.damping)
     expectPrinted(rho0, 0.1, "ρ₀")
     var o = MethodOptions()
     try o.set("mask-schedule", "final", for: .admm)
     let f = try prune(p, method: .admm, pattern: half, options: o)
-    expectResult(f, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.151, 0, 0, -0.5511], [0, 0, -1.023, 0.6127]], relativeError: 0.1396, "final")
+    expectResult(
+      f, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.151, 0, 0, -0.5511], [0, 0, -1.023, 0.6127]],
+      relativeError: 0.1396, "final")
     // The fixed point: the masked minimiser with the ridge ρ₀·dⱼ²(ŵⱼ − wⱼ)², by hand, and 2000
     // iterations on the fixed mask.
     let wg = matmul(docW, g)
     expectPrinted([rho0 * d[0] * d[0], rho0 * d[3] * d[3]], [0.7, 3.1], "ρ₀dⱼ²")
-    expectPrinted([wg[0, 0] + rho0 * d[0] * d[0] * docW[0, 0], wg[0, 3] + rho0 * d[3] * d[3] * docW[0, 3]], [6.11, -13.035], "right-hand side, row 0")
+    expectPrinted(
+      [wg[0, 0] + rho0 * d[0] * d[0] * docW[0, 0], wg[0, 3] + rho0 * d[3] * d[3] * docW[0, 3]], [6.11, -13.035],
+      "right-hand side, row 0")
     for (i, s, printed) in [(0, [0, 3], [1.151, -0.5511]), (1, [2, 3], [-1.023, 0.6127])] {
       let a = Matrix<Double>(rows: 2, columns: 2) { p, q in g[s[p], s[q]] + (p == q ? rho0 * d[s[p]] * d[s[p]] : 0) }
       let x = try solve(a, s.map { wg[i, $0] + rho0 * d[$0] * d[$0] * docW[i, $0] })
@@ -221,7 +260,9 @@ struct DocExampleTests {
     let fixed = try ADMM(options: .init(iterations: 2000)).prune(p, pattern: half, fixedMask: r.mask)
     expectPrinted(fixed.weight, [[1.151, 0, 0, -0.5511], [0, 0, -1.023, 0.6127]], "2000 iterations")
     try o.set("iterations", "0", for: .admm)
-    expectResult(try prune(p, method: .admm, pattern: half, options: o), mask: [[1, 0, 0, 0], [0, 1, 1, 1]], weight: [[0.8, 0, 0, 0], [0, 0.7, -1, 0.4]], relativeError: 0.2786, "0 iterations")
+    expectResult(
+      try prune(p, method: .admm, pattern: half, options: o), mask: [[1, 0, 0, 0], [0, 1, 1, 1]],
+      weight: [[0.8, 0, 0, 0], [0, 0.7, -1, 0.4]], relativeError: 0.2786, "0 iterations")
   }
 
   @Test("fista.md")
@@ -234,24 +275,32 @@ struct DocExampleTests {
     let r = try prune(p, method: .fista, pattern: half)
     expectPrinted(try #require(r.report.metrics["lipschitz"]), 35.26, "L")
     expectPrinted(r.report.lambdaPath, [7, 3.5, 1.75], "λ path")
-    expectPrinted((0..<3).map { r.report.metrics["rounding_ratio_\($0)"] ?? -1 }, [0.0001726, 0.1569, 0.6472], "E_round/E_total")
+    expectPrinted(
+      (0..<3).map { r.report.metrics["rounding_ratio_\($0)"] ?? -1 }, [0.0001726, 0.1569, 0.6472], "E_round/E_total")
     expectPrinted(r.report.objectiveTrace, [20.41, 12.15, 13.89], "E_total")
     expectPrinted(try #require(r.report.metrics["warm_start_error"]), 11.63, "warm start E")
     #expect(r.report.lambda == nil && !r.report.notes.isEmpty)
-    expectResult(r, mask: [[1, 0, 0, 0], [0, 1, 1, 1]], weight: [[0.8, 0, 0, 0], [0, 0.7, -1, 0.4]], relativeError: 0.2786, "defaults")
+    expectResult(
+      r, mask: [[1, 0, 0, 0], [0, 1, 1, 1]], weight: [[0.8, 0, 0, 0], [0, 0.7, -1, 0.4]], relativeError: 0.2786,
+      "defaults")
 
     var o = MethodOptions()
     try o.set("lambda-steps", "6", for: .fista)
     let six = try prune(p, method: .fista, pattern: half, options: o)
     expectPrinted(six.report.lambdaPath, [7, 3.5, 1.75, 2.475, 2.943, 2.699], "λ path, T = 6")
-    expectPrinted((3..<6).map { six.report.metrics["rounding_ratio_\($0)"] ?? -1 }, [0.3096, 0.2347, 0.4296], "ratios 4–6")
+    expectPrinted(
+      (3..<6).map { six.report.metrics["rounding_ratio_\($0)"] ?? -1 }, [0.3096, 0.2347, 0.4296], "ratios 4–6")
     expectPrinted(Array(six.report.objectiveTrace.suffix(3)), [10.58, 11.31, 13.9], "E_total 4–6")
     expectPrinted(try #require(six.report.lambda), 2.475, "best λ")
-    expectResult(six, mask: [[0, 1, 0, 0], [0, 1, 1, 1]], weight: [[0, -0.4174, 0, 0], [0, 0.5018, -0.5794, 0.4372]], relativeError: 0.2535, "T = 6")
+    expectResult(
+      six, mask: [[0, 1, 0, 0], [0, 1, 1, 1]], weight: [[0, -0.4174, 0, 0], [0, 0.5018, -0.5794, 0.4372]],
+      relativeError: 0.2535, "T = 6")
 
     try o.set("final-refit", "true", for: .fista)
     let refitted = try prune(p, method: .fista, pattern: half, options: o)
-    expectResult(refitted, mask: [[0, 1, 0, 0], [0, 1, 1, 1]], weight: [[0, -0.9084, 0, 0], [0, 0.662, -0.8845, 0.4505]], relativeError: 0.1604, "T = 6, final refit")
+    expectResult(
+      refitted, mask: [[0, 1, 0, 0], [0, 1, 1, 1]], weight: [[0, -0.9084, 0, 0], [0, 0.662, -0.8845, 0.4505]],
+      relativeError: 0.1604, "T = 6, final refit")
   }
 
   @Test("refit.md")
@@ -260,23 +309,33 @@ struct DocExampleTests {
     // G's eigenvalues lie in [1.976, 35.26]: bracketed by which shifts keep G − σI (or σI − G)
     // positive definite, to half a unit of the printed 4th digit.
     func positiveDefinite(_ a: Matrix<Double>) -> Bool { (try? cholesky(a)) != nil }
-    let shifted = { (sigma: Double, sign: Double) in Matrix<Double>(rows: 4, columns: 4) { i, j in sign * (p.gram[i, j] - (i == j ? sigma : 0)) } }
+    let shifted = { (sigma: Double, sign: Double) in
+      Matrix<Double>(rows: 4, columns: 4) { i, j in sign * (p.gram[i, j] - (i == j ? sigma : 0)) }
+    }
     #expect(positiveDefinite(shifted(1.9755, 1)) && !positiveDefinite(shifted(1.9765, 1)), "λmin")
     #expect(positiveDefinite(shifted(35.265, -1)) && !positiveDefinite(shifted(35.255, -1)), "λmax")
     let wg = matmul(docW, p.gram)
     expectPrinted([wg[0, 0], wg[0, 3]], [5.55, -11.95], "(wG) row 0 on S = {0, 3}")
     let r = try prune(p, method: .refit, pattern: halfRow)
-    expectResult(r, mask: [[1, 0, 0, 1], [0, 1, 1, 0]], weight: [[1.197, 0, 0, -0.5776], [0, 1.021, -0.91, 0]], relativeError: 0.1688, "δ = 0.01")
+    expectResult(
+      r, mask: [[1, 0, 0, 1], [0, 1, 1, 0]], weight: [[1.197, 0, 0, -0.5776], [0, 1.021, -0.91, 0]],
+      relativeError: 0.1688, "δ = 0.01")
     expectPrinted(r.report.error, 7.046, "E, δ = 0.01")
     expectPrinted(try #require(r.report.damping), 0.14, "δ")
     var o = MethodOptions()
     try o.set("damping", "0", for: .refit)
     let exact = try prune(p, method: .refit, pattern: halfRow, options: o)
-    expectResult(exact, mask: [[1, 0, 0, 1], [0, 1, 1, 0]], weight: [[1.207, 0, 0, -0.5802], [0, 1.026, -0.9068, 0]], relativeError: 0.1688, "δ = 0")
+    expectResult(
+      exact, mask: [[1, 0, 0, 1], [0, 1, 1, 0]], weight: [[1.207, 0, 0, -0.5802], [0, 1.026, -0.9068, 0]],
+      relativeError: 0.1688, "δ = 0")
     expectPrinted(exact.report.error, 7.045, "E, δ = 0")
-    expectPrinted(try solve(Matrix(rows: 2, columns: 2, elements: [7, 5, 5, 31]), [5.55, -11.95]), [1.207, -0.5802], "row 0 by hand")
+    expectPrinted(
+      try solve(Matrix(rows: 2, columns: 2, elements: [7, 5, 5, 31]), [5.55, -11.95]), [1.207, -0.5802], "row 0 by hand"
+    )
     let m = try prune(p, method: .refit, pattern: half)
-    expectResult(m, mask: [[1, 0, 0, 0], [0, 1, 1, 1]], weight: [[0.793, 0, 0, 0], [0, 0.662, -0.8845, 0.4505]], relativeError: 0.2749, "0.5 over the matrix")
+    expectResult(
+      m, mask: [[1, 0, 0, 0], [0, 1, 1, 1]], weight: [[0.793, 0, 0, 0], [0, 0.662, -0.8845, 0.4505]],
+      relativeError: 0.2749, "0.5 over the matrix")
   }
 
   @Test("apt.md")
@@ -296,7 +355,9 @@ struct DocExampleTests {
       expectPrinted(losses, printed[i], "ΔE row \(i)")
     }
     let nm = try prune(p, method: .apt, pattern: twoFour)
-    expectResult(nm, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.197, 0, 0, -0.5776], [0, 0, -1.019, 0.6332]], relativeError: 0.1386, "2:4")
+    expectResult(
+      nm, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.197, 0, 0, -0.5776], [0, 0, -1.019, 0.6332]],
+      relativeError: 0.1386, "2:4")
     expectPrinted(try #require(nm.report.metrics["mrp_loss"]), 5.942, "mrp_loss")
     let row = try prune(p, method: .apt, pattern: halfRow)
     #expect(row.weight == nm.weight)
@@ -304,7 +365,9 @@ struct DocExampleTests {
     let refit = try Refit().refit(p, mask: nm.mask)
     #expect(maxAbsDifference(refit.weight, nm.weight).value <= 1e-12)
     let m = try prune(p, method: .apt, pattern: half)
-    expectResult(m, mask: [[0, 0, 0, 1], [0, 1, 1, 1]], weight: [[0, 0, 0, -0.3853], [0, 0.662, -0.8845, 0.4505]], relativeError: 0.2700, "0.5 over the matrix")
+    expectResult(
+      m, mask: [[0, 0, 0, 1], [0, 1, 1, 1]], weight: [[0, 0, 0, -0.3853], [0, 0.662, -0.8845, 0.4505]],
+      relativeError: 0.2700, "0.5 over the matrix")
   }
 
   @Test("exact.md")
@@ -313,7 +376,8 @@ struct DocExampleTests {
     // eᵢ(k): the least error of row i pruning k weights, and its pruned set.
     let printed: [[Double]] = [[0, 0.3458, 2.114, 6.565, 15.75], [0, 0.127, 3.669, 10.39, 25.99]]
     let printedMasks: [[[Int]]] = [
-      [[1, 1, 1, 1], [1, 1, 0, 1], [1, 0, 0, 1], [0, 1, 0, 0]], [[1, 1, 1, 1], [0, 1, 1, 1], [0, 0, 1, 1], [0, 1, 0, 0]],
+      [[1, 1, 1, 1], [1, 1, 0, 1], [1, 0, 0, 1], [0, 1, 0, 0]],
+      [[1, 1, 1, 1], [0, 1, 1, 1], [0, 0, 1, 1], [0, 1, 0, 0]],
     ]
     var best = [[Double]](repeating: [], count: 2)
     for i in 0..<2 {
@@ -332,7 +396,9 @@ struct DocExampleTests {
     expectPrinted(dp, [25.99, 10.74, 5.782, 6.692, 15.75], "D(2, 4) by k₀")
 
     let m = try prune(p, method: .exact, pattern: half)
-    expectResult(m, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.207, 0, 0, -0.5802], [0, 0, -1.019, 0.6343]], relativeError: 0.1385, "0.5")
+    expectResult(
+      m, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.207, 0, 0, -0.5802], [0, 0, -1.019, 0.6343]],
+      relativeError: 0.1385, "0.5")
     expectPrinted(m.report.error, 5.782, "E")
     #expect(m.report.metrics["masks_evaluated"] == 32)
     let r = try prune(p, method: .exact, pattern: halfRow)
@@ -341,6 +407,8 @@ struct DocExampleTests {
     var o = MethodOptions()
     try o.set("damping", "0.01", for: .exact)
     let damped = try prune(p, method: .exact, pattern: half, options: o)
-    expectResult(damped, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.197, 0, 0, -0.5776], [0, 0, -1.019, 0.6332]], relativeError: 0.1386, "δ = 0.01")
+    expectResult(
+      damped, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.197, 0, 0, -0.5776], [0, 0, -1.019, 0.6332]],
+      relativeError: 0.1386, "δ = 0.01")
   }
 }

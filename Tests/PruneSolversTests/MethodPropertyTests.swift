@@ -3,7 +3,9 @@ import PruneTestSupport
 import Testing
 
 /// Runs a method by name with its default options, through the dispatcher the CLI uses.
-func run<T: KernelScalar>(_ method: PruningMethod, _ problem: LayerProblem<T>, _ pattern: SparsityPattern) throws -> PruningResult<T> {
+func run<T: KernelScalar>(_ method: PruningMethod, _ problem: LayerProblem<T>, _ pattern: SparsityPattern) throws
+  -> PruningResult<T>
+{
   try prune(problem, method: method, pattern: pattern)
 }
 
@@ -52,7 +54,7 @@ struct MethodPropertyTests {
   // The normal equations [(ŵ − w)(G + δI)]_S = 0 hold to the accuracy of a Cholesky solve:
   // ~n·u·cond relative to the terms; 1e-8 of max|w(G + δI)| leaves ample room for cond ~ 1e4.
   @Test("the refit satisfies its normal equations", arguments: [0.0, 0.01], [false, true])
-  func refitNormalEquations(dampingFraction: Double, corrected: Bool) throws {
+  func refitNormalEquations(damping: Double, corrected: Bool) throws {
     var rng = SplitMix64(seed: 13)
     let (m, n, t) = (6, 20, 90)
     let w = Matrix<Double>.random(rows: m, columns: n, using: &rng)
@@ -60,9 +62,9 @@ struct MethodPropertyTests {
     let xStar = corrected ? x.map { $0 * 0.9 + 0.05 } : nil
     let problem = try LayerProblem(weight: w, inputs: x, prunedInputs: xStar)
     let mask = try Wanda().prune(problem, pattern: .unstructured(0.5)).mask
-    let r = try Refit(options: .init(dampingFraction: dampingFraction)).refit(problem, mask: mask)
+    let r = try Refit(options: .init(damping: damping)).refit(problem, mask: mask)
     let delta = r.report.damping ?? -1
-    #expect(abs(delta - dampingFraction * problem.gram.trace / Double(n)) <= 1e-12 * max(1, delta))
+    #expect(abs(delta - damping * problem.gram.trace / Double(n)) <= 1e-12 * max(1, delta))
     // residual = ŵ(G* + δI) − (wK + δw), on the kept columns
     var gd = problem.gram
     for j in 0..<n { gd[j, j] += delta }
@@ -70,9 +72,11 @@ struct MethodPropertyTests {
     var rhs = matmul(w, problem.crossGram ?? problem.gram)
     for i in 0..<m { for j in 0..<n { rhs[i, j] += delta * w[i, j] } }
     let scale = rhs.maxMagnitude
-    for i in 0..<m { for j in 0..<n where mask[i, j] {
-      #expect(abs(lhs[i, j] - rhs[i, j]) <= 1e-8 * scale, "row \(i) col \(j)")
-    } }
+    for i in 0..<m {
+      for j in 0..<n where mask[i, j] {
+        #expect(abs(lhs[i, j] - rhs[i, j]) <= 1e-8 * scale, "row \(i) col \(j)")
+      }
+    }
   }
 
   @Test("the exact refit is never worse than any other weights on the same mask", arguments: testPatterns)
@@ -106,7 +110,8 @@ struct MethodPropertyTests {
   @Test("SparseGPT's reference count rule prunes ⌊s·m·B⌋ + 1 per block")
   func sparseGPTReferenceCounts() throws {
     let (problem, _) = randomProblem(Double.self, rows: 5, columns: 24, seed: 16)
-    let r = try SparseGPT(options: .init(blockSize: 8, countRule: .reference)).prune(problem, pattern: .unstructured(0.5))
+    let r = try SparseGPT(options: .init(blockSize: 8, countRule: .reference)).prune(
+      problem, pattern: .unstructured(0.5))
     // 3 blocks of 5 × 8 = 40 weights, ⌊0.5·40⌋ + 1 = 21 each (no ties with continuous scores).
     #expect(r.mask.prunedCount == 63)
     let exact = try SparseGPT(options: .init(blockSize: 8)).prune(problem, pattern: .unstructured(0.5))
@@ -142,7 +147,8 @@ struct MethodPropertyTests {
     let permuted = try LayerProblem(
       weight: Matrix(rows: 6, columns: 16) { i, j in problem.weight[perm[i], j] }, gram: problem.gram)
     for pattern in [SparsityPattern.nOfM(n: 2, m: 4), .unstructured(ratio: 0.5, group: .row)] {
-      let a = try run(method, problem, pattern), b = try run(method, permuted, pattern)
+      let a = try run(method, problem, pattern)
+      let b = try run(method, permuted, pattern)
       for i in 0..<6 {
         #expect(Array(b.weight.row(i)) == Array(a.weight.row(perm[i])), "\(method) \(pattern) row \(i)")
       }

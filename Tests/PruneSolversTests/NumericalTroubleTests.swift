@@ -64,11 +64,17 @@ struct NumericalTroubleTests {
         let g = symmetricMatrix(spectrum: spectrum, using: &rng)
         return try NumericalTroubleTests.problem(w, gram: g)
       case .deadInputs:
-        for t in 0..<x.rows { x[t, 2] = 0; x[t, 7] = 0 }
+        for t in 0..<x.rows {
+          x[t, 2] = 0
+          x[t, 7] = 0
+        }
       case .allInputsDead:
         x = Matrix(rows: x.rows, columns: n)
       case .zeroWeightRows:
-        for j in 0..<n { w[0, j] = 0; w[2, j] = 0 }
+        for j in 0..<n {
+          w[0, j] = 0
+          w[2, j] = 0
+        }
       case .zeroWeight:
         w = Matrix(rows: w.rows, columns: n)
       }
@@ -88,7 +94,8 @@ struct NumericalTroubleTests {
   /// Methods that solve a linear system with G* and damp it by default (δ reported as `damping`).
   static let dampedMethods: Set<PruningMethod> = [.sparsegpt, .apt, .refit, .admm, .sparsellm]
 
-  @Test("every method handles the case: finite, exact pattern, damping or fallback reported",
+  @Test(
+    "every method handles the case: finite, exact pattern, damping or fallback reported",
     arguments: PruningMethod.allCases, Handled.allCases)
   func handled(_ method: PruningMethod, _ trouble: Handled) throws {
     let problem = try trouble.problem()
@@ -123,7 +130,9 @@ struct NumericalTroubleTests {
         }
       case .allInputsDead:
         #expect(r.report.error == 0, "\(context): with G = 0 every candidate has error 0")
-        if method == .fista { #expect(r.report.notes.contains { $0.contains("G* is zero") }, "\(context): \(r.report.notes)") }
+        if method == .fista {
+          #expect(r.report.notes.contains { $0.contains("G* is zero") }, "\(context): \(r.report.notes)")
+        }
       case .zeroWeightRows, .zeroWeight:
         // Rows are independent problems: a zero row stays zero whatever the method.
         let rows = trouble == .zeroWeight ? Array(0..<Self.m) : [0, 2]
@@ -138,7 +147,9 @@ struct NumericalTroubleTests {
           r.mask.apply(to: &kept)
           let baseline = problem.error(of: kept)
           // Slack: the result is rounded to Float (u ≈ 6e-8 per weight), 1e-6 of the dense energy.
-          #expect(r.report.error <= baseline + 1e-6 * problem.denseEnergy, "\(context): \(r.report.error) vs W⊙mask \(baseline)")
+          #expect(
+            r.report.error <= baseline + 1e-6 * problem.denseEnergy,
+            "\(context): \(r.report.error) vs W⊙mask \(baseline)")
         }
       case .slightlyIndefinite:
         break
@@ -148,13 +159,13 @@ struct NumericalTroubleTests {
 
   /// Undamped variants meet the singular Grams head-on: their Cholesky fails, is retried with
   /// growing damping (DampingPolicy.retry), and the extra damping is reported.
-  @Test("undamped refit, SparseGPT and APT retry a singular Gram with reported damping",
-    arguments: [(PruningMethod.refit, "damping"), (.sparsegpt, "percdamp"), (.apt, "percdamp")],
+  @Test(
+    "undamped refit, SparseGPT and APT retry a singular Gram with reported damping",
+    arguments: [PruningMethod.refit, .sparsegpt, .apt],
     [Handled.fewerTokensThanFeatures, .duplicatedFeature])
-  func undampedRetry(_ variant: (PruningMethod, String), _ trouble: Handled) throws {
-    let (method, option) = variant
+  func undampedRetry(_ method: PruningMethod, _ trouble: Handled) throws {
     var options = MethodOptions()
-    try options.set(option, "0", for: method)
+    try options.set(.damping, "0", for: method)
     let problem = try trouble.problem()
     for pattern in Self.patterns {
       let r = try prune(problem, method: method, pattern: pattern, options: options)
@@ -188,7 +199,7 @@ struct NumericalTroubleTests {
       _ = try prune(problem, method: method, pattern: Self.patterns[0])
       Issue.record("\(method): an indefinite Gram was accepted")
     } catch {
-      guard case let .invalidProblem(.notSemidefinite(tensor, _, tolerance)) = error else {
+      guard case .invalidProblem(.notSemidefinite(let tensor, _, let tolerance)) = error else {
         Issue.record("\(method): \(error)")
         return
       }
@@ -218,10 +229,12 @@ struct NumericalTroubleTests {
 
   /// Non-finite values never reach a method: `LayerProblem` refuses them (every method takes a
   /// `LayerProblem`, so this is the one check for all of them), naming the tensor and the entry.
-  @Test("NaN or Inf in W, a Gram or the inputs is a typed error naming the tensor and entry", arguments: NonFinite.allCases)
+  @Test(
+    "NaN or Inf in W, a Gram or the inputs is a typed error naming the tensor and entry", arguments: NonFinite.allCases)
   func nonFiniteInputs(_ kind: NonFinite) {
     let (w0, x0) = Self.data(seed: 47)
-    var w = w0.converted(to: Float.self), x = x0.converted(to: Float.self)
+    var w = w0.converted(to: Float.self)
+    var x = x0.converted(to: Float.self)
     var g = gram(x0).converted(to: Float.self)
     let expected: (tensor: String, row: Int, column: Int)
     let build: () throws(LayerProblemError) -> LayerProblem<Float>
@@ -254,10 +267,14 @@ struct NumericalTroubleTests {
       _ = try build()
       Issue.record("\(kind) was accepted")
     } catch {
-      guard case let .nonFinite(tensor, row, column, value) = error else { Issue.record("\(kind): \(error)"); return }
+      guard case .nonFinite(let tensor, let row, let column, let value) = error else {
+        Issue.record("\(kind): \(error)")
+        return
+      }
       #expect(tensor == expected.tensor && row == expected.row && column == expected.column, "\(kind): \(error)")
       #expect(!value.isFinite)
-      #expect(error.description.contains("'\(expected.tensor)'[\(expected.row), \(expected.column)]"), "\(error.description)")
+      #expect(
+        error.description.contains("'\(expected.tensor)'[\(expected.row), \(expected.column)]"), "\(error.description)")
       #expect(error.description.contains("Hint:"))
     }
   }
@@ -267,12 +284,16 @@ struct NumericalTroubleTests {
     var w = Matrix<Float>(rows: 2, columns: 4)
     w[1, 3] = .nan
     w[0, 0] = .infinity
-    let result = PruningResult(weight: w, mask: Mask(rows: 2, columns: 4), report: PruningReport(method: "sparsegpt", pattern: "0.5"))
+    let result = PruningResult(
+      weight: w, mask: Mask(rows: 2, columns: 4), report: PruningReport(method: "sparsegpt", pattern: "0.5"))
     do {
       try checkFinite(result, method: .sparsegpt)
       Issue.record("a NaN result passed the guard")
     } catch {
-      guard case let .nonFiniteResult(method, detail) = error else { Issue.record("\(error)"); return }
+      guard case .nonFiniteResult(let method, let detail) = error else {
+        Issue.record("\(error)")
+        return
+      }
       #expect(method == "sparsegpt" && detail.contains("2 of the 8") && detail.contains("[0, 0]"), "\(detail)")
       #expect(error.description.contains("Hint:"))
     }
@@ -296,17 +317,20 @@ struct NumericalTroubleTests {
   /// −130, b = −132 in Float) lose bits when stored; the base is then the stored values scaled
   /// back, which is exact. Denormal *results* (a = −130) are rounded when scaled back: Ŵ keeps
   /// 12–19 bits, so their error matches to 1e-2 only.
-  @Test("badly scaled problems give the unscaled problem's mask and scaled weights",
+  @Test(
+    "badly scaled problems give the unscaled problem's mask and scaled weights",
     arguments: PruningMethod.allCases, scales)
   func scaleInvariance(_ method: PruningMethod, _ scale: (Int, Int)) throws {
     let (a, b) = scale
     let (w0, x) = Self.data(seed: 48)
-    var w = w0.converted(to: Float.self), g = gram(x).converted(to: Float.self)
+    var w = w0.converted(to: Float.self)
+    var g = gram(x).converted(to: Float.self)
     w = scaled(w, by: -Int(Double(w.maxMagnitude).exponent))
     let ge = Int(Double(g.maxMagnitude).exponent)
     g = scaled(g, by: -(ge - ((ge % 2) + 2) % 2))
     let stored = try LayerProblem(weight: scaled(w, by: a), gram: scaled(g, by: b), tokens: x.rows)
-    let base = try LayerProblem(weight: scaled(stored.weight, by: -a), gram: scaled(stored.gram, by: -b), tokens: x.rows)
+    let base = try LayerProblem(
+      weight: scaled(stored.weight, by: -a), gram: scaled(stored.gram, by: -b), tokens: x.rows)
     #expect(ProblemScaling(for: base) == nil, "the base problem is well scaled")
     for pattern in Self.patterns {
       let context = "\(method) 2^\(a), 2^\(b) \(pattern)"
@@ -332,10 +356,14 @@ struct NumericalTroubleTests {
     let gate = Matrix<Float>.random(rows: 16, columns: 8, using: &rng)
     let down = Matrix<Float>.random(rows: 8, columns: 16, using: &rng)
     let x = Matrix<Float>.random(rows: 48, columns: 8, using: &rng)
-    return (SparseLLM.FeedForward(up: up, gate: gate, down: down, downBias: [Float](repeating: 0.1, count: 8), activation: .silu), x)
+    return (
+      SparseLLM.FeedForward(
+        up: up, gate: gate, down: down, downBias: [Float](repeating: 0.1, count: 8), activation: .silu), x
+    )
   }
 
-  @Test("SparseLLM's FFN rejects NaN or Inf in any tensor, naming it",
+  @Test(
+    "SparseLLM's FFN rejects NaN or Inf in any tensor, naming it",
     arguments: ["inputs", "up", "gate", "down", "down_bias", "dense FFN output (overflowed)"])
   func sparseLLMNonFinite(_ tensor: String) throws {
     var (ffn, x) = Self.feedForward()
@@ -351,7 +379,10 @@ struct NumericalTroubleTests {
       _ = try SparseLLM().prune(ffn, input: x, pattern: .nOfM(n: 2, m: 4))
       Issue.record("\(tensor): accepted")
     } catch {
-      guard case let .invalidProblem(.nonFinite(name, _, _, _)) = error else { Issue.record("\(tensor): \(error)"); return }
+      guard case .invalidProblem(.nonFinite(let name, _, _, _)) = error else {
+        Issue.record("\(tensor): \(error)")
+        return
+      }
       #expect(name == tensor)
       #expect(error.description.contains("'\(tensor)'") && error.description.contains("Hint:"))
     }

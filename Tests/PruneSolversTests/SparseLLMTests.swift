@@ -23,12 +23,15 @@ import Testing
   func reluStepIsTheExactMinimiser(_ seed: UInt64) {
     var rng = SplitMix64(seed: seed)
     for trial in 0..<200 {
-      let m = Double.random(in: -3...3, using: &rng), p = Double.random(in: -1...3, using: &rng)
-      let alpha = Double.random(in: 0.05...5, using: &rng), gamma = Double.random(in: 0.05...5, using: &rng)
+      let m = Double.random(in: -3...3, using: &rng)
+      let p = Double.random(in: -1...3, using: &rng)
+      let alpha = Double.random(in: 0.05...5, using: &rng)
+      let gamma = Double.random(in: 0.05...5, using: &rng)
       let f = { (t: Double) in SparseLLM.objective1D(t, m: m, p: p, c: 1, .relu, alpha, gamma) }
       let z = SparseLLM.reluStep(m: m, p: p, alpha: alpha, gamma: gamma)
       let best = Self.grid(m: m, f: f, alpha: alpha).map(f).min()!
-      #expect(f(z) <= best + Self.exactSlack * (1 + best), "seed \(seed) trial \(trial): f(z) = \(f(z)) > grid min \(best)")
+      #expect(
+        f(z) <= best + Self.exactSlack * (1 + best), "seed \(seed) trial \(trial): f(z) = \(f(z)) > grid min \(best)")
     }
   }
 
@@ -36,9 +39,11 @@ import Testing
   func swiGLUUpStepIsTheExactMinimiser(_ seed: UInt64) {
     var rng = SplitMix64(seed: seed)
     for trial in 0..<200 {
-      let m = Double.random(in: -3...3, using: &rng), p = Double.random(in: -3...3, using: &rng)
+      let m = Double.random(in: -3...3, using: &rng)
+      let p = Double.random(in: -3...3, using: &rng)
       let sigma = Double.random(in: -0.3...3, using: &rng)
-      let alpha = Double.random(in: 0.05...5, using: &rng), gamma = Double.random(in: 0.05...5, using: &rng)
+      let alpha = Double.random(in: 0.05...5, using: &rng)
+      let gamma = Double.random(in: 0.05...5, using: &rng)
       let f = { (t: Double) in alpha * (t - m) * (t - m) + gamma * (p - sigma * t) * (p - sigma * t) }
       let z = SparseLLM.gatedUpStep(m: m, p: p, sigma: sigma, alpha: alpha, gamma: gamma)
       let best = Self.grid(m: m, f: f, alpha: alpha).map(f).min()!
@@ -54,10 +59,12 @@ import Testing
   func descentStepNeverIncreasesAndIsStationary(_ activation: SparseLLM.Activation) {
     var rng = SplitMix64(seed: 11)
     for trial in 0..<300 {
-      let m = Double.random(in: -4...4, using: &rng), p = Double.random(in: -1...3, using: &rng)
+      let m = Double.random(in: -4...4, using: &rng)
+      let p = Double.random(in: -1...3, using: &rng)
       let c = activation == .silu ? Double.random(in: -2...2, using: &rng) : 1
       let current = Double.random(in: -4...4, using: &rng)
-      let alpha = Double.random(in: 0.1...5, using: &rng), gamma = Double.random(in: 0.1...5, using: &rng)
+      let alpha = Double.random(in: 0.1...5, using: &rng)
+      let gamma = Double.random(in: 0.1...5, using: &rng)
       let f = { (t: Double) in SparseLLM.objective1D(t, m: m, p: p, c: c, activation, alpha, gamma) }
       let few = SparseLLM.activationStep(
         current: current, m: m, p: p, scale: c, activation: activation, alpha: alpha, gamma: gamma, steps: 2)
@@ -98,7 +105,8 @@ import Testing
     let w = Matrix<Double>.random(rows: d, columns: f, using: &rng)
     let y = Matrix<Double>.random(rows: 30, columns: d, using: &rng)
     let act = Matrix<Double>.random(rows: 30, columns: f, using: &rng)
-    let beta = 0.7, gamma = 0.3
+    let beta = 0.7
+    let gamma = 0.3
     let inverse = try SparseLLM.activationFitInverse(down: w, beta: beta, gamma: gamma)
     let p = SparseLLM.activationFit(down: w, target: y, act: act, beta: beta, inverse: inverse)
     var a = matmul(w, w, transposeA: true)
@@ -106,7 +114,8 @@ import Testing
     for i in 0..<f { a[i, i] += gamma }
     let left = matmul(p, a)
     let right = matmul(y, w)
-    var worst = 0.0, scale = 0.0
+    var worst = 0.0
+    var scale = 0.0
     for i in 0..<left.rows {
       for j in 0..<f {
         let r = beta * right[i, j] + gamma * act[i, j]
@@ -160,7 +169,8 @@ import Testing
   /// that every Gram is nonsingular and the exact refits are well defined).
   static func ffn(_ kind: String, seed: UInt64) -> (SparseLLM.FeedForward<Double>, Matrix<Double>) {
     var rng = SplitMix64(seed: seed)
-    let d = 8, f = 16
+    let d = 8
+    let f = 16
     let x = Matrix<Double>.random(rows: 96, columns: d, in: -2...2, using: &rng)
     let up = Matrix<Double>.random(rows: f, columns: d, in: -0.6...0.6, using: &rng)
     let down = Matrix<Double>.random(rows: d, columns: f, in: -0.6...0.6, using: &rng)
@@ -191,7 +201,8 @@ import Testing
     options.traceActivationSteps = true
     options.activationSteps = 20
     options.epochs = 4
-    let result = try SparseLLM(options: options).prune(ffn, input: x, pattern: .unstructured(ratio: 0.5, group: .matrix))
+    let result = try SparseLLM(options: options).prune(
+      ffn, input: x, pattern: .unstructured(ratio: 0.5, group: .matrix))
     let trace = result.report.objectiveTrace
     #expect(trace.count == 2 * options.epochs - 1)
     for i in 1..<trace.count {
@@ -216,7 +227,12 @@ import Testing
 
   /// Every returned weight meets the pattern exactly, its pruned entries are zero, and the
   /// returned FFN is the one the results describe.
-  @Test(arguments: kinds, [SparsityPattern.unstructured(ratio: 0.5, group: .matrix), .nOfM(n: 2, m: 4), .unstructured(ratio: 0.7, group: .row)])
+  @Test(
+    arguments: kinds,
+    [
+      SparsityPattern.unstructured(ratio: 0.5, group: .matrix), .nOfM(n: 2, m: 4),
+      .unstructured(ratio: 0.7, group: .row),
+    ])
   func patternsAreExact(_ kind: String, _ pattern: SparsityPattern) throws {
     let (ffn, x) = Self.ffn(kind, seed: 51)
     let result = try SparseLLM().prune(ffn, input: x, pattern: pattern)
@@ -232,7 +248,7 @@ import Testing
   }
 
   /// The inner pruner damps a fresh copy of the Gram on every call: the damping reported for W_up
-  /// is the same in every epoch (its Gram G_X does not change) and equals percdamp·mean(diag G_X).
+  /// is the same in every epoch (its Gram G_X does not change) and equals damping·mean(diag G_X).
   /// The reference damps its stored Hessian in place, so its damping grows every epoch
   /// (Docs/methods/sparsellm.md#the-authors-code-and-where-prunekit-differs).
   @Test func dampingDoesNotCompound() throws {
@@ -257,7 +273,8 @@ import Testing
     var one = SparseLLM.Options()
     one.epochs = 1
     let local = try SparseLLM(options: one).prune(ffn, input: x, pattern: pattern)
-    let plainUp = try prune(LayerProblem(weight: ffn.up, gram: matmul(x, x, transposeA: true)), method: .sparsegpt, pattern: pattern)
+    let plainUp = try prune(
+      LayerProblem(weight: ffn.up, gram: matmul(x, x, transposeA: true)), method: .sparsegpt, pattern: pattern)
     #expect(local.up.weight == plainUp.weight, "\(kind): epoch 0 is not plain SparseGPT on W_up")
     let full = try SparseLLM().prune(ffn, input: x, pattern: pattern)
     let errors = full.report.outputErrors
@@ -265,9 +282,13 @@ import Testing
     #expect(errors[full.report.keptEpoch] <= errors[0])
     // The kept FFN really has that output error (computed directly; 1e-9 relative: the same sums
     // in another order).
-    let y = ffn.output(x), yHat = full.feedForward.output(x)
+    let y = ffn.output(x)
+    let yHat = full.feedForward.output(x)
     var direct = 0.0
-    for i in 0..<y.elements.count { let d = yHat.elements[i] - y.elements[i]; direct += d * d }
+    for i in 0..<y.elements.count {
+      let d = yHat.elements[i] - y.elements[i]
+      direct += d * d
+    }
     #expect((direct - errors[full.report.keptEpoch]).magnitude <= 1e-9 * (1 + direct))
   }
 
@@ -296,7 +317,8 @@ import Testing
     options.chunkRows = 40  // several chunks
     func run(_ threads: Int) throws -> SparseLLM.Result<Float> {
       try Parallelism.$threadOverride.withValue(threads) {
-        try SparseLLM(options: options).prune(f, input: x.converted(), pattern: .unstructured(ratio: 0.5, group: .matrix))
+        try SparseLLM(options: options).prune(
+          f, input: x.converted(), pattern: .unstructured(ratio: 0.5, group: .matrix))
       }
     }
     let one = try run(1)
@@ -313,9 +335,9 @@ import Testing
     try options.set("alpha", "2", for: .sparsellm)
     try options.set("epochs", "2", for: .sparsellm)
     try options.set("inner", "fista", for: .sparsellm)
-    try options.set("percdamp", "0.05", for: .sparsellm)
+    try options.set("damping", "0.05", for: .sparsellm)
     #expect(options.sparseLLM.alpha == 2 && options.sparseLLM.epochs == 2 && options.sparseLLM.inner == .fista)
-    #expect(options.sparseGPT.percentDamping == 0.05)
+    #expect(options.sparseGPT.damping == 0.05)
     #expect(throws: PruningError.self) { try options.set("inner", "wanda", for: .sparsellm) }
     #expect(throws: PruningError.self) { try options.set("alpha", "1", for: .sparsegpt) }
     let defaults = SparseLLM.Options()

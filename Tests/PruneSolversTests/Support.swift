@@ -22,11 +22,16 @@ func randomProblem<T: KernelScalar>(
 }
 
 /// ‖X*Ŵᵀ − XWᵀ‖²_F computed directly from the inputs, in Double.
-func directError<T: KernelScalar>(w: Matrix<T>, wHat: Matrix<T>, x: Matrix<Double>, xStar: Matrix<Double>? = nil) -> Double {
+func directError<T: KernelScalar>(w: Matrix<T>, wHat: Matrix<T>, x: Matrix<Double>, xStar: Matrix<Double>? = nil)
+  -> Double
+{
   let y = matmul(x, w.converted(to: Double.self), transposeB: true)
   let yHat = matmul(xStar ?? x, wHat.converted(to: Double.self), transposeB: true)
   var s = 0.0
-  for i in 0..<y.elements.count { let d = yHat.elements[i] - y.elements[i]; s += d * d }
+  for i in 0..<y.elements.count {
+    let d = yHat.elements[i] - y.elements[i]
+    s += d * d
+  }
   return s
 }
 

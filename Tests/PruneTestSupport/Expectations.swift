@@ -2,8 +2,11 @@ import PruneKernels
 import Testing
 
 /// max |aᵢ − bᵢ| and where it occurs, for failure messages.
-public func maxAbsDifference<T: KernelScalar, U: KernelScalar>(_ a: Matrix<T>, _ b: Matrix<U>) -> (value: Double, row: Int, column: Int) {
-  precondition(a.rows == b.rows && a.columns == b.columns, "maxAbsDifference: \(a.shapeDescription) vs \(b.shapeDescription)")
+public func maxAbsDifference<T: KernelScalar, U: KernelScalar>(_ a: Matrix<T>, _ b: Matrix<U>) -> (
+  value: Double, row: Int, column: Int
+) {
+  precondition(
+    a.rows == b.rows && a.columns == b.columns, "maxAbsDifference: \(a.shapeDescription) vs \(b.shapeDescription)")
   var best = (value: 0.0, row: 0, column: 0)
   for i in 0..<a.rows {
     for j in 0..<a.columns {
@@ -21,7 +24,8 @@ public func expectWithinBounds<T: KernelScalar>(
   sourceLocation: SourceLocation = #_sourceLocation
 ) {
   guard actual.rows == expected.rows && actual.columns == expected.columns else {
-    Issue.record("shape \(actual.shapeDescription) vs \(expected.shapeDescription): \(context)", sourceLocation: sourceLocation)
+    Issue.record(
+      "shape \(actual.shapeDescription) vs \(expected.shapeDescription): \(context)", sourceLocation: sourceLocation)
     return
   }
   var worst: (ratio: Double, row: Int, column: Int, diff: Double, bound: Double)? = nil

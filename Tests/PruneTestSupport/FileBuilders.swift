@@ -37,7 +37,6 @@ public func littleEndianBytes(_ words: [UInt16]) -> [UInt8] {
   words.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
 }
 
-
 // MARK: - A GGUF writer
 
 /// Writes GGUF v3 bytes from metadata and raw tensor blocks, following the layout in GGUF.swift,
@@ -58,19 +57,19 @@ public struct GGUFBuilder {
 
   public static func payload(_ v: GGUFValue) -> [UInt8] {
     switch v {
-    case let .uint8(x): return le(x)
-    case let .int8(x): return le(x)
-    case let .uint16(x): return le(x)
-    case let .int16(x): return le(x)
-    case let .uint32(x): return le(x)
-    case let .int32(x): return le(x)
-    case let .uint64(x): return le(x)
-    case let .int64(x): return le(x)
-    case let .float32(x): return le(x.bitPattern)
-    case let .float64(x): return le(x.bitPattern)
-    case let .bool(x): return [x ? 1 : 0]
-    case let .string(s): return string(s)
-    case let .array(type, elements):
+    case .uint8(let x): return le(x)
+    case .int8(let x): return le(x)
+    case .uint16(let x): return le(x)
+    case .int16(let x): return le(x)
+    case .uint32(let x): return le(x)
+    case .int32(let x): return le(x)
+    case .uint64(let x): return le(x)
+    case .int64(let x): return le(x)
+    case .float32(let x): return le(x.bitPattern)
+    case .float64(let x): return le(x.bitPattern)
+    case .bool(let x): return [x ? 1 : 0]
+    case .string(let s): return string(s)
+    case .array(let type, let elements):
       return le(type.rawValue) + le(UInt64(elements.count)) + elements.flatMap(payload)
     }
   }
@@ -84,7 +83,8 @@ public struct GGUFBuilder {
   /// The file bytes, the offset of the data section and the end of the last tensor's bytes (what
   /// follows is padding).
   public func buildWithEnd() -> (bytes: [UInt8], dataOffset: Int, contentEnd: Int) {
-    var out: [UInt8] = Array("GGUF".utf8) + Self.le(version) + Self.le(UInt64(tensors.count))
+    var out: [UInt8] =
+      Array("GGUF".utf8) + Self.le(version) + Self.le(UInt64(tensors.count))
       + Self.le(UInt64(metadata.count))
     for (k, v) in metadata { out += Self.string(k) + Self.le(v.type.rawValue) + Self.payload(v) }
     var offsets: [Int] = []
@@ -95,7 +95,8 @@ public struct GGUFBuilder {
       cursor = (cursor + alignment - 1) / alignment * alignment
     }
     for (t, offset) in zip(tensors, offsets) {
-      out += Self.string(t.name) + Self.le(UInt32(t.dims.count)) + t.dims.flatMap { Self.le(UInt64($0)) }
+      out +=
+        Self.string(t.name) + Self.le(UInt32(t.dims.count)) + t.dims.flatMap { Self.le(UInt64($0)) }
         + Self.le(t.type) + Self.le(UInt64(offset))
     }
     while out.count % alignment != 0 { out.append(0) }
@@ -113,4 +114,3 @@ public struct GGUFBuilder {
     try GGUFFile(data: Data(build().bytes), path: path)
   }
 }
-

@@ -73,12 +73,14 @@ public func jacobiEigenvalues(_ input: Matrix<Double>) -> [Double] {
         let c = 1 / (t * t + 1).squareRoot()
         let s = t * c
         for k in 0..<n {
-          let akp = a[k, p], akq = a[k, q]
+          let akp = a[k, p]
+          let akq = a[k, q]
           a[k, p] = c * akp - s * akq
           a[k, q] = s * akp + c * akq
         }
         for k in 0..<n {
-          let apk = a[p, k], aqk = a[q, k]
+          let apk = a[p, k]
+          let aqk = a[q, k]
           a[p, k] = c * apk - s * aqk
           a[q, k] = s * apk + c * aqk
         }

@@ -22,7 +22,8 @@ import Synchronization
 @inline(__always)
 func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
   // (`clamped` is a generic call that does not inline; compare-and-blend does.)
-  let low = SIMD8<Float>(repeating: -87), high = SIMD8<Float>(repeating: 88)
+  let low = SIMD8<Float>(repeating: -87)
+  let high = SIMD8<Float>(repeating: 88)
   var x = x.replacing(with: low, where: x .< low)
   x.replace(with: high, where: x .> high)
   // Adding 1.5·2²³ rounds to the nearest integer, which then sits in the low mantissa bits.
@@ -38,8 +39,9 @@ func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
   p = SIMD8(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
   p = SIMD8(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
   let y = (r + 1).addingProduct(p, r * r)
-  let exponent = (unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
-    &+ 127) &<< 23
+  let exponent =
+    (unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+      &+ 127) &<< 23
   return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
 }
 
@@ -93,10 +95,12 @@ func linear(_ x: Matrix<Float>, _ layer: LinearWeights) -> Matrix<Float> {
 /// h ← h + y, elementwise.
 func addInPlace(_ h: inout Matrix<Float>, _ y: Matrix<Float>) {
   precondition(h.rows == y.rows && h.columns == y.columns, "addInPlace: \(h.shapeDescription) vs \(y.shapeDescription)")
-  let width = h.columns, rows = h.rows
+  let width = h.columns
+  let rows = h.rows
   h.withUnsafeMutableBufferPointer { hp in
     y.withUnsafeBufferPointer { yp in
-      let hs = SendablePointer(hp.baseAddress!), ys = SendableConstPointer(yp.baseAddress!)
+      let hs = SendablePointer(hp.baseAddress!)
+      let ys = SendableConstPointer(yp.baseAddress!)
       forEachRowChunk(rows, work: rows * width) { rows in
         for i in rows.lowerBound * width..<rows.upperBound * width { hs.base[i] += ys.base[i] }
       }
@@ -120,11 +124,13 @@ func rmsNorm(_ x: Matrix<Float>, _ norm: NormWeights, epsilon: Float) -> Matrix<
   x.withUnsafeBufferPointer { xp in
     y.withUnsafeMutableBufferPointer { yp in
       norm.weight.withUnsafeBufferPointer { gp in
-        let xs = SendableConstPointer(xp.baseAddress!), ys = SendablePointer(yp.baseAddress!)
+        let xs = SendableConstPointer(xp.baseAddress!)
+        let ys = SendablePointer(yp.baseAddress!)
         let gs = SendableConstPointer(gp.baseAddress!)
         forEachRowChunk(x.rows, work: x.rows * width) { rows in
           for i in rows {
-            let row = xs.base + i * width, out = ys.base + i * width
+            let row = xs.base + i * width
+            let out = ys.base + i * width
             var sum = 0.0
             for j in 0..<width { sum += Double(row[j]) * Double(row[j]) }
             let r = Float(1 / (Float(sum / Double(width)) + epsilon).squareRoot())
@@ -147,11 +153,14 @@ func layerNorm(_ x: Matrix<Float>, _ norm: NormWeights, epsilon: Float) -> Matri
     y.withUnsafeMutableBufferPointer { yp in
       norm.weight.withUnsafeBufferPointer { gp in
         bias.withUnsafeBufferPointer { bp in
-          let xs = SendableConstPointer(xp.baseAddress!), ys = SendablePointer(yp.baseAddress!)
-          let gs = SendableConstPointer(gp.baseAddress!), bs = SendableConstPointer(bp.baseAddress!)
+          let xs = SendableConstPointer(xp.baseAddress!)
+          let ys = SendablePointer(yp.baseAddress!)
+          let gs = SendableConstPointer(gp.baseAddress!)
+          let bs = SendableConstPointer(bp.baseAddress!)
           forEachRowChunk(x.rows, work: x.rows * width) { rows in
             for i in rows {
-              let row = xs.base + i * width, out = ys.base + i * width
+              let row = xs.base + i * width
+              let out = ys.base + i * width
               var sum = 0.0
               for j in 0..<width { sum += Double(row[j]) }
               let mean = sum / Double(width)
@@ -177,7 +186,8 @@ func layerNorm(_ x: Matrix<Float>, _ norm: NormWeights, epsilon: Float) -> Matri
 /// Applies the MLP activation in place: ReLU max(x, 0), GELU x·Φ(x) = ½x(1 + erf(x/√2)), or
 /// GELU-tanh ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (`NewGELUActivation`).
 func activate(_ x: inout Matrix<Float>, _ activation: ForwardConfig.Activation) {
-  let width = x.columns, rowCount = x.rows
+  let width = x.columns
+  let rowCount = x.rows
   x.withUnsafeMutableBufferPointer { xp in
     let xs = SendablePointer(xp.baseAddress!)
     forEachRowChunk(rowCount, work: rowCount * width) { rows in
@@ -208,12 +218,15 @@ func activate(_ x: inout Matrix<Float>, _ activation: ForwardConfig.Activation) 
 
 /// SwiGLU's gate, in place on `gate`: gᵢ ← silu(gᵢ)·uᵢ with silu(g) = g/(1 + e⁻ᵍ).
 func swiGLU(gate: inout Matrix<Float>, up: Matrix<Float>) {
-  precondition(gate.rows == up.rows && gate.columns == up.columns, "swiGLU: \(gate.shapeDescription) vs \(up.shapeDescription)")
+  precondition(
+    gate.rows == up.rows && gate.columns == up.columns, "swiGLU: \(gate.shapeDescription) vs \(up.shapeDescription)")
   let count = gate.rows * gate.columns
-  let width = gate.columns, rowCount = gate.rows
+  let width = gate.columns
+  let rowCount = gate.rows
   gate.withUnsafeMutableBufferPointer { gp in
     up.withUnsafeBufferPointer { upp in
-      let gs = SendablePointer(gp.baseAddress!), us = SendableConstPointer(upp.baseAddress!)
+      let gs = SendablePointer(gp.baseAddress!)
+      let us = SendableConstPointer(upp.baseAddress!)
       forEachRowChunk(rowCount, work: count) { rows in
         var i = rows.lowerBound * width
         let end = rows.upperBound * width
@@ -278,21 +291,25 @@ func applyRotary(_ x: inout Matrix<Float>, heads: Int, table: RotaryTable, seque
   let half = table.halfDim
   let width = x.columns
   precondition(width == heads * 2 * half, "applyRotary: \(x.shapeDescription) is not \(heads) heads of \(2 * half)")
-  precondition(sequenceLength <= table.positions, "applyRotary: table of \(table.positions) positions for \(sequenceLength)")
+  precondition(
+    sequenceLength <= table.positions, "applyRotary: table of \(table.positions) positions for \(sequenceLength)")
   let rowCount = x.rows
   x.withUnsafeMutableBufferPointer { xp in
     table.cos.withUnsafeBufferPointer { cp in
       table.sin.withUnsafeBufferPointer { sp in
         let xs = SendablePointer(xp.baseAddress!)
-        let cs = SendableConstPointer(cp.baseAddress!), ss = SendableConstPointer(sp.baseAddress!)
+        let cs = SendableConstPointer(cp.baseAddress!)
+        let ss = SendableConstPointer(sp.baseAddress!)
         forEachRowChunk(rowCount, work: rowCount * width * 4) { rows in
           for t in rows {
             let p = t % sequenceLength
-            let c = cs.base + p * half, s = ss.base + p * half
+            let c = cs.base + p * half
+            let s = ss.base + p * half
             for h in 0..<heads {
               let v = xs.base + t * width + h * 2 * half
               for i in 0..<half {
-                let x1 = v[i], x2 = v[i + half]
+                let x1 = v[i]
+                let x2 = v[i + half]
                 v[i] = x1 * c[i] + (-x2) * s[i]
                 v[i + half] = x2 * c[i] + x1 * s[i]
               }
@@ -337,14 +354,18 @@ func causalAttention(
   let tokens = q.matrix.rows
   precondition(tokens % sequenceLength == 0, "causalAttention: \(tokens) rows are not sequences of \(sequenceLength)")
   precondition(heads % keyValueHeads == 0, "causalAttention: \(keyValueHeads) key/value heads for \(heads) heads")
-  precondition(q.columnOffset + heads * d <= q.matrix.columns && k.columnOffset + keyValueHeads * d <= k.matrix.columns
-    && v.columnOffset + keyValueHeads * d <= v.matrix.columns, "causalAttention: head columns outside the operands")
+  precondition(
+    q.columnOffset + heads * d <= q.matrix.columns && k.columnOffset + keyValueHeads * d <= k.matrix.columns
+      && v.columnOffset + keyValueHeads * d <= v.matrix.columns, "causalAttention: head columns outside the operands")
   var out = Matrix<Float>(rows: tokens, columns: heads * d)
   let sequences = tokens / sequenceLength
   let blocks = (sequenceLength + attentionQueryBlock - 1) / attentionQueryBlock
   let itemCount = sequences * heads * blocks
   let group = heads / keyValueHeads
-  let ldq = q.matrix.columns, ldk = k.matrix.columns, ldv = v.matrix.columns, ldo = heads * d
+  let ldq = q.matrix.columns
+  let ldk = k.matrix.columns
+  let ldv = v.matrix.columns
+  let ldo = heads * d
   q.matrix.withUnsafeBufferPointer { qp in
     k.matrix.withUnsafeBufferPointer { kp in
       v.matrix.withUnsafeBufferPointer { vp in

@@ -30,7 +30,8 @@ public struct LinearWeights: Sendable, Equatable {
 
   /// A layer from its weight and bias.
   public init(weight: Matrix<Float>, bias: [Float]? = nil) {
-    precondition(bias == nil || bias!.count == weight.rows, "LinearWeights: \(bias!.count) biases for \(weight.shapeDescription)")
+    precondition(
+      bias == nil || bias!.count == weight.rows, "LinearWeights: \(bias!.count) biases for \(weight.shapeDescription)")
     self.weight = weight
     self.bias = bias
   }
@@ -153,7 +154,8 @@ public struct TransformerLM: Sendable {
           weight = try reader.matrix(name + ".weight", shape: shape)
         }
         // LLaMA-family biases are optional (attention_bias, mlp_bias, Qwen2's q/k/v biases).
-        let bias = hasBias || weights.shape(of: name + ".bias") != nil
+        let bias =
+          hasBias || weights.shape(of: name + ".bias") != nil
           ? try reader.vector(name + ".bias", count: shape[0]) : nil
         linears.append(LinearWeights(weight: weight, bias: bias))
         index[name] = (l, r)
@@ -199,7 +201,8 @@ public struct TransformerLM: Sendable {
     guard let (b, r) = linearIndex[name] else { throw .unknownLayer(name: name) }
     let old = blocks[b].linears[r].weight
     guard old.rows == weight.rows && old.columns == weight.columns else {
-      throw .shapeMismatch(name: name + ".weight", expected: [old.rows, old.columns], found: [weight.rows, weight.columns])
+      throw .shapeMismatch(
+        name: name + ".weight", expected: [old.rows, old.columns], found: [weight.rows, weight.columns])
     }
     blocks[b].linears[r].weight = weight
   }
@@ -231,7 +234,8 @@ public struct TransformerLM: Sendable {
       h.withUnsafeMutableBufferPointer { hp in
         positions.withUnsafeBufferPointer { pp in
           for i in 0..<tokens.count {
-            let row = hp.baseAddress! + i * d, pos = pp.baseAddress! + (i % length + positionOffset) * d
+            let row = hp.baseAddress! + i * d
+            let pos = pp.baseAddress! + (i % length + positionOffset) * d
             for j in 0..<d { row[j] += pos[j] }
           }
         }
@@ -249,7 +253,9 @@ public struct TransformerLM: Sendable {
     capture: (LinearInput) throws -> Void
   ) rethrows -> Matrix<Float> {
     precondition(index >= 0 && index < blocks.count, "runBlock: block \(index) outside 0..<\(blocks.count)")
-    precondition(hidden.columns == config.hiddenSize, "runBlock: hidden \(hidden.shapeDescription) is not [tokens × \(config.hiddenSize)]")
+    precondition(
+      hidden.columns == config.hiddenSize,
+      "runBlock: hidden \(hidden.shapeDescription) is not [tokens × \(config.hiddenSize)]")
     let length = sequenceLength ?? hidden.rows
     precondition(length > 0 && hidden.rows % length == 0, "runBlock: \(hidden.rows) rows are not windows of \(length)")
     let names = linearLayerNames(block: index)
@@ -393,7 +399,9 @@ extension TransformerLM {
     var h = hidden
     let a = c.normBefore ? layerNorm(h, b.attentionNorm, epsilon: c.normEpsilon) : h
     try capture(LinearInput(layers: Array(names[0...2]), input: a))
-    let q = linear(a, b.linears[0]), k = linear(a, b.linears[1]), v = linear(a, b.linears[2])
+    let q = linear(a, b.linears[0])
+    let k = linear(a, b.linears[1])
+    let v = linear(a, b.linears[2])
     let attention = causalAttention(
       q: HeadOperand(matrix: q, columnOffset: 0), k: HeadOperand(matrix: k, columnOffset: 0),
       v: HeadOperand(matrix: v, columnOffset: 0), heads: c.headCount, keyValueHeads: c.headCount,
@@ -565,7 +573,8 @@ struct WeightReader<Source: TensorSource> {
 
   /// A norm's γ (`name.weight`) and, when `bias`, β (`name.bias`).
   func norm(_ name: String, width: Int, bias: Bool) throws(ForwardError) -> NormWeights {
-    NormWeights(weight: try vector(name + ".weight", count: width), bias: bias ? try vector(name + ".bias", count: width) : nil)
+    NormWeights(
+      weight: try vector(name + ".weight", count: width), bias: bias ? try vector(name + ".bias", count: width) : nil)
   }
 }
 
@@ -584,7 +593,8 @@ public func negativeLogLikelihood(logits: Matrix<Float>, targets: [Int]) -> Nega
   logits.withUnsafeBufferPointer { lp in
     targets.withUnsafeBufferPointer { tp in
       perRow.withUnsafeMutableBufferPointer { rp in
-        let ls = SendableConstPointer(lp.baseAddress!), ts = SendableConstPointer(tp.baseAddress!)
+        let ls = SendableConstPointer(lp.baseAddress!)
+        let ts = SendableConstPointer(tp.baseAddress!)
         let rs = SendablePointer(rp.baseAddress!)
         forEachRowChunk(targets.count, work: targets.count * width) { rows in
           for r in rows {

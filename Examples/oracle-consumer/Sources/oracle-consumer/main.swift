@@ -105,7 +105,8 @@ func timeGEMM<T: KernelScalar>(_: T.Type, name: String, size n: Int, threads: In
   var c = Matrix<T>(rows: n, columns: n)
   let seconds = timedRuns(runs) { gemm(a, b, into: &c, threads: threads) }.sorted()
   // One entry against a plain dot product, so that a broken build cannot post a fast figure.
-  var dot = 0.0, magnitude = 0.0
+  var dot = 0.0
+  var magnitude = 0.0
   for p in 0..<n {
     dot += Double(a[n - 1, p]) * Double(b[p, n - 1])
     magnitude += abs(Double(a[n - 1, p]) * Double(b[p, n - 1]))
@@ -114,8 +115,10 @@ func timeGEMM<T: KernelScalar>(_: T.Type, name: String, size n: Int, threads: In
     fail("gemm gave a wrong C[\(n - 1), \(n - 1)]", status: 1)
   }
   let flops = 2 * Double(n) * Double(n) * Double(n)
-  let best = flops / seconds.first! / 1e9, median = flops / seconds[seconds.count / 2] / 1e9
-  let shape = "\(n)×\(n)·\(n)×\(n)", perThreads = "\(threads) thread\(threads == 1 ? "" : "s")"
+  let best = flops / seconds.first! / 1e9
+  let median = flops / seconds[seconds.count / 2] / 1e9
+  let shape = "\(n)×\(n)·\(n)×\(n)"
+  let perThreads = "\(threads) thread\(threads == 1 ? "" : "s")"
   print(
     "\(name) \(shape), \(perThreads): best \(String(format: "%.1f", best)) GFLOP/s, "
       + "median \(String(format: "%.1f", median)) GFLOP/s (\(runs) runs after one warm-up)")
