@@ -78,7 +78,8 @@ public struct LineChart: Sendable {
   static func defaultCeiling(_ values: [Double], logY: Bool) -> Double {
     let finite = values.filter { $0.isFinite && (!logY || $0 > 0) }.sorted()
     guard !finite.isEmpty else { return .infinity }
-    let median = finite.count % 2 == 1
+    let median =
+      finite.count % 2 == 1
       ? finite[finite.count / 2] : (finite[finite.count / 2 - 1] + finite[finite.count / 2]) / 2
     let factor = logY ? 1000.0 : 10.0
     return median > 0 ? median * factor : .infinity
@@ -106,29 +107,46 @@ public struct LineChart: Sendable {
     }
 
     var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\""
-    s += " width=\"\(Self.f(width, 0))\" height=\"\(Self.f(height, 0))\" viewBox=\"0 0 \(Self.f(width, 0)) \(Self.f(height, 0))\""
+    s +=
+      " width=\"\(Self.f(width, 0))\" height=\"\(Self.f(height, 0))\" viewBox=\"0 0 \(Self.f(width, 0)) \(Self.f(height, 0))\""
     s += " font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
     s += "<defs>\n"
     for (i, m) in Self.markers.enumerated() { s += "<g id=\"marker\(i)\">\(m)</g>\n" }
     s += "<g id=\"clipped\"><path d=\"M0,-5L5,4L-5,4Z\" fill=\"white\" stroke=\"black\" stroke-width=\"1.2\"/></g>\n"
     s += "</defs>\n"
     s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    s += "<text x=\"\(Self.f((area.left + area.right) / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(Self.escape(title))</text>\n"
+    s +=
+      "<text x=\"\(Self.f((area.left + area.right) / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(Self.escape(title))</text>\n"
 
     // Gridlines and tick labels.
     s += "<g stroke=\"#dddddd\" stroke-width=\"1\">\n"
-    for t in xTicks { s += "<line x1=\"\(Self.f(px(t)))\" y1=\"\(Self.f(area.top))\" x2=\"\(Self.f(px(t)))\" y2=\"\(Self.f(area.bottom))\"/>\n" }
-    for t in yTicks { s += "<line x1=\"\(Self.f(area.left))\" y1=\"\(Self.f(py(t)))\" x2=\"\(Self.f(area.right))\" y2=\"\(Self.f(py(t)))\"/>\n" }
+    for t in xTicks {
+      s +=
+        "<line x1=\"\(Self.f(px(t)))\" y1=\"\(Self.f(area.top))\" x2=\"\(Self.f(px(t)))\" y2=\"\(Self.f(area.bottom))\"/>\n"
+    }
+    for t in yTicks {
+      s +=
+        "<line x1=\"\(Self.f(area.left))\" y1=\"\(Self.f(py(t)))\" x2=\"\(Self.f(area.right))\" y2=\"\(Self.f(py(t)))\"/>\n"
+    }
     s += "</g>\n"
-    s += "<rect x=\"\(Self.f(area.left))\" y=\"\(Self.f(area.top))\" width=\"\(Self.f(area.right - area.left))\" height=\"\(Self.f(area.bottom - area.top))\" fill=\"none\" stroke=\"black\"/>\n"
+    s +=
+      "<rect x=\"\(Self.f(area.left))\" y=\"\(Self.f(area.top))\" width=\"\(Self.f(area.right - area.left))\" height=\"\(Self.f(area.bottom - area.top))\" fill=\"none\" stroke=\"black\"/>\n"
     s += "<g text-anchor=\"middle\">\n"
-    for t in xTicks { s += "<text x=\"\(Self.f(px(t)))\" y=\"\(Self.f(area.bottom + 16))\">\(Self.label(t, ticks: xTicks, log: false))</text>\n" }
+    for t in xTicks {
+      s +=
+        "<text x=\"\(Self.f(px(t)))\" y=\"\(Self.f(area.bottom + 16))\">\(Self.label(t, ticks: xTicks, log: false))</text>\n"
+    }
     s += "</g>\n<g text-anchor=\"end\">\n"
-    for t in yTicks { s += "<text x=\"\(Self.f(area.left - 6))\" y=\"\(Self.f(py(t) + 4))\">\(Self.label(t, ticks: yTicks, log: logY))</text>\n" }
+    for t in yTicks {
+      s +=
+        "<text x=\"\(Self.f(area.left - 6))\" y=\"\(Self.f(py(t) + 4))\">\(Self.label(t, ticks: yTicks, log: logY))</text>\n"
+    }
     s += "</g>\n"
-    s += "<text x=\"\(Self.f((area.left + area.right) / 2))\" y=\"\(Self.f(height - 14))\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
+    s +=
+      "<text x=\"\(Self.f((area.left + area.right) / 2))\" y=\"\(Self.f(height - 14))\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
     let middle = Self.f((area.top + area.bottom) / 2)
-    s += "<text x=\"16\" y=\"\(middle)\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(middle))\">\(Self.escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
+    s +=
+      "<text x=\"16\" y=\"\(middle)\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(middle))\">\(Self.escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
 
     // The series: a line, then the markers (clipped points on the top edge).
     var anyClipped = false
@@ -140,7 +158,8 @@ public struct LineChart: Sendable {
       for p in line {
         let clipped = isClipped(p.y, ceiling: top)
         anyClipped = anyClipped || clipped
-        s += "<use xlink:href=\"#\(clipped ? "clipped" : "marker\(i % Self.markers.count)")\" x=\"\(Self.f(px(p.x)))\" y=\"\(Self.f(py(p.y)))\"/>\n"
+        s +=
+          "<use xlink:href=\"#\(clipped ? "clipped" : "marker\(i % Self.markers.count)")\" x=\"\(Self.f(px(p.x)))\" y=\"\(Self.f(py(p.y)))\"/>\n"
       }
       s += "</g>\n"
     }
@@ -151,20 +170,24 @@ public struct LineChart: Sendable {
     s += "<g class=\"legend\">\n"
     for (i, line) in series.enumerated() {
       let colour = Self.colours[i % Self.colours.count]
-      s += "<line x1=\"\(Self.f(lx))\" y1=\"\(Self.f(ly))\" x2=\"\(Self.f(lx + 24))\" y2=\"\(Self.f(ly))\" stroke=\"\(colour)\" stroke-width=\"1.6\"/>\n"
-      s += "<use xlink:href=\"#marker\(i % Self.markers.count)\" x=\"\(Self.f(lx + 12))\" y=\"\(Self.f(ly))\" fill=\"\(colour)\" stroke=\"\(colour)\"/>\n"
+      s +=
+        "<line x1=\"\(Self.f(lx))\" y1=\"\(Self.f(ly))\" x2=\"\(Self.f(lx + 24))\" y2=\"\(Self.f(ly))\" stroke=\"\(colour)\" stroke-width=\"1.6\"/>\n"
+      s +=
+        "<use xlink:href=\"#marker\(i % Self.markers.count)\" x=\"\(Self.f(lx + 12))\" y=\"\(Self.f(ly))\" fill=\"\(colour)\" stroke=\"\(colour)\"/>\n"
       // "name (detail)": the detail on lines of its own, smaller (split at commas), so that long
       // options stay inside the picture.
       let (name, detail) = Self.nameAndDetail(line.name)
       s += "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 4))\">\(Self.escape(name))</text>\n"
       for part in detail.map({ $0.split(separator: ",", omittingEmptySubsequences: false) }) ?? [] {
         ly += 13
-        s += "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 4))\" font-size=\"10\">\(Self.escape(String(part)))</text>\n"
+        s +=
+          "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 4))\" font-size=\"10\">\(Self.escape(String(part)))</text>\n"
       }
       ly += 20
     }
     if anyClipped {
-      let why = "not finite" + (logY ? ", ≤ 0" : "") + (top.isFinite ? " or > \(Self.label(top, ticks: [top], log: true))" : "")
+      let why =
+        "not finite" + (logY ? ", ≤ 0" : "") + (top.isFinite ? " or > \(Self.label(top, ticks: [top], log: true))" : "")
       s += "<use xlink:href=\"#clipped\" x=\"\(Self.f(lx + 12))\" y=\"\(Self.f(ly))\"/>\n"
       s += "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 4))\">off the chart:</text>\n"
       s += "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 18))\" font-size=\"10\">\(Self.escape(why))</text>\n"
@@ -193,13 +216,15 @@ public struct LineChart: Sendable {
     let magnitude = pow(10, floor(log10(raw)))
     let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw }!
     // A bound within 10⁻⁹ of a step of a multiple counts as that multiple (0.8 / 0.2 may not be 4).
-    let first = floor(a / step + 1e-9), last = ceil(b / step - 1e-9)
+    let first = floor(a / step + 1e-9)
+    let last = ceil(b / step - 1e-9)
     return stride(from: first, through: last, by: 1).map { $0 * step }
   }
 
   /// Decades 10ᵏ covering [lower, upper] (lower > 0); with fewer than 3 decades, 2·10ᵏ and 5·10ᵏ too.
   public static func logTicks(_ lower: Double, _ upper: Double) -> [Double] {
-    let a = floor(log10(min(lower, upper))), b = max(ceil(log10(max(lower, upper))), a + 1)
+    let a = floor(log10(min(lower, upper)))
+    let b = max(ceil(log10(max(lower, upper))), a + 1)
     var ticks: [Double] = []
     for k in stride(from: a, through: b, by: 1) {
       ticks.append(pow(10, k))
@@ -327,7 +352,8 @@ public struct BarChart: Sendable {
     let area = plotArea
     let top = ceiling
     let placed = values.filter { !isClipped($0, ceiling: top) }
-    let yTicks = logY
+    let yTicks =
+      logY
       ? LineChart.logTicks(placed.min() ?? 1, placed.max() ?? 10)
       : LineChart.linearTicks(min(placed.min() ?? 0, 0), max(placed.max() ?? 1, 0))
     let (y0, y1) = logY ? (log10(yTicks.first!), log10(yTicks.last!)) : (yTicks.first!, yTicks.last!)
@@ -348,22 +374,30 @@ public struct BarChart: Sendable {
     s += "<g id=\"clipped\"><path d=\"M0,-5L5,4L-5,4Z\" fill=\"white\" stroke=\"black\" stroke-width=\"1.2\"/></g>\n"
     s += "</defs>\n"
     s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    s += "<text x=\"\(f((area.left + area.right) / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(LineChart.escape(title))</text>\n"
+    s +=
+      "<text x=\"\(f((area.left + area.right) / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(LineChart.escape(title))</text>\n"
 
     // Gridlines and tick labels (y only: x is categories).
     s += "<g stroke=\"#dddddd\" stroke-width=\"1\">\n"
-    for t in yTicks { s += "<line x1=\"\(f(area.left))\" y1=\"\(f(py(t)))\" x2=\"\(f(area.right))\" y2=\"\(f(py(t)))\"/>\n" }
+    for t in yTicks {
+      s += "<line x1=\"\(f(area.left))\" y1=\"\(f(py(t)))\" x2=\"\(f(area.right))\" y2=\"\(f(py(t)))\"/>\n"
+    }
     s += "</g>\n"
-    s += "<rect x=\"\(f(area.left))\" y=\"\(f(area.top))\" width=\"\(f(area.right - area.left))\" height=\"\(f(area.bottom - area.top))\" fill=\"none\" stroke=\"black\"/>\n"
+    s +=
+      "<rect x=\"\(f(area.left))\" y=\"\(f(area.top))\" width=\"\(f(area.right - area.left))\" height=\"\(f(area.bottom - area.top))\" fill=\"none\" stroke=\"black\"/>\n"
     s += "<g text-anchor=\"end\">\n"
-    for t in yTicks { s += "<text x=\"\(f(area.left - 6))\" y=\"\(f(py(t) + 4))\">\(LineChart.label(t, ticks: yTicks, log: logY))</text>\n" }
+    for t in yTicks {
+      s +=
+        "<text x=\"\(f(area.left - 6))\" y=\"\(f(py(t) + 4))\">\(LineChart.label(t, ticks: yTicks, log: logY))</text>\n"
+    }
     s += "</g>\n"
     // Category names; a parenthesised detail ("fista (warm-start=sparsegpt)") is too wide for a
     // slot, so it becomes a numbered note in the legend: "fista (1)" under the bars.
     var notes: [String] = []
     s += "<g text-anchor=\"middle\">\n"
     for (i, name) in categories.enumerated() {
-      let x = f((barExtent(category: i, series: 0).left + barExtent(category: i, series: max(series.count - 1, 0)).right) / 2)
+      let x = f(
+        (barExtent(category: i, series: 0).left + barExtent(category: i, series: max(series.count - 1, 0)).right) / 2)
       let (short, detail) = LineChart.nameAndDetail(name)
       var text = short
       if let detail {
@@ -373,9 +407,11 @@ public struct BarChart: Sendable {
       s += "<text x=\"\(x)\" y=\"\(f(area.bottom + 16))\">\(LineChart.escape(text))</text>\n"
     }
     s += "</g>\n"
-    s += "<text x=\"\(f((area.left + area.right) / 2))\" y=\"\(f(height - 14))\" text-anchor=\"middle\">\(LineChart.escape(xLabel))</text>\n"
+    s +=
+      "<text x=\"\(f((area.left + area.right) / 2))\" y=\"\(f(height - 14))\" text-anchor=\"middle\">\(LineChart.escape(xLabel))</text>\n"
     let middle = f((area.top + area.bottom) / 2)
-    s += "<text x=\"16\" y=\"\(middle)\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(middle))\">\(LineChart.escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
+    s +=
+      "<text x=\"16\" y=\"\(middle)\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(middle))\">\(LineChart.escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
 
     // The bars, each with its value above it (a clipped bar reaches the top edge and carries the
     // triangle; its value is written all the same).
@@ -389,11 +425,13 @@ public struct BarChart: Sendable {
         let clipped = isClipped(value, ceiling: top)
         anyClipped = anyClipped || clipped
         let y = py(value)
-        s += "<rect class=\"bar\" x=\"\(f(left))\" y=\"\(f(min(y, base)))\" width=\"\(f(right - left))\" height=\"\(f(abs(base - y)))\"/>\n"
+        s +=
+          "<rect class=\"bar\" x=\"\(f(left))\" y=\"\(f(min(y, base)))\" width=\"\(f(right - left))\" height=\"\(f(abs(base - y)))\"/>\n"
         if clipped { s += "<use xlink:href=\"#clipped\" x=\"\(f((left + right) / 2))\" y=\"\(f(area.top))\"/>\n" }
         let labelY = clipped ? area.top - 8 : (y <= base ? y - 4 : y + 13)
         let size = right - left >= 34 ? "11" : "9"
-        s += "<text class=\"value\" x=\"\(f((left + right) / 2))\" y=\"\(f(labelY))\" text-anchor=\"middle\" font-size=\"\(size)\" fill=\"black\">\(Self.valueLabel(value))</text>\n"
+        s +=
+          "<text class=\"value\" x=\"\(f((left + right) / 2))\" y=\"\(f(labelY))\" text-anchor=\"middle\" font-size=\"\(size)\" fill=\"black\">\(Self.valueLabel(value))</text>\n"
       }
       s += "</g>\n"
     }
@@ -401,7 +439,8 @@ public struct BarChart: Sendable {
     // Reference lines, over the bars.
     let dash = "stroke=\"#333333\" stroke-width=\"1.4\" stroke-dasharray=\"6 4\""
     for r in references where !isClipped(r.value, ceiling: top) {
-      s += "<line class=\"reference\" x1=\"\(f(area.left))\" y1=\"\(f(py(r.value)))\" x2=\"\(f(area.right))\" y2=\"\(f(py(r.value)))\" \(dash)/>\n"
+      s +=
+        "<line class=\"reference\" x1=\"\(f(area.left))\" y1=\"\(f(py(r.value)))\" x2=\"\(f(area.right))\" y2=\"\(f(py(r.value)))\" \(dash)/>\n"
     }
 
     // The legend: the series, then the references with their values, the notes, the clipping note.
@@ -420,7 +459,8 @@ public struct BarChart: Sendable {
     }
     for r in references {
       s += "<line x1=\"\(f(lx))\" y1=\"\(f(ly))\" x2=\"\(f(lx + 24))\" y2=\"\(f(ly))\" \(dash)/>\n"
-      s += "<text x=\"\(f(lx + 32))\" y=\"\(f(ly + 4))\">\(LineChart.escape(r.name)): \(Self.valueLabel(r.value))</text>\n"
+      s +=
+        "<text x=\"\(f(lx + 32))\" y=\"\(f(ly + 4))\">\(LineChart.escape(r.name)): \(Self.valueLabel(r.value))</text>\n"
       ly += 20
     }
     for (k, note) in notes.enumerated() {
@@ -432,7 +472,9 @@ public struct BarChart: Sendable {
       ly += 5
     }
     if anyClipped {
-      let why = "not finite" + (logY ? ", ≤ 0" : "") + (top.isFinite ? " or > \(LineChart.label(top, ticks: [top], log: true))" : "")
+      let why =
+        "not finite" + (logY ? ", ≤ 0" : "")
+        + (top.isFinite ? " or > \(LineChart.label(top, ticks: [top], log: true))" : "")
       s += "<use xlink:href=\"#clipped\" x=\"\(f(lx + 12))\" y=\"\(f(ly))\"/>\n"
       s += "<text x=\"\(f(lx + 32))\" y=\"\(f(ly + 4))\">off the chart:</text>\n"
       s += "<text x=\"\(f(lx + 32))\" y=\"\(f(ly + 18))\" font-size=\"10\">\(LineChart.escape(why))</text>\n"

@@ -1,7 +1,8 @@
 import Foundation
-@testable import PrunePipeline
 import PruneTestSupport
 import Testing
+
+@testable import PrunePipeline
 
 /// `LineChart.svg()` and `BarChart.svg()`: deterministic, well-formed XML, data inside the plot
 /// area in the right order, clipping of values that cannot be drawn, escaping of text; and the
@@ -59,7 +60,9 @@ struct SVGChartTests {
             }
             j += 2
             while j < body.count && body[j] != "\"" {
-              if body[j] == "<" || (body[j] == "&" && !entityOK(i + 1 + j)) { return "bad character in \(attribute) of <\(name)>" }
+              if body[j] == "<" || (body[j] == "&" && !entityOK(i + 1 + j)) {
+                return "bad character in \(attribute) of <\(name)>"
+              }
               j += 1
             }
             guard j < body.count else { return "unterminated value of \(attribute) in <\(name)>" }
@@ -91,7 +94,9 @@ struct SVGChartTests {
   }
 
   /// The (x, y) coordinates drawn for the data: every polyline vertex and marker of the series groups.
-  static func dataCoordinates(_ svg: String) -> (lines: [[(Double, Double)]], markers: [(href: String, x: Double, y: Double)]) {
+  static func dataCoordinates(_ svg: String) -> (
+    lines: [[(Double, Double)]], markers: [(href: String, x: Double, y: Double)]
+  ) {
     var lines: [[(Double, Double)]] = []
     var markers: [(String, Double, Double)] = []
     for group in svg.components(separatedBy: "<g class=\"series\"").dropFirst() {
@@ -102,11 +107,14 @@ struct SVGChartTests {
           return String(line[r.upperBound...].prefix { $0 != "\"" })
         }
         if line.hasPrefix("<polyline"), let points = attribute("points") {
-          lines.append(points.split(separator: " ").map { p in
-            let xy = p.split(separator: ",").map { Double($0)! }
-            return (xy[0], xy[1])
-          })
-        } else if line.hasPrefix("<use"), let href = attribute("xlink:href"), let x = attribute("x"), let y = attribute("y") {
+          lines.append(
+            points.split(separator: " ").map { p in
+              let xy = p.split(separator: ",").map { Double($0)! }
+              return (xy[0], xy[1])
+            })
+        } else if line.hasPrefix("<use"), let href = attribute("xlink:href"), let x = attribute("x"),
+          let y = attribute("y")
+        {
           markers.append((href, Double(x)!, Double(y)!))
         }
       }
@@ -135,7 +143,8 @@ struct SVGChartTests {
       for i in 1..<line.count {
         #expect(line[i].0 > line[i - 1].0, "seed \(seed): series \(k) point \(i)")
         if values[i].y != values[i - 1].y {
-          #expect((values[i].y > values[i - 1].y) == (line[i].1 < line[i - 1].1), "seed \(seed): series \(k) point \(i)")
+          #expect(
+            (values[i].y > values[i - 1].y) == (line[i].1 < line[i - 1].1), "seed \(seed): series \(k) point \(i)")
         }
       }
     }
@@ -148,7 +157,8 @@ struct SVGChartTests {
     #expect(LineChart.logTicks(0.5, 3e5) == [0.1, 1, 10, 100, 1000, 10_000, 100_000, 1_000_000])
     var rng = SplitMix64(seed: 7)
     for _ in 0..<200 {
-      let a = Double(rng.next() % 100_000) / 977 - 40, b = a + Double(rng.next() % 100_000) / 311
+      let a = Double(rng.next() % 100_000) / 977 - 40
+      let b = a + Double(rng.next() % 100_000) / 311
       let t = LineChart.linearTicks(a, b)
       let step = t[1] - t[0]
       let mantissa = step / pow(10, floor(log10(step)))
@@ -177,13 +187,17 @@ struct SVGChartTests {
       #expect(clipped.allSatisfy { abs($0.y - chart.plotArea.top) < Self.rounding }, "logY \(logY)")
       #expect(lines[1].count == 5, "a point with x = NaN is left out")
       #expect(svg.contains(">off the chart:</text>"), "logY \(logY)")
-      #expect(svg.contains(">not finite\(logY ? ", ≤ 0" : "") or &gt; \(logY ? "41500" : "415")</text>"), "logY \(logY)")
+      #expect(
+        svg.contains(">not finite\(logY ? ", ≤ 0" : "") or &gt; \(logY ? "41500" : "415")</text>"), "logY \(logY)")
       for (x, y) in lines.flatMap({ $0 }) {
-        #expect(x.isFinite && y.isFinite && y >= chart.plotArea.top - Self.rounding && y <= chart.plotArea.bottom + Self.rounding)
+        #expect(
+          x.isFinite && y.isFinite && y >= chart.plotArea.top - Self.rounding
+            && y <= chart.plotArea.bottom + Self.rounding)
       }
     }
     // An explicit ceiling clips 271 too.
-    var chart = LineChart(title: "sweep", xLabel: "sparsity", yLabel: "perplexity", series: series, logY: false, clipAbove: 200)
+    var chart = LineChart(
+      title: "sweep", xLabel: "sparsity", yLabel: "perplexity", series: series, logY: false, clipAbove: 200)
     #expect(Self.dataCoordinates(chart.svg()).markers.filter { $0.href == "#clipped" }.count == 4)
     chart.clipAbove = 1e12
     #expect(Self.dataCoordinates(chart.svg()).markers.filter { $0.href == "#clipped" }.count == 2)
@@ -205,7 +219,9 @@ struct SVGChartTests {
 
   /// The bars drawn: (series index, left, top, right, bottom) of every `<rect class="bar">`, and
   /// the value texts, in document order.
-  static func bars(_ svg: String) -> (rects: [(series: Int, left: Double, top: Double, right: Double, bottom: Double)], values: [String]) {
+  static func bars(_ svg: String) -> (
+    rects: [(series: Int, left: Double, top: Double, right: Double, bottom: Double)], values: [String]
+  ) {
     var rects: [(Int, Double, Double, Double, Double)] = []
     var values: [String] = []
     for (j, group) in svg.components(separatedBy: "<g class=\"bars\"").dropFirst().enumerated() {
@@ -214,11 +230,14 @@ struct SVGChartTests {
           guard let r = line.range(of: " \(name)=\"") else { return nil }
           return Double(line[r.upperBound...].prefix { $0 != "\"" })
         }
-        if line.hasPrefix("<rect class=\"bar\""), let x = attribute("x"), let y = attribute("y"), let w = attribute("width"),
+        if line.hasPrefix("<rect class=\"bar\""), let x = attribute("x"), let y = attribute("y"),
+          let w = attribute("width"),
           let h = attribute("height")
         {
           rects.append((j, x, y, x + w, y + h))
-        } else if line.hasPrefix("<text class=\"value\""), let start = line.firstIndex(of: ">"), let end = line.range(of: "</text>") {
+        } else if line.hasPrefix("<text class=\"value\""), let start = line.firstIndex(of: ">"),
+          let end = line.range(of: "</text>")
+        {
           values.append(String(line[line.index(after: start)..<end.lowerBound]))
         }
       }
@@ -242,7 +261,8 @@ struct SVGChartTests {
       (pattern, methods.map { _ in rng.next() % 7 == 0 ? nil : 20 + Double(rng.next() % 10_000) / 40 })
     }
     return BarChart(
-      title: "perplexity", xLabel: "method", yLabel: "perplexity", legendTitle: "sparsity", categories: methods, series: series,
+      title: "perplexity", xLabel: "method", yLabel: "perplexity", legendTitle: "sparsity", categories: methods,
+      series: series,
       references: [("dense", 18.5)], logY: logY)
   }
 
@@ -269,13 +289,15 @@ struct SVGChartTests {
       #expect((p.1 > q.1) == (p.0.top < q.0.top), "seed \(seed): \(p.1) vs \(q.1)")
     }
     for (i, _) in chart.categories.enumerated() {
-      let e0 = chart.barExtent(category: i, series: 0), e1 = chart.barExtent(category: i, series: 1)
+      let e0 = chart.barExtent(category: i, series: 0)
+      let e1 = chart.barExtent(category: i, series: 1)
       #expect(e0.right < e1.left, "seed \(seed): category \(i)")
       if i > 0 { #expect(chart.barExtent(category: i - 1, series: 1).right < e0.left, "seed \(seed)") }
     }
     // The reference line is drawn at its value: below every bar top (18.5 is under every value).
     let references = Self.referenceLines(svg)
-    #expect(references.count == 1 && rects.allSatisfy { $0.top < references[0] } && references[0] < a.bottom, "seed \(seed)")
+    #expect(
+      references.count == 1 && rects.allSatisfy { $0.top < references[0] } && references[0] < a.bottom, "seed \(seed)")
     #expect(svg.contains(">dense: 18.50</text>") && svg.contains(">sparsity:</text>"))
     #expect(svg.components(separatedBy: "(log scale)").count == (logY ? 2 : 1), "seed \(seed): log-scale label")
     #expect(!svg.contains("off the chart"))
@@ -307,7 +329,9 @@ struct SVGChartTests {
 
   // MARK: - The chart of a sweep
 
-  static func entry(_ method: String, _ pattern: String, _ perplexity: Double, options: [String: String] = [:]) -> SweepEntry {
+  static func entry(_ method: String, _ pattern: String, _ perplexity: Double, options: [String: String] = [:])
+    -> SweepEntry
+  {
     let sparsity: Double
     if method == "dense" {
       sparsity = 0
@@ -317,7 +341,8 @@ struct SVGChartTests {
       sparsity = Double(pattern)!
     }
     return SweepEntry(
-      method: method, pattern: pattern, sparsity: sparsity, options: options, schedule: method == "dense" ? nil : "sequential",
+      method: method, pattern: pattern, sparsity: sparsity, options: options,
+      schedule: method == "dense" ? nil : "sequential",
       perplexity: perplexity, pruneSeconds: 1, evalSeconds: 1, realisedSparsity: sparsity, meanRelativeError: 0.01,
       peakResidentBytes: 1)
   }
@@ -336,7 +361,10 @@ struct SVGChartTests {
   ])
 
   @Test func oneSparsityIsDrawnAsBarsWithTheDenseModelAsReference() throws {
-    guard case .bars(let chart) = Self.quickstart.chart() else { Issue.record("not a bar chart"); return }
+    guard case .bars(let chart) = Self.quickstart.chart() else {
+      Issue.record("not a bar chart")
+      return
+    }
     #expect(chart.categories == ["magnitude", "wanda", "sparsegpt", "admm", "fista"])
     #expect(chart.series.count == 1 && chart.series[0].name == "0.5")
     #expect(chart.series[0].values == [352.32, 44.708, 35.254, 30.553, 32.541])
@@ -349,24 +377,37 @@ struct SVGChartTests {
     #expect(svg.contains(">SmolLM2-135M-Instruct.Q4_1.gguf: perplexity on austen-quick</text>"))
     // With 2:4 beside it: a second bar per method, none where a method has no 2:4 entry.
     var both = Self.quickstart
-    both.entries += [Self.entry("wanda", "2:4", 126.28), Self.entry("sparsegpt", "2:4", 54.118), Self.entry("admm", "2:4", 43.353)]
-    guard case .bars(let grouped) = both.chart() else { Issue.record("not a bar chart"); return }
+    both.entries += [
+      Self.entry("wanda", "2:4", 126.28), Self.entry("sparsegpt", "2:4", 54.118), Self.entry("admm", "2:4", 43.353),
+    ]
+    guard case .bars(let grouped) = both.chart() else {
+      Issue.record("not a bar chart")
+      return
+    }
     #expect(grouped.series.map(\.name) == ["0.5", "2:4"])
     #expect(grouped.series[1].values == [nil, 126.28, 54.118, 43.353, nil])
     #expect(Self.bars(both.chart().svg()).rects.count == 8)
     // Only the dense entry so far (the chart is rewritten after every entry): the reference alone.
     let denseOnly = Self.table([Self.entry("dense", "dense", 23.151)]).chart().svg()
-    #expect(Self.wellFormedness(denseOnly) == nil && Self.bars(denseOnly).rects.isEmpty && Self.referenceLines(denseOnly).count == 1)
+    #expect(
+      Self.wellFormedness(denseOnly) == nil && Self.bars(denseOnly).rects.isEmpty
+        && Self.referenceLines(denseOnly).count == 1)
   }
 
   @Test func severalSparsitiesAreDrawnAsLinesFromTheDenseModel() throws {
     let table = Self.table([
-      Self.entry("dense", "dense", 23.151), Self.entry("sparsegpt", "0.5", 35.25), Self.entry("sparsellm", "0.5", 33.95),
-      Self.entry("sparsegpt", "0.7", 101.22), Self.entry("sparsellm", "0.7", 79.50), Self.entry("sparsegpt", "2:4", 54.12),
+      Self.entry("dense", "dense", 23.151), Self.entry("sparsegpt", "0.5", 35.25),
+      Self.entry("sparsellm", "0.5", 33.95),
+      Self.entry("sparsegpt", "0.7", 101.22), Self.entry("sparsellm", "0.7", 79.50),
+      Self.entry("sparsegpt", "2:4", 54.12),
     ])
-    guard case .lines(let chart) = table.chart() else { Issue.record("not a line chart"); return }
+    guard case .lines(let chart) = table.chart() else {
+      Issue.record("not a line chart")
+      return
+    }
     #expect(chart.series.map(\.name) == ["sparsegpt", "sparsellm"])
-    #expect(chart.series[0].points.map(\.x) == [0, 0.5, 0.7] && chart.series[0].points.map(\.y) == [23.151, 35.25, 101.22])
+    #expect(
+      chart.series[0].points.map(\.x) == [0, 0.5, 0.7] && chart.series[0].points.map(\.y) == [23.151, 35.25, 101.22])
     let svg = table.chart().svg()
     #expect(Self.wellFormedness(svg) == nil)
     #expect(svg.contains(">perplexity (log scale)</text>") && svg.components(separatedBy: "log scale").count == 2)
@@ -377,18 +418,23 @@ struct SVGChartTests {
       Self.entry("dense", "dense", 23.151), Self.entry("fista", "0.5", 32.5, options: ["warm-start": "sparsegpt"]),
       Self.entry("fista", "0.5", 33.9), Self.entry("wanda", "0.5", 44.7),
     ])
-    guard case .bars(let chart) = table.chart() else { Issue.record("not a bar chart"); return }
+    guard case .bars(let chart) = table.chart() else {
+      Issue.record("not a bar chart")
+      return
+    }
     #expect(chart.categories == ["fista (warm-start=sparsegpt)", "fista (defaults)", "wanda"])
     #expect(chart.series[0].values == [32.5, 33.9, 44.7])
     // Under the bars "fista (1)" and "fista (2)"; the options are notes 1 and 2 in the legend.
     let svg = table.chart().svg()
     #expect(Self.wellFormedness(svg) == nil)
     #expect(svg.contains(">fista (1)</text>") && svg.contains(">fista (2)</text>") && svg.contains(">wanda</text>"))
-    #expect(svg.contains(" font-size=\"10\">(1)</text>") && svg.contains(" font-size=\"10\">warm-start=sparsegpt</text>"))
+    #expect(
+      svg.contains(" font-size=\"10\">(1)</text>") && svg.contains(" font-size=\"10\">warm-start=sparsegpt</text>"))
     #expect(svg.contains(" font-size=\"10\">(2)</text>") && svg.contains(" font-size=\"10\">defaults</text>"))
     // In a line chart's legend, the name and then each option on a smaller line.
     let lines = LineChart(
-      title: "t", xLabel: "sparsity", yLabel: "perplexity", series: [("fista (warm-start=sparsegpt,xi=0.3)", [(0.5, 30), (0.7, 60)])],
+      title: "t", xLabel: "sparsity", yLabel: "perplexity",
+      series: [("fista (warm-start=sparsegpt,xi=0.3)", [(0.5, 30), (0.7, 60)])],
       logY: true
     ).svg()
     #expect(lines.contains(">fista</text>") && lines.contains(" font-size=\"10\">warm-start=sparsegpt</text>"))
