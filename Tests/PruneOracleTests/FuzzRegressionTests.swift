@@ -214,10 +214,11 @@ struct FuzzRegressionTests {
           path: p, tensor: "blk.0.attn_q.weight",
           reason: "2 rows cannot be split into \(1 << 62) heads of an even size for the RoPE un-permutation"))
 
-    // Dimensions [0, 2³², 2³²] (ne[0] = 0): the element count, multiplied innermost first, is 0, but
-    // the shape is the reverse, whose product 2³² · 2³² overflowed and trapped when the tensor was
-    // read (Fixtures/fuzz/gguf/regressions/fuzz-zero-dimension-hides-overflow.gguf, found by the
-    // fuzzer). The non-zero dimensions are now bounded at open.
+    // Dimensions [0, 2³², 2³²]: the element count, multiplied from ne[0], is 0, but the shape is
+    // the reverse, whose product 2³² · 2³² overflowed and trapped when the tensor was read. The
+    // fuzzer found it with ne = (3·2³², 0, 4.1·10¹⁸, 31 520)
+    // (Fixtures/fuzz/gguf/regressions/fuzz-zero-dimension-hides-overflow.gguf). The non-zero
+    // dimensions are now bounded at open.
     var zero = GGUFBuilder()
     zero.metadata = [("general.architecture", .string("llama"))]
     zero.tensors = [("blk.0.attn_q.weight", [0, 1 << 32, 1 << 32], 0, [])]
