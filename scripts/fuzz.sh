@@ -2,27 +2,32 @@
 # Coverage-guided fuzzing of every parser that reads outside input (safetensors, GGUF, config.json,
 # tokenizer.json, the layer-problem contract) with libFuzzer and AddressSanitizer.
 #
-#   scripts/fuzz.sh [--runs N] [--max-len BYTES] [--seed S] [target...]
+#   scripts/fuzz.sh [--runs N] [--max-len BYTES] [--seed S] [--debug] [target...]
 #
 # Targets: safetensors gguf config-json tokenizer-json layer-problem (default: all). Each runs for N
 # inputs (default 100000) from its seed corpus Fixtures/fuzz/<target>/corpus and past crashes
 # Fixtures/fuzz/<target>/regressions, with the dictionary Tests/Fuzz/*.dict; --max-len overrides
 # every target's input size limit. The same --seed gives the same inputs.
+# --debug builds without optimisation (-Onone): about 4 times quicker to build, slower per input.
+# CI uses it for its short run (`.ci/run`: every target built, linked and run for 2000 inputs, so
+# that a module change cannot break fuzzing silently); long runs use the default optimised build.
 #
-# How it builds, without touching the normal build: the library modules up to PruneOracle
-# ($FUZZ_MODULES below) are compiled by SwiftPM into .build-fuzz (ignored by git) with
-# `-sanitize=fuzzer,address` (coverage instrumentation + ASan; --target builds modules only, links
-# nothing), then each Tests/Fuzz/<target>.swift is compiled with Tests/Fuzz/FuzzMain.swift and
-# Tests/PruneOracleTests/FuzzHarness.swift (the same harness the regression test replays) and
-# linked against those objects; libFuzzer supplies main().
+# How it builds, without touching the normal build: first a one-line target is linked with
+# `-sanitize=fuzzer`, to stop at once with a clear message if the toolchain has no libFuzzer (the
+# swift.org Linux toolchains ship it in their clang runtime, lib/clang/*/lib/linux/). Then the
+# library modules up to PruneOracle ($FUZZ_MODULES below) are compiled by SwiftPM into .build-fuzz
+# (ignored by git) with `-sanitize=fuzzer,address` (coverage instrumentation + ASan; --target
+# builds modules only, links nothing), and each Tests/Fuzz/<target>.swift is compiled with
+# Tests/Fuzz/FuzzMain.swift and Tests/PruneOracleTests/FuzzHarness.swift (the same harness the
+# regression test replays) and linked against those objects; libFuzzer supplies main().
 #
 # Everything it writes is under .build-fuzz/: the grown corpus (runs/<target>/corpus), the crashing
 # inputs (crashes/<target>/crash-*, oom-*, timeout-*, leak-*) and the logs (runs/<target>/log).
 # To turn a crash into a regression test, copy it into Fixtures/fuzz/<target>/regressions/
 # (FuzzRegressionTests replays every file there).
 #
-# Prints one line per target: inputs run, crashes found. Exit status: 0 when no target crashed,
-# 1 when one did, 2 on a usage or build error.
+# Prints one line per target: inputs run, seconds, inputs per second, crashes found. Exit status:
+# 0 when no target crashed, 1 when one did, 2 on a usage or build error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,13 +39,15 @@ readonly FUZZ_MODULES="PruneKernelsAVX512 PruneKernels PruneSolvers PruneFormats
 runs=100000
 seed=1
 max_len_override=""
+config=release
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --max-len) max_len_override="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --debug) config=debug; shift ;;
+    -h|--help) sed -n '2,/^set -euo pipefail$/{/^set /!p}' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1. Hint: scripts/fuzz.sh --help" >&2; exit 2 ;;
     *)
       if [[ ! " ${ALL_TARGETS[*]} " == *" $1 "* ]]; then
@@ -78,20 +85,33 @@ dict_files_of() {
 
 # -- Build ----------------------------------------------------------------------------------------
 readonly SANITIZE=(-sanitize=fuzzer,address)
-echo "fuzz.sh: building the library modules with ${SANITIZE[*]} into $SCRATCH" >&2
-swift build -c release --scratch-path "$SCRATCH" --target PruneOracle \
+if [ "$config" = release ]; then optimise=-O; else optimise=-Onone; fi
+fuzzers="$SCRATCH/fuzzers-$config"
+mkdir -p "$fuzzers"
+# The toolchain check: an empty target, linked as the real ones are.
+probe="$SCRATCH/probe"
+mkdir -p "$probe"
+printf '%s\n' '@_cdecl("LLVMFuzzerTestOneInput")' \
+  'public func probe(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> CInt { 0 }' >"$probe/probe.swift"
+if ! swiftc -parse-as-library "${SANITIZE[@]}" "$probe/probe.swift" -o "$probe/probe" >"$probe/log" 2>&1; then
+  echo "fuzz.sh: this Swift toolchain cannot link a libFuzzer target (swiftc ${SANITIZE[*]}):" >&2
+  head -n 5 "$probe/log" >&2
+  echo "fuzz.sh: Hint: use a swift.org toolchain on Linux, whose clang runtime has libclang_rt.fuzzer (Docs/reliability.md#fuzzing)" >&2
+  exit 2
+fi
+echo "fuzz.sh: building the library modules ($config) with ${SANITIZE[*]} into $SCRATCH" >&2
+swift build -c "$config" --scratch-path "$SCRATCH" --target PruneOracle \
   -Xswiftc "${SANITIZE[0]}" >&2 || { echo "fuzz.sh: the instrumented build failed" >&2; exit 2; }
-bin="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)"
+bin="$(swift build -c "$config" --scratch-path "$SCRATCH" --show-bin-path)"
 objects=()
 for module in $FUZZ_MODULES; do
   for o in "$bin/$module.build"/*.o; do objects+=("$o"); done
 done
-mkdir -p "$SCRATCH/fuzzers"
 for t in "${targets[@]}"; do
   echo "fuzz.sh: linking fuzz-$t" >&2
-  swiftc -O -parse-as-library "${SANITIZE[@]}" -module-name "Fuzz_${t//-/_}" -I "$bin/Modules" \
+  swiftc "$optimise" -parse-as-library "${SANITIZE[@]}" -module-name "Fuzz_${t//-/_}" -I "$bin/Modules" \
     "Tests/Fuzz/$t.swift" Tests/Fuzz/FuzzMain.swift Tests/PruneOracleTests/FuzzHarness.swift \
-    "${objects[@]}" -o "$SCRATCH/fuzzers/fuzz-$t" >&2 \
+    "${objects[@]}" -o "$fuzzers/fuzz-$t" >&2 \
     || { echo "fuzz.sh: building fuzz-$t failed" >&2; exit 2; }
 done
 
@@ -114,11 +134,13 @@ for t in "${targets[@]}"; do
   max_len="$(max_len_of "$t")"
   # shellcheck disable=SC2046
   cat $(dict_files_of "$t") >"$work/dict"
-  echo "fuzz.sh: running $t: $runs inputs, -max_len=$max_len, -seed=$seed" >&2
+  echo "fuzz.sh: running $t ($config): $runs inputs, -max_len=$max_len, -seed=$seed" >&2
   code=0
-  "$SCRATCH/fuzzers/fuzz-$t" "$work/corpus" "${seeds[@]}" \
+  started="$(date +%s.%N)"
+  "$fuzzers/fuzz-$t" "$work/corpus" "${seeds[@]}" \
     -runs="$runs" -max_len="$max_len" -seed="$seed" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
     -dict="$work/dict" -detect_leaks=0 -print_final_stats=1 -artifact_prefix="$crashes/" >"$work/log" 2>&1 || code=$?
+  seconds="$(echo "$(date +%s.%N) $started" | awk '{ printf "%.1f", $1 - $2 }')"
   executed="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/log" | grep -o '[0-9]*$' | tail -1 || true)"
   if [ -z "$executed" ]; then
     # libFuzzer prints no final stats when it stops on a crash: count the inputs it reached.
@@ -126,7 +148,8 @@ for t in "${targets[@]}"; do
   fi
   found="$(find "$crashes" -type f | wc -l | tr -d ' ')"
   if [ "$code" -ne 0 ] && [ "$found" -eq 0 ]; then found="1 (exit $code, see $work/log)"; fi
-  line="$(printf '%-15s inputs run: %-9s crashes: %s' "$t" "${executed:-?}" "$found")"
+  rate="$(echo "${executed:-0} $seconds" | awk '{ printf "%.0f", ($2 > 0 ? $1 / $2 : 0) }')"
+  line="$(printf '%-15s inputs run: %-9s seconds: %-8s inputs/s: %-6s crashes: %s' "$t" "${executed:-?}" "$seconds" "$rate" "$found")"
   summary+=("$line")
   echo "fuzz.sh: $line" >&2
   if [ "$found" != "0" ]; then
@@ -136,6 +159,7 @@ for t in "${targets[@]}"; do
   fi
 done
 
-echo "target          iterations and crashes ($(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(nproc) cores)"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "target          inputs and crashes ($(date -u +%Y-%m-%dT%H:%MZ), $config build, seed $seed, commit $commit, $(uname -m), $(nproc) cores)"
 printf '%s\n' "${summary[@]}"
 exit "$status"

@@ -740,17 +740,20 @@ private struct GGUFReader {
         throw GGUFError.invalidTensor(path: path, tensor: name, reason: "\(nDims) dimensions (ggml allows 1 to 4)")
       }
       var dims: [Int] = []
-      var elements = 1
+      // The product of the non-zero dimensions is bounded, not only the element count: a zero
+      // dimension makes the count 0, and the shape (`dimensions` reversed) multiplied in the other
+      // order must not overflow either ([0, 2⁴⁰, 2⁴⁰] is refused, not read as an empty tensor).
+      var nonZeroProduct = 1
       for _ in 0..<nDims {
         let d = try read(UInt64.self, "the dimensions of '\(name)'")
         guard let di = Int(exactly: d), di >= 0 else {
           throw GGUFError.invalidTensor(path: path, tensor: name, reason: "dimension \(d) is out of range")
         }
-        let (product, overflow) = elements.multipliedReportingOverflow(by: di)
+        let (product, overflow) = nonZeroProduct.multipliedReportingOverflow(by: max(di, 1))
         guard !overflow, product <= Int(Int32.max) * 64 else {
           throw GGUFError.invalidTensor(path: path, tensor: name, reason: "dimensions \(dims + [di]) are too large")
         }
-        elements = product
+        nonZeroProduct = product
         dims.append(di)
       }
       let type = GGMLType(rawValue: try read(UInt32.self, "the type of '\(name)'"))

@@ -228,16 +228,19 @@ public struct SafetensorsFile: TensorSource {
         throw .invalidShape(path: name, tensor: key, reason: "'shape' is missing or not a list")
       }
       var shape: [Int] = []
-      var count = 1
+      // The product of the non-zero dimensions must not overflow, not only the element count: with
+      // a zero dimension the count is 0, and [0, 2⁴⁰, 2⁴⁰] multiplied in another order would overflow.
+      var nonZeroProduct = 1
       for d in shapeList {
         guard let v = Self.integer(d), v >= 0 else {
           throw .invalidShape(path: name, tensor: key, reason: "\(d) is not a non-negative integer")
         }
-        let (product, overflow) = count.multipliedReportingOverflow(by: v)
+        let (product, overflow) = nonZeroProduct.multipliedReportingOverflow(by: max(v, 1))
         guard !overflow else { throw .invalidShape(path: name, tensor: key, reason: "the element count overflows") }
         shape.append(v)
-        count = product
+        nonZeroProduct = product
       }
+      let count = shape.contains(0) ? 0 : nonZeroProduct
       guard let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
         let begin = Self.integer(offsets[0]), let end = Self.integer(offsets[1])
       else {

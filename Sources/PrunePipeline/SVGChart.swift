@@ -1,14 +1,22 @@
-// Draws a line chart as a standalone SVG document (for `prune sweep`: perplexity against sparsity,
-// one line per method), with no dependencies and byte-identical output for identical input.
+// Draws the charts of `prune sweep` as standalone SVG documents, with no dependencies and
+// byte-identical output for identical input:
 //
-//   - Axes with "nice" ticks (1, 2 or 5 × 10ᵏ; decades on a logarithmic y axis) and gridlines.
-//   - One colour and one marker shape per series, cycling through 8 colours and 6 shapes, and a
-//     legend on the right.
+//   - `LineChart`: several series of (x, y) points (perplexity against sparsity, one line per
+//     method), each with its colour and marker shape, and a legend on the right.
+//   - `BarChart`: one value per category and series (perplexity per method at one sparsity), the
+//     value written above each bar, and reference values (the dense model) as dashed lines across.
+//   - `SweepChart`: either, as `SweepTable.chart()` chooses it.
+//
+// Shared by both:
+//   - Axes with "nice" ticks (1, 2 or 5 × 10ᵏ; decades on a logarithmic y axis) and gridlines; the
+//     y label gains " (log scale)" on a log axis.
+//   - 8 colours, cycling.
 //   - A y value that cannot be placed — NaN, ±∞, ≤ 0 on a log axis, or above the ceiling — is
-//     clipped: drawn as a hollow up-pointing triangle on the top edge of the plot (the series'
-//     line runs to it), and the legend says what the triangle means. Without an explicit
+//     clipped: drawn as a hollow up-pointing triangle on the top edge of the plot (a line runs to
+//     it; a bar reaches it), and the legend says what the triangle means. Without an explicit
 //     `clipAbove` the ceiling is 10× (log: 1000×) the median of the finite values, so that one
-//     collapsed method does not flatten every other line. Points with a non-finite x are left out.
+//     collapsed method does not flatten every other line or bar. Points with a non-finite x are
+//     left out of a line chart.
 //   - Text is XML-escaped; numbers are written with a fixed number of decimals.
 
 import Foundation
@@ -21,7 +29,8 @@ public struct LineChart: Sendable {
   public var xLabel: String
   /// The label left of the y axis (drawn vertically).
   public var yLabel: String
-  /// The lines, drawn and listed in the legend in this order.
+  /// The lines, drawn and listed in the legend in this order. A name "name (detail)" is listed as
+  /// its name with the detail on smaller lines below (split at commas).
   public var series: [(name: String, points: [(x: Double, y: Double)])]
   /// A logarithmic (base 10) y axis.
   public var logY: Bool
@@ -61,12 +70,17 @@ public struct LineChart: Sendable {
 
   /// The y values above which points are clipped (see `clipAbove`).
   public var ceiling: Double {
-    if let clipAbove { return clipAbove }
-    var finite = series.flatMap { $0.points.map(\.y) }.filter { $0.isFinite && (!logY || $0 > 0) }.sorted()
+    clipAbove ?? Self.defaultCeiling(series.flatMap { $0.points.map(\.y) }, logY: logY)
+  }
+
+  /// 10× the median of the finite values (log axis: of the positive ones, and 1000×); ∞ when there
+  /// are none or the median is not positive.
+  static func defaultCeiling(_ values: [Double], logY: Bool) -> Double {
+    let finite = values.filter { $0.isFinite && (!logY || $0 > 0) }.sorted()
     guard !finite.isEmpty else { return .infinity }
-    let median = finite.count % 2 == 1
+    let median =
+      finite.count % 2 == 1
       ? finite[finite.count / 2] : (finite[finite.count / 2 - 1] + finite[finite.count / 2]) / 2
-    finite.removeAll()
     let factor = logY ? 1000.0 : 10.0
     return median > 0 ? median * factor : .infinity
   }
@@ -93,29 +107,46 @@ public struct LineChart: Sendable {
     }
 
     var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\""
-    s += " width=\"\(Self.f(width, 0))\" height=\"\(Self.f(height, 0))\" viewBox=\"0 0 \(Self.f(width, 0)) \(Self.f(height, 0))\""
+    s +=
+      " width=\"\(Self.f(width, 0))\" height=\"\(Self.f(height, 0))\" viewBox=\"0 0 \(Self.f(width, 0)) \(Self.f(height, 0))\""
     s += " font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
     s += "<defs>\n"
     for (i, m) in Self.markers.enumerated() { s += "<g id=\"marker\(i)\">\(m)</g>\n" }
     s += "<g id=\"clipped\"><path d=\"M0,-5L5,4L-5,4Z\" fill=\"white\" stroke=\"black\" stroke-width=\"1.2\"/></g>\n"
     s += "</defs>\n"
     s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    s += "<text x=\"\(Self.f((area.left + area.right) / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(Self.escape(title))</text>\n"
+    s +=
+      "<text x=\"\(Self.f((area.left + area.right) / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(Self.escape(title))</text>\n"
 
     // Gridlines and tick labels.
     s += "<g stroke=\"#dddddd\" stroke-width=\"1\">\n"
-    for t in xTicks { s += "<line x1=\"\(Self.f(px(t)))\" y1=\"\(Self.f(area.top))\" x2=\"\(Self.f(px(t)))\" y2=\"\(Self.f(area.bottom))\"/>\n" }
-    for t in yTicks { s += "<line x1=\"\(Self.f(area.left))\" y1=\"\(Self.f(py(t)))\" x2=\"\(Self.f(area.right))\" y2=\"\(Self.f(py(t)))\"/>\n" }
+    for t in xTicks {
+      s +=
+        "<line x1=\"\(Self.f(px(t)))\" y1=\"\(Self.f(area.top))\" x2=\"\(Self.f(px(t)))\" y2=\"\(Self.f(area.bottom))\"/>\n"
+    }
+    for t in yTicks {
+      s +=
+        "<line x1=\"\(Self.f(area.left))\" y1=\"\(Self.f(py(t)))\" x2=\"\(Self.f(area.right))\" y2=\"\(Self.f(py(t)))\"/>\n"
+    }
     s += "</g>\n"
-    s += "<rect x=\"\(Self.f(area.left))\" y=\"\(Self.f(area.top))\" width=\"\(Self.f(area.right - area.left))\" height=\"\(Self.f(area.bottom - area.top))\" fill=\"none\" stroke=\"black\"/>\n"
+    s +=
+      "<rect x=\"\(Self.f(area.left))\" y=\"\(Self.f(area.top))\" width=\"\(Self.f(area.right - area.left))\" height=\"\(Self.f(area.bottom - area.top))\" fill=\"none\" stroke=\"black\"/>\n"
     s += "<g text-anchor=\"middle\">\n"
-    for t in xTicks { s += "<text x=\"\(Self.f(px(t)))\" y=\"\(Self.f(area.bottom + 16))\">\(Self.label(t, ticks: xTicks, log: false))</text>\n" }
+    for t in xTicks {
+      s +=
+        "<text x=\"\(Self.f(px(t)))\" y=\"\(Self.f(area.bottom + 16))\">\(Self.label(t, ticks: xTicks, log: false))</text>\n"
+    }
     s += "</g>\n<g text-anchor=\"end\">\n"
-    for t in yTicks { s += "<text x=\"\(Self.f(area.left - 6))\" y=\"\(Self.f(py(t) + 4))\">\(Self.label(t, ticks: yTicks, log: logY))</text>\n" }
+    for t in yTicks {
+      s +=
+        "<text x=\"\(Self.f(area.left - 6))\" y=\"\(Self.f(py(t) + 4))\">\(Self.label(t, ticks: yTicks, log: logY))</text>\n"
+    }
     s += "</g>\n"
-    s += "<text x=\"\(Self.f((area.left + area.right) / 2))\" y=\"\(Self.f(height - 14))\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
+    s +=
+      "<text x=\"\(Self.f((area.left + area.right) / 2))\" y=\"\(Self.f(height - 14))\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
     let middle = Self.f((area.top + area.bottom) / 2)
-    s += "<text x=\"16\" y=\"\(middle)\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(middle))\">\(Self.escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
+    s +=
+      "<text x=\"16\" y=\"\(middle)\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(middle))\">\(Self.escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
 
     // The series: a line, then the markers (clipped points on the top edge).
     var anyClipped = false
@@ -127,7 +158,8 @@ public struct LineChart: Sendable {
       for p in line {
         let clipped = isClipped(p.y, ceiling: top)
         anyClipped = anyClipped || clipped
-        s += "<use xlink:href=\"#\(clipped ? "clipped" : "marker\(i % Self.markers.count)")\" x=\"\(Self.f(px(p.x)))\" y=\"\(Self.f(py(p.y)))\"/>\n"
+        s +=
+          "<use xlink:href=\"#\(clipped ? "clipped" : "marker\(i % Self.markers.count)")\" x=\"\(Self.f(px(p.x)))\" y=\"\(Self.f(py(p.y)))\"/>\n"
       }
       s += "</g>\n"
     }
@@ -138,13 +170,24 @@ public struct LineChart: Sendable {
     s += "<g class=\"legend\">\n"
     for (i, line) in series.enumerated() {
       let colour = Self.colours[i % Self.colours.count]
-      s += "<line x1=\"\(Self.f(lx))\" y1=\"\(Self.f(ly))\" x2=\"\(Self.f(lx + 24))\" y2=\"\(Self.f(ly))\" stroke=\"\(colour)\" stroke-width=\"1.6\"/>\n"
-      s += "<use xlink:href=\"#marker\(i % Self.markers.count)\" x=\"\(Self.f(lx + 12))\" y=\"\(Self.f(ly))\" fill=\"\(colour)\" stroke=\"\(colour)\"/>\n"
-      s += "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 4))\">\(Self.escape(line.name))</text>\n"
+      s +=
+        "<line x1=\"\(Self.f(lx))\" y1=\"\(Self.f(ly))\" x2=\"\(Self.f(lx + 24))\" y2=\"\(Self.f(ly))\" stroke=\"\(colour)\" stroke-width=\"1.6\"/>\n"
+      s +=
+        "<use xlink:href=\"#marker\(i % Self.markers.count)\" x=\"\(Self.f(lx + 12))\" y=\"\(Self.f(ly))\" fill=\"\(colour)\" stroke=\"\(colour)\"/>\n"
+      // "name (detail)": the detail on lines of its own, smaller (split at commas), so that long
+      // options stay inside the picture.
+      let (name, detail) = Self.nameAndDetail(line.name)
+      s += "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 4))\">\(Self.escape(name))</text>\n"
+      for part in detail.map({ $0.split(separator: ",", omittingEmptySubsequences: false) }) ?? [] {
+        ly += 13
+        s +=
+          "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 4))\" font-size=\"10\">\(Self.escape(String(part)))</text>\n"
+      }
       ly += 20
     }
     if anyClipped {
-      let why = "not finite" + (logY ? ", ≤ 0" : "") + (top.isFinite ? " or > \(Self.label(top, ticks: [top], log: true))" : "")
+      let why =
+        "not finite" + (logY ? ", ≤ 0" : "") + (top.isFinite ? " or > \(Self.label(top, ticks: [top], log: true))" : "")
       s += "<use xlink:href=\"#clipped\" x=\"\(Self.f(lx + 12))\" y=\"\(Self.f(ly))\"/>\n"
       s += "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 4))\">off the chart:</text>\n"
       s += "<text x=\"\(Self.f(lx + 32))\" y=\"\(Self.f(ly + 18))\" font-size=\"10\">\(Self.escape(why))</text>\n"
@@ -153,7 +196,13 @@ public struct LineChart: Sendable {
     return s
   }
 
-  // MARK: - Ticks and numbers
+  // MARK: - Ticks, numbers and text
+
+  /// "name (detail)" split into its name and detail; a name without " (…)" at its end has none.
+  static func nameAndDetail(_ text: String) -> (name: String, detail: String?) {
+    guard text.hasSuffix(")"), let open = text.range(of: " (") else { return (text, nil) }
+    return (String(text[..<open.lowerBound]), String(text[open.upperBound..<text.index(before: text.endIndex)]))
+  }
 
   /// Ticks at multiples of a step of 1, 2 or 5 × 10ᵏ, from a multiple ≤ `lower` to one ≥ `upper`,
   /// about 5 to 10 of them. Equal bounds are widened by 1 (or 10 % of their size).
@@ -167,13 +216,15 @@ public struct LineChart: Sendable {
     let magnitude = pow(10, floor(log10(raw)))
     let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw }!
     // A bound within 10⁻⁹ of a step of a multiple counts as that multiple (0.8 / 0.2 may not be 4).
-    let first = floor(a / step + 1e-9), last = ceil(b / step - 1e-9)
+    let first = floor(a / step + 1e-9)
+    let last = ceil(b / step - 1e-9)
     return stride(from: first, through: last, by: 1).map { $0 * step }
   }
 
   /// Decades 10ᵏ covering [lower, upper] (lower > 0); with fewer than 3 decades, 2·10ᵏ and 5·10ᵏ too.
   public static func logTicks(_ lower: Double, _ upper: Double) -> [Double] {
-    let a = floor(log10(min(lower, upper))), b = max(ceil(log10(max(lower, upper))), a + 1)
+    let a = floor(log10(min(lower, upper)))
+    let b = max(ceil(log10(max(lower, upper))), a + 1)
     var ticks: [Double] = []
     for k in stride(from: a, through: b, by: 1) {
       ticks.append(pow(10, k))
@@ -217,5 +268,243 @@ public struct LineChart: Sendable {
       }
     }
     return out
+  }
+}
+
+/// A bar chart: for each category one bar per series, its value written above it, and reference
+/// values drawn as dashed lines across the plot; rendered by `svg()`.
+///
+/// On a linear axis the bars start at 0; on a logarithmic one (where 0 cannot be drawn) at the
+/// lowest tick, so a bar's height there shows the ratio of its value to that tick, and the written
+/// values are what to compare.
+public struct BarChart: Sendable {
+  /// The chart's title, drawn above the plot.
+  public var title: String
+  /// The label under the category names.
+  public var xLabel: String
+  /// The label left of the y axis (drawn vertically).
+  public var yLabel: String
+  /// The heading of the series in the legend ("sparsity"); empty: none.
+  public var legendTitle: String
+  /// The groups along the x axis, in this order. A name "name (detail)" is written "name (1)" there,
+  /// the detail in the legend as note 1 (split at commas, one line each).
+  public var categories: [String]
+  /// One bar per category for each series (`values[i]` belongs to `categories[i]`; nil: no bar),
+  /// side by side in this order, one colour each.
+  public var series: [(name: String, values: [Double?])]
+  /// Values drawn as dashed horizontal lines across the plot and listed in the legend with their
+  /// value (one that cannot be placed is listed only).
+  public var references: [(name: String, value: Double)]
+  /// A logarithmic (base 10) y axis.
+  public var logY: Bool
+  /// y values above this are clipped; nil: 10× the median of the finite values, bars and references
+  /// (1000× on a log axis).
+  public var clipAbove: Double?
+  /// The size of the picture in SVG user units (pixels).
+  public var width: Double = 760
+  public var height: Double = 440
+
+  public init(
+    title: String, xLabel: String, yLabel: String, legendTitle: String = "", categories: [String],
+    series: [(name: String, values: [Double?])], references: [(name: String, value: Double)] = [], logY: Bool = false,
+    clipAbove: Double? = nil
+  ) {
+    self.title = title
+    self.xLabel = xLabel
+    self.yLabel = yLabel
+    self.legendTitle = legendTitle
+    self.categories = categories
+    self.series = series
+    self.references = references
+    self.logY = logY
+    self.clipAbove = clipAbove
+  }
+
+  /// The rectangle the data is drawn in, in SVG coordinates (y grows downwards); the legend is to
+  /// its right. Its top leaves room for the values written above the tallest bars.
+  public var plotArea: (left: Double, top: Double, right: Double, bottom: Double) {
+    (64, 52, width - 190, height - 62)
+  }
+
+  /// Every value a bar or reference line stands for.
+  var values: [Double] { series.flatMap { $0.values.compactMap { $0 } } + references.map(\.value) }
+
+  /// The y values above which bars are clipped (see `clipAbove`).
+  public var ceiling: Double { clipAbove ?? LineChart.defaultCeiling(values, logY: logY) }
+
+  /// True when a y value is drawn as clipped.
+  func isClipped(_ y: Double, ceiling: Double) -> Bool { !y.isFinite || (logY && y <= 0) || y > ceiling }
+
+  /// The horizontal extent of bar `j` of category `i`: groups take 70% of their slot, bars share
+  /// their group equally with a 2-unit gap between neighbours.
+  public func barExtent(category i: Int, series j: Int) -> (left: Double, right: Double) {
+    let area = plotArea
+    let slot = (area.right - area.left) / Double(max(categories.count, 1))
+    let group = slot * 0.7
+    let bar = group / Double(max(series.count, 1))
+    let left = area.left + slot * Double(i) + (slot - group) / 2 + bar * Double(j)
+    let gap = series.count > 1 ? 1.0 : 0
+    return (left + gap, left + bar - gap)
+  }
+
+  /// The SVG document.
+  public func svg() -> String {
+    let area = plotArea
+    let top = ceiling
+    let placed = values.filter { !isClipped($0, ceiling: top) }
+    let yTicks =
+      logY
+      ? LineChart.logTicks(placed.min() ?? 1, placed.max() ?? 10)
+      : LineChart.linearTicks(min(placed.min() ?? 0, 0), max(placed.max() ?? 1, 0))
+    let (y0, y1) = logY ? (log10(yTicks.first!), log10(yTicks.last!)) : (yTicks.first!, yTicks.last!)
+    func py(_ y: Double) -> Double {
+      if isClipped(y, ceiling: top) { return area.top }
+      let v = logY ? log10(y) : y
+      return area.bottom - (v - y0) / (y1 - y0) * (area.bottom - area.top)
+    }
+    // Where bars start: 0 on a linear axis (within the ticks, which include it), the lowest tick on
+    // a log axis.
+    let base = logY ? area.bottom : py(0)
+    func f(_ v: Double, _ decimals: Int = 2) -> String { LineChart.f(v, decimals) }
+
+    var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\""
+    s += " width=\"\(f(width, 0))\" height=\"\(f(height, 0))\" viewBox=\"0 0 \(f(width, 0)) \(f(height, 0))\""
+    s += " font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+    s += "<defs>\n"
+    s += "<g id=\"clipped\"><path d=\"M0,-5L5,4L-5,4Z\" fill=\"white\" stroke=\"black\" stroke-width=\"1.2\"/></g>\n"
+    s += "</defs>\n"
+    s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    s +=
+      "<text x=\"\(f((area.left + area.right) / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(LineChart.escape(title))</text>\n"
+
+    // Gridlines and tick labels (y only: x is categories).
+    s += "<g stroke=\"#dddddd\" stroke-width=\"1\">\n"
+    for t in yTicks {
+      s += "<line x1=\"\(f(area.left))\" y1=\"\(f(py(t)))\" x2=\"\(f(area.right))\" y2=\"\(f(py(t)))\"/>\n"
+    }
+    s += "</g>\n"
+    s +=
+      "<rect x=\"\(f(area.left))\" y=\"\(f(area.top))\" width=\"\(f(area.right - area.left))\" height=\"\(f(area.bottom - area.top))\" fill=\"none\" stroke=\"black\"/>\n"
+    s += "<g text-anchor=\"end\">\n"
+    for t in yTicks {
+      s +=
+        "<text x=\"\(f(area.left - 6))\" y=\"\(f(py(t) + 4))\">\(LineChart.label(t, ticks: yTicks, log: logY))</text>\n"
+    }
+    s += "</g>\n"
+    // Category names; a parenthesised detail ("fista (warm-start=sparsegpt)") is too wide for a
+    // slot, so it becomes a numbered note in the legend: "fista (1)" under the bars.
+    var notes: [String] = []
+    s += "<g text-anchor=\"middle\">\n"
+    for (i, name) in categories.enumerated() {
+      let x = f(
+        (barExtent(category: i, series: 0).left + barExtent(category: i, series: max(series.count - 1, 0)).right) / 2)
+      let (short, detail) = LineChart.nameAndDetail(name)
+      var text = short
+      if let detail {
+        notes.append(detail)
+        text += " (\(notes.count))"
+      }
+      s += "<text x=\"\(x)\" y=\"\(f(area.bottom + 16))\">\(LineChart.escape(text))</text>\n"
+    }
+    s += "</g>\n"
+    s +=
+      "<text x=\"\(f((area.left + area.right) / 2))\" y=\"\(f(height - 14))\" text-anchor=\"middle\">\(LineChart.escape(xLabel))</text>\n"
+    let middle = f((area.top + area.bottom) / 2)
+    s +=
+      "<text x=\"16\" y=\"\(middle)\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(middle))\">\(LineChart.escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
+
+    // The bars, each with its value above it (a clipped bar reaches the top edge and carries the
+    // triangle; its value is written all the same).
+    var anyClipped = false
+    for (j, line) in series.enumerated() {
+      let colour = LineChart.colours[j % LineChart.colours.count]
+      s += "<g class=\"bars\" fill=\"\(colour)\">\n"
+      for (i, value) in line.values.enumerated() where i < categories.count {
+        guard let value else { continue }
+        let (left, right) = barExtent(category: i, series: j)
+        let clipped = isClipped(value, ceiling: top)
+        anyClipped = anyClipped || clipped
+        let y = py(value)
+        s +=
+          "<rect class=\"bar\" x=\"\(f(left))\" y=\"\(f(min(y, base)))\" width=\"\(f(right - left))\" height=\"\(f(abs(base - y)))\"/>\n"
+        if clipped { s += "<use xlink:href=\"#clipped\" x=\"\(f((left + right) / 2))\" y=\"\(f(area.top))\"/>\n" }
+        let labelY = clipped ? area.top - 8 : (y <= base ? y - 4 : y + 13)
+        let size = right - left >= 34 ? "11" : "9"
+        s +=
+          "<text class=\"value\" x=\"\(f((left + right) / 2))\" y=\"\(f(labelY))\" text-anchor=\"middle\" font-size=\"\(size)\" fill=\"black\">\(Self.valueLabel(value))</text>\n"
+      }
+      s += "</g>\n"
+    }
+
+    // Reference lines, over the bars.
+    let dash = "stroke=\"#333333\" stroke-width=\"1.4\" stroke-dasharray=\"6 4\""
+    for r in references where !isClipped(r.value, ceiling: top) {
+      s +=
+        "<line class=\"reference\" x1=\"\(f(area.left))\" y1=\"\(f(py(r.value)))\" x2=\"\(f(area.right))\" y2=\"\(f(py(r.value)))\" \(dash)/>\n"
+    }
+
+    // The legend: the series, then the references with their values, the notes, the clipping note.
+    let lx = area.right + 16
+    var ly = area.top + 8
+    s += "<g class=\"legend\">\n"
+    if !legendTitle.isEmpty && !series.isEmpty {
+      s += "<text x=\"\(f(lx))\" y=\"\(f(ly + 4))\">\(LineChart.escape(legendTitle)):</text>\n"
+      ly += 20
+    }
+    for (j, line) in series.enumerated() {
+      let colour = LineChart.colours[j % LineChart.colours.count]
+      s += "<rect x=\"\(f(lx + 6))\" y=\"\(f(ly - 6))\" width=\"12\" height=\"12\" fill=\"\(colour)\"/>\n"
+      s += "<text x=\"\(f(lx + 32))\" y=\"\(f(ly + 4))\">\(LineChart.escape(line.name))</text>\n"
+      ly += 20
+    }
+    for r in references {
+      s += "<line x1=\"\(f(lx))\" y1=\"\(f(ly))\" x2=\"\(f(lx + 24))\" y2=\"\(f(ly))\" \(dash)/>\n"
+      s +=
+        "<text x=\"\(f(lx + 32))\" y=\"\(f(ly + 4))\">\(LineChart.escape(r.name)): \(Self.valueLabel(r.value))</text>\n"
+      ly += 20
+    }
+    for (k, note) in notes.enumerated() {
+      s += "<text x=\"\(f(lx + 6))\" y=\"\(f(ly + 4))\" font-size=\"10\">(\(k + 1))</text>\n"
+      for part in note.split(separator: ",", omittingEmptySubsequences: false) {
+        s += "<text x=\"\(f(lx + 32))\" y=\"\(f(ly + 4))\" font-size=\"10\">\(LineChart.escape(String(part)))</text>\n"
+        ly += 13
+      }
+      ly += 5
+    }
+    if anyClipped {
+      let why =
+        "not finite" + (logY ? ", ≤ 0" : "")
+        + (top.isFinite ? " or > \(LineChart.label(top, ticks: [top], log: true))" : "")
+      s += "<use xlink:href=\"#clipped\" x=\"\(f(lx + 12))\" y=\"\(f(ly))\"/>\n"
+      s += "<text x=\"\(f(lx + 32))\" y=\"\(f(ly + 4))\">off the chart:</text>\n"
+      s += "<text x=\"\(f(lx + 32))\" y=\"\(f(ly + 18))\" font-size=\"10\">\(LineChart.escape(why))</text>\n"
+    }
+    s += "</g>\n</svg>\n"
+    return s
+  }
+
+  /// A value written on the chart: 4 significant digits from 0.001 to 10⁶ ("352.3", "23.15"),
+  /// "3.14e+07"-style outside, "NaN", "∞", "-∞".
+  static func valueLabel(_ v: Double) -> String {
+    if v.isNaN { return "NaN" }
+    if v.isInfinite { return v > 0 ? "∞" : "-∞" }
+    let a = abs(v)
+    if a != 0 && (a >= 1e6 || a < 1e-3) { return String(format: "%.2e", v) }
+    return LineChart.f(v, a == 0 ? 0 : max(0, 3 - Int(floor(log10(a)))))
+  }
+}
+
+/// The chart of a sweep (`SweepTable.chart()`): lines when the table has several sparsities, bars
+/// when it has one.
+public enum SweepChart: Sendable {
+  case lines(LineChart)
+  case bars(BarChart)
+
+  /// The SVG document.
+  public func svg() -> String {
+    switch self {
+    case .lines(let chart): chart.svg()
+    case .bars(let chart): chart.svg()
+    }
   }
 }

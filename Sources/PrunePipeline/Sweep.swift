@@ -63,20 +63,61 @@ public struct SweepTable: Sendable, Codable, Equatable {
   /// Pretty JSON, sorted keys.
   public func json() -> Data { prettyJSON(self) }
 
-  /// Perplexity against sparsity, one line per method, each starting at the dense model (sparsity
-  /// 0). N:M entries are in the table but not on the chart (their x would collide with 0.5).
-  public func chart() -> LineChart {
+  /// The chart of the table, drawn for what a reader compares:
+  ///
+  ///   - several unstructured sparsities: perplexity against sparsity, one line per method, each
+  ///     starting at the dense model (sparsity 0); N:M entries are in the table only (their x would
+  ///     collide with 0.5);
+  ///   - one sparsity (the main job's 0.5), with or without N:M patterns: a bar per method and
+  ///     pattern, the value written on each bar, the dense model as a dashed reference line.
+  ///
+  /// Both use a logarithmic perplexity axis (one collapsed method is orders of magnitude above the
+  /// others). A method run with several sets of options is one line or bar per set, named
+  /// "method (option=value,…)"; otherwise by its name alone.
+  public func chart() -> SweepChart {
+    let title = "\(URL(fileURLWithPath: model).lastPathComponent): perplexity on \(evaluation)"
     let dense = entries.first { $0.method == "dense" }
-    var names: [String] = []
-    for e in entries where e.method != "dense" && !names.contains(e.method) { names.append(e.method) }
-    let series = names.map { name in
-      var points = entries.filter { $0.method == name && !$0.pattern.contains(":") }.map { (x: $0.sparsity, y: $0.perplexity) }
-      if let dense, !points.isEmpty { points.insert((x: 0, y: dense.perplexity), at: 0) }
-      return (name: name, points: points.sorted { $0.x < $1.x })
+    let pruned = entries.filter { $0.method != "dense" }
+    // The label of each entry: its method, and its options when the method ran with several sets.
+    var optionSets: [String: [String]] = [:]
+    for e in pruned where !(optionSets[e.method] ?? []).contains(Self.optionsText(e.options)) {
+      optionSets[e.method, default: []].append(Self.optionsText(e.options))
     }
-    return LineChart(
-      title: "\(URL(fileURLWithPath: model).lastPathComponent): perplexity on \(evaluation)", xLabel: "sparsity (unstructured)",
-      yLabel: "perplexity (log scale)", series: series, logY: true)
+    func label(_ e: SweepEntry) -> String {
+      let options = Self.optionsText(e.options)
+      return (optionSets[e.method]?.count ?? 0) > 1
+        ? "\(e.method) (\(options.isEmpty ? "defaults" : options))" : e.method
+    }
+    var names: [String] = []
+    for e in pruned where !names.contains(label(e)) { names.append(label(e)) }
+    let unstructured = pruned.filter { !$0.pattern.contains(":") }
+    if Set(unstructured.map(\.sparsity)).count >= 2 {
+      let series = names.map { name in
+        var points = unstructured.filter { label($0) == name }.map { (x: $0.sparsity, y: $0.perplexity) }
+        if let dense, !points.isEmpty { points.insert((x: 0, y: dense.perplexity), at: 0) }
+        return (name: name, points: points.sorted { $0.x < $1.x })
+      }
+      return .lines(
+        LineChart(title: title, xLabel: "sparsity (unstructured)", yLabel: "perplexity", series: series, logY: true))
+    }
+    var patterns: [String] = []
+    for e in pruned where !patterns.contains(e.pattern) { patterns.append(e.pattern) }
+    let series = patterns.map { pattern in
+      (
+        name: pattern,
+        values: names.map { name in pruned.last { label($0) == name && $0.pattern == pattern }?.perplexity }
+      )
+    }
+    return .bars(
+      BarChart(
+        title: title, xLabel: "method", yLabel: "perplexity", legendTitle: "sparsity", categories: names,
+        series: series,
+        references: dense.map { [(name: "dense", value: $0.perplexity)] } ?? [], logY: true))
+  }
+
+  /// Options as "key=value,key=value", keys sorted ("" for none).
+  static func optionsText(_ options: [String: String]) -> String {
+    options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
   }
 
   /// The table as aligned text for a terminal.
@@ -86,8 +127,10 @@ public struct SweepTable: Sendable, Codable, Equatable {
     for e in entries {
       let dense = e.method == "dense"
       rows.append([
-        e.method, dense ? "-" : e.pattern, String(format: "%.3f", e.perplexity), dense ? "-" : formatSeconds(e.pruneSeconds),
-        dense ? "0" : String(format: "%.4f", e.realisedSparsity), dense ? "-" : String(format: "%.3e", e.meanRelativeError),
+        e.method, dense ? "-" : e.pattern, String(format: "%.3f", e.perplexity),
+        dense ? "-" : formatSeconds(e.pruneSeconds),
+        dense ? "0" : String(format: "%.4f", e.realisedSparsity),
+        dense ? "-" : String(format: "%.3e", e.meanRelativeError),
       ])
     }
     let widths = header.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
@@ -150,7 +193,8 @@ public struct SweepJob: Sendable {
   var svgURL: URL { output.appendingPathComponent("sweep.svg") }
 
   /// The pattern of `text` for `method` (ratios take the method's default group).
-  public static func pattern(_ text: String, for method: PruningMethod) throws(SparsityPatternError) -> SparsityPattern {
+  public static func pattern(_ text: String, for method: PruningMethod) throws(SparsityPatternError) -> SparsityPattern
+  {
     try SparsityPattern(parsing: text, defaultGroup: method.defaultGroup)
   }
 
@@ -221,10 +265,12 @@ public struct SweepJob: Sendable {
     AtomicOutput.removeStaleAtomicWrites(in: output)
 
     var table = SweepTable(
-      model: model.path, evaluation: evaluation.rawValue, calibrationSha256: calibration.digest, threads: Parallelism.threads,
+      model: model.path, evaluation: evaluation.rawValue, calibrationSha256: calibration.digest,
+      threads: Parallelism.threads,
       entries: [])
     // Entries of an earlier run of the same model and protocol are kept.
-    if let data = manager.contents(atPath: jsonURL.path), let old = try? JSONDecoder().decode(SweepTable.self, from: data),
+    if let data = manager.contents(atPath: jsonURL.path),
+      let old = try? JSONDecoder().decode(SweepTable.self, from: data),
       old.model == table.model, old.evaluation == table.evaluation, old.calibrationSha256 == table.calibrationSha256
     {
       table.entries = old.entries
@@ -232,7 +278,9 @@ public struct SweepJob: Sendable {
     func evaluate(_ lm: TransformerLM) throws(ModelJobError) -> PerplexityReport {
       let spec = evaluation.evaluation
       do {
-        return try Perplexity.evaluate(lm, tokens: evalTokens, sequenceLength: spec.sequenceLength, windows: spec.windows) {
+        return try Perplexity.evaluate(
+          lm, tokens: evalTokens, sequenceLength: spec.sequenceLength, windows: spec.windows
+        ) {
           progress(.evaluating($0))
         }
       } catch {
@@ -260,13 +308,16 @@ public struct SweepJob: Sendable {
     } else {
       progress(.starting(method: "dense", pattern: "dense", index: 1, of: total))
       let p = try evaluate(dense)
-      try record(SweepEntry(
-        method: "dense", pattern: "dense", sparsity: 0, options: [:], schedule: nil, perplexity: p.perplexity, pruneSeconds: 0,
-        evalSeconds: p.seconds, realisedSparsity: 0, meanRelativeError: 0, peakResidentBytes: peakResidentBytes()))
+      try record(
+        SweepEntry(
+          method: "dense", pattern: "dense", sparsity: 0, options: [:], schedule: nil, perplexity: p.perplexity,
+          pruneSeconds: 0,
+          evalSeconds: p.seconds, realisedSparsity: 0, meanRelativeError: 0, peakResidentBytes: peakResidentBytes()))
     }
     for (i, (m, text, pattern)) in plans.enumerated() {
       let key = SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
-      let folder = output.appendingPathComponent("models/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))")
+      let folder = output.appendingPathComponent(
+        "models/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))")
       let wantSave = save.contains(m.method) && !manager.fileExists(atPath: folder.path)
       let checkpointName = "checkpoints/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))"
       if let done = table.entries.first(where: { $0.key == key }), !wantSave {
@@ -293,30 +344,41 @@ public struct SweepJob: Sendable {
         throw .pruning(e)
       } catch {
         throw .write(
-          path: output.appendingPathComponent("checkpoints").path, reason: "cannot create the folder: \(PruningCheckpoint.reason(error))",
+          path: output.appendingPathComponent("checkpoints").path,
+          reason: "cannot create the folder: \(PruningCheckpoint.reason(error))",
           retry: "the entries finished so far are in \(jsonURL.path); run the same command again to continue")
       }
       let p = try evaluate(lm)
       if save.contains(m.method) && !manager.fileExists(atPath: folder.path) {
         let retry = "the pruned blocks stay in \(output.path)/\(checkpointName); run the same command again to continue"
-        do { try manager.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
-          throw .write(path: folder.deletingLastPathComponent().path, reason: "cannot create the folder: \(PruningCheckpoint.reason(error))", retry: retry)
+        do {
+          try manager.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
+          throw .write(
+            path: folder.deletingLastPathComponent().path,
+            reason: "cannot create the folder: \(PruningCheckpoint.reason(error))", retry: retry)
         }
         AtomicOutput.removeStaleTemporaries(of: folder)
-        try writeModelFolder(lm, source: model, to: folder, method: m.method.rawValue, pattern: pattern.description, retry: retry) { _ in }
+        try writeModelFolder(
+          lm, source: model, to: folder, method: m.method.rawValue, pattern: pattern.description, retry: retry
+        ) { _ in }
         progress(.saved(folder))
       }
-      try record(SweepEntry(
-        method: m.method.rawValue, pattern: text, sparsity: pattern.fraction, options: m.givenOptions,
-        schedule: plan.schedule.rawValue, perplexity: p.perplexity, pruneSeconds: summary.seconds, evalSeconds: p.seconds,
-        realisedSparsity: summary.realisedSparsity, meanRelativeError: summary.meanRelativeError,
-        peakResidentBytes: peakResidentBytes()))
+      try record(
+        SweepEntry(
+          method: m.method.rawValue, pattern: text, sparsity: pattern.fraction, options: m.givenOptions,
+          schedule: plan.schedule.rawValue, perplexity: p.perplexity, pruneSeconds: summary.seconds,
+          evalSeconds: p.seconds,
+          realisedSparsity: summary.realisedSparsity, meanRelativeError: summary.meanRelativeError,
+          peakResidentBytes: peakResidentBytes()))
       store.remove()
     }
     // The table in the order asked for: dense, then methods × patterns.
-    let order = [table.entries.first { $0.method == "dense" }?.key].compactMap { $0 } + plans.map { m, text, _ in
-      SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
-    }
+    let order =
+      [table.entries.first { $0.method == "dense" }?.key].compactMap { $0 }
+      + plans.map { m, text, _ in
+        SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
+      }
     table.entries.sort { (order.firstIndex(of: $0.key) ?? Int.max) < (order.firstIndex(of: $1.key) ?? Int.max) }
     return table
   }
@@ -326,8 +388,8 @@ extension SparsityPattern {
   /// The fraction of weights the pattern prunes: the ratio, or N/M.
   public var fraction: Double {
     switch self {
-    case let .unstructured(ratio, _): return ratio
-    case let .nOfM(n, m): return Double(n) / Double(m)
+    case .unstructured(let ratio, _): return ratio
+    case .nOfM(let n, let m): return Double(n) / Double(m)
     }
   }
 }

@@ -18,8 +18,10 @@ extension Command {
 
         DIR/sweep.json   the table: method, pattern, perplexity, pruning and evaluation time,
                          realised sparsity, mean relative layer error, peak memory
-        DIR/sweep.svg    perplexity against sparsity (log scale), one line per method starting at the
-                         dense model; N:M entries are in the table only
+        DIR/sweep.svg    the chart, perplexity on a log scale: at one sparsity a bar per method (and
+                         per N:M pattern), the dense model a dashed line; at several, perplexity
+                         against sparsity, one line per method from the dense model (N:M in the
+                         table only)
 
         --methods LIST   e.g. magnitude,wanda,sparsegpt,admm,fista (fista:warm-start=sparsegpt sets an
                          option for one method only)

@@ -56,7 +56,9 @@ enum FuzzHarness {
     }
     switch target {
     case .safetensors:
-      guard let file = attempt([SafetensorsError.self], { try SafetensorsFile(data: data, name: source) }) else { break }
+      guard let file = attempt([SafetensorsError.self], { try SafetensorsFile(data: data, name: source) }) else {
+        break
+      }
       for name in file.tensorNames {
         let dtype = file.rawDType(of: name)!
         if dtype.isDecodable {

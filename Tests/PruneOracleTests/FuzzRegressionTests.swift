@@ -91,6 +91,14 @@ struct FuzzRegressionTests {
           [UInt8](repeating: 0, count: 8)))
     }
     #expect(giant == .invalidShape(path: p, tensor: "a", reason: "the element count overflows"))
+    // The same dimensions behind a zero: the element count is 0, but the shape multiplied in
+    // another order overflows, so it is refused too (the GGUF sibling trapped, found by fuzzing).
+    let hidden = Self.error(SafetensorsError.self) {
+      try Self.open(
+        Self.safetensors(
+          Array(#"{"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}}"#.utf8)))
+    }
+    #expect(hidden == .invalidShape(path: p, tensor: "a", reason: "the element count overflows"))
     // Negative, huge and non-integer offsets.
     func offsets(_ o: String, _ shape: String = "[2]") -> SafetensorsError? {
       let header = Array(#"{"a":{"dtype":"F32","shape":\#(shape),"data_offsets":\#(o)}}"#.utf8)
@@ -205,6 +213,23 @@ struct FuzzRegressionTests {
         == .invalidTensor(
           path: p, tensor: "blk.0.attn_q.weight",
           reason: "2 rows cannot be split into \(1 << 62) heads of an even size for the RoPE un-permutation"))
+
+    // Dimensions [0, 2³², 2³²]: the element count, multiplied from ne[0], is 0, but the shape is
+    // the reverse, whose product 2³² · 2³² overflowed and trapped when the tensor was read. The
+    // fuzzer found it with ne = (3·2³², 0, 4.1·10¹⁸, 31 520)
+    // (Fixtures/fuzz/gguf/regressions/fuzz-zero-dimension-hides-overflow.gguf). The non-zero
+    // dimensions are now bounded at open.
+    var zero = GGUFBuilder()
+    zero.metadata = [("general.architecture", .string("llama"))]
+    zero.tensors = [("blk.0.attn_q.weight", [0, 1 << 32, 1 << 32], 0, [])]
+    let hidden = Self.error(GGUFError.self) { _ = try zero.file(path: p) }
+    #expect(
+      hidden
+        == .invalidTensor(
+          path: p, tensor: "blk.0.attn_q.weight", reason: "dimensions [0, 4294967296, 4294967296] are too large"))
+    // An empty tensor with small dimensions is still read, as an empty tensor.
+    zero.tensors = [("blk.0.attn_q.weight", [0, 4], 0, [])]
+    #expect(try zero.file(path: p).rawFloatTensor("blk.0.attn_q.weight") == FloatTensor(shape: [4, 0], values: []))
   }
 
   @Test func tokenizerHugeIdsAndBadText() {
