@@ -175,7 +175,7 @@ public struct SweepJob: Sendable {
     for m in methods {
       for p in patterns {
         do { plans.append((m, p, try Self.pattern(p, for: m.method))) } catch {
-          throw .usage("\(m.method) at \(p): \(error.message)", hint: "give sparsities such as 0.5,0.7 or 2:4")
+          throw .usage("\(m.method) at \(p): \(error.message)", hint: "give --sparsities such as 0.5,0.7 or 2:4")
         }
       }
     }
@@ -198,7 +198,7 @@ public struct SweepJob: Sendable {
     } catch let e as ModelPruningError {
       throw .pruning(e)
     } catch {
-      throw .usage("\(error)", hint: "check the protocol")
+      throw .usage("\(error)", hint: "check --protocol")
     }
 
     var table = SweepTable(

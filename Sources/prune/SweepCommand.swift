@@ -117,12 +117,16 @@ func parseSweepMethods(_ text: String, shared: [(option: MethodOption, value: St
         throw CLIError("--methods: '\(part)' is not option=value", hint: "write e.g. fista:warm-start=sparsegpt")
       }
       guard let option = MethodOption.named(kv[0]) else {
+        let names = MethodOption.all.flatMap { [$0.cliName] + $0.aliases }
         throw CLIError(
           "--methods: unknown option '\(kv[0])' for \(method)",
-          hint: "the method options of 'prune help layer': \(MethodOption.all.map(\.cliName).joined(separator: ", "))")
+          hint: suggesting(
+            nearest(kv[0], among: names),
+            "the method options are those of 'prune help layer', written without their dashes here"
+              + " (--block-size is written block-size=N).", quoted: true))
       }
       guard own.insert(option.name).inserted else {
-        throw CLIError("--methods: \(method) sets \(option.cliName) twice", hint: "give each option once per method")
+        throw CLIError("--methods: \(method) sets \(option.cliName) twice", hint: "give each option once per method.")
       }
       given.removeAll { $0.option.name == option.name }
       given.append((option, kv[1]))
