@@ -98,14 +98,16 @@ struct Option<Value: Sendable>: DeclaredOption {
   /// An option whose value `read` turns into a `Value` or rejects with a usage error (it is given
   /// the text and the spelling used, `--blocks`, for its message).
   init(
-    _ name: String, aliases: [String] = [], placeholder: String, synopsis: String? = nil, default defaultValue: Value? = nil,
+    _ name: String, aliases: [String] = [], placeholder: String, synopsis: String? = nil,
+    default defaultValue: Value? = nil,
     defaultText: String? = nil, help: String, read: @escaping @Sendable (String, String) throws(CLIError) -> Value
   ) {
     self.defaultValue = defaultValue
     let shown = defaultText ?? defaultValue.map { "\($0)" }
     spec = OptionSpec(
       name: name, aliases: aliases,
-      value: ValueSpec(placeholder: placeholder, synopsis: synopsis, defaultText: shown) { text, spelling throws(CLIError) in
+      value: ValueSpec(placeholder: placeholder, synopsis: synopsis, defaultText: shown) {
+        text, spelling throws(CLIError) in
         try read(text, spelling)
       },
       help: help)
@@ -134,7 +136,8 @@ extension Option where Value == URL {
     _ name: String, aliases: [String] = [], placeholder: String, default defaultPath: String? = nil, help: String
   ) -> Option<URL> {
     Option(
-      name, aliases: aliases, placeholder: placeholder, default: defaultPath.map { URL(fileURLWithPath: $0) }, defaultText: defaultPath,
+      name, aliases: aliases, placeholder: placeholder, default: defaultPath.map { URL(fileURLWithPath: $0) },
+      defaultText: defaultPath,
       help: help
     ) { text, _ in URL(fileURLWithPath: text) }
   }
@@ -143,10 +146,13 @@ extension Option where Value == URL {
 extension Option where Value == Int {
   /// A whole number in `range`.
   static func integer(
-    _ name: String, aliases: [String] = [], placeholder: String = "N", in range: ClosedRange<Int>, default defaultValue: Int? = nil,
+    _ name: String, aliases: [String] = [], placeholder: String = "N", in range: ClosedRange<Int>,
+    default defaultValue: Int? = nil,
     defaultText: String? = nil, help: String
   ) -> Option<Int> {
-    Option(name, aliases: aliases, placeholder: placeholder, default: defaultValue, defaultText: defaultText, help: help) {
+    Option(
+      name, aliases: aliases, placeholder: placeholder, default: defaultValue, defaultText: defaultText, help: help
+    ) {
       text, spelling throws(CLIError) in
       guard let v = Int(text), range.contains(v) else {
         throw CLIError(
@@ -161,10 +167,12 @@ extension Option where Value == Int {
 extension Option where Value == Double {
   /// A finite number in `range`.
   static func number(
-    _ name: String, aliases: [String] = [], placeholder: String = "X", in range: ClosedRange<Double>, default defaultValue: Double? = nil,
+    _ name: String, aliases: [String] = [], placeholder: String = "X", in range: ClosedRange<Double>,
+    default defaultValue: Double? = nil,
     help: String
   ) -> Option<Double> {
-    Option(name, aliases: aliases, placeholder: placeholder, default: defaultValue, help: help) { text, spelling throws(CLIError) in
+    Option(name, aliases: aliases, placeholder: placeholder, default: defaultValue, help: help) {
+      text, spelling throws(CLIError) in
       guard let v = Double(text), v.isFinite, range.contains(v) else {
         throw CLIError(
           "\(spelling) must be a number in \(range.lowerBound)...\(range.upperBound), got '\(text)'",
@@ -179,7 +187,8 @@ extension Option where Value: RawRepresentable, Value.RawValue == String {
   /// One of `cases`, by raw value; anything else is "unknown NOUN 'x'" (NOUN is the option's name
   /// unless given, `scope` follows the quote) with the nearest case as a hint.
   static func choice(
-    _ name: String, aliases: [String] = [], among cases: [Value], placeholder: String, default defaultValue: Value? = nil,
+    _ name: String, aliases: [String] = [], among cases: [Value], placeholder: String,
+    default defaultValue: Value? = nil,
     noun: String? = nil, scope: String = "", help: String
   ) -> Option<Value> {
     choice(
@@ -192,18 +201,21 @@ extension Option {
   /// One of the named `values`. The synopsis shows them as `a|b|c` when that is short (at most 64
   /// characters), else the placeholder.
   static func choice(
-    _ name: String, aliases: [String] = [], among values: [(String, Value)], placeholder: String, default defaultValue: Value? = nil,
+    _ name: String, aliases: [String] = [], among values: [(String, Value)], placeholder: String,
+    default defaultValue: Value? = nil,
     defaultText: String? = nil, noun: String? = nil, scope: String = "", help: String
   ) -> Option<Value> {
     let names = values.map(\.0)
     let synopsis = names.joined(separator: "|")
     return Option(
-      name, aliases: aliases, placeholder: placeholder, synopsis: synopsis.count <= 64 ? synopsis : nil, default: defaultValue,
+      name, aliases: aliases, placeholder: placeholder, synopsis: synopsis.count <= 64 ? synopsis : nil,
+      default: defaultValue,
       defaultText: defaultText, help: help
     ) { text, _ throws(CLIError) in
       if let v = values.first(where: { $0.0 == text }) { return v.1 }
       throw CLIError(
-        "unknown \(noun ?? name) '\(text)'\(scope)", hint: suggesting(nearest(text, among: names), "one of \(names.joined(separator: ", ")).", quoted: true))
+        "unknown \(noun ?? name) '\(text)'\(scope)",
+        hint: suggesting(nearest(text, among: names), "one of \(names.joined(separator: ", ")).", quoted: true))
     }
   }
 }
@@ -233,11 +245,13 @@ struct Arguments: Sendable {
       defer { i += 1 }
       guard Self.isOption(word) else {
         if let flag = lastFlag {
-          throw CLIError("\(flag) takes no value; got '\(word)'", hint: "drop the value, or leave \(flag) out to turn it off.")
+          throw CLIError(
+            "\(flag) takes no value; got '\(word)'", hint: "drop the value, or leave \(flag) out to turn it off.")
         }
         if word.count > 1, word.hasPrefix("-"), !word.hasPrefix("--"), Double(word) == nil {
           let suggestion = command.option(spelled: String(word.dropFirst())).map { "--\($0.name)" }
-          throw CLIError("unknown option \(word)", hint: suggesting(suggestion, "options are written with two dashes; " + helpHint))
+          throw CLIError(
+            "unknown option \(word)", hint: suggesting(suggestion, "options are written with two dashes; " + helpHint))
         }
         throw CLIError("unexpected argument '\(word)'", hint: "every input is given as --name value; " + helpHint)
       }
@@ -268,13 +282,16 @@ struct Arguments: Sendable {
           throw CLIError("\(spelling) needs a value\(next)", hint: "write \(spelling) \(reader.placeholder).")
         }
         guard !text.isEmpty else {
-          throw CLIError("\(spelling) needs a value; got an empty one", hint: "write \(spelling) \(reader.placeholder).")
+          throw CLIError(
+            "\(spelling) needs a value; got an empty one", hint: "write \(spelling) \(reader.placeholder).")
         }
         value = try reader.read(text, spelling)
       } else {
         if let equals {
           let given = body[body.index(after: equals)...]
-          throw CLIError("\(spelling) takes no value; got '\(given)'", hint: "drop the value, or leave \(spelling) out to turn it off.")
+          throw CLIError(
+            "\(spelling) takes no value; got '\(given)'",
+            hint: "drop the value, or leave \(spelling) out to turn it off.")
         }
         value = true
         lastFlag = spelling
@@ -296,9 +313,13 @@ struct Arguments: Sendable {
     for spec in command.options where values[spec.name] != nil && !members.contains(spec.name) {
       let spelling = spelled[spec.name]!
       if let selector = form.selector {
-        throw CLIError("\(spelling) does not go with --\(selector.name)", hint: "'prune help \(command.name)' lists the options of each form.")
+        throw CLIError(
+          "\(spelling) does not go with --\(selector.name)",
+          hint: "'prune help \(command.name)' lists the options of each form.")
       }
-      let other = command.forms.first { $0.selector != nil && command.options(of: $0).contains { $0.name == spec.name } }
+      let other = command.forms.first {
+        $0.selector != nil && command.options(of: $0).contains { $0.name == spec.name }
+      }
       throw CLIError(
         "\(spelling) goes with --\(other?.selector?.name ?? "?")",
         hint: "'prune help \(command.name)' lists the options of each form.")
@@ -315,7 +336,9 @@ struct Arguments: Sendable {
 
   /// The value of an option that is required or has a default (the parser made sure it exists).
   func value<Value>(_ option: Option<Value>) -> Value {
-    guard let v = self[option] else { preconditionFailure("--\(option.spec.name) of prune \(command) is neither required nor defaulted") }
+    guard let v = self[option] else {
+      preconditionFailure("--\(option.spec.name) of prune \(command) is neither required nor defaulted")
+    }
     return v
   }
 
@@ -356,7 +379,8 @@ func nearest(_ typed: String, among candidates: [String]) -> String? {
 ///     d[i][j] = min(d[i-1][j] + 1, d[i][j-1] + 1, d[i-1][j-1] + [aᵢ ≠ bⱼ],
 ///                   d[i-2][j-2] + 1  when aᵢ = bⱼ₋₁ and aᵢ₋₁ = bⱼ)
 func editDistance(_ a: String, _ b: String) -> Int {
-  let a = Array(a), b = Array(b)
+  let a = Array(a)
+  let b = Array(b)
   guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
   var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
   for i in 0...a.count { d[i][0] = i }

@@ -62,7 +62,8 @@ struct Command: Sendable {
   /// The form a command line with the options `given` (by name) is read by: the first whose
   /// selector is given, else the first form without a selector.
   func form(given: Set<String>) -> Form {
-    forms.first { $0.selector.map { given.contains($0.name) } ?? false } ?? forms.first { $0.selector == nil } ?? forms[0]
+    forms.first { $0.selector.map { given.contains($0.name) } ?? false } ?? forms.first { $0.selector == nil }
+      ?? forms[0]
   }
 
   /// The options a form accepts: with one form, every option; with several, those its synopsis
@@ -97,7 +98,7 @@ struct Form: Sendable {
   var options: [OptionSpec] { terms.flatMap(\.options) }
   /// The options the parser requires: the top-level `.required` terms.
   var required: [OptionSpec] {
-    terms.compactMap { if case let .required(o) = $0 { o.spec } else { nil } }
+    terms.compactMap { if case .required(let o) = $0 { o.spec } else { nil } }
   }
 }
 
@@ -115,20 +116,20 @@ indirect enum Synopsis: Sendable {
 
   var options: [OptionSpec] {
     switch self {
-    case let .required(o), let .optional(o): [o.spec]
-    case let .oneOf(alternatives, _): alternatives.flatMap { $0.flatMap(\.options) }
+    case .required(let o), .optional(let o): [o.spec]
+    case .oneOf(let alternatives, _): alternatives.flatMap { $0.flatMap(\.options) }
     case .text: []
     }
   }
 
   var rendered: String {
     switch self {
-    case let .required(o): o.spec.synopsis
-    case let .optional(o): "[\(o.spec.synopsis)]"
-    case let .oneOf(alternatives, required):
+    case .required(let o): o.spec.synopsis
+    case .optional(let o): "[\(o.spec.synopsis)]"
+    case .oneOf(let alternatives, let required):
       (required ? "(" : "[") + alternatives.map { $0.map(\.rendered).joined(separator: " ") }.joined(separator: " | ")
         + (required ? ")" : "]")
-    case let .text(text): text
+    case .text(let text): text
     }
   }
 }
@@ -222,7 +223,9 @@ extension Command {
   /// `pieces` joined by spaces on lines of at most 100 columns, the first line after `first`, the
   /// others after `indent`; a piece is never broken.
   static func wrapped(_ pieces: [String], first: String, indent: String) -> String {
-    var out = "", line = first, lineHasPiece = false
+    var out = ""
+    var line = first
+    var lineHasPiece = false
     for piece in pieces {
       if lineHasPiece && line.count + 1 + piece.count > 100 {
         out += line + "\n"
@@ -244,10 +247,11 @@ extension Command {
   static var overview: String {
     var text = "prune: post-training pruning of LLM linear layers (PruneKit \(PruneKitVersion.current))\n\n"
     text += "Usage: prune <command> [options]\n\nCommands:\n"
-    let rows = all.filter { !$0.hidden }.map { ($0.name, $0.summary) } + [
-      ("help", "this text; 'prune help <command>' or 'prune <command> --help' (-h) for a command's options"),
-      ("version", "the version of PruneKit (also --version)"),
-    ]
+    let rows =
+      all.filter { !$0.hidden }.map { ($0.name, $0.summary) } + [
+        ("help", "this text; 'prune help <command>' or 'prune <command> --help' (-h) for a command's options"),
+        ("version", "the version of PruneKit (also --version)"),
+      ]
     for (name, summary) in rows { text += "  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(summary)\n" }
     return text
   }
@@ -258,7 +262,9 @@ extension Command {
   /// The error for an unknown command `name`, with the nearest command as a hint.
   static func unknown(_ name: String) -> CLIError {
     let names = all.filter { !$0.hidden }.map(\.name) + ["help", "version"]
-    return CLIError("unknown command '\(name)'", hint: suggesting(nearest(name, among: names), "'prune help' lists the commands.", quoted: true))
+    return CLIError(
+      "unknown command '\(name)'",
+      hint: suggesting(nearest(name, among: names), "'prune help' lists the commands.", quoted: true))
   }
 
   /// Whether `words` ask for the command's usage: `-h` or `--help` anywhere, whatever else is there.

@@ -13,9 +13,13 @@ extension Command {
       Form([
         .required(EvalOptions.model),
         .oneOf(
-          [[.required(EvalOptions.text), .required(EvalOptions.seqlen), .optional(EvalOptions.windows)], [.required(EvalOptions.protocolName)]],
+          [
+            [.required(EvalOptions.text), .required(EvalOptions.seqlen), .optional(EvalOptions.windows)],
+            [.required(EvalOptions.protocolName)],
+          ],
           required: true),
-        .optional(EvalOptions.json), .optional(SharedOptions.quiet), .optional(SharedOptions.threads), .optional(EvalOptions.corpus),
+        .optional(EvalOptions.json), .optional(SharedOptions.quiet), .optional(SharedOptions.threads),
+        .optional(EvalOptions.corpus),
       ])
     ],
     about: """
@@ -26,7 +30,8 @@ extension Command {
       """,
     sections: [
       OptionSection([
-        EvalOptions.model, EvalOptions.text, EvalOptions.seqlen, EvalOptions.windows, EvalOptions.protocolName, EvalOptions.corpus,
+        EvalOptions.model, EvalOptions.text, EvalOptions.seqlen, EvalOptions.windows, EvalOptions.protocolName,
+        EvalOptions.corpus,
         EvalOptions.json, SharedOptions.quiet, SharedOptions.threads,
       ])
     ],
@@ -58,7 +63,8 @@ enum EvalOptions {
     "corpus", placeholder: "DIR",
     help: "the corpus folder for --protocol (default: Fixtures/janeausten of the checkout the tool was built from)")
   static let json = Flag(
-    "json", help: "print one JSON object: perplexity, tokens (predicted), windows, seqlen, seconds (of the forward passes)")
+    "json",
+    help: "print one JSON object: perplexity, tokens (predicted), windows, seqlen, seconds (of the forward passes)")
 }
 
 func runEval(_ args: Arguments) throws {
@@ -90,9 +96,13 @@ func runEval(_ args: Arguments) throws {
     }
   } else {
     guard let textPath else {
-      throw CLIError("missing --text", hint: "give a text file with --text FILE --seqlen L, or a whole protocol with --protocol austen-quick")
+      throw CLIError(
+        "missing --text",
+        hint: "give a text file with --text FILE --seqlen L, or a whole protocol with --protocol austen-quick")
     }
-    if corpusPath != nil { throw CLIError("--corpus applies to --protocol only", hint: "drop --corpus or give --protocol") }
+    if corpusPath != nil {
+      throw CLIError("--corpus applies to --protocol only", hint: "drop --corpus or give --protocol")
+    }
     guard let seqlen else {
       throw CLIError("missing --seqlen", hint: "give the tokens per window, e.g. --seqlen 1024")
     }
@@ -137,8 +147,10 @@ func runEval(_ args: Arguments) throws {
   progress("eval: \(textName): \(tokens.count) tokens; \(windowText) of \(sequenceLength) tokens; \(threads) thread(s)")
   let report: PerplexityReport
   do throws(PerplexityError) {
-    report = try Perplexity.evaluate(loaded.model, tokens: tokens, sequenceLength: sequenceLength, windows: windows) { p in
-      progress(String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
+    report = try Perplexity.evaluate(loaded.model, tokens: tokens, sequenceLength: sequenceLength, windows: windows) {
+      p in
+      progress(
+        String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
     }
   } catch {
     throw CLIError(error, exitCode: 1)

@@ -36,10 +36,12 @@ enum MakeModelOptions {
   static let out = Option.text("out", placeholder: "DIR", help: "the model folder to write (must not exist)")
   static let layers = Option.integer(
     "layers", in: 1...256, default: SyntheticModelFolder.Shape().layers, help: "decoder blocks")
-  static let hidden = Option.integer("hidden", in: 2...16384, default: SyntheticModelFolder.Shape().hidden, help: "hidden size")
+  static let hidden = Option.integer(
+    "hidden", in: 2...16384, default: SyntheticModelFolder.Shape().hidden, help: "hidden size")
   static let intermediate = Option.integer(
     "intermediate", in: 1...65536, default: SyntheticModelFolder.Shape().intermediate, help: "FFN size")
-  static let heads = Option.integer("heads", in: 1...256, default: SyntheticModelFolder.Shape().heads, help: "attention heads")
+  static let heads = Option.integer(
+    "heads", in: 1...256, default: SyntheticModelFolder.Shape().heads, help: "attention heads")
   static let keyValueHeads = Option.integer(
     "kv-heads", in: 1...256, default: SyntheticModelFolder.Shape().keyValueHeads, help: "key-value heads")
   static let vocabulary = Option.integer(
@@ -58,7 +60,8 @@ func runMakeModel(_ args: Arguments) throws {
   shape.keyValueHeads = args.value(MakeModelOptions.keyValueHeads)
   shape.vocabulary = args.value(MakeModelOptions.vocabulary)
   let seed = args.value(MakeModelOptions.seed)
-  guard shape.hidden % shape.heads == 0, shape.heads % shape.keyValueHeads == 0, (shape.hidden / shape.heads) % 2 == 0 else {
+  guard shape.hidden % shape.heads == 0, shape.heads % shape.keyValueHeads == 0, (shape.hidden / shape.heads) % 2 == 0
+  else {
     throw CLIError(
       "--hidden \(shape.hidden), --heads \(shape.heads), --kv-heads \(shape.keyValueHeads) do not fit",
       hint: "--hidden must be a multiple of --heads with an even quotient, and --heads a multiple of --kv-heads")
@@ -68,5 +71,6 @@ func runMakeModel(_ args: Arguments) throws {
   } catch {
     throw CLIError(error, exitCode: 1)
   }
-  print("wrote \(out): \(shape.layers) blocks, hidden \(shape.hidden), intermediate \(shape.intermediate), seed \(seed)")
+  print(
+    "wrote \(out): \(shape.layers) blocks, hidden \(shape.hidden), intermediate \(shape.intermediate), seed \(seed)")
 }

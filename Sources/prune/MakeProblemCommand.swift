@@ -44,7 +44,8 @@ enum MakeProblemOptions {
       corrected: 'gram' = G* of X* = X + noise, 'cross_gram' K, 'dense_gram' G, 'count'
       """)
   static let defects = [
-    "none", "no-weight", "no-data", "inputs-shape", "gram-shape", "nan-inputs", "inf-weight", "asymmetric", "no-dense-gram",
+    "none", "no-weight", "no-data", "inputs-shape", "gram-shape", "nan-inputs", "inf-weight", "asymmetric",
+    "no-dense-gram",
     "truncated",
   ]
   static let defect = Option.choice(

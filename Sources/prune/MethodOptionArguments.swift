@@ -10,7 +10,8 @@ import PruneKit
 /// defaults). Its value is read as text here and checked against the method by `methodOptions`,
 /// since what it accepts depends on the method.
 let methodOptionDeclarations: [(option: MethodOption, declaration: Option<String>)] = MethodOption.all.map { option in
-  let help = "[\(option.methods.map(\.rawValue).joined(separator: ", "))] \(option.summary). Values: \(option.accepted). Default: \(option.defaults)"
+  let methods = option.methods.map(\.rawValue).joined(separator: ", ")
+  let help = "[\(methods)] \(option.summary). Values: \(option.accepted). Default: \(option.defaults)"
   return (option, Option.text(option.cliName, aliases: option.aliases, placeholder: placeholder(option), help: help))
 }
 

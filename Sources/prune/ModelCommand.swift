@@ -17,10 +17,12 @@ extension Command {
             [.required(ModelOptions.protocolName)],
             [.required(ModelOptions.calib), .optional(ModelOptions.nsamples), .optional(ModelOptions.seqlen)],
           ], required: true),
-        .required(ModelOptions.out), .optional(ModelOptions.resume), .optional(ModelOptions.report), .optional(ModelOptions.schedule),
+        .required(ModelOptions.out), .optional(ModelOptions.resume), .optional(ModelOptions.report),
+        .optional(ModelOptions.schedule),
         .optional(ModelOptions.blocks), .optional(ModelOptions.jobs),
         .oneOf([[.required(ModelOptions.eval)], [.required(ModelOptions.noEval)]], required: false),
-        .optional(SharedOptions.threads), .optional(ModelOptions.corpus), .optional(SharedOptions.quiet), .optional(ModelOptions.json),
+        .optional(SharedOptions.threads), .optional(ModelOptions.corpus), .optional(SharedOptions.quiet),
+        .optional(ModelOptions.json),
         .text("[method options]"),
       ])
     ],
@@ -31,8 +33,10 @@ extension Command {
     sections: [
       OptionSection([
         ModelOptions.model, ModelOptions.method, ModelOptions.sparsity, ModelOptions.pattern, ModelOptions.protocolName,
-        ModelOptions.calib, ModelOptions.nsamples, ModelOptions.seqlen, ModelOptions.out, ModelOptions.resume, ModelOptions.report,
-        ModelOptions.schedule, ModelOptions.blocks, ModelOptions.jobs, ModelOptions.eval, ModelOptions.noEval, SharedOptions.threads,
+        ModelOptions.calib, ModelOptions.nsamples, ModelOptions.seqlen, ModelOptions.out, ModelOptions.resume,
+        ModelOptions.report,
+        ModelOptions.schedule, ModelOptions.blocks, ModelOptions.jobs, ModelOptions.eval, ModelOptions.noEval,
+        SharedOptions.threads,
         ModelOptions.corpus, SharedOptions.quiet, ModelOptions.json,
       ]),
       OptionSection(
@@ -58,18 +62,23 @@ extension Command {
 
 extension PruningMethod {
   /// The methods that prune a whole model (exact enumerates masks and suits tiny layers only).
-  static let pipelineMethods: [PruningMethod] = [.magnitude, .wanda, .sparsegpt, .admm, .fista, .refit, .apt, .sparsellm]
+  static let pipelineMethods: [PruningMethod] = [
+    .magnitude, .wanda, .sparsegpt, .admm, .fista, .refit, .apt, .sparsellm,
+  ]
 }
 
 /// The options of `prune model` (the method options are `methodOptionDeclarations`).
 enum ModelOptions {
-  static let model = Option.path("model", placeholder: "M", help: "a GGUF file or a Hugging Face folder (never modified)")
+  static let model = Option.path(
+    "model", placeholder: "M", help: "a GGUF file or a Hugging Face folder (never modified)")
   static let method = Option.choice(
-    "method", aliases: ["prune_method"], among: PruningMethod.pipelineMethods, placeholder: "NAME", scope: " for a whole model",
+    "method", aliases: ["prune_method"], among: PruningMethod.pipelineMethods, placeholder: "NAME",
+    scope: " for a whole model",
     help: "the pruning method: \(PruningMethod.pipelineMethods.map(\.rawValue).joined(separator: ", "))")
   static let sparsity = Option.text(
     "sparsity", aliases: ["sparsity_ratio"], placeholder: "RATIO",
-    help: "unstructured ratio, e.g. 0.5; per row for wanda and per matrix otherwise, unless written 0.5/row or 0.5/matrix")
+    help:
+      "unstructured ratio, e.g. 0.5; per row for wanda and per matrix otherwise, unless written 0.5/row or 0.5/matrix")
   static let pattern = Option.text("pattern", placeholder: "N:M", help: "N:M sparsity, e.g. 2:4")
   static let protocolName = Option.choice(
     "protocol", among: EvaluationProtocol.allCases, placeholder: "P",
@@ -77,8 +86,10 @@ enum ModelOptions {
       + " evaluate on its evaluation text")
   static let calib = Option.path(
     "calib", placeholder: "FILE", help: "calibrate on the first N windows of L tokens of a UTF-8 text instead")
-  static let nsamples = Option.integer("nsamples", in: 1...1 << 20, default: 128, help: "calibration windows, with --calib")
-  static let seqlen = Option.integer("seqlen", placeholder: "L", in: 2...1 << 20, default: 2048, help: "tokens per window, with --calib")
+  static let nsamples = Option.integer(
+    "nsamples", in: 1...1 << 20, default: 128, help: "calibration windows, with --calib")
+  static let seqlen = Option.integer(
+    "seqlen", placeholder: "L", in: 2...1 << 20, default: 2048, help: "tokens per window, with --calib")
   static let out = Option.path(
     "out", aliases: ["save_model"], placeholder: "DIR",
     help: "the pruned model: config.json, model.safetensors (F32, exact zeros), tokenizer files, pruning-report.json."
@@ -105,7 +116,8 @@ enum ModelOptions {
     }
   }
   static let jobs = Option.integer(
-    "jobs", placeholder: "J", in: 1...256, default: 1, help: "prune J blocks at once, corrected schedule only; threads are split between them")
+    "jobs", placeholder: "J", in: 1...256, default: 1,
+    help: "prune J blocks at once, corrected schedule only; threads are split between them")
   static let eval = Option.choice(
     "eval", among: EvaluationProtocol.allCases, placeholder: "P", noun: "protocol",
     help: "perplexity of the pruned model on protocol P's evaluation text (default: the --protocol given)")
@@ -116,8 +128,10 @@ enum ModelOptions {
     "json", help: "print the summary as one JSON line (the full report is in DIR/pruning-report.json)")
   static let sparsityType = Option.text(
     "sparsity_type", placeholder: "T", help: "unstructured (with --sparsity_ratio) or N:M, as Wanda's --sparsity_type")
-  static let pruneN = Option.integer("prunen", in: 1...1 << 20, help: "N of N:M, with --prunem, as SparseGPT's --prunen")
-  static let pruneM = Option.integer("prunem", placeholder: "M", in: 1...1 << 20, help: "M of N:M, with --prunen, as SparseGPT's --prunem")
+  static let pruneN = Option.integer(
+    "prunen", in: 1...1 << 20, help: "N of N:M, with --prunem, as SparseGPT's --prunen")
+  static let pruneM = Option.integer(
+    "prunem", placeholder: "M", in: 1...1 << 20, help: "M of N:M, with --prunen, as SparseGPT's --prunem")
 }
 
 /// The pattern from --sparsity/--pattern and their Wanda and SparseGPT spellings.
@@ -136,10 +150,13 @@ func parsePattern(_ args: Arguments, method: PruningMethod) throws -> SparsityPa
       sparsity = nil
     }
   }
-  let n = args[ModelOptions.pruneN], m = args[ModelOptions.pruneM]
+  let n = args[ModelOptions.pruneN]
+  let m = args[ModelOptions.pruneM]
   if n != nil || m != nil {
     guard let n, let m, nOfM == nil else {
-      throw CLIError("--prunen and --prunem go together, instead of --pattern", hint: "write --prunen 2 --prunem 4, or --pattern 2:4")
+      throw CLIError(
+        "--prunen and --prunem go together, instead of --pattern", hint: "write --prunen 2 --prunem 4, or --pattern 2:4"
+      )
     }
     nOfM = "\(n):\(m)"
     if let s = sparsity, Double(s) == 0 { sparsity = nil }  // SparseGPT passes --sparsity 0 with N:M
@@ -162,28 +179,34 @@ func runModel(_ args: Arguments) throws {
     throw CLIError("no calibration text", hint: "give --protocol austen-quick, or --calib FILE --nsamples N --seqlen L")
   case (_?, _?):
     throw CLIError("--protocol and --calib both given", hint: "calibrate on one of them")
-  case let (p?, nil):
+  case (let p?, nil):
     if args.given(ModelOptions.nsamples) || args.given(ModelOptions.seqlen) {
-      throw CLIError("--protocol sets the calibration windows itself", hint: "drop --nsamples and --seqlen, or use --calib FILE")
+      throw CLIError(
+        "--protocol sets the calibration windows itself", hint: "drop --nsamples and --seqlen, or use --calib FILE")
     }
     calibration = .protocolText(p)
-  case let (nil, file?):
-    calibration = .file(file, windows: args.value(ModelOptions.nsamples), sequenceLength: args.value(ModelOptions.seqlen))
+  case (nil, let file?):
+    calibration = .file(
+      file, windows: args.value(ModelOptions.nsamples), sequenceLength: args.value(ModelOptions.seqlen))
   }
   var evaluation = args[ModelOptions.eval]
-  if evaluation == nil, case let .protocolText(p) = calibration { evaluation = p }
+  if evaluation == nil, case .protocolText(let p) = calibration { evaluation = p }
   if args[ModelOptions.noEval] {
-    guard !args.given(ModelOptions.eval) else { throw CLIError("--eval and --no-eval both given", hint: "give one of them") }
+    guard !args.given(ModelOptions.eval) else {
+      throw CLIError("--eval and --no-eval both given", hint: "give one of them")
+    }
     evaluation = nil
   }
   Parallelism.defaultThreads = args.value(SharedOptions.threads)
 
   let plan = ModelPruningPlan(
-    method: method, pattern: pattern, options: parsed.options, givenOptions: parsed.given, schedule: args[ModelOptions.schedule],
+    method: method, pattern: pattern, options: parsed.options, givenOptions: parsed.given,
+    schedule: args[ModelOptions.schedule],
     blocks: args[ModelOptions.blocks], jobs: args.value(ModelOptions.jobs))
   let job = ModelJob(
     model: args.value(ModelOptions.model), plan: plan, calibration: calibration, output: args.value(ModelOptions.out),
-    report: args[ModelOptions.report], resume: args[ModelOptions.resume], evaluation: evaluation, corpus: args[ModelOptions.corpus])
+    report: args[ModelOptions.report], resume: args[ModelOptions.resume], evaluation: evaluation,
+    corpus: args[ModelOptions.corpus])
   let printer = ProgressPrinter(quiet: args[SharedOptions.quiet], prefix: "model")
   let faults = FaultInjection()
   let json = args[ModelOptions.json]
@@ -223,7 +246,7 @@ struct FaultInjection {
     case .loaded: return "loaded"
     case .calibration: return "calibrated"
     case .pruning(.started): return "started"
-    case let .pruning(.block(b, _, _, _, _)): return "block-\(b)"
+    case .pruning(.block(let b, _, _, _, _)): return "block-\(b)"
     case .writing: return "writing"
     case .written: return "written"
     default: return nil
@@ -259,21 +282,25 @@ final class ProgressPrinter: @unchecked Sendable {
   func print(_ event: ModelJob.Event) {
     guard !quiet else { return }
     switch event {
-    case let .loaded(model, blocks, parameters, seconds):
-      line(String(format: "%@: %ld blocks, %.1fM parameters, loaded in %.1f s", model, blocks, Double(parameters) / 1e6, seconds))
-    case let .calibration(tokens, windows, length, source):
+    case .loaded(let model, let blocks, let parameters, let seconds):
+      line(
+        String(
+          format: "%@: %ld blocks, %.1fM parameters, loaded in %.1f s", model, blocks, Double(parameters) / 1e6, seconds
+        ))
+    case .calibration(let tokens, let windows, let length, let source):
       line("calibration: \(source): \(windows) window(s) of \(length) tokens (\(tokens) tokens)")
-    case let .pruning(e):
+    case .pruning(let e):
       print(e)
-    case let .evaluating(p):
+    case .evaluating(let p):
       if p.window == 1 { lastEval = 0 }
       if p.window == p.windows || p.seconds - lastEval > 10 {
         lastEval = p.seconds
-        line(String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
+        line(
+          String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
       }
-    case let .writing(url, size):
+    case .writing(let url, let size):
       line("writing \(url.path) (\(bytes(size)))")
-    case let .written(url):
+    case .written(let url):
       line("wrote \(url.path)")
     }
   }
@@ -281,24 +308,33 @@ final class ProgressPrinter: @unchecked Sendable {
   func print(_ e: ModelPruningEvent) {
     guard !quiet else { return }
     switch e {
-    case let .started(blocks, estimate):
+    case .started(let blocks, let estimate):
       totalBlocks = blocks.count
       let range = blocks.count > 0 ? "\(blocks.first!)-\(blocks.last!)" : "none"
-      line(String(
-        format: "pruning blocks %@ (%ld); memory estimate %@ (model %@, activations %@, one block %@, Grams %@)", range,
-        blocks.count, bytes(estimate.totalBytes), bytes(estimate.modelBytes), bytes(estimate.hiddenBytes),
-        bytes(estimate.blockBytes), bytes(estimate.gramBytes)))
-    case let .resumed(blocks):
+      line(
+        String(
+          format: "pruning blocks %@ (%ld); memory estimate %@ (model %@, activations %@, one block %@, Grams %@)",
+          range,
+          blocks.count, bytes(estimate.totalBytes), bytes(estimate.modelBytes), bytes(estimate.hiddenBytes),
+          bytes(estimate.blockBytes), bytes(estimate.gramBytes)))
+    case .resumed(let blocks):
       line("resumed: block \(blocks.map(String.init).joined(separator: ", ")) taken from the checkpoint")
-    case let .layer(r, elapsed):
-      let extra = [r.report.lambda.map { String(format: "λ %.3g", $0) }, r.report.damping.map { String(format: "damping %.3g", $0) }]
-        .compactMap { $0 }.joined(separator: "  ")
-      line(String(
-        format: "block %ld %@ [%ld×%ld]  sparsity %.4f  rel.err %.3e  %@  %.2f s  (elapsed %@)", r.block,
-        shortName(r.name), r.shape[0], r.shape[1], r.report.realisedSparsity, r.report.relativeError, extra, r.report.seconds,
-        formatSeconds(elapsed)))
-    case let .block(b, done, of, elapsed, eta):
-      line("block \(b) done (\(done)/\(of))  elapsed \(formatSeconds(elapsed))" + (eta.map { "  ETA \(formatSeconds($0))" } ?? ""))
+    case .layer(let r, let elapsed):
+      let extra = [
+        r.report.lambda.map { String(format: "λ %.3g", $0) },
+        r.report.damping.map { String(format: "damping %.3g", $0) },
+      ]
+      .compactMap { $0 }.joined(separator: "  ")
+      line(
+        String(
+          format: "block %ld %@ [%ld×%ld]  sparsity %.4f  rel.err %.3e  %@  %.2f s  (elapsed %@)", r.block,
+          shortName(r.name), r.shape[0], r.shape[1], r.report.realisedSparsity, r.report.relativeError, extra,
+          r.report.seconds,
+          formatSeconds(elapsed)))
+    case .block(let b, let done, let of, let elapsed, let eta):
+      line(
+        "block \(b) done (\(done)/\(of))  elapsed \(formatSeconds(elapsed))"
+          + (eta.map { "  ETA \(formatSeconds($0))" } ?? ""))
     }
   }
 
@@ -308,12 +344,15 @@ final class ProgressPrinter: @unchecked Sendable {
 func shortName(_ name: String) -> String {
   // model.layers.3.self_attn.q_proj -> self_attn.q_proj
   let parts = name.split(separator: ".")
-  if let i = parts.firstIndex(where: { Int($0) != nil }), i + 1 < parts.count { return parts[(i + 1)...].joined(separator: ".") }
+  if let i = parts.firstIndex(where: { Int($0) != nil }), i + 1 < parts.count {
+    return parts[(i + 1)...].joined(separator: ".")
+  }
   return name
 }
 
 func bytes(_ n: Int) -> String {
-  n >= 1 << 30 ? String(format: "%.2f GB", Double(n) / Double(1 << 30)) : String(format: "%.0f MB", Double(n) / Double(1 << 20))
+  n >= 1 << 30
+    ? String(format: "%.2f GB", Double(n) / Double(1 << 30)) : String(format: "%.0f MB", Double(n) / Double(1 << 20))
 }
 
 /// The summary as one JSON line (sorted keys), for scripts and benchmarks.
@@ -333,7 +372,8 @@ func modelJSONLine(_ r: ModelReport) -> String {
 /// The summary a person reads: what was pruned, the realised sparsity, quality and cost.
 func modelSummary(_ r: ModelReport) -> String {
   let s = r.summary
-  var text = "\(r.method) \(r.pattern) (\(s.schedule.rawValue) schedule) on \(r.model): \(s.blocks.count) blocks, \(s.layers.count) layers"
+  var text =
+    "\(r.method) \(r.pattern) (\(s.schedule.rawValue) schedule) on \(r.model): \(s.blocks.count) blocks, \(s.layers.count) layers"
   if !s.resumedBlocks.isEmpty { text += " (\(s.resumedBlocks.count) resumed)" }
   text += "\n"
   text += String(
@@ -343,7 +383,9 @@ func modelSummary(_ r: ModelReport) -> String {
   if let p = r.perplexity, let e = r.evaluation {
     text += String(format: "  perplexity %.4f on %@ (%ld predicted tokens)\n", p.perplexity, e, p.tokens)
   }
-  text += String(format: "  time %@ (pruning %@), peak memory %@\n", formatSeconds(r.totalSeconds), formatSeconds(s.seconds), bytes(r.peakResidentBytes))
+  text += String(
+    format: "  time %@ (pruning %@), peak memory %@\n", formatSeconds(r.totalSeconds), formatSeconds(s.seconds),
+    bytes(r.peakResidentBytes))
   text += "  wrote \(r.output)\n"
   return text
 }
@@ -367,14 +409,16 @@ extension Command {
 /// The options of `prune merge`.
 enum MergeOptions {
   static let model = Option.path("model", placeholder: "M", help: "the dense model the parts were pruned from")
-  static let parts = Option.text("parts", placeholder: "DIR1,DIR2,...", help: "the folders written by the 'prune model --blocks' runs")
+  static let parts = Option.text(
+    "parts", placeholder: "DIR1,DIR2,...", help: "the folders written by the 'prune model --blocks' runs")
   static let out = Option.path("out", placeholder: "DIR", help: "the merged model (must not exist)")
 }
 
 func runMerge(_ args: Arguments) throws {
   let partsText = args.value(MergeOptions.parts)
   let merge = ModelMerge(
-    model: args.value(MergeOptions.model), parts: partsText.split(separator: ",").map { URL(fileURLWithPath: String($0)) },
+    model: args.value(MergeOptions.model),
+    parts: partsText.split(separator: ",").map { URL(fileURLWithPath: String($0)) },
     output: args.value(MergeOptions.out))
   do throws(ModelJobError) {
     let report = try merge.run()

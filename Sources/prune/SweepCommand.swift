@@ -12,7 +12,8 @@ extension Command {
       Form([
         .required(SweepOptions.model), .required(SweepOptions.methods), .required(SweepOptions.sparsities),
         .optional(SweepOptions.protocolName), .required(SweepOptions.out), .optional(SweepOptions.save),
-        .optional(SweepOptions.schedule), .optional(SharedOptions.threads), .optional(SweepOptions.corpus), .optional(SharedOptions.quiet),
+        .optional(SweepOptions.schedule), .optional(SharedOptions.threads), .optional(SweepOptions.corpus),
+        .optional(SharedOptions.quiet),
         .text("[method options]"),
       ])
     ],
@@ -64,21 +65,27 @@ extension Command {
       DIR receives sweep.json, sweep.svg and the FISTA-pruned model in models/fista-0.5/. Run it again
       to resume an interrupted run.
       """,
-    sections: [OptionSection([QuickstartOptions.out, QuickstartOptions.model, SharedOptions.threads, SharedOptions.quiet])],
+    sections: [
+      OptionSection([QuickstartOptions.out, QuickstartOptions.model, SharedOptions.threads, SharedOptions.quiet])
+    ],
     run: runQuickstart)
 }
 
 /// The options of `prune sweep` (the method options are `methodOptionDeclarations`).
 enum SweepOptions {
-  static let model = Option.path("model", placeholder: "M", help: "a GGUF file or a Hugging Face folder (never modified)")
+  static let model = Option.path(
+    "model", placeholder: "M", help: "a GGUF file or a Hugging Face folder (never modified)")
   static let methods = Option.text(
     "methods", placeholder: "LIST",
     help: "e.g. magnitude,wanda,sparsegpt,admm,fista (fista:warm-start=sparsegpt sets an option for one method only)")
   static let sparsities = Option.text("sparsities", placeholder: "LIST", help: "e.g. 0.5,0.6,0.7,2:4")
   static let protocolName = Option.choice(
-    "protocol", among: EvaluationProtocol.allCases, placeholder: "P", default: .austenQuick, help: "calibration and evaluation text")
-  static let out = Option.path("out", placeholder: "DIR", help: "the folder of the table, the chart, the checkpoints and the saved models")
-  static let save = Option.text("save", placeholder: "LIST", help: "methods whose pruned models are written to DIR/models/METHOD-PATTERN/")
+    "protocol", among: EvaluationProtocol.allCases, placeholder: "P", default: .austenQuick,
+    help: "calibration and evaluation text")
+  static let out = Option.path(
+    "out", placeholder: "DIR", help: "the folder of the table, the chart, the checkpoints and the saved models")
+  static let save = Option.text(
+    "save", placeholder: "LIST", help: "methods whose pruned models are written to DIR/models/METHOD-PATTERN/")
   static let schedule = Option.choice(
     "schedule", among: PruningSchedule.allCases, placeholder: "S", help: "override every method's default schedule")
   static let corpus = Option.path(
@@ -87,9 +94,11 @@ enum SweepOptions {
 
 /// The options of `prune quickstart`.
 enum QuickstartOptions {
-  static let out = Option.path("out", placeholder: "DIR", default: "quickstart-results", help: "the folder of the results")
+  static let out = Option.path(
+    "out", placeholder: "DIR", default: "quickstart-results", help: "the folder of the results")
   static let model = Option.path(
-    "model", placeholder: "M", help: "the model (default: .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf, fetched when missing)")
+    "model", placeholder: "M",
+    help: "the model (default: .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf, fetched when missing)")
 }
 
 /// The methods of `prune quickstart`, as `--methods` writes them.
@@ -107,7 +116,8 @@ func parseSweepMethods(_ text: String, shared: [(option: MethodOption, value: St
     let parts = item.split(separator: ":").map(String.init)
     guard let method = PruningMethod(rawValue: parts[0]), PruningMethod.pipelineMethods.contains(method) else {
       let suggestion = nearest(parts[0], among: PruningMethod.pipelineMethods.map(\.rawValue))
-      throw CLIError("unknown method '\(parts[0])' in --methods", hint: suggesting(suggestion, "one of \(names).", quoted: true))
+      throw CLIError(
+        "unknown method '\(parts[0])' in --methods", hint: suggesting(suggestion, "one of \(names).", quoted: true))
     }
     var given = shared.filter { $0.option.route(for: method) != nil }
     var own: Set<String> = []
@@ -162,25 +172,32 @@ func runSweepJob(_ job: SweepJob, quiet: Bool) throws {
   do throws(ModelJobError) {
     let table = try job.run { event in
       switch event {
-      case let .loaded(model, parameters):
+      case .loaded(let model, let parameters):
         if !quiet { printError(String(format: "sweep: %@, %.1fM parameters", model, Double(parameters) / 1e6)) }
-      case let .starting(method, pattern, index, of):
+      case .starting(let method, let pattern, let index, let of):
         if !quiet { printError("sweep: [\(index)/\(of)] \(method) \(pattern)") }
-      case let .skipped(entry):
-        if !quiet { printError(String(format: "sweep: %@ %@ already done: perplexity %.4f", entry.method, entry.pattern, entry.perplexity)) }
-      case let .pruning(e): printer.print(e)
-      case let .evaluating(p): printer.print(.evaluating(p))
-      case let .finished(entry):
+      case .skipped(let entry):
         if !quiet {
-          printError(String(
-            format: "sweep: %@ %@: perplexity %.4f (pruned in %@, evaluated in %@)", entry.method, entry.pattern, entry.perplexity,
-            formatSeconds(entry.pruneSeconds), formatSeconds(entry.evalSeconds)))
+          printError(
+            String(format: "sweep: %@ %@ already done: perplexity %.4f", entry.method, entry.pattern, entry.perplexity))
         }
-      case let .saved(url): if !quiet { printError("sweep: wrote \(url.path)") }
+      case .pruning(let e): printer.print(e)
+      case .evaluating(let p): printer.print(.evaluating(p))
+      case .finished(let entry):
+        if !quiet {
+          printError(
+            String(
+              format: "sweep: %@ %@: perplexity %.4f (pruned in %@, evaluated in %@)", entry.method, entry.pattern,
+              entry.perplexity,
+              formatSeconds(entry.pruneSeconds), formatSeconds(entry.evalSeconds)))
+        }
+      case .saved(let url): if !quiet { printError("sweep: wrote \(url.path)") }
       }
     }
     print(table.text(), terminator: "")
-    print("wrote \(job.output.appendingPathComponent("sweep.json").path) and sweep.svg in \(formatSeconds(secondsSince(start)))")
+    print(
+      "wrote \(job.output.appendingPathComponent("sweep.json").path) and sweep.svg in \(formatSeconds(secondsSince(start)))"
+    )
   } catch {
     throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
@@ -202,16 +219,21 @@ func runQuickstart(_ args: Arguments) throws {
       process.arguments = ["bash", script.path]
       process.standardOutput = FileHandle.standardError
       do { try process.run() } catch {
-        throw CLIError("cannot run \(script.path): \(error.localizedDescription)", hint: "run scripts/fetch-model.sh yourself, or give --model PATH", exitCode: 1)
+        throw CLIError(
+          "cannot run \(script.path): \(error.localizedDescription)",
+          hint: "run scripts/fetch-model.sh yourself, or give --model PATH", exitCode: 1)
       }
       process.waitUntilExit()
       guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: model.path) else {
-        throw CLIError("fetching the model failed", hint: "see the messages above; or download it yourself and give --model PATH", exitCode: 1)
+        throw CLIError(
+          "fetching the model failed", hint: "see the messages above; or download it yourself and give --model PATH",
+          exitCode: 1)
       }
     }
   }
   Parallelism.defaultThreads = args.value(SharedOptions.threads)
   let methods = try parseSweepMethods(quickstartMethods, shared: [])
-  let job = SweepJob(model: model, methods: methods, patterns: ["0.5"], evaluation: .austenQuick, output: out, save: [.fista])
+  let job = SweepJob(
+    model: model, methods: methods, patterns: ["0.5"], evaluation: .austenQuick, output: out, save: [.fista])
   try runSweepJob(job, quiet: quiet)
 }

@@ -23,7 +23,8 @@ extension Command {
     sections: [
       OptionSection([
         VectorsOptions.out, VectorsOptions.seed, VectorsOptions.model, VectorsOptions.noReal, VectorsOptions.blocks,
-        VectorsOptions.windows, VectorsOptions.corpus, VectorsOptions.realWeights, SharedOptions.threads, SharedOptions.quiet,
+        VectorsOptions.windows, VectorsOptions.corpus, VectorsOptions.realWeights, SharedOptions.threads,
+        SharedOptions.quiet,
       ])
     ],
     run: runVectors)
@@ -32,7 +33,8 @@ extension Command {
 /// The options of `prune vectors`.
 enum VectorsOptions {
   static let out = Option.path("out", placeholder: "DIR", help: "the folder to write")
-  static let seed = Option.integer("seed", placeholder: "S", in: 0...Int.max, default: 1, help: "seed of the synthetic cases")
+  static let seed = Option.integer(
+    "seed", placeholder: "S", in: 0...Int.max, default: 1, help: "seed of the synthetic cases")
   static let model = Option.text(
     "model", placeholder: "PATH", default: ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf",
     help: "the model of the real cases; when it is missing the real cases are skipped with a message")
@@ -43,7 +45,9 @@ enum VectorsOptions {
   ) { text, spelling throws(CLIError) in
     let blocks = text.split(separator: ",").map { Int($0) }
     guard !blocks.isEmpty, blocks.allSatisfy({ ($0 ?? -1) >= 0 }) else {
-      throw CLIError("\(spelling) takes block numbers such as 0,15, got '\(text)'", hint: "write a comma-separated list of non-negative integers.")
+      throw CLIError(
+        "\(spelling) takes block numbers such as 0,15, got '\(text)'",
+        hint: "write a comma-separated list of non-negative integers.")
     }
     return blocks.map { $0! }
   }
@@ -59,7 +63,9 @@ enum VectorsOptions {
 func runVectors(_ args: Arguments) throws {
   let out = args.value(VectorsOptions.out)
   let noReal = args[VectorsOptions.noReal]
-  if noReal, args.given(VectorsOptions.model) { throw CLIError("--no-real and --model both given", hint: "give one of them.") }
+  if noReal, args.given(VectorsOptions.model) {
+    throw CLIError("--no-real and --model both given", hint: "give one of them.")
+  }
   Parallelism.defaultThreads = args.value(SharedOptions.threads)
   let quiet = args[SharedOptions.quiet]
   var model: URL? = nil
@@ -67,7 +73,9 @@ func runVectors(_ args: Arguments) throws {
     let path = args.value(VectorsOptions.model)
     model = URL(fileURLWithPath: path)  // a missing file is skipped by TestVectors, with a note
     if !FileManager.default.fileExists(atPath: path) {
-      printError("prune vectors: no model at \(path); the real cases are skipped. Hint: run scripts/fetch-model.sh, give --model PATH, or pass --no-real")
+      printError(
+        "prune vectors: no model at \(path); the real cases are skipped."
+          + " Hint: run scripts/fetch-model.sh, give --model PATH, or pass --no-real")
     }
   }
   var suite = TestVectors(
@@ -81,6 +89,8 @@ func runVectors(_ args: Arguments) throws {
     throw CLIError(error, exitCode: 1)
   }
   let synthetic = manifest.cases.filter { $0.kind != "real" }.count
-  print("wrote \(manifest.cases.count) cases (\(synthetic) synthetic, \(manifest.cases.count - synthetic) real) to \(out.path)/manifest.json")
+  print(
+    "wrote \(manifest.cases.count) cases (\(synthetic) synthetic, \(manifest.cases.count - synthetic) real) to \(out.path)/manifest.json"
+  )
   for note in manifest.notes { print("  note: \(note)") }
 }

@@ -40,8 +40,10 @@ extension Command {
       OptionSection(
         "One candidate:",
         [
-          VerifyOptions.problem, VerifyOptions.candidate, VerifyOptions.sparsity, VerifyOptions.pattern, VerifyOptions.compare,
-          VerifyOptions.precision, VerifyOptions.methodClaimed, VerifyOptions.lambda, VerifyOptions.maxGap, VerifyOptions.maxKKT,
+          VerifyOptions.problem, VerifyOptions.candidate, VerifyOptions.sparsity, VerifyOptions.pattern,
+          VerifyOptions.compare,
+          VerifyOptions.precision, VerifyOptions.methodClaimed, VerifyOptions.lambda, VerifyOptions.maxGap,
+          VerifyOptions.maxKKT,
           VerifyOptions.exactCount, VerifyOptions.list,
         ]),
       OptionSection(
@@ -67,9 +69,11 @@ enum VerifyOptions {
   static let candidate = Option.path("candidate", placeholder: "W.safetensors", help: "the pruned weight to certify")
   static let sparsity = Option.text(
     "sparsity", placeholder: "S", help: "a ratio; without /row or /matrix it counts over the whole matrix")
-  static let pattern = Option.text("pattern", placeholder: "N:M", help: "N pruned in every M consecutive inputs, e.g. 2:4")
+  static let pattern = Option.text(
+    "pattern", placeholder: "N:M", help: "N pruned in every M consecutive inputs, e.g. 2:4")
   static let compare = Option<[PruningMethod]>(
-    "compare", placeholder: "LIST", help: "PruneKit's methods to run on the same problem and pattern, e.g. sparsegpt,wanda,fista"
+    "compare", placeholder: "LIST",
+    help: "PruneKit's methods to run on the same problem and pattern, e.g. sparsegpt,wanda,fista"
   ) { text, spelling throws(CLIError) in
     var methods: [PruningMethod] = []
     for name in text.split(separator: ",") {
@@ -77,30 +81,40 @@ enum VerifyOptions {
         let names = PruningMethod.allCases.map(\.rawValue)
         throw CLIError(
           "unknown method '\(name)' in \(spelling)",
-          hint: suggesting(nearest(String(name), among: names), "write a comma-separated list of \(names.joined(separator: ", ")).", quoted: true))
+          hint: suggesting(
+            nearest(String(name), among: names), "write a comma-separated list of \(names.joined(separator: ", ")).",
+            quoted: true))
       }
       methods.append(m)
     }
     return methods
   }
   static let precision = Option.choice(
-    "precision", among: LayerJob.Precision.allCases, placeholder: "P", default: .float, help: "the scalar type of the --compare runs")
+    "precision", among: LayerJob.Precision.allCases, placeholder: "P", default: .float,
+    help: "the scalar type of the --compare runs")
   static let methodClaimed = Option.text(
-    "method-claimed", placeholder: "NAME", help: "the method the candidate claims to be the output of; fista, with --lambda, adds the kkt check")
+    "method-claimed", placeholder: "NAME",
+    help: "the method the candidate claims to be the output of; fista, with --lambda, adds the kkt check")
   static let lambda = Option.number(
     "lambda", placeholder: "λ", in: 0...Double.greatestFiniteMagnitude, help: "the λ the claimed lasso was solved at")
   static let maxGap = Option.number(
-    "max-gap", placeholder: "G", in: 0...1e300, help: "fail when (E(Ŵ) − E(refit)) / E(refit) > G (a fraction: 0.01 = 1%)")
+    "max-gap", placeholder: "G", in: 0...1e300,
+    help: "fail when (E(Ŵ) − E(refit)) / E(refit) > G (a fraction: 0.01 = 1%)")
   static let maxKKT = Option.number(
-    "max-kkt", placeholder: "R", in: 0...1e300, help: "fail when the larger normalised KKT residual > R (needs the lasso claim)")
-  static let exactCount = Flag("exact-count", help: "the pattern check demands exactly the required zeros, bar zeros of W itself")
+    "max-kkt", placeholder: "R", in: 0...1e300,
+    help: "fail when the larger normalised KKT residual > R (needs the lasso claim)")
+  static let exactCount = Flag(
+    "exact-count", help: "the pattern check demands exactly the required zeros, bar zeros of W itself")
   static let list = Option.integer(
-    "list", in: 0...1_000_000, default: Verification.defaultListLimit, help: "failing groups of the pattern check listed")
+    "list", in: 0...1_000_000, default: Verification.defaultListLimit,
+    help: "failing groups of the pattern check listed")
   static let manifest = Option.text("manifest", placeholder: "DIR/manifest.json", help: "the suite's manifest")
   static let candidates = Option.text(
-    "candidates", placeholder: "CANDDIR", help: "the candidates' folder: CANDDIR/<case>/expected.safetensors or <method>.safetensors")
+    "candidates", placeholder: "CANDDIR",
+    help: "the candidates' folder: CANDDIR/<case>/expected.safetensors or <method>.safetensors")
   static let json = Flag("json", help: "the certificate as JSON on standard output instead of the text summary")
-  static let certificate = Option.path("certificate", placeholder: "C.json", help: "also write the JSON certificate to C")
+  static let certificate = Option.path(
+    "certificate", placeholder: "C.json", help: "also write the JSON certificate to C")
 }
 
 func runVerify(_ args: Arguments) throws {
@@ -136,7 +150,9 @@ func runVerify(_ args: Arguments) throws {
     throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
   if let certificateURL {
-    do { try AtomicOutput.write(certificate.json(), to: certificateURL) } catch { throw CLIError(LayerJobError.write(error), exitCode: 1) }
+    do { try AtomicOutput.write(certificate.json(), to: certificateURL) } catch {
+      throw CLIError(LayerJobError.write(error), exitCode: 1)
+    }
   }
   if json {
     FileHandle.standardOutput.write(certificate.json())
@@ -164,7 +180,8 @@ func certificateSummary(_ c: Certificate) -> String {
     switch check.name {
     case "pattern":
       let p = c.patternCheck
-      text += "  \(name)\(verdict)  \(p.failingGroups) of \(p.groups) groups break \(c.pattern) (threshold 0); zeros \(p.zeros), required \(p.required)\(p.excessZeros > 0 ? ", \(p.excessZeros) beyond the pattern" : "")\n"
+      text +=
+        "  \(name)\(verdict)  \(p.failingGroups) of \(p.groups) groups break \(c.pattern) (threshold 0); zeros \(p.zeros), required \(p.required)\(p.excessZeros > 0 ? ", \(p.excessZeros) beyond the pattern" : "")\n"
       for f in p.failures { text += "            \(f)\n" }
       if p.unlisted > 0 { text += "            … and \(p.unlisted) more\n" }
     case "finite":
@@ -179,7 +196,8 @@ func certificateSummary(_ c: Certificate) -> String {
     }
   }
   let damping = q.refitDampingRetry > 0 ? "δ = 0 + retry \(e(q.refitDampingRetry)) (G*[S,S] singular)" : "δ = 0, exact"
-  text += "  error     relative \(e(q.relativeError)); refit on its mask \(e(q.refitRelativeError)) (\(damping)); gap \(pct(q.gap))\n"
+  text +=
+    "  error     relative \(e(q.relativeError)); refit on its mask \(e(q.refitRelativeError)) (\(damping)); gap \(pct(q.gap))\n"
   text += "  sparsity  \(String(format: "%.6f", q.realisedSparsity))\n"
   let rounding = c.health.rounding.keys.sorted().map { key -> String in
     let r = c.health.rounding[key]!
@@ -191,13 +209,15 @@ func certificateSummary(_ c: Certificate) -> String {
   }
   text += "  health    stored \(c.health.dtype), \(c.health.subnormal) subnormal; \(rounding.joined(separator: "; "))\n"
   if let k = c.kkt {
-    text += "  lasso     λ = \(k.lambda): support residual \(e(k.supportResidual)), off-support \(e(k.offSupportResidual))"
+    text +=
+      "  lasso     λ = \(k.lambda): support residual \(e(k.supportResidual)), off-support \(e(k.offSupportResidual))"
     text += " (÷ max|WK| = \(e(k.scale))); objective \(e(k.objective))\n"
   }
   for m in c.comparison {
     if let r = m.relativeError {
       let ratio = r > 0 ? String(format: "%.4f", q.relativeError / r) : "-"
-      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
+      text +=
+        "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
     } else {
       text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) no figure: \(m.note ?? "")\n"
     }
@@ -228,23 +248,31 @@ func runVerifySuite(_ args: Arguments, manifest: String) throws {
   if json {
     FileHandle.standardOutput.write(report.json())
   } else {
-    var text = "verify suite \(manifest)\(candidates.map { " with candidates from \($0)" } ?? "") (written by PruneKit \(report.prunekitVersion))\n"
+    var text =
+      "verify suite \(manifest)\(candidates.map { " with candidates from \($0)" } ?? "") (written by PruneKit \(report.prunekitVersion))\n"
     for e in report.entries {
-      let checks = (e.certificate.checks + e.checks).map { "\($0.name) \($0.passed ? "ok" : "FAIL") \(String(format: "%.3g", $0.value))≤\(String(format: "%.3g", $0.threshold))" }
+      let checks = (e.certificate.checks + e.checks).map {
+        "\($0.name) \($0.passed ? "ok" : "FAIL") \(String(format: "%.3g", $0.value))≤\(String(format: "%.3g", $0.threshold))"
+      }
       let role = e.role.padding(toLength: 10, withPad: " ", startingAt: 0)
       let name = e.case.padding(toLength: 26, withPad: " ", startingAt: 0)
-      text += "  \(e.passed ? "PASS" : "FAIL")  \(name) \(role) rel \(String(format: "%.6e", e.certificate.quality.relativeError))  \(checks.joined(separator: ", "))"
+      text +=
+        "  \(e.passed ? "PASS" : "FAIL")  \(name) \(role) rel \(String(format: "%.6e", e.certificate.quality.relativeError))  \(checks.joined(separator: ", "))"
       text += e.role == "control" ? "  (\(e.notes.joined(separator: "; ")))\n" : "\n"
     }
     let failed = report.entries.filter { !$0.passed }.count
-    text += "  result    \(report.passed ? "PASS" : "FAIL"): \(report.entries.count - failed) of \(report.entries.count) files pass\n"
+    text +=
+      "  result    \(report.passed ? "PASS" : "FAIL"): \(report.entries.count - failed) of \(report.entries.count) files pass\n"
     print(text, terminator: "")
   }
   if !report.passed {
     let failed = report.entries.filter { !$0.passed }
     throw CLIError(
-      failed.isEmpty ? "no candidate found" : "\(failed.count) file(s) failed, first \(failed[0].case)/\(failed[0].role)",
-      hint: failed.isEmpty ? "lay the candidates out as CANDDIR/<case>/expected.safetensors or <method>.safetensors" : "the table on standard output gives every figure and threshold",
+      failed.isEmpty
+        ? "no candidate found" : "\(failed.count) file(s) failed, first \(failed[0].case)/\(failed[0].role)",
+      hint: failed.isEmpty
+        ? "lay the candidates out as CANDDIR/<case>/expected.safetensors or <method>.safetensors"
+        : "the table on standard output gives every figure and threshold",
       exitCode: 1)
   }
 }

@@ -26,7 +26,9 @@ struct CommandLineTests {
   static func sampleValue(_ option: OptionSpec, in command: Command) -> String? {
     guard let value = option.value else { return nil }
     var candidates = ["1", "0.5", "0-3", "0,15", "sparsegpt,wanda", "x.safetensors"]
-    if let synopsis = value.synopsis, synopsis.contains("|") { candidates.insert(String(synopsis.split(separator: "|")[0]), at: 0) }
+    if let synopsis = value.synopsis, synopsis.contains("|") {
+      candidates.insert(String(synopsis.split(separator: "|")[0]), at: 0)
+    }
     return candidates.first { (try? value.read($0, "--\(option.name)")) != nil }
   }
 
@@ -36,10 +38,10 @@ struct CommandLineTests {
     var words: [String] = []
     func add(_ term: Synopsis) {
       switch term {
-      case let .required(o):
+      case .required(let o):
         words.append("--\(o.spec.name)")
         if let v = sampleValue(o.spec, in: command) { words.append(v) }
-      case let .oneOf(alternatives, required) where required:
+      case .oneOf(let alternatives, let required) where required:
         alternatives[0].forEach(add)
       default: break
       }
@@ -56,7 +58,7 @@ struct CommandLineTests {
       for flag in command.options where flag.isFlag {
         for word in Self.wordsAfterFlags {
           for words in [["--\(flag.name)", word], ["--\(flag.name)=\(word)"]] {
-            guard case let .failure(error) = Self.parse(command, words) else {
+            guard case .failure(let error) = Self.parse(command, words) else {
               Issue.record("prune \(command.name) \(words.joined(separator: " ")) was accepted")
               continue
             }
@@ -77,7 +79,8 @@ struct CommandLineTests {
     #expect(!off[VectorsOptions.noReal] && !off[SharedOptions.quiet])
   }
 
-  @Test("every declared option reads a value it accepts, in its form, spelled --name v or --name=v, under each spelling")
+  @Test(
+    "every declared option reads a value it accepts, in its form, spelled --name v or --name=v, under each spelling")
   func everyOptionParses() throws {
     for command in Self.commands {
       for form in command.forms {
@@ -89,12 +92,16 @@ struct CommandLineTests {
               Issue.record("prune \(command.name) --\(option.name): no sample value parses")
               continue
             }
-            for words in [["--\(spelling)"] + (value.map { [$0] } ?? []), ["--\(spelling)" + (value.map { "=\($0)" } ?? "")]] {
+            for words in [
+              ["--\(spelling)"] + (value.map { [$0] } ?? []), ["--\(spelling)" + (value.map { "=\($0)" } ?? "")],
+            ] {
               switch Self.parse(command, base + words) {
-              case let .success(args):
-                #expect(args.given(Option<String>.text(option.name, placeholder: "", help: "")), "\(command.name) \(words)")
-                #expect(args.spelling(of: Option<String>.text(option.name, placeholder: "", help: "")) == "--\(spelling)")
-              case let .failure(error):
+              case .success(let args):
+                #expect(
+                  args.given(Option<String>.text(option.name, placeholder: "", help: "")), "\(command.name) \(words)")
+                #expect(
+                  args.spelling(of: Option<String>.text(option.name, placeholder: "", help: "")) == "--\(spelling)")
+              case .failure(let error):
                 Issue.record("prune \(command.name) \((base + words).joined(separator: " ")): \(error)")
               }
             }
@@ -110,7 +117,7 @@ struct CommandLineTests {
     for option in layer.options where !option.isFlag {
       let spelling = "--\(option.name)"
       for words in [[spelling], [spelling, "--threads", "2"], [spelling, ""], ["\(spelling)="]] {
-        guard case let .failure(error) = Self.parse(layer, words) else {
+        guard case .failure(let error) = Self.parse(layer, words) else {
           Issue.record("prune layer \(words) was accepted")
           continue
         }
@@ -140,7 +147,7 @@ struct CommandLineTests {
       (line + ["-x"], "unknown option -x"),
       (line + ["--max-masks", "3"], "unknown option --max-masks"),  // exact only: not an option of a whole model
     ] {
-      guard case let .failure(error) = Self.parse(model, words) else {
+      guard case .failure(let error) = Self.parse(model, words) else {
         Issue.record("prune model \(words.joined(separator: " ")) was accepted")
         continue
       }
@@ -154,12 +161,14 @@ struct CommandLineTests {
     for command in Self.commands {
       for form in command.forms {
         let line = Self.minimalLine(form, of: command)
-        #expect(throws: Never.self, "prune \(command.name) \(line.joined(separator: " "))") { try Self.parse(command, line).get() }
+        #expect(throws: Never.self, "prune \(command.name) \(line.joined(separator: " "))") {
+          try Self.parse(command, line).get()
+        }
         for required in form.required {
           var words = line
           let i = words.firstIndex(of: "--\(required.name)")!
           words.removeSubrange(i..<(required.isFlag ? i + 1 : i + 2))
-          guard case let .failure(error) = Self.parse(command, words) else {
+          guard case .failure(let error) = Self.parse(command, words) else {
             Issue.record("prune \(command.name) without --\(required.name) was accepted")
             continue
           }
@@ -170,7 +179,7 @@ struct CommandLineTests {
     let verify = try #require(Command.named("verify"))
     let manifest = Self.parse(verify, ["--manifest", "m.json", "--problem", "p"])
     #expect(throws: CLIError.self) { try manifest.get() }
-    if case let .failure(e) = manifest { #expect(e.message == "--problem does not go with --manifest") }
+    if case .failure(let e) = manifest { #expect(e.message == "--problem does not go with --manifest") }
   }
 
   @Test("-h and --help anywhere ask for the usage")
@@ -190,7 +199,9 @@ struct CommandLineTests {
       #expect(!spellings.contains("help") && !spellings.contains("h"))
       let declared = Set(command.options.map(\.name))
       for form in command.forms {
-        for option in form.options { #expect(declared.contains(option.name), "prune \(command.name): --\(option.name)") }
+        for option in form.options {
+          #expect(declared.contains(option.name), "prune \(command.name): --\(option.name)")
+        }
       }
       #expect(!command.forms.isEmpty && !command.summary.isEmpty)
     }
@@ -204,9 +215,13 @@ struct CommandLineTests {
       for option in command.options {
         for spelling in option.spellings {
           let pattern = "--\(NSRegularExpression.escapedPattern(for: spelling))(?![A-Za-z_-])"
-          #expect(usage.range(of: pattern, options: .regularExpression) != nil, "prune help \(command.name) lacks --\(spelling)")
+          #expect(
+            usage.range(of: pattern, options: .regularExpression) != nil,
+            "prune help \(command.name) lacks --\(spelling)")
         }
-        if let d = option.value?.defaultText { #expect(usage.contains("default: \(d)"), "prune help \(command.name): --\(option.name)") }
+        if let d = option.value?.defaultText {
+          #expect(usage.contains("default: \(d)"), "prune help \(command.name): --\(option.name)")
+        }
       }
       for line in usage.split(separator: "\n") {
         #expect(line.count <= 100, "prune help \(command.name): \(line.count) columns: \(line)")
@@ -214,7 +229,9 @@ struct CommandLineTests {
     }
   }
 
-  @Test("the method options are declared from MethodOption.all: all of them in layer, those of the pipeline's methods in model and sweep")
+  @Test(
+    "the method options are declared from MethodOption.all: all of them in layer, those of the pipeline's methods in model and sweep"
+  )
   func methodOptions() throws {
     let layer = try #require(Command.named("layer"))
     for (option, _) in methodOptionDeclarations {
@@ -229,7 +246,9 @@ struct CommandLineTests {
       }
     }
     // Read under an alias, recorded under the option.
-    let args = try Self.parse(layer, ["--problem", "p", "--method", "sparsegpt", "--sparsity", "0.5", "--out", "o", "--percdamp", "0.05"]).get()
+    let args = try Self.parse(
+      layer, ["--problem", "p", "--method", "sparsegpt", "--sparsity", "0.5", "--out", "o", "--percdamp", "0.05"]
+    ).get()
     let given = readMethodOptions(args)
     #expect(given.count == 1 && given[0].option.cliName == "damping" && given[0].value == "0.05")
   }
@@ -256,7 +275,9 @@ struct CommandLineTests {
     }
     #expect(examples.count >= 2, "the examples of quickstart and merge")
     for (command, words) in examples {
-      #expect(throws: Never.self, "prune \(command.name) \(words.joined(separator: " "))") { try Self.parse(command, words).get() }
+      #expect(throws: Never.self, "prune \(command.name) \(words.joined(separator: " "))") {
+        try Self.parse(command, words).get()
+      }
     }
   }
 
@@ -266,7 +287,8 @@ struct CommandLineTests {
   func editDistances() {
     let cases: [(String, String, Int)] = [
       ("modle", "model", 1), ("sparsty", "sparsity", 1), ("kitten", "sitting", 3), ("", "abc", 3), ("abc", "", 3),
-      ("abc", "abc", 0), ("ab", "ba", 1), ("ca", "abc", 3), ("blocksze", "blocksize", 1), ("block_size", "block-size", 1),
+      ("abc", "abc", 0), ("ab", "ba", 1), ("ca", "abc", 3), ("blocksze", "blocksize", 1),
+      ("block_size", "block-size", 1),
     ]
     for (a, b, d) in cases {
       #expect(editDistance(a, b) == d, "\(a) → \(b)")
@@ -283,13 +305,13 @@ struct CommandLineTests {
     #expect(nearest("model", among: ["model"]) == nil, "an exact match is not a suggestion")
     #expect(Command.unknown("modle").hint == "did you mean 'model'? 'prune help' lists the commands.")
     let layer = try #require(Command.named("layer"))
-    guard case let .failure(error) = Self.parse(layer, ["--sparsty", "0.5"]) else {
+    guard case .failure(let error) = Self.parse(layer, ["--sparsty", "0.5"]) else {
       Issue.record("--sparsty was accepted")
       return
     }
     #expect(error.message == "unknown option --sparsty")
     #expect(error.hint == "did you mean --sparsity? 'prune help layer' lists its options.")
-    guard case let .failure(value) = Self.parse(layer, ["--method", "wnda"]) else {
+    guard case .failure(let value) = Self.parse(layer, ["--method", "wnda"]) else {
       Issue.record("--method wnda was accepted")
       return
     }
