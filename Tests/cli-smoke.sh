@@ -211,6 +211,12 @@ ok "prune --version" -- "$BIN" --version
 [ "$(cat "$WORK/stdout")" = "prune (PruneKit) $version" ] || fail "prune --version: '$(cat "$WORK/stdout")', want PruneKit $version"
 ok "prune version" -- "$BIN" version
 [ "$(cat "$WORK/stdout")" = "prune (PruneKit) $version" ] || fail "prune version: '$(cat "$WORK/stdout")'"
+bad 2 "unexpected argument 'extra'" "a stray word after version" -- "$BIN" --version extra
+bad 2 "unexpected argument 'extra'" "a stray word after help NAME" -- "$BIN" help layer extra
+ok "prune help layer --help" -- "$BIN" help layer --help
+grep -q "^Usage: prune layer " "$WORK/stdout" || fail "prune help layer --help does not print the usage of layer"
+# An unbounded range is written as a bound, not as Int.max.
+bad 2 "--seed must be an integer ≥ 0, got '-1'" "a negative seed" -- "$BIN" vectors --out "$WORK/vq" --no-real --seed -1
 
 # --- prune eval: usage errors (exit 2) and a missing model (exit 1); no model needed ------------
 ok "prune help eval" -- "$BIN" help eval

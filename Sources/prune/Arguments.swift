@@ -69,6 +69,8 @@ struct ValueSpec: Sendable {
   /// The default as the usage text shows it; nil when the option has none (or when its help
   /// says it, as the method options' does).
   let defaultText: String?
+  /// The values it accepts, when it is one of a list (`float`, `double`); nil for any other kind.
+  let choices: [String]?
   /// Reads the text of a value given under `spelling` (`--seed`); throws a usage error that names
   /// the spelling and what it accepts.
   let read: @Sendable (_ text: String, _ spelling: String) throws(CLIError) -> any Sendable
@@ -100,13 +102,14 @@ struct Option<Value: Sendable>: DeclaredOption {
   init(
     _ name: String, aliases: [String] = [], placeholder: String, synopsis: String? = nil,
     default defaultValue: Value? = nil,
-    defaultText: String? = nil, help: String, read: @escaping @Sendable (String, String) throws(CLIError) -> Value
+    defaultText: String? = nil, choices: [String]? = nil, help: String,
+    read: @escaping @Sendable (String, String) throws(CLIError) -> Value
   ) {
     self.defaultValue = defaultValue
     let shown = defaultText ?? defaultValue.map { "\($0)" }
     spec = OptionSpec(
       name: name, aliases: aliases,
-      value: ValueSpec(placeholder: placeholder, synopsis: synopsis, defaultText: shown) {
+      value: ValueSpec(placeholder: placeholder, synopsis: synopsis, defaultText: shown, choices: choices) {
         text, spelling throws(CLIError) in
         try read(text, spelling)
       },
@@ -143,6 +146,17 @@ extension Option where Value == URL {
   }
 }
 
+/// "in 1...4096", or "≥ 0" when the range has no upper bound a user could mean (`Int.max`).
+func rangeText(_ range: ClosedRange<Int>) -> String {
+  range.upperBound == .max ? "≥ \(range.lowerBound)" : "in \(range.lowerBound)...\(range.upperBound)"
+}
+
+/// "in 0...1e+300", or "≥ 0" when the range reaches the largest finite number.
+func rangeText(_ range: ClosedRange<Double>) -> String {
+  range.upperBound == .greatestFiniteMagnitude
+    ? "≥ \(range.lowerBound)" : "in \(range.lowerBound)...\(range.upperBound)"
+}
+
 extension Option where Value == Int {
   /// A whole number in `range`.
   static func integer(
@@ -156,7 +170,7 @@ extension Option where Value == Int {
       text, spelling throws(CLIError) in
       guard let v = Int(text), range.contains(v) else {
         throw CLIError(
-          "\(spelling) must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(text)'",
+          "\(spelling) must be an integer \(rangeText(range)), got '\(text)'",
           hint: "write \(spelling) followed by a whole number in that range.")
       }
       return v
@@ -175,7 +189,7 @@ extension Option where Value == Double {
       text, spelling throws(CLIError) in
       guard let v = Double(text), v.isFinite, range.contains(v) else {
         throw CLIError(
-          "\(spelling) must be a number in \(range.lowerBound)...\(range.upperBound), got '\(text)'",
+          "\(spelling) must be a number \(rangeText(range)), got '\(text)'",
           hint: "write \(spelling) followed by a number in that range.")
       }
       return v
@@ -210,7 +224,7 @@ extension Option {
     return Option(
       name, aliases: aliases, placeholder: placeholder, synopsis: synopsis.count <= 64 ? synopsis : nil,
       default: defaultValue,
-      defaultText: defaultText, help: help
+      defaultText: defaultText, choices: names, help: help
     ) { text, _ throws(CLIError) in
       if let v = values.first(where: { $0.0 == text }) { return v.1 }
       throw CLIError(

@@ -9,18 +9,29 @@ import PruneKit
 func prune(_ argv: [String]) -> Int32 {
   switch argv.first {
   case nil, "help", "--help", "-h":
-    // `prune help`, or `prune help NAME` for a command's usage.
-    guard argv.count >= 2 else {
+    // `prune help`, or `prune help NAME` for a command's usage (-h and --help after it change nothing).
+    let names = argv.dropFirst().filter { !Command.asksForHelp([$0]) }
+    guard let name = names.first else {
       print(Command.overview, terminator: "")
       return 0
     }
-    guard let command = Command.named(argv[1]) else {
-      printError("prune: \(Command.unknown(argv[1]))")
+    guard let command = Command.named(name) else {
+      printError("prune: \(Command.unknown(name))")
+      return 2
+    }
+    if names.count > 1 {
+      printError(
+        "prune help: \(CLIError("unexpected argument '\(names[1])'", hint: "give one command: prune help \(name)."))")
       return 2
     }
     print(command.usage)
     return 0
   case "--version", "version":
+    if argv.count > 1 {
+      printError(
+        "prune \(argv[0]): \(CLIError("unexpected argument '\(argv[1])'", hint: "prune --version takes none."))")
+      return 2
+    }
     print(Command.version)
     return 0
   default:

@@ -21,14 +21,12 @@ struct CommandLineTests {
     Result { () throws(CLIError) in try Arguments(parsing: words, for: command) }
   }
 
-  /// A value the option accepts: the first of its synopsis's alternatives (`float|double`), else
-  /// the first of a few typical values that it reads.
+  /// A value the option accepts: the first of its choices (`float`), else the first of a few
+  /// typical values that it reads.
   static func sampleValue(_ option: OptionSpec, in command: Command) -> String? {
     guard let value = option.value else { return nil }
-    var candidates = ["1", "0.5", "0-3", "0,15", "sparsegpt,wanda", "x.safetensors"]
-    if let synopsis = value.synopsis, synopsis.contains("|") {
-      candidates.insert(String(synopsis.split(separator: "|")[0]), at: 0)
-    }
+    let candidates =
+      (value.choices ?? []) + ["1", "16", "256", "0.5", "0-3", "0,15", "sparsegpt,wanda", "x.safetensors"]
     return candidates.first { (try? value.read($0, "--\(option.name)")) != nil }
   }
 
@@ -84,8 +82,13 @@ struct CommandLineTests {
   func everyOptionParses() throws {
     for command in Self.commands {
       for form in command.forms {
-        let base = Self.minimalLine(form, of: command)
-        for option in command.options(of: form) where !form.required.contains(where: { $0.name == option.name }) {
+        let line = Self.minimalLine(form, of: command)
+        for option in command.options(of: form) {
+          // The minimal line without this option, if it holds it; it is added back below.
+          var base = line
+          if let i = base.firstIndex(of: "--\(option.name)") {
+            base.removeSubrange(i..<(option.isFlag ? i + 1 : i + 2))
+          }
           for spelling in option.spellings {
             let value = Self.sampleValue(option, in: command)
             if option.value != nil, value == nil {
@@ -109,6 +112,19 @@ struct CommandLineTests {
         }
       }
     }
+  }
+
+  @Test("a range without a meaningful upper bound is written as its lower bound, not as Int.max")
+  func ranges() throws {
+    #expect(rangeText(1...256) == "in 1...256")
+    #expect(rangeText(0...Int.max) == "≥ 0")
+    #expect(rangeText(0...Double.greatestFiniteMagnitude) == "≥ 0.0")
+    let vectors = try #require(Command.named("vectors"))
+    guard case .failure(let error) = Self.parse(vectors, ["--out", "v", "--seed", "-1"]) else {
+      Issue.record("--seed -1 was accepted")
+      return
+    }
+    #expect(error.message == "--seed must be an integer ≥ 0, got '-1'")
   }
 
   @Test("a value option without a value names it: at the end, before another option, or empty")
@@ -164,7 +180,8 @@ struct CommandLineTests {
         #expect(throws: Never.self, "prune \(command.name) \(line.joined(separator: " "))") {
           try Self.parse(command, line).get()
         }
-        for required in form.required {
+        // (Without its selector, a line is read by another form, which has its own required options.)
+        for required in form.required where required.name != form.selector?.name {
           var words = line
           let i = words.firstIndex(of: "--\(required.name)")!
           words.removeSubrange(i..<(required.isFlag ? i + 1 : i + 2))
@@ -265,9 +282,15 @@ struct CommandLineTests {
       for line in text.split(separator: "\n") where line.trimmingCharacters(in: .whitespaces).hasPrefix("prune ") {
         candidates.append(line.trimmingCharacters(in: .whitespaces))
       }
-      candidates += text.components(separatedBy: "'").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
-        .filter { $0.hasPrefix("prune ") }
-      for candidate in candidates where !candidate.contains("...") && candidate.contains(" --") {
+      // (An apostrophe, as in "FISTAPruner's", is not a quote: a quoted line starts with 'prune .)
+      let quoted = try Regex("'(prune [^'\\n]*)'")
+      candidates += text.matches(of: quoted).compactMap { $0.output[1].substring.map(String.init) }
+      // A synopsis line (with [optional], (choice) or a|b) is not an example, nor is a mention of
+      // one option ('prune model --blocks').
+      for candidate in candidates
+      where !candidate.contains("...") && candidate.components(separatedBy: " --").count > 2
+        && !candidate.contains(where: "[(|".contains)
+      {
         let words = candidate.split(separator: " ").map(String.init)
         guard let other = Command.named(words[1]) else { continue }
         examples.append((other, Array(words.dropFirst(2))))
