@@ -122,6 +122,9 @@ let package = Package(
     .testTarget(
       name: "PrunePipelineTests", dependencies: ["PrunePipeline", "PruneOracle", "PruneTestSupport"],
       swiftSettings: simdFlags),
+    // The command line of `prune`: its parser, and every command's declaration and usage text
+    // (the executable's internals, by @testable import; Tests/cli-smoke.sh runs the binary itself).
+    .testTarget(name: "PruneCLITests", dependencies: ["prune", "PruneKit"], swiftSettings: simdFlags),
     // Every document and section that the sources, tests, scripts and pages cite exists.
     .testTarget(name: "DocumentationTests", dependencies: ["PruneTestSupport"]),
   ]

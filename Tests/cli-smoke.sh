@@ -153,11 +153,70 @@ bad 2 "does not apply to wanda" "option of another method" -- "$BIN" "${L[@]}" -
 bad 2 "is not an integer" "bad option value" -- "$BIN" "${L[@]}" --method sparsegpt --sparsity 0.5 --blocksize x --out "$OUT"
 bad 2 "--damping and --percdamp are the same option" "an option and its alias" -- "$BIN" "${L[@]}" --method sparsegpt --sparsity 0.5 \
   --damping 0.1 --percdamp 0.1 --out "$OUT"
-bad 2 "--precision must be float or double" "bad precision" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --precision half --out "$OUT"
+bad 2 "unknown precision 'half'" "bad precision" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --precision half --out "$OUT"
 bad 2 "--threads must be an integer" "zero threads" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --threads 0 --out "$OUT"
 bad 2 "--out given more than once" "repeated option" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --out "$OUT" --out "$WORK/o2"
 bad 2 "unexpected argument 'extra'" "positional argument" -- "$BIN" "${L[@]}" extra --method wanda --sparsity 0.5 --out "$OUT"
 bad 2 "unknown command 'layers'" "unknown command" -- "$BIN" layers
+
+# --- the command line: flags take no value, every word belongs to an option, help and version ----
+# Boolean flags never take a value, neither as the next word nor after "=": each of these turned
+# the flag on (and exited 0 or went on running) before.
+VP=(verify --problem "$P" --candidate "$WORK/w-wanda.safetensors" --sparsity 0.5/row)
+bad 2 "--json takes no value; got 'false'" "--json false" -- "$BIN" "${VP[@]}" --json false
+bad 2 "--json takes no value; got 'false'" "--json=false" -- "$BIN" "${VP[@]}" --json=false
+bad 2 "--quiet takes no value; got 'banana'" "--quiet banana" -- "$BIN" vectors --out "$WORK/vq" --no-real --quiet banana
+bad 2 "--no-real takes no value; got 'false'" "--no-real=false" -- "$BIN" vectors --out "$WORK/vq" --no-real=false
+bad 2 "--resume takes no value; got 'no'" "--resume no" -- "$BIN" model --model m.gguf --method wanda --sparsity 0.5 \
+  --protocol austen-quick --out "$WORK/m" --resume no
+bad 2 "--no-real takes no value; got 'extra'" "a stray word after a flag" -- "$BIN" vectors --out "$WORK/vq" --no-real extra
+[ -e "$WORK/vq" ] && fail "vectors with a stray word wrote $WORK/vq"
+bad 2 "unexpected argument '-0.5'" "a stray number" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 -0.5 --out "$OUT"
+# A value option needs its value: at the end of the line, or before another option.
+bad 2 "--out needs a value" "--out at the end" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --out
+bad 2 "--out needs a value; it is followed by --report" "--out before an option" -- "$BIN" "${L[@]}" --method wanda \
+  --sparsity 0.5 --out --report "$WORK/r.json"
+[ -e "$WORK/r.json" ] && fail "--out without a value wrote a report"
+bad 2 "--out needs a value; got an empty one" "--out ''" -- "$BIN" "${L[@]}" --method wanda --sparsity 0.5 --out ""
+bad 2 "--prune_method and --method are the same option" "an option and its alias" -- "$BIN" model --model m.gguf \
+  --prune_method wanda --method wanda --sparsity 0.5 --protocol austen-quick --out "$WORK/m"
+bad 2 "--problem does not go with --manifest" "an option of the other form" -- "$BIN" verify --manifest m.json --problem "$P"
+bad 2 "--candidates goes with --manifest" "an option of the other form" -- "$BIN" "${VP[@]}" --candidates "$WORK"
+# Did you mean: the nearest command, option or value within a third of its length.
+bad 2 "unknown command 'modle'. Hint: did you mean 'model'?" "a mistyped command" -- "$BIN" modle
+bad 2 "unknown command 'vrify'. Hint: did you mean 'verify'?" "help for a mistyped command" -- "$BIN" help vrify
+bad 2 "unknown option --sparsty. Hint: did you mean --sparsity?" "a mistyped option" -- "$BIN" "${L[@]}" --method wanda \
+  --sparsty 0.5 --out "$OUT"
+bad 2 "unknown option -sparsity. Hint: did you mean --sparsity?" "one dash" -- "$BIN" "${L[@]}" --method wanda \
+  -sparsity 0.5 --out "$OUT"
+bad 2 "unknown method 'wnda'. Hint: did you mean 'wanda'?" "a mistyped value" -- "$BIN" "${L[@]}" --method wnda \
+  --sparsity 0.5 --out "$OUT"
+bad 2 "unknown option --xyzzy. Hint: 'prune help layer' lists its options." "no near option" -- "$BIN" "${L[@]}" \
+  --method wanda --sparsity 0.5 --xyzzy 1 --out "$OUT"
+# -h and --help print the command's usage and exit 0, whatever else is on the line; so does
+# 'prune help NAME', for the hidden test helpers too.
+for command in quickstart layer model merge sweep eval verify vectors make-problem make-model; do
+  ok "prune help $command" -- "$BIN" help "$command"
+  cp "$WORK/stdout" "$WORK/usage"
+  grep -q "^Usage: prune $command " "$WORK/usage" || fail "prune help $command: no synopsis: $(head -1 "$WORK/usage")"
+  for words in "-h" "--help" "--bogus x -h --json=false extra" "--out --help" "--threads 0 --help --threads 1"; do
+    # shellcheck disable=SC2086  # the words are split on purpose
+    ok "prune $command $words" -- "$BIN" "$command" $words
+    cmp -s "$WORK/stdout" "$WORK/usage" || fail "prune $command $words does not print the usage of prune help $command"
+  done
+done
+# --version: the one version of PruneKit (PruneKitVersion.current), also as 'prune version'.
+version="$(grep -rh -A3 'enum PruneKitVersion' Sources | sed -n 's/.*static let current = "\(.*\)".*/\1/p')"
+ok "prune --version" -- "$BIN" --version
+[ "$(cat "$WORK/stdout")" = "prune (PruneKit) $version" ] || fail "prune --version: '$(cat "$WORK/stdout")', want PruneKit $version"
+ok "prune version" -- "$BIN" version
+[ "$(cat "$WORK/stdout")" = "prune (PruneKit) $version" ] || fail "prune version: '$(cat "$WORK/stdout")'"
+bad 2 "unexpected argument 'extra'" "a stray word after version" -- "$BIN" --version extra
+bad 2 "unexpected argument 'extra'" "a stray word after help NAME" -- "$BIN" help layer extra
+ok "prune help layer --help" -- "$BIN" help layer --help
+grep -q "^Usage: prune layer " "$WORK/stdout" || fail "prune help layer --help does not print the usage of layer"
+# An unbounded range is written as a bound, not as Int.max.
+bad 2 "--seed must be an integer ≥ 0, got '-1'" "a negative seed" -- "$BIN" vectors --out "$WORK/vq" --no-real --seed -1
 
 # --- prune eval: usage errors (exit 2) and a missing model (exit 1); no model needed ------------
 ok "prune help eval" -- "$BIN" help eval

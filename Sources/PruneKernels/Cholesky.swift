@@ -88,8 +88,8 @@ public enum CholeskyError: PruneKitError, Equatable {
   }
 
   public var hint: String? {
-    "the Gram matrix may be singular (too few calibration tokens, dead inputs) or contain NaN/Inf; add"
-      + " damping or calibration data."
+    "the Gram matrix may be singular (too few calibration tokens, dead inputs) or contain NaN/Inf; raise"
+      + " the damping (--damping) or add calibration data."
   }
 }
 

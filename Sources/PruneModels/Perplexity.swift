@@ -83,7 +83,7 @@ public enum PerplexityError: PruneKitError, Equatable {
   public var hint: String? {
     switch self {
     case .invalidSequenceLength: return "use --seqlen 2 or more (the protocols use 1024 and 2048)."
-    case .invalidWindowCount: return "ask for at least one window, or leave the count out to use every complete window."
+    case .invalidWindowCount: return "give --windows 1 or more, or leave --windows out to use every complete window."
     case .textTooShort: return "use a longer text, a shorter --seqlen or fewer --windows."
     case .forward(let error): return error.hint
     }

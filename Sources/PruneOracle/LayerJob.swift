@@ -125,7 +125,7 @@ public struct LayerJob: Sendable {
     if mask != nil, !Self.maskMethods.contains(method) {
       throw .usage(
         "--mask given to \(method), which chooses its own mask",
-        hint: "a given mask works with \(Self.maskMethods.map(\.rawValue).joined(separator: ", "))")
+        hint: "--mask works with --method \(Self.maskMethods.map(\.rawValue).joined(separator: ", "))")
     }
   }
 

@@ -221,7 +221,7 @@ public struct SweepJob: Sendable {
     for m in methods {
       for p in patterns {
         do { plans.append((m, p, try Self.pattern(p, for: m.method))) } catch {
-          throw .usage("\(m.method) at \(p): \(error.message)", hint: "give sparsities such as 0.5,0.7 or 2:4")
+          throw .usage("\(m.method) at \(p): \(error.message)", hint: "give --sparsities such as 0.5,0.7 or 2:4")
         }
       }
     }
@@ -244,7 +244,7 @@ public struct SweepJob: Sendable {
     } catch let e as ModelPruningError {
       throw .pruning(e)
     } catch {
-      throw .usage("\(error)", hint: "check the protocol")
+      throw .usage("\(error)", hint: "check --protocol")
     }
 
     // The folder is created only now that every input has been read, and removed again when the

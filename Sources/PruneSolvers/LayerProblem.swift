@@ -251,7 +251,7 @@ public enum LayerProblemError: PruneKitError, Equatable {
           + " earlier layer overflowed or its weights are not finite; check the model file and the calibration run."
       default:
         return "NaN or Inf in weights or activations, or a Gram that overflowed its precision (activations"
-          + " too large); check the model file and the calibration run, or use double precision."
+          + " too large); check the model file and the calibration run, or use --precision double."
       }
     case .negativeDiagonal:
       return "the Gram was not formed as Σ x xᵀ; check its producer (or that 'cross_gram' and 'gram' are not swapped)."

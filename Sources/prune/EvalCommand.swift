@@ -9,66 +9,84 @@ import PruneKit
 extension Command {
   static let eval = Command(
     name: "eval", summary: "perplexity of a model on a text (or a whole evaluation protocol)",
-    usage: """
-      Usage: prune eval --model M (--text FILE --seqlen L [--windows N] | --protocol austen-quick|austen-std)
-                        [--json] [--quiet] [--threads N] [--corpus DIR]
-
+    forms: [
+      Form([
+        .required(EvalOptions.model),
+        .oneOf(
+          [
+            [.required(EvalOptions.text), .required(EvalOptions.seqlen), .optional(EvalOptions.windows)],
+            [.required(EvalOptions.protocolName)],
+          ],
+          required: true),
+        .optional(EvalOptions.json), .optional(SharedOptions.quiet), .optional(SharedOptions.threads),
+        .optional(EvalOptions.corpus),
+      ])
+    ],
+    about: """
       Perplexity = exp(mean next-token negative log-likelihood). The whole text is tokenized once with
       no BOS or EOS; it is cut into non-overlapping windows of L tokens starting at token 0 (a trailing
       partial window is dropped); each window is run on its own from position 0 and gives L - 1
       predictions. Float32 model.
-
-        --model M          a GGUF file (weights and tokenizer) or a Hugging Face folder: config.json,
-                           model.safetensors or model.safetensors.index.json with its shards, tokenizer.json
-        --text FILE        a UTF-8 text file
-        --seqlen L         tokens per window (at least 2)
-        --windows N        evaluate the first N windows (default: every complete window)
-        --protocol P       austen-quick: the first 16 windows of 1024 tokens of prideprejudice.txt
-                           austen-std:   every complete 2048-token window of prideprejudice.txt
-                           (text from the embedded corpus, checked by sha256; replaces --text,
-                           --seqlen and --windows)
-        --corpus DIR       the corpus folder for --protocol (default: Fixtures/janeausten of the checkout
-                           the tool was built from)
-        --json             print one JSON object: perplexity, tokens (predicted), windows, seqlen,
-                           seconds (of the forward passes)
-        --quiet            no progress lines on standard error
-        --threads N        kernel threads (default: all processors); results do not depend on it
-
+      """,
+    sections: [
+      OptionSection([
+        EvalOptions.model, EvalOptions.text, EvalOptions.seqlen, EvalOptions.windows, EvalOptions.protocolName,
+        EvalOptions.corpus,
+        EvalOptions.json, SharedOptions.quiet, SharedOptions.threads,
+      ])
+    ],
+    epilogue: """
       Progress goes to standard error, one line per window. Exit status: 0 on success; 1 when the model
       or text cannot be read or is too short; 2 for usage errors.
       """,
-    run: { args in try runEval(&args) })
+    run: runEval)
 }
 
-func runEval(_ args: inout Arguments) throws {
-  let modelPath = try args.required("model", hint: "give a GGUF file or a Hugging Face folder: --model PATH")
-  let textPath = args.string("text")
-  let seqlenGiven = args.string("seqlen") != nil
-  let windowsGiven = args.string("windows") != nil
-  let seqlenValue = try args.int("seqlen", default: 0, range: 2...1 << 20)
-  let windowsValue = try args.int("windows", default: 0, range: 1...1 << 30)
-  let protocolName = args.string("protocol")
-  let corpusPath = args.string("corpus")
-  let json = args.flag("json")
-  let quiet = args.flag("quiet")
-  let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
-  try args.finish()
+/// The options of `prune eval`.
+enum EvalOptions {
+  static let model = Option.text(
+    "model", placeholder: "M",
+    help: "a GGUF file (weights and tokenizer) or a Hugging Face folder: config.json, model.safetensors or"
+      + " model.safetensors.index.json with its shards, tokenizer.json")
+  static let text = Option.text("text", placeholder: "FILE", help: "a UTF-8 text file")
+  static let seqlen = Option.integer("seqlen", placeholder: "L", in: 2...1 << 20, help: "tokens per window")
+  static let windows = Option.integer(
+    "windows", in: 1...1 << 30, help: "evaluate the first N windows (default: every complete window)")
+  static let protocolName = Option.choice(
+    "protocol", among: EvaluationProtocol.allCases, placeholder: "P",
+    help: """
+      austen-quick: the first 16 windows of 1024 tokens of prideprejudice.txt
+      austen-std:   every complete 2048-token window of prideprejudice.txt
+      (text from the embedded corpus, checked by sha256; replaces --text, --seqlen and --windows)
+      """)
+  static let corpus = Option.text(
+    "corpus", placeholder: "DIR",
+    help: "the corpus folder for --protocol (default: Fixtures/janeausten of the checkout the tool was built from)")
+  static let json = Flag(
+    "json",
+    help: "print one JSON object: perplexity, tokens (predicted), windows, seqlen, seconds (of the forward passes)")
+}
+
+func runEval(_ args: Arguments) throws {
+  let modelPath = args.value(EvalOptions.model)
+  let textPath = args[EvalOptions.text]
+  let seqlen = args[EvalOptions.seqlen]
+  let windowCount = args[EvalOptions.windows]
+  let corpusPath = args[EvalOptions.corpus]
+  let json = args[EvalOptions.json]
+  let quiet = args[SharedOptions.quiet]
+  let threads = args.value(SharedOptions.threads)
 
   // The text, window length and window count: from a protocol or from the options.
   let sequenceLength: Int
   let windows: Int?
   let loadText: () throws -> (String, String)
-  if let protocolName {
-    let names = EvaluationProtocol.allCases.map(\.rawValue).joined(separator: ", ")
-    guard let proto = EvaluationProtocol(rawValue: protocolName) else {
-      throw CLIError("unknown protocol '\(protocolName)'", hint: "one of \(names)")
-    }
-    if textPath != nil || seqlenGiven || windowsGiven {
+  if let proto = args[EvalOptions.protocolName] {
+    if textPath != nil || seqlen != nil || windowCount != nil {
       throw CLIError(
         "--protocol sets the text, --seqlen and --windows itself",
         hint: "give either --protocol or --text with --seqlen (and optionally --windows)")
     }
-    if let corpusPath, corpusPath.isEmpty { throw CLIError("--corpus needs a folder", hint: "write --corpus DIR") }
     let spec = proto.evaluation
     sequenceLength = spec.sequenceLength
     windows = spec.windows
@@ -77,15 +95,19 @@ func runEval(_ args: inout Arguments) throws {
       return (try spec.text(in: corpus), "\(proto.rawValue): \(spec.files.joined(separator: " + "))")
     }
   } else {
-    guard let textPath, !textPath.isEmpty else {
-      throw CLIError("missing --text", hint: "give a text file with --text FILE --seqlen L, or a whole protocol with --protocol austen-quick")
+    guard let textPath else {
+      throw CLIError(
+        "missing --text",
+        hint: "give a text file with --text FILE --seqlen L, or a whole protocol with --protocol austen-quick")
     }
-    if corpusPath != nil { throw CLIError("--corpus applies to --protocol only", hint: "drop --corpus or give --protocol") }
-    guard seqlenGiven else {
+    if corpusPath != nil {
+      throw CLIError("--corpus applies to --protocol only", hint: "drop --corpus or give --protocol")
+    }
+    guard let seqlen else {
       throw CLIError("missing --seqlen", hint: "give the tokens per window, e.g. --seqlen 1024")
     }
-    sequenceLength = seqlenValue
-    windows = windowsGiven ? windowsValue : nil
+    sequenceLength = seqlen
+    windows = windowCount
     loadText = {
       let url = URL(fileURLWithPath: textPath)
       guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -125,8 +147,10 @@ func runEval(_ args: inout Arguments) throws {
   progress("eval: \(textName): \(tokens.count) tokens; \(windowText) of \(sequenceLength) tokens; \(threads) thread(s)")
   let report: PerplexityReport
   do throws(PerplexityError) {
-    report = try Perplexity.evaluate(loaded.model, tokens: tokens, sequenceLength: sequenceLength, windows: windows) { p in
-      progress(String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
+    report = try Perplexity.evaluate(loaded.model, tokens: tokens, sequenceLength: sequenceLength, windows: windows) {
+      p in
+      progress(
+        String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
     }
   } catch {
     throw CLIError(error, exitCode: 1)

@@ -8,31 +8,60 @@ import PruneKit
 extension Command {
   static let makeModel = Command(
     name: "make-model", summary: "test helper: write a small seeded LLaMA model folder",
-    usage: """
-      Usage: prune make-model --out DIR [--layers 6] [--hidden 128] [--intermediate 320] [--heads 4]
-                              [--kv-heads 2] [--vocab 256] [--seed 1]
-
+    forms: [
+      Form(
+        [.required(MakeModelOptions.out)]
+          + ([
+            MakeModelOptions.layers, MakeModelOptions.hidden, MakeModelOptions.intermediate, MakeModelOptions.heads,
+            MakeModelOptions.keyValueHeads, MakeModelOptions.vocabulary, MakeModelOptions.seed,
+          ] as [any DeclaredOption]).map { Synopsis.optional($0) })
+    ],
+    about: """
       Test helper (used by Tests/fault-kill.sh; not listed by 'prune help'). Writes DIR (which must
       not exist) with config.json (LlamaForCausalLM, tied head), model.safetensors (seeded random F32
       weights) and tokenizer.json (byte-level BPE: one token per byte, 256 tokens, no merges), which
-      'prune model', 'prune eval' and transformers read. --vocab sets the embedding's rows (256 or more;
-      the ids beyond 255 are never produced by the tokenizer, they only make the file larger).
+      'prune model', 'prune eval' and transformers read.
       """,
-    run: { args in try runMakeModel(&args) }, hidden: true)
+    sections: [
+      OptionSection([
+        MakeModelOptions.out, MakeModelOptions.layers, MakeModelOptions.hidden, MakeModelOptions.intermediate,
+        MakeModelOptions.heads, MakeModelOptions.keyValueHeads, MakeModelOptions.vocabulary, MakeModelOptions.seed,
+      ])
+    ],
+    hidden: true, run: runMakeModel)
 }
 
-func runMakeModel(_ args: inout Arguments) throws {
-  let out = try args.required("out", hint: "give the folder to write: --out DIR")
+/// The options of `prune make-model`; the defaults are `SyntheticModelFolder.Shape()`'s.
+enum MakeModelOptions {
+  static let out = Option.text("out", placeholder: "DIR", help: "the model folder to write (must not exist)")
+  static let layers = Option.integer(
+    "layers", in: 1...256, default: SyntheticModelFolder.Shape().layers, help: "decoder blocks")
+  static let hidden = Option.integer(
+    "hidden", in: 2...16384, default: SyntheticModelFolder.Shape().hidden, help: "hidden size")
+  static let intermediate = Option.integer(
+    "intermediate", in: 1...65536, default: SyntheticModelFolder.Shape().intermediate, help: "FFN size")
+  static let heads = Option.integer(
+    "heads", in: 1...256, default: SyntheticModelFolder.Shape().heads, help: "attention heads")
+  static let keyValueHeads = Option.integer(
+    "kv-heads", in: 1...256, default: SyntheticModelFolder.Shape().keyValueHeads, help: "key-value heads")
+  static let vocabulary = Option.integer(
+    "vocab", in: 256...1 << 20, default: SyntheticModelFolder.Shape().vocabulary,
+    help: "the embedding's rows; the ids beyond 255 are never produced by the tokenizer and only make the file larger")
+  static let seed = Option.integer("seed", in: 0...Int.max, default: 1, help: "seed of the weights")
+}
+
+func runMakeModel(_ args: Arguments) throws {
+  let out = args.value(MakeModelOptions.out)
   var shape = SyntheticModelFolder.Shape()
-  shape.layers = try args.int("layers", default: shape.layers, range: 1...256)
-  shape.hidden = try args.int("hidden", default: shape.hidden, range: 2...16384)
-  shape.intermediate = try args.int("intermediate", default: shape.intermediate, range: 1...65536)
-  shape.heads = try args.int("heads", default: shape.heads, range: 1...256)
-  shape.keyValueHeads = try args.int("kv-heads", default: shape.keyValueHeads, range: 1...256)
-  shape.vocabulary = try args.int("vocab", default: shape.vocabulary, range: 256...1 << 20)
-  let seed = try args.int("seed", default: 1, range: 0...Int.max)
-  try args.finish()
-  guard shape.hidden % shape.heads == 0, shape.heads % shape.keyValueHeads == 0, (shape.hidden / shape.heads) % 2 == 0 else {
+  shape.layers = args.value(MakeModelOptions.layers)
+  shape.hidden = args.value(MakeModelOptions.hidden)
+  shape.intermediate = args.value(MakeModelOptions.intermediate)
+  shape.heads = args.value(MakeModelOptions.heads)
+  shape.keyValueHeads = args.value(MakeModelOptions.keyValueHeads)
+  shape.vocabulary = args.value(MakeModelOptions.vocabulary)
+  let seed = args.value(MakeModelOptions.seed)
+  guard shape.hidden % shape.heads == 0, shape.heads % shape.keyValueHeads == 0, (shape.hidden / shape.heads) % 2 == 0
+  else {
     throw CLIError(
       "--hidden \(shape.hidden), --heads \(shape.heads), --kv-heads \(shape.keyValueHeads) do not fit",
       hint: "--hidden must be a multiple of --heads with an even quotient, and --heads a multiple of --kv-heads")
@@ -42,5 +71,6 @@ func runMakeModel(_ args: inout Arguments) throws {
   } catch {
     throw CLIError(error, exitCode: 1)
   }
-  print("wrote \(out): \(shape.layers) blocks, hidden \(shape.hidden), intermediate \(shape.intermediate), seed \(seed)")
+  print(
+    "wrote \(out): \(shape.layers) blocks, hidden \(shape.hidden), intermediate \(shape.intermediate), seed \(seed)")
 }

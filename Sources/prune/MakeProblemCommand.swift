@@ -8,38 +8,59 @@ import PruneKit
 extension Command {
   static let makeProblem = Command(
     name: "make-problem", summary: "test helper: write a small seeded layer-problem file",
-    usage: """
-      Usage: prune make-problem --out P.safetensors [--rows 8] [--columns 16] [--tokens 64] [--seed 1]
-                                [--form inputs|gram|corrected] [--defect NAME]
-
+    forms: [
+      Form(
+        [.required(MakeProblemOptions.out)]
+          + ([
+            MakeProblemOptions.rows, MakeProblemOptions.columns, MakeProblemOptions.tokens, MakeProblemOptions.seed,
+            MakeProblemOptions.form, MakeProblemOptions.defect,
+          ] as [any DeclaredOption]).map { Synopsis.optional($0) })
+    ],
+    about: """
       Test helper (used by Tests/cli-smoke.sh; not listed by 'prune help'). Writes a seeded random
       layer problem: W uniform in [-1, 1], inputs with outlier-scaled, correlated features.
-
-        --form inputs     'weight' F32, 'inputs' F32 [tokens, columns], 'count' (default)
-        --form gram       'weight' F32, 'gram' F64 accumulated in Double, 'count'
-        --form corrected  'gram' = G* of X* = X + noise, 'cross_gram' K, 'dense_gram' G, 'count'
-        --defect NAME     none | no-weight | no-data | inputs-shape | gram-shape | nan-inputs |
-                          inf-weight | asymmetric | no-dense-gram | truncated
       """,
-    run: { args in try runMakeProblem(&args) }, hidden: true)
+    sections: [
+      OptionSection([
+        MakeProblemOptions.out, MakeProblemOptions.rows, MakeProblemOptions.columns, MakeProblemOptions.tokens,
+        MakeProblemOptions.seed, MakeProblemOptions.form, MakeProblemOptions.defect,
+      ])
+    ],
+    hidden: true, run: runMakeProblem)
 }
 
-func runMakeProblem(_ args: inout Arguments) throws {
-  let outPath = try args.required("out", hint: "give the file to write: --out P.safetensors")
-  let rows = try args.int("rows", default: 8, range: 1...1 << 16)
-  let columns = try args.int("columns", default: 16, range: 1...1 << 16)
-  let tokens = try args.int("tokens", default: 64, range: 1...1 << 24)
-  let seed = try args.int("seed", default: 1, range: 0...Int.max)
-  let form = args.string("form") ?? "inputs"
-  let defect = args.string("defect") ?? "none"
-  try args.finish()
-  let forms = ["inputs", "gram", "corrected"]
-  let defects = [
+/// The options of `prune make-problem`.
+enum MakeProblemOptions {
+  static let out = Option.text("out", placeholder: "P.safetensors", help: "the file to write")
+  static let rows = Option.integer("rows", in: 1...1 << 16, default: 8, help: "outputs of W")
+  static let columns = Option.integer("columns", in: 1...1 << 16, default: 16, help: "inputs of W")
+  static let tokens = Option.integer("tokens", in: 1...1 << 24, default: 64, help: "calibration tokens")
+  static let seed = Option.integer("seed", in: 0...Int.max, default: 1, help: "seed of W and the inputs")
+  static let form = Option.choice(
+    "form", among: ["inputs", "gram", "corrected"], placeholder: "F", default: "inputs",
+    help: """
+      inputs: 'weight' F32, 'inputs' F32 [tokens, columns], 'count'
+      gram: 'weight' F32, 'gram' F64 accumulated in Double, 'count'
+      corrected: 'gram' = G* of X* = X + noise, 'cross_gram' K, 'dense_gram' G, 'count'
+      """)
+  static let defects = [
     "none", "no-weight", "no-data", "inputs-shape", "gram-shape", "nan-inputs", "inf-weight", "asymmetric",
-    "no-dense-gram", "truncated",
+    "no-dense-gram",
+    "truncated",
   ]
-  guard forms.contains(form) else { throw CLIError("unknown --form '\(form)'", hint: forms.joined(separator: ", ")) }
-  guard defects.contains(defect) else { throw CLIError("unknown --defect '\(defect)'", hint: defects.joined(separator: ", ")) }
+  static let defect = Option.choice(
+    "defect", among: defects, placeholder: "NAME", default: "none",
+    help: "one deliberate defect of the file: \(defects.joined(separator: ", "))")
+}
+
+func runMakeProblem(_ args: Arguments) throws {
+  let outPath = args.value(MakeProblemOptions.out)
+  let rows = args.value(MakeProblemOptions.rows)
+  let columns = args.value(MakeProblemOptions.columns)
+  let tokens = args.value(MakeProblemOptions.tokens)
+  let seed = args.value(MakeProblemOptions.seed)
+  let form = args.value(MakeProblemOptions.form)
+  let defect = args.value(MakeProblemOptions.defect)
 
   var (w, x) = SyntheticLayerProblem.make(rows: rows, columns: columns, tokens: tokens, seed: UInt64(seed))
   if defect == "nan-inputs" { x[tokens / 2, columns / 2] = .nan }

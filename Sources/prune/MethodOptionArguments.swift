@@ -1,28 +1,39 @@
 // Method options on the command line, all from their declarations (`MethodOption.all`,
-// PruneSolvers/MethodOptions.swift): reading them under their names and aliases, setting them for
-// a method (layer, model, sweep), and the help table of `prune help layer`.
+// PruneSolvers/MethodOptions.swift): their command-line declarations (name, aliases, help) for the
+// commands that take them (layer, model, sweep), reading them, and setting them for a method.
 
 import Foundation
 import PruneKit
 
-/// The method options given on the command line, each with its value as typed, in declaration
-/// order. An option is read under its name (`--block-size`) or any alias (`--blocksize`); giving
-/// two spellings of one option is a usage error.
-func readMethodOptions(_ args: inout Arguments) throws -> [(option: MethodOption, value: String)] {
-  var given: [(option: MethodOption, value: String)] = []
-  for option in MethodOption.all {
-    var found: [(spelling: String, value: String)] = []
-    for spelling in [option.cliName] + option.aliases {
-      if let value = args.string(spelling) { found.append((spelling, value)) }
-    }
-    if found.count > 1 {
-      throw CLIError(
-        "\(found.map { "--\($0.spelling)" }.joined(separator: " and ")) are the same option",
-        hint: "give it once, as --\(option.cliName)")
-    }
-    if let first = found.first { given.append((option, first.value)) }
+/// The command-line declaration of each method option, in `MethodOption.all`'s order: its CLI
+/// name, its aliases and its help (the methods it applies to, what it means, its values and
+/// defaults). Its value is read as text here and checked against the method by `methodOptions`,
+/// since what it accepts depends on the method.
+let methodOptionDeclarations: [(option: MethodOption, declaration: Option<String>)] = MethodOption.all.map { option in
+  let methods = option.methods.map(\.rawValue).joined(separator: ", ")
+  let help = "[\(methods)] \(option.summary). Values: \(option.accepted). Default: \(option.defaults)"
+  return (option, Option.text(option.cliName, aliases: option.aliases, placeholder: placeholder(option), help: help))
+}
+
+/// The declarations of the method options that apply to at least one of `methods`.
+func methodOptionDeclarations(for methods: [PruningMethod]) -> [Option<String>] {
+  methodOptionDeclarations.filter { $0.option.methods.contains(where: methods.contains) }.map(\.declaration)
+}
+
+/// The value's name in the usage text, from the kind of value its first method takes.
+private func placeholder(_ option: MethodOption) -> String {
+  switch option.routes[0].kind {
+  case .integer: return "N"
+  case .real: return "X"
+  case .choice: return "NAME"
+  case .bool: return "BOOL"
   }
-  return given
+}
+
+/// The method options given on the command line, each with its value as typed, in declaration
+/// order. (The parser has already rejected two spellings of one option.)
+func readMethodOptions(_ args: Arguments) -> [(option: MethodOption, value: String)] {
+  methodOptionDeclarations.compactMap { option, declaration in args[declaration].map { (option, $0) } }
 }
 
 /// The plan's method, options and the options as given (shared by layer, model and sweep).
@@ -44,41 +55,12 @@ func methodOptions(_ given: [(option: MethodOption, value: String)], for method:
       byKey[option.reportKey] = value
     }
   } catch {
-    throw CLIError(error.description, exitCode: 2)
+    throw CLIError(error, exitCode: 2)
   }
   return ParsedMethod(method: method, options: options, given: byKey)
 }
 
 /// Reads every method option the user gave and sets it for `method`.
-func parseMethodOptions(_ args: inout Arguments, for method: PruningMethod) throws -> ParsedMethod {
-  try methodOptions(readMethodOptions(&args), for: method)
-}
-
-/// The table of `prune help layer`: each option with its methods, meaning, values, defaults (read
-/// from `MethodOptions()`) and aliases, wrapped at 100 columns.
-func methodOptionsHelp() -> String {
-  let width = (MethodOption.all.map(\.cliName.count).max() ?? 0) + 6
-  var text = ""
-  for option in MethodOption.all {
-    let name = "  --\(option.cliName)".padding(toLength: width, withPad: " ", startingAt: 0)
-    let body = "[\(option.methods.map(\.rawValue).joined(separator: ", "))] \(option.help)"
-    text += wrapped(body, first: name, indent: String(repeating: " ", count: width), columns: 100)
-  }
-  return text
-}
-
-/// `text` broken at spaces into lines of at most `columns` characters, the first after `first`,
-/// the others after `indent`.
-func wrapped(_ text: String, first: String, indent: String, columns: Int) -> String {
-  var out = "", line = first, lineHasWord = false
-  for word in text.split(separator: " ") {
-    if lineHasWord && line.count + 1 + word.count > columns {
-      out += line + "\n"
-      line = indent
-      lineHasWord = false
-    }
-    line += (lineHasWord ? " " : "") + word
-    lineHasWord = true
-  }
-  return out + line + "\n"
+func parseMethodOptions(_ args: Arguments, for method: PruningMethod) throws -> ParsedMethod {
+  try methodOptions(readMethodOptions(args), for: method)
 }

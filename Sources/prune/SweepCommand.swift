@@ -8,11 +8,16 @@ import PruneKit
 extension Command {
   static let sweep = Command(
     name: "sweep", summary: "methods × sparsities on one model: perplexity table (JSON) and chart (SVG)",
-    usage: """
-      Usage: prune sweep --model M --methods LIST --sparsities LIST [--protocol austen-quick|austen-std]
-                         --out DIR [--save LIST] [--schedule sequential|corrected] [--threads N] [--quiet]
-                         [method options, applied to every method they concern]
-
+    forms: [
+      Form([
+        .required(SweepOptions.model), .required(SweepOptions.methods), .required(SweepOptions.sparsities),
+        .optional(SweepOptions.protocolName), .required(SweepOptions.out), .optional(SweepOptions.save),
+        .optional(SweepOptions.schedule), .optional(SharedOptions.threads), .optional(SweepOptions.corpus),
+        .optional(SharedOptions.quiet),
+        .text("[method options]"),
+      ])
+    ],
+    about: """
       Prunes the dense model with every method at every sparsity (each run starts from the dense
       model), evaluates each on the protocol's evaluation text, and writes after every entry:
 
@@ -22,38 +27,84 @@ extension Command {
                          per N:M pattern), the dense model a dashed line; at several, perplexity
                          against sparsity, one line per method from the dense model (N:M in the
                          table only)
-
-        --methods LIST   e.g. magnitude,wanda,sparsegpt,admm,fista (fista:warm-start=sparsegpt sets an
-                         option for one method only)
-        --sparsities L   e.g. 0.5,0.6,0.7,2:4
-        --protocol P     austen-quick (default) or austen-std: calibration and evaluation text
-        --save LIST      methods whose pruned models are written to DIR/models/METHOD-PATTERN/
-        --schedule S     override every method's default schedule
-
+      """,
+    sections: [
+      OptionSection([
+        SweepOptions.model, SweepOptions.methods, SweepOptions.sparsities, SweepOptions.protocolName, SweepOptions.out,
+        SweepOptions.save, SweepOptions.schedule, SharedOptions.threads, SweepOptions.corpus, SharedOptions.quiet,
+      ]),
+      OptionSection(
+        """
+        Method options (--name value), as in 'prune help layer'; each is applied to every method it
+        concerns:
+        """, layout: .list,
+        methodOptionDeclarations(for: PruningMethod.pipelineMethods)),
+    ],
+    epilogue: """
       Entries already in DIR/sweep.json (same model, protocol and options) are kept, and an entry
       interrupted mid-way resumes from its checkpoint in DIR/checkpoints/: run the same command again
       to continue. Exit status: 0 on success; 1 on failures while running; 2 for usage errors.
       """,
-    run: { args in try runSweep(&args) })
+    run: runSweep)
 
   static let quickstart = Command(
     name: "quickstart", summary: "the main job: prune SmolLM2 at 50% with every method and compare perplexities",
-    usage: """
-      Usage: prune quickstart [--out DIR] [--model M] [--threads N] [--quiet]
-
+    forms: [
+      Form([
+        .optional(QuickstartOptions.out), .optional(QuickstartOptions.model), .optional(SharedOptions.threads),
+        .optional(SharedOptions.quiet),
+      ])
+    ],
+    about: """
       The README's first command. Fetches SmolLM2-135M-Instruct if it is missing (scripts/fetch-model.sh,
       into .cache/models/), prunes it at 50% unstructured with magnitude, Wanda, SparseGPT, ADMM and
       FISTA (warm-started from SparseGPT, FISTAPruner's corrected schedule), calibrating on austen-quick,
       and prints austen-quick perplexity and time for each next to the dense model. Equivalent to
 
-        prune sweep --model M --methods magnitude,wanda,sparsegpt,admm,fista:warm-start=sparsegpt \\
+        prune sweep --model M --methods \(quickstartMethods) \\
                     --sparsities 0.5 --protocol austen-quick --save fista --out DIR
 
-      DIR (default: quickstart-results) receives sweep.json, sweep.svg and the FISTA-pruned model in
-      models/fista-0.5/. Run it again to resume an interrupted run.
+      DIR receives sweep.json, sweep.svg and the FISTA-pruned model in models/fista-0.5/. Run it again
+      to resume an interrupted run.
       """,
-    run: { args in try runQuickstart(&args) })
+    sections: [
+      OptionSection([QuickstartOptions.out, QuickstartOptions.model, SharedOptions.threads, SharedOptions.quiet])
+    ],
+    run: runQuickstart)
 }
+
+/// The options of `prune sweep` (the method options are `methodOptionDeclarations`).
+enum SweepOptions {
+  static let model = Option.path(
+    "model", placeholder: "M", help: "a GGUF file or a Hugging Face folder (never modified)")
+  static let methods = Option.text(
+    "methods", placeholder: "LIST",
+    help: "e.g. magnitude,wanda,sparsegpt,admm,fista (fista:warm-start=sparsegpt sets an option for one method only)")
+  static let sparsities = Option.text("sparsities", placeholder: "LIST", help: "e.g. 0.5,0.6,0.7,2:4")
+  static let protocolName = Option.choice(
+    "protocol", among: EvaluationProtocol.allCases, placeholder: "P", default: .austenQuick,
+    help: "calibration and evaluation text")
+  static let out = Option.path(
+    "out", placeholder: "DIR", help: "the folder of the table, the chart, the checkpoints and the saved models")
+  static let save = Option.text(
+    "save", placeholder: "LIST", help: "methods whose pruned models are written to DIR/models/METHOD-PATTERN/")
+  static let schedule = Option.choice(
+    "schedule", among: PruningSchedule.allCases, placeholder: "S", help: "override every method's default schedule")
+  static let corpus = Option.path(
+    "corpus", placeholder: "DIR", help: "the Austen corpus for --protocol (default: the embedded Fixtures/janeausten)")
+}
+
+/// The options of `prune quickstart`.
+enum QuickstartOptions {
+  static let out = Option.path(
+    "out", placeholder: "DIR", default: "quickstart-results", help: "the folder of the results")
+  static let model = Option.path(
+    "model", placeholder: "M",
+    help: "the model (default: .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf, fetched when missing)")
+}
+
+/// The methods of `prune quickstart`, as `--methods` writes them.
+let quickstartMethods = "magnitude,wanda,sparsegpt,admm,fista:warm-start=sparsegpt"
 
 /// The repository the tool was built from (for the model cache and the fetch script).
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -66,7 +117,9 @@ func parseSweepMethods(_ text: String, shared: [(option: MethodOption, value: St
   return try text.split(separator: ",").map { item in
     let parts = item.split(separator: ":").map(String.init)
     guard let method = PruningMethod(rawValue: parts[0]), PruningMethod.pipelineMethods.contains(method) else {
-      throw CLIError("unknown method '\(parts[0])' in --methods", hint: "one of \(names)")
+      let suggestion = nearest(parts[0], among: PruningMethod.pipelineMethods.map(\.rawValue))
+      throw CLIError(
+        "unknown method '\(parts[0])' in --methods", hint: suggesting(suggestion, "one of \(names).", quoted: true))
     }
     var given = shared.filter { $0.option.route(for: method) != nil }
     var own: Set<String> = []
@@ -76,12 +129,16 @@ func parseSweepMethods(_ text: String, shared: [(option: MethodOption, value: St
         throw CLIError("--methods: '\(part)' is not option=value", hint: "write e.g. fista:warm-start=sparsegpt")
       }
       guard let option = MethodOption.named(kv[0]) else {
+        let names = MethodOption.all.flatMap { [$0.cliName] + $0.aliases }
         throw CLIError(
           "--methods: unknown option '\(kv[0])' for \(method)",
-          hint: "the method options of 'prune help layer': \(MethodOption.all.map(\.cliName).joined(separator: ", "))")
+          hint: suggesting(
+            nearest(kv[0], among: names),
+            "the method options are those of 'prune help layer', written without their dashes here"
+              + " (--block-size is written block-size=N).", quoted: true))
       }
       guard own.insert(option.name).inserted else {
-        throw CLIError("--methods: \(method) sets \(option.cliName) twice", hint: "give each option once per method")
+        throw CLIError("--methods: \(method) sets \(option.cliName) twice", hint: "give each option once per method.")
       }
       given.removeAll { $0.option.name == option.name }
       given.append((option, kv[1]))
@@ -91,38 +148,23 @@ func parseSweepMethods(_ text: String, shared: [(option: MethodOption, value: St
   }
 }
 
-func runSweep(_ args: inout Arguments) throws {
-  let modelPath = try args.required("model", hint: "give a GGUF file or a Hugging Face folder: --model PATH")
-  let methodsText = try args.required("methods", hint: "e.g. --methods magnitude,wanda,sparsegpt,admm,fista")
-  let sparsities = try args.required("sparsities", hint: "e.g. --sparsities 0.5,0.7,2:4")
-  let protocolName = args.string("protocol") ?? "austen-quick"
-  let out = try args.required("out", hint: "give the folder for the table: --out DIR")
-  let saveText = args.string("save")
-  let scheduleName = args.string("schedule")
-  let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
-  let quiet = args.flag("quiet")
-  let corpusPath = args.string("corpus")
-  let shared = try readMethodOptions(&args)
-  try args.finish()
-  let methods = try parseSweepMethods(methodsText, shared: shared)
+func runSweep(_ args: Arguments) throws {
+  let shared = readMethodOptions(args)
+  let methods = try parseSweepMethods(args.value(SweepOptions.methods), shared: shared)
   var save: Set<PruningMethod> = []
-  for name in (saveText ?? "").split(separator: ",") {
+  for name in (args[SweepOptions.save] ?? "").split(separator: ",") {
     guard let m = PruningMethod(rawValue: String(name)), methods.contains(where: { $0.method == m }) else {
       throw CLIError("--save \(name) is not one of the swept methods", hint: "name methods from --methods")
     }
     save.insert(m)
   }
-  var schedule: PruningSchedule? = nil
-  if let scheduleName {
-    guard let s = PruningSchedule(rawValue: scheduleName) else { throw CLIError("unknown schedule '\(scheduleName)'", hint: "sequential, corrected or sparsellm") }
-    schedule = s
-  }
-  guard let evaluation = try parseProtocol(protocolName) else { return }
-  Parallelism.defaultThreads = threads
+  let quiet = args[SharedOptions.quiet]
+  Parallelism.defaultThreads = args.value(SharedOptions.threads)
   let job = SweepJob(
-    model: URL(fileURLWithPath: modelPath), methods: methods,
-    patterns: sparsities.split(separator: ",").map(String.init), evaluation: evaluation, output: URL(fileURLWithPath: out),
-    save: save, schedule: schedule, corpus: corpusPath.map { URL(fileURLWithPath: $0) })
+    model: args.value(SweepOptions.model), methods: methods,
+    patterns: args.value(SweepOptions.sparsities).split(separator: ",").map(String.init),
+    evaluation: args.value(SweepOptions.protocolName), output: args.value(SweepOptions.out), save: save,
+    schedule: args[SweepOptions.schedule], corpus: args[SweepOptions.corpus])
   try runSweepJob(job, quiet: quiet)
 }
 
@@ -132,39 +174,43 @@ func runSweepJob(_ job: SweepJob, quiet: Bool) throws {
   do throws(ModelJobError) {
     let table = try job.run { event in
       switch event {
-      case let .loaded(model, parameters):
+      case .loaded(let model, let parameters):
         if !quiet { printError(String(format: "sweep: %@, %.1fM parameters", model, Double(parameters) / 1e6)) }
-      case let .starting(method, pattern, index, of):
+      case .starting(let method, let pattern, let index, let of):
         if !quiet { printError("sweep: [\(index)/\(of)] \(method) \(pattern)") }
-      case let .skipped(entry):
-        if !quiet { printError(String(format: "sweep: %@ %@ already done: perplexity %.4f", entry.method, entry.pattern, entry.perplexity)) }
-      case let .pruning(e): printer.print(e)
-      case let .evaluating(p): printer.print(.evaluating(p))
-      case let .finished(entry):
+      case .skipped(let entry):
         if !quiet {
-          printError(String(
-            format: "sweep: %@ %@: perplexity %.4f (pruned in %@, evaluated in %@)", entry.method, entry.pattern, entry.perplexity,
-            formatSeconds(entry.pruneSeconds), formatSeconds(entry.evalSeconds)))
+          printError(
+            String(format: "sweep: %@ %@ already done: perplexity %.4f", entry.method, entry.pattern, entry.perplexity))
         }
-      case let .saved(url): if !quiet { printError("sweep: wrote \(url.path)") }
+      case .pruning(let e): printer.print(e)
+      case .evaluating(let p): printer.print(.evaluating(p))
+      case .finished(let entry):
+        if !quiet {
+          printError(
+            String(
+              format: "sweep: %@ %@: perplexity %.4f (pruned in %@, evaluated in %@)", entry.method, entry.pattern,
+              entry.perplexity,
+              formatSeconds(entry.pruneSeconds), formatSeconds(entry.evalSeconds)))
+        }
+      case .saved(let url): if !quiet { printError("sweep: wrote \(url.path)") }
       }
     }
     print(table.text(), terminator: "")
-    print("wrote \(job.output.appendingPathComponent("sweep.json").path) and sweep.svg in \(formatSeconds(secondsSince(start)))")
+    print(
+      "wrote \(job.output.appendingPathComponent("sweep.json").path) and sweep.svg in \(formatSeconds(secondsSince(start)))"
+    )
   } catch {
     throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
 }
 
-func runQuickstart(_ args: inout Arguments) throws {
-  let out = args.string("out") ?? "quickstart-results"
-  let modelGiven = args.string("model")
-  let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
-  let quiet = args.flag("quiet")
-  try args.finish()
+func runQuickstart(_ args: Arguments) throws {
+  let out = args.value(QuickstartOptions.out)
+  let quiet = args[SharedOptions.quiet]
   let model: URL
-  if let modelGiven {
-    model = URL(fileURLWithPath: modelGiven)
+  if let modelGiven = args[QuickstartOptions.model] {
+    model = modelGiven
   } else {
     model = repositoryRoot.appendingPathComponent(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
     if !FileManager.default.fileExists(atPath: model.path) {
@@ -175,17 +221,21 @@ func runQuickstart(_ args: inout Arguments) throws {
       process.arguments = ["bash", script.path]
       process.standardOutput = FileHandle.standardError
       do { try process.run() } catch {
-        throw CLIError("cannot run \(script.path): \(error.localizedDescription)", hint: "run scripts/fetch-model.sh yourself, or give --model PATH", exitCode: 1)
+        throw CLIError(
+          "cannot run \(script.path): \(error.localizedDescription)",
+          hint: "run scripts/fetch-model.sh yourself, or give --model PATH", exitCode: 1)
       }
       process.waitUntilExit()
       guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: model.path) else {
-        throw CLIError("fetching the model failed", hint: "see the messages above; or download it yourself and give --model PATH", exitCode: 1)
+        throw CLIError(
+          "fetching the model failed", hint: "see the messages above; or download it yourself and give --model PATH",
+          exitCode: 1)
       }
     }
   }
-  Parallelism.defaultThreads = threads
-  let methods = try parseSweepMethods("magnitude,wanda,sparsegpt,admm,fista:warm-start=sparsegpt", shared: [])
+  Parallelism.defaultThreads = args.value(SharedOptions.threads)
+  let methods = try parseSweepMethods(quickstartMethods, shared: [])
   let job = SweepJob(
-    model: model, methods: methods, patterns: ["0.5"], evaluation: .austenQuick, output: URL(fileURLWithPath: out), save: [.fista])
+    model: model, methods: methods, patterns: ["0.5"], evaluation: .austenQuick, output: out, save: [.fista])
   try runSweepJob(job, quiet: quiet)
 }

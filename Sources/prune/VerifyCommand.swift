@@ -7,71 +7,136 @@ import PruneKit
 extension Command {
   static let verify = Command(
     name: "verify", summary: "certify another backend's pruned weight for a layer problem",
-    usage: """
-      Usage: prune verify --problem P.safetensors --candidate W.safetensors (--sparsity S | --pattern N:M)
-                          [--compare sparsegpt,wanda,fista] [--precision float|double]
-                          [--method-claimed fista --lambda λ] [--max-gap G] [--max-kkt R]
-                          [--exact-count] [--json] [--certificate C.json] [--list N] [--threads N]
-
+    forms: [
+      Form([
+        .required(VerifyOptions.problem), .required(VerifyOptions.candidate),
+        .oneOf([[.required(VerifyOptions.sparsity)], [.required(VerifyOptions.pattern)]], required: true),
+        .optional(VerifyOptions.compare), .optional(VerifyOptions.precision),
+        .oneOf([[.required(VerifyOptions.methodClaimed), .required(VerifyOptions.lambda)]], required: false),
+        .optional(VerifyOptions.maxGap), .optional(VerifyOptions.maxKKT), .optional(VerifyOptions.exactCount),
+        .optional(VerifyOptions.list), .optional(VerifyOptions.json), .optional(VerifyOptions.certificate),
+        .optional(SharedOptions.threads),
+      ]),
+      Form(
+        selectedBy: VerifyOptions.manifest,
+        [
+          .required(VerifyOptions.manifest), .optional(VerifyOptions.candidates), .optional(VerifyOptions.json),
+          .optional(VerifyOptions.certificate), .optional(SharedOptions.threads),
+        ]),
+    ],
+    about: """
       Certifies the candidate's 'weight' [out, in] (F32, F16, BF16 or F64) for the problem P (see
       Docs/oracle.md for every figure):
         pattern   at least the required exact zeros in every group of the pattern (--exact-count:
-                  exactly, bar zeros of W itself); failing groups listed (--list N, 20)
+                  exactly, bar zeros of W itself); failing groups listed (--list N)
         finite    no NaN or infinity; subnormals and F32/BF16/F16 round-off are reported
         quality   relative error, and the exact refit on the candidate's own mask (damping 0,
                   retry damping reported): the gap between them
-        compare   PruneKit's methods on the same problem and pattern (at --precision, float)
+        compare   PruneKit's methods on the same problem and pattern (at --precision)
         kkt       with --method-claimed fista --lambda λ: the lasso KKT residuals of
                   ½‖X*Ŵᵀ − XWᵀ‖² + λ‖Ŵ‖₁, normalised by max|W K|
-
-      --sparsity S  a ratio; without /row or /matrix it counts over the whole matrix
-      --max-gap G   fail when (E(Ŵ) − E(refit)) / E(refit) > G (a fraction: 0.01 = 1%)
-      --max-kkt R   fail when the larger normalised KKT residual > R (needs the lasso claim)
-      --json        the certificate as JSON on standard output instead of the text summary
-      --certificate C  also write the JSON certificate to C
-
-      prune verify --manifest DIR/manifest.json [--candidates CANDDIR] [--json] [--certificate C.json]
-
-      Certifies a suite written by 'prune vectors': without --candidates its own files (expected
-      answers pass their bounds, negative controls fail, PruneKit's outputs pass); with --candidates,
-      every CANDDIR/<case>/expected.safetensors and CANDDIR/<case>/<method>.safetensors found, against
-      the manifest's bounds and PruneKit's errors for the same method.
-
+      """,
+    sections: [
+      OptionSection(
+        "One candidate:",
+        [
+          VerifyOptions.problem, VerifyOptions.candidate, VerifyOptions.sparsity, VerifyOptions.pattern,
+          VerifyOptions.compare,
+          VerifyOptions.precision, VerifyOptions.methodClaimed, VerifyOptions.lambda, VerifyOptions.maxGap,
+          VerifyOptions.maxKKT,
+          VerifyOptions.exactCount, VerifyOptions.list,
+        ]),
+      OptionSection(
+        "A suite (--manifest):",
+        text: """
+          Certifies a suite written by 'prune vectors': without --candidates its own files (expected
+          answers pass their bounds, negative controls fail, PruneKit's outputs pass); with --candidates,
+          every CANDDIR/<case>/expected.safetensors and CANDDIR/<case>/<method>.safetensors found, against
+          the manifest's bounds and PruneKit's errors for the same method.
+          """, [VerifyOptions.manifest, VerifyOptions.candidates]),
+      OptionSection("Both:", [VerifyOptions.json, VerifyOptions.certificate, SharedOptions.threads]),
+    ],
+    epilogue: """
       Exit status: 0 when every check passes (pattern, finite, and gap and kkt when bounded); 1 when
       a check fails or a file cannot be read; 2 for usage errors.
       """,
-    run: { args in try runVerify(&args) })
+    run: runVerify)
 }
 
-func runVerify(_ args: inout Arguments) throws {
-  if let manifest = args.string("manifest") { return try runVerifySuite(&args, manifest: manifest) }
-  let problem = URL(fileURLWithPath: try args.required("problem", hint: "give the layer-problem file: --problem P.safetensors"))
-  let candidate = URL(
-    fileURLWithPath: try args.required("candidate", hint: "give the pruned weight to certify: --candidate W.safetensors"))
-  let sparsity = args.string("sparsity")
-  let nOfM = args.string("pattern")
-  let compareList = args.string("compare")
-  let precisionName = args.string("precision") ?? "float"
-  let claimed = args.string("method-claimed")
-  let lambda: Double? = args.string("lambda") == nil ? nil : try args.double("lambda", default: 0, range: 0...Double.greatestFiniteMagnitude)
-  let maxGap: Double? = args.string("max-gap") == nil ? nil : try args.double("max-gap", default: 0, range: 0...1e300)
-  let maxKKT: Double? = args.string("max-kkt") == nil ? nil : try args.double("max-kkt", default: 0, range: 0...1e300)
-  let json = args.flag("json")
-  let certificatePath = args.string("certificate")
-  let exactCount = args.flag("exact-count")
-  let limit = try args.int("list", default: Verification.defaultListLimit, range: 0...1_000_000)
-  let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
-  try args.finish()
-  guard let precision = LayerJob.Precision(rawValue: precisionName) else {
-    throw CLIError("--precision must be float or double, got '\(precisionName)'", hint: "it sets the precision of the --compare runs")
+/// The options of `prune verify`, of its two forms.
+enum VerifyOptions {
+  static let problem = Option.path("problem", placeholder: "P.safetensors", help: "the layer-problem file")
+  static let candidate = Option.path("candidate", placeholder: "W.safetensors", help: "the pruned weight to certify")
+  static let sparsity = Option.text(
+    "sparsity", placeholder: "S", help: "a ratio; without /row or /matrix it counts over the whole matrix")
+  static let pattern = Option.text(
+    "pattern", placeholder: "N:M", help: "N pruned in every M consecutive inputs, e.g. 2:4")
+  static let compare = Option<[PruningMethod]>(
+    "compare", placeholder: "LIST",
+    help: "PruneKit's methods to run on the same problem and pattern, e.g. sparsegpt,wanda,fista"
+  ) { text, spelling throws(CLIError) in
+    var methods: [PruningMethod] = []
+    for name in text.split(separator: ",") {
+      guard let m = PruningMethod(rawValue: String(name)) else {
+        let names = PruningMethod.allCases.map(\.rawValue)
+        throw CLIError(
+          "unknown method '\(name)' in \(spelling)",
+          hint: suggesting(
+            nearest(String(name), among: names), "write a comma-separated list of \(names.joined(separator: ", ")).",
+            quoted: true))
+      }
+      methods.append(m)
+    }
+    return methods
   }
-  let methods = try compareList.map(parseMethods) ?? []
-  if certificatePath == "" { throw CLIError("--certificate needs a path", hint: "write --certificate C.json") }
-  let certificateURL = certificatePath.map { URL(fileURLWithPath: $0) }
+  static let precision = Option.choice(
+    "precision", among: LayerJob.Precision.allCases, placeholder: "P", default: .float,
+    help: "the scalar type of the --compare runs")
+  static let methodClaimed = Option.text(
+    "method-claimed", placeholder: "NAME",
+    help: "the method the candidate claims to be the output of; fista, with --lambda, adds the kkt check")
+  static let lambda = Option.number(
+    "lambda", placeholder: "λ", in: 0...Double.greatestFiniteMagnitude, help: "the λ the claimed lasso was solved at")
+  static let maxGap = Option.number(
+    "max-gap", placeholder: "G", in: 0...1e300,
+    help: "fail when (E(Ŵ) − E(refit)) / E(refit) > G (a fraction: 0.01 = 1%)")
+  static let maxKKT = Option.number(
+    "max-kkt", placeholder: "R", in: 0...1e300,
+    help: "fail when the larger normalised KKT residual > R (needs the lasso claim)")
+  static let exactCount = Flag(
+    "exact-count", help: "the pattern check demands exactly the required zeros, bar zeros of W itself")
+  static let list = Option.integer(
+    "list", in: 0...1_000_000, default: Verification.defaultListLimit,
+    help: "failing groups of the pattern check listed")
+  static let manifest = Option.text("manifest", placeholder: "DIR/manifest.json", help: "the suite's manifest")
+  static let candidates = Option.text(
+    "candidates", placeholder: "CANDDIR",
+    help: "the candidates' folder: CANDDIR/<case>/expected.safetensors or <method>.safetensors")
+  static let json = Flag("json", help: "the certificate as JSON on standard output instead of the text summary")
+  static let certificate = Option.path(
+    "certificate", placeholder: "C.json", help: "also write the JSON certificate to C")
+}
+
+func runVerify(_ args: Arguments) throws {
+  if let manifest = args[VerifyOptions.manifest] { return try runVerifySuite(args, manifest: manifest) }
+  let problem = args.value(VerifyOptions.problem)
+  let candidate = args.value(VerifyOptions.candidate)
+  let sparsity = args[VerifyOptions.sparsity]
+  let nOfM = args[VerifyOptions.pattern]
+  let precision = args.value(VerifyOptions.precision)
+  let claimed = args[VerifyOptions.methodClaimed]
+  let lambda = args[VerifyOptions.lambda]
+  let maxGap = args[VerifyOptions.maxGap]
+  let maxKKT = args[VerifyOptions.maxKKT]
+  let json = args[VerifyOptions.json]
+  let exactCount = args[VerifyOptions.exactCount]
+  let limit = args.value(VerifyOptions.list)
+  let methods = args[VerifyOptions.compare] ?? []
+  let certificateURL = args[VerifyOptions.certificate]
   if let certificateURL, isSameFile(certificateURL, problem) || isSameFile(certificateURL, candidate) {
     throw CLIError("--certificate \(certificateURL.path) is an input file", hint: "write the certificate to a new path")
   }
-  Parallelism.defaultThreads = threads
+  Parallelism.defaultThreads = args.value(SharedOptions.threads)
 
   let certificate: Certificate
   do throws(VerifyError) {
@@ -85,7 +150,9 @@ func runVerify(_ args: inout Arguments) throws {
     throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
   }
   if let certificateURL {
-    do { try AtomicOutput.write(certificate.json(), to: certificateURL) } catch { throw CLIError(LayerJobError.write(error), exitCode: 1) }
+    do { try AtomicOutput.write(certificate.json(), to: certificateURL) } catch {
+      throw CLIError(LayerJobError.write(error), exitCode: 1)
+    }
   }
   if json {
     FileHandle.standardOutput.write(certificate.json())
@@ -97,17 +164,6 @@ func runVerify(_ args: inout Arguments) throws {
     throw CLIError(
       "the candidate failed \(failed.count) check(s): \(failed.joined(separator: ", "))",
       hint: "the certificate on standard output gives every figure and threshold", exitCode: 1)
-  }
-}
-
-/// "sparsegpt,wanda,fista" → methods, or a usage error naming the unknown one.
-func parseMethods(_ list: String) throws -> [PruningMethod] {
-  try list.split(separator: ",").map { name in
-    guard let m = PruningMethod(rawValue: String(name)) else {
-      throw CLIError(
-        "unknown method '\(name)' in --compare", hint: "a comma-separated list of \(PruningMethod.allCases.map(\.rawValue).joined(separator: ", "))")
-    }
-    return m
   }
 }
 
@@ -124,7 +180,8 @@ func certificateSummary(_ c: Certificate) -> String {
     switch check.name {
     case "pattern":
       let p = c.patternCheck
-      text += "  \(name)\(verdict)  \(p.failingGroups) of \(p.groups) groups break \(c.pattern) (threshold 0); zeros \(p.zeros), required \(p.required)\(p.excessZeros > 0 ? ", \(p.excessZeros) beyond the pattern" : "")\n"
+      text +=
+        "  \(name)\(verdict)  \(p.failingGroups) of \(p.groups) groups break \(c.pattern) (threshold 0); zeros \(p.zeros), required \(p.required)\(p.excessZeros > 0 ? ", \(p.excessZeros) beyond the pattern" : "")\n"
       for f in p.failures { text += "            \(f)\n" }
       if p.unlisted > 0 { text += "            … and \(p.unlisted) more\n" }
     case "finite":
@@ -139,7 +196,8 @@ func certificateSummary(_ c: Certificate) -> String {
     }
   }
   let damping = q.refitDampingRetry > 0 ? "δ = 0 + retry \(e(q.refitDampingRetry)) (G*[S,S] singular)" : "δ = 0, exact"
-  text += "  error     relative \(e(q.relativeError)); refit on its mask \(e(q.refitRelativeError)) (\(damping)); gap \(pct(q.gap))\n"
+  text +=
+    "  error     relative \(e(q.relativeError)); refit on its mask \(e(q.refitRelativeError)) (\(damping)); gap \(pct(q.gap))\n"
   text += "  sparsity  \(String(format: "%.6f", q.realisedSparsity))\n"
   let rounding = c.health.rounding.keys.sorted().map { key -> String in
     let r = c.health.rounding[key]!
@@ -151,13 +209,15 @@ func certificateSummary(_ c: Certificate) -> String {
   }
   text += "  health    stored \(c.health.dtype), \(c.health.subnormal) subnormal; \(rounding.joined(separator: "; "))\n"
   if let k = c.kkt {
-    text += "  lasso     λ = \(k.lambda): support residual \(e(k.supportResidual)), off-support \(e(k.offSupportResidual))"
+    text +=
+      "  lasso     λ = \(k.lambda): support residual \(e(k.supportResidual)), off-support \(e(k.offSupportResidual))"
     text += " (÷ max|WK| = \(e(k.scale))); objective \(e(k.objective))\n"
   }
   for m in c.comparison {
     if let r = m.relativeError {
       let ratio = r > 0 ? String(format: "%.4f", q.relativeError / r) : "-"
-      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
+      text +=
+        "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
     } else {
       text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) no figure: \(m.note ?? "")\n"
     }
@@ -167,16 +227,11 @@ func certificateSummary(_ c: Certificate) -> String {
 }
 
 /// `prune verify --manifest`: a whole test-vector suite.
-func runVerifySuite(_ args: inout Arguments, manifest: String) throws {
-  guard !manifest.isEmpty else { throw CLIError("--manifest needs a path", hint: "write --manifest DIR/manifest.json") }
-  let candidates = args.string("candidates")
-  let json = args.flag("json")
-  let certificatePath = args.string("certificate")
-  let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
-  try args.finish()
-  if candidates == "" { throw CLIError("--candidates needs a folder", hint: "write --candidates CANDDIR") }
-  if certificatePath == "" { throw CLIError("--certificate needs a path", hint: "write --certificate C.json") }
-  Parallelism.defaultThreads = threads
+func runVerifySuite(_ args: Arguments, manifest: String) throws {
+  let candidates = args[VerifyOptions.candidates]
+  let json = args[VerifyOptions.json]
+  let certificatePath = args[VerifyOptions.certificate]?.path
+  Parallelism.defaultThreads = args.value(SharedOptions.threads)
   let report: SuiteReport
   do {
     report = try SuiteVerification(
@@ -193,23 +248,31 @@ func runVerifySuite(_ args: inout Arguments, manifest: String) throws {
   if json {
     FileHandle.standardOutput.write(report.json())
   } else {
-    var text = "verify suite \(manifest)\(candidates.map { " with candidates from \($0)" } ?? "") (written by PruneKit \(report.prunekitVersion))\n"
+    var text =
+      "verify suite \(manifest)\(candidates.map { " with candidates from \($0)" } ?? "") (written by PruneKit \(report.prunekitVersion))\n"
     for e in report.entries {
-      let checks = (e.certificate.checks + e.checks).map { "\($0.name) \($0.passed ? "ok" : "FAIL") \(String(format: "%.3g", $0.value))≤\(String(format: "%.3g", $0.threshold))" }
+      let checks = (e.certificate.checks + e.checks).map {
+        "\($0.name) \($0.passed ? "ok" : "FAIL") \(String(format: "%.3g", $0.value))≤\(String(format: "%.3g", $0.threshold))"
+      }
       let role = e.role.padding(toLength: 10, withPad: " ", startingAt: 0)
       let name = e.case.padding(toLength: 26, withPad: " ", startingAt: 0)
-      text += "  \(e.passed ? "PASS" : "FAIL")  \(name) \(role) rel \(String(format: "%.6e", e.certificate.quality.relativeError))  \(checks.joined(separator: ", "))"
+      text +=
+        "  \(e.passed ? "PASS" : "FAIL")  \(name) \(role) rel \(String(format: "%.6e", e.certificate.quality.relativeError))  \(checks.joined(separator: ", "))"
       text += e.role == "control" ? "  (\(e.notes.joined(separator: "; ")))\n" : "\n"
     }
     let failed = report.entries.filter { !$0.passed }.count
-    text += "  result    \(report.passed ? "PASS" : "FAIL"): \(report.entries.count - failed) of \(report.entries.count) files pass\n"
+    text +=
+      "  result    \(report.passed ? "PASS" : "FAIL"): \(report.entries.count - failed) of \(report.entries.count) files pass\n"
     print(text, terminator: "")
   }
   if !report.passed {
     let failed = report.entries.filter { !$0.passed }
     throw CLIError(
-      failed.isEmpty ? "no candidate found" : "\(failed.count) file(s) failed, first \(failed[0].case)/\(failed[0].role)",
-      hint: failed.isEmpty ? "lay the candidates out as CANDDIR/<case>/expected.safetensors or <method>.safetensors" : "the table on standard output gives every figure and threshold",
+      failed.isEmpty
+        ? "no candidate found" : "\(failed.count) file(s) failed, first \(failed[0].case)/\(failed[0].role)",
+      hint: failed.isEmpty
+        ? "lay the candidates out as CANDDIR/<case>/expected.safetensors or <method>.safetensors"
+        : "the table on standard output gives every figure and threshold",
       exitCode: 1)
   }
 }
