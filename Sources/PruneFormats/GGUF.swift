@@ -11,15 +11,9 @@
 // [out, in] is stored as ne = [in, out]; `shape` below is `ne` reversed. A tensor's offset counts
 // from the start of the data section and is a multiple of the alignment.
 //
-// Quantised blocks decoded here (32 weights per block, `d` and `m` are IEEE half floats):
-//
-//     Q8_0  34 bytes: d, 32 × int8 q                 w = d·q
-//     Q4_0  18 bytes: d, 16 bytes qs                 w_j = d·((qs[j] & 15) − 8),  w_{j+16} = d·((qs[j] >> 4) − 8)
-//     Q4_1  20 bytes: d, m, 16 bytes qs              w_j = d·(qs[j] & 15) + m,    w_{j+16} = d·(qs[j] >> 4) + m
-//
-// The product d·q is exact in Float (an 11-bit half significand times a ≤ 8-bit integer), so the
-// only rounding is Q4_1's "+ m", done in Float as `gguf.quants.dequantize` (gguf-py) and ggml's
-// `dequantize_row_*` do it: the values are bit-identical to theirs.
+// The tensor element types and their decoding to Float (F32, F16, BF16, F64 and the quantised
+// blocks Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, bit-identical to
+// gguf-py and ggml) are written out in GGUFQuants.swift.
 //
 // llama.cpp's converter permutes the rows of the LLaMA q and k projections so that its RoPE can
 // rotate interleaved pairs; `GGUFFile` undoes that (see `LlamaRotaryPermutation`) and renames the
@@ -158,6 +152,7 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
   public static let q5_K = GGMLType(rawValue: 13)
   public static let q6_K = GGMLType(rawValue: 14)
   public static let q8_K = GGMLType(rawValue: 15)
+  public static let iq4_NL = GGMLType(rawValue: 20)
   public static let i8 = GGMLType(rawValue: 24)
   public static let i16 = GGMLType(rawValue: 25)
   public static let i32 = GGMLType(rawValue: 26)
@@ -182,6 +177,7 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
     case 13: return ("Q5_K", 256, 176)
     case 14: return ("Q6_K", 256, 210)
     case 15: return ("Q8_K", 256, 292)
+    case 20: return ("IQ4_NL", 32, 18)
     case 24: return ("I8", 1, 1)
     case 25: return ("I16", 1, 2)
     case 26: return ("I32", 1, 4)
@@ -199,8 +195,11 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
   public var blockSize: Int? { layout?.blockSize }
   /// Bytes per block; nil for an unknown code.
   public var blockBytes: Int? { layout?.blockBytes }
-  /// True for the types `GGUFFile` converts to Float: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1.
-  public var isDecodable: Bool { [0, 1, 2, 3, 8, 28, 30].contains(rawValue) }
+  /// True for the types `GGUFFile` converts to Float (`decodable`).
+  public var isDecodable: Bool { GGUFDequantize.decodableTypes.contains(self) }
+  /// The types `GGUFFile` converts to Float: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+  /// IQ4_NL and the K-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (GGUFQuants.swift).
+  public static var decodable: [GGMLType] { GGUFDequantize.decodableTypes }
 }
 
 // MARK: - Errors
@@ -250,8 +249,8 @@ public enum GGUFError: PruneKitError, Equatable {
       return "GGUF \(path): general.alignment = \(value) is not a positive power of two"
     case .invalidTensor(let path, let tensor, let reason): return "GGUF \(path): tensor '\(tensor)': \(reason)"
     case .unsupportedTensorType(let path, let tensor, let type):
-      return "GGUF \(path): tensor '\(tensor)' has type \(type), which PruneKit cannot decode (F32, F16,"
-        + " BF16, F64, Q8_0, Q4_0 and Q4_1 are supported)"
+      let known = GGMLType.decodable.map(\.name).joined(separator: ", ")
+      return "GGUF \(path): tensor '\(tensor)' has type \(type), which PruneKit cannot decode (it decodes \(known))"
     case .missingTensor(let path, let tensor): return "GGUF \(path): no tensor '\(tensor)'"
     case .missingMetadata(let path, let key): return "GGUF \(path): metadata '\(key)' is missing"
     case .invalidMetadata(let path, let key, let reason): return "GGUF \(path): metadata '\(key)': \(reason)"
@@ -269,7 +268,9 @@ public enum GGUFError: PruneKitError, Equatable {
     case .invalidValueType: return "the file is corrupted or from a newer GGUF version."
     case .duplicate: return "the file is corrupted or was written by a faulty converter."
     case .invalidAlignment: return "the file is corrupted."
-    case .unsupportedTensorType: return "use a GGUF quantised to Q8_0, Q4_0, Q4_1 or a float type."
+    case .unsupportedTensorType:
+      return "use a GGUF whose tensors are all of those types (llama.cpp's Q8_0, Q6_K, Q5_K_M and Q4_K_M files are)"
+        + " or a float GGUF."
     case .missingTensor:
       return "tensorNames lists the Hugging Face names; tensorInfos the GGUF names (blk.N.attn_q.weight, ...)."
     case .missingMetadata: return "the file was not written for this architecture, or by an old converter."
@@ -793,74 +794,6 @@ private struct GGUFReader {
       if count > 0 { previous = (name, start + count) }
     }
     return p
-  }
-}
-
-// MARK: - Dequantisation
-
-/// Converts one tensor's stored elements to Float. Reads are unaligned little-endian loads.
-enum GGUFDequantize {
-  @inline(__always)
-  static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-    Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
-  }
-
-  static func run(_ type: GGMLType, from p: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
-    switch type {
-    case .f32:
-      for i in 0..<count {
-        out[i] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-      }
-    case .f16:
-      for i in 0..<count { out[i] = half(p, 2 * i) }
-    case .bf16:
-      for i in 0..<count {
-        let b = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-        out[i] = Float(bitPattern: UInt32(b) << 16)
-      }
-    case .f64:
-      for i in 0..<count {
-        out[i] = Float(
-          Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-      }
-    case .q8_0:
-      for b in 0..<(count / 32) {
-        let block = p + 34 * b
-        let d = half(block, 0)
-        let o = out + 32 * b
-        for j in 0..<32 {
-          o[j] = d * Float(Int8(bitPattern: block.load(fromByteOffset: 2 + j, as: UInt8.self)))
-        }
-      }
-    case .q4_0:
-      for b in 0..<(count / 32) {
-        let block = p + 18 * b
-        let d = half(block, 0)
-        let o = out + 32 * b
-        for j in 0..<16 {
-          let q = block.load(fromByteOffset: 2 + j, as: UInt8.self)
-          o[j] = d * Float(Int(q & 15) - 8)
-          o[j + 16] = d * Float(Int(q >> 4) - 8)
-        }
-      }
-    case .q4_1:
-      for b in 0..<(count / 32) {
-        let block = p + 20 * b
-        let d = half(block, 0)
-        let m = half(block, 2)
-        let o = out + 32 * b
-        for j in 0..<16 {
-          let q = block.load(fromByteOffset: 4 + j, as: UInt8.self)
-          // The products are exact; the sum is rounded once, as in gguf-py and ggml.
-          let lo = d * Float(q & 15)
-          let hi = d * Float(q >> 4)
-          o[j] = lo + m
-          o[j + 16] = hi + m
-        }
-      }
-    default:
-      preconditionFailure("GGUFDequantize: type \(type.name) is not decodable (checked by the caller)")
-    }
   }
 }
 

@@ -18,7 +18,8 @@
 // Files:
 //   Safetensors.swift   the safetensors format: reader (validated header, F32/F64/F16/BF16/U8/BOOL),
 //                       writer
-//   GGUF.swift          the GGUF format: metadata, tensors (F32, F16, Q8_0, Q4_0, Q4_1), LLaMA config
+//   GGUF.swift          the GGUF format: metadata, tensor infos, LLaMA config, q/k row un-permutation
+//   GGUFQuants.swift    GGUF tensor types decoded to Float: floats, Q8_0/Q4_x/Q5_x/IQ4_NL, K-quants
 //   TensorSource.swift  tensors by name from any checkpoint, converted to Float
 //   ModelConfig.swift   Hugging Face config.json of LLaMA, OPT and GPT-2 (Codable, typed errors):
 //                       the one parser of config.json (the forward pass derives its config from it)

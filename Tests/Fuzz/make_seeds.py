@@ -121,6 +121,33 @@ def q4_1(blocks):
                     for b in range(blocks))
 
 
+def blocks_with_halves(blocks, size, halves, mul):
+    """`blocks` blocks of `size` patterned bytes whose half floats (offset, value) are set."""
+    out = b""
+    for b in range(blocks):
+        block = bytearray((i * mul + 3 * b) % 256 for i in range(size))
+        for at, value in halves:
+            block[at:at + 2] = struct.pack("<e", value)
+        out += bytes(block)
+    return out
+
+
+def quant_types_gguf():
+    """One tensor of every quantised type beyond Q8_0/Q4_0/Q4_1: Q5_0, Q5_1, IQ4_NL and the
+    K-quants (super-blocks of 256 weights; Q4_K and Q6_K two rows). Layouts: GGUFQuants.swift."""
+    tensors = [
+        ("q5_0", [64], 6, blocks_with_halves(2, 22, [(0, 0.25)], 5)),
+        ("q5_1", [32], 7, blocks_with_halves(1, 24, [(0, 0.125), (2, -1.0)], 9)),
+        ("iq4_nl", [32], 20, blocks_with_halves(1, 18, [(0, 0.01)], 13)),
+        ("q2_k", [256], 10, blocks_with_halves(1, 84, [(80, 0.5), (82, 0.25)], 7)),
+        ("q3_k", [256], 11, blocks_with_halves(1, 110, [(108, 0.125)], 11)),
+        ("q4_k", [256, 2], 12, blocks_with_halves(2, 144, [(0, 0.0625), (2, 0.5)], 17)),
+        ("q5_k", [256], 13, blocks_with_halves(1, 176, [(0, -0.03125), (2, 2.0)], 19)),
+        ("q6_k", [256, 2], 14, blocks_with_halves(2, 210, [(208, 0.015625)], 23)),
+    ]
+    return gguf([("general.architecture", STR, "llama")], tensors)
+
+
 # A tiny byte-level alphabet: the printable ASCII bytes as GPT-2 maps them ("Ġ" is the space).
 ALPHABET = [chr(b) for b in range(33, 127)] + ["Ġ", "Ċ", "ĉ"]
 MERGED = ["Ġt", "he", "Ġthe", "lo", "low", "er", "th", "Ġw", "or", "ld"]
@@ -227,6 +254,7 @@ def main():
          ("t.i64", I64, -5), ("t.f64", F64T, 0.1), ("t.u16", U16, 7), ("t.i16", I16, -7), ("t.i8", I8, -1),
          ("t.bool", BOOL, 1), ("t.strings", ARR, (STR, ["a", "", "🙂"]))], [], version=2))
     write("gguf", "empty.gguf", gguf([], []))
+    write("gguf", "quant-types.gguf", quant_types_gguf())
 
     # config.json: the three golden tiny models, and variants of the LLaMA one.
     for family in ["llama", "opt", "gpt2"]:

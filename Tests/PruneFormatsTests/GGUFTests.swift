@@ -456,18 +456,19 @@ private let allMetadata: [(String, GGUFValue)] = [
     }
   }
 
+  /// Q8_K is ggml's intermediate type for dot products, never stored in a model file.
   @Test func unknownAndUndecodableTypesAreListedButNotDecoded() throws {
     let p = "types.gguf"
     var b = GGUFBuilder()
-    b.tensors = [("k", [256], 12, [UInt8](repeating: 0, count: 144)), ("x", [4], 99, [])]
+    b.tensors = [("k", [256], 15, [UInt8](repeating: 0, count: 292)), ("x", [4], 99, [])]
     let g = try GGUFFile(data: Data(b.build().bytes), path: p)
-    #expect(g.tensorInfo(named: "k")?.type.name == "Q4_K")
+    #expect(g.tensorInfo(named: "k")?.type.name == "Q8_K")
     #expect(g.tensorInfo(named: "x")?.type.name == "type 99")
-    #expect(throws: GGUFError.unsupportedTensorType(path: p, tensor: "k", type: "Q4_K")) { try g.floatTensor("k") }
+    #expect(throws: GGUFError.unsupportedTensorType(path: p, tensor: "k", type: "Q8_K")) { try g.floatTensor("k") }
     #expect(throws: GGUFError.unsupportedTensorType(path: p, tensor: "x", type: "type 99")) { try g.floatTensor("x") }
     #expect(throws: GGUFError.missingTensor(path: p, tensor: "nope")) { try g.floatTensor("nope") }
     for e in [
-      GGUFError.unsupportedTensorType(path: p, tensor: "k", type: "Q4_K"), .missingTensor(path: p, tensor: "n"),
+      GGUFError.unsupportedTensorType(path: p, tensor: "k", type: "Q8_K"), .missingTensor(path: p, tensor: "n"),
     ] {
       #expect(e.description.contains("Hint:"))
     }
