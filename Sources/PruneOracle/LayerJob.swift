@@ -152,6 +152,10 @@ public struct LayerJob: Sendable {
     var given: Mask? = nil
     if let mask {
       do { given = try MaskFile.load(contentsOf: mask, rows: file.outputs, columns: file.inputs) } catch {
+        // A well-formed mask of another shape does not fit this problem: a mistake in the request.
+        if case .shapeMismatch = error {
+          throw .usage(error.message, hint: error.hint ?? "the mask must have the weight's shape [out, in]")
+        }
         throw .file(error)
       }
     }
@@ -166,10 +170,16 @@ public struct LayerJob: Sendable {
     for (key, value) in givenOptions where methodReport.options[key] == nil {
       methodReport.options[key] = value
     }
-    let violations = result.mask.violations(of: pattern)
+    // The last guard of the label: a given mask was checked before the solve (`prune`), and every
+    // method's own mask is exact, so this holds unless a method is wrong.
+    let violations = result.mask.violations(of: pattern, rule: .atLeast)
     if !violations.isEmpty {
       methodReport.notes.append(
-        "the mask does not satisfy \(pattern): \(violations.count) group(s), first \(violations[0])")
+        "the mask does not satisfy \(pattern.label): \(violations.count) group(s), first \(violations[0])")
+    }
+    let beyond = result.mask.prunedCount - pattern.prunedCount(rows: file.outputs, columns: file.inputs)
+    if given != nil, beyond > 0 {
+      methodReport.notes.append("the given mask prunes \(beyond) weight(s) beyond what \(pattern.label) requires")
     }
     let pruned = PrunedWeightFile.writer(
       result.weight,
@@ -277,7 +287,8 @@ public enum LayerJobError: PruneKitError, Equatable {
   public var isUsageError: Bool {
     switch self {
     case .usage, .pattern: return true
-    case .pruning(.invalidPattern), .pruning(.invalidOption), .pruning(.maskMismatch): return true
+    case .pruning(.invalidPattern), .pruning(.invalidOption), .pruning(.maskMismatch), .pruning(.maskBreaksPattern):
+      return true
     case .file, .pruning, .write: return false
     }
   }

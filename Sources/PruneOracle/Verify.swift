@@ -349,19 +349,8 @@ public struct PatternCheck: Sendable, Codable, Equatable {
   ) {
     let m = candidate.rows
     let n = candidate.columns
-    // Groups as (row, first column, width): one per matrix, row or N:M run.
-    var spans: [(row: Int?, column: Int?, start: Int, count: Int, required: Int)] = []
-    switch pattern {
-    case .unstructured(_, .matrix):
-      spans = [(nil, nil, 0, m * n, pattern.prunedCount(rows: m, columns: n))]
-    case .unstructured(_, .row):
-      let k = pattern.prunedCount(rows: 1, columns: n)
-      spans = (0..<m).map { (row: $0, column: nil, start: $0 * n, count: n, required: k) }
-    case .nOfM(let k, let width):
-      for i in 0..<m {
-        for g in stride(from: 0, to: n, by: width) { spans.append((i, g, i * n + g, width, k)) }
-      }
-    }
+    // The groups `prune layer --mask` counts too (`SparsityPattern.groups`, `Mask.CountRule.atLeast`).
+    let spans = pattern.groups(rows: m, columns: n)
     var zeros = 0
     var free = 0
     var failing = 0
@@ -379,7 +368,8 @@ public struct PatternCheck: Sendable, Codable, Equatable {
           zeros += z
           free += f
           excess += max(0, z - s.required)
-          guard z < s.required || (exactCount && z > s.required + f) else { continue }
+          guard !Mask.CountRule.atLeast.accepts(pruned: z, required: s.required) || (exactCount && z > s.required + f)
+          else { continue }
           failing += 1
           if failures.count < listLimit {
             let kept =
