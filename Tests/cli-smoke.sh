@@ -186,7 +186,7 @@ bad 1 "reach beyond the data buffer" "truncated file" -- run truncated
 bad 1 "cannot read the file" "missing file" -- run does-not-exist
 ok "small mask" -- "$BIN" layer --problem "$WORK/small.safetensors" --method wanda --sparsity 0.5 \
   --out "$WORK/small-w.safetensors" --mask-out "$WORK/small-m.safetensors"
-bad 1 "'mask' has shape [4, 8], expected [8, 16] (from 'weight' [8, 16])" "mask of another layer" -- \
+bad 2 "'mask' has shape [4, 8], expected [8, 16] (from 'weight' [8, 16])" "mask of another layer" -- \
   "$BIN" layer --problem "$P" --method refit --sparsity 0.5 --out "$OUT" --mask "$WORK/small-m.safetensors"
 
 # --- prune model / merge / sweep: usage errors (no model needed) --------------------------------
@@ -270,6 +270,19 @@ bad 1 "failed 2 check(s): pattern, gap" "verify perturbed pattern" -- "$BIN" "${
 grep -q "row 0, columns 0…" "$WORK/stdout" || fail "verify perturbed pattern does not list the group: $(cat "$WORK/stdout")"
 ok "verify the whole suite" -- "$BIN" verify --manifest "$V/manifest.json"
 grep -q "result    PASS" "$WORK/stdout" || fail "verify --manifest: $(tail -1 "$WORK/stdout")"
+# Candidates: a misspelt method or case name is never skipped silently; nothing checked never passes.
+mkdir -p "$WORK/cand/brute-2of4" "$WORK/cand/brute-row" "$WORK/cand/brute-rwo" "$WORK/none"
+cp "$V/brute-2of4/expected.safetensors" "$WORK/cand/brute-2of4/expected.safetensors"
+cp "$V/brute-row/sparsegpt.safetensors" "$WORK/cand/brute-row/sparsgpt.safetensors"
+cp "$V/brute-row/sparsegpt.safetensors" "$WORK/cand/brute-rwo/sparsegpt.safetensors"
+bad 1 "2 candidate file(s) match no case or answer, first brute-row/sparsgpt.safetensors" "verify misspelt candidates" -- \
+  "$BIN" verify --manifest "$V/manifest.json" --candidates "$WORK/cand"
+grep -q "coverage  1 of 11 cases have a file checked" "$WORK/stdout" || fail "verify candidates: no coverage: $(cat "$WORK/stdout")"
+grep -q "unknown   brute-rwo (matches no case of the manifest)" "$WORK/stdout" || fail "verify candidates: unknown case not named"
+ok "verify misspelt candidates allowed" -- "$BIN" verify --manifest "$V/manifest.json" --candidates "$WORK/cand" --allow-unknown
+grep -q "result    PASS: 1 of 1 files pass; 2 unknown file(s) allowed" "$WORK/stdout" || fail "verify --allow-unknown: $(tail -1 "$WORK/stdout")"
+bad 1 "no candidate file was checked" "verify no candidates" -- "$BIN" verify --manifest "$V/manifest.json" --candidates "$WORK/none"
+grep -q "result    FAIL: 0 of 0 files pass" "$WORK/stdout" || fail "verify no candidates: $(tail -1 "$WORK/stdout")"
 bad 2 "--lambda without --method-claimed" "verify lambda alone" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --lambda 0.1
 bad 2 "needs --lambda" "verify claim without lambda" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --method-claimed fista
 bad 2 "has no optimality conditions" "verify claim of refit" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --method-claimed refit --lambda 1

@@ -30,12 +30,15 @@ extension Command {
       --json        the certificate as JSON on standard output instead of the text summary
       --certificate C  also write the JSON certificate to C
 
-      prune verify --manifest DIR/manifest.json [--candidates CANDDIR] [--json] [--certificate C.json]
+      prune verify --manifest DIR/manifest.json [--candidates CANDDIR [--allow-unknown]] [--json] [--certificate C.json]
 
       Certifies a suite written by 'prune vectors': without --candidates its own files (expected
       answers pass their bounds, negative controls fail, PruneKit's outputs pass); with --candidates,
       every CANDDIR/<case>/expected.safetensors and CANDDIR/<case>/<method>.safetensors found, against
-      the manifest's bounds and PruneKit's errors for the same method.
+      the manifest's bounds and PruneKit's errors for the same method. The coverage is printed: cases
+      with a candidate and without, and every file of CANDDIR matching no case or answer, by name;
+      such unknown files fail the suite (a misspelt name is never silently skipped) unless
+      --allow-unknown is given. A suite that checked no file fails.
 
       Exit status: 0 when every check passes (pattern, finite, and gap and kkt when bounded); 1 when
       a check fails or a file cannot be read; 2 for usage errors.
@@ -170,6 +173,7 @@ func certificateSummary(_ c: Certificate) -> String {
 func runVerifySuite(_ args: inout Arguments, manifest: String) throws {
   guard !manifest.isEmpty else { throw CLIError("--manifest needs a path", hint: "write --manifest DIR/manifest.json") }
   let candidates = args.string("candidates")
+  let allowUnknown = args.flag("allow-unknown")
   let json = args.flag("json")
   let certificatePath = args.string("certificate")
   let threads = try args.int("threads", default: Parallelism.processorCount, range: 1...4096)
@@ -180,7 +184,8 @@ func runVerifySuite(_ args: inout Arguments, manifest: String) throws {
   let report: SuiteReport
   do {
     report = try SuiteVerification(
-      manifest: URL(fileURLWithPath: manifest), candidates: candidates.map { URL(fileURLWithPath: $0) }
+      manifest: URL(fileURLWithPath: manifest), candidates: candidates.map { URL(fileURLWithPath: $0) },
+      allowUnknown: allowUnknown
     ).run()
   } catch {
     throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
@@ -201,15 +206,30 @@ func runVerifySuite(_ args: inout Arguments, manifest: String) throws {
       text += "  \(e.passed ? "PASS" : "FAIL")  \(name) \(role) rel \(String(format: "%.6e", e.certificate.quality.relativeError))  \(checks.joined(separator: ", "))"
       text += e.role == "control" ? "  (\(e.notes.joined(separator: "; ")))\n" : "\n"
     }
-    let failed = report.entries.filter { !$0.passed }.count
-    text += "  result    \(report.passed ? "PASS" : "FAIL"): \(report.entries.count - failed) of \(report.entries.count) files pass\n"
+    text += suiteCoverage(report)
+    text += "  result    \(report.verdict): \(report.filesPassed) of \(report.filesChecked) files pass"
+    text += report.unknownFiles.isEmpty ? "\n" : "; \(report.unknownFiles.count) unknown file(s)\(report.allowUnknown ? " allowed" : "")\n"
     print(text, terminator: "")
   }
   if !report.passed {
     let failed = report.entries.filter { !$0.passed }
-    throw CLIError(
-      failed.isEmpty ? "no candidate found" : "\(failed.count) file(s) failed, first \(failed[0].case)/\(failed[0].role)",
-      hint: failed.isEmpty ? "lay the candidates out as CANDDIR/<case>/expected.safetensors or <method>.safetensors" : "the table on standard output gives every figure and threshold",
-      exitCode: 1)
+    let layout = "lay the candidates out as CANDDIR/<case>/expected.safetensors or <method>.safetensors"
+    if let first = failed.first {
+      throw CLIError("\(failed.count) file(s) failed, first \(first.case)/\(first.role)", hint: "the table on standard output gives every figure and threshold", exitCode: 1)
+    } else if report.filesChecked == 0 {
+      throw CLIError("no candidate file was checked", hint: layout, exitCode: 1)
+    } else {
+      throw CLIError(
+        "\(report.unknownFiles.count) candidate file(s) match no case or answer, first \(report.unknownFiles[0])",
+        hint: "\(layout); or add --allow-unknown to check the rest and ignore them", exitCode: 1)
+    }
   }
+}
+
+/// The coverage lines of a suite: cases with and without a candidate, unknown files by name.
+func suiteCoverage(_ r: SuiteReport) -> String {
+  var text = "  coverage  \(r.casesWithCandidate) of \(r.casesTotal) cases have a file checked"
+  text += r.casesWithoutCandidate.isEmpty ? "\n" : "; without: \(r.casesWithoutCandidate.joined(separator: ", "))\n"
+  for u in r.unknownFiles { text += "  unknown   \(u)\n" }
+  return text
 }

@@ -179,4 +179,49 @@ import Testing
       ])
     #expect(!report.passed)
   }
+
+  @Test("a suite's coverage: misspelt case and method names are unknown files that fail it unless allowed")
+  func candidateCoverage() throws {
+    let folder = TemporaryFolder("vectors-coverage")
+    defer { folder.remove() }
+    let suite = folder.url.appendingPathComponent("suite")
+    let manifest = try TestVectors(output: suite, seed: 5).run()
+    let answers = folder.url.appendingPathComponent("answers")
+    let fm = FileManager.default
+    func copy(_ from: String, _ to: String) throws {
+      try fm.createDirectory(
+        at: answers.appendingPathComponent(to).deletingLastPathComponent(), withIntermediateDirectories: true)
+      try fm.copyItem(at: suite.appendingPathComponent(from), to: answers.appendingPathComponent(to))
+    }
+    let url = suite.appendingPathComponent("manifest.json")
+    // An empty folder: nothing checked, never PASS.
+    try fm.createDirectory(at: answers, withIntermediateDirectories: true)
+    let empty = try SuiteVerification(manifest: url, candidates: answers).run()
+    #expect(!empty.passed && empty.verdict == "FAIL" && empty.filesChecked == 0)
+    #expect(empty.casesWithCandidate == 0 && empty.casesWithoutCandidate.count == manifest.cases.count)
+
+    try copy("brute-2of4/expected.safetensors", "brute-2of4/expected.safetensors")
+    try copy("brute-2of4/problem.safetensors", "brute-2of4/problem.safetensors")  // the suite's own input: skipped
+    try copy("brute-row/sparsegpt.safetensors", "brute-row/sparsgpt.safetensors")  // misspelt method
+    try copy("brute-row/sparsegpt.safetensors", "brute-rwo/sparsegpt.safetensors")  // misspelt case
+    let report = try SuiteVerification(manifest: url, candidates: answers).run()
+    #expect(report.filesChecked == 1 && report.filesPassed == 1 && report.filesFailed == 0)
+    #expect(report.casesTotal == manifest.cases.count && report.casesWithCandidate == 1)
+    #expect(!report.casesWithoutCandidate.contains("brute-2of4") && report.casesWithoutCandidate.contains("brute-row"))
+    #expect(
+      report.unknownFiles.map(\.file) == ["brute-row/sparsgpt.safetensors", "brute-rwo"], "\(report.unknownFiles)")
+    #expect(report.unknownFiles[0].reason.contains("matches no answer of brute-row"), "\(report.unknownFiles)")
+    #expect(!report.passed && report.verdict == "FAIL")
+    // Allowed, the unknown files are still listed, and the rest decides.
+    let allowed = try SuiteVerification(manifest: url, candidates: answers, allowUnknown: true).run()
+    #expect(allowed.passed && allowed.verdict == "PASS" && allowed.unknownFiles.count == 2)
+    // The counts and the verdict are at the top level of the JSON.
+    let object = try #require(try JSONSerialization.jsonObject(with: report.json()) as? [String: Any])
+    for key in [
+      "verdict", "cases_total", "cases_with_candidate", "cases_without_candidate", "unknown_files",
+      "files_checked", "files_passed", "files_failed",
+    ] {
+      #expect(object[key] != nil, "\(key) missing: \(object.keys.sorted())")
+    }
+  }
 }
