@@ -283,6 +283,15 @@ ok "verify misspelt candidates allowed" -- "$BIN" verify --manifest "$V/manifest
 grep -q "result    PASS: 1 of 1 files pass; 2 unknown file(s) allowed" "$WORK/stdout" || fail "verify --allow-unknown: $(tail -1 "$WORK/stdout")"
 bad 1 "no candidate file was checked" "verify no candidates" -- "$BIN" verify --manifest "$V/manifest.json" --candidates "$WORK/none"
 grep -q "result    FAIL: 0 of 0 files pass" "$WORK/stdout" || fail "verify no candidates: $(tail -1 "$WORK/stdout")"
+# A bare ratio: the candidate checked per row, each compared method at its own group (wanda per
+# row, as prune layer ran it: candidate/method 1.0000), the group printed.
+ok "wanda for verify" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.5 --out "$WORK/wanda.safetensors"
+ok "verify wanda at a bare ratio" -- "$BIN" verify --problem "$P" --candidate "$WORK/wanda.safetensors" --sparsity 0.5 --compare wanda,sparsegpt
+grep -q "pattern PASS  0 of [0-9]* groups break 0.5/row" "$WORK/stdout" || fail "verify wanda: not checked per row: $(cat "$WORK/stdout")"
+grep -q "compare   wanda      0.5/row    relative .* candidate/method 1.0000" "$WORK/stdout" || fail "verify wanda: $(cat "$WORK/stdout")"
+grep -q "compare   sparsegpt  0.5/matrix relative" "$WORK/stdout" || fail "verify wanda: sparsegpt not over the matrix: $(cat "$WORK/stdout")"
+ok "verify wanda at 0.5/matrix" -- "$BIN" verify --problem "$P" --candidate "$WORK/wanda.safetensors" --sparsity 0.5/matrix --compare wanda
+grep -q "compare   wanda      0.5/matrix relative" "$WORK/stdout" || fail "verify wanda /matrix: $(cat "$WORK/stdout")"
 bad 2 "--lambda without --method-claimed" "verify lambda alone" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --lambda 0.1
 bad 2 "needs --lambda" "verify claim without lambda" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --method-claimed fista
 bad 2 "has no optimality conditions" "verify claim of refit" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --method-claimed refit --lambda 1

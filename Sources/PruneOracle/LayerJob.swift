@@ -166,6 +166,11 @@ public struct LayerJob: Sendable {
       throw .pruning(error)
     }
     var methodReport = result.report
+    // The report names the group of a ratio ("0.5/row", "0.5/matrix"): the methods write the
+    // pattern as the command line may spell it (`description`), pipelines compare on that.
+    if methodReport.pattern.hasPrefix(pattern.description) {
+      methodReport.pattern = pattern.label + methodReport.pattern.dropFirst(pattern.description.count)
+    }
     // The methods record their own options under their report keys; add the given ones they do not.
     for (key, value) in givenOptions where methodReport.options[key] == nil {
       methodReport.options[key] = value

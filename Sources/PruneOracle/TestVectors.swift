@@ -295,7 +295,7 @@ public struct TestVectors: Sendable {
     }
     return VectorCase(
       name: spec.name, kind: spec.kind, description: spec.description, problem: problemFile,
-      shape: [layer.outputs, layer.inputs], tokens: spec.tokens ?? 0, pattern: spec.pattern.description,
+      shape: [layer.outputs, layer.inputs], tokens: spec.tokens ?? 0, pattern: spec.pattern.label,
       expected: expected, methods: methods,
       tolerances: spec.lambda == nil
         ? CaseTolerances(
@@ -366,7 +366,7 @@ public struct TestVectors: Sendable {
     if case .nOfM = pattern {
       p = ["--pattern", pattern.description]
     } else {
-      p = ["--sparsity", pattern.description]
+      p = ["--sparsity", pattern.label]
     }
     return ["--problem", problem, "--candidate", candidate] + p
   }
@@ -438,7 +438,7 @@ public struct TestVectors: Sendable {
     return VectorCase(
       name: name, kind: "real",
       description: "\(layerName) of the model, \(tokens) calibration tokens (austen-quick, first \(windows) windows)",
-      problem: problemFile, shape: [weight.rows, weight.columns], tokens: tokens, pattern: realPattern.description,
+      problem: problemFile, shape: [weight.rows, weight.columns], tokens: tokens, pattern: realPattern.label,
       expected: reference.map {
         ExpectedAnswer(file: $0.file ?? "", relativeError: $0.relativeError ?? .nan, lambda: nil, bestMethod: best?.0)
       },
@@ -517,6 +517,7 @@ public struct VectorCase: Sendable, Codable, Equatable {
   public var problem: String
   public var shape: [Int]
   public var tokens: Int
+  /// The pattern, its group always written ("0.5/matrix", "0.5/row", "2:4"; `SparsityPattern.label`).
   public var pattern: String
   /// The known answer (synthetic) or PruneKit's best method (real).
   public var expected: ExpectedAnswer?

@@ -23,7 +23,9 @@ import PruneSolvers
 ///   4. quality: E(Ŵ) and E(R) with R = the exact refit on M (`Refit`, δ = 0, the oracle mode; if a
 ///      row's G*[S,S] is singular its Cholesky retry adds the smallest damping that works and the
 ///      certificate reports it), and the gap (E(Ŵ) − E(R)) / max(E(R), `gapFloor`·tr(W G Wᵀ))
-///   5. comparison: E of each requested PruneKit method on the same pattern
+///   5. comparison: E of each requested PruneKit method on the same pattern; a ratio given without
+///      "/row" or "/matrix" (`groupGiven` false) runs each method at its own group
+///      (`PruningMethod.defaultGroup`: per row for Wanda, the whole matrix for the others)
 ///   6. lasso claim at λ: `LassoKKT` (support and off-support residuals, normalised by max|W K|)
 /// Pass/fail: the pattern and finiteness always; the gap when `maxGap` is given; the KKT residual
 /// when `maxKKT` is given (it needs λ). Everything else is reported, never judged.
@@ -32,8 +34,11 @@ public struct Verification: Sendable {
   public var problem: URL
   /// The candidate pruned-weight file (`weight` [out, in]).
   public var candidate: URL
-  /// The pattern the candidate claims.
+  /// The pattern the candidate claims (a bare ratio resolved by `Verification.pattern(sparsity:nOfM:claimedMethod:)`).
   public var pattern: SparsityPattern
+  /// Whether the ratio's group was written ("0.5/row", "0.5/matrix"): the compared methods then run
+  /// at `pattern`; otherwise each at its own group (`comparisonPattern(for:)`).
+  public var groupGiven: Bool
   /// PruneKit methods to run on the same problem and pattern for comparison.
   public var compare: [PruningMethod]
   /// Options of those methods.
@@ -67,8 +72,9 @@ public struct Verification: Sendable {
     problem: URL, candidate: URL, pattern: SparsityPattern, compare: [PruningMethod] = [],
     options: MethodOptions = MethodOptions(), comparePrecision: LayerJob.Precision = .float,
     claimedMethod: String? = nil, lambda: Double? = nil, maxGap: Double? = nil, maxKKT: Double? = nil,
-    listLimit: Int = Verification.defaultListLimit, exactCount: Bool = false
+    listLimit: Int = Verification.defaultListLimit, exactCount: Bool = false, groupGiven: Bool = true
   ) {
+    self.groupGiven = groupGiven
     self.exactCount = exactCount
     self.problem = problem
     self.candidate = candidate
@@ -81,6 +87,30 @@ public struct Verification: Sendable {
     self.maxGap = maxGap
     self.maxKKT = maxKKT
     self.listLimit = listLimit
+  }
+
+  /// The candidate's pattern from `--sparsity RATIO` or `--pattern N:M` (exactly one), and whether
+  /// the ratio's group was written. A ratio without "/row" or "/matrix" is checked over the claimed
+  /// method's own group (`--method-claimed fista`: the whole matrix); with no method claimed, per row.
+  /// Per row is the conservative reading: when ratio × inputs is a whole number (0.5 of an even
+  /// width), a weight with the required zeros in every row has at least the required zeros in the
+  /// whole matrix, while the converse fails (a matrix count passes rows left dense), so a bare ratio
+  /// never passes the weaker claim. A candidate pruned over the whole matrix says so: "0.5/matrix".
+  public static func pattern(sparsity: String?, nOfM: String?, claimedMethod: String?) throws(VerifyError)
+    -> (pattern: SparsityPattern, groupGiven: Bool)
+  {
+    let claimed = claimedMethod.flatMap { lassoMethods.contains($0) ? .fista : PruningMethod(rawValue: $0) }
+    let pattern = try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, defaultGroup: claimed?.defaultGroup ?? .row)
+    return (pattern, sparsity?.contains("/") ?? true)
+  }
+
+  /// The pattern a compared method runs at: `pattern`, or for a ratio given without its group, the
+  /// ratio over the method's own group.
+  public func comparisonPattern(for method: PruningMethod) -> SparsityPattern {
+    if !groupGiven, case .unstructured(let ratio, _) = pattern {
+      return .unstructured(ratio: ratio, group: method.defaultGroup)
+    }
+    return pattern
   }
 
   /// Checks the request itself: a λ with a lasso claim, a KKT bound only with λ, thresholds ≥ 0.
@@ -145,8 +175,8 @@ public struct Verification: Sendable {
       CheckResult(
         name: "pattern", passed: patternCheck.passed, value: Double(patternCheck.failingGroups), threshold: 0,
         detail: exactCount
-          ? "groups breaking \(pattern) (zeros outside [required, required + zeros where W = 0])"
-          : "groups breaking \(pattern) (fewer zeros than required)"),
+          ? "groups breaking \(pattern.label) (zeros outside [required, required + zeros where W = 0])"
+          : "groups breaking \(pattern.label) (fewer zeros than required)"),
       CheckResult(
         name: "finite", passed: health.nonFinite == 0, value: Double(health.nonFinite), threshold: 0,
         detail: "NaN or infinite values in the candidate"),
@@ -168,7 +198,7 @@ public struct Verification: Sendable {
     return Certificate(
       version: PruneKitVersion.current, problem: problem.path, candidate: candidate.path,
       shape: [layer.outputs, layer.inputs], tokens: layer.tokens, errorCorrected: layer.isErrorCorrected,
-      pattern: pattern.description, claimedMethod: claimedMethod, patternCheck: patternCheck, health: health,
+      pattern: pattern.label, claimedMethod: claimedMethod, patternCheck: patternCheck, health: health,
       quality: quality, comparison: comparisons, kkt: kkt, checks: checks)
   }
 
@@ -176,31 +206,44 @@ public struct Verification: Sendable {
   func comparisons(_ file: LayerProblemFile) throws(VerifyError) -> [MethodComparison] {
     guard !compare.isEmpty else { return [] }
     switch comparePrecision {
-    case .float: return try Self.compare(file, as: Float.self, methods: compare, pattern: pattern, options: options)
-    case .double: return try Self.compare(file, as: Double.self, methods: compare, pattern: pattern, options: options)
+    case .float:
+      return try Self.compare(file, as: Float.self, methods: compare, patterns: comparisonPattern, options: options)
+    case .double:
+      return try Self.compare(file, as: Double.self, methods: compare, patterns: comparisonPattern, options: options)
     }
   }
 
-  /// Runs `methods` on the file's problem in precision `T`; a method that refuses the problem
+  /// Runs `methods` at one pattern (see `compare(_:as:methods:patterns:options:keep:)`).
+  public static func compare<T: KernelScalar>(
+    _ file: LayerProblemFile, as type: T.Type, methods: [PruningMethod], pattern: SparsityPattern,
+    options: MethodOptions,
+    keep: ((PruningMethod, PruningResult<T>) -> Void)? = nil
+  ) throws(VerifyError) -> [MethodComparison] {
+    try compare(file, as: type, methods: methods, patterns: { _ in pattern }, options: options, keep: keep)
+  }
+
+  /// Runs `methods` on the file's problem in precision `T`, each at `patterns(method)`; a method that refuses the problem
   /// (e.g. `exact` on a large layer) is recorded with its reason instead of a figure. `keep`
   /// receives every result.
   public static func compare<T: KernelScalar>(
-    _ file: LayerProblemFile, as _: T.Type, methods: [PruningMethod], pattern: SparsityPattern, options: MethodOptions,
-    keep: ((PruningMethod, PruningResult<T>) -> Void)? = nil
+    _ file: LayerProblemFile, as _: T.Type, methods: [PruningMethod], patterns: (PruningMethod) -> SparsityPattern,
+    options: MethodOptions, keep: ((PruningMethod, PruningResult<T>) -> Void)? = nil
   ) throws(VerifyError) -> [MethodComparison] {
     let layer: LayerProblem<T>
     do { layer = try file.problem(as: T.self) } catch { throw .file(error) }
     var out: [MethodComparison] = []
     for method in methods {
+      let pattern = patterns(method)
       do {
         let r = try prune(layer, method: method, pattern: pattern, options: options)
         keep?(method, r)
         out.append(
           MethodComparison(
-            method: method.rawValue, error: r.report.error, relativeError: r.report.relativeError,
+            method: method.rawValue, pattern: pattern.label, error: r.report.error,
+            relativeError: r.report.relativeError,
             realisedSparsity: r.report.realisedSparsity, seconds: r.report.seconds, lambda: r.report.lambda, note: nil))
       } catch {
-        out.append(MethodComparison(method: method.rawValue, note: error.description))
+        out.append(MethodComparison(method: method.rawValue, pattern: pattern.label, note: error.description))
       }
     }
     return out
@@ -269,7 +312,8 @@ public struct Certificate: Sendable, Codable, Equatable {
   /// Calibration tokens behind the Grams (0 when the file does not say).
   public var tokens: Int
   public var errorCorrected: Bool
-  /// The claimed pattern ("0.5", "0.5/row", "2:4").
+  /// The pattern the candidate was checked against, its group always written ("0.5/matrix",
+  /// "0.5/row", "2:4": `SparsityPattern.label`).
   public var pattern: String
   public var claimedMethod: String?
   public var patternCheck: PatternCheck
@@ -537,6 +581,8 @@ public struct QualityCheck: Sendable, Codable, Equatable {
 /// One PruneKit method on the same problem and pattern.
 public struct MethodComparison: Sendable, Codable, Equatable {
   public var method: String
+  /// The pattern the method ran at, its group written ("0.5/row", `SparsityPattern.label`).
+  public var pattern: String
   public var error: Double?
   public var relativeError: Double?
   public var realisedSparsity: Double?
@@ -547,10 +593,12 @@ public struct MethodComparison: Sendable, Codable, Equatable {
   public var note: String?
 
   public init(
-    method: String, error: Double? = nil, relativeError: Double? = nil, realisedSparsity: Double? = nil,
+    method: String, pattern: String, error: Double? = nil, relativeError: Double? = nil,
+    realisedSparsity: Double? = nil,
     seconds: Double? = nil, lambda: Double? = nil, note: String? = nil
   ) {
     self.method = method
+    self.pattern = pattern
     self.error = error
     self.relativeError = relativeError
     self.realisedSparsity = realisedSparsity

@@ -24,7 +24,12 @@ extension Command {
         kkt       with --method-claimed fista --lambda λ: the lasso KKT residuals of
                   ½‖X*Ŵᵀ − XWᵀ‖² + λ‖Ŵ‖₁, normalised by max|W K|
 
-      --sparsity S  a ratio; without /row or /matrix it counts over the whole matrix
+      --sparsity S  a ratio: 0.5/row (every row), 0.5/matrix (the whole matrix) or a bare 0.5, which
+                    counts over the claimed method's group (--method-claimed fista: the matrix) and
+                    otherwise per row, the stricter reading (a weight pruned over the whole matrix
+                    passes only as 0.5/matrix). --compare runs each method at its own group (wanda
+                    per row, the others over the matrix) unless /row or /matrix is written; every
+                    report prints the group used
       --max-gap G   fail when (E(Ŵ) − E(refit)) / E(refit) > G (a fraction: 0.01 = 1%)
       --max-kkt R   fail when the larger normalised KKT residual > R (needs the lasso claim)
       --json        the certificate as JSON on standard output instead of the text summary
@@ -78,11 +83,11 @@ func runVerify(_ args: inout Arguments) throws {
 
   let certificate: Certificate
   do throws(VerifyError) {
-    let pattern = try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, defaultGroup: .matrix)
+    let (pattern, groupGiven) = try Verification.pattern(sparsity: sparsity, nOfM: nOfM, claimedMethod: claimed)
     let verification = Verification(
       problem: problem, candidate: candidate, pattern: pattern, compare: methods, comparePrecision: precision,
       claimedMethod: claimed, lambda: lambda, maxGap: maxGap, maxKKT: maxKKT, listLimit: limit,
-      exactCount: exactCount)
+      exactCount: exactCount, groupGiven: groupGiven)
     certificate = try verification.run()
   } catch {
     throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
@@ -160,9 +165,9 @@ func certificateSummary(_ c: Certificate) -> String {
   for m in c.comparison {
     if let r = m.relativeError {
       let ratio = r > 0 ? String(format: "%.4f", q.relativeError / r) : "-"
-      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
+      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.pattern.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
     } else {
-      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) no figure: \(m.note ?? "")\n"
+      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.pattern.padding(toLength: 10, withPad: " ", startingAt: 0)) no figure: \(m.note ?? "")\n"
     }
   }
   text += "  result    \(c.passed ? "PASS" : "FAIL")\n"

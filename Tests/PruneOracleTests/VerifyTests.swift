@@ -225,3 +225,53 @@ import Testing
     }
   }
 }
+
+/// Which group a ratio counts over in `prune verify`: the candidate's claim and each compared method.
+@Suite struct VerifyGroupTests {
+  /// A Float run's relative error against the same F32 weights measured in Double: they agree to
+  /// Float's rounding of the error (~1e-7 relative), so 1e-5 leaves a margin; different masks
+  /// differ by percents.
+  static let sameWeights = 1e-5
+
+  @Test("a bare ratio: the candidate is checked per row unless a claimed method says otherwise; /row and /matrix win")
+  func bareRatioGroup() throws {
+    #expect(
+      try Verification.pattern(sparsity: "0.5", nOfM: nil, claimedMethod: nil).pattern
+        == .unstructured(ratio: 0.5, group: .row))
+    #expect(try Verification.pattern(sparsity: "0.5", nOfM: nil, claimedMethod: nil).groupGiven == false)
+    #expect(try Verification.pattern(sparsity: "0.5", nOfM: nil, claimedMethod: "fista").pattern == .unstructured(0.5))
+    #expect(
+      try Verification.pattern(sparsity: "0.5/matrix", nOfM: nil, claimedMethod: nil).pattern == .unstructured(0.5))
+    #expect(try Verification.pattern(sparsity: "0.5/matrix", nOfM: nil, claimedMethod: nil).groupGiven)
+    #expect(try Verification.pattern(sparsity: nil, nOfM: "2:4", claimedMethod: nil).pattern == .nOfM(n: 2, m: 4))
+  }
+
+  @Test("PruneKit's own Wanda output at a bare 0.5 verifies at candidate/method 1 (both per row), and says so")
+  func wandaAgainstItself() throws {
+    let folder = TemporaryFolder("verify-wanda-group")
+    defer { folder.remove() }
+    let problem = try writeSyntheticProblem(in: folder, rows: 16, columns: 32, seed: 11)
+    let out = folder.file("wanda.safetensors")
+    let layerPattern = try LayerJob.pattern(sparsity: "0.5", nOfM: nil, method: .wanda)
+    let outcome = try LayerJob(problem: problem, method: .wanda, pattern: layerPattern, output: out).run()
+    #expect(outcome.report.pattern == "0.5/row")
+
+    let (pattern, given) = try Verification.pattern(sparsity: "0.5", nOfM: nil, claimedMethod: nil)
+    let c = try Verification(
+      problem: problem, candidate: out, pattern: pattern, compare: [.wanda, .sparsegpt], groupGiven: given
+    ).run()
+    #expect(c.pattern == "0.5/row" && c.patternCheck.passed && c.patternCheck.groups == 16)
+    let wanda = try #require(c.comparison.first { $0.method == "wanda" })
+    #expect(wanda.pattern == "0.5/row")
+    #expect(c.comparison.first { $0.method == "sparsegpt" }?.pattern == "0.5/matrix")
+    let ratio = c.quality.relativeError / (wanda.relativeError ?? .nan)
+    #expect(abs(ratio - 1) < Self.sameWeights, "candidate/method \(ratio)")
+
+    // Told /matrix, Wanda is compared over the whole matrix: another mask, another error.
+    let matrix = try Verification(
+      problem: problem, candidate: out, pattern: .unstructured(0.5), compare: [.wanda], groupGiven: true
+    ).run()
+    #expect(matrix.pattern == "0.5/matrix" && matrix.comparison[0].pattern == "0.5/matrix")
+    #expect(abs(matrix.quality.relativeError / (matrix.comparison[0].relativeError ?? .nan) - 1) > Self.sameWeights)
+  }
+}
