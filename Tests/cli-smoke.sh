@@ -91,7 +91,7 @@ for method in magnitude wanda sparsegpt admm apt refit; do
   grep -q "sparsity 0.5000" "$WORK/stdout" || fail "$method 2:4: $(cat "$WORK/stdout")"
 done
 ok "wanda 0.25/matrix, double" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.25/matrix --precision double --out "$OUT"
-grep -q "wanda 0.25 on" "$WORK/stdout" || fail "wanda 0.25/matrix: $(cat "$WORK/stdout")"
+grep -q "wanda 0.25/matrix on" "$WORK/stdout" || fail "wanda 0.25/matrix: $(cat "$WORK/stdout")"
 ok "sparsegpt on a gram" -- "$BIN" layer --problem "$WORK/gram.safetensors" --method sparsegpt --sparsity 0.5 --out "$OUT"
 grep -q "(gram, 64 tokens" "$WORK/stdout" || fail "gram problem: $(cat "$WORK/stdout")"
 ok "fista error-corrected" -- "$BIN" layer --problem "$WORK/corr.safetensors" --method fista --sparsity 0.5 --out "$OUT"
@@ -101,14 +101,16 @@ grep -q "error-corrected" "$WORK/stdout" || fail "corrected problem: $(cat "$WOR
 # given: the name (--block-size, --damping) or the references' alias (--blocksize, --percdamp).
 ok "sparsegpt --block-size 4" -- "$BIN" layer --problem "$P" --method sparsegpt --sparsity 0.5 --block-size 4 \
   --damping 0.05 --out "$OUT" --report "$WORK/r-opt.json"
-grep -q '"block_size" : "4"' "$WORK/r-opt.json" || fail "--block-size not in the report"
-grep -q '"damping" : "0.05"' "$WORK/r-opt.json" || fail "--damping not in the report"
+grep -q '"block_size" : 4,' "$WORK/r-opt.json" || fail "--block-size not in the report"
+grep -q '"damping" : 0.05' "$WORK/r-opt.json" || fail "--damping not in the report as a number"
+grep -q '"damping_relative" : 0.05' "$WORK/r-opt.json" || fail "the report does not name the damping's unit"
+grep -q '"prunekit_version" : ' "$WORK/r-opt.json" || fail "the report lacks prunekit_version"
 cp "$OUT" "$WORK/w-opt.safetensors"
 ok "sparsegpt --blocksize 4 (aliases)" -- "$BIN" layer --problem "$P" --method sparsegpt --sparsity 0.5 --blocksize 4 \
   --percdamp 0.05 --out "$OUT" --report "$WORK/r-alias.json"
 cmp -s "$OUT" "$WORK/w-opt.safetensors" || fail "--blocksize/--percdamp did not give the weights of --block-size/--damping"
-grep -q '"block_size" : "4"' "$WORK/r-alias.json" || fail "--blocksize not in the report as block_size"
-grep -q '"damping" : "0.05"' "$WORK/r-alias.json" || fail "--percdamp not in the report as damping"
+grep -q '"block_size" : 4,' "$WORK/r-alias.json" || fail "--blocksize not in the report as block_size"
+grep -q '"damping" : 0.05' "$WORK/r-alias.json" || fail "--percdamp not in the report as damping"
 
 # A given mask: refit keeps wanda's mask.
 ok "refit on wanda's mask" -- "$BIN" layer --problem "$P" --method refit --sparsity 0.5/row \
@@ -264,7 +266,7 @@ grep -q "gap     PASS" "$WORK/stdout" || fail "verify optimum: $(cat "$WORK/stdo
 grep -q "compare   exact" "$WORK/stdout" || fail "verify optimum: no comparison with exact"
 grep -q '"passed" : true' "$WORK/cert.json" || fail "verify optimum: the certificate does not say passed"
 ok "verify --json" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --json
-grep -q '"refitRelativeError"' "$WORK/stdout" || fail "verify --json lacks the refit's error"
+grep -q '"refit_relative_error"' "$WORK/stdout" || fail "verify --json lacks the refit's error"
 bad 1 "failed 1 check(s): gap" "verify perturbed weights" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/perturbed-weights.safetensors"
 bad 1 "failed 2 check(s): pattern, gap" "verify perturbed pattern" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/perturbed-pattern.safetensors"
 grep -q "row 0, columns 0…" "$WORK/stdout" || fail "verify perturbed pattern does not list the group: $(cat "$WORK/stdout")"

@@ -211,7 +211,8 @@ public struct LayerJob: Sendable {
         ))
     }
     var outcome = LayerJobOutcome(
-      report: methodReport, problem: problem.path, mask: mask?.path, outputs: file.outputs, inputs: file.inputs,
+      report: methodReport, problem: problem.relativePath, mask: mask?.relativePath, outputs: file.outputs,
+      inputs: file.inputs,
       tokens: layer.tokens, gramSource: file.gramSource, isErrorCorrected: layer.isErrorCorrected,
       precision: precision, threads: Parallelism.threads, totalSeconds: secondsSince(start), written: files.map(\.url))
     if let report {
@@ -249,15 +250,38 @@ public struct LayerJobOutcome: Sendable, Encodable {
   /// The files written, in order.
   public var written: [URL]
 
+  /// The keys of the layer report, snake_case (`oracleJSON`); the dampings' units in their names.
   private enum Keys: String, CodingKey {
+    case prunekitVersion, method, pattern, realisedSparsity, error, relativeError, lambda, lambdaPath
+    case objectiveTrace, iterations, seconds, metrics, notes, options
+    case dampingAbsolute, dampingRetryAbsolute, dampingRelative
     case problem, mask, shape, tokens, gramSource, errorCorrected, precision, threads, totalSeconds
   }
 
-  /// The report's fields at the top level, plus the run's context (problem path, shape, tokens,
-  /// precision...).
+  /// The report's fields at the top level (the options as numbers, booleans or strings by their
+  /// declared kind; the dampings named by unit: `damping_absolute` is the δ added to the diagonal,
+  /// `damping_relative` the `damping` option, a fraction of mean(diag G*)), plus the run's context
+  /// (problem path as given, shape, tokens, precision...) and the PruneKit version.
   public func encode(to encoder: any Encoder) throws {
-    try report.encode(to: encoder)
     var c = encoder.container(keyedBy: Keys.self)
+    let r = report
+    try c.encode(PruneKitVersion.current, forKey: .prunekitVersion)
+    try c.encode(r.method, forKey: .method)
+    try c.encode(r.pattern, forKey: .pattern)
+    try c.encode(r.realisedSparsity, forKey: .realisedSparsity)
+    try c.encode(r.error, forKey: .error)
+    try c.encode(r.relativeError, forKey: .relativeError)
+    try c.encodeIfPresent(r.damping, forKey: .dampingAbsolute)
+    try c.encodeIfPresent(r.dampingRetry, forKey: .dampingRetryAbsolute)
+    try c.encodeIfPresent(r.options["damping"].flatMap(Double.init), forKey: .dampingRelative)
+    try c.encodeIfPresent(r.lambda, forKey: .lambda)
+    try c.encode(r.lambdaPath, forKey: .lambdaPath)
+    try c.encode(r.objectiveTrace, forKey: .objectiveTrace)
+    try c.encode(r.iterations, forKey: .iterations)
+    try c.encode(r.seconds, forKey: .seconds)
+    try c.encode(r.metrics, forKey: .metrics)
+    try c.encode(r.notes, forKey: .notes)
+    try c.encode(ReportedOptionValue.typed(r.options, method: r.method), forKey: .options)
     try c.encode(problem, forKey: .problem)
     try c.encodeIfPresent(mask, forKey: .mask)
     try c.encode([outputs, inputs], forKey: .shape)
@@ -269,9 +293,9 @@ public struct LayerJobOutcome: Sendable, Encodable {
     try c.encode(totalSeconds, forKey: .totalSeconds)
   }
 
-  /// The report as pretty-printed JSON with sorted keys (non-finite numbers as the strings
-  /// "Infinity", "-Infinity", "NaN"), ending with a newline.
-  public func json() -> Data { prettyJSON(self) }
+  /// The report as the oracle's JSON: snake_case keys, sorted, pretty-printed, non-finite numbers
+  /// as the strings "Infinity", "-Infinity", "NaN", ending with a newline (`oracleJSON`).
+  public func json() -> Data { oracleJSON(self) }
 }
 
 /// Why a `LayerJob` (or a `Verification`, `VerifyError`) could not run. `isUsageError` separates mistakes in the request (exit code 2)

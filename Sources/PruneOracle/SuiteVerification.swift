@@ -46,7 +46,7 @@ public struct SuiteVerification: Sendable {
         "cannot read the manifest \(manifest.path)", hint: "give DIR/manifest.json as written by 'prune vectors'")
     }
     let suite: VectorManifest
-    do { suite = try JSONDecoder().decode(VectorManifest.self, from: data) } catch {
+    do { suite = try oracleJSONDecoder().decode(VectorManifest.self, from: data) } catch {
       throw .usage(
         "\(manifest.path) is not a test-vector manifest (\(error))",
         hint: "give DIR/manifest.json as written by 'prune vectors'")
@@ -71,7 +71,7 @@ public struct SuiteVerification: Sendable {
           ?? root.appendingPathComponent(expected.file)
         if FileManager.default.fileExists(atPath: file.path) {
           var entry = SuiteEntry(
-            case: c.name, role: "expected", file: file.path, certificate: try certify(file, claim: true))
+            case: c.name, role: "expected", file: file.relativePath, certificate: try certify(file, claim: true))
           if let tolerance = c.tolerances.expectedRelativeError {
             entry.add(
               matching: entry.certificate.quality.relativeError, reference: expected.relativeError,
@@ -85,7 +85,7 @@ public struct SuiteVerification: Sendable {
         for control in c.controls {
           let file = root.appendingPathComponent(control.file)
           var entry = SuiteEntry(
-            case: c.name, role: "control", file: file.path, certificate: try certify(file, claim: true))
+            case: c.name, role: "control", file: file.relativePath, certificate: try certify(file, claim: true))
           let failed = Set(entry.certificate.checks.filter { !$0.passed }.map(\.name))
           entry.passed = Set(control.mustFail).isSubset(of: failed)
           entry.notes.append(
@@ -107,7 +107,7 @@ public struct SuiteVerification: Sendable {
         }
         guard FileManager.default.fileExists(atPath: file.path) else { continue }
         var entry = SuiteEntry(
-          case: c.name, role: output.method, file: file.path, certificate: try certify(file, claim: false))
+          case: c.name, role: output.method, file: file.relativePath, certificate: try certify(file, claim: false))
         entry.add(
           matching: entry.certificate.quality.relativeError, reference: reference,
           tolerance: c.tolerances.methodRelativeError, name: "method-error")
@@ -235,7 +235,7 @@ public struct SuiteReport: Sendable, Codable, Equatable {
     self.verdict = passed ? "PASS" : "FAIL"
   }
 
-  public func json() -> Data { prettyJSON(self) }
+  public func json() -> Data { oracleJSON(self) }
 }
 
 /// One certified file of a suite.

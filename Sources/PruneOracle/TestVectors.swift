@@ -119,8 +119,8 @@ public struct TestVectors: Sendable {
     let manifest = VectorManifest(
       prunekitVersion: PruneKitVersion.current, seed: seed, cases: cases, notes: notes,
       tolerances: [
-        "optimumGap": Tolerance.optimumGap, "lassoKKT": Tolerance.lassoKKT, "optimumError": Tolerance.optimumError,
-        "methodError": Tolerance.methodError,
+        "optimum_gap": Tolerance.optimumGap, "lasso_kkt": Tolerance.lassoKKT, "optimum_error": Tolerance.optimumError,
+        "method_error": Tolerance.methodError,
       ])
     try writeFile(manifest.json(), "manifest.json")
     return manifest
@@ -501,10 +501,12 @@ public struct VectorManifest: Sendable, Codable, Equatable {
   public var cases: [VectorCase]
   /// What was skipped, and why.
   public var notes: [String]
-  /// The named tolerances (Docs/oracle.md).
+  /// The named tolerances (Docs/oracle.md), under snake_case names.
   public var tolerances: [String: Double]
 
-  public func json() -> Data { prettyJSON(self) }
+  /// The manifest as the oracle's JSON (snake_case keys: `oracleJSON`; read back with
+  /// `oracleJSONDecoder`).
+  public func json() -> Data { oracleJSON(self) }
 }
 
 /// One case of the suite.
@@ -566,12 +568,17 @@ public struct MethodOutput: Sendable, Codable, Equatable {
 public struct CaseTolerances: Sendable, Codable, Equatable {
   /// `--max-gap` for the expected answer.
   public var maxGap: Double?
-  /// `--max-kkt` for a lasso answer.
+  /// `--max-kkt` for a lasso answer (JSON `max_kkt`).
   public var maxKKT: Double?
   /// |E_backend − E_expected| / E_expected for a backend's own exact solver or lasso.
   public var expectedRelativeError: Double?
   /// |E_backend − E_PruneKit| / E_PruneKit for the same method.
   public var methodRelativeError: Double
+
+  private enum CodingKeys: String, CodingKey {
+    case maxGap, expectedRelativeError, methodRelativeError
+    case maxKKT = "maxKkt"  // max_kkt both ways (`oracleJSONDecoder`)
+  }
 }
 
 /// A candidate that must fail verification, and which checks must fail.

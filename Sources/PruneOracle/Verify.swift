@@ -196,7 +196,7 @@ public struct Verification: Sendable {
           detail: "max lasso KKT violation / max|W K| at λ = \(kkt.lambda)"))
     }
     return Certificate(
-      version: PruneKitVersion.current, problem: problem.path, candidate: candidate.path,
+      prunekitVersion: PruneKitVersion.current, problem: problem.relativePath, candidate: candidate.relativePath,
       shape: [layer.outputs, layer.inputs], tokens: layer.tokens, errorCorrected: layer.isErrorCorrected,
       pattern: pattern.label, claimedMethod: claimedMethod, patternCheck: patternCheck, health: health,
       quality: quality, comparison: comparisons, kkt: kkt, checks: checks)
@@ -303,8 +303,8 @@ public struct CandidateWeight: Sendable {
 /// Everything `prune verify` measured, and whether every requested check passed.
 public struct Certificate: Sendable, Codable, Equatable {
   /// The PruneKit version that certified.
-  public var version: String
-  /// The files, as given.
+  public var prunekitVersion: String
+  /// The files, as given (relative paths stay relative).
   public var problem: String
   public var candidate: String
   /// [out, in].
@@ -330,11 +330,11 @@ public struct Certificate: Sendable, Codable, Equatable {
   public var passed: Bool
 
   public init(
-    version: String, problem: String, candidate: String, shape: [Int], tokens: Int, errorCorrected: Bool,
+    prunekitVersion: String, problem: String, candidate: String, shape: [Int], tokens: Int, errorCorrected: Bool,
     pattern: String, claimedMethod: String?, patternCheck: PatternCheck, health: HealthCheck, quality: QualityCheck,
     comparison: [MethodComparison], kkt: LassoKKT?, checks: [CheckResult]
   ) {
-    self.version = version
+    self.prunekitVersion = prunekitVersion
     self.problem = problem
     self.candidate = candidate
     self.shape = shape
@@ -351,8 +351,8 @@ public struct Certificate: Sendable, Codable, Equatable {
     self.passed = checks.allSatisfy(\.passed)
   }
 
-  /// The certificate as pretty-printed JSON with sorted keys, ending with a newline.
-  public func json() -> Data { prettyJSON(self) }
+  /// The certificate as the oracle's JSON (snake_case keys, sorted, pretty-printed: `oracleJSON`).
+  public func json() -> Data { oracleJSON(self) }
 }
 
 /// One pass/fail check: its value against its threshold (the check passes when value ≤ threshold).
@@ -567,15 +567,24 @@ public struct QualityCheck: Sendable, Codable, Equatable {
   /// The exact refit R on the candidate's mask: E(R) and E(R)/tr(W G Wᵀ).
   public var refitError: Double
   public var refitRelativeError: Double
-  /// The refit's damping as a fraction of mean(diag G*): 0, the oracle mode.
+  /// The refit's damping as a fraction of mean(diag G*): 0, the oracle mode (JSON
+  /// `refit_damping_relative`).
   public var refitDampingFraction: Double
-  /// Extra absolute damping the refit's Cholesky needed on a singular G*[S,S] (0 = none: exact).
+  /// Extra absolute damping the refit's Cholesky needed on a singular G*[S,S] (0 = none: exact;
+  /// JSON `refit_damping_retry_absolute`).
   public var refitDampingRetry: Double
   /// (E(Ŵ) − E(R)) / max(E(R), gapFloor·tr(W G Wᵀ)): how far Ŵ's weights are from the best for its
   /// mask, as a fraction (×100 for %). Slightly negative values are rounding, or the retry damping.
   public var gap: Double
   /// Zeros / entries of the candidate.
   public var realisedSparsity: Double
+
+  /// The dampings' units in their keys (snake_case by `oracleJSON`).
+  private enum CodingKeys: String, CodingKey {
+    case error, relativeError, denseEnergy, refitError, refitRelativeError, gap, realisedSparsity
+    case refitDampingFraction = "refitDampingRelative"
+    case refitDampingRetry = "refitDampingRetryAbsolute"
+  }
 }
 
 /// One PruneKit method on the same problem and pattern.

@@ -274,4 +274,43 @@ import Testing
     #expect(matrix.pattern == "0.5/matrix" && matrix.comparison[0].pattern == "0.5/matrix")
     #expect(abs(matrix.quality.relativeError / (matrix.comparison[0].relativeError ?? .nan) - 1) > Self.sameWeights)
   }
+
+  @Test("the oracle's JSON: snake_case keys, the version, paths as given, dampings by unit; the manifest reads back")
+  func jsonKeys() throws {
+    let folder = TemporaryFolder("verify-json")
+    defer { folder.remove() }
+    let suite = folder.url.appendingPathComponent("suite")
+    _ = try TestVectors(output: suite, seed: 2).run()
+    let manifestURL = suite.appendingPathComponent("manifest.json")
+    let manifest = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+    #expect(snakeCaseKeyProblems(manifest).isEmpty, "\(snakeCaseKeyProblems(manifest))")
+    #expect(manifest["prunekit_version"] as? String == PruneKitVersion.current)
+    #expect(
+      (manifest["tolerances"] as? [String: Any])?.keys.sorted() == [
+        "lasso_kkt", "method_error", "optimum_error", "optimum_gap",
+      ])
+    let lasso = try #require(
+      (manifest["cases"] as? [[String: Any]])?.first { $0["kind"] as? String == "lasso-closed-form" })
+    #expect((lasso["tolerances"] as? [String: Any])?["max_kkt"] is NSNumber)
+    // Read back: the max_kkt of the lasso case survives (the acronym's key).
+    let read = try oracleJSONDecoder().decode(VectorManifest.self, from: Data(contentsOf: manifestURL))
+    #expect(read.cases.contains { $0.tolerances.maxKKT != nil })
+
+    // A certificate of files given by relative paths keeps them relative.
+    let cwd = FileManager.default.currentDirectoryPath
+    #expect(FileManager.default.changeCurrentDirectoryPath(suite.path))
+    defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
+    let c = try Verification(
+      problem: URL(fileURLWithPath: "brute-2of4/problem.safetensors"),
+      candidate: URL(fileURLWithPath: "brute-2of4/expected.safetensors"), pattern: .nOfM(n: 2, m: 4),
+      compare: [.sparsegpt]
+    ).run()
+    let object = try #require(try JSONSerialization.jsonObject(with: c.json()) as? [String: Any])
+    #expect(snakeCaseKeyProblems(object).isEmpty, "\(snakeCaseKeyProblems(object))")
+    #expect(object["prunekit_version"] as? String == PruneKitVersion.current)
+    #expect(object["problem"] as? String == "brute-2of4/problem.safetensors")
+    let quality = try #require(object["quality"] as? [String: Any])
+    #expect(quality["refit_damping_relative"] != nil && quality["refit_damping_retry_absolute"] != nil)
+  }
 }
