@@ -91,7 +91,7 @@ for method in magnitude wanda sparsegpt admm apt refit; do
   grep -q "sparsity 0.5000" "$WORK/stdout" || fail "$method 2:4: $(cat "$WORK/stdout")"
 done
 ok "wanda 0.25/matrix, double" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.25/matrix --precision double --out "$OUT"
-grep -q "wanda 0.25 on" "$WORK/stdout" || fail "wanda 0.25/matrix: $(cat "$WORK/stdout")"
+grep -q "wanda 0.25/matrix on" "$WORK/stdout" || fail "wanda 0.25/matrix: $(cat "$WORK/stdout")"
 ok "sparsegpt on a gram" -- "$BIN" layer --problem "$WORK/gram.safetensors" --method sparsegpt --sparsity 0.5 --out "$OUT"
 grep -q "(gram, 64 tokens" "$WORK/stdout" || fail "gram problem: $(cat "$WORK/stdout")"
 ok "fista error-corrected" -- "$BIN" layer --problem "$WORK/corr.safetensors" --method fista --sparsity 0.5 --out "$OUT"
@@ -101,14 +101,16 @@ grep -q "error-corrected" "$WORK/stdout" || fail "corrected problem: $(cat "$WOR
 # given: the name (--block-size, --damping) or the references' alias (--blocksize, --percdamp).
 ok "sparsegpt --block-size 4" -- "$BIN" layer --problem "$P" --method sparsegpt --sparsity 0.5 --block-size 4 \
   --damping 0.05 --out "$OUT" --report "$WORK/r-opt.json"
-grep -q '"block_size" : "4"' "$WORK/r-opt.json" || fail "--block-size not in the report"
-grep -q '"damping" : "0.05"' "$WORK/r-opt.json" || fail "--damping not in the report"
+grep -q '"block_size" : 4,' "$WORK/r-opt.json" || fail "--block-size not in the report"
+grep -q '"damping" : 0.05' "$WORK/r-opt.json" || fail "--damping not in the report as a number"
+grep -q '"damping_relative" : 0.05' "$WORK/r-opt.json" || fail "the report does not name the damping's unit"
+grep -q '"prunekit_version" : ' "$WORK/r-opt.json" || fail "the report lacks prunekit_version"
 cp "$OUT" "$WORK/w-opt.safetensors"
 ok "sparsegpt --blocksize 4 (aliases)" -- "$BIN" layer --problem "$P" --method sparsegpt --sparsity 0.5 --blocksize 4 \
   --percdamp 0.05 --out "$OUT" --report "$WORK/r-alias.json"
 cmp -s "$OUT" "$WORK/w-opt.safetensors" || fail "--blocksize/--percdamp did not give the weights of --block-size/--damping"
-grep -q '"block_size" : "4"' "$WORK/r-alias.json" || fail "--blocksize not in the report as block_size"
-grep -q '"damping" : "0.05"' "$WORK/r-alias.json" || fail "--percdamp not in the report as damping"
+grep -q '"block_size" : 4,' "$WORK/r-alias.json" || fail "--blocksize not in the report as block_size"
+grep -q '"damping" : 0.05' "$WORK/r-alias.json" || fail "--percdamp not in the report as damping"
 
 # A given mask: refit keeps wanda's mask.
 ok "refit on wanda's mask" -- "$BIN" layer --problem "$P" --method refit --sparsity 0.5/row \
@@ -245,7 +247,7 @@ bad 1 "reach beyond the data buffer" "truncated file" -- run truncated
 bad 1 "cannot read the file" "missing file" -- run does-not-exist
 ok "small mask" -- "$BIN" layer --problem "$WORK/small.safetensors" --method wanda --sparsity 0.5 \
   --out "$WORK/small-w.safetensors" --mask-out "$WORK/small-m.safetensors"
-bad 1 "'mask' has shape [4, 8], expected [8, 16] (from 'weight' [8, 16])" "mask of another layer" -- \
+bad 2 "'mask' has shape [4, 8], expected [8, 16] (from 'weight' [8, 16])" "mask of another layer" -- \
   "$BIN" layer --problem "$P" --method refit --sparsity 0.5 --out "$OUT" --mask "$WORK/small-m.safetensors"
 
 # --- prune model / merge / sweep: usage errors (no model needed) --------------------------------
@@ -323,12 +325,34 @@ grep -q "gap     PASS" "$WORK/stdout" || fail "verify optimum: $(cat "$WORK/stdo
 grep -q "compare   exact" "$WORK/stdout" || fail "verify optimum: no comparison with exact"
 grep -q '"passed" : true' "$WORK/cert.json" || fail "verify optimum: the certificate does not say passed"
 ok "verify --json" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --json
-grep -q '"refitRelativeError"' "$WORK/stdout" || fail "verify --json lacks the refit's error"
+grep -q '"refit_relative_error"' "$WORK/stdout" || fail "verify --json lacks the refit's error"
 bad 1 "failed 1 check(s): gap" "verify perturbed weights" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/perturbed-weights.safetensors"
 bad 1 "failed 2 check(s): pattern, gap" "verify perturbed pattern" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/perturbed-pattern.safetensors"
 grep -q "row 0, columns 0…" "$WORK/stdout" || fail "verify perturbed pattern does not list the group: $(cat "$WORK/stdout")"
 ok "verify the whole suite" -- "$BIN" verify --manifest "$V/manifest.json"
 grep -q "result    PASS" "$WORK/stdout" || fail "verify --manifest: $(tail -1 "$WORK/stdout")"
+# Candidates: a misspelt method or case name is never skipped silently; nothing checked never passes.
+mkdir -p "$WORK/cand/brute-2of4" "$WORK/cand/brute-row" "$WORK/cand/brute-rwo" "$WORK/none"
+cp "$V/brute-2of4/expected.safetensors" "$WORK/cand/brute-2of4/expected.safetensors"
+cp "$V/brute-row/sparsegpt.safetensors" "$WORK/cand/brute-row/sparsgpt.safetensors"
+cp "$V/brute-row/sparsegpt.safetensors" "$WORK/cand/brute-rwo/sparsegpt.safetensors"
+bad 1 "2 candidate file(s) match no case or answer, first brute-row/sparsgpt.safetensors" "verify misspelt candidates" -- \
+  "$BIN" verify --manifest "$V/manifest.json" --candidates "$WORK/cand"
+grep -q "coverage  1 of 11 cases have a file checked" "$WORK/stdout" || fail "verify candidates: no coverage: $(cat "$WORK/stdout")"
+grep -q "unknown   brute-rwo (matches no case of the manifest)" "$WORK/stdout" || fail "verify candidates: unknown case not named"
+ok "verify misspelt candidates allowed" -- "$BIN" verify --manifest "$V/manifest.json" --candidates "$WORK/cand" --allow-unknown
+grep -q "result    PASS: 1 of 1 files pass; 2 unknown file(s) allowed" "$WORK/stdout" || fail "verify --allow-unknown: $(tail -1 "$WORK/stdout")"
+bad 1 "no candidate file was checked" "verify no candidates" -- "$BIN" verify --manifest "$V/manifest.json" --candidates "$WORK/none"
+grep -q "result    FAIL: 0 of 0 files pass" "$WORK/stdout" || fail "verify no candidates: $(tail -1 "$WORK/stdout")"
+# A bare ratio: the candidate checked per row, each compared method at its own group (wanda per
+# row, as prune layer ran it: candidate/method 1.0000), the group printed.
+ok "wanda for verify" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.5 --out "$WORK/wanda.safetensors"
+ok "verify wanda at a bare ratio" -- "$BIN" verify --problem "$P" --candidate "$WORK/wanda.safetensors" --sparsity 0.5 --compare wanda,sparsegpt
+grep -q "pattern PASS  0 of [0-9]* groups break 0.5/row" "$WORK/stdout" || fail "verify wanda: not checked per row: $(cat "$WORK/stdout")"
+grep -q "compare   wanda      0.5/row    relative .* candidate/method 1.0000" "$WORK/stdout" || fail "verify wanda: $(cat "$WORK/stdout")"
+grep -q "compare   sparsegpt  0.5/matrix relative" "$WORK/stdout" || fail "verify wanda: sparsegpt not over the matrix: $(cat "$WORK/stdout")"
+ok "verify wanda at 0.5/matrix" -- "$BIN" verify --problem "$P" --candidate "$WORK/wanda.safetensors" --sparsity 0.5/matrix --compare wanda
+grep -q "compare   wanda      0.5/matrix relative" "$WORK/stdout" || fail "verify wanda /matrix: $(cat "$WORK/stdout")"
 bad 2 "--lambda without --method-claimed" "verify lambda alone" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --lambda 0.1
 bad 2 "needs --lambda" "verify claim without lambda" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --method-claimed fista
 bad 2 "has no optimality conditions" "verify claim of refit" -- "$BIN" "${VC[@]}" --candidate "$V/brute-2of4/expected.safetensors" --method-claimed refit --lambda 1

@@ -152,6 +152,10 @@ public struct LayerJob: Sendable {
     var given: Mask? = nil
     if let mask {
       do { given = try MaskFile.load(contentsOf: mask, rows: file.outputs, columns: file.inputs) } catch {
+        // A well-formed mask of another shape does not fit this problem: a mistake in the request.
+        if case .shapeMismatch = error {
+          throw .usage(error.message, hint: error.hint ?? "the mask must have the weight's shape [out, in]")
+        }
         throw .file(error)
       }
     }
@@ -162,14 +166,25 @@ public struct LayerJob: Sendable {
       throw .pruning(error)
     }
     var methodReport = result.report
+    // The report names the group of a ratio ("0.5/row", "0.5/matrix"): the methods write the
+    // pattern as the command line may spell it (`description`), pipelines compare on that.
+    if methodReport.pattern.hasPrefix(pattern.description) {
+      methodReport.pattern = pattern.label + methodReport.pattern.dropFirst(pattern.description.count)
+    }
     // The methods record their own options under their report keys; add the given ones they do not.
     for (key, value) in givenOptions where methodReport.options[key] == nil {
       methodReport.options[key] = value
     }
-    let violations = result.mask.violations(of: pattern)
+    // The last guard of the label: a given mask was checked before the solve (`prune`), and every
+    // method's own mask is exact, so this holds unless a method is wrong.
+    let violations = result.mask.violations(of: pattern, rule: .atLeast)
     if !violations.isEmpty {
       methodReport.notes.append(
-        "the mask does not satisfy \(pattern): \(violations.count) group(s), first \(violations[0])")
+        "the mask does not satisfy \(pattern.label): \(violations.count) group(s), first \(violations[0])")
+    }
+    let beyond = result.mask.prunedCount - pattern.prunedCount(rows: file.outputs, columns: file.inputs)
+    if given != nil, beyond > 0 {
+      methodReport.notes.append("the given mask prunes \(beyond) weight(s) beyond what \(pattern.label) requires")
     }
     let pruned = PrunedWeightFile.writer(
       result.weight,
@@ -196,7 +211,8 @@ public struct LayerJob: Sendable {
         ))
     }
     var outcome = LayerJobOutcome(
-      report: methodReport, problem: problem.path, mask: mask?.path, outputs: file.outputs, inputs: file.inputs,
+      report: methodReport, problem: problem.relativePath, mask: mask?.relativePath, outputs: file.outputs,
+      inputs: file.inputs,
       tokens: layer.tokens, gramSource: file.gramSource, isErrorCorrected: layer.isErrorCorrected,
       precision: precision, threads: Parallelism.threads, totalSeconds: secondsSince(start), written: files.map(\.url))
     if let report {
@@ -234,15 +250,38 @@ public struct LayerJobOutcome: Sendable, Encodable {
   /// The files written, in order.
   public var written: [URL]
 
+  /// The keys of the layer report, snake_case (`oracleJSON`); the dampings' units in their names.
   private enum Keys: String, CodingKey {
+    case prunekitVersion, method, pattern, realisedSparsity, error, relativeError, lambda, lambdaPath
+    case objectiveTrace, iterations, seconds, metrics, notes, options
+    case dampingAbsolute, dampingRetryAbsolute, dampingRelative
     case problem, mask, shape, tokens, gramSource, errorCorrected, precision, threads, totalSeconds
   }
 
-  /// The report's fields at the top level, plus the run's context (problem path, shape, tokens,
-  /// precision...).
+  /// The report's fields at the top level (the options as numbers, booleans or strings by their
+  /// declared kind; the dampings named by unit: `damping_absolute` is the δ added to the diagonal,
+  /// `damping_relative` the `damping` option, a fraction of mean(diag G*)), plus the run's context
+  /// (problem path as given, shape, tokens, precision...) and the PruneKit version.
   public func encode(to encoder: any Encoder) throws {
-    try report.encode(to: encoder)
     var c = encoder.container(keyedBy: Keys.self)
+    let r = report
+    try c.encode(PruneKitVersion.current, forKey: .prunekitVersion)
+    try c.encode(r.method, forKey: .method)
+    try c.encode(r.pattern, forKey: .pattern)
+    try c.encode(r.realisedSparsity, forKey: .realisedSparsity)
+    try c.encode(r.error, forKey: .error)
+    try c.encode(r.relativeError, forKey: .relativeError)
+    try c.encodeIfPresent(r.damping, forKey: .dampingAbsolute)
+    try c.encodeIfPresent(r.dampingRetry, forKey: .dampingRetryAbsolute)
+    try c.encodeIfPresent(r.options["damping"].flatMap(Double.init), forKey: .dampingRelative)
+    try c.encodeIfPresent(r.lambda, forKey: .lambda)
+    try c.encode(r.lambdaPath, forKey: .lambdaPath)
+    try c.encode(r.objectiveTrace, forKey: .objectiveTrace)
+    try c.encode(r.iterations, forKey: .iterations)
+    try c.encode(r.seconds, forKey: .seconds)
+    try c.encode(r.metrics, forKey: .metrics)
+    try c.encode(r.notes, forKey: .notes)
+    try c.encode(ReportedOptionValue.typed(r.options, method: r.method), forKey: .options)
     try c.encode(problem, forKey: .problem)
     try c.encodeIfPresent(mask, forKey: .mask)
     try c.encode([outputs, inputs], forKey: .shape)
@@ -254,9 +293,9 @@ public struct LayerJobOutcome: Sendable, Encodable {
     try c.encode(totalSeconds, forKey: .totalSeconds)
   }
 
-  /// The report as pretty-printed JSON with sorted keys (non-finite numbers as the strings
-  /// "Infinity", "-Infinity", "NaN"), ending with a newline.
-  public func json() -> Data { prettyJSON(self) }
+  /// The report as the oracle's JSON: snake_case keys, sorted, pretty-printed, non-finite numbers
+  /// as the strings "Infinity", "-Infinity", "NaN", ending with a newline (`oracleJSON`).
+  public func json() -> Data { oracleJSON(self) }
 }
 
 /// Why a `LayerJob` (or a `Verification`, `VerifyError`) could not run. `isUsageError` separates mistakes in the request (exit code 2)
@@ -277,7 +316,8 @@ public enum LayerJobError: PruneKitError, Equatable {
   public var isUsageError: Bool {
     switch self {
     case .usage, .pattern: return true
-    case .pruning(.invalidPattern), .pruning(.invalidOption), .pruning(.maskMismatch): return true
+    case .pruning(.invalidPattern), .pruning(.invalidOption), .pruning(.maskMismatch), .pruning(.maskBreaksPattern):
+      return true
     case .file, .pruning, .write: return false
     }
   }

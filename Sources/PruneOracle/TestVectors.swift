@@ -164,8 +164,8 @@ public struct TestVectors: Sendable {
     let manifest = VectorManifest(
       prunekitVersion: PruneKitVersion.current, seed: seed, cases: cases, notes: notes,
       tolerances: [
-        "optimumGap": Tolerance.optimumGap, "lassoKKT": Tolerance.lassoKKT, "optimumError": Tolerance.optimumError,
-        "methodError": Tolerance.methodError,
+        "optimum_gap": Tolerance.optimumGap, "lasso_kkt": Tolerance.lassoKKT, "optimum_error": Tolerance.optimumError,
+        "method_error": Tolerance.methodError,
       ])
     try writeFile(manifest.json(), "manifest.json")
     return manifest
@@ -340,7 +340,7 @@ public struct TestVectors: Sendable {
     }
     return VectorCase(
       name: spec.name, kind: spec.kind, description: spec.description, problem: problemFile,
-      shape: [layer.outputs, layer.inputs], tokens: spec.tokens ?? 0, pattern: spec.pattern.description,
+      shape: [layer.outputs, layer.inputs], tokens: spec.tokens ?? 0, pattern: spec.pattern.label,
       expected: expected, methods: methods,
       tolerances: spec.lambda == nil
         ? CaseTolerances(
@@ -411,7 +411,7 @@ public struct TestVectors: Sendable {
     if case .nOfM = pattern {
       p = ["--pattern", pattern.description]
     } else {
-      p = ["--sparsity", pattern.description]
+      p = ["--sparsity", pattern.label]
     }
     return ["--problem", problem, "--candidate", candidate] + p
   }
@@ -483,7 +483,7 @@ public struct TestVectors: Sendable {
     return VectorCase(
       name: name, kind: "real",
       description: "\(layerName) of the model, \(tokens) calibration tokens (austen-quick, first \(windows) windows)",
-      problem: problemFile, shape: [weight.rows, weight.columns], tokens: tokens, pattern: realPattern.description,
+      problem: problemFile, shape: [weight.rows, weight.columns], tokens: tokens, pattern: realPattern.label,
       expected: reference.map {
         ExpectedAnswer(file: $0.file ?? "", relativeError: $0.relativeError ?? .nan, lambda: nil, bestMethod: best?.0)
       },
@@ -546,10 +546,12 @@ public struct VectorManifest: Sendable, Codable, Equatable {
   public var cases: [VectorCase]
   /// What was skipped, and why.
   public var notes: [String]
-  /// The named tolerances (Docs/oracle.md).
+  /// The named tolerances (Docs/oracle.md), under snake_case names.
   public var tolerances: [String: Double]
 
-  public func json() -> Data { prettyJSON(self) }
+  /// The manifest as the oracle's JSON (snake_case keys: `oracleJSON`; read back with
+  /// `oracleJSONDecoder`).
+  public func json() -> Data { oracleJSON(self) }
 }
 
 /// One case of the suite.
@@ -562,6 +564,7 @@ public struct VectorCase: Sendable, Codable, Equatable {
   public var problem: String
   public var shape: [Int]
   public var tokens: Int
+  /// The pattern, its group always written ("0.5/matrix", "0.5/row", "2:4"; `SparsityPattern.label`).
   public var pattern: String
   /// The known answer (synthetic) or PruneKit's best method (real).
   public var expected: ExpectedAnswer?
@@ -610,12 +613,17 @@ public struct MethodOutput: Sendable, Codable, Equatable {
 public struct CaseTolerances: Sendable, Codable, Equatable {
   /// `--max-gap` for the expected answer.
   public var maxGap: Double?
-  /// `--max-kkt` for a lasso answer.
+  /// `--max-kkt` for a lasso answer (JSON `max_kkt`).
   public var maxKKT: Double?
   /// |E_backend − E_expected| / E_expected for a backend's own exact solver or lasso.
   public var expectedRelativeError: Double?
   /// |E_backend − E_PruneKit| / E_PruneKit for the same method.
   public var methodRelativeError: Double
+
+  private enum CodingKeys: String, CodingKey {
+    case maxGap, expectedRelativeError, methodRelativeError
+    case maxKKT = "maxKkt"  // max_kkt both ways (`oracleJSONDecoder`)
+  }
 }
 
 /// A candidate that must fail verification, and which checks must fail.

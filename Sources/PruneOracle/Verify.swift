@@ -23,7 +23,9 @@ import PruneSolvers
 ///   4. quality: E(Ŵ) and E(R) with R = the exact refit on M (`Refit`, δ = 0, the oracle mode; if a
 ///      row's G*[S,S] is singular its Cholesky retry adds the smallest damping that works and the
 ///      certificate reports it), and the gap (E(Ŵ) − E(R)) / max(E(R), `gapFloor`·tr(W G Wᵀ))
-///   5. comparison: E of each requested PruneKit method on the same pattern
+///   5. comparison: E of each requested PruneKit method on the same pattern; a ratio given without
+///      "/row" or "/matrix" (`groupGiven` false) runs each method at its own group
+///      (`PruningMethod.defaultGroup`: per row for Wanda, the whole matrix for the others)
 ///   6. lasso claim at λ: `LassoKKT` (support and off-support residuals, normalised by max|W K|)
 /// Pass/fail: the pattern and finiteness always; the gap when `maxGap` is given; the KKT residual
 /// when `maxKKT` is given (it needs λ). Everything else is reported, never judged.
@@ -32,8 +34,11 @@ public struct Verification: Sendable {
   public var problem: URL
   /// The candidate pruned-weight file (`weight` [out, in]).
   public var candidate: URL
-  /// The pattern the candidate claims.
+  /// The pattern the candidate claims (a bare ratio resolved by `Verification.pattern(sparsity:nOfM:claimedMethod:)`).
   public var pattern: SparsityPattern
+  /// Whether the ratio's group was written ("0.5/row", "0.5/matrix"): the compared methods then run
+  /// at `pattern`; otherwise each at its own group (`comparisonPattern(for:)`).
+  public var groupGiven: Bool
   /// PruneKit methods to run on the same problem and pattern for comparison.
   public var compare: [PruningMethod]
   /// Options of those methods.
@@ -67,8 +72,9 @@ public struct Verification: Sendable {
     problem: URL, candidate: URL, pattern: SparsityPattern, compare: [PruningMethod] = [],
     options: MethodOptions = MethodOptions(), comparePrecision: LayerJob.Precision = .float,
     claimedMethod: String? = nil, lambda: Double? = nil, maxGap: Double? = nil, maxKKT: Double? = nil,
-    listLimit: Int = Verification.defaultListLimit, exactCount: Bool = false
+    listLimit: Int = Verification.defaultListLimit, exactCount: Bool = false, groupGiven: Bool = true
   ) {
+    self.groupGiven = groupGiven
     self.exactCount = exactCount
     self.problem = problem
     self.candidate = candidate
@@ -81,6 +87,30 @@ public struct Verification: Sendable {
     self.maxGap = maxGap
     self.maxKKT = maxKKT
     self.listLimit = listLimit
+  }
+
+  /// The candidate's pattern from `--sparsity RATIO` or `--pattern N:M` (exactly one), and whether
+  /// the ratio's group was written. A ratio without "/row" or "/matrix" is checked over the claimed
+  /// method's own group (`--method-claimed fista`: the whole matrix); with no method claimed, per row.
+  /// Per row is the conservative reading: when ratio × inputs is a whole number (0.5 of an even
+  /// width), a weight with the required zeros in every row has at least the required zeros in the
+  /// whole matrix, while the converse fails (a matrix count passes rows left dense), so a bare ratio
+  /// never passes the weaker claim. A candidate pruned over the whole matrix says so: "0.5/matrix".
+  public static func pattern(sparsity: String?, nOfM: String?, claimedMethod: String?) throws(VerifyError)
+    -> (pattern: SparsityPattern, groupGiven: Bool)
+  {
+    let claimed = claimedMethod.flatMap { lassoMethods.contains($0) ? .fista : PruningMethod(rawValue: $0) }
+    let pattern = try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, defaultGroup: claimed?.defaultGroup ?? .row)
+    return (pattern, sparsity?.contains("/") ?? true)
+  }
+
+  /// The pattern a compared method runs at: `pattern`, or for a ratio given without its group, the
+  /// ratio over the method's own group.
+  public func comparisonPattern(for method: PruningMethod) -> SparsityPattern {
+    if !groupGiven, case .unstructured(let ratio, _) = pattern {
+      return .unstructured(ratio: ratio, group: method.defaultGroup)
+    }
+    return pattern
   }
 
   /// Checks the request itself: a λ with a lasso claim, a KKT bound only with λ, thresholds ≥ 0.
@@ -145,8 +175,8 @@ public struct Verification: Sendable {
       CheckResult(
         name: "pattern", passed: patternCheck.passed, value: Double(patternCheck.failingGroups), threshold: 0,
         detail: exactCount
-          ? "groups breaking \(pattern) (zeros outside [required, required + zeros where W = 0])"
-          : "groups breaking \(pattern) (fewer zeros than required)"),
+          ? "groups breaking \(pattern.label) (zeros outside [required, required + zeros where W = 0])"
+          : "groups breaking \(pattern.label) (fewer zeros than required)"),
       CheckResult(
         name: "finite", passed: health.nonFinite == 0, value: Double(health.nonFinite), threshold: 0,
         detail: "NaN or infinite values in the candidate"),
@@ -166,9 +196,9 @@ public struct Verification: Sendable {
           detail: "max lasso KKT violation / max|W K| at λ = \(kkt.lambda)"))
     }
     return Certificate(
-      version: PruneKitVersion.current, problem: problem.path, candidate: candidate.path,
+      prunekitVersion: PruneKitVersion.current, problem: problem.relativePath, candidate: candidate.relativePath,
       shape: [layer.outputs, layer.inputs], tokens: layer.tokens, errorCorrected: layer.isErrorCorrected,
-      pattern: pattern.description, claimedMethod: claimedMethod, patternCheck: patternCheck, health: health,
+      pattern: pattern.label, claimedMethod: claimedMethod, patternCheck: patternCheck, health: health,
       quality: quality, comparison: comparisons, kkt: kkt, checks: checks)
   }
 
@@ -176,31 +206,44 @@ public struct Verification: Sendable {
   func comparisons(_ file: LayerProblemFile) throws(VerifyError) -> [MethodComparison] {
     guard !compare.isEmpty else { return [] }
     switch comparePrecision {
-    case .float: return try Self.compare(file, as: Float.self, methods: compare, pattern: pattern, options: options)
-    case .double: return try Self.compare(file, as: Double.self, methods: compare, pattern: pattern, options: options)
+    case .float:
+      return try Self.compare(file, as: Float.self, methods: compare, patterns: comparisonPattern, options: options)
+    case .double:
+      return try Self.compare(file, as: Double.self, methods: compare, patterns: comparisonPattern, options: options)
     }
   }
 
-  /// Runs `methods` on the file's problem in precision `T`; a method that refuses the problem
+  /// Runs `methods` at one pattern (see `compare(_:as:methods:patterns:options:keep:)`).
+  public static func compare<T: KernelScalar>(
+    _ file: LayerProblemFile, as type: T.Type, methods: [PruningMethod], pattern: SparsityPattern,
+    options: MethodOptions,
+    keep: ((PruningMethod, PruningResult<T>) -> Void)? = nil
+  ) throws(VerifyError) -> [MethodComparison] {
+    try compare(file, as: type, methods: methods, patterns: { _ in pattern }, options: options, keep: keep)
+  }
+
+  /// Runs `methods` on the file's problem in precision `T`, each at `patterns(method)`; a method that refuses the problem
   /// (e.g. `exact` on a large layer) is recorded with its reason instead of a figure. `keep`
   /// receives every result.
   public static func compare<T: KernelScalar>(
-    _ file: LayerProblemFile, as _: T.Type, methods: [PruningMethod], pattern: SparsityPattern, options: MethodOptions,
-    keep: ((PruningMethod, PruningResult<T>) -> Void)? = nil
+    _ file: LayerProblemFile, as _: T.Type, methods: [PruningMethod], patterns: (PruningMethod) -> SparsityPattern,
+    options: MethodOptions, keep: ((PruningMethod, PruningResult<T>) -> Void)? = nil
   ) throws(VerifyError) -> [MethodComparison] {
     let layer: LayerProblem<T>
     do { layer = try file.problem(as: T.self) } catch { throw .file(error) }
     var out: [MethodComparison] = []
     for method in methods {
+      let pattern = patterns(method)
       do {
         let r = try prune(layer, method: method, pattern: pattern, options: options)
         keep?(method, r)
         out.append(
           MethodComparison(
-            method: method.rawValue, error: r.report.error, relativeError: r.report.relativeError,
+            method: method.rawValue, pattern: pattern.label, error: r.report.error,
+            relativeError: r.report.relativeError,
             realisedSparsity: r.report.realisedSparsity, seconds: r.report.seconds, lambda: r.report.lambda, note: nil))
       } catch {
-        out.append(MethodComparison(method: method.rawValue, note: error.description))
+        out.append(MethodComparison(method: method.rawValue, pattern: pattern.label, note: error.description))
       }
     }
     return out
@@ -260,8 +303,8 @@ public struct CandidateWeight: Sendable {
 /// Everything `prune verify` measured, and whether every requested check passed.
 public struct Certificate: Sendable, Codable, Equatable {
   /// The PruneKit version that certified.
-  public var version: String
-  /// The files, as given.
+  public var prunekitVersion: String
+  /// The files, as given (relative paths stay relative).
   public var problem: String
   public var candidate: String
   /// [out, in].
@@ -269,7 +312,8 @@ public struct Certificate: Sendable, Codable, Equatable {
   /// Calibration tokens behind the Grams (0 when the file does not say).
   public var tokens: Int
   public var errorCorrected: Bool
-  /// The claimed pattern ("0.5", "0.5/row", "2:4").
+  /// The pattern the candidate was checked against, its group always written ("0.5/matrix",
+  /// "0.5/row", "2:4": `SparsityPattern.label`).
   public var pattern: String
   public var claimedMethod: String?
   public var patternCheck: PatternCheck
@@ -286,11 +330,11 @@ public struct Certificate: Sendable, Codable, Equatable {
   public var passed: Bool
 
   public init(
-    version: String, problem: String, candidate: String, shape: [Int], tokens: Int, errorCorrected: Bool,
+    prunekitVersion: String, problem: String, candidate: String, shape: [Int], tokens: Int, errorCorrected: Bool,
     pattern: String, claimedMethod: String?, patternCheck: PatternCheck, health: HealthCheck, quality: QualityCheck,
     comparison: [MethodComparison], kkt: LassoKKT?, checks: [CheckResult]
   ) {
-    self.version = version
+    self.prunekitVersion = prunekitVersion
     self.problem = problem
     self.candidate = candidate
     self.shape = shape
@@ -307,8 +351,8 @@ public struct Certificate: Sendable, Codable, Equatable {
     self.passed = checks.allSatisfy(\.passed)
   }
 
-  /// The certificate as pretty-printed JSON with sorted keys, ending with a newline.
-  public func json() -> Data { prettyJSON(self) }
+  /// The certificate as the oracle's JSON (snake_case keys, sorted, pretty-printed: `oracleJSON`).
+  public func json() -> Data { oracleJSON(self) }
 }
 
 /// One pass/fail check: its value against its threshold (the check passes when value ≤ threshold).
@@ -349,19 +393,8 @@ public struct PatternCheck: Sendable, Codable, Equatable {
   ) {
     let m = candidate.rows
     let n = candidate.columns
-    // Groups as (row, first column, width): one per matrix, row or N:M run.
-    var spans: [(row: Int?, column: Int?, start: Int, count: Int, required: Int)] = []
-    switch pattern {
-    case .unstructured(_, .matrix):
-      spans = [(nil, nil, 0, m * n, pattern.prunedCount(rows: m, columns: n))]
-    case .unstructured(_, .row):
-      let k = pattern.prunedCount(rows: 1, columns: n)
-      spans = (0..<m).map { (row: $0, column: nil, start: $0 * n, count: n, required: k) }
-    case .nOfM(let k, let width):
-      for i in 0..<m {
-        for g in stride(from: 0, to: n, by: width) { spans.append((i, g, i * n + g, width, k)) }
-      }
-    }
+    // The groups `prune layer --mask` counts too (`SparsityPattern.groups`, `Mask.CountRule.atLeast`).
+    let spans = pattern.groups(rows: m, columns: n)
     var zeros = 0
     var free = 0
     var failing = 0
@@ -379,7 +412,8 @@ public struct PatternCheck: Sendable, Codable, Equatable {
           zeros += z
           free += f
           excess += max(0, z - s.required)
-          guard z < s.required || (exactCount && z > s.required + f) else { continue }
+          guard !Mask.CountRule.atLeast.accepts(pruned: z, required: s.required) || (exactCount && z > s.required + f)
+          else { continue }
           failing += 1
           if failures.count < listLimit {
             let kept =
@@ -533,20 +567,31 @@ public struct QualityCheck: Sendable, Codable, Equatable {
   /// The exact refit R on the candidate's mask: E(R) and E(R)/tr(W G Wᵀ).
   public var refitError: Double
   public var refitRelativeError: Double
-  /// The refit's damping as a fraction of mean(diag G*): 0, the oracle mode.
+  /// The refit's damping as a fraction of mean(diag G*): 0, the oracle mode (JSON
+  /// `refit_damping_relative`).
   public var refitDampingFraction: Double
-  /// Extra absolute damping the refit's Cholesky needed on a singular G*[S,S] (0 = none: exact).
+  /// Extra absolute damping the refit's Cholesky needed on a singular G*[S,S] (0 = none: exact;
+  /// JSON `refit_damping_retry_absolute`).
   public var refitDampingRetry: Double
   /// (E(Ŵ) − E(R)) / max(E(R), gapFloor·tr(W G Wᵀ)): how far Ŵ's weights are from the best for its
   /// mask, as a fraction (×100 for %). Slightly negative values are rounding, or the retry damping.
   public var gap: Double
   /// Zeros / entries of the candidate.
   public var realisedSparsity: Double
+
+  /// The dampings' units in their keys (snake_case by `oracleJSON`).
+  private enum CodingKeys: String, CodingKey {
+    case error, relativeError, denseEnergy, refitError, refitRelativeError, gap, realisedSparsity
+    case refitDampingFraction = "refitDampingRelative"
+    case refitDampingRetry = "refitDampingRetryAbsolute"
+  }
 }
 
 /// One PruneKit method on the same problem and pattern.
 public struct MethodComparison: Sendable, Codable, Equatable {
   public var method: String
+  /// The pattern the method ran at, its group written ("0.5/row", `SparsityPattern.label`).
+  public var pattern: String
   public var error: Double?
   public var relativeError: Double?
   public var realisedSparsity: Double?
@@ -557,10 +602,12 @@ public struct MethodComparison: Sendable, Codable, Equatable {
   public var note: String?
 
   public init(
-    method: String, error: Double? = nil, relativeError: Double? = nil, realisedSparsity: Double? = nil,
+    method: String, pattern: String, error: Double? = nil, relativeError: Double? = nil,
+    realisedSparsity: Double? = nil,
     seconds: Double? = nil, lambda: Double? = nil, note: String? = nil
   ) {
     self.method = method
+    self.pattern = pattern
     self.error = error
     self.relativeError = relativeError
     self.realisedSparsity = realisedSparsity

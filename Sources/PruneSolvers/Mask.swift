@@ -66,40 +66,43 @@ public struct Mask: Sendable, Equatable {
     }
   }
 
-  /// The entries that break `pattern` (empty when the mask satisfies it exactly): for each failing
-  /// group, its row, its first column (0 for matrix and row groups) and the pruned count found vs
-  /// required.
-  public func violations(of pattern: SparsityPattern) -> [MaskViolation] {
+  /// How a group's pruned count is held to the count its pattern requires.
+  public enum CountRule: Sendable {
+    /// Exactly the required count: what every method's own selection produces.
+    case exactly
+    /// At least the required count: what a weight needs to run on N:M hardware or to honour a
+    /// ratio; extra pruned entries are allowed. `prune verify` and a mask given to `prune layer`
+    /// are held to this rule.
+    case atLeast
+
+    /// Whether a group with `pruned` entries pruned meets `required`.
+    public func accepts(pruned: Int, required: Int) -> Bool {
+      self == .exactly ? pruned == required : pruned >= required
+    }
+  }
+
+  /// The groups that break `pattern` under `rule` (empty when the mask satisfies it): for each
+  /// failing group, its row, its first column (N:M only) and the pruned count found vs required.
+  /// The groups are `SparsityPattern.groups(rows:columns:)`, the ones `prune verify` counts.
+  public func violations(of pattern: SparsityPattern, rule: CountRule = .exactly) -> [MaskViolation] {
+    if case .nOfM(_, let m) = pattern, columns % m != 0 {
+      return [MaskViolation(row: nil, column: nil, pruned: prunedCount, required: -1)]
+    }
     var out: [MaskViolation] = []
-    switch pattern {
-    case .unstructured(_, .matrix):
-      let want = pattern.prunedCount(rows: rows, columns: columns)
-      let have = prunedCount
-      if have != want { out.append(MaskViolation(row: nil, column: nil, pruned: have, required: want)) }
-    case .unstructured(_, .row):
-      let want = pattern.prunedCount(rows: 1, columns: columns)
-      for i in 0..<rows {
-        let have = prunedCount(row: i)
-        if have != want { out.append(MaskViolation(row: i, column: nil, pruned: have, required: want)) }
-      }
-    case .nOfM(let n, let m):
-      if columns % m != 0 {
-        out.append(MaskViolation(row: nil, column: nil, pruned: prunedCount, required: -1))
-        return out
-      }
-      for i in 0..<rows {
-        for g in stride(from: 0, to: columns, by: m) {
-          var have = 0
-          for j in g..<(g + m) where !kept[i * columns + j] { have += 1 }
-          if have != n { out.append(MaskViolation(row: i, column: g, pruned: have, required: n)) }
-        }
+    for g in pattern.groups(rows: rows, columns: columns) {
+      var have = 0
+      for idx in g.start..<(g.start + g.count) where !kept[idx] { have += 1 }
+      if !rule.accepts(pruned: have, required: g.required) {
+        out.append(MaskViolation(row: g.row, column: g.column, pruned: have, required: g.required))
       }
     }
     return out
   }
 
-  /// True when the mask satisfies `pattern` exactly.
-  public func satisfies(_ pattern: SparsityPattern) -> Bool { violations(of: pattern).isEmpty }
+  /// True when the mask satisfies `pattern` under `rule` (exactly, by default).
+  public func satisfies(_ pattern: SparsityPattern, rule: CountRule = .exactly) -> Bool {
+    violations(of: pattern, rule: rule).isEmpty
+  }
 
   /// Prunes, in each comparison group of `pattern`, exactly the required number of entries with
   /// the lowest `scores` (`[rows × columns]`); ties go to the lower flat index.

@@ -44,6 +44,16 @@ func dispatch<T: KernelScalar>(
       throw .maskMismatch(
         detail: "mask [\(mask.rows) × \(mask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
+    // The result is labelled with `pattern`: the mask must satisfy it, counted as `prune verify`
+    // counts (at least the required pruned entries in every group).
+    try pattern.check(columns: problem.inputs)
+    let failing = mask.violations(of: pattern, rule: .atLeast)
+    if let first = failing.first {
+      throw .maskBreaksPattern(
+        pattern: pattern.label, failing: failing.count,
+        groups: pattern.groups(rows: mask.rows, columns: mask.columns).count, first: first,
+        requirement: pattern.requirement(rows: mask.rows, columns: mask.columns))
+    }
     switch method {
     case .refit: return try Refit(options: options.refit).refit(problem, mask: mask, pattern: pattern)
     case .admm: return try ADMM(options: options.admm).prune(problem, pattern: pattern, fixedMask: mask)

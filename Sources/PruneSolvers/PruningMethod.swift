@@ -29,6 +29,10 @@ public enum PruningError: PruneKitError, Equatable {
   /// to go on.
   case problemTooLarge(method: String, detail: String, hint: String)
   case maskMismatch(detail: String)
+  /// A given mask breaks the pattern the result would be labelled with (counted as
+  /// `Mask.violations(of:rule: .atLeast)`, the groups `prune verify` counts): `failing` of `groups`
+  /// groups, the first one, and what the pattern requires.
+  case maskBreaksPattern(pattern: String, failing: Int, groups: Int, first: MaskViolation, requirement: String)
   case invalidOption(name: String, detail: String)
   /// The problem handed to a method is invalid (`LayerProblem`'s checks, including the
   /// semidefiniteness `prune` checks, or SparseLLM's own inputs).
@@ -42,6 +46,8 @@ public enum PruningError: PruneKitError, Equatable {
     case .factorisationFailed(let method, let e): return "\(method): \(e.message)"
     case .problemTooLarge(let method, let detail, _): return "\(method): \(detail)"
     case .maskMismatch(let detail): return "mask: \(detail)"
+    case .maskBreaksPattern(let pattern, let failing, let groups, let first, _):
+      return "the mask does not satisfy \(pattern): \(failing) of \(groups) group(s) fail, first \(first)"
     case .invalidOption(let name, let detail): return "option '\(name)': \(detail)"
     case .invalidProblem(let e): return e.message
     case .nonFiniteResult(let method, let detail): return "\(method): \(detail)"
@@ -54,6 +60,8 @@ public enum PruningError: PruneKitError, Equatable {
     case .factorisationFailed(_, let e): return e.hint
     case .problemTooLarge(_, _, let hint): return hint
     case .maskMismatch: return "the mask must have the weight's shape [out × in] and satisfy the pattern."
+    case .maskBreaksPattern(_, _, _, _, let requirement):
+      return "give the pattern the mask was made for, or a mask with \(requirement)."
     case .invalidOption: return "'prune help layer' lists every method option."
     case .invalidProblem(let e): return e.hint
     case .nonFiniteResult:

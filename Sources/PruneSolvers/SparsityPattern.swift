@@ -96,6 +96,55 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
+  /// The comparison groups of the pattern over a `[rows × columns]` weight, in row-major order:
+  /// the whole matrix, each row, or each run of M inputs of each row. The one definition of a
+  /// group that `Mask.violations` (`prune layer --mask`) and `prune verify` both count with; N:M
+  /// needs `columns` to be a multiple of M.
+  public func groups(rows: Int, columns: Int) -> [PatternGroup] {
+    switch self {
+    case .unstructured(_, .matrix):
+      return [
+        PatternGroup(
+          row: nil, column: nil, start: 0, count: rows * columns, required: prunedCount(rows: rows, columns: columns))
+      ]
+    case .unstructured(_, .row):
+      let k = prunedCount(rows: 1, columns: columns)
+      return (0..<rows).map { PatternGroup(row: $0, column: nil, start: $0 * columns, count: columns, required: k) }
+    case .nOfM(let n, let m):
+      precondition(columns % m == 0, "SparsityPattern.groups: \(columns) columns for \(self)")
+      var out: [PatternGroup] = []
+      out.reserveCapacity(rows * (columns / m))
+      for i in 0..<rows {
+        for c in stride(from: 0, to: columns, by: m) {
+          out.append(PatternGroup(row: i, column: c, start: i * columns + c, count: m, required: n))
+        }
+      }
+      return out
+    }
+  }
+
+  /// What a weight must do to satisfy the pattern, in words ("at least 2 of every 4 consecutive
+  /// inputs of each row pruned").
+  public func requirement(rows: Int, columns: Int) -> String {
+    switch self {
+    case .unstructured(_, .matrix):
+      return "at least \(prunedCount(rows: rows, columns: columns)) of the \(rows * columns) weights pruned"
+    case .unstructured(_, .row):
+      return "at least \(prunedCount(rows: 1, columns: columns)) of the \(columns) inputs of every row pruned"
+    case .nOfM(let n, let m): return "at least \(n) of every \(m) consecutive inputs of each row pruned"
+    }
+  }
+
+  /// The pattern with its comparison group always written ("0.5/matrix", "0.5/row", "2:4"): the
+  /// form every report prints, so that a reader never has to guess the group of a bare ratio.
+  public var label: String {
+    switch self {
+    case .unstructured(let ratio, .matrix): return "\(ratio)/matrix"
+    case .unstructured(let ratio, .row): return "\(ratio)/row"
+    case .nOfM(let n, let m): return "\(n):\(m)"
+    }
+  }
+
   /// The fraction of weights pruned (N/M for N:M).
   public var ratio: Double {
     switch self {
@@ -112,6 +161,18 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
     case .nOfM(let n, let m): return "\(n):\(m)"
     }
   }
+}
+
+/// One comparison group of a pattern over a `[rows × columns]` weight: the row-major flat indices
+/// `start ..< start + count`, which must hold `required` pruned entries.
+public struct PatternGroup: Sendable, Equatable {
+  /// The row (nil for the whole matrix).
+  public let row: Int?
+  /// The first column of an N:M group (nil for matrix and row groups).
+  public let column: Int?
+  public let start: Int
+  public let count: Int
+  public let required: Int
 }
 
 /// Why a sparsity pattern was rejected.

@@ -20,7 +20,8 @@ extension Command {
       Form(
         selectedBy: VerifyOptions.manifest,
         [
-          .required(VerifyOptions.manifest), .optional(VerifyOptions.candidates), .optional(VerifyOptions.json),
+          .required(VerifyOptions.manifest), .optional(VerifyOptions.candidates), .optional(VerifyOptions.allowUnknown),
+          .optional(VerifyOptions.json),
           .optional(VerifyOptions.certificate), .optional(SharedOptions.threads),
         ]),
     ],
@@ -35,6 +36,11 @@ extension Command {
         compare   PruneKit's methods on the same problem and pattern (at --precision)
         kkt       with --method-claimed fista --lambda λ: the lasso KKT residuals of
                   ½‖X*Ŵᵀ − XWᵀ‖² + λ‖Ŵ‖₁, normalised by max|W K|
+
+      A bare --sparsity ratio counts over the claimed method's group (--method-claimed fista: the
+      matrix) and otherwise per row, the stricter reading: a weight pruned over the whole matrix
+      passes only as 0.5/matrix. --compare runs each method at its own group (wanda per row, the
+      others over the matrix) unless /row or /matrix is written; every report prints the group used.
       """,
     sections: [
       OptionSection(
@@ -52,8 +58,11 @@ extension Command {
           Certifies a suite written by 'prune vectors': without --candidates its own files (expected
           answers pass their bounds, negative controls fail, PruneKit's outputs pass); with --candidates,
           every CANDDIR/<case>/expected.safetensors and CANDDIR/<case>/<method>.safetensors found, against
-          the manifest's bounds and PruneKit's errors for the same method.
-          """, [VerifyOptions.manifest, VerifyOptions.candidates]),
+          the manifest's bounds and PruneKit's errors for the same method. The coverage is printed: cases
+          with a candidate and without, and every file of CANDDIR matching no case or answer, by name;
+          such unknown files fail the suite (a misspelt name is never silently skipped) unless
+          --allow-unknown is given. A suite that checked no file fails.
+          """, [VerifyOptions.manifest, VerifyOptions.candidates, VerifyOptions.allowUnknown]),
       OptionSection("Both:", [VerifyOptions.json, VerifyOptions.certificate, SharedOptions.threads]),
     ],
     epilogue: """
@@ -68,7 +77,7 @@ enum VerifyOptions {
   static let problem = Option.path("problem", placeholder: "P.safetensors", help: "the layer-problem file")
   static let candidate = Option.path("candidate", placeholder: "W.safetensors", help: "the pruned weight to certify")
   static let sparsity = Option.text(
-    "sparsity", placeholder: "S", help: "a ratio; without /row or /matrix it counts over the whole matrix")
+    "sparsity", placeholder: "S", help: "a ratio: 0.5/row, 0.5/matrix, or a bare 0.5 (its group: above)")
   static let pattern = Option.text(
     "pattern", placeholder: "N:M", help: "N pruned in every M consecutive inputs, e.g. 2:4")
   static let compare = Option<[PruningMethod]>(
@@ -112,6 +121,8 @@ enum VerifyOptions {
   static let candidates = Option.text(
     "candidates", placeholder: "CANDDIR",
     help: "the candidates' folder: CANDDIR/<case>/expected.safetensors or <method>.safetensors")
+  static let allowUnknown = Flag(
+    "allow-unknown", help: "check the candidates that match and list, but do not fail on, files that match no case")
   static let json = Flag("json", help: "the certificate as JSON on standard output instead of the text summary")
   static let certificate = Option.path(
     "certificate", placeholder: "C.json", help: "also write the JSON certificate to C")
@@ -140,11 +151,11 @@ func runVerify(_ args: Arguments) throws {
 
   let certificate: Certificate
   do throws(VerifyError) {
-    let pattern = try LayerJob.pattern(sparsity: sparsity, nOfM: nOfM, defaultGroup: .matrix)
+    let (pattern, groupGiven) = try Verification.pattern(sparsity: sparsity, nOfM: nOfM, claimedMethod: claimed)
     let verification = Verification(
       problem: problem, candidate: candidate, pattern: pattern, compare: methods, comparePrecision: precision,
       claimedMethod: claimed, lambda: lambda, maxGap: maxGap, maxKKT: maxKKT, listLimit: limit,
-      exactCount: exactCount)
+      exactCount: exactCount, groupGiven: groupGiven)
     certificate = try verification.run()
   } catch {
     throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
@@ -217,9 +228,9 @@ func certificateSummary(_ c: Certificate) -> String {
     if let r = m.relativeError {
       let ratio = r > 0 ? String(format: "%.4f", q.relativeError / r) : "-"
       text +=
-        "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
+        "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.pattern.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
     } else {
-      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) no figure: \(m.note ?? "")\n"
+      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.pattern.padding(toLength: 10, withPad: " ", startingAt: 0)) no figure: \(m.note ?? "")\n"
     }
   }
   text += "  result    \(c.passed ? "PASS" : "FAIL")\n"
@@ -229,13 +240,15 @@ func certificateSummary(_ c: Certificate) -> String {
 /// `prune verify --manifest`: a whole test-vector suite.
 func runVerifySuite(_ args: Arguments, manifest: String) throws {
   let candidates = args[VerifyOptions.candidates]
+  let allowUnknown = args[VerifyOptions.allowUnknown]
   let json = args[VerifyOptions.json]
   let certificatePath = args[VerifyOptions.certificate]?.path
   Parallelism.defaultThreads = args.value(SharedOptions.threads)
   let report: SuiteReport
   do {
     report = try SuiteVerification(
-      manifest: URL(fileURLWithPath: manifest), candidates: candidates.map { URL(fileURLWithPath: $0) }
+      manifest: URL(fileURLWithPath: manifest), candidates: candidates.map { URL(fileURLWithPath: $0) },
+      allowUnknown: allowUnknown
     ).run()
   } catch {
     throw CLIError(error, exitCode: error.isUsageError ? 2 : 1)
@@ -260,19 +273,34 @@ func runVerifySuite(_ args: Arguments, manifest: String) throws {
         "  \(e.passed ? "PASS" : "FAIL")  \(name) \(role) rel \(String(format: "%.6e", e.certificate.quality.relativeError))  \(checks.joined(separator: ", "))"
       text += e.role == "control" ? "  (\(e.notes.joined(separator: "; ")))\n" : "\n"
     }
-    let failed = report.entries.filter { !$0.passed }.count
+    text += suiteCoverage(report)
+    text += "  result    \(report.verdict): \(report.filesPassed) of \(report.filesChecked) files pass"
     text +=
-      "  result    \(report.passed ? "PASS" : "FAIL"): \(report.entries.count - failed) of \(report.entries.count) files pass\n"
+      report.unknownFiles.isEmpty
+      ? "\n" : "; \(report.unknownFiles.count) unknown file(s)\(report.allowUnknown ? " allowed" : "")\n"
     print(text, terminator: "")
   }
   if !report.passed {
     let failed = report.entries.filter { !$0.passed }
-    throw CLIError(
-      failed.isEmpty
-        ? "no candidate found" : "\(failed.count) file(s) failed, first \(failed[0].case)/\(failed[0].role)",
-      hint: failed.isEmpty
-        ? "lay the candidates out as CANDDIR/<case>/expected.safetensors or <method>.safetensors"
-        : "the table on standard output gives every figure and threshold",
-      exitCode: 1)
+    let layout = "lay the candidates out as CANDDIR/<case>/expected.safetensors or <method>.safetensors"
+    if let first = failed.first {
+      throw CLIError(
+        "\(failed.count) file(s) failed, first \(first.case)/\(first.role)",
+        hint: "the table on standard output gives every figure and threshold", exitCode: 1)
+    } else if report.filesChecked == 0 {
+      throw CLIError("no candidate file was checked", hint: layout, exitCode: 1)
+    } else {
+      throw CLIError(
+        "\(report.unknownFiles.count) candidate file(s) match no case or answer, first \(report.unknownFiles[0])",
+        hint: "\(layout); or add --allow-unknown to check the rest and ignore them", exitCode: 1)
+    }
   }
+}
+
+/// The coverage lines of a suite: cases with and without a candidate, unknown files by name.
+func suiteCoverage(_ r: SuiteReport) -> String {
+  var text = "  coverage  \(r.casesWithCandidate) of \(r.casesTotal) cases have a file checked"
+  text += r.casesWithoutCandidate.isEmpty ? "\n" : "; without: \(r.casesWithoutCandidate.joined(separator: ", "))\n"
+  for u in r.unknownFiles { text += "  unknown   \(u)\n" }
+  return text
 }

@@ -179,6 +179,140 @@ import Testing
       ])
     #expect(!report.passed)
   }
+
+  @Test("a suite's coverage: misspelt case and method names are unknown files that fail it unless allowed")
+  func candidateCoverage() throws {
+    let folder = TemporaryFolder("vectors-coverage")
+    defer { folder.remove() }
+    let suite = folder.url.appendingPathComponent("suite")
+    let manifest = try TestVectors(output: suite, seed: 5).run()
+    let answers = folder.url.appendingPathComponent("answers")
+    let fm = FileManager.default
+    func copy(_ from: String, _ to: String) throws {
+      try fm.createDirectory(
+        at: answers.appendingPathComponent(to).deletingLastPathComponent(), withIntermediateDirectories: true)
+      try fm.copyItem(at: suite.appendingPathComponent(from), to: answers.appendingPathComponent(to))
+    }
+    let url = suite.appendingPathComponent("manifest.json")
+    // An empty folder: nothing checked, never PASS.
+    try fm.createDirectory(at: answers, withIntermediateDirectories: true)
+    let empty = try SuiteVerification(manifest: url, candidates: answers).run()
+    #expect(!empty.passed && empty.verdict == "FAIL" && empty.filesChecked == 0)
+    #expect(empty.casesWithCandidate == 0 && empty.casesWithoutCandidate.count == manifest.cases.count)
+
+    try copy("brute-2of4/expected.safetensors", "brute-2of4/expected.safetensors")
+    try copy("brute-2of4/problem.safetensors", "brute-2of4/problem.safetensors")  // the suite's own input: skipped
+    try copy("brute-row/sparsegpt.safetensors", "brute-row/sparsgpt.safetensors")  // misspelt method
+    try copy("brute-row/sparsegpt.safetensors", "brute-rwo/sparsegpt.safetensors")  // misspelt case
+    let report = try SuiteVerification(manifest: url, candidates: answers).run()
+    #expect(report.filesChecked == 1 && report.filesPassed == 1 && report.filesFailed == 0)
+    #expect(report.casesTotal == manifest.cases.count && report.casesWithCandidate == 1)
+    #expect(!report.casesWithoutCandidate.contains("brute-2of4") && report.casesWithoutCandidate.contains("brute-row"))
+    #expect(
+      report.unknownFiles.map(\.file) == ["brute-row/sparsgpt.safetensors", "brute-rwo"], "\(report.unknownFiles)")
+    #expect(report.unknownFiles[0].reason.contains("matches no answer of brute-row"), "\(report.unknownFiles)")
+    #expect(!report.passed && report.verdict == "FAIL")
+    // Allowed, the unknown files are still listed, and the rest decides.
+    let allowed = try SuiteVerification(manifest: url, candidates: answers, allowUnknown: true).run()
+    #expect(allowed.passed && allowed.verdict == "PASS" && allowed.unknownFiles.count == 2)
+    // The counts and the verdict are at the top level of the JSON.
+    let object = try #require(try JSONSerialization.jsonObject(with: report.json()) as? [String: Any])
+    for key in [
+      "verdict", "cases_total", "cases_with_candidate", "cases_without_candidate", "unknown_files",
+      "files_checked", "files_passed", "files_failed",
+    ] {
+      #expect(object[key] != nil, "\(key) missing: \(object.keys.sorted())")
+    }
+  }
+}
+
+/// Which group a ratio counts over in `prune verify`: the candidate's claim and each compared method.
+@Suite struct VerifyGroupTests {
+  /// A Float run's relative error against the same F32 weights measured in Double: they agree to
+  /// Float's rounding of the error (~1e-7 relative), so 1e-5 leaves a margin; different masks
+  /// differ by percents.
+  static let sameWeights = 1e-5
+
+  @Test("a bare ratio: the candidate is checked per row unless a claimed method says otherwise; /row and /matrix win")
+  func bareRatioGroup() throws {
+    #expect(
+      try Verification.pattern(sparsity: "0.5", nOfM: nil, claimedMethod: nil).pattern
+        == .unstructured(ratio: 0.5, group: .row))
+    #expect(try Verification.pattern(sparsity: "0.5", nOfM: nil, claimedMethod: nil).groupGiven == false)
+    #expect(try Verification.pattern(sparsity: "0.5", nOfM: nil, claimedMethod: "fista").pattern == .unstructured(0.5))
+    #expect(
+      try Verification.pattern(sparsity: "0.5/matrix", nOfM: nil, claimedMethod: nil).pattern == .unstructured(0.5))
+    #expect(try Verification.pattern(sparsity: "0.5/matrix", nOfM: nil, claimedMethod: nil).groupGiven)
+    #expect(try Verification.pattern(sparsity: nil, nOfM: "2:4", claimedMethod: nil).pattern == .nOfM(n: 2, m: 4))
+  }
+
+  @Test("PruneKit's own Wanda output at a bare 0.5 verifies at candidate/method 1 (both per row), and says so")
+  func wandaAgainstItself() throws {
+    let folder = TemporaryFolder("verify-wanda-group")
+    defer { folder.remove() }
+    let problem = try writeSyntheticProblem(in: folder, rows: 16, columns: 32, seed: 11)
+    let out = folder.file("wanda.safetensors")
+    let layerPattern = try LayerJob.pattern(sparsity: "0.5", nOfM: nil, method: .wanda)
+    let outcome = try LayerJob(problem: problem, method: .wanda, pattern: layerPattern, output: out).run()
+    #expect(outcome.report.pattern == "0.5/row")
+
+    let (pattern, given) = try Verification.pattern(sparsity: "0.5", nOfM: nil, claimedMethod: nil)
+    let c = try Verification(
+      problem: problem, candidate: out, pattern: pattern, compare: [.wanda, .sparsegpt], groupGiven: given
+    ).run()
+    #expect(c.pattern == "0.5/row" && c.patternCheck.passed && c.patternCheck.groups == 16)
+    let wanda = try #require(c.comparison.first { $0.method == "wanda" })
+    #expect(wanda.pattern == "0.5/row")
+    #expect(c.comparison.first { $0.method == "sparsegpt" }?.pattern == "0.5/matrix")
+    let ratio = c.quality.relativeError / (wanda.relativeError ?? .nan)
+    #expect(abs(ratio - 1) < Self.sameWeights, "candidate/method \(ratio)")
+
+    // Told /matrix, Wanda is compared over the whole matrix: another mask, another error.
+    let matrix = try Verification(
+      problem: problem, candidate: out, pattern: .unstructured(0.5), compare: [.wanda], groupGiven: true
+    ).run()
+    #expect(matrix.pattern == "0.5/matrix" && matrix.comparison[0].pattern == "0.5/matrix")
+    #expect(abs(matrix.quality.relativeError / (matrix.comparison[0].relativeError ?? .nan) - 1) > Self.sameWeights)
+  }
+
+  @Test("the oracle's JSON: snake_case keys, the version, paths as given, dampings by unit; the manifest reads back")
+  func jsonKeys() throws {
+    let folder = TemporaryFolder("verify-json")
+    defer { folder.remove() }
+    let suite = folder.url.appendingPathComponent("suite")
+    _ = try TestVectors(output: suite, seed: 2).run()
+    let manifestURL = suite.appendingPathComponent("manifest.json")
+    let manifest = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+    #expect(snakeCaseKeyProblems(manifest).isEmpty, "\(snakeCaseKeyProblems(manifest))")
+    #expect(manifest["prunekit_version"] as? String == PruneKitVersion.current)
+    #expect(
+      (manifest["tolerances"] as? [String: Any])?.keys.sorted() == [
+        "lasso_kkt", "method_error", "optimum_error", "optimum_gap",
+      ])
+    let lasso = try #require(
+      (manifest["cases"] as? [[String: Any]])?.first { $0["kind"] as? String == "lasso-closed-form" })
+    #expect((lasso["tolerances"] as? [String: Any])?["max_kkt"] is NSNumber)
+    // Read back: the max_kkt of the lasso case survives (the acronym's key).
+    let read = try oracleJSONDecoder().decode(VectorManifest.self, from: Data(contentsOf: manifestURL))
+    #expect(read.cases.contains { $0.tolerances.maxKKT != nil })
+
+    // A certificate of files given by relative paths keeps them relative.
+    let cwd = FileManager.default.currentDirectoryPath
+    #expect(FileManager.default.changeCurrentDirectoryPath(suite.path))
+    defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
+    let c = try Verification(
+      problem: URL(fileURLWithPath: "brute-2of4/problem.safetensors"),
+      candidate: URL(fileURLWithPath: "brute-2of4/expected.safetensors"), pattern: .nOfM(n: 2, m: 4),
+      compare: [.sparsegpt]
+    ).run()
+    let object = try #require(try JSONSerialization.jsonObject(with: c.json()) as? [String: Any])
+    #expect(snakeCaseKeyProblems(object).isEmpty, "\(snakeCaseKeyProblems(object))")
+    #expect(object["prunekit_version"] as? String == PruneKitVersion.current)
+    #expect(object["problem"] as? String == "brute-2of4/problem.safetensors")
+    let quality = try #require(object["quality"] as? [String: Any])
+    #expect(quality["refit_damping_relative"] != nil && quality["refit_damping_retry_absolute"] != nil)
+  }
 }
 
 /// `prune vectors --out` is all or nothing: a folder holding anything is refused before any work
