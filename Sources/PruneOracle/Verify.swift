@@ -254,7 +254,7 @@ public struct Verification: Sendable {
 /// package's version: a release tag equals it (scripts/check-consumer.sh tags its clone with it).
 public enum PruneKitVersion {
   /// Bumped when a method's output or a file format changes.
-  public static let current = "0.6.0"
+  public static let current = "0.7.0"
 }
 
 // MARK: - The candidate
