@@ -46,6 +46,17 @@ public struct SuiteVerification: Sendable {
         "cannot read the manifest \(manifest.path) (\(error.reason))",
         hint: "give DIR/manifest.json as written by 'prune vectors'")
     }
+    // A manifest of PruneKit 0.6.0 or earlier has camelCase keys; snake_case decoding leaves them as
+    // they are, so it would read with its multi-word fields (bounds such as maxKKT) missing and
+    // verify less than the suite holds. It is refused instead, naming the version that wrote it.
+    if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+      object["prunekit_version"] == nil
+    {
+      let writer = (object["prunekitVersion"] as? String).map { "PruneKit \($0)" } ?? "another program"
+      throw .usage(
+        "\(manifest.path) was written by \(writer), in the manifest format before 0.7.0 (no 'prunekit_version')",
+        hint: "write the suite again with 'prune vectors' (this is PruneKit \(PruneKitVersion.current))")
+    }
     let suite: VectorManifest
     do { suite = try oracleJSONDecoder().decode(VectorManifest.self, from: data) } catch {
       throw .usage(

@@ -297,6 +297,19 @@ import Testing
     let read = try oracleJSONDecoder().decode(VectorManifest.self, from: Data(contentsOf: manifestURL))
     #expect(read.cases.contains { $0.tolerances.maxKKT != nil })
 
+    // A manifest in the format before 0.7.0 (camelCase keys) is refused, never read with its
+    // multi-word bounds missing.
+    var old = manifest
+    old["prunekitVersion"] = old.removeValue(forKey: "prunekit_version")
+    let oldURL = suite.appendingPathComponent("old-manifest.json")
+    try JSONSerialization.data(withJSONObject: old).write(to: oldURL)
+    do {
+      _ = try SuiteVerification(manifest: oldURL).run()
+      Issue.record("a manifest without prunekit_version was read")
+    } catch {
+      #expect(error.isUsageError && error.message.contains("before 0.7.0"), "\(error)")
+    }
+
     // A certificate of files given by relative paths keeps them relative.
     let cwd = FileManager.default.currentDirectoryPath
     #expect(FileManager.default.changeCurrentDirectoryPath(suite.path))
