@@ -191,8 +191,9 @@ func certificateSummary(_ c: Certificate) -> String {
     switch check.name {
     case "pattern":
       let p = c.patternCheck
-      text +=
-        "  \(name)\(verdict)  \(p.failingGroups) of \(p.groups) groups break \(c.pattern) (threshold 0); zeros \(p.zeros), required \(p.required)\(p.excessZeros > 0 ? ", \(p.excessZeros) beyond the pattern" : "")\n"
+      let beyond = p.excessZeros > 0 ? ", \(p.excessZeros) beyond the pattern" : ""
+      text += "  \(name)\(verdict)  \(p.failingGroups) of \(p.groups) groups break \(c.pattern) (threshold 0); "
+      text += "zeros \(p.zeros), required \(p.required)\(beyond)\n"
       for f in p.failures { text += "            \(f)\n" }
       if p.unlisted > 0 { text += "            … and \(p.unlisted) more\n" }
     case "finite":
@@ -225,12 +226,13 @@ func certificateSummary(_ c: Certificate) -> String {
     text += " (÷ max|WK| = \(e(k.scale))); objective \(e(k.objective))\n"
   }
   for m in c.comparison {
+    let method = m.method.padding(toLength: 10, withPad: " ", startingAt: 0)
+    let group = m.pattern.padding(toLength: 10, withPad: " ", startingAt: 0)
     if let r = m.relativeError {
       let ratio = r > 0 ? String(format: "%.4f", q.relativeError / r) : "-"
-      text +=
-        "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.pattern.padding(toLength: 10, withPad: " ", startingAt: 0)) relative \(e(r))  candidate/method \(ratio)\n"
+      text += "  compare   \(method) \(group) relative \(e(r))  candidate/method \(ratio)\n"
     } else {
-      text += "  compare   \(m.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.pattern.padding(toLength: 10, withPad: " ", startingAt: 0)) no figure: \(m.note ?? "")\n"
+      text += "  compare   \(method) \(group) no figure: \(m.note ?? "")\n"
     }
   }
   text += "  result    \(c.passed ? "PASS" : "FAIL")\n"
@@ -269,8 +271,8 @@ func runVerifySuite(_ args: Arguments, manifest: String) throws {
       }
       let role = e.role.padding(toLength: 10, withPad: " ", startingAt: 0)
       let name = e.case.padding(toLength: 26, withPad: " ", startingAt: 0)
-      text +=
-        "  \(e.passed ? "PASS" : "FAIL")  \(name) \(role) rel \(String(format: "%.6e", e.certificate.quality.relativeError))  \(checks.joined(separator: ", "))"
+      let relative = String(format: "%.6e", e.certificate.quality.relativeError)
+      text += "  \(e.passed ? "PASS" : "FAIL")  \(name) \(role) rel \(relative)  \(checks.joined(separator: ", "))"
       text += e.role == "control" ? "  (\(e.notes.joined(separator: "; ")))\n" : "\n"
     }
     text += suiteCoverage(report)
