@@ -229,6 +229,7 @@ bad 2 "--protocol sets the text" "eval protocol with --seqlen" -- "$BIN" eval --
 bad 2 "missing --text" "eval without text" -- "$BIN" eval --model m.gguf --seqlen 64
 bad 2 "missing --seqlen" "eval without seqlen" -- "$BIN" eval --model m.gguf --text t.txt
 bad 2 "--seqlen must be an integer" "eval seqlen 1" -- "$BIN" eval --model m.gguf --text t.txt --seqlen 1
+bad 1 "(it is a folder, not a file)" "eval text is a folder" -- "$BIN" eval --model m.gguf --text "$WORK" --seqlen 64
 bad 2 "--windows must be an integer" "eval zero windows" -- "$BIN" eval --model m.gguf --text t.txt --seqlen 8 --windows 0
 bad 1 "no such file or folder" "eval missing model" -- "$BIN" eval --model "$WORK/none.gguf" --protocol austen-quick
 bad 1 "not a GGUF file" "eval model not a GGUF" -- "$BIN" eval --model "$P" --protocol austen-quick

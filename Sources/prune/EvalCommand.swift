@@ -110,9 +110,8 @@ func runEval(_ args: Arguments) throws {
     windows = windowCount
     loadText = {
       let url = URL(fileURLWithPath: textPath)
-      guard let data = FileManager.default.contents(atPath: url.path) else {
-        throw CLIError("cannot read \(textPath)", hint: "check the path and its permissions", exitCode: 1)
-      }
+      let data: Data
+      do throws(InputFileError) { data = try InputFiles.read(url) } catch { throw CLIError(error, exitCode: 1) }
       guard let text = String(data: data, encoding: .utf8) else {
         throw CLIError("\(textPath) is not UTF-8 text", hint: "convert it to UTF-8 (iconv -t UTF-8)", exitCode: 1)
       }
