@@ -27,9 +27,13 @@ package func jsonDecodingReason(_ error: any Error) -> String {
 
 /// `value` as pretty-printed JSON with sorted keys, unescaped slashes and non-finite numbers as the
 /// strings "Infinity", "-Infinity", "NaN", ending with a newline: the form of every JSON report.
-public func prettyJSON(_ value: some Encodable) -> Data {
+/// `keys` names the properties (`.convertToSnakeCase` for the oracle's files).
+public func prettyJSON(
+  _ value: some Encodable, keys: JSONEncoder.KeyEncodingStrategy = .useDefaultKeys
+) -> Data {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+  encoder.keyEncodingStrategy = keys
   encoder.nonConformingFloatEncodingStrategy = .convertToString(
     positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
   var data = try! encoder.encode(value)

@@ -5,6 +5,7 @@
 // `prune vectors` writes is the manifest `prune verify --manifest` reads.
 
 import Foundation
+import PruneFormats
 import PruneSolvers
 
 /// `value` as the oracle's JSON: the form of `prettyJSON` (pretty-printed, sorted keys, unescaped
@@ -12,14 +13,7 @@ import PruneSolvers
 /// every property name in snake_case (`relativeError` → `relative_error`). Dictionary keys are
 /// names, not properties, and are written as they are ("BF16", an option's report key).
 package func oracleJSON(_ value: some Encodable) -> Data {
-  let encoder = JSONEncoder()
-  encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-  encoder.keyEncodingStrategy = .convertToSnakeCase
-  encoder.nonConformingFloatEncodingStrategy = .convertToString(
-    positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-  var data = try! encoder.encode(value)
-  data.append(0x0A)
-  return data
+  prettyJSON(value, keys: .convertToSnakeCase)
 }
 
 /// The decoder of `oracleJSON`'s files. A property with an acronym (`maxKKT`) names its key
