@@ -277,6 +277,12 @@ if [ -f "$GGUF" ]; then
   [ -f "$WORK/full/model.safetensors" ] && [ -f "$WORK/full/pruning-report.json" ] || fail "model: output folder incomplete"
   [ -e "$WORK/full.checkpoint" ] && fail "model: checkpoint left behind after success"
   grep -q "realised sparsity 0.5000 of the pruned layers" "$WORK/stdout" || fail "model: realised sparsity not printed"
+  for key in '"prunekit_version" : "' '"total_seconds" : ' '"peak_resident_bytes" : ' '"resumed_blocks" : ' \
+    '"damping_absolute" : ' '"damping_relative" : 0.01' '"sequence_length" : 256' "\"model\" : \"$GGUF\""; do
+    grep -qF "$key" "$WORK/full/pruning-report.json" || fail "model: pruning-report.json lacks $key"
+  done
+  grep -qE '"(totalSeconds|peakResidentBytes|resumedBlocks|dampingRetry)"' "$WORK/full/pruning-report.json" &&
+    fail "model: pruning-report.json has camelCase keys"
   # Kill the same run with SIGKILL once two blocks are checkpointed, then resume: bit-identical.
   "$BIN" model --model "$GGUF" --method sparsegpt --sparsity 0.5 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed" >/dev/null 2>&1 &
   pid=$!
@@ -401,6 +407,12 @@ bad 1 "not a folder" "vectors --out a device" -- "$BIN" vectors --out "$NULLDEV"
 bad 1 "no such file" "sweep of a missing model" -- "$BIN" sweep --model "$WORK/none.gguf" --methods wanda \
   --sparsities 0.5 --out "$WORK/sweep-failed"
 [ -e "$WORK/sweep-failed" ] && fail "a failed sweep left $WORK/sweep-failed"
+# A sweep.json the sweep cannot read stops it (it was silently replaced) and is left as it was.
+"$BIN" make-model --out "$WORK/tiny" >/dev/null
+mkdir -p "$WORK/sweep-bad" && printf '{"entries": [' >"$WORK/sweep-bad/sweep.json"
+bad 2 "sweep.json is not a PruneKit sweep table (not valid JSON)" "sweep over an unreadable sweep.json" -- \
+  "$BIN" sweep --model "$WORK/tiny" --methods magnitude --sparsities 0.5 --out "$WORK/sweep-bad" --quiet
+[ "$(cat "$WORK/sweep-bad/sweep.json")" = '{"entries": [' ] || fail "sweep changed a sweep.json it could not read"
 mkdir -p "$WORK/stale" && echo old >"$WORK/stale/old.safetensors"
 bad 1 "already holds 1 entry" "vectors into a folder holding files" -- "$BIN" vectors --out "$WORK/stale" --no-real
 [ "$(ls -A "$WORK/stale")" = old.safetensors ] || fail "vectors changed a folder holding files"

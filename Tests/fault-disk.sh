@@ -68,8 +68,8 @@ checkpoint_holds() {
 # same_as_reference DESCRIPTION DIR: every file of DIR equals the reference's, the report up to
 # timings, paths and resumed blocks (Tests/fault-kill.sh explains which fields may differ).
 normalized_report() {
-  sed -E -e '/"(seconds|totalSeconds|peakResidentBytes|output)" : /d' -e '/"resumedBlocks" : \[\]/d' "$1" |
-    sed -e '/"resumedBlocks" : \[/,/\]/d'
+  sed -E -e '/"(seconds|total_seconds|peak_resident_bytes|output)" : /d' -e '/"resumed_blocks" : \[\]/d' "$1" |
+    sed -e '/"resumed_blocks" : \[/,/\]/d'
 }
 same_as_reference() {
   checks=$((checks + 1))

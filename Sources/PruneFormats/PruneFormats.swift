@@ -31,7 +31,8 @@
 //   OutputSafety.swift  up-front checks of output folders (writable, room); reasons and hints of
 //                       failed writes
 //   JSON.swift          reports as JSON with sorted keys; JSON parse errors as one line; the JSON
-//                       files of a model folder
+//                       files of a model folder; PruneKit's own files (snake_case, versioned,
+//                       read back or refused as older), PruneKitVersion
 
 @_exported import PruneKernels
 @_exported import PruneSolvers

@@ -250,11 +250,10 @@ public struct LayerJobOutcome: Sendable, Encodable {
   /// The files written, in order.
   public var written: [URL]
 
-  /// The keys of the layer report, snake_case (`oracleJSON`); the dampings' units in their names.
+  /// The keys of the run's context in the layer report, snake_case (`reportJSON`); the report's
+  /// own keys are `PruningReportJSON`'s.
   private enum Keys: String, CodingKey {
-    case prunekitVersion, method, pattern, realisedSparsity, error, relativeError, lambda, lambdaPath
-    case objectiveTrace, iterations, seconds, metrics, notes, options
-    case dampingAbsolute, dampingRetryAbsolute, dampingRelative
+    case prunekitVersion
     case problem, mask, shape, tokens, gramSource, errorCorrected, precision, threads, totalSeconds
   }
 
@@ -263,25 +262,9 @@ public struct LayerJobOutcome: Sendable, Encodable {
   /// `damping_relative` the `damping` option, a fraction of mean(diag G*)), plus the run's context
   /// (problem path as given, shape, tokens, precision...) and the PruneKit version.
   public func encode(to encoder: any Encoder) throws {
+    try PruningReportJSON(report).encode(to: encoder)
     var c = encoder.container(keyedBy: Keys.self)
-    let r = report
     try c.encode(PruneKitVersion.current, forKey: .prunekitVersion)
-    try c.encode(r.method, forKey: .method)
-    try c.encode(r.pattern, forKey: .pattern)
-    try c.encode(r.realisedSparsity, forKey: .realisedSparsity)
-    try c.encode(r.error, forKey: .error)
-    try c.encode(r.relativeError, forKey: .relativeError)
-    try c.encodeIfPresent(r.damping, forKey: .dampingAbsolute)
-    try c.encodeIfPresent(r.dampingRetry, forKey: .dampingRetryAbsolute)
-    try c.encodeIfPresent(r.options["damping"].flatMap(Double.init), forKey: .dampingRelative)
-    try c.encodeIfPresent(r.lambda, forKey: .lambda)
-    try c.encode(r.lambdaPath, forKey: .lambdaPath)
-    try c.encode(r.objectiveTrace, forKey: .objectiveTrace)
-    try c.encode(r.iterations, forKey: .iterations)
-    try c.encode(r.seconds, forKey: .seconds)
-    try c.encode(r.metrics, forKey: .metrics)
-    try c.encode(r.notes, forKey: .notes)
-    try c.encode(ReportedOptionValue.typed(r.options, method: r.method), forKey: .options)
     try c.encode(problem, forKey: .problem)
     try c.encodeIfPresent(mask, forKey: .mask)
     try c.encode([outputs, inputs], forKey: .shape)
@@ -293,9 +276,9 @@ public struct LayerJobOutcome: Sendable, Encodable {
     try c.encode(totalSeconds, forKey: .totalSeconds)
   }
 
-  /// The report as the oracle's JSON: snake_case keys, sorted, pretty-printed, non-finite numbers
-  /// as the strings "Infinity", "-Infinity", "NaN", ending with a newline (`oracleJSON`).
-  public func json() -> Data { oracleJSON(self) }
+  /// The report as PruneKit's JSON: snake_case keys, sorted, pretty-printed, non-finite numbers
+  /// as the strings "Infinity", "-Infinity", "NaN", ending with a newline (`reportJSON`).
+  public func json() -> Data { reportJSON(self) }
 }
 
 /// Why a `LayerJob` (or a `Verification`, `VerifyError`) could not run. `isUsageError` separates mistakes in the request (exit code 2)

@@ -20,5 +20,8 @@
 //   TestVectors.swift            `prune vectors`: the suite and its manifest
 //   SuiteVerification.swift      `prune verify --manifest`: a whole suite certified
 //   SyntheticLayerProblem.swift  seeded layer problems that look like real ones
+//
+// Its JSON files are PruneKit's (`reportJSON`, `reportJSONDecoder`, `PruningReportJSON` and
+// `PruneKitVersion` in PruneFormats/JSON.swift), shared with the pipeline's reports.
 
 @_exported import PruneModels

@@ -49,16 +49,14 @@ public struct SuiteVerification: Sendable {
     // A manifest of PruneKit 0.6.0 or earlier has camelCase keys; snake_case decoding leaves them as
     // they are, so it would read with its multi-word fields (bounds such as maxKKT) missing and
     // verify less than the suite holds. It is refused instead, naming the version that wrote it.
-    if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      object["prunekit_version"] == nil
-    {
-      let writer = (object["prunekitVersion"] as? String).map { "PruneKit \($0)" } ?? "another program"
+    if let writer = reportWriterBeforeVersion(data) {
       throw .usage(
-        "\(manifest.path) was written by \(writer), in the manifest format before 0.7.0 (no 'prunekit_version')",
+        "\(manifest.path) was written by \(writer), in the manifest format before \(PruneKitVersion.snakeCaseFiles)"
+          + " (no 'prunekit_version')",
         hint: "write the suite again with 'prune vectors' (this is PruneKit \(PruneKitVersion.current))")
     }
     let suite: VectorManifest
-    do { suite = try oracleJSONDecoder().decode(VectorManifest.self, from: data) } catch {
+    do { suite = try reportJSONDecoder().decode(VectorManifest.self, from: data) } catch {
       throw .usage(
         "\(manifest.path) is not a test-vector manifest (\(jsonDecodingReason(error)))",
         hint: "give DIR/manifest.json as written by 'prune vectors'")
@@ -247,7 +245,7 @@ public struct SuiteReport: Sendable, Codable, Equatable {
     self.verdict = passed ? "PASS" : "FAIL"
   }
 
-  public func json() -> Data { oracleJSON(self) }
+  public func json() -> Data { reportJSON(self) }
 }
 
 /// One certified file of a suite.

@@ -549,9 +549,9 @@ public struct VectorManifest: Sendable, Codable, Equatable {
   /// The named tolerances (Docs/oracle.md), under snake_case names.
   public var tolerances: [String: Double]
 
-  /// The manifest as the oracle's JSON (snake_case keys: `oracleJSON`; read back with
-  /// `oracleJSONDecoder`).
-  public func json() -> Data { oracleJSON(self) }
+  /// The manifest as PruneKit's JSON (snake_case keys: `reportJSON`; read back with
+  /// `reportJSONDecoder`).
+  public func json() -> Data { reportJSON(self) }
 }
 
 /// One case of the suite.
@@ -622,7 +622,7 @@ public struct CaseTolerances: Sendable, Codable, Equatable {
 
   private enum CodingKeys: String, CodingKey {
     case maxGap, expectedRelativeError, methodRelativeError
-    case maxKKT = "maxKkt"  // max_kkt both ways (`oracleJSONDecoder`)
+    case maxKKT = "maxKkt"  // max_kkt both ways (`reportJSONDecoder`)
   }
 }
 

@@ -250,13 +250,6 @@ public struct Verification: Sendable {
   }
 }
 
-/// The version of PruneKit recorded in certificates and test-vector manifests. It is also the
-/// package's version: a release tag equals it (scripts/check-consumer.sh tags its clone with it).
-public enum PruneKitVersion {
-  /// Bumped when a method's output or a file format changes.
-  public static let current = "0.7.0"
-}
-
 // MARK: - The candidate
 
 /// A candidate pruned weight as stored by another backend: `weight` [out, in], decoded exactly to
@@ -351,8 +344,8 @@ public struct Certificate: Sendable, Codable, Equatable {
     self.passed = checks.allSatisfy(\.passed)
   }
 
-  /// The certificate as the oracle's JSON (snake_case keys, sorted, pretty-printed: `oracleJSON`).
-  public func json() -> Data { oracleJSON(self) }
+  /// The certificate as PruneKit's JSON (snake_case keys, sorted, pretty-printed: `reportJSON`).
+  public func json() -> Data { reportJSON(self) }
 }
 
 /// One pass/fail check: its value against its threshold (the check passes when value ≤ threshold).
@@ -579,7 +572,7 @@ public struct QualityCheck: Sendable, Codable, Equatable {
   /// Zeros / entries of the candidate.
   public var realisedSparsity: Double
 
-  /// The dampings' units in their keys (snake_case by `oracleJSON`).
+  /// The dampings' units in their keys (snake_case by `reportJSON`).
   private enum CodingKeys: String, CodingKey {
     case error, relativeError, denseEnergy, refitError, refitRelativeError, gap, realisedSparsity
     case refitDampingFraction = "refitDampingRelative"

@@ -203,7 +203,7 @@ public struct ModelJob: Sendable {
         text = s
         calibrationWindows = windows
         sequenceLength = length
-        sourceName = url.lastPathComponent
+        sourceName = url.relativePath
         corpusValue = evaluation == nil ? nil : try Corpus(directory: self.corpus)
       }
     } catch let e as ModelJobError {
@@ -274,7 +274,8 @@ public struct ModelJob: Sendable {
     }
 
     var report = ModelReport(
-      model: model.path, output: output.path, method: plan.method.rawValue, pattern: plan.pattern.description,
+      model: model.relativePath, output: output.relativePath, method: plan.method.rawValue,
+      pattern: plan.pattern.description,
       options: plan.givenOptions,
       calibration: .init(
         source: sourceName, tokens: calibrationSet.tokens.count, windows: calibrationSet.windows,
@@ -323,12 +324,9 @@ public struct ModelJob: Sendable {
     guard let data = FileManager.default.contents(atPath: file.path) else {
       throw .usage("--out \(output.path) exists but has no pruning-report.json", hint: hint)
     }
-    let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     let report: ModelReport
-    do { report = try decoder.decode(ModelReport.self, from: data) } catch {
-      throw .usage("\(file.path) is not a PruneKit report (\(jsonDecodingReason(error)))", hint: hint)
+    do { report = try ModelReport.read(data) } catch {
+      throw .usage(error.message(path: file.path, what: "report"), hint: hint)
     }
     guard report.method == plan.method.rawValue, report.pattern == plan.pattern.description,
       report.calibration.sha256 == calibration.digest, report.summary.schedule == plan.schedule
@@ -399,7 +397,10 @@ func writeModelFolder(
   }
 }
 
-/// The JSON report of `prune model`, also written as `pruning-report.json` inside the output.
+/// The JSON report of `prune model`, also written as `pruning-report.json` inside the output (and
+/// by `prune merge`, whose parts' reports are read back). PruneKit's JSON form (`reportJSON`):
+/// snake_case keys, `prunekit_version`, the paths as given, option values typed by their declared
+/// kind, every layer's dampings named by unit (`PruningReportJSON`), and the totals of the summary.
 public struct ModelReport: Sendable, Codable, Equatable {
   public struct Calibration: Sendable, Codable, Equatable {
     public var source: String
@@ -408,25 +409,86 @@ public struct ModelReport: Sendable, Codable, Equatable {
     public var sequenceLength: Int
     public var sha256: String
   }
+  /// The version of PruneKit that wrote the report (`PruneKitVersion.current` for a new one).
+  public var prunekitVersion: String
+  /// The input model and the output folder, as given.
   public var model: String
   public var output: String
   public var method: String
   public var pattern: String
-  /// The method options given, by report key (`MethodOption.reportKey`) → value as typed.
-  public var options: [String: String]
+  /// The method options given, by report key (`MethodOption.reportKey`), typed by their kind.
+  public var options: [String: ReportedOptionValue]
   public var calibration: Calibration
   public var summary: ModelPruningSummary
   public var perplexity: PerplexityReport?
   public var evaluation: String?
   public var threads: Int
   public var jobs: Int
-  /// Wall time of the whole job (load, prune, evaluate, write).
+  /// Wall time of the whole job (load, prune, evaluate, write), seconds.
   public var totalSeconds: Double
   /// Peak resident memory of the process so far (getrusage), bytes.
   public var peakResidentBytes: Int
 
-  /// Pretty-printed JSON with sorted keys; non-finite numbers as strings.
-  public func json() -> Data { prettyJSON(self) }
+  /// A report written by this PruneKit, the options given as the command line spelled them.
+  public init(
+    model: String, output: String, method: String, pattern: String, options: [String: String],
+    calibration: Calibration, summary: ModelPruningSummary, perplexity: PerplexityReport?, evaluation: String?,
+    threads: Int, jobs: Int, totalSeconds: Double, peakResidentBytes: Int
+  ) {
+    self.prunekitVersion = PruneKitVersion.current
+    self.model = model
+    self.output = output
+    self.method = method
+    self.pattern = pattern
+    self.options = ReportedOptionValue.typed(options, method: method)
+    self.calibration = calibration
+    self.summary = summary
+    self.perplexity = perplexity
+    self.evaluation = evaluation
+    self.threads = threads
+    self.jobs = jobs
+    self.totalSeconds = totalSeconds
+    self.peakResidentBytes = peakResidentBytes
+  }
+
+  private enum CodingKeys: String, CodingKey {
+    case prunekitVersion, model, output, method, pattern, options, calibration, summary, perplexity, evaluation
+    case threads, jobs, totalSeconds, peakResidentBytes
+  }
+
+  /// Read back with `reportJSONDecoder`: the options typed again by their declarations (a real
+  /// option written as `1` is the number 1.0 again).
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    prunekitVersion = try c.decode(String.self, forKey: .prunekitVersion)
+    model = try c.decode(String.self, forKey: .model)
+    output = try c.decode(String.self, forKey: .output)
+    method = try c.decode(String.self, forKey: .method)
+    pattern = try c.decode(String.self, forKey: .pattern)
+    options = ReportedOptionValue.retyped(
+      try c.decode([String: ReportedOptionValue].self, forKey: .options), method: method)
+    calibration = try c.decode(Calibration.self, forKey: .calibration)
+    summary = try c.decode(ModelPruningSummary.self, forKey: .summary)
+    perplexity = try c.decodeIfPresent(PerplexityReport.self, forKey: .perplexity)
+    evaluation = try c.decodeIfPresent(String.self, forKey: .evaluation)
+    threads = try c.decode(Int.self, forKey: .threads)
+    jobs = try c.decode(Int.self, forKey: .jobs)
+    totalSeconds = try c.decode(Double.self, forKey: .totalSeconds)
+    peakResidentBytes = try c.decode(Int.self, forKey: .peakResidentBytes)
+  }
+
+  /// PruneKit's JSON (`reportJSON`): pretty-printed, sorted snake_case keys, non-finite numbers as
+  /// strings, a final newline.
+  public func json() -> Data { reportJSON(self) }
+
+  /// Keys only the report format before 0.7.0 wrote (camelCase), to name its writer.
+  static let olderKeys: Set<String> = ["totalSeconds", "peakResidentBytes"]
+
+  /// A `pruning-report.json` read back; one in the format before 0.7.0 is refused
+  /// (`ReportReadFailure.olderFormat`), never half read.
+  public static func read(_ data: Data) throws(ReportReadFailure) -> ModelReport {
+    try readReportJSON(ModelReport.self, from: data, olderKeys: olderKeys)
+  }
 }
 
 #if os(Linux)

@@ -44,9 +44,6 @@ public struct ModelMerge: Sendable {
     try ModelJob.checkFolder(of: output, option: "--out")
     AtomicOutput.removeStaleTemporaries(of: output)
     var reports: [ModelReport] = []
-    let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     for part in parts {
       let file = part.appendingPathComponent("pruning-report.json")
       let data: Data
@@ -55,10 +52,19 @@ public struct ModelMerge: Sendable {
           "part \(part.path) has no readable pruning-report.json (\(error.reason))",
           hint: "each part must be a folder written by 'prune model --blocks A-B'")
       }
-      do { reports.append(try decoder.decode(ModelReport.self, from: data)) } catch {
-        throw .usage(
-          "\(file.path) is not a PruneKit report (\(jsonDecodingReason(error)))",
-          hint: "each part must be a folder written by 'prune model --blocks A-B'")
+      do { reports.append(try ModelReport.read(data)) } catch {
+        switch error {
+        case .olderFormat:
+          throw .usage(
+            error.message(path: file.path, what: "report"),
+            hint:
+              "prune the part again with this PruneKit (\(PruneKitVersion.current)), or merge it with the PruneKit"
+              + " that wrote it")
+        case .invalid:
+          throw .usage(
+            error.message(path: file.path, what: "report"),
+            hint: "each part must be a folder written by 'prune model --blocks A-B'")
+        }
       }
     }
     let first = reports[0]
@@ -122,8 +128,9 @@ public struct ModelMerge: Sendable {
       totalParameters: lm.parameterCount, seconds: reports.map(\.summary.seconds).reduce(0, +),
       estimate: first.summary.estimate)
     var report = first
-    report.model = model.path
-    report.output = output.path
+    report.prunekitVersion = PruneKitVersion.current
+    report.model = model.relativePath
+    report.output = output.relativePath
     report.summary = summary
     report.perplexity = nil
     report.evaluation = nil

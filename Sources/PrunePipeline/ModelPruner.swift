@@ -115,6 +115,33 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
   public var gramBytes: Int
   /// The sum.
   public var totalBytes: Int { modelBytes + hiddenBytes + blockBytes + gramBytes }
+
+  public init(modelBytes: Int, hiddenBytes: Int, blockBytes: Int, gramBytes: Int) {
+    self.modelBytes = modelBytes
+    self.hiddenBytes = hiddenBytes
+    self.blockBytes = blockBytes
+    self.gramBytes = gramBytes
+  }
+
+  private enum CodingKeys: String, CodingKey { case modelBytes, hiddenBytes, blockBytes, gramBytes, totalBytes }
+
+  /// The four terms and their sum (`total_bytes`, for the reader; computed again when read).
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(modelBytes, forKey: .modelBytes)
+    try c.encode(hiddenBytes, forKey: .hiddenBytes)
+    try c.encode(blockBytes, forKey: .blockBytes)
+    try c.encode(gramBytes, forKey: .gramBytes)
+    try c.encode(totalBytes, forKey: .totalBytes)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    modelBytes = try c.decode(Int.self, forKey: .modelBytes)
+    hiddenBytes = try c.decode(Int.self, forKey: .hiddenBytes)
+    blockBytes = try c.decode(Int.self, forKey: .blockBytes)
+    gramBytes = try c.decode(Int.self, forKey: .gramBytes)
+  }
 }
 
 /// Progress of a run, reported as it happens (the CLI prints it; the library never does).
@@ -158,6 +185,90 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
   /// Mean relative layer error.
   public var meanRelativeError: Double {
     layers.isEmpty ? 0 : layers.map(\.report.relativeError).reduce(0, +) / Double(layers.count)
+  }
+
+  public init(
+    layers: [LayerRecord], blocks: [Int], resumedBlocks: [Int], schedule: PruningSchedule, prunableParameters: Int,
+    zeroParameters: Int, totalParameters: Int, seconds: Double, estimate: MemoryEstimate
+  ) {
+    self.layers = layers
+    self.blocks = blocks
+    self.resumedBlocks = resumedBlocks
+    self.schedule = schedule
+    self.prunableParameters = prunableParameters
+    self.zeroParameters = zeroParameters
+    self.totalParameters = totalParameters
+    self.seconds = seconds
+    self.estimate = estimate
+  }
+
+  /// The keys in `pruning-report.json` (snake_case by `reportJSON`); the totals are written for
+  /// the reader and computed again when read.
+  private enum CodingKeys: String, CodingKey {
+    case layers, blocks, resumedBlocks, schedule, prunableParameters, zeroParameters, totalParameters, seconds
+    case estimate, realisedSparsity, overallSparsity, meanRelativeError
+  }
+
+  /// Every layer with its method's report in PruneKit's form (`PruningReportJSON`: dampings by
+  /// unit, options typed), and the totals.
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(layers.map(ReportedLayer.init), forKey: .layers)
+    try c.encode(blocks, forKey: .blocks)
+    try c.encode(resumedBlocks, forKey: .resumedBlocks)
+    try c.encode(schedule, forKey: .schedule)
+    try c.encode(prunableParameters, forKey: .prunableParameters)
+    try c.encode(zeroParameters, forKey: .zeroParameters)
+    try c.encode(totalParameters, forKey: .totalParameters)
+    try c.encode(seconds, forKey: .seconds)
+    try c.encode(estimate, forKey: .estimate)
+    try c.encode(realisedSparsity, forKey: .realisedSparsity)
+    try c.encode(overallSparsity, forKey: .overallSparsity)
+    try c.encode(meanRelativeError, forKey: .meanRelativeError)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    layers = try c.decode([ReportedLayer].self, forKey: .layers).map(\.record)
+    blocks = try c.decode([Int].self, forKey: .blocks)
+    resumedBlocks = try c.decode([Int].self, forKey: .resumedBlocks)
+    schedule = try c.decode(PruningSchedule.self, forKey: .schedule)
+    prunableParameters = try c.decode(Int.self, forKey: .prunableParameters)
+    zeroParameters = try c.decode(Int.self, forKey: .zeroParameters)
+    totalParameters = try c.decode(Int.self, forKey: .totalParameters)
+    seconds = try c.decode(Double.self, forKey: .seconds)
+    estimate = try c.decode(MemoryEstimate.self, forKey: .estimate)
+  }
+}
+
+/// A layer of `pruning-report.json`: the `LayerRecord`'s fields with its method's report in
+/// PruneKit's form (`PruningReportJSON`). The checkpoint keeps `LayerRecord`'s own encoding.
+private struct ReportedLayer: Codable {
+  var record: LayerRecord
+
+  init(_ record: LayerRecord) { self.record = record }
+
+  private enum CodingKeys: String, CodingKey {
+    case block, name, shape, zeros, errorCorrected, report
+  }
+
+  func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(record.block, forKey: .block)
+    try c.encode(record.name, forKey: .name)
+    try c.encode(record.shape, forKey: .shape)
+    try c.encode(record.zeros, forKey: .zeros)
+    try c.encode(record.errorCorrected, forKey: .errorCorrected)
+    try c.encode(PruningReportJSON(record.report), forKey: .report)
+  }
+
+  init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    record = LayerRecord(
+      block: try c.decode(Int.self, forKey: .block), name: try c.decode(String.self, forKey: .name),
+      shape: try c.decode([Int].self, forKey: .shape), zeros: try c.decode(Int.self, forKey: .zeros),
+      errorCorrected: try c.decode(Bool.self, forKey: .errorCorrected),
+      report: try c.decode(PruningReportJSON.self, forKey: .report).report)
   }
 }
 

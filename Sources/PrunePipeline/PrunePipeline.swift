@@ -8,7 +8,8 @@
 //      appear whole or not at all; a run refuses up front what would fail later (paths, space).
 //   2. Determinism: the same command gives the same bytes at any thread count and `--jobs`.
 //   3. Progress and reports: every layer's error, sparsity, damping and time, as events the CLI
-//      prints (this module prints nothing) and as a JSON report.
+//      prints (this module prints nothing) and as a JSON report (pruning-report.json, sweep.json)
+//      in PruneKit's form, read back with the same convention (PruneFormats/JSON.swift).
 //   4. Speed: blocks in parallel where the schedule allows it.
 //
 // Dependencies: PruneModels (re-exported), Foundation. Not PruneOracle: the oracle and the pipeline

@@ -21,7 +21,8 @@ public struct SweepMethod: Sendable {
   }
 }
 
-/// One row of the table.
+/// One row of the table (in `sweep.json`, PruneKit's JSON form: snake_case keys, the options
+/// typed by their declared kind).
 public struct SweepEntry: Sendable, Codable, Equatable {
   /// `dense` or the method's name.
   public var method: String
@@ -29,8 +30,8 @@ public struct SweepEntry: Sendable, Codable, Equatable {
   public var pattern: String
   /// The pattern's fraction of pruned weights (0 for dense; N/M for N:M).
   public var sparsity: Double
-  /// The options given to the method.
-  public var options: [String: String]
+  /// The options given to the method, by report key, typed by their kind.
+  public var options: [String: ReportedOptionValue]
   /// The schedule used (nil for dense).
   public var schedule: String?
   /// Perplexity on the protocol's evaluation text.
@@ -44,24 +45,86 @@ public struct SweepEntry: Sendable, Codable, Equatable {
   /// Peak resident memory of the process when the entry finished, bytes.
   public var peakResidentBytes: Int
 
+  public init(
+    method: String, pattern: String, sparsity: Double, options: [String: ReportedOptionValue], schedule: String?,
+    perplexity: Double, pruneSeconds: Double, evalSeconds: Double, realisedSparsity: Double,
+    meanRelativeError: Double, peakResidentBytes: Int
+  ) {
+    self.method = method
+    self.pattern = pattern
+    self.sparsity = sparsity
+    self.options = options
+    self.schedule = schedule
+    self.perplexity = perplexity
+    self.pruneSeconds = pruneSeconds
+    self.evalSeconds = evalSeconds
+    self.realisedSparsity = realisedSparsity
+    self.meanRelativeError = meanRelativeError
+    self.peakResidentBytes = peakResidentBytes
+  }
+
+  private enum CodingKeys: String, CodingKey {
+    case method, pattern, sparsity, options, schedule, perplexity, pruneSeconds, evalSeconds, realisedSparsity
+    case meanRelativeError, peakResidentBytes
+  }
+
+  /// Read back from `sweep.json`: the options typed again by their declarations (a real option
+  /// written as `1` is the number 1.0 again), so that a resumed entry has the key it was written with.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    method = try c.decode(String.self, forKey: .method)
+    pattern = try c.decode(String.self, forKey: .pattern)
+    sparsity = try c.decode(Double.self, forKey: .sparsity)
+    options = ReportedOptionValue.retyped(
+      try c.decode([String: ReportedOptionValue].self, forKey: .options), method: method)
+    schedule = try c.decodeIfPresent(String.self, forKey: .schedule)
+    perplexity = try c.decode(Double.self, forKey: .perplexity)
+    pruneSeconds = try c.decode(Double.self, forKey: .pruneSeconds)
+    evalSeconds = try c.decode(Double.self, forKey: .evalSeconds)
+    realisedSparsity = try c.decode(Double.self, forKey: .realisedSparsity)
+    meanRelativeError = try c.decode(Double.self, forKey: .meanRelativeError)
+    peakResidentBytes = try c.decode(Int.self, forKey: .peakResidentBytes)
+  }
+
   /// What identifies the entry for resuming.
   var key: String { Self.key(method: method, pattern: pattern, options: options) }
 
-  static func key(method: String, pattern: String, options: [String: String]) -> String {
-    "\(method) \(pattern) \(options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
+  static func key(method: String, pattern: String, options: [String: ReportedOptionValue]) -> String {
+    "\(method) \(pattern) \(SweepTable.optionsText(options))"
   }
 }
 
-/// The whole table, as written to `sweep.json`.
+/// The whole table, as written to `sweep.json` (PruneKit's JSON form, `reportJSON`).
 public struct SweepTable: Sendable, Codable, Equatable {
+  /// The version of PruneKit that wrote the table (`PruneKitVersion.current` for a new one).
+  public var prunekitVersion: String
+  /// The model, as given.
   public var model: String
   public var evaluation: String
   public var calibrationSha256: String
   public var threads: Int
   public var entries: [SweepEntry]
 
-  /// Pretty JSON, sorted keys.
-  public func json() -> Data { prettyJSON(self) }
+  public init(
+    model: String, evaluation: String, calibrationSha256: String, threads: Int, entries: [SweepEntry],
+    prunekitVersion: String = PruneKitVersion.current
+  ) {
+    self.prunekitVersion = prunekitVersion
+    self.model = model
+    self.evaluation = evaluation
+    self.calibrationSha256 = calibrationSha256
+    self.threads = threads
+    self.entries = entries
+  }
+
+  /// PruneKit's JSON (`reportJSON`): pretty-printed, sorted snake_case keys, a final newline.
+  public func json() -> Data { reportJSON(self) }
+
+  /// A `sweep.json` read back; one in the format before 0.7.0 is refused
+  /// (`ReportReadFailure.olderFormat`), never half read.
+  public static func read(_ data: Data) throws(ReportReadFailure) -> SweepTable {
+    try readReportJSON(SweepTable.self, from: data, olderKeys: ["calibrationSha256"])
+  }
 
   /// The chart of the table, drawn for what a reader compares:
   ///
@@ -116,7 +179,7 @@ public struct SweepTable: Sendable, Codable, Equatable {
   }
 
   /// Options as "key=value,key=value", keys sorted ("" for none).
-  static func optionsText(_ options: [String: String]) -> String {
+  static func optionsText(_ options: [String: ReportedOptionValue]) -> String {
     options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
   }
 
@@ -265,15 +328,28 @@ public struct SweepJob: Sendable {
     AtomicOutput.removeStaleAtomicWrites(in: output)
 
     var table = SweepTable(
-      model: model.path, evaluation: evaluation.rawValue, calibrationSha256: calibration.digest,
+      model: model.relativePath, evaluation: evaluation.rawValue, calibrationSha256: calibration.digest,
       threads: Parallelism.threads,
       entries: [])
-    // Entries of an earlier run of the same model and protocol are kept.
-    if let data = manager.contents(atPath: jsonURL.path),
-      let old = try? JSONDecoder().decode(SweepTable.self, from: data),
-      old.model == table.model, old.evaluation == table.evaluation, old.calibrationSha256 == table.calibrationSha256
-    {
-      table.entries = old.entries
+    // Entries of an earlier run of the same model (its path as given, resolved from here) and
+    // protocol are kept. A table that cannot be read is an error, never silently replaced.
+    if let data = manager.contents(atPath: jsonURL.path) {
+      let old: SweepTable
+      do { old = try SweepTable.read(data) } catch {
+        let hint =
+          switch error {
+          case .olderFormat:
+            "move \(jsonURL.path) away to start a new table here (this is PruneKit \(PruneKitVersion.current)),"
+              + " or give another --out"
+          case .invalid: "move \(jsonURL.path) away to start a new table here, or give another --out"
+          }
+        throw .usage(error.message(path: jsonURL.path, what: "sweep table"), hint: hint)
+      }
+      if URL(fileURLWithPath: old.model).standardizedFileURL.path == model.standardizedFileURL.path,
+        old.evaluation == table.evaluation, old.calibrationSha256 == table.calibrationSha256
+      {
+        table.entries = old.entries
+      }
     }
     func evaluate(_ lm: TransformerLM) throws(ModelJobError) -> PerplexityReport {
       let spec = evaluation.evaluation
@@ -315,7 +391,8 @@ public struct SweepJob: Sendable {
           evalSeconds: p.seconds, realisedSparsity: 0, meanRelativeError: 0, peakResidentBytes: peakResidentBytes()))
     }
     for (i, (m, text, pattern)) in plans.enumerated() {
-      let key = SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
+      let options = ReportedOptionValue.typed(m.givenOptions, method: m.method.rawValue)
+      let key = SweepEntry.key(method: m.method.rawValue, pattern: text, options: options)
       let folder = output.appendingPathComponent(
         "models/\(m.method.rawValue)-\(text.replacingOccurrences(of: ":", with: "of"))")
       let wantSave = save.contains(m.method) && !manager.fileExists(atPath: folder.path)
@@ -366,7 +443,7 @@ public struct SweepJob: Sendable {
       }
       try record(
         SweepEntry(
-          method: m.method.rawValue, pattern: text, sparsity: pattern.fraction, options: m.givenOptions,
+          method: m.method.rawValue, pattern: text, sparsity: pattern.fraction, options: options,
           schedule: plan.schedule.rawValue, perplexity: p.perplexity, pruneSeconds: summary.seconds,
           evalSeconds: p.seconds,
           realisedSparsity: summary.realisedSparsity, meanRelativeError: summary.meanRelativeError,
@@ -377,7 +454,9 @@ public struct SweepJob: Sendable {
     let order =
       [table.entries.first { $0.method == "dense" }?.key].compactMap { $0 }
       + plans.map { m, text, _ in
-        SweepEntry.key(method: m.method.rawValue, pattern: text, options: m.givenOptions)
+        SweepEntry.key(
+          method: m.method.rawValue, pattern: text,
+          options: ReportedOptionValue.typed(m.givenOptions, method: m.method.rawValue))
       }
     table.entries.sort { (order.firstIndex(of: $0.key) ?? Int.max) < (order.firstIndex(of: $1.key) ?? Int.max) }
     return table

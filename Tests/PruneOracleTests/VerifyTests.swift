@@ -294,7 +294,7 @@ import Testing
       (manifest["cases"] as? [[String: Any]])?.first { $0["kind"] as? String == "lasso-closed-form" })
     #expect((lasso["tolerances"] as? [String: Any])?["max_kkt"] is NSNumber)
     // Read back: the max_kkt of the lasso case survives (the acronym's key).
-    let read = try oracleJSONDecoder().decode(VectorManifest.self, from: Data(contentsOf: manifestURL))
+    let read = try reportJSONDecoder().decode(VectorManifest.self, from: Data(contentsOf: manifestURL))
     #expect(read.cases.contains { $0.tolerances.maxKKT != nil })
 
     // A manifest in the format before 0.7.0 (camelCase keys) is refused, never read with its

@@ -341,7 +341,7 @@ struct SVGChartTests {
       sparsity = Double(pattern)!
     }
     return SweepEntry(
-      method: method, pattern: pattern, sparsity: sparsity, options: options,
+      method: method, pattern: pattern, sparsity: sparsity, options: ReportedOptionValue.typed(options, method: method),
       schedule: method == "dense" ? nil : "sequential",
       perplexity: perplexity, pruneSeconds: 1, evalSeconds: 1, realisedSparsity: sparsity, meanRelativeError: 0.01,
       peakResidentBytes: 1)
