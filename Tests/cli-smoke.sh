@@ -413,6 +413,10 @@ mkdir -p "$WORK/sweep-bad" && printf '{"entries": [' >"$WORK/sweep-bad/sweep.jso
 bad 2 "sweep.json is not a PruneKit sweep table (not valid JSON)" "sweep over an unreadable sweep.json" -- \
   "$BIN" sweep --model "$WORK/tiny" --methods magnitude --sparsities 0.5 --out "$WORK/sweep-bad" --quiet
 [ "$(cat "$WORK/sweep-bad/sweep.json")" = '{"entries": [' ] || fail "sweep changed a sweep.json it could not read"
+# A model folder whose config.json is a folder says so (not "config.json/config.json: no such file").
+rm "$WORK/tiny/config.json" && mkdir "$WORK/tiny/config.json"
+bad 1 "tiny/config.json: cannot read the file (it is a folder, not a file)" "eval, config.json a folder" -- \
+  "$BIN" eval --model "$WORK/tiny" --protocol austen-quick
 mkdir -p "$WORK/stale" && echo old >"$WORK/stale/old.safetensors"
 bad 1 "already holds 1 entry" "vectors into a folder holding files" -- "$BIN" vectors --out "$WORK/stale" --no-real
 [ "$(ls -A "$WORK/stale")" = old.safetensors ] || fail "vectors changed a folder holding files"

@@ -50,13 +50,16 @@ public func prettyJSON(
 
 /// The bytes of the file `url`, or of the file `entry` inside `url` when it is a folder (a model
 /// folder holding config.json or tokenizer.json), and the path read. A file that cannot be read
-/// throws `unreadable(path, reason)`.
+/// throws `unreadable(path, reason)`; a folder named `entry` is not looked into (a model folder
+/// whose config.json is a folder reports that, not "config.json/config.json: no such file").
 package func readFileOrFolderEntry<E: Error>(
   _ url: URL, entry: String, unreadable: (_ path: String, _ reason: String) -> E
 ) throws(E) -> (data: Data, path: String) {
   var file = url
   var isDirectory: ObjCBool = false
-  if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+  if url.lastPathComponent != entry, FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory),
+    isDirectory.boolValue
+  {
     file = url.appendingPathComponent(entry)
   }
   do {

@@ -189,4 +189,33 @@ import Testing
       return true
     }
   }
+
+  /// A model folder whose config.json (or tokenizer.json) is a folder: the error names that path
+  /// and says it is a folder (it said "config.json/config.json: no such file").
+  @Test func aConfigJSONThatIsAFolderSaysSo() throws {
+    let folder = TemporaryFolder("config-json-folder")
+    defer { folder.remove() }
+    for entry in ["config.json", "tokenizer.json"] {
+      let inner = folder.file(entry)
+      try FileManager.default.createDirectory(at: inner, withIntermediateDirectories: false)
+      for url in [folder.url, inner] {
+        do {
+          _ = try readFileOrFolderEntry(url, entry: entry) { ModelConfigError.unreadable(path: $0, reason: $1) }
+          Issue.record("read a folder as \(entry)")
+        } catch {
+          guard case .unreadable(let path, let reason) = error else {
+            Issue.record("\(error)")
+            continue
+          }
+          #expect(path == inner.path && reason == InputFiles.isFolder, "\(path): \(reason)")
+        }
+      }
+    }
+    #expect {
+      try ModelConfig(contentsOf: folder.file("config.json"))
+    } throws: { e in
+      (e as? ModelConfigError)?.description.contains(
+        "\(folder.file("config.json").path): cannot read the file (it is a folder, not a file)") == true
+    }
+  }
 }
