@@ -26,8 +26,12 @@ public struct SweepMethod: Sendable {
 public struct SweepEntry: Sendable, Codable, Equatable {
   /// `dense` or the method's name.
   public var method: String
-  /// The pattern ("0.5", "2:4"; "dense" for the dense row).
+  /// The pattern as given ("0.5", "2:4"; "dense" for the dense row).
   public var pattern: String
+  /// The group a ratio was counted over for this method ("matrix", or "row" for Wanda's default;
+  /// nil for N:M and the dense row): `pattern` "0.5" means each whole matrix for one method and each
+  /// row for another.
+  public var group: String?
   /// The pattern's fraction of pruned weights (0 for dense; N/M for N:M).
   public var sparsity: Double
   /// The options given to the method, by report key, typed by their kind.
@@ -46,12 +50,13 @@ public struct SweepEntry: Sendable, Codable, Equatable {
   public var peakResidentBytes: Int
 
   public init(
-    method: String, pattern: String, sparsity: Double, options: [String: ReportedOptionValue], schedule: String?,
-    perplexity: Double, pruneSeconds: Double, evalSeconds: Double, realisedSparsity: Double,
+    method: String, pattern: String, group: String? = nil, sparsity: Double, options: [String: ReportedOptionValue],
+    schedule: String?, perplexity: Double, pruneSeconds: Double, evalSeconds: Double, realisedSparsity: Double,
     meanRelativeError: Double, peakResidentBytes: Int
   ) {
     self.method = method
     self.pattern = pattern
+    self.group = group
     self.sparsity = sparsity
     self.options = options
     self.schedule = schedule
@@ -64,7 +69,7 @@ public struct SweepEntry: Sendable, Codable, Equatable {
   }
 
   private enum CodingKeys: String, CodingKey {
-    case method, pattern, sparsity, options, schedule, perplexity, pruneSeconds, evalSeconds, realisedSparsity
+    case method, pattern, group, sparsity, options, schedule, perplexity, pruneSeconds, evalSeconds, realisedSparsity
     case meanRelativeError, peakResidentBytes
   }
 
@@ -74,6 +79,7 @@ public struct SweepEntry: Sendable, Codable, Equatable {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     method = try c.decode(String.self, forKey: .method)
     pattern = try c.decode(String.self, forKey: .pattern)
+    group = try c.decodeIfPresent(String.self, forKey: .group)
     sparsity = try c.decode(Double.self, forKey: .sparsity)
     options = ReportedOptionValue.retyped(
       try c.decode([String: ReportedOptionValue].self, forKey: .options), method: method)
@@ -443,7 +449,8 @@ public struct SweepJob: Sendable {
       }
       try record(
         SweepEntry(
-          method: m.method.rawValue, pattern: text, sparsity: pattern.fraction, options: options,
+          method: m.method.rawValue, pattern: text, group: pattern.group?.rawValue, sparsity: pattern.fraction,
+          options: options,
           schedule: plan.schedule.rawValue, perplexity: p.perplexity, pruneSeconds: summary.seconds,
           evalSeconds: p.seconds,
           realisedSparsity: summary.realisedSparsity, meanRelativeError: summary.meanRelativeError,
@@ -464,6 +471,12 @@ public struct SweepJob: Sendable {
 }
 
 extension SparsityPattern {
+  /// The group a ratio is counted over (nil for N:M).
+  var group: Group? {
+    if case .unstructured(_, let group) = self { return group }
+    return nil
+  }
+
   /// The fraction of weights the pattern prunes: the ratio, or N/M.
   public var fraction: Double {
     switch self {

@@ -261,6 +261,8 @@ import Testing
     let first = try job.run()
     let text = try String(contentsOf: output.appendingPathComponent("sweep.json"), encoding: .utf8)
     #expect(text.contains("\"damping\" : 0.01\n") && text.contains("\"prunekit_version\" : \"0.7.0\""), "\(text)")
+    // The group SparseGPT counted "0.5" over is written (Wanda's would be "row").
+    #expect(first.entries.map(\.group) == [nil, "matrix"] && text.contains("\"group\" : \"matrix\""))
     var started = 0
     let second = try job.run { if case .starting = $0 { started += 1 } }
     #expect(started == 0, "an entry of the table was run again")
