@@ -112,7 +112,10 @@ state_after_kill() {
     tmp=$(ls -A "$CKPT" | grep -c '\.tmp-' || true)
   fi
   local staging=no
+  # The output is completed inside the checkpoint folder (its shards exist from the start; the
+  # small files come last), or, for older versions, in a temporary folder beside it.
   ls -A "$M" | grep -qE '^\.\.?tiny-pruned\.partial-' && staging=yes
+  [ -f "$CKPT/output/config.json" ] && staging=yes
   local where
   if [ ! -d "$CKPT" ] && [ ! -d "$OUT" ]; then where="before the checkpoint folder"
   elif [ -d "$OUT" ] && [ -d "$CKPT" ]; then where="after the output rename, before checkpoint removal"
@@ -155,6 +158,7 @@ trial() {
     local pid=$!
     for _ in $(seq 1 3000); do
       ls -A "$M" | grep -qE '^\.\.?tiny-pruned\.partial-' && break
+      [ -f "$CKPT/output/config.json" ] && break
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.002
     done

@@ -233,12 +233,17 @@ public struct SafetensorsShardLayout: Sendable, Equatable {
   /// by name within each group.
   public static func modelOrder(_ names: [String]) -> [String] {
     func key(_ name: String) -> (Int, String) {
-      let parts = name.split(separator: ".")
-      if let block = parts.lazy.compactMap({ Int($0) }).first { return (block, name) }
+      if let block = blockIndex(of: name) { return (block, name) }
       if name.contains("embed") || name.contains("wte") || name.contains("wpe") { return (-1, name) }
       return (Int.max, name)
     }
     return names.sorted { key($0) < key($1) }
+  }
+
+  /// The block a tensor belongs to: its name's first all-digit component
+  /// (`model.layers.12.mlp.up_proj.weight` → 12), or nil (embeddings, final norm, head).
+  public static func blockIndex(of name: String) -> Int? {
+    name.split(separator: ".").lazy.compactMap { Int($0) }.first
   }
 }
 

@@ -215,21 +215,21 @@ public struct OutputStorage: Sendable, Equatable {
 
 /// What an export writes: the small files and the tensors, each tensor read only when it is written.
 package struct ExportPlan {
-  struct Tensor {
-    var name: String
-    var shape: [Int]
+  package struct Tensor {
+    package var name: String
+    package var shape: [Int]
     /// Where the values come from, for messages.
-    var origin: String
-    var values: () throws(ExportError) -> [Float]
+    package var origin: String
+    package var values: () throws(ExportError) -> [Float]
   }
 
-  enum Contents {
+  package enum Contents {
     case bytes(Data)
     case copy(URL)
   }
 
-  var files: [(name: String, contents: Contents)] = []
-  var tensors: [Tensor] = []
+  package var files: [(name: String, contents: Contents)] = []
+  package var tensors: [Tensor] = []
 
   /// The files a Hugging Face source contributes unchanged, when present.
   static let copiedFiles = [

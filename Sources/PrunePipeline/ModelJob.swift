@@ -1,6 +1,7 @@
 // `prune model` without the command line: load a checkpoint, cut the calibration text, prune every
-// block (ModelPruner) with a checkpoint folder beside the output, evaluate, and write a Hugging
-// Face folder with the report inside it. The CLI parses options into a `ModelJob` and prints its
+// block (ModelPruner) into the output's shards, kept in a checkpoint folder beside the output
+// (ShardedOutputStore: the shards are the checkpoint), evaluate, complete the Hugging Face folder
+// with the report inside it and move it into place. The CLI parses options into a `ModelJob` and prints its
 // events; the tests drive the job directly.
 
 import Foundation
@@ -270,21 +271,33 @@ public struct ModelJob: Sendable {
     roundedPlan.outputDType = storage.dtype
     let pruner = ModelPruner(plan: roundedPlan, calibration: calibrationSet)
     let blocks = try wrap { () throws(ModelPruningError) in try pruner.blockList(for: lm) }
-    if !finishing { try checkSpace(lm, blocks: blocks, dtype: storage.dtype) }
+    // The output's shards are the checkpoint: no block is stored twice.
+    if !finishing { try checkSpace(lm, blocks: [], dtype: storage.dtype) }
+    _ = blocks
     let modelSize = ((try? FileManager.default.attributesOfItem(atPath: model.path))?[.size] as? Int) ?? 0
-    let store = try wrap { () throws(ModelPruningError) in
-      try PruningCheckpoint(
-        directory: checkpointDirectory,
-        fingerprint: fingerprint(calibrationSet, modelSize: modelSize, storage: storage),
-        resume: resume)
-    }
+    let runFingerprint = fingerprint(calibrationSet, modelSize: modelSize, storage: storage)
     if finishing {
+      // The output was moved into place; only the fingerprint is left to check.
+      let leftover = try wrap { () throws(ModelPruningError) in
+        try PruningCheckpoint(directory: checkpointDirectory, fingerprint: runFingerprint, resume: resume)
+      }
       let finished = try finishedReport(calibration: calibrationSet)
       try writeExtraReport(finished)
       progress(.written(output.standardizedFileURL))
-      store.remove()
+      leftover.remove()
       return finished
     }
+    // The plan of the output's tensors and files; the store keeps only what it reads from the
+    // source (the pruned weights come from the model), so the plan is released right after.
+    var exportPlan: ExportPlan?
+    do { exportPlan = try ExportPlan(model: lm, source: model) } catch { throw .export(error) }
+    let store = try wrap { () throws(ModelPruningError) in
+      try ShardedOutputStore(
+        directory: checkpointDirectory, fingerprint: runFingerprint, resume: resume, plan: exportPlan!, model: lm,
+        storage: storage,
+        metadata: ["pruned_by": "PruneKit", "method": plan.method.rawValue, "pattern": plan.pattern.description])
+    }
+    exportPlan = nil
     let summary = try wrap { () throws(ModelPruningError) in
       try pruner.run(&lm, store: store, progress: { progress(.pruning($0)) })
     }
@@ -323,15 +336,24 @@ public struct ModelJob: Sendable {
     progress(.writing(final, bytes: Self.outputBytes(lm, dtype: storage.dtype)))
     let retry =
       "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
-      + " so the same command with --resume only writes the output"
-    try writeModelFolder(
-      lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description, storage: storage,
-      retry: retry
-    ) {
-      (folder: URL) throws(WriteError) in
-      report.totalSeconds = secondsSince(start)
-      report.peakResidentBytes = peakResidentBytes()
-      try AtomicOutput.write(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
+      + " so the same command with --resume only completes the output"
+    try wrap { () throws(ModelPruningError) in
+      try store.finish(model: lm) { (folder: URL) throws(WriteError) in
+        report.totalSeconds = secondsSince(start)
+        report.peakResidentBytes = peakResidentBytes()
+        try AtomicOutput.write(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
+      }
+    }
+    // The finished folder moves into place in one step (as AtomicOutput.writeFolder's).
+    let destination: URL
+    do { destination = try AtomicOutput.folderDestination(of: final) } catch {
+      throw .usage("cannot write \(error.path): \(error.reason)", hint: error.hint ?? "give the path of a new folder")
+    }
+    let failure = AtomicOutput.moveIntoPlace(store.staging, to: destination, replacing: true)
+    guard failure == 0 else {
+      throw .write(
+        path: final.path, reason: "cannot move the finished folder into place: \(String(cString: strerror(failure)))",
+        retry: retry)
     }
     // The extra copy only once the output is in place, so a failed run leaves an earlier one as it was.
     try writeExtraReport(report)

@@ -53,8 +53,9 @@ extension Command {
     ],
     epilogue: """
       Progress (block, layer, realised sparsity, relative error, elapsed, ETA) goes to standard error;
-      the summary, with the realised overall sparsity, to standard output. A checkpoint is written after
-      every block to DIR.checkpoint and removed once DIR is complete. Exit status: 0 on success; 1 when
+      the summary, with the realised overall sparsity, to standard output. Every pruned block is written
+      into the output's shards, built in DIR.checkpoint (its journal lists the finished blocks), which
+      is moved to DIR once complete. Exit status: 0 on success; 1 when
       a file cannot be read or written or a layer fails; 2 for usage errors.
       """,
     run: runModel)
