@@ -181,7 +181,9 @@ public struct ModelJob: Sendable {
     guard available < outputBytes + checkpointBytes else { return nil }
     return .noSpace(
       folder: folder.path, needed: outputBytes + checkpointBytes, available: available,
-      detail: "the output \(OutputSafety.size(outputBytes)) and the checkpoint \(OutputSafety.size(checkpointBytes))")
+      detail: checkpointBytes == 0
+        ? "the output \(OutputSafety.size(outputBytes)), whose shards are also the checkpoint"
+        : "the output \(OutputSafety.size(outputBytes)) and the checkpoint \(OutputSafety.size(checkpointBytes))")
   }
 
   /// The run's identity for the checkpoint: every setting that changes the pruned weights.

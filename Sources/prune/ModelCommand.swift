@@ -95,7 +95,7 @@ enum ModelOptions {
     "out", aliases: ["save_model"], placeholder: "DIR",
     help: "the pruned model: config.json, model.safetensors (exact zeros; sharded with model.safetensors.index.json"
       + " beyond --shard-size), tokenizer files, pruning-report.json."
-      + " Must not exist; built under a temporary name and renamed when complete")
+      + " Must not exist; built in DIR.checkpoint (whose shards are the checkpoint) and renamed when complete")
   static let resume = Flag(
     "resume",
     help: "continue an interrupted run from DIR.checkpoint (the same settings are required); the result is"
