@@ -286,12 +286,12 @@ if [ -f "$GGUF" ]; then
   # Kill the same run with SIGKILL once two blocks are checkpointed, then resume: bit-identical.
   "$BIN" model --model "$GGUF" --method sparsegpt --sparsity 0.5 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed" >/dev/null 2>&1 &
   pid=$!
-  for _ in $(seq 1 2000); do [ -f "$WORK/killed.checkpoint/block-001.safetensors" ] && break; sleep 0.02; done
+  for _ in $(seq 1 2000); do [ -f "$WORK/killed.checkpoint/block-001.json" ] && break; sleep 0.02; done
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   checks=$((checks + 1))
   if [ -e "$WORK/killed" ]; then fail "kill: the run finished before it was killed (no resume tested)"
-  elif [ ! -f "$WORK/killed.checkpoint/block-001.safetensors" ]; then fail "kill: no checkpoint was written"
+  elif [ ! -f "$WORK/killed.checkpoint/block-001.json" ]; then fail "kill: no checkpoint was written"
   else
     bad 2 "holds an interrupted run" "rerun without --resume" -- "$BIN" model --model "$GGUF" --method sparsegpt --sparsity 0.5 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed"
     bad 2 "was written with pattern = 0.5, this run has 2:4" "resume with other settings" -- "$BIN" model --model "$GGUF" --method sparsegpt --pattern 2:4 "${CAL[@]}" --blocks 0-7 --out "$WORK/killed" --resume

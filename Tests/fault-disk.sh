@@ -92,36 +92,27 @@ INPUT_SUMS="$(input_sums)"
 RUN=(model --model "$MODEL" --method sparsegpt --sparsity 0.5 --calib Fixtures/janeausten/emma.txt --nsamples 8 --seqlen 256
   --no-eval --threads 2 --quiet)
 "$BIN" "${RUN[@]}" --out "$WORK/reference" >/dev/null
-# Sizes: one checkpoint block file and the output's model.safetensors.
-PRUNEKIT_KILL_AT=writing "$BIN" "${RUN[@]}" --out "$WORK/probe" >/dev/null 2>&1 &
-wait $! 2>/dev/null || true
-BLOCK_KB=$(( $(stat -c %s "$WORK/probe.checkpoint/block-000.safetensors") / 1024 ))
+# Sizes: the output's model.safetensors, and one block of `prune sweep`'s checkpoint (its linear
+# layers in F32: q, o 128×128, k, v 64×128, gate, up, down 320×128, 172032 floats, 672 KB).
 MODEL_KB=$(( $(stat -c %s "$WORK/reference/model.safetensors") / 1024 ))
-rm -rf "$WORK/probe.checkpoint"
-echo "fault-disk: a checkpoint block is $BLOCK_KB KB, the output's model.safetensors $MODEL_KB KB"
+BLOCK_KB=672
+echo "fault-disk: a sweep checkpoint block is $BLOCK_KB KB, the output's model.safetensors $MODEL_KB KB"
 
 # --- a full disk, as a file-size limit (ulimit -f, in KB) --------------------------------------------
 echo "fault-disk: file-size limit (ulimit -f)"
 O="$M/out"
 limited() { local kb="$1"; shift; (ulimit -f "$kb"; exec "$@"); }
 
-# The limit lets every checkpoint block through but not the output's model.safetensors.
-failing 1 "model, output write beyond the limit" "cannot write $O/model.safetensors" "File too large" "ulimit -f" "--resume" -- \
-  limited $((BLOCK_KB + 64)) "$BIN" "${RUN[@]}" --out "$O"
-no_leftovers "model, output write" "$M" out
-checkpoint_holds "model, output write" "$O.checkpoint" 6
-"$BIN" "${RUN[@]}" --out "$O" --resume >/dev/null || fail "model, output write: the resume failed"
-same_as_reference "model, output write, resumed" "$O"
-no_leftovers "model, output write, resumed" "$M" out.checkpoint
-rm -rf "$O"
-
-# The limit stops the first checkpoint block.
-failing 1 "model, checkpoint write beyond the limit" "cannot write block 0 to $O.checkpoint/block-000.safetensors" "File too large" -- \
-  limited $((BLOCK_KB / 2)) "$BIN" "${RUN[@]}" --out "$O"
-no_leftovers "model, checkpoint write" "$M" out
-checkpoint_holds "model, checkpoint write" "$O.checkpoint" 0
-"$BIN" "${RUN[@]}" --out "$O" --resume >/dev/null || fail "model, checkpoint write: the resume failed"
-same_as_reference "model, checkpoint write, resumed" "$O"
+# The output's shards are the checkpoint, created at their full size before the first block: a
+# limit below the output stops the run there, with nothing left behind; the run then succeeds.
+failing 1 "model, output beyond the limit" "cannot create $O.checkpoint/output/model.safetensors" "File too large" "ulimit -f" -- \
+  limited $((MODEL_KB / 2)) "$BIN" "${RUN[@]}" --out "$O"
+no_leftovers "model, output beyond the limit" "$M" out
+checks=$((checks + 1))
+[ ! -e "$O.checkpoint" ] || fail "model, output beyond the limit: left $O.checkpoint behind"
+"$BIN" "${RUN[@]}" --out "$O" >/dev/null || fail "model, output beyond the limit: the run without the limit failed"
+same_as_reference "model, output beyond the limit, run again" "$O"
+no_leftovers "model, output beyond the limit, run again" "$M" out.checkpoint
 rm -rf "$O"
 
 # prune layer: every output or none; the outputs of an earlier run stay as they were.
@@ -149,7 +140,7 @@ C=(model --model "$MODEL" --method sparsegpt --schedule corrected --sparsity 0.5
 "$BIN" "${C[@]}" --blocks 3-5 --out "$M/part2" >/dev/null
 parts_sum="$(cat "$M"/part1/* "$M"/part2/* | sha256sum)"
 failing 1 "merge beyond the limit" "cannot write $M/merged/model.safetensors" "File too large" "run the merge again" -- \
-  limited $((BLOCK_KB + 64)) "$BIN" merge --model "$MODEL" --parts "$M/part1,$M/part2" --out "$M/merged"
+  limited $((MODEL_KB / 2)) "$BIN" merge --model "$MODEL" --parts "$M/part1,$M/part2" --out "$M/merged"
 no_leftovers "merge" "$M" merged
 checks=$((checks + 1))
 [ "$(cat "$M"/part1/* "$M"/part2/* | sha256sum)" = "$parts_sum" ] || fail "merge: a part was modified"

@@ -112,7 +112,10 @@ state_after_kill() {
     tmp=$(ls -A "$CKPT" | grep -c '\.tmp-' || true)
   fi
   local staging=no
+  # The output is completed inside the checkpoint folder (its shards exist from the start; the
+  # small files come last), or, for older versions, in a temporary folder beside it.
   ls -A "$M" | grep -qE '^\.\.?tiny-pruned\.partial-' && staging=yes
+  [ -f "$CKPT/output/config.json" ] && staging=yes
   local where
   if [ ! -d "$CKPT" ] && [ ! -d "$OUT" ]; then where="before the checkpoint folder"
   elif [ -d "$OUT" ] && [ -d "$CKPT" ]; then where="after the output rename, before checkpoint removal"
@@ -155,6 +158,7 @@ trial() {
     local pid=$!
     for _ in $(seq 1 3000); do
       ls -A "$M" | grep -qE '^\.\.?tiny-pruned\.partial-' && break
+      [ -f "$CKPT/output/config.json" ] && break
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.002
     done
@@ -243,6 +247,29 @@ for phase in "before the checkpoint folder" "while pruning" "after the output re
 done
 printf '%s\n' "${landed[@]}" | grep -qF "during the output write" \
   || echo "fault-kill: note: no kill landed during the output write this time (timing); see FaultTests"
+
+# --- a BF16 model written as BF16 shards ------------------------------------------------------------
+# The pruned weights are rounded to BF16 before they are installed, so a resume continues from the
+# weights the output holds: the shards (5 of about 1 MB) and their index must come out bit-identical.
+echo "fault-kill: BF16 in, BF16 shards out"
+"$BIN" make-model --out "$M/tiny16" --layers 6 --hidden 128 --intermediate 320 --vocab 4096 --dtype bf16 --untied \
+  --seed 2 >/dev/null
+MODEL="$M/tiny16"
+INPUT_SUMS="$(input_sums)"
+RUN=(model --model "$MODEL" --method sparsegpt --sparsity 0.5 --calib Fixtures/janeausten/emma.txt --nsamples 8 --seqlen 256
+  --no-eval --threads 2 --out "$OUT" --report "$REPORT" --shard-size 1MB)
+rm -rf "$WORK/reference" "$WORK/reference-report.json"
+"$BIN" "${RUN[@]}" >/dev/null 2>"$WORK/run.stderr" || { cat "$WORK/run.stderr" >&2; exit 1; }
+mv "$OUT" "$WORK/reference"
+rm -f "$REPORT"
+normalized_report "$WORK/reference/pruning-report.json" >"$WORK/reference.norm"
+checks=$((checks + 1))
+[ -f "$WORK/reference/model.safetensors.index.json" ] && grep -q '"dtype" : "BF16"' "$WORK/reference/pruning-report.json" \
+  || fail "bf16: the reference is not BF16 shards: $(ls "$WORK/reference" | tr '\n' ' ')"
+trial "bf16 point 1" at block-2
+trial "bf16 point 2" at writing
+trial "bf16 point 3" at written
+trial "bf16 point 4" at block-1 "$((REF_MS / 2))"
 
 elapsed=$(( ($(date +%s%N) - script_start) / 1000000 ))
 echo "fault-kill: $checks checks, $failures failures, ${elapsed} ms"

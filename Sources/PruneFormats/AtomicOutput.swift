@@ -324,7 +324,7 @@ public enum AtomicOutput {
   /// `destination`: with `replacing`, rename(2) replaces a file (or an empty folder) there;
   /// without, nothing is ever replaced (renameat2 RENAME_NOREPLACE on Linux, renamex_np
   /// RENAME_EXCL on Darwin; elsewhere a check just before the rename) and EEXIST is returned.
-  static func moveIntoPlace(_ temporary: URL, to destination: URL, replacing: Bool) -> Int32 {
+  package static func moveIntoPlace(_ temporary: URL, to destination: URL, replacing: Bool) -> Int32 {
     if replacing { return rename(temporary.path, destination.path) == 0 ? 0 : errno }
     #if canImport(Glibc)
       typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32

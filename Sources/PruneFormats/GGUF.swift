@@ -462,6 +462,17 @@ public struct GGUFFile: TensorSource {
     hfIndex[name].map { tensorInfos[$0].shape }
   }
 
+  /// F32, F16 and BF16 as stored; every block-quantised type is `.quantized`.
+  public func storedType(of name: String) -> StoredFloatType? {
+    guard let i = hfIndex[name] else { return nil }
+    switch tensorInfos[i].type {
+    case .f32: return .f32
+    case .f16: return .f16
+    case .bf16: return .bf16
+    default: return .quantized
+    }
+  }
+
   /// The tensor named the Hugging Face way, converted to Float, in Hugging Face layout: the rows of
   /// the q and k projections (weights and biases) un-permuted for LLaMA-family files.
   public func floatTensor(_ name: String) throws -> FloatTensor {

@@ -298,6 +298,16 @@ public struct SafetensorsFile: TensorSource {
   /// The element type of a tensor as stored, or nil when there is no such tensor.
   public func rawDType(of name: String) -> SafetensorsDType? { tensors[name]?.dtype }
 
+  /// F16 and BF16 as stored; F32 for every other dtype (converted to Float on reading).
+  public func storedType(of name: String) -> StoredFloatType? {
+    switch tensors[name]?.dtype {
+    case nil: return nil
+    case .F16: return .f16
+    case .BF16: return .bf16
+    default: return .f32
+    }
+  }
+
   /// The tensor converted to Float (F64 is rounded to nearest; integers converted).
   public func floatTensor(_ name: String) throws -> FloatTensor {
     let (shape, values) = try decode(name, as: Float.self)

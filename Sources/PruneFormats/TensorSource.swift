@@ -37,6 +37,25 @@ public protocol TensorSource: Sendable {
   func shape(of name: String) -> [Int]?
   /// The tensor converted to Float. Throws when it is missing or cannot be decoded.
   func floatTensor(_ name: String) throws -> FloatTensor
+  /// The floating-point type the tensor is stored in, or nil when there is no such tensor
+  /// (default: `.f32` for every tensor the source has).
+  func storedType(of name: String) -> StoredFloatType?
+}
+
+/// How a source stores a tensor's values: what `prune model --dtype auto` keeps.
+public enum StoredFloatType: String, Sendable, Equatable, CaseIterable {
+  /// IEEE binary32 (also: any type wider than 16 bits, converted to Float on reading).
+  case f32
+  /// IEEE binary16.
+  case f16
+  /// bfloat16.
+  case bf16
+  /// A block-quantised GGUF type (Q4_0, Q4_K, ...).
+  case quantized
+}
+
+extension TensorSource {
+  public func storedType(of name: String) -> StoredFloatType? { shape(of: name) == nil ? nil : .f32 }
 }
 
 /// Tensors held in memory (tests, and models assembled in code).

@@ -1,7 +1,8 @@
 // Writes a (pruned) model as a Hugging Face folder that transformers and `LoadedModel` load:
 //
 //   config.json            copied from a Hugging Face source; generated for a GGUF (LlamaForCausalLM)
-//   model.safetensors      F32. Every block linear layer (weight and bias) from the model in memory,
+//   model.safetensors      F32 (or BF16/F16, `OutputStorage`; in shards with model.safetensors.index.json
+//                          beyond the shard size, 5 GB by default: ShardedSafetensorsWriter). Every block linear layer (weight and bias) from the model in memory,
 //                          i.e. the pruned weights with their exact zeros; every other tensor
 //                          (embeddings, norms, positions, the head when untied) from the source
 //                          checkpoint under its Hugging Face name. GPT-2's Conv1D weights go back to
@@ -84,9 +85,9 @@ public enum HuggingFaceExport {
   /// names another dtype is still copied unchanged, and transformers casts). With tied embeddings
   /// only the embedding is written. The header's `format` is always "pt": transformers refuses
   /// other values.
-  public static func write(model: TransformerLM, source: URL, to directory: URL, metadata: [String: String])
-    throws(ExportError)
-  {
+  public static func write(
+    model: TransformerLM, source: URL, to directory: URL, metadata: [String: String], storage: OutputStorage = .f32
+  ) throws(ExportError) {
     let destination = directory.standardizedFileURL
     let manager = FileManager.default
     if manager.fileExists(atPath: destination.path)
@@ -108,7 +109,7 @@ public enum HuggingFaceExport {
     let plan = try ExportPlan(model: model, source: source)
     do throws(FolderWriteError<ExportError>) {
       try AtomicOutput.writeFolder(destination, name: .export, replacing: false) { (folder: URL) throws(ExportError) in
-        try write(plan, metadata: metadata, into: folder, naming: destination)
+        try write(plan, metadata: metadata, storage: storage, into: folder, naming: destination)
       }
     } catch {
       switch error {
@@ -124,14 +125,14 @@ public enum HuggingFaceExport {
   /// Writes the files of `plan` (model.safetensors with `metadata` in its header, then the
   /// tokenizer and config files) into `folder`, which the caller renames into place as `final`
   /// once everything is written (errors name the files of `final`).
-  package static func write(_ plan: ExportPlan, metadata: [String: String], into folder: URL, naming final: URL)
+  package static func write(
+    _ plan: ExportPlan, metadata: [String: String], storage: OutputStorage = .f32, into folder: URL, naming final: URL
+  )
     throws(ExportError)
   {
     var header = metadata
     header["format"] = "pt"
-    try writeSafetensors(
-      plan.tensors, metadata: header, to: folder.appendingPathComponent("model.safetensors"),
-      naming: final.appendingPathComponent("model.safetensors"))
+    try writeSafetensors(plan.tensors, metadata: header, storage: storage, into: folder, naming: final)
     for file in plan.files {
       let data: Data
       switch file.contents {
@@ -150,85 +151,85 @@ public enum HuggingFaceExport {
     }
   }
 
-  /// Streams the tensors into a safetensors file (F32, little-endian), one tensor in memory at a time.
-  /// `name` is the path the file will have once its folder is in place (for messages).
+  /// Streams the tensors into the safetensors shards of `storage` (one tensor in memory at a time)
+  /// in `folder`, plus the index when there is more than one shard. `final` is the folder the
+  /// files will be in once it is in place (for messages).
   static func writeSafetensors(
-    _ tensors: [ExportPlan.Tensor], metadata: [String: String], to url: URL, naming name: URL
+    _ tensors: [ExportPlan.Tensor], metadata: [String: String], storage: OutputStorage, into folder: URL,
+    naming final: URL
   ) throws(ExportError) {
-    let (names, prefix) = SafetensorsWriter.prefix(tensors.map { ($0.name, .F32, $0.shape) }, metadata: metadata)
     let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
-    guard FileManager.default.createFile(atPath: url.path, contents: nil),
-      let handle = FileHandle(forWritingAtPath: url.path)
-    else {
-      throw .writeFailed(path: name.path, reason: "cannot create the file")
+    let layout: SafetensorsShardLayout
+    do {
+      layout = try SafetensorsShardLayout(
+        SafetensorsShardLayout.modelOrder(tensors.map(\.name)).map { ($0, storage.dtype, byName[$0]!.shape) },
+        maxShardBytes: storage.maxShardBytes, metadata: metadata)
+    } catch {
+      throw .modelMismatch(source: "the model", reason: error.message)
     }
-    defer { try? handle.close() }
-    func write(_ bytes: UnsafeRawBufferPointer) throws(ExportError) {
-      do {
-        try handle.write(
-          contentsOf: Data(
-            bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none))
-      } catch {
-        throw .writeFailed(path: name.path, reason: OutputSafety.reason(error))
+    func failure(_ error: SafetensorsError) -> ExportError {
+      switch error {
+      case .writeFailed(let path, let reason), .unreadable(let path, let reason):
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        return .writeFailed(path: final.appendingPathComponent(name).path, reason: reason)
+      default: return .modelMismatch(source: "the model", reason: error.message)
       }
     }
-    /// Writes bytes of an array (withUnsafeBytes rethrows untyped errors, so the error is carried out).
-    func write<T>(_ array: [T], _ range: Range<Int>) throws(ExportError) {
-      var failure: ExportError?
-      array.withUnsafeBytes { all in
-        do throws(ExportError) {
-          try write(UnsafeRawBufferPointer(rebasing: all[range]))
-        } catch {
-          failure = error
-        }
-      }
-      if let failure { throw failure }
-    }
-    try write(prefix, 0..<prefix.count)
-    for name in names {
+    let writer: ShardedSafetensorsWriter
+    do { writer = try ShardedSafetensorsWriter.create(layout, in: folder) } catch { throw failure(error) }
+    defer { writer.close() }
+    for name in layout.order {
       let tensor = byName[name]!
-      var values = try tensor.values()
+      let values = try tensor.values()
       guard values.count == tensor.shape.reduce(1, *) else {
         throw .modelMismatch(
           source: tensor.origin, reason: "'\(name)' has \(values.count) values for shape \(tensor.shape)")
       }
-      #if _endian(big)
-        values = values.map { Float(bitPattern: $0.bitPattern.littleEndian) }
-      #endif
-      let chunk = 1 << 20  // values per write: 4 MB
-      var start = 0
-      while start < values.count {
-        let end = min(values.count, start + chunk)
-        try write(values, (4 * start)..<(4 * end))
-        start = end
-      }
-      values = []
+      do { try writer.write(name, values) } catch { throw failure(error) }
     }
     do {
-      try handle.synchronize()
+      try writer.synchronize()
+      try writer.writeIndex()
     } catch {
-      throw .writeFailed(path: name.path, reason: OutputSafety.reason(error))
+      throw failure(error)
     }
+  }
+}
+
+/// How an export stores its tensors: the dtype (F32, BF16 or F16) and the shard size limit.
+public struct OutputStorage: Sendable, Equatable {
+  /// The dtype every tensor is written in.
+  public var dtype: SafetensorsDType
+  /// The largest shard, in bytes of tensor data (`SafetensorsShardLayout`).
+  public var maxShardBytes: Int
+
+  /// F32 in shards of 5 GB (transformers' default): one model.safetensors for models under 1.25B
+  /// parameters.
+  public static let f32 = OutputStorage(dtype: .F32, maxShardBytes: SafetensorsShardLayout.defaultMaxShardBytes)
+
+  public init(dtype: SafetensorsDType, maxShardBytes: Int = SafetensorsShardLayout.defaultMaxShardBytes) {
+    self.dtype = dtype
+    self.maxShardBytes = maxShardBytes
   }
 }
 
 /// What an export writes: the small files and the tensors, each tensor read only when it is written.
 package struct ExportPlan {
-  struct Tensor {
-    var name: String
-    var shape: [Int]
+  package struct Tensor {
+    package var name: String
+    package var shape: [Int]
     /// Where the values come from, for messages.
-    var origin: String
-    var values: () throws(ExportError) -> [Float]
+    package var origin: String
+    package var values: () throws(ExportError) -> [Float]
   }
 
-  enum Contents {
+  package enum Contents {
     case bytes(Data)
     case copy(URL)
   }
 
-  var files: [(name: String, contents: Contents)] = []
-  var tensors: [Tensor] = []
+  package var files: [(name: String, contents: Contents)] = []
+  package var tensors: [Tensor] = []
 
   /// The files a Hugging Face source contributes unchanged, when present.
   static let copiedFiles = [

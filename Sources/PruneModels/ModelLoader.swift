@@ -178,7 +178,7 @@ public struct LoadedModel: Sendable {
 
   /// The weights of a Hugging Face folder: model.safetensors, or the shards that
   /// model.safetensors.index.json lists; and the number of files.
-  static func weights(inFolder url: URL) throws(ModelLoadError) -> (any TensorSource, shards: Int) {
+  package static func weights(inFolder url: URL) throws(ModelLoadError) -> (any TensorSource, shards: Int) {
     let manager = FileManager.default
     let single = url.appendingPathComponent("model.safetensors")
     let index = url.appendingPathComponent("model.safetensors.index.json")
@@ -254,6 +254,10 @@ public struct ShardedSafetensors: TensorSource {
   public var tensorNames: [String] { location.keys.sorted() }
 
   public func shape(of name: String) -> [Int]? { location[name].flatMap { shards[$0].shape(of: name) } }
+
+  public func storedType(of name: String) -> StoredFloatType? {
+    location[name].flatMap { shards[$0].storedType(of: name) }
+  }
 
   public func floatTensor(_ name: String) throws -> FloatTensor {
     guard let s = location[name] else { throw TensorSourceError.missingTensor(name: name, source: path) }

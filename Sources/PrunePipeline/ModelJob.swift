@@ -1,6 +1,7 @@
 // `prune model` without the command line: load a checkpoint, cut the calibration text, prune every
-// block (ModelPruner) with a checkpoint folder beside the output, evaluate, and write a Hugging
-// Face folder with the report inside it. The CLI parses options into a `ModelJob` and prints its
+// block (ModelPruner) into the output's shards, kept in a checkpoint folder beside the output
+// (ShardedOutputStore: the shards are the checkpoint), evaluate, complete the Hugging Face folder
+// with the report inside it and move it into place. The CLI parses options into a `ModelJob` and prints its
 // events; the tests drive the job directly.
 
 import Foundation
@@ -39,10 +40,15 @@ public struct ModelJob: Sendable {
   public var evaluation: EvaluationProtocol?
   /// The corpus folder (nil: the embedded one).
   public var corpus: URL?
+  /// The float type of the output's weights (`auto`: the source's; see `OutputDType`).
+  public var dtype: OutputDType
+  /// The largest output shard, in bytes of tensor data (default 5 GB, as transformers).
+  public var maxShardBytes: Int
 
   public init(
     model: URL, plan: ModelPruningPlan, calibration: CalibrationSource, output: URL, report: URL? = nil,
-    resume: Bool = false, evaluation: EvaluationProtocol? = nil, corpus: URL? = nil
+    resume: Bool = false, evaluation: EvaluationProtocol? = nil, corpus: URL? = nil, dtype: OutputDType = .auto,
+    maxShardBytes: Int = SafetensorsShardLayout.defaultMaxShardBytes
   ) {
     self.model = model
     self.plan = plan
@@ -52,6 +58,24 @@ public struct ModelJob: Sendable {
     self.resume = resume
     self.evaluation = evaluation
     self.corpus = corpus
+    self.dtype = dtype
+    self.maxShardBytes = maxShardBytes
+  }
+
+  /// How the output is stored: `dtype` resolved against the source — for `auto`, the type a
+  /// Hugging Face folder stores its first block's first linear weight in (BF16 stays BF16); F32 for
+  /// a GGUF, whatever its tensor types.
+  public func storage(for model: TransformerLM) -> OutputStorage {
+    var stored: StoredFloatType? = nil
+    if dtype == .auto, let first = model.linearLayerNames(block: 0).first {
+      var isDirectory: ObjCBool = false
+      if FileManager.default.fileExists(atPath: self.model.path, isDirectory: &isDirectory), isDirectory.boolValue,
+        let weights = try? LoadedModel.weights(inFolder: self.model).0
+      {
+        stored = weights.storedType(of: first + ".weight")
+      }
+    }
+    return OutputStorage(dtype: dtype.resolved(source: stored), maxShardBytes: maxShardBytes)
   }
 
   /// The checkpoint folder of this job.
@@ -118,9 +142,11 @@ public struct ModelJob: Sendable {
     }
   }
 
-  /// Bytes the output folder needs: every parameter in F32, plus the header and tokenizer files
-  /// (a few MB at most; counted as 1%).
-  static func outputBytes(_ model: TransformerLM) -> Int { model.parameterCount * 4 + model.parameterCount * 4 / 100 }
+  /// Bytes the output folder needs: every parameter in the output's dtype (F32 unless told), plus
+  /// the header and tokenizer files (a few MB at most; counted as 1%).
+  static func outputBytes(_ model: TransformerLM, dtype: SafetensorsDType = .F32) -> Int {
+    model.parameterCount * dtype.size + model.parameterCount * dtype.size / 100
+  }
 
   /// Bytes of the checkpoint files of `blocks` (their linear layers in F32).
   static func checkpointBytes(_ model: TransformerLM, blocks: [Int]) -> Int {
@@ -134,12 +160,12 @@ public struct ModelJob: Sendable {
 
   /// Fails when the output's file system cannot hold the output and the checkpoint files still to
   /// be written (both exist until the output is complete), before any work is done.
-  func checkSpace(_ model: TransformerLM, blocks: [Int]) throws(ModelJobError) {
+  func checkSpace(_ model: TransformerLM, blocks: [Int], dtype: SafetensorsDType = .F32) throws(ModelJobError) {
     let parent = output.standardizedFileURL.deletingLastPathComponent()
     guard let available = OutputSafety.availableBytes(parent) else { return }
     let done = resume ? Set(PruningCheckpoint.completedBlocks(in: checkpointDirectory)) : []
     if let error = Self.spaceShortfall(
-      model, blocks: blocks.filter { !done.contains($0) }, folder: parent, available: available)
+      model, blocks: blocks.filter { !done.contains($0) }, folder: parent, available: available, dtype: dtype)
     {
       throw error
     }
@@ -147,18 +173,24 @@ public struct ModelJob: Sendable {
 
   /// The error when `available` bytes cannot hold the output of `model` and the checkpoint files
   /// of `blocks`; nil when they can.
-  static func spaceShortfall(_ model: TransformerLM, blocks: [Int], folder: URL, available: Int) -> ModelJobError? {
-    let outputBytes = Self.outputBytes(model)
+  static func spaceShortfall(
+    _ model: TransformerLM, blocks: [Int], folder: URL, available: Int, dtype: SafetensorsDType = .F32
+  ) -> ModelJobError? {
+    let outputBytes = Self.outputBytes(model, dtype: dtype)
     let checkpointBytes = Self.checkpointBytes(model, blocks: blocks)
     guard available < outputBytes + checkpointBytes else { return nil }
     return .noSpace(
       folder: folder.path, needed: outputBytes + checkpointBytes, available: available,
-      detail: "the output \(OutputSafety.size(outputBytes)) and the checkpoint \(OutputSafety.size(checkpointBytes))")
+      detail: checkpointBytes == 0
+        ? "the output \(OutputSafety.size(outputBytes)), whose shards are also the checkpoint"
+        : "the output \(OutputSafety.size(outputBytes)) and the checkpoint \(OutputSafety.size(checkpointBytes))")
   }
 
   /// The run's identity for the checkpoint: every setting that changes the pruned weights.
-  func fingerprint(_ calibration: CalibrationSet, modelSize: Int) -> [String: String] {
+  func fingerprint(_ calibration: CalibrationSet, modelSize: Int, storage: OutputStorage = .f32) -> [String: String] {
     var f = PruningCheckpoint.fingerprint(model: model, plan: plan, calibration: calibration)
+    f["dtype"] = storage.dtype.rawValue
+    f["shard_bytes"] = "\(storage.maxShardBytes)"
     f["model_bytes"] = "\(modelSize)"
     f["blocks"] = plan.blocks.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "all"
     return f
@@ -234,21 +266,40 @@ public struct ModelJob: Sendable {
         tokens: calibrationSet.tokens.count, windows: calibrationSet.windows, sequenceLength: sequenceLength,
         source: sourceName))
 
-    let pruner = ModelPruner(plan: plan, calibration: calibrationSet)
+    // The pruned weights are installed rounded to the output's dtype, so that the blocks after
+    // them, the evaluation and a resumed run all see the weights that are written.
+    let storage = storage(for: lm)
+    var roundedPlan = plan
+    roundedPlan.outputDType = storage.dtype
+    let pruner = ModelPruner(plan: roundedPlan, calibration: calibrationSet)
     let blocks = try wrap { () throws(ModelPruningError) in try pruner.blockList(for: lm) }
-    if !finishing { try checkSpace(lm, blocks: blocks) }
+    // The output's shards are the checkpoint: no block is stored twice.
+    if !finishing { try checkSpace(lm, blocks: [], dtype: storage.dtype) }
+    _ = blocks
     let modelSize = ((try? FileManager.default.attributesOfItem(atPath: model.path))?[.size] as? Int) ?? 0
-    let store = try wrap { () throws(ModelPruningError) in
-      try PruningCheckpoint(
-        directory: checkpointDirectory, fingerprint: fingerprint(calibrationSet, modelSize: modelSize), resume: resume)
-    }
+    let runFingerprint = fingerprint(calibrationSet, modelSize: modelSize, storage: storage)
     if finishing {
+      // The output was moved into place; only the fingerprint is left to check.
+      let leftover = try wrap { () throws(ModelPruningError) in
+        try PruningCheckpoint(directory: checkpointDirectory, fingerprint: runFingerprint, resume: resume)
+      }
       let finished = try finishedReport(calibration: calibrationSet)
       try writeExtraReport(finished)
       progress(.written(output.standardizedFileURL))
-      store.remove()
+      leftover.remove()
       return finished
     }
+    // The plan of the output's tensors and files; the store keeps only what it reads from the
+    // source (the pruned weights come from the model), so the plan is released right after.
+    var exportPlan: ExportPlan?
+    do { exportPlan = try ExportPlan(model: lm, source: model) } catch { throw .export(error) }
+    let store = try wrap { () throws(ModelPruningError) in
+      try ShardedOutputStore(
+        directory: checkpointDirectory, fingerprint: runFingerprint, resume: resume, plan: exportPlan!, model: lm,
+        storage: storage,
+        metadata: ["pruned_by": "PruneKit", "method": plan.method.rawValue, "pattern": plan.pattern.description])
+    }
+    exportPlan = nil
     let summary = try wrap { () throws(ModelPruningError) in
       try pruner.run(&lm, store: store, progress: { progress(.pruning($0)) })
     }
@@ -282,20 +333,30 @@ public struct ModelJob: Sendable {
         sequenceLength: sequenceLength, sha256: calibrationSet.digest),
       summary: summary, perplexity: perplexity, evaluation: evaluation?.rawValue, threads: Parallelism.threads,
       jobs: plan.jobs,
-      totalSeconds: 0, peakResidentBytes: 0)
+      totalSeconds: 0, peakResidentBytes: 0, dtype: storage.dtype.rawValue, maxShardBytes: storage.maxShardBytes)
 
     let final = output.standardizedFileURL
-    progress(.writing(final, bytes: Self.outputBytes(lm)))
+    progress(.writing(final, bytes: Self.outputBytes(lm, dtype: storage.dtype)))
     let retry =
       "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
-      + " so the same command with --resume only writes the output"
-    try writeModelFolder(
-      lm, source: model, to: final, method: plan.method.rawValue, pattern: plan.pattern.description, retry: retry
-    ) {
-      (folder: URL) throws(WriteError) in
-      report.totalSeconds = secondsSince(start)
-      report.peakResidentBytes = peakResidentBytes()
-      try AtomicOutput.write(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
+      + " so the same command with --resume only completes the output"
+    try wrap { () throws(ModelPruningError) in
+      try store.finish(model: lm) { (folder: URL) throws(WriteError) in
+        report.totalSeconds = secondsSince(start)
+        report.peakResidentBytes = peakResidentBytes()
+        try AtomicOutput.write(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
+      }
+    }
+    // The finished folder moves into place in one step (as AtomicOutput.writeFolder's).
+    let destination: URL
+    do { destination = try AtomicOutput.folderDestination(of: final) } catch {
+      throw .usage("cannot write \(error.path): \(error.reason)", hint: error.hint ?? "give the path of a new folder")
+    }
+    let failure = AtomicOutput.moveIntoPlace(store.staging, to: destination, replacing: true)
+    guard failure == 0 else {
+      throw .write(
+        path: final.path, reason: "cannot move the finished folder into place: \(String(cString: strerror(failure)))",
+        retry: retry)
     }
     // The extra copy only once the output is in place, so a failed run leaves an earlier one as it was.
     try writeExtraReport(report)
@@ -351,8 +412,8 @@ public struct ModelJob: Sendable {
 /// `extras` gets the temporary folder and reports the failure of a file of it by its name in the
 /// temporary folder (the path is mapped to `final`).
 func writeModelFolder(
-  _ model: TransformerLM, source: URL, to final: URL, method: String, pattern: String, retry: String,
-  extras: (URL) throws(WriteError) -> Void
+  _ model: TransformerLM, source: URL, to final: URL, method: String, pattern: String,
+  storage: OutputStorage = .f32, retry: String, extras: (URL) throws(WriteError) -> Void
 ) throws(ModelJobError) {
   let plan: ExportPlan
   do { plan = try ExportPlan(model: model, source: source) } catch { throw .export(error) }
@@ -370,7 +431,7 @@ func writeModelFolder(
       do throws(ExportError) {
         try HuggingFaceExport.write(
           plan, metadata: ["format": "pt", "pruned_by": "PruneKit", "method": method, "pattern": pattern],
-          into: staging,
+          storage: storage, into: staging,
           naming: final)
       } catch {
         throw .export(error)
@@ -428,6 +489,11 @@ public struct ModelReport: Sendable, Codable, Equatable {
   public var totalSeconds: Double
   /// Peak resident memory of the process so far (getrusage), bytes.
   public var peakResidentBytes: Int
+  /// The safetensors dtype of the output's weights ("F32", "BF16", "F16"; absent in reports of
+  /// versions before it could be chosen, which wrote F32).
+  public var dtype: String?
+  /// The output's largest shard, in bytes of tensor data (absent before it could be chosen).
+  public var maxShardBytes: Int?
 
   /// A report written by this PruneKit, the options given as the command line spelled them.
   public init(

@@ -86,6 +86,11 @@ public struct ModelPruningPlan: Sendable {
   /// the Grams are summed over chunks, so the result does not depend on it up to rounding order —
   /// keep it fixed across a resumed run, which the checkpoint enforces).
   public var chunkWindows: Int
+  /// The dtype the output stores the weights in. Under BF16 or F16 every pruned weight is rounded
+  /// to it before it is installed and saved, so that the blocks after it are calibrated on the
+  /// weights that are written and a resumed run continues from the same bits (exact zeros stay
+  /// exact). F32 (the default) changes nothing.
+  public var outputDType: SafetensorsDType = .F32
 
   public init(
     method: PruningMethod, pattern: SparsityPattern, options: MethodOptions = MethodOptions(),
@@ -469,6 +474,12 @@ public struct ModelPruner: Sendable {
     func finish(_ b: Int, _ outcome: BlockOutcome, into model: inout TransformerLM, save: Bool)
       throws(ModelPruningError)
     {
+      var outcome = outcome
+      if plan.outputDType != .F32 && save {
+        outcome.weights = outcome.weights.map { (name, w) in
+          (name, Matrix(rows: w.rows, columns: w.columns, elements: plan.outputDType.rounded(w.elements)))
+        }
+      }
       for (name, w) in outcome.weights {
         do { try model.setLinearWeight(name, w) } catch { throw .forward(error) }
       }

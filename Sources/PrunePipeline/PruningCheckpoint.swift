@@ -26,12 +26,23 @@ public struct PruningCheckpoint: BlockStore, Sendable {
   public init(directory: URL, fingerprint: [String: String], resume: Bool) throws(ModelPruningError) {
     self.directory = directory
     self.fingerprint = fingerprint
+    try Self.openOrCreate(directory: directory, fingerprint: fingerprint, resume: resume, suffix: ".safetensors")
+  }
+
+  /// Opens the checkpoint folder `directory` of a run whose completed blocks are the files
+  /// `block-NNN<suffix>`: a folder that exists is only accepted with `resume` and a matching
+  /// fingerprint (stale half-written files are removed); otherwise the folder is created with its
+  /// run.json, and whatever `prepare` puts in it, in one step.
+  static func openOrCreate(
+    directory: URL, fingerprint: [String: String], resume: Bool, suffix: String,
+    prepare: (URL) throws(ModelPruningError) -> Void = { _ in }
+  ) throws(ModelPruningError) {
     let manager = FileManager.default
     let runFile = directory.appendingPathComponent("run.json")
     // A folder with neither run.json nor a block (a kill between the last two steps of `remove`)
     // holds nothing to resume or to lose.
     if manager.fileExists(atPath: directory.path) && !manager.fileExists(atPath: runFile.path)
-      && Self.completedBlocks(in: directory).isEmpty
+      && Self.completedBlocks(in: directory, suffix: suffix).isEmpty
     {
       try? manager.removeItem(at: directory)
     }
@@ -54,14 +65,16 @@ public struct PruningCheckpoint: BlockStore, Sendable {
       // A killed run may have left half-written block files; they are not blocks yet.
       AtomicOutput.removeStaleAtomicWrites(in: directory)
     } else {
-      try Self.create(directory, fingerprint: fingerprint)
+      try Self.create(directory, fingerprint: fingerprint, prepare: prepare)
     }
   }
 
   /// Creates the folder with its run.json in one step: both are written under a temporary name
   /// (`.NAME.partial-PID`) and renamed into place (`AtomicOutput.writeFolder`), so a kill never
   /// leaves a checkpoint folder without its fingerprint.
-  private static func create(_ directory: URL, fingerprint: [String: String]) throws(ModelPruningError) {
+  private static func create(
+    _ directory: URL, fingerprint: [String: String], prepare: (URL) throws(ModelPruningError) -> Void
+  ) throws(ModelPruningError) {
     AtomicOutput.removeStaleTemporaries(
       in: directory.deletingLastPathComponent(),
       prefixes: [AtomicOutput.folderTemporaryPrefix(of: directory.lastPathComponent)])
@@ -69,9 +82,18 @@ public struct PruningCheckpoint: BlockStore, Sendable {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     let runFile = directory.appendingPathComponent("run.json")
-    do throws(FolderWriteError<WriteError>) {
-      try AtomicOutput.writeFolder(directory, name: .partial, replacing: true) { (staging: URL) throws(WriteError) in
-        try AtomicOutput.write(try! encoder.encode(fingerprint), to: staging.appendingPathComponent("run.json"))
+    enum Failure: Error {
+      case write(WriteError)
+      case prepare(ModelPruningError)
+    }
+    do throws(FolderWriteError<Failure>) {
+      try AtomicOutput.writeFolder(directory, name: .partial, replacing: true) { (staging: URL) throws(Failure) in
+        do throws(WriteError) {
+          try AtomicOutput.write(try! encoder.encode(fingerprint), to: staging.appendingPathComponent("run.json"))
+        } catch {
+          throw .write(error)
+        }
+        do throws(ModelPruningError) { try prepare(staging) } catch { throw .prepare(error) }
       }
     } catch {
       switch error {
@@ -83,7 +105,9 @@ public struct PruningCheckpoint: BlockStore, Sendable {
         throw .checkpoint(
           "cannot create the checkpoint folder \(directory.path): \(e.reason)",
           hint: e.hint ?? "give the path of a new folder")
-      case .fill(let e):
+      case .fill(.prepare(let e)):
+        throw e
+      case .fill(.write(let e)):
         let reason = OutputSafety.plain(e.reason)
         throw .checkpoint(
           "cannot write \(runFile.path): \(reason)", hint: OutputSafety.writeHint(reason: reason, retry: retry))
@@ -114,12 +138,12 @@ public struct PruningCheckpoint: BlockStore, Sendable {
   /// Blocks completed so far.
   public var completedBlocks: [Int] { Self.completedBlocks(in: directory) }
 
-  /// The blocks whose files are in `directory` (none when it does not exist).
-  public static func completedBlocks(in directory: URL) -> [Int] {
+  /// The blocks whose files (`block-NNN<suffix>`) are in `directory` (none when it does not exist).
+  public static func completedBlocks(in directory: URL, suffix: String = ".safetensors") -> [Int] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
     return names.compactMap { n -> Int? in
-      guard n.hasPrefix("block-"), n.hasSuffix(".safetensors") else { return nil }
-      return Int(n.dropFirst(6).dropLast(12))
+      guard n.hasPrefix("block-"), n.hasSuffix(suffix) else { return nil }
+      return Int(n.dropFirst(6).dropLast(suffix.count))
     }.sorted()
   }
 
@@ -193,6 +217,8 @@ public struct PruningCheckpoint: BlockStore, Sendable {
   /// Deletes the checkpoint folder `directory` (if any) in the order of `remove()`.
   public static func remove(_ directory: URL) {
     let manager = FileManager.default
+    // An output being built first (a streaming store's output/), so that no journal outlives it.
+    try? manager.removeItem(at: directory.appendingPathComponent("output"))
     for name in (try? manager.contentsOfDirectory(atPath: directory.path)) ?? [] where name != "run.json" {
       try? manager.removeItem(at: directory.appendingPathComponent(name))
     }

@@ -178,6 +178,24 @@ extension Option where Value == Int {
   }
 }
 
+extension Option where Value == Int {
+  /// A byte count as `ByteSize.parse` reads it: 5GB, 500MB, 2GiB, 123.
+  static func size(
+    _ name: String, aliases: [String] = [], placeholder: String = "SIZE", default defaultValue: Int? = nil,
+    defaultText: String? = nil, help: String
+  ) -> Option<Int> {
+    Option(
+      name, aliases: aliases, placeholder: placeholder, default: defaultValue, defaultText: defaultText, help: help
+    ) {
+      text, spelling throws(CLIError) in
+      guard let v = ByteSize.parse(text) else {
+        throw CLIError("\(spelling) must be a size, got '\(text)'", hint: "write \(ByteSize.help), e.g. 5GB.")
+      }
+      return v
+    }
+  }
+}
+
 extension Option where Value == Double {
   /// A finite number in `range`.
   static func number(

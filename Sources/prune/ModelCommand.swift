@@ -22,7 +22,7 @@ extension Command {
         .optional(ModelOptions.blocks), .optional(ModelOptions.jobs),
         .oneOf([[.required(ModelOptions.eval)], [.required(ModelOptions.noEval)]], required: false),
         .optional(SharedOptions.threads), .optional(ModelOptions.corpus), .optional(SharedOptions.quiet),
-        .optional(ModelOptions.json),
+        .optional(ModelOptions.json), .optional(ModelOptions.dtype), .optional(ModelOptions.shardSize),
         .text("[method options]"),
       ])
     ],
@@ -37,7 +37,7 @@ extension Command {
         ModelOptions.report,
         ModelOptions.schedule, ModelOptions.blocks, ModelOptions.jobs, ModelOptions.eval, ModelOptions.noEval,
         SharedOptions.threads,
-        ModelOptions.corpus, SharedOptions.quiet, ModelOptions.json,
+        ModelOptions.corpus, SharedOptions.quiet, ModelOptions.json, ModelOptions.dtype, ModelOptions.shardSize,
       ]),
       OptionSection(
         """
@@ -53,8 +53,9 @@ extension Command {
     ],
     epilogue: """
       Progress (block, layer, realised sparsity, relative error, elapsed, ETA) goes to standard error;
-      the summary, with the realised overall sparsity, to standard output. A checkpoint is written after
-      every block to DIR.checkpoint and removed once DIR is complete. Exit status: 0 on success; 1 when
+      the summary, with the realised overall sparsity, to standard output. Every pruned block is written
+      into the output's shards, built in DIR.checkpoint (its journal lists the finished blocks), which
+      is moved to DIR once complete. Exit status: 0 on success; 1 when
       a file cannot be read or written or a layer fails; 2 for usage errors.
       """,
     run: runModel)
@@ -92,8 +93,9 @@ enum ModelOptions {
     "seqlen", placeholder: "L", in: 2...1 << 20, default: 2048, help: "tokens per window, with --calib")
   static let out = Option.path(
     "out", aliases: ["save_model"], placeholder: "DIR",
-    help: "the pruned model: config.json, model.safetensors (F32, exact zeros), tokenizer files, pruning-report.json."
-      + " Must not exist; built under a temporary name and renamed when complete")
+    help: "the pruned model: config.json, model.safetensors (exact zeros; sharded with model.safetensors.index.json"
+      + " beyond --shard-size), tokenizer files, pruning-report.json."
+      + " Must not exist; built in DIR.checkpoint (whose shards are the checkpoint) and renamed when complete")
   static let resume = Flag(
     "resume",
     help: "continue an interrupted run from DIR.checkpoint (the same settings are required); the result is"
@@ -126,6 +128,15 @@ enum ModelOptions {
     "corpus", placeholder: "DIR", help: "the Austen corpus for --protocol (default: the embedded Fixtures/janeausten)")
   static let json = Flag(
     "json", help: "print the summary as one JSON line (the full report is in DIR/pruning-report.json)")
+  static let dtype = Option.choice(
+    "dtype", among: OutputDType.allCases, placeholder: "T", default: .auto,
+    help: "the output's float type: auto keeps a Hugging Face folder's (BF16 stays BF16) and writes F32 for a GGUF;"
+      + " bf16 and f16 round to nearest even (exact zeros stay exact, beyond the range is ±Inf). Pruned weights are"
+      + " rounded before the next block is calibrated")
+  static let shardSize = Option.size(
+    "shard-size", default: SafetensorsShardLayout.defaultMaxShardBytes, defaultText: "5GB",
+    help: "the largest safetensors shard of the output, as transformers' max_shard_size (e.g. 5GB, 500MB, 2GiB);"
+      + " one shard is model.safetensors")
   static let sparsityType = Option.text(
     "sparsity_type", placeholder: "T", help: "unstructured (with --sparsity_ratio) or N:M, as Wanda's --sparsity_type")
   static let pruneN = Option.integer(
@@ -206,7 +217,8 @@ func runModel(_ args: Arguments) throws {
   let job = ModelJob(
     model: args.value(ModelOptions.model), plan: plan, calibration: calibration, output: args.value(ModelOptions.out),
     report: args[ModelOptions.report], resume: args[ModelOptions.resume], evaluation: evaluation,
-    corpus: args[ModelOptions.corpus])
+    corpus: args[ModelOptions.corpus], dtype: args.value(ModelOptions.dtype),
+    maxShardBytes: args.value(ModelOptions.shardSize))
   let printer = ProgressPrinter(quiet: args[SharedOptions.quiet], prefix: "model")
   let faults = FaultInjection()
   let json = args[ModelOptions.json]

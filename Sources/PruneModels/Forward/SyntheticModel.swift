@@ -13,13 +13,37 @@ public enum SyntheticModel {
   /// unless `config.tieWordEmbeddings` is false.
   public static func tensors(for config: ForwardConfig, seed: UInt64) -> InMemoryTensors {
     var rng = SplitMix64(seed: seed)
-    let layout = Layout(config: config, names: [])
     var tensors: [String: FloatTensor] = [:]
-    func add(_ name: String, _ shape: [Int], _ range: ClosedRange<Double>) {
-      let count = shape.reduce(1, *)
+    for t in specs(for: config) {
+      tensors[t.name] = FloatTensor(shape: t.shape, values: t.values(count: t.count, using: &rng))
+    }
+    return InMemoryTensors(tensors)
+  }
+
+  /// One tensor of a synthetic checkpoint: its name, shape and the range its values are drawn
+  /// from, uniformly, in row-major order, from the one generator every tensor shares.
+  public struct TensorSpec: Sendable, Equatable {
+    public var name: String
+    public var shape: [Int]
+    public var range: ClosedRange<Double>
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+
+    /// The next `count` values of this tensor from `rng` (a tensor may be drawn in pieces).
+    public func values(count: Int, using rng: inout SplitMix64) -> [Float] {
       var values = [Float](repeating: 0, count: count)
       for i in 0..<count { values[i] = Float(rng.uniform(in: range)) }
-      tensors[name] = FloatTensor(shape: shape, values: values)
+      return values
+    }
+  }
+
+  /// The tensors of `tensors(for:seed:)`, in the order their values are drawn, so that a model too
+  /// large for memory can be generated and written a piece at a time with the same values.
+  public static func specs(for config: ForwardConfig) -> [TensorSpec] {
+    let layout = Layout(config: config, names: [])
+    var specs: [TensorSpec] = []
+    func add(_ name: String, _ shape: [Int], _ range: ClosedRange<Double>) {
+      specs.append(TensorSpec(name: name, shape: shape, range: range))
     }
     let c = config
     let d = c.hiddenSize
@@ -52,6 +76,6 @@ public enum SyntheticModel {
         if layerNorms { add(prefix + role.name + ".bias", [shape[0]], -0.1...0.1) }
       }
     }
-    return InMemoryTensors(tensors)
+    return specs
   }
 }

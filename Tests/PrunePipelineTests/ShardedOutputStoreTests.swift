@@ -1,0 +1,131 @@
+import Foundation
+import PruneKernels
+import PruneSolvers
+import PruneTestSupport
+import Testing
+
+@testable import PruneModels
+@testable import PrunePipeline
+
+/// The streaming store: a tiny seeded BF16 model pruned into sharded BF16 safetensors, killed after
+/// a block (a store that throws) and resumed from the shards and the journal, must write the same
+/// bytes as an uninterrupted run.
+@Suite struct ShardedOutputStoreTests {
+  static let shape = SyntheticModelFolder.Shape(
+    layers: 3, hidden: 64, intermediate: 96, heads: 4, keyValueHeads: 2, vocabulary: 256, untied: true)
+
+  /// Every file of a folder, by name.
+  static func files(_ folder: URL) throws -> [String: Data] {
+    var out: [String: Data] = [:]
+    for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+      out[name] = try Data(contentsOf: folder.appendingPathComponent(name))
+    }
+    return out
+  }
+
+  struct KillingStore: BlockStore {
+    let inner: ShardedOutputStore
+    let killAt: Int
+    func load(block: Int, model: TransformerLM) throws(ModelPruningError) -> (
+      weights: [(String, Matrix<Float>)], records: [LayerRecord]
+    )? {
+      try inner.load(block: block, model: model)
+    }
+    func save(block: Int, weights: [(String, Matrix<Float>)], records: [LayerRecord]) throws(ModelPruningError) {
+      guard block < killAt else { throw .checkpoint("killed", hint: "test") }
+      try inner.save(block: block, weights: weights, records: records)
+    }
+  }
+
+  @Test(arguments: [PruningSchedule.sequential, .corrected])
+  func killedAndResumedBF16OutputIsBitIdentical(_ schedule: PruningSchedule) throws {
+    let folder = TemporaryFolder("sharded-store-\(schedule)")
+    defer { folder.remove() }
+    let source = folder.file("model")
+    try SyntheticModelFolder.write(Self.shape, seed: 3, to: source, dtype: .BF16, maxShardBytes: 60_000)
+    let loaded = try LoadedModel(contentsOf: source)
+    var rng = SplitMix64(seed: 11)
+    let tokens = (0..<(4 * 32)).map { _ in Int(rng.next() % 256) }
+    let cal = CalibrationSet(tokens: tokens, sequenceLength: 32, source: "seeded")
+    var plan = ModelPruningPlan(
+      method: .sparsegpt, pattern: .unstructured(ratio: 0.5, group: .matrix), schedule: schedule)
+    plan.outputDType = .BF16
+    let storage = OutputStorage(dtype: .BF16, maxShardBytes: 60_000)
+    let fingerprint = ["method": "sparsegpt", "schedule": schedule.rawValue, "dtype": "BF16"]
+    func store(_ name: String, resume: Bool) throws -> ShardedOutputStore {
+      try ShardedOutputStore(
+        directory: folder.file(name), fingerprint: fingerprint, resume: resume,
+        plan: try ExportPlan(model: loaded.model, source: source), model: loaded.model, storage: storage,
+        metadata: ["method": "sparsegpt"])
+    }
+
+    // Uninterrupted.
+    var uninterrupted = loaded.model
+    let a = try store("a", resume: false)
+    #expect(a.layout.files.count > 1, "the test wants several shards")
+    _ = try ModelPruner(plan: plan, calibration: cal).run(&uninterrupted, store: a)
+    try a.finish(model: uninterrupted) { _ in }
+    let reference = try Self.files(a.staging)
+    #expect(reference["model.safetensors.index.json"] != nil)
+
+    // Killed after block 0, then resumed.
+    var killed = loaded.model
+    let b = try store("b", resume: false)
+    #expect(throws: ModelPruningError.self) {
+      try ModelPruner(plan: plan, calibration: cal).run(&killed, store: KillingStore(inner: b, killAt: 1))
+    }
+    #expect(b.completedBlocks == [0])
+    #expect(throws: ModelPruningError.self) { try store("b", resume: false) }
+    var resumed = loaded.model
+    let again = try store("b", resume: true)
+    let summary = try ModelPruner(plan: plan, calibration: cal).run(&resumed, store: again)
+    #expect(summary.resumedBlocks == [0])
+    try again.finish(model: resumed) { _ in }
+    let written = try Self.files(again.staging)
+    #expect(written.keys.sorted() == reference.keys.sorted())
+    for (name, data) in reference { #expect(written[name] == data, "\(name) differs after the resume") }
+
+    // The output is a model: it loads, its pruned layers are the installed (BF16-rounded) weights,
+    // half of each is exactly zero, and every other tensor is the source's.
+    let output = try LoadedModel(contentsOf: again.staging)
+    for b in 0..<resumed.blockCount {
+      for name in resumed.linearLayerNames(block: b) {
+        let w = try output.model.linearWeights(name).weight
+        #expect(w == (try resumed.linearWeights(name).weight), "\(name)")
+        #expect(w.elements.filter { $0 == 0 }.count * 2 == w.elements.count, "\(name)")
+      }
+    }
+    let sourceWeights = try LoadedModel.weights(inFolder: source).0
+    let outputWeights = try LoadedModel.weights(inFolder: again.staging).0
+    for name in sourceWeights.tensorNames where !name.hasSuffix("proj.weight") {
+      #expect(try outputWeights.floatTensor(name) == sourceWeights.floatTensor(name), "\(name)")
+    }
+    again.remove()
+    a.remove()
+    #expect(!FileManager.default.fileExists(atPath: folder.file("a").path))
+  }
+
+  /// For F32 the store's single shard is byte for byte the export of the pruned model.
+  @Test func oneF32ShardIsTheExport() throws {
+    let folder = TemporaryFolder("sharded-store-f32")
+    defer { folder.remove() }
+    let source = folder.file("model")
+    try SyntheticModelFolder.write(Self.shape, seed: 4, to: source)
+    let loaded = try LoadedModel(contentsOf: source)
+    var rng = SplitMix64(seed: 12)
+    let cal = CalibrationSet(tokens: (0..<64).map { _ in Int(rng.next() % 256) }, sequenceLength: 32, source: "seeded")
+    let plan = ModelPruningPlan(method: .wanda, pattern: .nOfM(n: 2, m: 4))
+    var model = loaded.model
+    let store = try ShardedOutputStore(
+      directory: folder.file("s"), fingerprint: ["m": "wanda"], resume: false,
+      plan: try ExportPlan(model: loaded.model, source: source), model: loaded.model, storage: .f32,
+      metadata: ["method": "wanda"])
+    _ = try ModelPruner(plan: plan, calibration: cal).run(&model, store: store)
+    try store.finish(model: model) { _ in }
+    try HuggingFaceExport.write(model: model, source: source, to: folder.file("export"), metadata: ["method": "wanda"])
+    let exported = try Self.files(folder.file("export"))
+    let streamed = try Self.files(store.staging)
+    #expect(streamed.keys.sorted() == exported.keys.sorted())
+    #expect(streamed["model.safetensors"] == exported["model.safetensors"])
+  }
+}
