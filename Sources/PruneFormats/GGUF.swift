@@ -576,9 +576,12 @@ public struct GGUFFile: TensorSource {
     if metadata["\(arch).rope.freq_base"] != nil { ropeTheta = try double("\(arch).rope.freq_base") }
     let contextLength = try int("\(arch).context_length")
     let ropeScaling = try ggufRopeScaling(arch: arch, path: path)
-    var slidingWindow: Int?
-    if arch == "mistral", metadata["\(arch).attention.sliding_window"] != nil {
-      slidingWindow = try int("\(arch).attention.sliding_window")
+    // llama.cpp runs LLaMA-family GGUFs with full causal attention; a window key (written for
+    // other architectures) would be ignored there and here, so it is refused rather than dropped.
+    if metadata["\(arch).attention.sliding_window"] != nil {
+      throw GGUFError.unsupportedMetadata(
+        path: path, key: "\(arch).attention.sliding_window", value: "present",
+        hint: "PruneKit runs sliding windows from a Hugging Face config.json (mistral, qwen2); use that checkpoint.")
     }
     let eos = try optionalInt("tokenizer.ggml.eos_token_id").map { [$0] }
     let bos = try optionalInt("tokenizer.ggml.bos_token_id")
@@ -598,8 +601,7 @@ public struct GGUFFile: TensorSource {
       tieWordEmbeddings: tensorInfo(named: "output.weight") == nil,
       attentionBias: tensorInfo(named: "blk.0.attn_q.bias") != nil,
       bosTokenId: bos,
-      eosTokenId: eos,
-      slidingWindow: slidingWindow)
+      eosTokenId: eos)
     do {
       try config.validate(source: path)
     } catch {

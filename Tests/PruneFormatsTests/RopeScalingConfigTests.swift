@@ -145,7 +145,7 @@ import Testing
   }
 
   /// GGUF metadata: llama.cpp's rope.scaling keys become the same RopeScaling; llama3's
-  /// rope_freqs tensor and types or keys PruneKit does not map are refused.
+  /// rope_freqs tensor, a sliding-window key, and types or keys PruneKit does not map are refused.
   @Test func ggufRopeScaling() throws {
     func config(_ extra: [(String, GGUFValue)], tensors: [String] = []) throws -> LlamaConfig {
       var b = GGUFBuilder()
@@ -182,6 +182,7 @@ import Testing
       }
     }
     #expect(refusedKey([], tensors: ["rope_freqs.weight"]) == "rope_freqs.weight")
+    #expect(refusedKey([("llama.attention.sliding_window", .uint32(16))]) == "llama.attention.sliding_window")
     #expect(refusedKey([("llama.rope.scaling.type", .string("longrope"))]) == "llama.rope.scaling.type")
     #expect(
       refusedKey([

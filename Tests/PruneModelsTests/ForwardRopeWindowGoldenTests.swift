@@ -78,6 +78,20 @@ struct ForwardRopeWindowGoldenTests {
     #expect(mistral.slidingWindow == SlidingWindow(size: 16, layers: 0..<2) && mistral.ropeScaling == nil)
   }
 
+  /// The config.json the Hugging Face export writes for a GGUF carries the RoPE scaling its
+  /// metadata gave (SmolLM2's metadata with a yarn scaling put in), so the folder runs as the GGUF.
+  @Test(.enabled(if: ModelFiles.hasSmolLM2, "needs the SmolLM2 GGUF (scripts/fetch-model.sh)"))
+  func ggufExportWritesTheScaling() throws {
+    let gguf = try GGUFFile(contentsOf: ModelFiles.smolLM2)
+    var llama = try gguf.llamaConfig()
+    #expect(llama.ropeScaling == nil)
+    llama.ropeScaling = RopeScaling(ropeType: "yarn", factor: 4, originalMaxPositionEmbeddings: 2048)
+    let exported = try #require(try GGUFHuggingFaceFiles.files(gguf, config: llama).first { $0.name == "config.json" })
+    let forward = try ForwardConfig(data: exported.data, source: "config.json")
+    #expect(forward == (try ForwardConfig(.llama(llama))))
+    #expect(forward.ropeScaling == .yarn(.init(factor: 4, originalMaxPositions: 2048)))
+  }
+
   // MARK: - Frequencies
 
   static let headDim = 16
