@@ -27,8 +27,9 @@ public enum ModelConfigError: PruneKitError, Equatable {
   /// A key holds a value of the right type that cannot be right (zero layers, heads that do not
   /// divide the width, ...).
   case invalidValue(source: String, key: String, reason: String)
-  /// A value that is read but not run (RoPE scaling, sliding-window attention, an activation the
-  /// forward pass does not implement); `hint` says what is.
+  /// A value that is read but not run (a RoPE scaling type other than linear, llama3 and yarn, a
+  /// scaling key the type does not read, an activation the forward pass does not implement);
+  /// `hint` says what is.
   case unsupported(source: String, key: String, value: String, hint: String)
 
   public var message: String {
