@@ -231,6 +231,9 @@ public enum GGUFError: PruneKitError, Equatable {
   case missingMetadata(path: String, key: String)
   /// A metadata value has the wrong type or an impossible value.
   case invalidMetadata(path: String, key: String, reason: String)
+  /// Metadata that is read but describes what the forward pass does not run (a RoPE scaling
+  /// PruneKit does not implement); `hint` says what is.
+  case unsupportedMetadata(path: String, key: String, value: String, hint: String)
 
   public var message: String {
     switch self {
@@ -254,6 +257,8 @@ public enum GGUFError: PruneKitError, Equatable {
     case .missingTensor(let path, let tensor): return "GGUF \(path): no tensor '\(tensor)'"
     case .missingMetadata(let path, let key): return "GGUF \(path): metadata '\(key)' is missing"
     case .invalidMetadata(let path, let key, let reason): return "GGUF \(path): metadata '\(key)': \(reason)"
+    case .unsupportedMetadata(let path, let key, let value, _):
+      return "GGUF \(path): metadata \(key) = \(value) is not supported"
     }
   }
 
@@ -275,6 +280,7 @@ public enum GGUFError: PruneKitError, Equatable {
       return "tensorNames lists the Hugging Face names; tensorInfos the GGUF names (blk.N.attn_q.weight, ...)."
     case .missingMetadata: return "the file was not written for this architecture, or by an old converter."
     case .invalidMetadata: return "the file is corrupted or not written for this architecture."
+    case .unsupportedMetadata(_, _, _, let hint): return hint
     }
   }
 }
@@ -579,6 +585,15 @@ public struct GGUFFile: TensorSource {
     }
     var ropeTheta = 10_000.0
     if metadata["\(arch).rope.freq_base"] != nil { ropeTheta = try double("\(arch).rope.freq_base") }
+    let contextLength = try int("\(arch).context_length")
+    let ropeScaling = try ggufRopeScaling(arch: arch, path: path)
+    // llama.cpp runs LLaMA-family GGUFs with full causal attention; a window key (written for
+    // other architectures) would be ignored there and here, so it is refused rather than dropped.
+    if metadata["\(arch).attention.sliding_window"] != nil {
+      throw GGUFError.unsupportedMetadata(
+        path: path, key: "\(arch).attention.sliding_window", value: "present",
+        hint: "PruneKit runs sliding windows from a Hugging Face config.json (mistral, qwen2); use that checkpoint.")
+    }
     let eos = try optionalInt("tokenizer.ggml.eos_token_id").map { [$0] }
     let bos = try optionalInt("tokenizer.ggml.bos_token_id")
     let config = LlamaConfig(
@@ -591,7 +606,8 @@ public struct GGUFFile: TensorSource {
       headDim: headDim,
       rmsNormEps: try double("\(arch).attention.layer_norm_rms_epsilon"),
       ropeTheta: ropeTheta,
-      maxPositionEmbeddings: try int("\(arch).context_length"),
+      ropeScaling: ropeScaling,
+      maxPositionEmbeddings: contextLength,
       vocabSize: vocab,
       tieWordEmbeddings: tensorInfo(named: "output.weight") == nil,
       attentionBias: tensorInfo(named: "blk.0.attn_q.bias") != nil,
@@ -605,6 +621,47 @@ public struct GGUFFile: TensorSource {
       throw GGUFError.invalidMetadata(path: path, key: "\(arch) hyper-parameter \(key)", reason: reason)
     }
     return config
+  }
+
+  /// RoPE scaling as llama.cpp's converter writes it: `<arch>.rope.scaling.type` ("none",
+  /// "linear" or "yarn") with `.rope.scaling.factor` and `.rope.scaling.original_context_length`
+  /// (yarn; absent, the context length stands in), or the older `<arch>.rope.scale_linear`.
+  /// llama3's scaling is not in the metadata but baked into a `rope_freqs.weight` tensor of
+  /// per-frequency divisors, and YaRN's llama.cpp-specific keys (attn_factor, beta_fast, ...)
+  /// have no exact Hugging Face counterpart here: both are refused rather than guessed.
+  private func ggufRopeScaling(arch: String, path: String) throws -> RopeScaling? {
+    let prefix = "\(arch).rope.scaling."
+    if tensorInfo(named: "rope_freqs.weight") != nil {
+      throw GGUFError.unsupportedMetadata(
+        path: path, key: "rope_freqs.weight", value: "a tensor of per-frequency RoPE factors (llama3 scaling)",
+        hint: "convert the Hugging Face checkpoint instead: PruneKit runs llama3 scaling from config.json.")
+    }
+    let known: Set = [prefix + "type", prefix + "factor", prefix + "original_context_length", prefix + "finetuned"]
+    if let extra = metadata.keys.filter({ $0.hasPrefix(prefix) && !known.contains($0) }).sorted().first {
+      throw GGUFError.unsupportedMetadata(
+        path: path, key: extra, value: "present",
+        hint: "PruneKit maps only rope.scaling.type, .factor and .original_context_length; convert the Hugging Face"
+          + " checkpoint instead.")
+    }
+    var type = metadata[prefix + "type"] != nil ? try string(prefix + "type") : "none"
+    var factor = metadata[prefix + "factor"] != nil ? try double(prefix + "factor") : nil
+    if type == "none", metadata["\(arch).rope.scale_linear"] != nil {
+      type = "linear"
+      factor = try double("\(arch).rope.scale_linear")
+    }
+    switch type {
+    case "none": return nil
+    case "linear", "yarn":
+      guard let factor else { throw GGUFError.missingMetadata(path: path, key: prefix + "factor") }
+      if type == "linear" { return factor == 1 ? nil : RopeScaling(ropeType: "linear", factor: factor) }
+      return RopeScaling(
+        ropeType: "yarn", factor: factor,
+        originalMaxPositionEmbeddings: try optionalInt(prefix + "original_context_length"))
+    default:
+      throw GGUFError.unsupportedMetadata(
+        path: path, key: prefix + "type", value: type,
+        hint: "PruneKit runs GGUF RoPE scaling types none, linear and yarn.")
+    }
   }
 }
 

@@ -27,8 +27,9 @@ public enum ModelConfigError: PruneKitError, Equatable {
   /// A key holds a value of the right type that cannot be right (zero layers, heads that do not
   /// divide the width, ...).
   case invalidValue(source: String, key: String, reason: String)
-  /// A value that is read but not run (RoPE scaling, sliding-window attention, an activation the
-  /// forward pass does not implement); `hint` says what is.
+  /// A value that is read but not run (a RoPE scaling type other than linear, llama3 and yarn, a
+  /// scaling key the type does not read, an activation the forward pass does not implement);
+  /// `hint` says what is.
   case unsupported(source: String, key: String, value: String, hint: String)
 
   public var message: String {
@@ -191,7 +192,7 @@ extension KeyedDecodingContainer {
   }
 
   /// The integer at `key`: `absent` when the key is missing, nil when it is null.
-  fileprivate func optionalInt(_ key: Key, absent: Int) throws -> Int? {
+  fileprivate func optionalInt(_ key: Key, absent: Int?) throws -> Int? {
     guard contains(key) else { return absent }
     return try decodeIfPresent(Int.self, forKey: key)
   }
@@ -234,22 +235,90 @@ private func requireDivides(
 // MARK: - LLaMA
 
 /// RoPE scaling (`rope_scaling`, or `rope_parameters` in transformers ≥ 5) when it is not the
-/// plain "default" rotation.
+/// plain "default" rotation: the keys as the file writes them. `frequencyScaling(...)` checks them
+/// against the type and applies the defaults, giving the typed `RopeFrequencyScaling` the forward
+/// pass runs (`LlamaConfig.validate` runs the same checks for the supported types, so a missing or
+/// stray key is refused when the file is read).
 public struct RopeScaling: Sendable, Equatable, Codable {
+  /// The types the forward pass implements.
+  public static let supportedTypes = ["linear", "llama3", "yarn"]
+
   /// `rope_type` (older files: `type`): "linear", "dynamic", "llama3", "yarn", ...
   public var ropeType: String
-  /// `factor`, when given.
+  /// `factor` (required by every supported type): how many times the context is stretched.
   public var factor: Double?
+  /// llama3 `low_freq_factor` (required).
+  public var lowFreqFactor: Double?
+  /// llama3 `high_freq_factor` (required).
+  public var highFreqFactor: Double?
+  /// llama3 and yarn `original_max_position_embeddings`: the context the model was pre-trained
+  /// on; absent, transformers fills in `max_position_embeddings`.
+  public var originalMaxPositionEmbeddings: Int?
+  /// yarn `beta_fast`: absent or null, `RopeFrequencyScaling.Yarn.defaultBetaFast`.
+  public var betaFast: Double?
+  /// yarn `beta_slow`: absent or null, `RopeFrequencyScaling.Yarn.defaultBetaSlow`.
+  public var betaSlow: Double?
+  /// yarn `attention_factor`: the factor on cos and sin; absent, derived from `factor` (and
+  /// `mscale`, `mscale_all_dim`).
+  public var attentionFactor: Double?
+  /// yarn `mscale` (DeepSeek style), used with `mscale_all_dim` when `attention_factor` is absent.
+  public var mscale: Double?
+  /// yarn `mscale_all_dim`.
+  public var mscaleAllDim: Double?
+  /// yarn `truncate`: round the ramp's ends to whole dimensions; default true.
+  public var truncate: Bool?
+  /// `partial_rotary_factor`, when given (only 1, the whole head rotated, is run).
+  public var partialRotaryFactor: Double?
+  /// The keys of the object that none of the fields above reads (refused by
+  /// `frequencyScaling`: a key PruneKit does not read could change the rotation).
+  public var unknownKeys: [String]
+  /// The config.json key that held the object, "rope_scaling" or "rope_parameters", for messages
+  /// (not a key of the object; always encoded as rope_scaling).
+  public var objectKey = "rope_scaling"
 
-  public init(ropeType: String, factor: Double? = nil) {
+  public init(
+    ropeType: String, factor: Double? = nil, lowFreqFactor: Double? = nil, highFreqFactor: Double? = nil,
+    originalMaxPositionEmbeddings: Int? = nil, betaFast: Double? = nil, betaSlow: Double? = nil,
+    attentionFactor: Double? = nil, mscale: Double? = nil, mscaleAllDim: Double? = nil, truncate: Bool? = nil,
+    partialRotaryFactor: Double? = nil, unknownKeys: [String] = []
+  ) {
     self.ropeType = ropeType
     self.factor = factor
+    self.lowFreqFactor = lowFreqFactor
+    self.highFreqFactor = highFreqFactor
+    self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
+    self.betaFast = betaFast
+    self.betaSlow = betaSlow
+    self.attentionFactor = attentionFactor
+    self.mscale = mscale
+    self.mscaleAllDim = mscaleAllDim
+    self.truncate = truncate
+    self.partialRotaryFactor = partialRotaryFactor
+    self.unknownKeys = unknownKeys
   }
 
-  enum CodingKeys: String, CodingKey {
+  enum CodingKeys: String, CodingKey, CaseIterable {
     case ropeType = "rope_type"
     case type, factor
+    case lowFreqFactor = "low_freq_factor"
+    case highFreqFactor = "high_freq_factor"
+    case originalMaxPositionEmbeddings = "original_max_position_embeddings"
+    case betaFast = "beta_fast"
+    case betaSlow = "beta_slow"
+    case attentionFactor = "attention_factor"
+    case mscale
+    case mscaleAllDim = "mscale_all_dim"
+    case truncate
+    case partialRotaryFactor = "partial_rotary_factor"
     case ropeTheta = "rope_theta"
+  }
+
+  /// Any key of the object, to list the ones no field reads.
+  private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
   }
 
   public init(from decoder: Decoder) throws {
@@ -258,12 +327,201 @@ public struct RopeScaling: Sendable, Equatable, Codable {
       try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type)
       ?? "default"
     factor = try c.decodeIfPresent(Double.self, forKey: .factor)
+    lowFreqFactor = try c.decodeIfPresent(Double.self, forKey: .lowFreqFactor)
+    highFreqFactor = try c.decodeIfPresent(Double.self, forKey: .highFreqFactor)
+    originalMaxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .originalMaxPositionEmbeddings)
+    betaFast = try c.decodeIfPresent(Double.self, forKey: .betaFast)
+    betaSlow = try c.decodeIfPresent(Double.self, forKey: .betaSlow)
+    attentionFactor = try c.decodeIfPresent(Double.self, forKey: .attentionFactor)
+    mscale = try c.decodeIfPresent(Double.self, forKey: .mscale)
+    mscaleAllDim = try c.decodeIfPresent(Double.self, forKey: .mscaleAllDim)
+    truncate = try c.decodeIfPresent(Bool.self, forKey: .truncate)
+    partialRotaryFactor = try c.decodeIfPresent(Double.self, forKey: .partialRotaryFactor)
+    let known = Set(CodingKeys.allCases.map(\.rawValue))
+    unknownKeys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { !known.contains($0) }
+      .sorted()
   }
 
   public func encode(to encoder: Encoder) throws {
     var c = encoder.container(keyedBy: CodingKeys.self)
     try c.encode(ropeType, forKey: .ropeType)
     try c.encodeIfPresent(factor, forKey: .factor)
+    try c.encodeIfPresent(lowFreqFactor, forKey: .lowFreqFactor)
+    try c.encodeIfPresent(highFreqFactor, forKey: .highFreqFactor)
+    try c.encodeIfPresent(originalMaxPositionEmbeddings, forKey: .originalMaxPositionEmbeddings)
+    try c.encodeIfPresent(betaFast, forKey: .betaFast)
+    try c.encodeIfPresent(betaSlow, forKey: .betaSlow)
+    try c.encodeIfPresent(attentionFactor, forKey: .attentionFactor)
+    try c.encodeIfPresent(mscale, forKey: .mscale)
+    try c.encodeIfPresent(mscaleAllDim, forKey: .mscaleAllDim)
+    try c.encodeIfPresent(truncate, forKey: .truncate)
+    try c.encodeIfPresent(partialRotaryFactor, forKey: .partialRotaryFactor)
+  }
+
+  /// The typed scaling these keys describe, with the defaults applied. `maxPositionEmbeddings`
+  /// stands in for an absent `original_max_position_embeddings` (as transformers fills it in);
+  /// `objectKey` ("rope_scaling" or "rope_parameters") and `source` name the keys in messages.
+  /// Throws `.unsupported` for a type other than linear, llama3 and yarn, for a key the type does
+  /// not read and for a partial rotation; `.missingKey` for a required key; `.invalidValue` for a
+  /// value that cannot be right (a factor below 1, low_freq_factor ≥ high_freq_factor, ...).
+  public func frequencyScaling(
+    maxPositionEmbeddings: Int, modelType: String = "llama", source: String = "config.json"
+  ) throws(ModelConfigError) -> RopeFrequencyScaling {
+    func key(_ k: CodingKeys) -> String { objectKey + "." + k.rawValue }
+    func missing(_ k: CodingKeys) -> ModelConfigError {
+      .missingKey(source: source, modelType: modelType + " with rope_type " + ropeType, key: key(k))
+    }
+    func invalid(_ k: CodingKeys, _ value: Double, _ reason: String) -> ModelConfigError {
+      .invalidValue(source: source, key: key(k), reason: "is \(value); \(reason)")
+    }
+    let supported = "PruneKit runs rope_type " + Self.supportedTypes.joined(separator: ", ") + " and the default."
+    guard Self.supportedTypes.contains(ropeType) else {
+      throw .unsupported(source: source, key: key(.ropeType), value: ropeType, hint: supported)
+    }
+    // The keys each type reads (besides rope_type/type, rope_theta and partial_rotary_factor).
+    let reads: [CodingKeys]
+    switch ropeType {
+    case "linear": reads = [.factor]
+    case "llama3": reads = [.factor, .lowFreqFactor, .highFreqFactor, .originalMaxPositionEmbeddings]
+    default:
+      reads = [
+        .factor, .originalMaxPositionEmbeddings, .betaFast, .betaSlow, .attentionFactor, .mscale, .mscaleAllDim,
+        .truncate,
+      ]
+    }
+    let present: [CodingKeys: Bool] = [
+      .factor: factor != nil, .lowFreqFactor: lowFreqFactor != nil, .highFreqFactor: highFreqFactor != nil,
+      .originalMaxPositionEmbeddings: originalMaxPositionEmbeddings != nil, .betaFast: betaFast != nil,
+      .betaSlow: betaSlow != nil, .attentionFactor: attentionFactor != nil, .mscale: mscale != nil,
+      .mscaleAllDim: mscaleAllDim != nil, .truncate: truncate != nil,
+    ]
+    let stray =
+      present.filter { $0.value && !reads.contains($0.key) }.map { key($0.key) }
+      + unknownKeys.map {
+        objectKey + "." + $0
+      }
+    if let first = stray.sorted().first {
+      throw .unsupported(
+        source: source, key: first, value: "present",
+        hint: "rope_type \(ropeType) reads " + reads.map(\.rawValue).joined(separator: ", ")
+          + "; PruneKit refuses a key it would ignore.")
+    }
+    if let partial = partialRotaryFactor, partial != 1 {
+      throw .unsupported(
+        source: source, key: key(.partialRotaryFactor), value: "\(partial)",
+        hint: "PruneKit rotates the whole head (partial_rotary_factor 1).")
+    }
+    guard let factor else { throw missing(.factor) }
+    guard factor >= 1, factor.isFinite else { throw invalid(.factor, factor, "the context factor must be ≥ 1") }
+    let original = originalMaxPositionEmbeddings ?? maxPositionEmbeddings
+    guard original > 0 else {
+      throw invalid(.originalMaxPositionEmbeddings, Double(original), "it must be positive")
+    }
+    switch ropeType {
+    case "linear":
+      return .linear(factor: factor)
+    case "llama3":
+      guard let low = lowFreqFactor else { throw missing(.lowFreqFactor) }
+      guard let high = highFreqFactor else { throw missing(.highFreqFactor) }
+      guard low > 0, low.isFinite else { throw invalid(.lowFreqFactor, low, "it must be positive") }
+      guard high > low, high.isFinite else {
+        throw invalid(.highFreqFactor, high, "it must be finite and above low_freq_factor = \(low)")
+      }
+      return .llama3(
+        .init(factor: factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositions: original))
+    default:
+      let yarn = RopeFrequencyScaling.Yarn(
+        factor: factor, originalMaxPositions: original, betaFast: betaFast, betaSlow: betaSlow,
+        attentionFactor: attentionFactor, mscale: mscale, mscaleAllDim: mscaleAllDim, truncate: truncate)
+      for (k, value) in [(CodingKeys.betaFast, yarn.betaFast), (.betaSlow, yarn.betaSlow)]
+      where !(value > 0 && value.isFinite) {
+        throw invalid(k, value, "it must be positive")
+      }
+      guard yarn.attentionFactor > 0, yarn.attentionFactor.isFinite else {
+        throw invalid(.attentionFactor, yarn.attentionFactor, "the factor on cos and sin must be positive")
+      }
+      return .yarn(yarn)
+    }
+  }
+}
+
+/// How a RoPE scaling changes the rotation frequencies ωᵢ = θ^(−2i/d) of plain RoPE (i < d/2),
+/// typed, with every default applied. The forward pass (PruneModels, RotaryTable) computes the
+/// tables from it; the math of each case is written there.
+public enum RopeFrequencyScaling: Sendable, Equatable {
+  /// Position interpolation: every frequency divided by `factor` (positions p/factor).
+  case linear(factor: Double)
+  /// Llama 3.1: low frequencies divided by `factor`, high ones kept, a smooth blend between.
+  case llama3(Llama3)
+  /// YaRN: a ramp between interpolated and original frequencies by dimension, and cos/sin scaled
+  /// by `attentionFactor`.
+  case yarn(Yarn)
+
+  /// The llama3 parameters.
+  public struct Llama3: Sendable, Equatable {
+    /// `factor`: the low-frequency divisor.
+    public var factor: Double
+    /// `low_freq_factor`: wavelengths above original/low are fully divided.
+    public var lowFreqFactor: Double
+    /// `high_freq_factor`: wavelengths below original/high are kept.
+    public var highFreqFactor: Double
+    /// `original_max_position_embeddings`.
+    public var originalMaxPositions: Int
+
+    public init(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositions: Int) {
+      self.factor = factor
+      self.lowFreqFactor = lowFreqFactor
+      self.highFreqFactor = highFreqFactor
+      self.originalMaxPositions = originalMaxPositions
+    }
+  }
+
+  /// The YaRN parameters.
+  public struct Yarn: Sendable, Equatable {
+    /// β_fast when the file gives none (or null): the YaRN paper's 32 rotations.
+    public static let defaultBetaFast = 32.0
+    /// β_slow when the file gives none (or null): the paper's 1 rotation.
+    public static let defaultBetaSlow = 1.0
+    /// Whether the ramp's ends are rounded to whole dimensions when the file does not say.
+    public static let defaultTruncate = true
+
+    /// `factor`: the interpolation factor s.
+    public var factor: Double
+    /// `original_max_position_embeddings`: L, the pre-training context.
+    public var originalMaxPositions: Int
+    /// β_fast: dimensions rotating more than β_fast times over L keep their frequency.
+    public var betaFast: Double
+    /// β_slow: dimensions rotating fewer than β_slow times over L are fully interpolated.
+    public var betaSlow: Double
+    /// The factor on cos and sin (the paper's √(1/t)): the file's `attention_factor`, else
+    /// mscale(s, mscale)/mscale(s, mscale_all_dim) when both are given and non-zero, else
+    /// mscale(s) = 0.1·ln(s) + 1 (1 for s ≤ 1).
+    public var attentionFactor: Double
+    /// Whether the ramp's ends are rounded (low down, high up).
+    public var truncate: Bool
+
+    /// The parameters, with the defaults applied to the keys given as nil.
+    public init(
+      factor: Double, originalMaxPositions: Int, betaFast: Double? = nil, betaSlow: Double? = nil,
+      attentionFactor: Double? = nil, mscale: Double? = nil, mscaleAllDim: Double? = nil, truncate: Bool? = nil
+    ) {
+      self.factor = factor
+      self.originalMaxPositions = originalMaxPositions
+      // A 0 counts as absent, as transformers' `or` does.
+      self.betaFast = betaFast.flatMap { $0 == 0 ? nil : $0 } ?? Self.defaultBetaFast
+      self.betaSlow = betaSlow.flatMap { $0 == 0 ? nil : $0 } ?? Self.defaultBetaSlow
+      if let attentionFactor {
+        self.attentionFactor = attentionFactor
+      } else if let mscale, let mscaleAllDim, mscale != 0, mscaleAllDim != 0 {
+        self.attentionFactor = Self.mscale(factor, mscale) / Self.mscale(factor, mscaleAllDim)
+      } else {
+        self.attentionFactor = Self.mscale(factor, 1)
+      }
+      self.truncate = truncate ?? Self.defaultTruncate
+    }
+
+    /// YaRN's attention temperature correction: 0.1·m·ln(s) + 1 for s > 1, else 1.
+    public static func mscale(_ s: Double, _ m: Double) -> Double { s <= 1 ? 1 : 0.1 * m * Foundation.log(s) + 1 }
   }
 }
 
@@ -309,11 +567,42 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
   public var bosTokenId: Int?
   /// `eos_token_id` (an integer or a list in config.json), when given.
   public var eosTokenId: [Int]?
-  /// `sliding_window` (mistral), when given.
+  /// `sliding_window` (mistral, qwen2): the attention window W; absent, transformers' default
+  /// `defaultSlidingWindow` for mistral and qwen2 (nil for llama, which has no window); null: none.
   public var slidingWindow: Int?
   /// `use_sliding_window` (qwen2): whether `sliding_window` applies; default true for mistral
   /// (which has no such key) and false otherwise.
   public var useSlidingWindow: Bool
+  /// `max_window_layers` (qwen2): blocks from this index on use the window (when `layer_types`
+  /// is absent); default `defaultMaxWindowLayers`.
+  public var maxWindowLayers: Int
+  /// `layer_types` (qwen2): "full_attention" or "sliding_attention" per block, when given.
+  public var layerTypes: [String]?
+
+  /// transformers' `sliding_window` of mistral and qwen2 when config.json has no such key.
+  public static let defaultSlidingWindow = 4096
+  /// transformers' `max_window_layers` of qwen2 when config.json has no such key.
+  public static let defaultMaxWindowLayers = 28
+
+  /// The sliding window the attention runs, as transformers applies these keys: mistral windows
+  /// every block when `sliding_window` is set; qwen2 windows the blocks `layer_types` marks
+  /// "sliding_attention" (absent: blocks `max_window_layers`…) when `use_sliding_window` is true
+  /// and `sliding_window` is set; llama never windows. nil: full causal attention everywhere.
+  /// The windowed blocks must be one contiguous run (every released config's are); other
+  /// patterns give `windowedLayers` nil with `size` set, which the forward pass refuses.
+  public var activeSlidingWindow: (size: Int, windowedLayers: Range<Int>?)? {
+    guard let size = slidingWindow, useSlidingWindow else { return nil }
+    switch modelType {
+    case "mistral": return (size, 0..<numHiddenLayers)
+    case "qwen2":
+      let sliding =
+        layerTypes.map { types in types.indices.filter { types[$0] == "sliding_attention" } }
+        ?? Array(max(0, min(maxWindowLayers, numHiddenLayers))..<max(numHiddenLayers, 0))
+      guard let first = sliding.first, let last = sliding.last else { return nil }
+      return (size, sliding.count == last - first + 1 ? first..<(last + 1) : nil)
+    default: return nil
+    }
+  }
 
   /// True when q, k and v carry biases.
   public var queryKeyValueBias: Bool { attentionBias }
@@ -326,7 +615,8 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     ropeTheta: Double = 10_000, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
     vocabSize: Int, tieWordEmbeddings: Bool? = nil, attentionBias: Bool = false, mlpBias: Bool = false,
     hiddenAct: String = "silu", bosTokenId: Int? = nil, eosTokenId: [Int]? = nil, slidingWindow: Int? = nil,
-    useSlidingWindow: Bool? = nil
+    useSlidingWindow: Bool? = nil, maxWindowLayers: Int = LlamaConfig.defaultMaxWindowLayers,
+    layerTypes: [String]? = nil
   ) {
     self.modelType = modelType
     self.hiddenSize = hiddenSize
@@ -348,6 +638,8 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     self.eosTokenId = eosTokenId
     self.slidingWindow = slidingWindow
     self.useSlidingWindow = useSlidingWindow ?? (modelType == "mistral")
+    self.maxWindowLayers = maxWindowLayers
+    self.layerTypes = layerTypes
   }
 
   enum CodingKeys: String, CodingKey {
@@ -372,6 +664,8 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     case eosTokenId = "eos_token_id"
     case slidingWindow = "sliding_window"
     case useSlidingWindow = "use_sliding_window"
+    case maxWindowLayers = "max_window_layers"
+    case layerTypes = "layer_types"
   }
 
   private struct RopeParameters: Decodable {
@@ -395,7 +689,8 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
       try c.contains(.ropeParameters) && !c.decodeNil(forKey: .ropeParameters) ? .ropeParameters : .ropeScaling
     let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: ropeKey)
     ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10_000
-    let scaling = try c.decodeIfPresent(RopeScaling.self, forKey: ropeKey)
+    var scaling = try c.decodeIfPresent(RopeScaling.self, forKey: ropeKey)
+    scaling?.objectKey = ropeKey.rawValue
     ropeScaling = scaling?.ropeType == "default" ? nil : scaling
     maxPositionEmbeddings = try c.value(.maxPositionEmbeddings, default: 2048)
     vocabSize = try c.decode(Int.self, forKey: .vocabSize)
@@ -405,8 +700,11 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     hiddenAct = try c.value(.hiddenAct, default: "silu")
     bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
     eosTokenId = try c.intList(.eosTokenId)
-    slidingWindow = try c.decodeIfPresent(Int.self, forKey: .slidingWindow)
+    let windowed = modelType == "mistral" || modelType == "qwen2"
+    slidingWindow = try c.optionalInt(.slidingWindow, absent: windowed ? Self.defaultSlidingWindow : nil)
     useSlidingWindow = try c.value(.useSlidingWindow, default: modelType == "mistral")
+    maxWindowLayers = try c.value(.maxWindowLayers, default: Self.defaultMaxWindowLayers)
+    layerTypes = try c.decodeIfPresent([String].self, forKey: .layerTypes)
   }
 
   public func encode(to encoder: Encoder) throws {
@@ -431,8 +729,14 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     if let eos = eosTokenId {
       if eos.count == 1 { try c.encode(eos[0], forKey: .eosTokenId) } else { try c.encode(eos, forKey: .eosTokenId) }
     }
-    try c.encodeIfPresent(slidingWindow, forKey: .slidingWindow)
+    if let slidingWindow {
+      try c.encode(slidingWindow, forKey: .slidingWindow)
+    } else if modelType == "mistral" || modelType == "qwen2" {
+      try c.encodeNil(forKey: .slidingWindow)  // absent would read back as the default window
+    }
     if useSlidingWindow != (modelType == "mistral") { try c.encode(useSlidingWindow, forKey: .useSlidingWindow) }
+    if maxWindowLayers != Self.defaultMaxWindowLayers { try c.encode(maxWindowLayers, forKey: .maxWindowLayers) }
+    try c.encodeIfPresent(layerTypes, forKey: .layerTypes)
   }
 
   /// Throws `invalidValue` for sizes that cannot describe a model.
@@ -450,6 +754,13 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     }
     try requirePositive(rmsNormEps, "rms_norm_eps", source: source)
     try requirePositive(ropeTheta, "rope_theta", source: source)
+    if let ropeScaling, RopeScaling.supportedTypes.contains(ropeScaling.ropeType) {
+      _ = try ropeScaling.frequencyScaling(
+        maxPositionEmbeddings: maxPositionEmbeddings, modelType: modelType, source: source)
+    }
+    if let window = activeSlidingWindow, window.size <= 0 {
+      throw .invalidValue(source: source, key: "sliding_window", reason: "is \(window.size); it must be positive")
+    }
   }
 }
 

@@ -55,6 +55,17 @@ enum GGUFHuggingFaceFiles {
     func number(_ id: Int?) -> JSONText { id.map { .int($0) } ?? .null }
     let unknown = try? gguf.optionalInt("tokenizer.ggml.unknown_token_id")
 
+    // The RoPE scaling llamaConfig() mapped from llama.cpp's metadata (linear or yarn), with the
+    // keys transformers reads; null for plain RoPE (SmolLM2).
+    var ropeScaling: JSONText = .null
+    if let scaling = config.ropeScaling {
+      var keys: [(String, JSONText)] = [("rope_type", .string(scaling.ropeType))]
+      if let factor = scaling.factor { keys.append(("factor", .number(factor.description))) }
+      if let original = scaling.originalMaxPositionEmbeddings {
+        keys.append(("original_max_position_embeddings", .int(original)))
+      }
+      ropeScaling = .object(keys)
+    }
     let configJSON: JSONText = .object([
       ("architectures", .array([.string("LlamaForCausalLM")])),
       ("attention_bias", .bool(config.attentionBias)),
@@ -74,7 +85,7 @@ enum GGUFHuggingFaceFiles {
       ("pad_token_id", number(padding)),
       // The GGUF holds ε as a float32; its shortest decimal gives back the same float32.
       ("rms_norm_eps", .number(Float(config.rmsNormEps).description)),
-      ("rope_scaling", .null),
+      ("rope_scaling", ropeScaling),
       ("rope_theta", .number(config.ropeTheta.description)),
       ("tie_word_embeddings", config.tieWordEmbeddings.map { .bool($0) } ?? .null),  // always set from a GGUF
       ("torch_dtype", .string("float32")),

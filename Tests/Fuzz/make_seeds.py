@@ -255,6 +255,14 @@ def main():
          ("t.bool", BOOL, 1), ("t.strings", ARR, (STR, ["a", "", "🙂"]))], [], version=2))
     write("gguf", "empty.gguf", gguf([], []))
     write("gguf", "quant-types.gguf", quant_types_gguf())
+    # llama.cpp's RoPE scaling metadata (GGUFFile.llamaConfig maps it to rope_scaling yarn).
+    write("gguf", "rope-scaling-yarn.gguf", gguf(
+        [("general.architecture", STR, "llama"), ("llama.embedding_length", U32, 8), ("llama.block_count", U32, 1),
+         ("llama.feed_forward_length", U32, 16), ("llama.attention.head_count", U32, 2),
+         ("llama.context_length", U32, 256), ("llama.attention.layer_norm_rms_epsilon", F32T, 1e-5),
+         ("llama.vocab_size", U32, 10), ("llama.rope.freq_base", F32T, 10000.0),
+         ("llama.rope.scaling.type", STR, "yarn"), ("llama.rope.scaling.factor", F32T, 4.0),
+         ("llama.rope.scaling.original_context_length", U32, 64)], []))
 
     # config.json: the three golden tiny models, and variants of the LLaMA one.
     for family in ["llama", "opt", "gpt2"]:
@@ -270,6 +278,17 @@ def main():
         "model_type": "mistral", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
         "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 100, "sliding_window": None,
         "rope_scaling": {"type": "linear", "factor": 2.0}}))
+    write("config-json", "llama3-scaling.json", json.dumps({
+        "model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "vocab_size": 100, "max_position_embeddings": 131072, "rope_theta": 500000.0,
+        "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                         "original_max_position_embeddings": 8192}}))
+    write("config-json", "yarn-scaling.json", json.dumps({
+        "model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100,
+        "rope_parameters": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768,
+                            "beta_fast": 32, "beta_slow": 1, "rope_theta": 1000000.0},
+        "use_sliding_window": True, "sliding_window": 4096, "max_window_layers": 2}))
     write("config-json", "gpt2-null-inner.json", json.dumps({
         "model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 4, "n_inner": None, "vocab_size": 50,
         "n_positions": 16, "activation_function": "gelu", "scale_attn_by_inverse_layer_idx": True}))

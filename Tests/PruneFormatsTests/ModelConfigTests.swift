@@ -58,14 +58,20 @@ import Testing
     let json = """
       {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
        "num_attention_heads": 32, "vocab_size": 128256, "rope_theta": 500000.0, "eos_token_id": [128001, 128009],
-       "rope_scaling": {"rope_type": "llama3", "factor": 8.0}, "head_dim": null}
+       "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                        "original_max_position_embeddings": 8192}, "head_dim": null}
       """
     guard case .llama(let c) = try Self.parse(json) else {
       Issue.record("not llama")
       return
     }
     #expect(c.numKeyValueHeads == 32 && c.headDim == 128)
-    #expect(c.ropeTheta == 500_000 && c.ropeScaling == RopeScaling(ropeType: "llama3", factor: 8))
+    #expect(
+      c.ropeTheta == 500_000
+        && c.ropeScaling
+          == RopeScaling(
+            ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192)
+    )
     #expect(c.eosTokenId == [128001, 128009] && c.bosTokenId == nil)
     // transformers' defaults for absent keys; an absent tie_word_embeddings stays nil (the
     // checkpoint decides).

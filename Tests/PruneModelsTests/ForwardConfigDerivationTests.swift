@@ -12,7 +12,8 @@ import Testing
 /// that GGUF's metadata, and the configs of the unit tests and the benchmarks. The expectations
 /// are literal: the values the separate parser ForwardConfig had before gave (recorded when it was
 /// removed), and its refusals (unsupported RoPE scaling, sliding windows, activations, biases...).
-/// Four differ on purpose, each noted where it stands.
+/// Four differ on purpose, each noted where it stands; seven more since RoPE scaling and sliding
+/// windows are run (every field gained `ropeScaling` and `slidingWindow`, nil before).
 @Suite struct ForwardConfigDerivationTests {
   /// Every stored field of `config`, in declaration order.
   static func summary(_ config: ForwardConfig) -> String {
@@ -202,43 +203,48 @@ import Testing
 
   static let expected: [String: String] = [
     "golden/llama-tiny":
-      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "golden/opt-tiny":
-      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=0.0 activation=relu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=relu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "golden/gpt2-tiny":
-      "architecture=gpt2 modelType=gpt2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=0.0 activation=geluTanh tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=gpt2 modelType=gpt2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=geluTanh tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "fuzz/gpt2-null-inner.json":
-      "architecture=gpt2 modelType=gpt2 hiddenSize=32 layerCount=1 headCount=4 keyValueHeadCount=4 headDim=8 intermediateSize=128 vocabSize=50 maxPositions=16 normEpsilon=1e-05 ropeTheta=0.0 activation=gelu tieWordEmbeddings=nil wordEmbedDim=32 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=true",
+      "architecture=gpt2 modelType=gpt2 hiddenSize=32 layerCount=1 headCount=4 keyValueHeadCount=4 headDim=8 intermediateSize=128 vocabSize=50 maxPositions=16 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=gelu tieWordEmbeddings=nil wordEmbedDim=32 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=true",
     "fuzz/gpt2-tiny.json":
-      "architecture=gpt2 modelType=gpt2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=0.0 activation=geluTanh tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=gpt2 modelType=gpt2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=geluTanh tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "fuzz/llama-tiny.json":
-      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "fuzz/mistral-window.json":
-      "refused: rope_parameters.rope_type = linear is not supported",
+      // Differs on purpose (RoPE scaling landed): linear scaling is run.
+      "architecture=llama modelType=mistral hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=128 vocabSize=100 maxPositions=2048 normEpsilon=1e-06 ropeTheta=10000.0 ropeScaling=Optional(PruneFormats.RopeFrequencyScaling.linear(factor: 2.0)) slidingWindow=nil activation=silu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+    "fuzz/llama3-scaling.json":
+      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=128 vocabSize=100 maxPositions=131072 normEpsilon=1e-06 ropeTheta=500000.0 ropeScaling=Optional(PruneFormats.RopeFrequencyScaling.llama3(PruneFormats.RopeFrequencyScaling.Llama3(factor: 8.0, lowFreqFactor: 1.0, highFreqFactor: 4.0, originalMaxPositions: 8192))) slidingWindow=nil activation=silu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+    "fuzz/yarn-scaling.json":
+      "architecture=llama modelType=qwen2 hiddenSize=64 layerCount=4 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=128 vocabSize=100 maxPositions=2048 normEpsilon=1e-06 ropeTheta=1000000.0 ropeScaling=Optional(PruneFormats.RopeFrequencyScaling.yarn(PruneFormats.RopeFrequencyScaling.Yarn(factor: 4.0, originalMaxPositions: 32768, betaFast: 32.0, betaSlow: 1.0, attentionFactor: 1.138629436111989, truncate: true))) slidingWindow=Optional(PruneModels.SlidingWindow(size: 4096, layers: Range(2..<4))) activation=silu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "fuzz/opt-tiny.json":
-      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=0.0 activation=relu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=128 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=relu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "fuzz/smollm2-like.json":
-      "architecture=llama modelType=llama hiddenSize=576 layerCount=30 headCount=9 keyValueHeadCount=3 headDim=64 intermediateSize=1536 vocabSize=49152 maxPositions=8192 normEpsilon=1e-05 ropeTheta=100000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=576 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=576 layerCount=30 headCount=9 keyValueHeadCount=3 headDim=64 intermediateSize=1536 vocabSize=49152 maxPositions=8192 normEpsilon=1e-05 ropeTheta=100000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=576 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "make-model default":
-      "architecture=llama modelType=llama hiddenSize=128 layerCount=6 headCount=4 keyValueHeadCount=2 headDim=32 intermediateSize=320 vocabSize=256 maxPositions=2048 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=128 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=128 layerCount=6 headCount=4 keyValueHeadCount=2 headDim=32 intermediateSize=320 vocabSize=256 maxPositions=2048 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=128 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "make-model 2 layers":
-      "architecture=llama modelType=llama hiddenSize=128 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=32 intermediateSize=320 vocabSize=256 maxPositions=2048 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=128 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=128 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=32 intermediateSize=320 vocabSize=256 maxPositions=2048 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=128 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "make-model fault-kill":
-      "architecture=llama modelType=llama hiddenSize=128 layerCount=6 headCount=4 keyValueHeadCount=2 headDim=32 intermediateSize=320 vocabSize=32768 maxPositions=2048 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=128 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=128 layerCount=6 headCount=4 keyValueHeadCount=2 headDim=32 intermediateSize=320 vocabSize=32768 maxPositions=2048 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=128 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "make-model FaultTests":
-      "architecture=llama modelType=llama hiddenSize=32 layerCount=3 headCount=4 keyValueHeadCount=2 headDim=8 intermediateSize=64 vocabSize=256 maxPositions=2048 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=32 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=32 layerCount=3 headCount=4 keyValueHeadCount=2 headDim=8 intermediateSize=64 vocabSize=256 maxPositions=2048 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=32 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "SyntheticConfigs.llama":
-      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "SyntheticConfigs.opt":
-      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=0.0 activation=relu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=relu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "SyntheticConfigs.opt-postln-proj":
-      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=0.0 activation=relu tieWordEmbeddings=nil wordEmbedDim=32 normBefore=false finalNorm=false scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=relu tieWordEmbeddings=nil wordEmbedDim=32 normBefore=false finalNorm=false scaleAttention=true scaleAttentionByInverseLayer=false",
     "SyntheticConfigs.gpt2":
-      "architecture=gpt2 modelType=gpt2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=0.0 activation=geluTanh tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=gpt2 modelType=gpt2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=geluTanh tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "SyntheticConfigs.llama(tie: false)":
-      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(false) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(false) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "SyntheticConfigs.llama(tie: nil)":
-      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "llama without hidden_size":
       "refused: 'hidden_size' is missing",
     "llama hidden_size string":
@@ -246,7 +252,8 @@ import Testing
     "llama kv 3":
       "refused: 'num_key_value_heads' has an invalid value",
     "llama rope llama3":
-      "refused: rope_parameters.rope_type = llama3 is not supported",
+      // Differs on purpose: llama3 is run, and this one lacks its required factor.
+      "refused: 'rope_parameters.factor' is missing",
     "llama gelu":
       "refused: hidden_act = gelu is not supported",
     "bert":
@@ -254,39 +261,44 @@ import Testing
     "opt tanh":
       "refused: activation_function = tanh is not supported",
     "llama rope_parameters default":
-      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=100000.0 activation=silu tieWordEmbeddings=Optional(false) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=100000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(false) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     // the old parser read the integer 1 from a file as true (NSNumber bridging) but refused it in a dictionary; ModelConfig refuses both.
     "llama tie 1":
       "refused: 'tie_word_embeddings' has the wrong type",
     "mistral window":
-      "refused: sliding_window = 4096 is not supported",
+      // Differs on purpose (sliding windows landed): the window is run on both blocks.
+      "architecture=llama modelType=mistral hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=Optional(PruneModels.SlidingWindow(size: 4096, layers: Range(0..<2))) activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "qwen2 window off":
-      "architecture=llama modelType=qwen2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=qwen2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "qwen2 window on":
-      "refused: sliding_window = 4096 is not supported",
+      // Differs on purpose: qwen2 windows blocks from max_window_layers (default 28) on: none of 2.
+      "architecture=llama modelType=qwen2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "llama rope_scaling linear":
-      "refused: rope_parameters.rope_type = linear is not supported",
+      // Differs on purpose: linear scaling is run.
+      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=10000.0 ropeScaling=Optional(PruneFormats.RopeFrequencyScaling.linear(factor: 2.0)) slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "opt no bias":
       "refused: enable_bias = false is not supported",
     "opt no affine":
       "refused: layer_norm_elementwise_affine = false is not supported",
     "opt remove final norm":
-      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=0.0 activation=relu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=false scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=opt modelType=opt hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=relu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=false scaleAttention=true scaleAttentionByInverseLayer=false",
     "gpt2 flags":
-      "architecture=gpt2 modelType=gpt2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-06 ropeTheta=0.0 activation=geluTanh tieWordEmbeddings=Optional(false) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=false scaleAttentionByInverseLayer=true",
+      "architecture=gpt2 modelType=gpt2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=4 headDim=16 intermediateSize=96 vocabSize=100 maxPositions=512 normEpsilon=1e-06 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=geluTanh tieWordEmbeddings=Optional(false) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=false scaleAttentionByInverseLayer=true",
     "ModelConfigTests legacy llama3":
-      "refused: rope_parameters.rope_type = llama3 is not supported",
+      // Differs on purpose: llama3 is run, and this one lacks its required low_freq_factor.
+      "refused: 'rope_scaling.low_freq_factor' is missing",
     "ModelConfigTests mistral":
-      "refused: sliding_window = 4096 is not supported",
+      // Differs on purpose: the window is run on both blocks.
+      "architecture=llama modelType=mistral hiddenSize=64 layerCount=2 headCount=8 keyValueHeadCount=2 headDim=8 intermediateSize=128 vocabSize=100 maxPositions=2048 normEpsilon=1e-06 ropeTheta=10000.0 ropeScaling=nil slidingWindow=Optional(PruneModels.SlidingWindow(size: 4096, layers: Range(0..<2))) activation=silu tieWordEmbeddings=nil wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     // was maxPositions=0: the old parser's value for an absent max_position_embeddings, which made a rotary table of one position (a trap for any longer sequence); now transformers' default 2048.
     "ModelConfigTests qwen2":
-      "architecture=llama modelType=qwen2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=128 vocabSize=100 maxPositions=2048 normEpsilon=1e-06 ropeTheta=10000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=qwen2 hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=128 vocabSize=100 maxPositions=2048 normEpsilon=1e-06 ropeTheta=10000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     // was refused ('n_positions' is missing); now transformers' default 1024, and a checkpoint whose position table differs fails its shape check.
     "ModelConfigTests gpt2 null inner":
-      "architecture=gpt2 modelType=gpt2 hiddenSize=768 layerCount=12 headCount=12 keyValueHeadCount=12 headDim=64 intermediateSize=3072 vocabSize=50257 maxPositions=1024 normEpsilon=1e-05 ropeTheta=0.0 activation=geluTanh tieWordEmbeddings=nil wordEmbedDim=768 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=gpt2 modelType=gpt2 hiddenSize=768 layerCount=12 headCount=12 keyValueHeadCount=12 headDim=64 intermediateSize=3072 vocabSize=50257 maxPositions=1024 normEpsilon=1e-05 ropeTheta=0.0 ropeScaling=nil slidingWindow=nil activation=geluTanh tieWordEmbeddings=nil wordEmbedDim=768 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     // was maxPositions=0, as above; now 2048.
     "ModelConfigTests encoding llama":
-      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=2048 normEpsilon=1e-06 ropeTheta=100000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=64 layerCount=2 headCount=4 keyValueHeadCount=2 headDim=16 intermediateSize=160 vocabSize=256 maxPositions=2048 normEpsilon=1e-06 ropeTheta=100000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=64 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
     "fuzz overflow":
       "refused: 'n_embd' has the wrong type",
     "fuzz opt missing":
@@ -296,7 +308,7 @@ import Testing
     "fuzz array":
       "refused: not a JSON object",
     "bench smollm2":
-      "architecture=llama modelType=llama hiddenSize=576 layerCount=30 headCount=9 keyValueHeadCount=3 headDim=64 intermediateSize=1536 vocabSize=49152 maxPositions=8192 normEpsilon=1e-05 ropeTheta=100000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=576 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
+      "architecture=llama modelType=llama hiddenSize=576 layerCount=30 headCount=9 keyValueHeadCount=3 headDim=64 intermediateSize=1536 vocabSize=49152 maxPositions=8192 normEpsilon=1e-05 ropeTheta=100000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=576 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false",
   ]
 
   @Test func everyConfigGivesTheForwardConfigItGaveBefore() throws {
@@ -314,7 +326,7 @@ import Testing
   @Test(.enabled(if: ModelFiles.hasSmolLM2, "needs the SmolLM2 GGUF (scripts/fetch-model.sh)"))
   func smolLM2MetadataAndItsExportedConfig() throws {
     let expected =
-      "architecture=llama modelType=llama hiddenSize=576 layerCount=30 headCount=9 keyValueHeadCount=3 headDim=64 intermediateSize=1536 vocabSize=49152 maxPositions=8192 normEpsilon=1e-05 ropeTheta=100000.0 activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=576 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false"
+      "architecture=llama modelType=llama hiddenSize=576 layerCount=30 headCount=9 keyValueHeadCount=3 headDim=64 intermediateSize=1536 vocabSize=49152 maxPositions=8192 normEpsilon=1e-05 ropeTheta=100000.0 ropeScaling=nil slidingWindow=nil activation=silu tieWordEmbeddings=Optional(true) wordEmbedDim=576 normBefore=true finalNorm=true scaleAttention=true scaleAttentionByInverseLayer=false"
     let gguf = try GGUFFile(contentsOf: ModelFiles.smolLM2)
     let llama = try gguf.llamaConfig()
     #expect(Self.outcome { () throws(ModelConfigError) in try ForwardConfig(.llama(llama)) } == expected)
@@ -328,12 +340,12 @@ import Testing
   /// The refusals are one line naming the file and the key, with a hint.
   @Test func refusalsNameTheFileAndTheKey() throws {
     var c = SyntheticConfigs.llama()
-    c["rope_scaling"] = ["rope_type": "yarn", "factor": 4.0]
+    c["rope_scaling"] = ["rope_type": "dynamic", "factor": 4.0]
     #expect {
       try ForwardConfig(data: Self.json(c), source: "/m/config.json")
     } throws: { e in
       let text = "\(e)"
-      return text.hasPrefix("config /m/config.json: rope_parameters.rope_type = yarn is not supported. Hint: ")
+      return text.hasPrefix("config /m/config.json: rope_scaling.rope_type = dynamic is not supported. Hint: ")
         && !text.contains("\n")
     }
   }

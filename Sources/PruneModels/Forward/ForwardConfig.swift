@@ -6,8 +6,12 @@
 //   llama (also mistral/qwen2): hidden_size, num_hidden_layers, num_attention_heads,
 //     num_key_value_heads, head_dim, intermediate_size, vocab_size, max_position_embeddings,
 //     rms_norm_eps, rope_theta, tie_word_embeddings (absent: the presence of lm_head.weight in the
-//     checkpoint decides, see TransformerLM). Refused: hidden_act other than silu, RoPE scaling,
-//     an active sliding window.
+//     checkpoint decides, see TransformerLM); rope_scaling / rope_parameters of type linear,
+//     llama3 or yarn (RotaryTable has the math); mistral's sliding_window and qwen2's
+//     use_sliding_window + sliding_window + max_window_layers / layer_types (causalAttention's
+//     window; llama ignores the keys, as transformers does). Refused: hidden_act other than silu;
+//     any other RoPE type (dynamic, longrope, ...), a key the scaling type does not read, a
+//     partial_rotary_factor other than 1; qwen2 windowed blocks that are not one contiguous run.
 //   opt: hidden_size, num_hidden_layers, num_attention_heads, ffn_dim, vocab_size,
 //     max_position_embeddings, word_embed_proj_dim, do_layer_norm_before, _remove_final_layer_norm,
 //     activation_function. Refused: enable_bias or layer_norm_elementwise_affine false.
@@ -15,6 +19,23 @@
 //     activation_function, scale_attn_weights, scale_attn_by_inverse_layer_idx.
 
 import Foundation
+
+/// Sliding-window attention: in the blocks `layers`, the query at position t sees the keys
+/// t − size + 1 … t (the others see 0 … t).
+public struct SlidingWindow: Sendable, Equatable {
+  /// W, the number of keys a query sees (itself included).
+  public var size: Int
+  /// The blocks that use the window.
+  public var layers: Range<Int>
+
+  public init(size: Int, layers: Range<Int>) {
+    self.size = size
+    self.layers = layers
+  }
+
+  /// The window of block `layer`, nil when it attends to every earlier key.
+  public func size(layer: Int) -> Int? { layers.contains(layer) ? size : nil }
+}
 
 /// The architecture parameters a forward pass needs, derived from a `ModelConfig`.
 public struct ForwardConfig: Sendable, Equatable {
@@ -64,6 +85,11 @@ public struct ForwardConfig: Sendable, Equatable {
   public var normEpsilon: Float
   /// θ of RoPE (LLaMA only): frequency i of a head is θ^(−2i/headDim).
   public var ropeTheta: Double
+  /// How RoPE scaling changes those frequencies (LLaMA only; config.json's rope_scaling, the
+  /// defaults applied); nil for plain RoPE.
+  public var ropeScaling: RopeFrequencyScaling?
+  /// Sliding-window attention (mistral, qwen2); nil: every block attends to all earlier keys.
+  public var slidingWindow: SlidingWindow?
   /// The MLP activation.
   public var activation: Activation
   /// Whether the head reuses the token embedding. nil: the config does not say; the checkpoint
@@ -97,20 +123,24 @@ public struct ForwardConfig: Sendable, Equatable {
       guard c.hiddenAct == "silu" || c.hiddenAct == "swish" else {
         throw unsupported("hidden_act", c.hiddenAct, "LLaMA-family models are run with SwiGLU (silu) only.")
       }
-      if let scaling = c.ropeScaling {
-        throw unsupported(
-          "rope_parameters.rope_type", scaling.ropeType,
-          "only the default rotate-half RoPE is implemented (no linear, dynamic, yarn or llama3 scaling).")
-      }
-      if let window = c.slidingWindow, c.useSlidingWindow {
-        throw unsupported(
-          "sliding_window", String(window), "sliding-window attention is not implemented; only full causal attention.")
+      let scaling = try c.ropeScaling?.frequencyScaling(
+        maxPositionEmbeddings: c.maxPositionEmbeddings, modelType: c.modelType, source: source)
+      var window: SlidingWindow?
+      if let active = c.activeSlidingWindow {
+        guard let layers = active.windowedLayers else {
+          throw unsupported(
+            "layer_types", "sliding_attention in blocks that are not one contiguous run",
+            "PruneKit windows one contiguous run of blocks (every released qwen2 config does).")
+        }
+        window = SlidingWindow(size: active.size, layers: layers)
       }
       self.init(
         .llama, c.modelType, hidden: c.hiddenSize, layers: c.numHiddenLayers, heads: c.numAttentionHeads,
         keyValueHeads: c.numKeyValueHeads, headDim: c.headDim, intermediate: c.intermediateSize, vocab: c.vocabSize,
         positions: c.maxPositionEmbeddings, epsilon: Float(c.rmsNormEps), activation: .silu, tie: c.tieWordEmbeddings)
       ropeTheta = c.ropeTheta
+      ropeScaling = scaling
+      slidingWindow = window
     case .opt(let c):
       let activation = try Self.activation(c.activationFunction, key: "activation_function", source: source)
       guard c.enableBias else {
@@ -158,6 +188,8 @@ public struct ForwardConfig: Sendable, Equatable {
     maxPositions = positions
     normEpsilon = epsilon
     ropeTheta = 0
+    ropeScaling = nil
+    slidingWindow = nil
     self.activation = activation
     tieWordEmbeddings = tie
     wordEmbedDim = hidden

@@ -251,32 +251,103 @@ func swiGLU(gate: inout Matrix<Float>, up: Matrix<Float>) {
 
 /// cos and sin of the rotate-half RoPE angles, [positions × headDim/2] each:
 ///
-///   ωᵢ = θ^(−2i/d) (i < d/2),   angle(p, i) = p·ωᵢ,
+///   ωᵢ = θ^(−2i/d) (i < d/2),   angle(p, i) = p·ω'ᵢ,   cos = a·cos(angle), sin = a·sin(angle),
 ///
-/// computed as transformers does in float32: ωᵢ = 1/θ^(2i/d) rounded to Float, the angle as a
-/// Float product, then cos and sin of that Float angle (evaluated in Double, rounded once).
+/// where ω' = ω and a = 1 for plain RoPE, and a scaling (config.json's rope_scaling) changes them
+/// (s = factor, L = original_max_position_embeddings, λᵢ = 2π/ωᵢ the wavelength of dimension i):
+///
+///   linear:  ω'ᵢ = ωᵢ/s (position interpolation: angle(p) = (p/s)·ωᵢ).
+///   llama3:  λᵢ < L/high_freq_factor: ω'ᵢ = ωᵢ (fast dimensions kept);
+///            λᵢ > L/low_freq_factor:  ω'ᵢ = ωᵢ/s (slow dimensions interpolated);
+///            between, with r = (L/λᵢ − low)/(high − low):  ω'ᵢ = (1 − r)·ωᵢ/s + r·ωᵢ.
+///   yarn:    dimension i turns L/λᵢ times over L positions; with dim(β) = d·ln(L/(2πβ))/(2 ln θ)
+///            (the dimension that turns β times), lo = max(⌊dim(β_fast)⌋, 0),
+///            hi = min(⌈dim(β_slow)⌉, d − 1) (no rounding when truncate is false; hi += 0.001 when
+///            lo = hi), γᵢ = 1 − clamp((i − lo)/(hi − lo), 0, 1):
+///            ω'ᵢ = (ωᵢ/s)·(1 − γᵢ) + ωᵢ·γᵢ (fast dimensions kept, slow ones interpolated), and
+///            a = attention factor (default 0.1·ln s + 1), which scales every attention logit by a².
+///
+/// computed as transformers does in float32: θ^(2i/d) rounded to Float, each step of the scaling
+/// a Float operation (the scalars rounded to Float first), the angle as a Float product, cos and
+/// sin of that Float angle (evaluated in Double, rounded once), then the Float product with a.
 struct RotaryTable: Sendable {
   let halfDim: Int
   let positions: Int
   let cos: [Float]
   let sin: [Float]
 
-  init(headDim: Int, theta: Double, positions: Int) {
+  init(headDim: Int, theta: Double, positions: Int, scaling: RopeFrequencyScaling? = nil) {
     halfDim = headDim / 2
     self.positions = positions
     let exponents = (0..<halfDim).map { Float(2 * $0) / Float(headDim) }
-    let inverseFrequency = exponents.map { 1 / Float(pow(Double(Float(theta)), Double($0))) }
+    let powers = exponents.map { Float(pow(Double(Float(theta)), Double($0))) }  // θ^(2i/d)
+    let (inverseFrequency, attentionFactor) = Self.frequencies(
+      powers: powers, headDim: headDim, theta: theta, scaling: scaling)
     var c = [Float](repeating: 0, count: positions * halfDim)
     var s = c
     for p in 0..<positions {
       for i in 0..<halfDim {
         let angle = Double(Float(p) * inverseFrequency[i])
-        c[p * halfDim + i] = Float(Foundation.cos(angle))
-        s[p * halfDim + i] = Float(Foundation.sin(angle))
+        // a = 1 leaves every value as it is (x·1 = x exactly).
+        c[p * halfDim + i] = Float(Foundation.cos(angle)) * attentionFactor
+        s[p * halfDim + i] = Float(Foundation.sin(angle)) * attentionFactor
       }
     }
     cos = c
     sin = s
+  }
+
+  /// ω' and a of the type comment, from powers[i] = θ^(2i/d) (Float).
+  static func frequencies(
+    powers: [Float], headDim: Int, theta: Double, scaling: RopeFrequencyScaling?
+  ) -> (inverseFrequency: [Float], attentionFactor: Float) {
+    let omega = powers.map { 1 / $0 }
+    switch scaling {
+    case nil:
+      return (omega, 1)
+    case .linear(let factor):
+      let s = Float(factor)
+      return (omega.map { $0 / s }, 1)
+    case .llama3(let p):
+      let s = Float(p.factor)
+      let low = Float(p.lowFreqFactor)
+      let lowWavelength = Float(Double(p.originalMaxPositions) / p.lowFreqFactor)
+      let highWavelength = Float(Double(p.originalMaxPositions) / p.highFreqFactor)
+      let span = Float(p.highFreqFactor - p.lowFreqFactor)
+      let original = Float(p.originalMaxPositions)
+      let twoPi = Float(2 * Double.pi)
+      let scaled = omega.map { w -> Float in
+        let wavelength = twoPi / w
+        let interpolated = wavelength > lowWavelength ? w / s : w
+        guard !(wavelength < highWavelength) && !(wavelength > lowWavelength) else { return interpolated }
+        let r = (original / wavelength - low) / span
+        return (1 - r) * interpolated / s + r * interpolated
+      }
+      return (scaled, 1)
+    case .yarn(let p):
+      let half = powers.count
+      let d = Double(headDim)
+      func dimension(turns: Double) -> Double {
+        d * Foundation.log(Double(p.originalMaxPositions) / (turns * 2 * Double.pi)) / (2 * Foundation.log(theta))
+      }
+      var lo = dimension(turns: p.betaFast)
+      var hi = dimension(turns: p.betaSlow)
+      if p.truncate {
+        lo = lo.rounded(.down)
+        hi = hi.rounded(.up)
+      }
+      lo = max(lo, 0)
+      hi = min(hi, d - 1)
+      if lo == hi { hi += 0.001 }  // a ramp of zero width would divide by zero
+      let s = Float(p.factor)
+      let scaled = (0..<half).map { i -> Float in
+        let ramp = min(max((Float(i) - Float(lo)) / Float(hi - lo), 0), 1)
+        let keep = 1 - ramp  // γᵢ: the share of the original frequency
+        let interpolated = 1 / (s * powers[i])
+        return interpolated * (1 - keep) + omega[i] * keep
+      }
+      return (scaled, Float(p.attentionFactor))
+    }
   }
 }
 
@@ -339,17 +410,22 @@ let attentionQueryBlock = 128
 ///
 ///   for each sequence, query head h and its key/value head g = ⌊h·KV/H⌋:
 ///     S = scale·Q_h·K_gᵀ                     [L × L]
-///     P_ij = exp(S_ij − mᵢ)/Σ_{j'≤i} exp(S_ij' − mᵢ) for j ≤ i, 0 for j > i  (mᵢ = max_{j≤i} S_ij)
+///     P_ij = exp(S_ij − mᵢ)/Σ_{j'∈Vᵢ} exp(S_ij' − mᵢ) for j ∈ Vᵢ, 0 otherwise  (mᵢ = max_{j∈Vᵢ} S_ij)
 ///     O_h = P·V_g                            [L × d]
 ///
-/// and returns O = [O_1 … O_H], [tokens × H·d]. The work is cut into items (sequence, head, block
-/// of `attentionQueryBlock` query rows); an item computes only the keys its rows can see (0..<end
-/// of the block), with two single-threaded GEMMs, and items are shared between threads through an
-/// atomic counter, largest first. Every item is computed the same way by whichever thread takes
-/// it, so the result does not depend on the thread count.
+/// where query i sees the keys Vᵢ = {0 … i}, or with a sliding window of W keys (Mistral)
+/// Vᵢ = {i − W + 1 … i} ∩ {0 … i}: the query itself and the W − 1 keys before it, as transformers'
+/// sliding-window mask keeps key j for query i when j > i − W.
+///
+/// Returns O = [O_1 … O_H], [tokens × H·d]. The work is cut into items (sequence, head, block of
+/// `attentionQueryBlock` query rows); an item computes only the keys its rows can see (lo..<end,
+/// end the block's end and lo = max(0, first row − W + 1), 0 without a window), with two
+/// single-threaded GEMMs, and items are shared between threads through an atomic counter, largest
+/// first. Every item is computed the same way by whichever thread takes it, so the result does not
+/// depend on the thread count; a window of W ≥ L computes exactly what no window does.
 func causalAttention(
   q: HeadOperand, k: HeadOperand, v: HeadOperand, heads: Int, keyValueHeads: Int, headDim d: Int,
-  sequenceLength: Int, scale: Float, threads: Int = Parallelism.threads
+  sequenceLength: Int, scale: Float, window: Int? = nil, threads: Int = Parallelism.threads
 ) -> Matrix<Float> {
   let tokens = q.matrix.rows
   precondition(tokens % sequenceLength == 0, "causalAttention: \(tokens) rows are not sequences of \(sequenceLength)")
@@ -357,6 +433,7 @@ func causalAttention(
   precondition(
     q.columnOffset + heads * d <= q.matrix.columns && k.columnOffset + keyValueHeads * d <= k.matrix.columns
       && v.columnOffset + keyValueHeads * d <= v.matrix.columns, "causalAttention: head columns outside the operands")
+  precondition(window.map { $0 > 0 } ?? true, "causalAttention: a window of \(window ?? 0) keys")
   var out = Matrix<Float>(rows: tokens, columns: heads * d)
   let sequences = tokens / sequenceLength
   let blocks = (sequenceLength + attentionQueryBlock - 1) / attentionQueryBlock
@@ -391,17 +468,26 @@ func causalAttention(
               let end = min(sequenceLength, first + attentionQueryBlock)
               let rows = end - first
               let base = sequence * sequenceLength
-              // S = scale·Q_h[first..<end]·K_g[0..<end]ᵀ, [rows × end] with row stride `end`.
+              // The first key any row of the block sees, and how many keys the block spans.
+              let lo = window.map { max(0, first - $0 + 1) } ?? 0
+              let width = end - lo
+              // S = scale·Q_h[first..<end]·K_g[lo..<end]ᵀ, [rows × width] with row stride `width`.
               gemm(
-                transposeA: false, transposeB: true, m: rows, n: end, k: d, alpha: scale,
+                transposeA: false, transposeB: true, m: rows, n: width, k: d, alpha: scale,
                 a: qs.base + (base + first) * ldq + head * d, lda: ldq,
-                b: ks.base + base * ldk + kvHead * d, ldb: ldk,
-                beta: 0, c: scratch, ldc: end, threads: 1)
-              for r in 0..<rows { softmaxCausalRow(scratch + r * end, visible: first + r + 1, width: end) }
-              // O_h[first..<end] = P·V_g[0..<end].
+                b: ks.base + (base + lo) * ldk + kvHead * d, ldb: ldk,
+                beta: 0, c: scratch, ldc: width, threads: 1)
+              for r in 0..<rows {
+                // Row r (query first + r) sees keys from..<first + r + 1 of the block's span.
+                let from = window.map { max(0, first + r - $0 + 1) - lo } ?? 0
+                let row = scratch + r * width
+                softmaxCausalRow(row + from, visible: first + r + 1 - lo - from, width: width - from)
+                for j in 0..<from { row[j] = 0 }
+              }
+              // O_h[first..<end] = P·V_g[lo..<end].
               gemm(
-                transposeA: false, transposeB: false, m: rows, n: d, k: end, alpha: 1,
-                a: scratch, lda: end, b: vs.base + base * ldv + kvHead * d, ldb: ldv,
+                transposeA: false, transposeB: false, m: rows, n: d, k: width, alpha: 1,
+                a: scratch, lda: width, b: vs.base + (base + lo) * ldv + kvHead * d, ldb: ldv,
                 beta: 0, c: os.base + (base + first) * ldo + head * d, ldc: ldo, threads: 1)
             }
           }

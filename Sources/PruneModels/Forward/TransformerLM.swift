@@ -115,7 +115,8 @@ public struct TransformerLM: Sendable {
     case .llama:
       positionEmbedding = nil
       positionOffset = 0
-      rotary = RotaryTable(headDim: c.headDim, theta: c.ropeTheta, positions: max(1, min(c.maxPositions, 8192)))
+      rotary = RotaryTable(
+        headDim: c.headDim, theta: c.ropeTheta, positions: max(1, min(c.maxPositions, 8192)), scaling: c.ropeScaling)
     case .opt:
       // OPTLearnedPositionalEmbedding: position p reads row p + 2 (rows 0 and 1 are a fairseq leftover).
       positionOffset = 2
@@ -260,7 +261,7 @@ public struct TransformerLM: Sendable {
     precondition(length > 0 && hidden.rows % length == 0, "runBlock: \(hidden.rows) rows are not windows of \(length)")
     let names = linearLayerNames(block: index)
     switch config.architecture {
-    case .llama: return try llamaBlock(blocks[index], hidden, length, names, capture)
+    case .llama: return try llamaBlock(blocks[index], index, hidden, length, names, capture)
     case .opt: return try optBlock(blocks[index], hidden, length, names, capture)
     case .gpt2: return try gpt2Block(blocks[index], index, hidden, length, names, capture)
     }
@@ -342,7 +343,8 @@ public struct TransformerLM: Sendable {
   /// RoPE cos/sin covering `length` positions.
   func rotaryTable(_ length: Int) -> RotaryTable {
     if let rotary, rotary.positions >= length { return rotary }
-    return RotaryTable(headDim: config.headDim, theta: config.ropeTheta, positions: length)
+    return RotaryTable(
+      headDim: config.headDim, theta: config.ropeTheta, positions: length, scaling: config.ropeScaling)
   }
 }
 
@@ -352,11 +354,11 @@ extension TransformerLM {
   /// LLaMA block (`LlamaDecoderLayer`), h ∈ ℝ^{T×D}:
   ///
   ///   a = RMSNorm(h)·γ₁;  Q = a·W_qᵀ, K = a·W_kᵀ, V = a·W_vᵀ;  RoPE on Q and K
-  ///   h ← h + Attn(Q, K, V)·W_oᵀ            (grouped heads, causal, scale 1/√d)
+  ///   h ← h + Attn(Q, K, V)·W_oᵀ            (grouped heads, causal or sliding window, scale 1/√d)
   ///   b = RMSNorm(h)·γ₂
   ///   h ← h + (silu(b·W_gateᵀ) ⊙ b·W_upᵀ)·W_downᵀ
   func llamaBlock(
-    _ b: Block, _ hidden: Matrix<Float>, _ length: Int, _ names: [String],
+    _ b: Block, _ index: Int, _ hidden: Matrix<Float>, _ length: Int, _ names: [String],
     _ capture: (LinearInput) throws -> Void
   ) rethrows -> Matrix<Float> {
     let c = config
@@ -372,7 +374,8 @@ extension TransformerLM {
     let attention = causalAttention(
       q: HeadOperand(matrix: q, columnOffset: 0), k: HeadOperand(matrix: k, columnOffset: 0),
       v: HeadOperand(matrix: v, columnOffset: 0), heads: c.headCount, keyValueHeads: c.keyValueHeadCount,
-      headDim: c.headDim, sequenceLength: length, scale: attentionScale(layer: 0))
+      headDim: c.headDim, sequenceLength: length, scale: attentionScale(layer: 0),
+      window: c.slidingWindow?.size(layer: index))
     try capture(LinearInput(layers: [names[3]], input: attention))
     addInPlace(&h, linear(attention, b.linears[3]))
 
