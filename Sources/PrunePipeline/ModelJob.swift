@@ -499,7 +499,8 @@ public struct ModelReport: Sendable, Codable, Equatable {
   public init(
     model: String, output: String, method: String, pattern: String, options: [String: String],
     calibration: Calibration, summary: ModelPruningSummary, perplexity: PerplexityReport?, evaluation: String?,
-    threads: Int, jobs: Int, totalSeconds: Double, peakResidentBytes: Int
+    threads: Int, jobs: Int, totalSeconds: Double, peakResidentBytes: Int, dtype: String? = nil,
+    maxShardBytes: Int? = nil
   ) {
     self.prunekitVersion = PruneKitVersion.current
     self.model = model
@@ -515,11 +516,13 @@ public struct ModelReport: Sendable, Codable, Equatable {
     self.jobs = jobs
     self.totalSeconds = totalSeconds
     self.peakResidentBytes = peakResidentBytes
+    self.dtype = dtype
+    self.maxShardBytes = maxShardBytes
   }
 
   private enum CodingKeys: String, CodingKey {
     case prunekitVersion, model, output, method, pattern, options, calibration, summary, perplexity, evaluation
-    case threads, jobs, totalSeconds, peakResidentBytes
+    case threads, jobs, totalSeconds, peakResidentBytes, dtype, maxShardBytes
   }
 
   /// Read back with `reportJSONDecoder`: the options typed again by their declarations (a real
@@ -541,6 +544,8 @@ public struct ModelReport: Sendable, Codable, Equatable {
     jobs = try c.decode(Int.self, forKey: .jobs)
     totalSeconds = try c.decode(Double.self, forKey: .totalSeconds)
     peakResidentBytes = try c.decode(Int.self, forKey: .peakResidentBytes)
+    dtype = try c.decodeIfPresent(String.self, forKey: .dtype)
+    maxShardBytes = try c.decodeIfPresent(Int.self, forKey: .maxShardBytes)
   }
 
   /// PruneKit's JSON (`reportJSON`): pretty-printed, sorted snake_case keys, non-finite numbers as
