@@ -37,6 +37,23 @@ public protocol TensorSource: Sendable {
   func shape(of name: String) -> [Int]?
   /// The tensor converted to Float. Throws when it is missing or cannot be decoded.
   func floatTensor(_ name: String) throws -> FloatTensor
+  /// How the tensor is stored (what a writer that keeps the source's precision writes), or nil
+  /// when there is no such tensor.
+  func storedType(of name: String) -> StoredFloatType?
+}
+
+/// How a tensor is stored in its source: the float types a checkpoint is shipped in, or anything
+/// else (GGUF's quantised blocks, F64, integers), which a writer that keeps the source's type
+/// writes as F32 since Float holds every value such a tensor decodes to.
+public enum StoredFloatType: String, Sendable, Equatable, CaseIterable {
+  /// IEEE binary32.
+  case f32
+  /// IEEE binary16.
+  case f16
+  /// bfloat16 (the top half of a binary32).
+  case bf16
+  /// Quantised blocks (GGUF Q4_1, Q8_0, ...) or a type that is not one of the three above.
+  case quantized
 }
 
 /// Tensors held in memory (tests, and models assembled in code).
@@ -51,6 +68,8 @@ public struct InMemoryTensors: TensorSource {
     guard let t = tensors[name] else { throw TensorSourceError.missingTensor(name: name, source: "memory") }
     return t
   }
+  /// `.f32` for every tensor: they are held as Float.
+  public func storedType(of name: String) -> StoredFloatType? { tensors[name] == nil ? nil : .f32 }
 }
 
 /// Errors common to every tensor source.
