@@ -357,6 +357,28 @@ public struct TransformerLM: Sendable {
     return layout.linearRoles.map { layout.blockPrefix(index) + $0.name }
   }
 
+  /// True when linear layer `name` has a bias (OPT and GPT-2 always; LLaMA when the checkpoint
+  /// has one). Its block need not be loaded.
+  package func linearHasBias(_ name: String) -> Bool {
+    config.architecture != .llama || reader.source.shape(of: name + ".bias") != nil
+  }
+
+  /// Linear layer `name` as its block's `loadBlock` reads it from the source (W `[out × in]`, the
+  /// transpose of GPT-2's Conv1D tensor), without loading the block: what an exporter writes for a
+  /// block that is not in memory.
+  package func readLinearWeights(_ name: String) throws(ForwardError) -> LinearWeights {
+    let shape = try linearShape(name)
+    var weight = try reader.matrix(
+      name + ".weight", shape: config.architecture == .gpt2 ? [shape[1], shape[0]] : shape)
+    if config.architecture == .gpt2 { weight = weight.transposed() }
+    return LinearWeights(weight: weight, bias: try readLinearBias(name))
+  }
+
+  /// The bias of linear layer `name` read from the source (nil when it has none).
+  package func readLinearBias(_ name: String) throws(ForwardError) -> [Float]? {
+    linearHasBias(name) ? try reader.vector(name + ".bias", count: try linearShape(name)[0]) : nil
+  }
+
   /// The weights of a linear layer by module name, W as `[out × in]` (for GPT-2 the transpose of
   /// the file's Conv1D tensor). Its block must be loaded.
   public func linearWeights(_ name: String) throws(ForwardError) -> LinearWeights {
