@@ -185,9 +185,8 @@ public struct TransformerLM: Sendable {
     var index: [String: (block: Int, role: Int)] = [:]
     for l in 0..<c.layerCount {
       for (r, role) in layout.linearRoles.enumerated() { index[layout.blockPrefix(l) + role.name] = (l, r) }
-      blocks.append(
-        eager ? try Self.readBlock(l, reader: reader, layout: layout, config: c, reading: true) : nil)
-      if !eager { _ = try Self.readBlock(l, reader: reader, layout: layout, config: c, reading: false) }
+      // Eager: the block read; lazy: its shapes checked, nil.
+      blocks.append(try Self.readBlock(l, reader: reader, layout: layout, config: c, reading: eager))
     }
     self.blocks = blocks
     linearIndex = index
