@@ -207,7 +207,7 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
 /// Why a GGUF file could not be read or a tensor decoded. Every description is one line naming the
 /// file (and key or tensor) and ending with a `Hint:`.
 public enum GGUFError: PruneKitError, Equatable {
-  /// The file could not be opened or mapped.
+  /// The file could not be opened or read.
   case unreadable(path: String, reason: String)
   /// The first four bytes are not "GGUF".
   case badMagic(path: String, found: [UInt8])
@@ -312,7 +312,8 @@ public struct GGUFTensorInfo: Sendable, Equatable {
 
 // MARK: - The file
 
-/// A GGUF model file, memory-mapped: its metadata, tensor infos and tensors. As a `TensorSource` it
+/// A GGUF model file: its metadata and tensor infos, read on open, and its tensors, each read from
+/// the file and decoded when asked for (no mapping of the file is kept). As a `TensorSource` it
 /// presents the tensors under Hugging Face names and layout (LLaMA q/k rows un-permuted), converted
 /// to Float.
 public struct GGUFFile: TensorSource {
@@ -336,7 +337,8 @@ public struct GGUFFile: TensorSource {
   /// whose llama.cpp converter permutes them: llama, mistral).
   public let unpermutesQueryKey: Bool
 
-  private let bytes: Data
+  /// The file's bytes, read by range when a tensor is decoded.
+  private let source: ByteSource
   private let infoIndex: [String: Int]
   /// Hugging Face name → index in `tensorInfos`.
   private let hfIndex: [String: Int]
@@ -344,23 +346,44 @@ public struct GGUFFile: TensorSource {
   /// The architectures whose q/k rows llama.cpp's converter permutes.
   public static let permutedArchitectures: Set<String> = ["llama", "mistral"]
 
-  /// Maps the file at `url` into memory and parses its header, metadata and tensor infos.
+  /// Opens the file at `url` and parses its header, metadata and tensor infos (the tensors' bytes
+  /// are read when decoded).
   public init(contentsOf url: URL) throws {
-    let data: Data
-    do { data = try InputFiles.read(url, mapped: true) } catch {
+    let source: ByteSource
+    do { source = try ByteSource(contentsOf: url) } catch {
       throw GGUFError.unreadable(path: url.path, reason: error.reason)
     }
-    try self.init(data: data, path: url.path)
+    try self.init(source: source)
   }
 
   /// Parses GGUF bytes held in memory; `path` only labels messages.
   public init(data: Data, path: String = "<memory>") throws {
-    self.bytes = data
+    try self.init(source: ByteSource(data: data, name: path))
+  }
+
+  /// The first bytes of a file read to parse its header (tried again with 4 times as many while
+  /// the metadata and tensor infos reach further; a tokenizer's vocabulary takes a few MB).
+  static let headerReadBytes = 1 << 20
+
+  /// Parses the header, metadata and tensor infos of the file behind `source`; every tensor's extent
+  /// is checked against the file's size, no tensor's bytes are read.
+  public init(source: ByteSource) throws {
+    self.source = source
+    let path = source.path
     self.path = path
-    let parsed = try data.withUnsafeBytes { raw -> Parsed in
-      var reader = GGUFReader(buffer: raw, path: path)
-      return try reader.parse()
+    var prefix = min(source.size, Self.headerReadBytes)
+    var header: Parsed? = nil
+    while header == nil {
+      do {
+        header = try Self.withBytes(source, 0..<prefix) { raw in
+          var reader = GGUFReader(buffer: raw, fileSize: source.size, path: path)
+          return try reader.parse()
+        }
+      } catch is GGUFReader.NeedsMoreBytes {
+        prefix = min(source.size, prefix * 4)
+      }
     }
+    let parsed = header!
     version = parsed.version
     metadata = parsed.metadata
     metadataKeys = parsed.keys
@@ -468,7 +491,7 @@ public struct GGUFFile: TensorSource {
     hfIndex[name].map { tensorInfos[$0].shape }
   }
 
-  /// F32, F16 and BF16 as stored; every block-quantised type is `.quantized`.
+  /// F32, F16 and BF16 as themselves, quantised and other types as `.quantized`.
   public func storedType(of name: String) -> StoredFloatType? {
     guard let i = hfIndex[name] else { return nil }
     switch tensorInfos[i].type {
@@ -531,19 +554,27 @@ public struct GGUFFile: TensorSource {
     let count = info.elementCount
     let start = dataOffset + info.offset
     // Checked when the file was opened; repeated here because it guards raw memory reads.
-    guard start >= 0, start + byteCount <= bytes.count else {
+    guard start >= 0, start + byteCount <= source.size else {
       throw GGUFError.invalidTensor(path: path, tensor: info.name, reason: "data beyond the end of the file")
     }
     let type = info.type
     if count == 0 { return FloatTensor(shape: info.shape, values: []) }
-    let values = [Float](unsafeUninitializedCapacity: count) { out, initialized in
-      bytes.withUnsafeBytes { raw in
-        let base = raw.baseAddress! + start
-        GGUFDequantize.run(type, from: base, count: count, into: out.baseAddress!)
+    let values = try Self.withBytes(source, start..<(start + byteCount)) { raw in
+      [Float](unsafeUninitializedCapacity: count) { out, initialized in
+        GGUFDequantize.run(type, from: raw.baseAddress!, count: count, into: out.baseAddress!)
+        initialized = count
       }
-      initialized = count
     }
     return FloatTensor(shape: info.shape, values: values)
+  }
+
+  /// `body` on the bytes of `range` of the file; a failed read is `GGUFError.unreadable`.
+  private static func withBytes<R>(
+    _ source: ByteSource, _ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R
+  ) throws -> R {
+    do { return try source.withBytes(range, body) } catch let error as InputFileError {
+      throw GGUFError.unreadable(path: source.path, reason: error.reason)
+    }
   }
 
   // MARK: Hyper-parameters
@@ -676,23 +707,31 @@ private struct Parsed {
   var dataOffset = 0
 }
 
-/// A bounds-checked little-endian cursor over the file bytes. Every read that would pass the end
-/// throws `truncated`; counts read from the file are checked against the bytes left before
-/// anything is allocated for them, so a corrupted count cannot exhaust memory.
+/// A bounds-checked little-endian cursor over the first bytes of the file (`buffer`, a prefix of a
+/// file of `fileSize` bytes). Every read that would pass the end of the file throws `truncated`;
+/// one that passes the end of the prefix only throws `NeedsMoreBytes` (the caller reads a longer
+/// prefix and parses again). Counts read from the file are checked against the bytes left in the
+/// file before anything is allocated for them, so a corrupted count cannot exhaust memory.
 private struct GGUFReader {
+  /// The header reaches past the prefix read so far.
+  struct NeedsMoreBytes: Error {}
+
   let buffer: UnsafeRawBufferPointer
+  let fileSize: Int
   let path: String
   var offset = 0
 
-  init(buffer: UnsafeRawBufferPointer, path: String) {
+  init(buffer: UnsafeRawBufferPointer, fileSize: Int, path: String) {
     self.buffer = buffer
+    self.fileSize = fileSize
     self.path = path
   }
 
-  var remaining: Int { buffer.count - offset }
+  var remaining: Int { fileSize - offset }
 
   mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws {
-    guard n >= 0, n <= remaining else { throw GGUFError.truncated(path: path, offset: buffer.count, reading: what()) }
+    guard n >= 0, n <= remaining else { throw GGUFError.truncated(path: path, offset: fileSize, reading: what()) }
+    if n > buffer.count - offset { throw NeedsMoreBytes() }
   }
 
   mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
@@ -704,8 +743,8 @@ private struct GGUFReader {
 
   mutating func readCount(_ what: @autoclosure () -> String) throws -> Int {
     let n = try read(UInt64.self, what())
-    guard let c = Int(exactly: n), c <= buffer.count else {
-      throw GGUFError.truncated(path: path, offset: buffer.count, reading: "\(what()) (count \(n))")
+    guard let c = Int(exactly: n), c <= fileSize else {
+      throw GGUFError.truncated(path: path, offset: fileSize, reading: "\(what()) (count \(n))")
     }
     return c
   }
@@ -757,7 +796,7 @@ private struct GGUFReader {
       // nested array's type and count).
       let minimum = elementType.fixedSize ?? (elementType == .string ? 8 : 12)
       guard count <= remaining / minimum else {
-        throw GGUFError.truncated(path: path, offset: buffer.count, reading: "the \(count) elements of '\(key)'")
+        throw GGUFError.truncated(path: path, offset: fileSize, reading: "the \(count) elements of '\(key)'")
       }
       var elements: [GGUFValue] = []
       elements.reserveCapacity(count)
@@ -780,7 +819,7 @@ private struct GGUFReader {
     let kvCount = try readCount("the metadata count")
     // A key-value pair takes at least 8 + 4 + 1 bytes, a tensor info 8 + 4 + 4 + 8.
     guard kvCount <= remaining / 13 else {
-      throw GGUFError.truncated(path: path, offset: buffer.count, reading: "\(kvCount) metadata entries")
+      throw GGUFError.truncated(path: path, offset: fileSize, reading: "\(kvCount) metadata entries")
     }
     for k in 0..<kvCount {
       let key = try readString("metadata key #\(k)")
@@ -799,7 +838,7 @@ private struct GGUFReader {
       p.alignment = v
     }
     guard tensorCount <= remaining / 24 else {
-      throw GGUFError.truncated(path: path, offset: buffer.count, reading: "\(tensorCount) tensor infos")
+      throw GGUFError.truncated(path: path, offset: fileSize, reading: "\(tensorCount) tensor infos")
     }
     var names = Set<String>()
     for t in 0..<tensorCount {
@@ -827,7 +866,7 @@ private struct GGUFReader {
       }
       let type = GGMLType(rawValue: try read(UInt32.self, "the type of '\(name)'"))
       let offset64 = try read(UInt64.self, "the offset of '\(name)'")
-      guard let offset = Int(exactly: offset64), offset <= buffer.count else {
+      guard let offset = Int(exactly: offset64), offset <= fileSize else {
         throw GGUFError.invalidTensor(path: path, tensor: name, reason: "offset \(offset64) is beyond the file")
       }
       guard names.insert(name).inserted else { throw GGUFError.duplicate(path: path, name: name) }
@@ -851,10 +890,10 @@ private struct GGUFReader {
       .sorted { ($0.start, $0.index) < ($1.start, $1.index) }
     var previous: (name: String, end: Int)? = nil
     for (name, start, count, _) in extents {
-      guard padded + start + count <= buffer.count else {
+      guard padded + start + count <= fileSize else {
         throw GGUFError.invalidTensor(
           path: path, tensor: name,
-          reason: "its \(count) bytes at data offset \(start) end past the end of the file (\(buffer.count) bytes)")
+          reason: "its \(count) bytes at data offset \(start) end past the end of the file (\(fileSize) bytes)")
       }
       if let prev = previous, start < prev.end, count > 0 {
         throw GGUFError.invalidTensor(path: path, tensor: name, reason: "its bytes overlap those of '\(prev.name)'")

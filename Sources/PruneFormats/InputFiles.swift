@@ -36,9 +36,9 @@ public enum InputFiles {
   /// The reason when nothing is at the path.
   public static let missing = "no such file"
 
-  /// The whole file `url` (mapped when `mapped`: large weights are paged in as read).
-  public static func read(_ url: URL, mapped: Bool = false) throws(InputFileError) -> Data {
-    do { return try Data(contentsOf: url, options: mapped ? .alwaysMapped : []) } catch {
+  /// The whole file `url` (model weights are not read this way but by range: `ByteSource`).
+  public static func read(_ url: URL) throws(InputFileError) -> Data {
+    do { return try Data(contentsOf: url) } catch {
       throw InputFileError(path: url.path, reason: reason(url, error))
     }
   }

@@ -126,7 +126,8 @@ public enum SafetensorsError: PruneKitError, Equatable {
 
 // MARK: - Reader
 
-/// A safetensors file, memory-mapped and validated on open; tensors are decoded on demand.
+/// A safetensors file, its header read and validated on open; each tensor is read from the file and
+/// decoded when asked for (no mapping of the file is kept).
 public struct SafetensorsFile: TensorSource {
   /// Where a tensor lives in the file.
   public struct TensorInfo: Sendable, Equatable {
@@ -147,34 +148,41 @@ public struct SafetensorsFile: TensorSource {
   public let metadata: [String: String]
   /// Every tensor, by name.
   public let tensors: [String: TensorInfo]
-  private let data: Data
+  /// The file's bytes, read by range when a tensor is decoded.
+  private let source: ByteSource
 
-  /// Maps and validates the file at `url`.
+  /// Opens and validates the file at `url`: the header is read now, each tensor's bytes when it is
+  /// decoded (`ByteSource`: read with pread, no mapping kept).
   public init(contentsOf url: URL) throws(SafetensorsError) {
-    let data: Data
-    do { data = try InputFiles.read(url, mapped: true) } catch {
+    let source: ByteSource
+    do { source = try ByteSource(contentsOf: url) } catch {
       throw .unreadable(path: url.path, reason: error.reason)
     }
-    try self.init(data: data, name: url.path)
+    try self.init(source: source)
   }
 
   /// Validates the bytes of a safetensors file held in memory; `name` is used in messages.
   public init(data: Data, name: String) throws(SafetensorsError) {
-    // A Data read from a file starts at index 0; a slice may not. Work on a zero-based copy of the
-    // indices only (the bytes are not copied by Data(_:) of a zero-based Data).
-    let data = data.startIndex == 0 ? data : Data(data)
+    try self.init(source: ByteSource(data: data, name: name))
+  }
+
+  /// Reads and validates the header of the file behind `source` (every extent is checked against
+  /// the file's size; no tensor's bytes are read).
+  public init(source: ByteSource) throws(SafetensorsError) {
+    let name = source.path
     self.path = name
-    self.data = data
-    let size = data.count
+    self.source = source
+    let size = source.size
     guard size >= 8 else { throw .truncated(path: name, size: size) }
+    let lengthBytes = try Self.read(source, 0..<8)
     var n: UInt64 = 0
-    for i in 0..<8 { n |= UInt64(data[i]) << (8 * UInt64(i)) }
+    for i in 0..<8 { n |= UInt64(lengthBytes[i]) << (8 * UInt64(i)) }
     // The smallest header is "{}" (2 bytes).
     guard n >= 2, n <= UInt64(size - 8) else {
       throw .headerLengthOutOfRange(path: name, headerLength: n, fileSize: size)
     }
     let headerEnd = 8 + Int(n)
-    let headerBytes = data.subdata(in: 8..<headerEnd)
+    let headerBytes = Data(try Self.read(source, 8..<headerEnd))
     // The format says UTF-8; JSONSerialization would also take UTF-16 and UTF-32 (whose ASCII
     // characters come with NUL bytes, which UTF-8 JSON never holds).
     if let bad = firstInvalidUTF8(headerBytes) {
@@ -298,13 +306,14 @@ public struct SafetensorsFile: TensorSource {
   /// The element type of a tensor as stored, or nil when there is no such tensor.
   public func rawDType(of name: String) -> SafetensorsDType? { tensors[name]?.dtype }
 
-  /// F16 and BF16 as stored; F32 for every other dtype (converted to Float on reading).
+  /// F32, F16 and BF16 as themselves, every other dtype as `.quantized` (see `StoredFloatType`).
   public func storedType(of name: String) -> StoredFloatType? {
     switch tensors[name]?.dtype {
     case nil: return nil
-    case .F16: return .f16
-    case .BF16: return .bf16
-    default: return .f32
+    case .F32?: return .f32
+    case .F16?: return .f16
+    case .BF16?: return .bf16
+    default: return .quantized
     }
   }
 
@@ -339,7 +348,7 @@ public struct SafetensorsFile: TensorSource {
     guard info.dtype == .U8 || info.dtype == .BOOL else {
       throw .unsupportedDType(path: path, tensor: name, dtype: info.dtype, wanted: "U8 or BOOL")
     }
-    return ([UInt8](data[info.byteRange]), info.shape)
+    return (try Self.read(source, info.byteRange), info.shape)
   }
 
   /// The tensor's shape and values converted to `T`.
@@ -353,15 +362,15 @@ public struct SafetensorsFile: TensorSource {
       throw .unsupportedDType(path: path, tensor: name, dtype: info.dtype, wanted: "\(T.self)")
     }
     let count = info.count
-    let start = info.byteRange.lowerBound
     let dtype = info.dtype
     // An empty tensor is `[]`: `Array(unsafeUninitializedCapacity: 0)` writes its count into the
     // shared empty-array singleton, which ThreadSanitizer reports as a race when two threads decode
     // empty tensors at once (scripts/sanitize.sh thread found it).
     if count == 0 { return (info.shape, []) }
-    let values = [T](unsafeUninitializedCapacity: count) { out, initialised in
-      data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-        let base = raw.baseAddress! + start
+    var values: [T] = []
+    try Self.withBytes(source, info.byteRange) { (raw: UnsafeRawBufferPointer) in
+      values = [T](unsafeUninitializedCapacity: count) { out, initialised in
+        let base = raw.baseAddress!
         switch dtype {
         case .F32:
           for i in 0..<count {
@@ -395,10 +404,28 @@ public struct SafetensorsFile: TensorSource {
         default:
           preconditionFailure("unreachable: \(dtype) is not decodable")
         }
+        initialised = count
       }
-      initialised = count
     }
     return (info.shape, values)
+  }
+
+  /// The bytes of `range` of the file.
+  private static func read(_ source: ByteSource, _ range: Range<Int>) throws(SafetensorsError) -> [UInt8] {
+    var bytes: [UInt8] = []
+    try withBytes(source, range) { bytes = [UInt8]($0) }
+    return bytes
+  }
+
+  /// `body` on the bytes of `range` of the file; a failed read is `unreadable`.
+  private static func withBytes(
+    _ source: ByteSource, _ range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> Void
+  ) throws(SafetensorsError) {
+    do { try source.withBytes(range, body) } catch let error as InputFileError {
+      throw .unreadable(path: source.path, reason: error.reason)
+    } catch {
+      throw .unreadable(path: source.path, reason: "\(error)")
+    }
   }
 
   /// A JSON integer (JSONSerialization gives an NSNumber; booleans, which bridge to 0 and 1,

@@ -37,25 +37,23 @@ public protocol TensorSource: Sendable {
   func shape(of name: String) -> [Int]?
   /// The tensor converted to Float. Throws when it is missing or cannot be decoded.
   func floatTensor(_ name: String) throws -> FloatTensor
-  /// The floating-point type the tensor is stored in, or nil when there is no such tensor
-  /// (default: `.f32` for every tensor the source has).
+  /// How the tensor is stored (what a writer that keeps the source's precision writes), or nil
+  /// when there is no such tensor.
   func storedType(of name: String) -> StoredFloatType?
 }
 
-/// How a source stores a tensor's values: what `prune model --dtype auto` keeps.
+/// How a tensor is stored in its source: the float types a checkpoint is shipped in, or anything
+/// else (GGUF's quantised blocks, F64, integers), which a writer that keeps the source's type
+/// writes as F32 since Float holds every value such a tensor decodes to.
 public enum StoredFloatType: String, Sendable, Equatable, CaseIterable {
-  /// IEEE binary32 (also: any type wider than 16 bits, converted to Float on reading).
+  /// IEEE binary32.
   case f32
   /// IEEE binary16.
   case f16
-  /// bfloat16.
+  /// bfloat16 (the top half of a binary32).
   case bf16
-  /// A block-quantised GGUF type (Q4_0, Q4_K, ...).
+  /// Quantised blocks (GGUF Q4_1, Q8_0, ...) or a type that is not one of the three above.
   case quantized
-}
-
-extension TensorSource {
-  public func storedType(of name: String) -> StoredFloatType? { shape(of: name) == nil ? nil : .f32 }
 }
 
 /// Tensors held in memory (tests, and models assembled in code).
@@ -70,6 +68,8 @@ public struct InMemoryTensors: TensorSource {
     guard let t = tensors[name] else { throw TensorSourceError.missingTensor(name: name, source: "memory") }
     return t
   }
+  /// `.f32` for every tensor: they are held as Float.
+  public func storedType(of name: String) -> StoredFloatType? { tensors[name] == nil ? nil : .f32 }
 }
 
 /// Errors common to every tensor source.

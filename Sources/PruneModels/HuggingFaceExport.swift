@@ -309,12 +309,21 @@ package struct ExportPlan {
     return "hyper-parameters differ"
   }
 
-  /// The block linear layers from the model, everything else from `weights`.
+  /// The block linear layers from the model, everything else from `weights`. A block the model
+  /// has not loaded (a lazily opened model) is read from the model's source when it is written.
   private mutating func addTensors(model: TransformerLM, weights: any TensorSource, origin: String) throws(ExportError)
   {
     let conv1D = model.config.architecture == .gpt2
     var fromModel = Set<String>()
     for block in 0..<model.blockCount {
+      if !model.isBlockLoaded(block) {
+        for layer in model.linearLayerNames(block: block) {
+          try addUnloaded(layer, model: model, weights: weights, origin: origin)
+          fromModel.insert(layer + ".weight")
+          if model.linearHasBias(layer) { fromModel.insert(layer + ".bias") }
+        }
+        continue
+      }
       for layer in model.linearLayerNames(block: block) {
         let linear: LinearWeights
         do {
@@ -343,6 +352,54 @@ package struct ExportPlan {
         }
       }
     }
+    try addRest(model: model, weights: weights, origin: origin, fromModel: fromModel)
+  }
+
+  /// Linear layer `layer` of a block the model has not loaded: its shapes checked now, its values
+  /// read from the model's source when written.
+  private mutating func addUnloaded(_ layer: String, model: TransformerLM, weights: any TensorSource, origin: String)
+    throws(ExportError)
+  {
+    let conv1D = model.config.architecture == .gpt2
+    let out: Int
+    let shape: [Int]
+    do {
+      let s = try model.linearShape(layer)
+      out = s[0]
+      shape = conv1D ? [s[1], s[0]] : s
+    } catch {
+      throw .modelMismatch(source: origin, reason: error.message)
+    }
+    guard weights.shape(of: layer + ".weight") == shape else {
+      let found = weights.shape(of: layer + ".weight").map { "\($0)" } ?? "absent"
+      throw .modelMismatch(source: origin, reason: "'\(layer).weight' is \(found) in the source, \(shape) in the model")
+    }
+    tensors.append(
+      Tensor(name: layer + ".weight", shape: shape, origin: "the model") { () throws(ExportError) in
+        do throws(ForwardError) {
+          let w = try model.readLinearWeights(layer).weight
+          return conv1D ? w.transposed().elements : w.elements
+        } catch {
+          throw .modelMismatch(source: origin, reason: error.message)
+        }
+      })
+    if model.linearHasBias(layer) {
+      guard weights.shape(of: layer + ".bias") == [out] else {
+        throw .modelMismatch(source: origin, reason: "'\(layer).bias' of the model is not in the source")
+      }
+      tensors.append(
+        Tensor(name: layer + ".bias", shape: [out], origin: "the model") { () throws(ExportError) in
+          do throws(ForwardError) { return try model.readLinearBias(layer) ?? [] } catch {
+            throw .modelMismatch(source: origin, reason: error.message)
+          }
+        })
+    }
+  }
+
+  /// Every tensor of `weights` that is not a block linear layer (`fromModel`), the tied head left out.
+  private mutating func addRest(model: TransformerLM, weights: any TensorSource, origin: String, fromModel: Set<String>)
+    throws(ExportError)
+  {
     let tied = model.config.tieWordEmbeddings ?? !weights.tensorNames.contains("lm_head.weight")
     for name in weights.tensorNames where !fromModel.contains(name) && !(tied && name == "lm_head.weight") {
       guard let shape = weights.shape(of: name) else { continue }

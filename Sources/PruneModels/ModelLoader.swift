@@ -111,27 +111,27 @@ public struct LoadedModel: Sendable {
     case huggingFace(shards: Int)
   }
 
-  /// The model, float32 weights in memory.
+  /// The model, float32 weights in memory (all of them, or read block by block: `WeightLoading`).
   public let model: TransformerLM
   /// Its tokenizer (GGUF metadata or tokenizer.json).
   public let tokenizer: BPETokenizer
   /// What was read.
   public let format: Format
 
-  /// Loads a GGUF file or a Hugging Face folder.
-  public init(contentsOf url: URL) throws(ModelLoadError) {
+  /// Loads a GGUF file or a Hugging Face folder; `loading` says when the model reads its weights.
+  public init(contentsOf url: URL, loading: WeightLoading = .eager) throws(ModelLoadError) {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
       throw .notFound(path: url.path)
     }
     if isDirectory.boolValue {
-      try self.init(folder: url)
+      try self.init(folder: url, loading: loading)
     } else {
-      try self.init(gguf: url)
+      try self.init(gguf: url, loading: loading)
     }
   }
 
-  private init(gguf url: URL) throws(ModelLoadError) {
+  private init(gguf url: URL, loading: WeightLoading) throws(ModelLoadError) {
     guard let handle = FileHandle(forReadingAtPath: url.path) else { throw .notFound(path: url.path) }
     let magic = handle.readData(ofLength: 4)
     try? handle.close()
@@ -139,7 +139,7 @@ public struct LoadedModel: Sendable {
     do {
       let file = try GGUFFile(contentsOf: url)
       let config = try ForwardConfig(.llama(try file.llamaConfig()))
-      model = try TransformerLM(config: config, weights: file)
+      model = try TransformerLM(config: config, weights: file, loading: loading)
       tokenizer = try BPETokenizer(gguf: file)
       format = .gguf
     } catch {
@@ -147,7 +147,7 @@ public struct LoadedModel: Sendable {
     }
   }
 
-  private init(folder url: URL) throws(ModelLoadError) {
+  private init(folder url: URL, loading: WeightLoading) throws(ModelLoadError) {
     let manager = FileManager.default
     let configURL = url.appendingPathComponent("config.json")
     guard manager.fileExists(atPath: configURL.path) else {
@@ -165,7 +165,7 @@ public struct LoadedModel: Sendable {
       )
     }
     do {
-      model = try TransformerLM(config: try ForwardConfig(contentsOf: configURL), weights: weights)
+      model = try TransformerLM(config: try ForwardConfig(contentsOf: configURL), weights: weights, loading: loading)
       tokenizer = try BPETokenizer(contentsOf: tokenizerURL)
     } catch {
       throw .file(ModelFileError(error))
@@ -199,7 +199,8 @@ public struct LoadedModel: Sendable {
 }
 
 /// The tensors of a sharded safetensors checkpoint: model.safetensors.index.json maps each tensor
-/// name to the shard file that holds it; each shard is memory-mapped and validated on open.
+/// name to the shard file that holds it; each shard's header is read and validated on open, its
+/// tensors when they are decoded.
 public struct ShardedSafetensors: TensorSource {
   /// The index file.
   public let path: String

@@ -11,8 +11,16 @@
 //
 // The NLL sums of the windows are added in window order in Double, so the result does not depend
 // on the thread count (TransformerLM.negativeLogLikelihood is itself thread-count independent).
+//
+// The windows go through the model block by block: every window's hidden state is kept
+// ([windows × seqlen × hidden] Floats), block ℓ is loaded once, run on each window in turn, and
+// released when the model reads its blocks lazily; then the head is loaded and each window's NLL
+// formed `TransformerLM.headRows` rows of logits at a time. Peak memory: one block, the hidden
+// states, the head and one chunk of logits. Each window is computed with the same operations as
+// when it runs through the whole model on its own, so the result is the same bits either way.
 
 import Foundation
+import PruneKernels
 
 /// The outcome of a perplexity evaluation. Encoded as JSON it is the object `prune eval --json`
 /// prints: `perplexity`, `tokens`, `windows`, `seqlen`, `seconds`.
@@ -111,8 +119,9 @@ public enum Perplexity {
   }
 
   /// The perplexity of `model` on the first `windows` windows of `sequenceLength` tokens of
-  /// `tokens` (nil: every complete window), each window run on its own from position 0.
-  /// `progress` is called after every window; the library never prints.
+  /// `tokens` (nil: every complete window), each window run on its own from position 0, block by
+  /// block (see the file comment; the caller's model is not changed: what is loaded here is
+  /// released here). `progress` is called after every window's NLL; the library never prints.
   public static func evaluate(
     _ model: TransformerLM, tokens: [Int], sequenceLength: Int, windows: Int? = nil,
     progress: ((PerplexityProgress) -> Void)? = nil
@@ -120,15 +129,29 @@ public enum Perplexity {
     let count = try windowCount(tokenCount: tokens.count, sequenceLength: sequenceLength, windows: windows)
     let start = DispatchTime.now().uptimeNanoseconds
     func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+    var model = model
+    let windowTokens = (0..<count).map { w in Array(tokens[(w * sequenceLength)..<((w + 1) * sequenceLength)]) }
     var total = NegativeLogLikelihood()
-    for w in 0..<count {
-      let window = Array(tokens[(w * sequenceLength)..<((w + 1) * sequenceLength)])
-      do {
-        total = total + (try model.negativeLogLikelihood(window))
-      } catch {
-        throw .forward(error)
+    do throws(ForwardError) {
+      // h⁰ of every window, the embedding read once.
+      let embeddingWasLoaded = model.isEmbeddingLoaded
+      try model.loadEmbedding()
+      var hidden = try windowTokens.map { (window) throws(ForwardError) in try model.embed(window) }
+      if !embeddingWasLoaded { model.releaseEmbedding() }
+      for l in 0..<model.blockCount {
+        let wasLoaded = model.isBlockLoaded(l)
+        try model.loadBlock(l)
+        for w in 0..<count { hidden[w] = model.runBlock(l, hidden: hidden[w]) }
+        if !wasLoaded { model.releaseBlock(l) }
       }
-      progress?(PerplexityProgress(window: w + 1, windows: count, perplexity: total.perplexity, seconds: elapsed()))
+      try model.loadHead()
+      for w in 0..<count {
+        total = total + (try model.negativeLogLikelihood(lastHidden: hidden[w], tokens: windowTokens[w]))
+        hidden[w] = Matrix(rows: 0, columns: 0)
+        progress?(PerplexityProgress(window: w + 1, windows: count, perplexity: total.perplexity, seconds: elapsed()))
+      }
+    } catch {
+      throw .forward(error)
     }
     return PerplexityReport(
       perplexity: total.perplexity, tokens: total.count, windows: count, seqlen: sequenceLength, seconds: elapsed())

@@ -105,7 +105,7 @@ struct BlockInput: Sendable {
   /// Bytes of the inputs of every linear group over all chunks (what `captures` would hold).
   func captureBytes(of model: TransformerLM, block: Int) -> Int {
     let widths = model.linearGroups(block: block).compactMap { names in
-      (try? model.linearWeights(names[0]).weight.columns)
+      (try? model.linearShape(names[0])[1])
     }
     return hidden.rows * widths.reduce(0, +) * 4
   }

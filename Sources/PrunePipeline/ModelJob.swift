@@ -153,7 +153,7 @@ public struct ModelJob: Sendable {
     blocks.reduce(0) { sum, b in
       sum
         + model.linearLayerNames(block: b).reduce(0) { s, n in
-          s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns * 4 } ?? 0)
+          s + ((try? model.linearShape(n)).map { $0[0] * $0[1] * 4 } ?? 0)
         }
     }
   }
@@ -248,7 +248,8 @@ public struct ModelJob: Sendable {
 
     let loadStart = ContinuousClock.now
     let loaded: LoadedModel
-    do { loaded = try LoadedModel(contentsOf: model) } catch { throw .model(error) }
+    // Lazily: each block is read when the pruner reaches it, the embedding and head when used.
+    do { loaded = try LoadedModel(contentsOf: model, loading: .lazy) } catch { throw .model(error) }
     var lm = loaded.model
     progress(
       .loaded(

@@ -10,7 +10,10 @@
 ///
 /// Under `corrected` the blocks of a batch of `jobs` are pruned at once (each on its own dense
 /// input, threads split between them); the results do not depend on `jobs` or on the thread count.
-/// Memory: the model, plus one block's activations per job (`MemoryEstimate`).
+/// Memory: the model, plus one block's activations per job (`MemoryEstimate`). Each block is loaded
+/// (`TransformerLM.loadBlock`) before it is used; with `releasesBlocks` it is dropped once it is
+/// saved and the next block's input is formed, so a lazily loaded model holds one block (one per
+/// job under `corrected`) and the pruned weights live in the store.
 ///
 /// Resume: a block whose pruned weights are in the checkpoint is installed instead of pruned, at
 /// the same point of the loop, so the activations that follow are the same bits as in an
@@ -378,10 +381,16 @@ public protocol BlockStore {
 public struct ModelPruner: Sendable {
   public var plan: ModelPruningPlan
   public var calibration: CalibrationSet
+  /// Drop every block from the model once it is done (saved to the store, or not pruned by this
+  /// plan, and the next block's input formed): the model is left without those blocks, whose pruned
+  /// weights the caller reads back from the store. Needs a store. Default false: the pruned model
+  /// stays in memory.
+  public var releasesBlocks: Bool
 
-  public init(plan: ModelPruningPlan, calibration: CalibrationSet) {
+  public init(plan: ModelPruningPlan, calibration: CalibrationSet, releasesBlocks: Bool = false) {
     self.plan = plan
     self.calibration = calibration
+    self.releasesBlocks = releasesBlocks
   }
 
   /// The blocks the plan prunes, checked against the model.
@@ -426,7 +435,7 @@ public struct ModelPruner: Sendable {
     let largestBlock =
       (0..<model.blockCount).map { b in
         model.linearLayerNames(block: b).reduce(0) { s, n in
-          s + ((try? model.linearWeights(n).weight).map { $0.rows * $0.columns } ?? 0)
+          s + ((try? model.linearShape(n)).map { $0[0] * $0[1] } ?? 0)
         }
       }.max() ?? 0
     // Block internals per token: the normed input, q, k, v, the attention output and the residual
@@ -462,6 +471,7 @@ public struct ModelPruner: Sendable {
     progress: @escaping (ModelPruningEvent) -> Void = { _ in }
   ) throws(ModelPruningError) -> ModelPruningSummary {
     let start = ContinuousClock.now
+    precondition(!releasesBlocks || store != nil, "ModelPruner: releasesBlocks needs a store to keep the pruned blocks")
     let blocks = try blockList(for: model)
     let estimate = estimate(for: model)
     progress(.started(blocks: blocks, estimate: estimate))
@@ -508,12 +518,19 @@ public struct ModelPruner: Sendable {
     }
     let lastBlock = blocks.last ?? -1
     let layerProgress: (LayerRecord) -> Void = { r in progress(.layer(r, elapsed: secondsSince(start))) }
+    func load(_ b: Int, into model: inout TransformerLM) throws(ModelPruningError) {
+      do { try model.loadBlock(b) } catch { throw .forward(error) }
+    }
+    func release(_ b: Int, from model: inout TransformerLM) {
+      if releasesBlocks { model.releaseBlock(b) }
+    }
 
     switch plan.schedule {
     case .sequential, .sparsellm:
       for b in 0...max(lastBlock, 0) where b <= lastBlock {
         let input = BlockInput(
           hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+        try load(b, into: &model)
         if let outcome = try stored(b, model) {
           try finish(b, outcome, into: &model, save: false)
         } else {
@@ -527,6 +544,7 @@ public struct ModelPruner: Sendable {
           try finish(b, outcome, into: &model, save: true)
         }
         if b < lastBlock { hidden = input.output(of: model, block: b) }
+        release(b, from: &model)
       }
     case .corrected:
       // The dense chain runs ahead of the pruning: the inputs of a batch of `jobs` blocks are
@@ -537,6 +555,7 @@ public struct ModelPruner: Sendable {
         while b <= lastBlock && batch.count < plan.jobs {
           let input = BlockInput(
             hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+          try load(b, into: &model)
           let outcome = wanted.contains(b) ? try stored(b, model) : nil
           let prune = wanted.contains(b) && outcome == nil
           // The pass that feeds the next block also keeps this block's dense layer inputs, when
@@ -550,12 +569,15 @@ public struct ModelPruner: Sendable {
             if b < lastBlock { hidden = next }
           }
           if let outcome { try finish(b, outcome, into: &model, save: false) }
-          if prune { batch.append((b, input, keep ? captures : nil)) }
+          if prune { batch.append((b, input, keep ? captures : nil)) } else { release(b, from: &model) }
           b += 1
         }
         guard !batch.isEmpty else { continue }
         let outcomes = try pruneConcurrently(batch, model: model, progress: layerProgress)
-        for (item, outcome) in zip(batch, outcomes) { try finish(item.block, outcome, into: &model, save: true) }
+        for (item, outcome) in zip(batch, outcomes) {
+          try finish(item.block, outcome, into: &model, save: true)
+          release(item.block, from: &model)
+        }
       }
     }
 
@@ -618,20 +640,4 @@ private final class ResultSlots<T>: @unchecked Sendable {
 private struct UncheckedSendable<T>: @unchecked Sendable {
   let value: T
   init(_ value: T) { self.value = value }
-}
-
-extension TransformerLM {
-  /// Every parameter of the model, the tied head counted once.
-  public var parameterCount: Int {
-    func size(_ m: Matrix<Float>?) -> Int { m.map { $0.rows * $0.columns } ?? 0 }
-    func count(_ l: LinearWeights?) -> Int { l.map { size($0.weight) + ($0.bias?.count ?? 0) } ?? 0 }
-    func count(_ n: NormWeights?) -> Int { n.map { $0.weight.count + ($0.bias?.count ?? 0) } ?? 0 }
-    var n = size(tokenEmbedding) + size(positionEmbedding) + count(projectIn) + count(projectOut) + count(finalNorm)
-    if head != tokenEmbedding { n += size(head) }
-    for b in blocks {
-      n += count(b.attentionNorm) + count(b.mlpNorm)
-      for l in b.linears { n += count(l) }
-    }
-    return n
-  }
 }

@@ -137,7 +137,7 @@ func runEval(_ args: Arguments) throws {
   }
   let loaded: LoadedModel
   do throws(ModelLoadError) {
-    loaded = try LoadedModel(contentsOf: URL(fileURLWithPath: modelPath))
+    loaded = try LoadedModel(contentsOf: URL(fileURLWithPath: modelPath), loading: .lazy)
   } catch {
     throw CLIError(error, exitCode: 1)
   }

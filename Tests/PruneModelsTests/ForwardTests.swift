@@ -431,4 +431,5 @@ struct FailingSource: TensorSource {
     if name == failing { throw Failure() }
     return try inner.floatTensor(name)
   }
+  func storedType(of name: String) -> StoredFloatType? { inner.storedType(of: name) }
 }

@@ -58,6 +58,38 @@ struct HuggingFaceExportTests {
     }
   }
 
+  /// A lazily opened model whose pruned block is loaded and whose other blocks never were is
+  /// written byte for byte as the eager model: the blocks not in memory are read from the source as
+  /// they are written.
+  @Test(arguments: [("llama-tiny", UInt64(21)), ("opt-tiny", 22), ("gpt2-tiny", 23)])
+  func aLazyModelIsWrittenAsTheEagerOne(_ name: String, _ seed: UInt64) throws {
+    let (root, source) = try Self.workspace(name)
+    defer { try? FileManager.default.removeItem(at: root) }
+    var eager = try LoadedModel(contentsOf: source).model
+    var lazy = try LoadedModel(contentsOf: source, loading: .lazy).model
+    // Block 0 pruned (half its weights zeroed), the others left as in the source.
+    func pruneBlock0(_ model: inout TransformerLM) throws {
+      var rng = SplitMix64(seed: seed)
+      for layer in model.linearLayerNames(block: 0) {
+        let w = try model.linearWeights(layer).weight
+        var elements = w.elements
+        for i in elements.indices where rng.next() % 2 == 0 { elements[i] = 0 }
+        try model.setLinearWeight(layer, Matrix(rows: w.rows, columns: w.columns, elements: elements))
+      }
+    }
+    try pruneBlock0(&eager)
+    try lazy.loadBlock(0)
+    try pruneBlock0(&lazy)
+    #expect(lazy.blockCount >= 2 && (1..<lazy.blockCount).allSatisfy { !lazy.isBlockLoaded($0) })
+    let a = root.appendingPathComponent("eager")
+    let b = root.appendingPathComponent("lazy")
+    try HuggingFaceExport.write(model: eager, source: source, to: a, metadata: Self.metadata)
+    try HuggingFaceExport.write(model: lazy, source: source, to: b, metadata: Self.metadata)
+    #expect(
+      try Data(contentsOf: a.appendingPathComponent("model.safetensors"))
+        == Data(contentsOf: b.appendingPathComponent("model.safetensors")), "\(name)")
+  }
+
   @Test(arguments: [("llama-tiny", UInt64(11)), ("opt-tiny", 12), ("gpt2-tiny", 13)])
   func roundTripKeepsPrunedWeightsAndLogits(_ name: String, _ seed: UInt64) throws {
     let (root, source) = try Self.workspace(name)

@@ -14,9 +14,17 @@
 // every linear layer treats them as one batch of rows; attention stays within each window, which
 // starts at position 0.
 //
-// Weights are read once through `TensorSource` with their Hugging Face names and converted to
-// Float. Linear weights are kept as [out × in] (nn.Linear's layout); GPT-2's Conv1D weights, stored
+// Weights are read through `TensorSource` with their Hugging Face names and converted to Float.
+// Linear weights are kept as [out × in] (nn.Linear's layout); GPT-2's Conv1D weights, stored
 // [in, out], are transposed on load, so every layer is pruned the same way (rows = outputs).
+//
+// Loading (`WeightLoading`): an eager model reads every tensor when it is built; a lazy one checks
+// every shape when it is built but keeps only the source and the small tensors (norms, learned
+// positions, OPT's projections), and reads block ℓ when asked (`loadBlock`, dropped again by
+// `releaseBlock`), the token embedding when embedding (read, rows copied, dropped) and the head when
+// computing logits (`loadHead`). A model run block by block over all its inputs (Perplexity,
+// ModelPruner) then holds one block at a time. Both read the same tensors the same way, so their
+// outputs are the same bits.
 
 import Foundation
 import PruneKernels
@@ -69,8 +77,18 @@ public struct NegativeLogLikelihood: Sendable, Equatable {
   public static func + (a: Self, b: Self) -> Self { Self(sum: a.sum + b.sum, count: a.count + b.count) }
 }
 
+/// When a model reads its weights from its source (see the file comment).
+public enum WeightLoading: String, Sendable, CaseIterable {
+  /// Every tensor is read when the model is built.
+  case eager
+  /// Shapes are checked when the model is built; blocks, the token embedding and the head are read
+  /// when they are needed (`loadBlock`, `embed`, `loadHead`).
+  case lazy
+}
+
 /// A decoder-only transformer language model (LLaMA, OPT or GPT-2 family) with its weights in
-/// memory, run in Float on the kernels' GEMM.
+/// memory (all of them, or the blocks loaded so far: `WeightLoading`), run in Float on the
+/// kernels' GEMM.
 public struct TransformerLM: Sendable {
   /// The architecture parameters.
   public let config: ForwardConfig
@@ -84,9 +102,12 @@ public struct TransformerLM: Sendable {
   }
 
   let layout: Layout
-  package var blocks: [Block]
-  /// Token embedding E, [vocab × wordEmbedDim].
-  package let tokenEmbedding: Matrix<Float>
+  /// Where the weights come from (read again by `loadBlock`, `loadHead` and `embed`).
+  let reader: WeightReader
+  /// The decoder blocks; nil: not loaded.
+  package var blocks: [Block?]
+  /// Token embedding E, [vocab × wordEmbedDim]; nil: not loaded.
+  package var tokenEmbedding: Matrix<Float>?
   /// Learned positions (OPT, GPT-2), [positions × hidden]; row p + positionOffset is position p.
   package let positionEmbedding: Matrix<Float>?
   let positionOffset: Int
@@ -94,23 +115,38 @@ public struct TransformerLM: Sendable {
   package let projectIn: LinearWeights?
   package let projectOut: LinearWeights?
   package let finalNorm: NormWeights?
-  /// The output projection, [vocab × wordEmbedDim]; the same storage as E when tied.
-  package let head: Matrix<Float>
+  /// The untied output projection, [vocab × wordEmbedDim]; nil when tied or not loaded.
+  package var untiedHead: Matrix<Float>?
+  /// True when the output projection is the token embedding (`tie_word_embeddings`, or no
+  /// lm_head.weight in the checkpoint).
+  public let tiesHeadToEmbedding: Bool
   /// cos/sin of RoPE for the first positions (LLaMA).
   let rotary: RotaryTable?
   /// Full module name → (block, index into `linears`).
   let linearIndex: [String: (block: Int, role: Int)]
 
-  /// Builds the model, reading every tensor from `weights` by its Hugging Face name and checking
-  /// its shape against `config`.
-  public init(config: ForwardConfig, weights: some TensorSource) throws(ForwardError) {
+  /// The output projection when loaded, [vocab × wordEmbedDim]: the token embedding when tied.
+  package var head: Matrix<Float>? { tiesHeadToEmbedding ? tokenEmbedding : untiedHead }
+
+  /// Builds the model from `weights` (tensors by their Hugging Face names), checking every shape
+  /// against `config`: `.eager` reads every tensor now, `.lazy` only the small ones (norms,
+  /// positions, projections) and the rest when needed (see `WeightLoading`).
+  public init(config: ForwardConfig, weights: some TensorSource, loading: WeightLoading = .eager) throws(ForwardError) {
     self.config = config
     let layout = Layout(config: config, names: Set(weights.tensorNames))
     self.layout = layout
     let reader = WeightReader(source: weights, architecture: config.architecture.rawValue)
+    self.reader = reader
     let c = config
     let d = c.hiddenSize
-    tokenEmbedding = try reader.matrix(layout.tokenEmbedding, shape: [c.vocabSize, c.wordEmbedDim])
+    let eager = loading == .eager
+    let embeddingShape = [c.vocabSize, c.wordEmbedDim]
+    if eager {
+      tokenEmbedding = try reader.matrix(layout.tokenEmbedding, shape: embeddingShape)
+    } else {
+      try reader.check(layout.tokenEmbedding, shape: embeddingShape)
+      tokenEmbedding = nil
+    }
     switch c.architecture {
     case .llama:
       positionEmbedding = nil
@@ -136,39 +172,142 @@ public struct TransformerLM: Sendable {
     }
     finalNorm = c.finalNorm ? try reader.norm(layout.finalNorm, width: d, bias: c.architecture != .llama) : nil
     let tied = c.tieWordEmbeddings ?? !weights.tensorNames.contains(layout.head)
-    head = tied ? tokenEmbedding : try reader.matrix(layout.head, shape: [c.vocabSize, c.wordEmbedDim])
+    tiesHeadToEmbedding = tied
+    if tied {
+      untiedHead = nil
+    } else if eager {
+      untiedHead = try reader.matrix(layout.head, shape: embeddingShape)
+    } else {
+      try reader.check(layout.head, shape: embeddingShape)
+      untiedHead = nil
+    }
 
-    var blocks: [Block] = []
+    var blocks: [Block?] = []
     var index: [String: (block: Int, role: Int)] = [:]
     for l in 0..<c.layerCount {
-      let prefix = layout.blockPrefix(l)
-      let hasBias = c.architecture != .llama
-      var linears: [LinearWeights] = []
-      for (r, role) in layout.linearRoles.enumerated() {
-        let name = prefix + role.name
-        let shape = role.shape(c)
-        let weight: Matrix<Float>
-        if c.architecture == .gpt2 {
-          // Conv1D: y = x·W + b with W stored [in, out].
-          weight = try reader.matrix(name + ".weight", shape: [shape[1], shape[0]]).transposed()
-        } else {
-          weight = try reader.matrix(name + ".weight", shape: shape)
-        }
-        // LLaMA-family biases are optional (attention_bias, mlp_bias, Qwen2's q/k/v biases).
-        let bias =
-          hasBias || weights.shape(of: name + ".bias") != nil
-          ? try reader.vector(name + ".bias", count: shape[0]) : nil
-        linears.append(LinearWeights(weight: weight, bias: bias))
-        index[name] = (l, r)
-      }
-      blocks.append(
-        Block(
-          attentionNorm: try reader.norm(prefix + layout.attentionNorm, width: d, bias: hasBias),
-          mlpNorm: try reader.norm(prefix + layout.mlpNorm, width: d, bias: hasBias),
-          linears: linears))
+      for (r, role) in layout.linearRoles.enumerated() { index[layout.blockPrefix(l) + role.name] = (l, r) }
+      // Eager: the block read; lazy: its shapes checked, nil.
+      blocks.append(try Self.readBlock(l, reader: reader, layout: layout, config: c, reading: eager))
     }
     self.blocks = blocks
     linearIndex = index
+  }
+
+  /// Block `l` read from `reader` (every tensor's shape checked against `config`), or, when not
+  /// `reading`, only its shapes checked (nil).
+  static func readBlock(
+    _ l: Int, reader: WeightReader, layout: Layout, config c: ForwardConfig, reading: Bool
+  ) throws(ForwardError) -> Block? {
+    let prefix = layout.blockPrefix(l)
+    let hasBias = c.architecture != .llama
+    let d = c.hiddenSize
+    var linears: [LinearWeights] = []
+    for role in layout.linearRoles {
+      let name = prefix + role.name
+      let shape = role.shape(c)
+      // Conv1D (GPT-2): y = x·W + b with W stored [in, out].
+      let stored = c.architecture == .gpt2 ? [shape[1], shape[0]] : shape
+      // LLaMA-family biases are optional (attention_bias, mlp_bias, Qwen2's q/k/v biases).
+      let readsBias = hasBias || reader.source.shape(of: name + ".bias") != nil
+      guard reading else {
+        try reader.check(name + ".weight", shape: stored)
+        if readsBias { try reader.check(name + ".bias", shape: [shape[0]]) }
+        continue
+      }
+      var weight = try reader.matrix(name + ".weight", shape: stored)
+      if c.architecture == .gpt2 { weight = weight.transposed() }
+      let bias = readsBias ? try reader.vector(name + ".bias", count: shape[0]) : nil
+      linears.append(LinearWeights(weight: weight, bias: bias))
+    }
+    guard reading else {
+      for norm in [layout.attentionNorm, layout.mlpNorm] {
+        try reader.check(prefix + norm + ".weight", shape: [d])
+        if hasBias { try reader.check(prefix + norm + ".bias", shape: [d]) }
+      }
+      return nil
+    }
+    return Block(
+      attentionNorm: try reader.norm(prefix + layout.attentionNorm, width: d, bias: hasBias),
+      mlpNorm: try reader.norm(prefix + layout.mlpNorm, width: d, bias: hasBias),
+      linears: linears)
+  }
+
+  // MARK: - Loading and releasing
+
+  /// True when block `index`'s weights are in memory.
+  public func isBlockLoaded(_ index: Int) -> Bool {
+    precondition(index >= 0 && index < blocks.count, "isBlockLoaded: block \(index) outside 0..<\(blocks.count)")
+    return blocks[index] != nil
+  }
+
+  /// Reads block `index`'s weights from the source unless they are in memory.
+  public mutating func loadBlock(_ index: Int) throws(ForwardError) {
+    precondition(index >= 0 && index < blocks.count, "loadBlock: block \(index) outside 0..<\(blocks.count)")
+    if blocks[index] == nil {
+      blocks[index] = try Self.readBlock(index, reader: reader, layout: layout, config: config, reading: true)
+    }
+  }
+
+  /// Drops block `index`'s weights from memory; `loadBlock` reads them again from the source, so
+  /// weights replaced by `setLinearWeight` are lost (the pruner saves them first).
+  public mutating func releaseBlock(_ index: Int) {
+    precondition(index >= 0 && index < blocks.count, "releaseBlock: block \(index) outside 0..<\(blocks.count)")
+    blocks[index] = nil
+  }
+
+  /// Reads every block, the token embedding and the head: the model becomes what `.eager` builds.
+  public mutating func loadAll() throws(ForwardError) {
+    for l in 0..<blocks.count { try loadBlock(l) }
+    try loadEmbedding()
+    try loadHead()
+  }
+
+  /// True when the output projection is in memory (`logits` needs it).
+  public var isHeadLoaded: Bool { head != nil }
+  /// True when the token embedding is in memory.
+  public var isEmbeddingLoaded: Bool { tokenEmbedding != nil }
+
+  /// Reads the token embedding unless it is in memory (`embed` otherwise reads it for each call).
+  public mutating func loadEmbedding() throws(ForwardError) {
+    if tokenEmbedding == nil { tokenEmbedding = try readEmbedding() }
+  }
+
+  /// Drops the token embedding (when tied, that is also the head).
+  public mutating func releaseEmbedding() { tokenEmbedding = nil }
+
+  /// Reads the output projection unless it is in memory: the token embedding when tied.
+  public mutating func loadHead() throws(ForwardError) {
+    if tiesHeadToEmbedding { try loadEmbedding() } else if untiedHead == nil { untiedHead = try readHead() }
+  }
+
+  /// Drops the output projection (when tied, that is the token embedding).
+  public mutating func releaseHead() {
+    if tiesHeadToEmbedding { tokenEmbedding = nil } else { untiedHead = nil }
+  }
+
+  /// `loaded`, or what `read` reads when it is nil.
+  func loadedOrRead(_ loaded: Matrix<Float>?, _ read: () throws(ForwardError) -> Matrix<Float>) throws(ForwardError)
+    -> Matrix<Float>
+  {
+    if let loaded { return loaded }
+    return try read()
+  }
+
+  func readEmbedding() throws(ForwardError) -> Matrix<Float> {
+    try reader.matrix(layout.tokenEmbedding, shape: [config.vocabSize, config.wordEmbedDim])
+  }
+
+  func readHead() throws(ForwardError) -> Matrix<Float> {
+    tiesHeadToEmbedding
+      ? try readEmbedding() : try reader.matrix(layout.head, shape: [config.vocabSize, config.wordEmbedDim])
+  }
+
+  /// The loaded block `index` (a precondition: a lazy model loads it first).
+  func loadedBlock(_ index: Int, _ caller: StaticString) -> Block {
+    guard let block = blocks[index] else {
+      preconditionFailure("\(caller): block \(index) is not loaded (loadBlock first)")
+    }
+    return block
   }
 
   /// Query rows per attention work item (the causal attention computes, for a block of this many
@@ -181,6 +320,35 @@ public struct TransformerLM: Sendable {
   /// Number of decoder blocks.
   public var blockCount: Int { blocks.count }
 
+  /// Every parameter of the model, the tied head counted once: from the shapes, so a lazy model
+  /// counts the blocks it has not loaded.
+  public var parameterCount: Int {
+    func count(_ l: LinearWeights?) -> Int { l.map { $0.weight.rows * $0.weight.columns + ($0.bias?.count ?? 0) } ?? 0 }
+    func count(_ n: NormWeights?) -> Int { n.map { $0.weight.count + ($0.bias?.count ?? 0) } ?? 0 }
+    let c = config
+    let embedding = c.vocabSize * c.wordEmbedDim
+    var n = embedding + (positionEmbedding.map { $0.rows * $0.columns } ?? 0)
+    n += count(projectIn) + count(projectOut) + count(finalNorm)
+    if !tiesHeadToEmbedding { n += embedding }
+    let hasBias = c.architecture != .llama
+    for l in 0..<blocks.count {
+      n += 2 * c.hiddenSize * (hasBias ? 2 : 1)
+      for role in layout.linearRoles {
+        let shape = role.shape(c)
+        let biased = hasBias || reader.source.shape(of: layout.blockPrefix(l) + role.name + ".bias") != nil
+        n += shape[0] * shape[1] + (biased ? shape[0] : 0)
+      }
+    }
+    return n
+  }
+
+  /// The shape [out, in] of a linear layer's weight W by module name (from the configuration: the
+  /// block need not be loaded).
+  public func linearShape(_ name: String) throws(ForwardError) -> [Int] {
+    guard let (_, r) = linearIndex[name] else { throw .unknownLayer(name: name) }
+    return layout.linearRoles[r].shape(config)
+  }
+
   /// The Hugging Face module names of block `index`'s linear layers, in the order they run
   /// (q, k, v, o, gate, up, down for LLaMA; q, k, v, out, fc1, fc2 for OPT; c_attn, attn.c_proj,
   /// c_fc, mlp.c_proj for GPT-2).
@@ -189,29 +357,52 @@ public struct TransformerLM: Sendable {
     return layout.linearRoles.map { layout.blockPrefix(index) + $0.name }
   }
 
+  /// True when linear layer `name` has a bias (OPT and GPT-2 always; LLaMA when the checkpoint
+  /// has one). Its block need not be loaded.
+  package func linearHasBias(_ name: String) -> Bool {
+    config.architecture != .llama || reader.source.shape(of: name + ".bias") != nil
+  }
+
+  /// Linear layer `name` as its block's `loadBlock` reads it from the source (W `[out × in]`, the
+  /// transpose of GPT-2's Conv1D tensor), without loading the block: what an exporter writes for a
+  /// block that is not in memory.
+  package func readLinearWeights(_ name: String) throws(ForwardError) -> LinearWeights {
+    let shape = try linearShape(name)
+    var weight = try reader.matrix(
+      name + ".weight", shape: config.architecture == .gpt2 ? [shape[1], shape[0]] : shape)
+    if config.architecture == .gpt2 { weight = weight.transposed() }
+    return LinearWeights(weight: weight, bias: try readLinearBias(name))
+  }
+
+  /// The bias of linear layer `name` read from the source (nil when it has none).
+  package func readLinearBias(_ name: String) throws(ForwardError) -> [Float]? {
+    linearHasBias(name) ? try reader.vector(name + ".bias", count: try linearShape(name)[0]) : nil
+  }
+
   /// The weights of a linear layer by module name, W as `[out × in]` (for GPT-2 the transpose of
-  /// the file's Conv1D tensor).
+  /// the file's Conv1D tensor). Its block must be loaded.
   public func linearWeights(_ name: String) throws(ForwardError) -> LinearWeights {
     guard let (b, r) = linearIndex[name] else { throw .unknownLayer(name: name) }
-    return blocks[b].linears[r]
+    return loadedBlock(b, "linearWeights").linears[r]
   }
 
   /// Replaces the weight W `[out × in]` of a linear layer (e.g. by its pruned version); the bias
   /// is kept. The shape must not change.
   public mutating func setLinearWeight(_ name: String, _ weight: Matrix<Float>) throws(ForwardError) {
     guard let (b, r) = linearIndex[name] else { throw .unknownLayer(name: name) }
-    let old = blocks[b].linears[r].weight
+    let old = loadedBlock(b, "setLinearWeight").linears[r].weight
     guard old.rows == weight.rows && old.columns == weight.columns else {
       throw .shapeMismatch(
         name: name + ".weight", expected: [old.rows, old.columns], found: [weight.rows, weight.columns])
     }
-    blocks[b].linears[r].weight = weight
+    blocks[b]!.linears[r].weight = weight
   }
 
   // MARK: - Forward
 
   /// h⁰ for `tokens`: the token embedding rows (OPT: through project_in), plus the learned
-  /// position embedding of t mod sequenceLength for OPT and GPT-2. `[tokens × hidden]`.
+  /// position embedding of t mod sequenceLength for OPT and GPT-2. `[tokens × hidden]`. When the
+  /// embedding is not loaded it is read for this call and dropped after its rows are copied.
   public func embed(_ tokens: [Int], sequenceLength: Int? = nil) throws(ForwardError) -> Matrix<Float> {
     let length = try checkedSequenceLength(tokens.count, sequenceLength)
     for (i, t) in tokens.enumerated() where t < 0 || t >= config.vocabSize {
@@ -221,6 +412,7 @@ public struct TransformerLM: Sendable {
       throw .sequenceTooLong(length: length, maxPositions: positions.rows - positionOffset)
     }
     let width = config.wordEmbedDim
+    let tokenEmbedding = try loadedOrRead(self.tokenEmbedding, readEmbedding)
     var h = Matrix<Float>(rows: tokens.count, columns: width)
     h.withUnsafeMutableBufferPointer { hp in
       tokenEmbedding.withUnsafeBufferPointer { ep in
@@ -248,7 +440,7 @@ public struct TransformerLM: Sendable {
   /// Runs decoder block `index` on `hidden` (`[tokens × hidden]`, windows of `sequenceLength`
   /// rows laid end to end; nil = one window) and returns the block's output. `capture` receives
   /// the input of every linear layer of the block, in the order the layers run, before the
-  /// layer is applied.
+  /// layer is applied. The block must be loaded (`loadBlock`; an eager model has every block).
   public func runBlock(
     _ index: Int, hidden: Matrix<Float>, sequenceLength: Int? = nil,
     capture: (LinearInput) throws -> Void
@@ -259,11 +451,19 @@ public struct TransformerLM: Sendable {
       "runBlock: hidden \(hidden.shapeDescription) is not [tokens × \(config.hiddenSize)]")
     let length = sequenceLength ?? hidden.rows
     precondition(length > 0 && hidden.rows % length == 0, "runBlock: \(hidden.rows) rows are not windows of \(length)")
+    return try run(loadedBlock(index, "runBlock"), index, hidden: hidden, sequenceLength: length, capture: capture)
+  }
+
+  /// `block` (block `index`'s weights) on `hidden`, windows of `length` rows.
+  func run(
+    _ block: Block, _ index: Int, hidden: Matrix<Float>, sequenceLength length: Int,
+    capture: (LinearInput) throws -> Void
+  ) rethrows -> Matrix<Float> {
     let names = linearLayerNames(block: index)
     switch config.architecture {
-    case .llama: return try llamaBlock(blocks[index], index, hidden, length, names, capture)
-    case .opt: return try optBlock(blocks[index], hidden, length, names, capture)
-    case .gpt2: return try gpt2Block(blocks[index], index, hidden, length, names, capture)
+    case .llama: return try llamaBlock(block, index, hidden, length, names, capture)
+    case .opt: return try optBlock(block, hidden, length, names, capture)
+    case .gpt2: return try gpt2Block(block, index, hidden, length, names, capture)
     }
   }
 
@@ -273,25 +473,71 @@ public struct TransformerLM: Sendable {
   }
 
   /// The logits `[tokens × vocab]` of the last block's output: final norm (OPT: then project_out),
-  /// then ·Headᵀ.
+  /// then ·Headᵀ. The head must be loaded (`loadHead`; an eager model has it). Over a large
+  /// vocabulary `forEachLogitsChunk` forms them a few rows at a time instead.
   public func logits(_ hidden: Matrix<Float>) -> Matrix<Float> {
-    matmul(headInput(hidden), head, transposeB: true)
+    guard let head else { preconditionFailure("logits: the head is not loaded (loadHead first)") }
+    return matmul(headInput(hidden), head, transposeB: true)
   }
 
+  /// The rows of `logits(hidden)` formed `rows` at a time, so the full `[tokens × vocab]` matrix
+  /// never exists: `body` receives each row range and its logits `[range.count × vocab]`, in order.
+  /// The head must be loaded.
+  public func forEachLogitsChunk(
+    _ hidden: Matrix<Float>, rows: Int = headRows, _ body: (Range<Int>, Matrix<Float>) throws -> Void
+  ) rethrows {
+    precondition(rows >= 1, "forEachLogitsChunk: \(rows) rows per chunk")
+    guard let head else { preconditionFailure("forEachLogitsChunk: the head is not loaded (loadHead first)") }
+    let h = headInput(hidden)
+    for start in stride(from: 0, to: h.rows, by: rows) {
+      let range = start..<min(h.rows, start + rows)
+      try body(range, matmul(h.submatrix(rows: range, columns: 0..<h.columns), head, transposeB: true))
+    }
+  }
+
+  /// Rows of logits formed at once by `negativeLogLikelihood` and `forEachLogitsChunk`: 256 rows of
+  /// a 49152-token vocabulary are 48 MiB.
+  public static let headRows = 256
+
   /// The whole forward pass: embed, every block in order, logits. Equal bit for bit to calling
-  /// `embed`, `runBlock` for every block and `logits` in turn.
+  /// `embed`, `runBlock` for every block and `logits` in turn. Blocks and a head that are not
+  /// loaded are read for this call.
   public func forward(_ tokens: [Int], sequenceLength: Int? = nil) throws(ForwardError) -> Matrix<Float> {
-    logits(try lastHidden(tokens, sequenceLength: sequenceLength))
+    let hidden = try lastHidden(tokens, sequenceLength: sequenceLength)
+    return matmul(headInput(hidden), try loadedOrRead(head, readHead), transposeB: true)
   }
 
   /// The next-token NLL of every window: row t of window w predicts token t + 1 of the window
   /// (L − 1 predictions per window of L tokens). The logits are formed `headRows` rows at a time,
-  /// so the full `[tokens × vocab]` matrix never exists.
+  /// so the full `[tokens × vocab]` matrix never exists. Blocks and a head that are not loaded are
+  /// read for this call.
   public func negativeLogLikelihood(_ tokens: [Int], sequenceLength: Int? = nil) throws(ForwardError)
     -> NegativeLogLikelihood
   {
     let length = try checkedSequenceLength(tokens.count, sequenceLength)
-    let h = headInput(try lastHidden(tokens, sequenceLength: length))
+    let hidden = try lastHidden(tokens, sequenceLength: length)
+    return negativeLogLikelihood(
+      lastHidden: hidden, tokens: tokens, sequenceLength: length, head: try loadedOrRead(head, readHead))
+  }
+
+  /// The next-token NLL of `tokens` from the last block's output on them, `lastHidden`
+  /// (`[tokens × hidden]`, windows of `sequenceLength` laid end to end, nil: one window): the second
+  /// half of `negativeLogLikelihood(_:sequenceLength:)`, for callers that run the blocks themselves.
+  /// The head must be loaded.
+  public func negativeLogLikelihood(lastHidden: Matrix<Float>, tokens: [Int], sequenceLength: Int? = nil)
+    throws(ForwardError) -> NegativeLogLikelihood
+  {
+    let length = try checkedSequenceLength(tokens.count, sequenceLength)
+    precondition(
+      lastHidden.rows == tokens.count, "negativeLogLikelihood: \(lastHidden.rows) rows for \(tokens.count) tokens")
+    guard let head else { preconditionFailure("negativeLogLikelihood: the head is not loaded (loadHead first)") }
+    return negativeLogLikelihood(lastHidden: lastHidden, tokens: tokens, sequenceLength: length, head: head)
+  }
+
+  func negativeLogLikelihood(lastHidden: Matrix<Float>, tokens: [Int], sequenceLength length: Int, head: Matrix<Float>)
+    -> NegativeLogLikelihood
+  {
+    let h = headInput(lastHidden)
     // Rows that have a next token in their window, with their targets.
     var rows: [Int] = []
     var targets: [Int] = []
@@ -300,7 +546,7 @@ public struct TransformerLM: Sendable {
       targets.append(tokens[t + 1])
     }
     var total = NegativeLogLikelihood()
-    let headRows = 256
+    let headRows = Self.headRows
     for start in stride(from: 0, to: rows.count, by: headRows) {
       let chunk = rows[start..<min(rows.count, start + headRows)]
       var x = Matrix<Float>(rows: chunk.count, columns: h.columns)
@@ -313,9 +559,19 @@ public struct TransformerLM: Sendable {
 
   // MARK: - Pieces
 
+  /// The last block's output on `tokens`; a block that is not loaded is read for this call.
   func lastHidden(_ tokens: [Int], sequenceLength: Int?) throws(ForwardError) -> Matrix<Float> {
     var h = try embed(tokens, sequenceLength: sequenceLength)
-    for l in 0..<blocks.count { h = runBlock(l, hidden: h, sequenceLength: sequenceLength ?? tokens.count) }
+    let length = sequenceLength ?? tokens.count
+    for l in 0..<blocks.count {
+      let block: Block
+      if let loaded = blocks[l] {
+        block = loaded
+      } else {
+        block = try Self.readBlock(l, reader: reader, layout: layout, config: config, reading: true)!
+      }
+      h = run(block, l, hidden: h, sequenceLength: length, capture: { _ in })
+    }
     return h
   }
 
@@ -547,13 +803,18 @@ struct Layout: Sendable {
 }
 
 /// Reads tensors with shape checks and typed errors.
-struct WeightReader<Source: TensorSource> {
-  let source: Source
+struct WeightReader: Sendable {
+  let source: any TensorSource
   let architecture: String
 
-  func values(_ name: String, shape: [Int]) throws(ForwardError) -> [Float] {
+  /// Throws unless the source has tensor `name` of `shape`.
+  func check(_ name: String, shape: [Int]) throws(ForwardError) {
     guard let found = source.shape(of: name) else { throw .missingTensor(name: name, architecture: architecture) }
     guard found == shape else { throw .shapeMismatch(name: name, expected: shape, found: found) }
+  }
+
+  func values(_ name: String, shape: [Int]) throws(ForwardError) -> [Float] {
+    try check(name, shape: shape)
     let tensor: FloatTensor
     do {
       tensor = try source.floatTensor(name)
