@@ -272,7 +272,8 @@ public struct ModelJob: Sendable {
     let storage = storage(for: lm)
     var roundedPlan = plan
     roundedPlan.outputDType = storage.dtype
-    let pruner = ModelPruner(plan: roundedPlan, calibration: calibrationSet)
+    // Each block is dropped once the store holds it: the pruner keeps one block at a time.
+    let pruner = ModelPruner(plan: roundedPlan, calibration: calibrationSet, releasesBlocks: true)
     let blocks = try wrap { () throws(ModelPruningError) in try pruner.blockList(for: lm) }
     // The output's shards are the checkpoint: no block is stored twice.
     if !finishing { try checkSpace(lm, blocks: [], dtype: storage.dtype) }
@@ -305,26 +306,6 @@ public struct ModelJob: Sendable {
       try pruner.run(&lm, store: store, progress: { progress(.pruning($0)) })
     }
 
-    var perplexity: PerplexityReport? = nil
-    if let evaluation, let corpusValue {
-      do {
-        let spec = evaluation.evaluation
-        let tokens = Perplexity.tokenize(try spec.text(in: corpusValue), with: loaded.tokenizer)
-        perplexity = try Perplexity.evaluate(
-          lm, tokens: tokens, sequenceLength: spec.sequenceLength, windows: spec.windows
-        ) {
-          progress(.evaluating($0))
-        }
-      } catch let e as CorpusError {
-        throw .corpus(e)
-      } catch let e as PerplexityError {
-        throw .evaluation(protocolName: evaluation.rawValue, e)
-      } catch {
-        throw .usage(
-          "evaluating on \(evaluation.rawValue): \(error)", hint: "check the evaluation protocol, or give --no-eval")
-      }
-    }
-
     var report = ModelReport(
       model: model.relativePath, output: output.relativePath, method: plan.method.rawValue,
       pattern: plan.pattern.description,
@@ -332,7 +313,7 @@ public struct ModelJob: Sendable {
       calibration: .init(
         source: sourceName, tokens: calibrationSet.tokens.count, windows: calibrationSet.windows,
         sequenceLength: sequenceLength, sha256: calibrationSet.digest),
-      summary: summary, perplexity: perplexity, evaluation: evaluation?.rawValue, threads: Parallelism.threads,
+      summary: summary, perplexity: nil, evaluation: evaluation?.rawValue, threads: Parallelism.threads,
       jobs: plan.jobs,
       totalSeconds: 0, peakResidentBytes: 0, dtype: storage.dtype.rawValue, maxShardBytes: storage.maxShardBytes)
 
@@ -341,12 +322,15 @@ public struct ModelJob: Sendable {
     let retry =
       "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
       + " so the same command with --resume only completes the output"
-    try wrap { () throws(ModelPruningError) in
-      try store.finish(model: lm) { (folder: URL) throws(WriteError) in
-        report.totalSeconds = secondsSince(start)
-        report.peakResidentBytes = peakResidentBytes()
-        try AtomicOutput.write(report.json(), to: folder.appendingPathComponent("pruning-report.json"))
-      }
+    try wrap { () throws(ModelPruningError) in try store.finish(model: lm) { _ in } }
+    // The evaluation reads the output as written (the model in memory has dropped its pruned
+    // blocks), a block at a time, with the source's tokenizer: it measures what is shipped.
+    report.perplexity = try evaluateOutput(store.staging, tokenizer: loaded.tokenizer, corpus: corpusValue, progress)
+    report.totalSeconds = secondsSince(start)
+    report.peakResidentBytes = peakResidentBytes()
+    do { try AtomicOutput.write(report.json(), to: store.staging.appendingPathComponent("pruning-report.json")) } catch
+    {
+      throw .write(path: error.path, reason: error.reason, retry: retry)
     }
     // The finished folder moves into place in one step (as AtomicOutput.writeFolder's).
     let destination: URL
@@ -364,6 +348,32 @@ public struct ModelJob: Sendable {
     progress(.written(final))
     store.remove()
     return report
+  }
+
+  /// The perplexity of the output folder `folder` as written (nil without an evaluation protocol),
+  /// its text cut by `tokenizer` (the source's).
+  func evaluateOutput(
+    _ folder: URL, tokenizer: BPETokenizer, corpus: Corpus?, _ progress: @escaping (Event) -> Void
+  ) throws(ModelJobError) -> PerplexityReport? {
+    guard let evaluation, let corpus else { return nil }
+    let written: TransformerLM
+    do { written = try LoadedModel(contentsOf: folder, loading: .lazy).model } catch { throw .model(error) }
+    do {
+      let spec = evaluation.evaluation
+      let tokens = Perplexity.tokenize(try spec.text(in: corpus), with: tokenizer)
+      return try Perplexity.evaluate(
+        written, tokens: tokens, sequenceLength: spec.sequenceLength, windows: spec.windows
+      ) {
+        progress(.evaluating($0))
+      }
+    } catch let e as CorpusError {
+      throw .corpus(e)
+    } catch let e as PerplexityError {
+      throw .evaluation(protocolName: evaluation.rawValue, e)
+    } catch {
+      throw .usage(
+        "evaluating on \(evaluation.rawValue): \(error)", hint: "check the evaluation protocol, or give --no-eval")
+    }
   }
 
   /// Writes the `--report` copy (if asked for) of a run whose output is complete.

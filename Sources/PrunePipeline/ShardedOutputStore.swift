@@ -183,21 +183,23 @@ public final class ShardedOutputStore: BlockStore, @unchecked Sendable {
     }
     var weights: [(String, Matrix<Float>)] = []
     for name in model.linearLayerNames(block: block) {
-      let dense: Matrix<Float>
-      do { dense = try model.linearWeights(name).weight } catch { throw .forward(error) }
+      // The shape from the configuration: the block need not be loaded.
+      let shape: [Int]
+      do { shape = try model.linearShape(name) } catch { throw .forward(error) }
+      let (rows, columns) = (shape[0], shape[1])
       let values: [Float]
       lock.lock()
       defer { lock.unlock() }
       do { values = try writer.read(name + ".weight") } catch {
         throw .checkpointFile(path: staging.path, error, hint: hint)
       }
-      guard values.count == dense.rows * dense.columns else {
+      guard values.count == rows * columns else {
         throw .checkpoint("\(name) in \(staging.path) is not the model's shape", hint: hint)
       }
       let w =
         conv1D
-        ? Matrix(rows: dense.columns, columns: dense.rows, elements: values).transposed()
-        : Matrix(rows: dense.rows, columns: dense.columns, elements: values)
+        ? Matrix(rows: columns, columns: rows, elements: values).transposed()
+        : Matrix(rows: rows, columns: columns, elements: values)
       weights.append((name, w))
     }
     return (weights, records)
@@ -210,10 +212,14 @@ public final class ShardedOutputStore: BlockStore, @unchecked Sendable {
   public func finish(model: TransformerLM, extras: (URL) throws(WriteError) -> Void) throws(ModelPruningError) {
     let done = Set(completedBlocks)
     for block in 0..<model.blockCount where !done.contains(block) {
+      // A block that was not pruned is read (dense, from the source) into a copy of the model, one
+      // at a time, and written as it is.
+      var reader = model
+      do { try reader.loadBlock(block) } catch { throw .forward(error) }
       var written = Set<String>()
       for name in model.linearLayerNames(block: block) {
         let w: Matrix<Float>
-        do { w = try model.linearWeights(name).weight } catch { throw .forward(error) }
+        do { w = try reader.linearWeights(name).weight } catch { throw .forward(error) }
         try write(name + ".weight", stored(w))
         written.insert(name + ".weight")
       }
