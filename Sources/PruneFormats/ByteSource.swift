@@ -90,20 +90,32 @@ public final class ByteSource: Sendable {
 
   /// Reads `range` of the file into `destination`, looping over short reads.
   private func read(_ fd: Int32, _ range: Range<Int>, into destination: UnsafeMutableRawPointer) throws {
-    var done = 0
-    while done < range.count {
-      let n = pread(fd, destination + done, range.count - done, off_t(range.lowerBound + done))
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw InputFileError(path: path, reason: String(cString: strerror(errno)))
-      }
-      if n == 0 {
-        throw InputFileError(
-          path: path,
-          reason: "the file ends at byte \(range.lowerBound + done), before byte \(range.upperBound) that was"
-            + " there when it was opened (it changed while being read)")
-      }
-      done += n
+    let (done, failure) = preadFully(fd, into: destination, count: range.count, at: range.lowerBound)
+    if failure != 0 { throw InputFileError(path: path, reason: String(cString: strerror(failure))) }
+    if done < range.count {
+      throw InputFileError(
+        path: path,
+        reason: "the file ends at byte \(range.lowerBound + done), before byte \(range.upperBound) that was"
+          + " there when it was opened (it changed while being read)")
     }
   }
+
+}
+
+/// Reads `count` bytes at `offset` of `fd` into `destination`, retrying short reads and EINTR: the
+/// bytes read (fewer than `count` only when the file ends first) and 0, or errno.
+package func preadFully(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int, at offset: Int) -> (
+  read: Int, errno: Int32
+) {
+  var done = 0
+  while done < count {
+    let n = pread(fd, destination + done, count - done, off_t(offset + done))
+    if n < 0 {
+      if errno == EINTR { continue }
+      return (done, errno)
+    }
+    if n == 0 { break }
+    done += n
+  }
+  return (done, 0)
 }

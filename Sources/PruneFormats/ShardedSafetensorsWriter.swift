@@ -442,17 +442,9 @@ private func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: 
 
 /// Reads `bytes.count` bytes at `offset` of `fd`; 0 or errno (EIO for a file that ends early).
 private func preadAll(_ fd: Int32, _ bytes: UnsafeMutableRawBufferPointer, at offset: Int) -> Int32 {
-  var done = 0
-  while done < bytes.count {
-    let n = pread(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-    if n < 0 {
-      if errno == EINTR { continue }
-      return errno
-    }
-    if n == 0 { return EIO }
-    done += n
-  }
-  return 0
+  guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
+  let (done, failure) = preadFully(fd, into: base, count: bytes.count, at: offset)
+  return failure != 0 ? failure : done < bytes.count ? EIO : 0
 }
 
 // MARK: - The output type

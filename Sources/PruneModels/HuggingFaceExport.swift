@@ -135,12 +135,8 @@ public enum HuggingFaceExport {
     try writeSafetensors(plan.tensors, metadata: header, storage: storage, into: folder, naming: final)
     for file in plan.files {
       let data: Data
-      switch file.contents {
-      case .bytes(let d): data = d
-      case .copy(let from):
-        do { data = try InputFiles.read(from) } catch {
-          throw ExportError.sourceUnreadable(path: from.path, reason: error.reason)
-        }
+      do { data = try file.contents.data() } catch {
+        throw ExportError.sourceUnreadable(path: error.path, reason: error.reason)
       }
       do {
         try data.write(to: folder.appendingPathComponent(file.name))
@@ -226,6 +222,14 @@ package struct ExportPlan {
   package enum Contents {
     case bytes(Data)
     case copy(URL)
+
+    /// The bytes: as held, or read from the file copied.
+    package func data() throws(InputFileError) -> Data {
+      switch self {
+      case .bytes(let d): return d
+      case .copy(let from): return try InputFiles.read(from)
+      }
+    }
   }
 
   package var files: [(name: String, contents: Contents)] = []

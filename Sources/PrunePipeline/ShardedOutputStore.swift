@@ -235,13 +235,7 @@ public final class ShardedOutputStore: BlockStore, @unchecked Sendable {
     do throws(WriteError) {
       for file in plan.files {
         let data: Data
-        switch file.contents {
-        case .bytes(let d): data = d
-        case .copy(let from):
-          do { data = try InputFiles.read(from) } catch {
-            throw WriteError(path: from.path, reason: error.reason)
-          }
-        }
+        do { data = try file.contents.data() } catch { throw WriteError(path: error.path, reason: error.reason) }
         try AtomicOutput.write(data, to: staging.appendingPathComponent(file.name))
       }
       try extras(staging)
