@@ -81,8 +81,8 @@ public enum HuggingFaceExport {
   /// folder, config.json and the tokenizer files present (tokenizer.json, tokenizer_config.json,
   /// special_tokens_map.json, generation_config.json, vocab.json, merges.txt, added_tokens.json,
   /// chat_template.jinja) are copied byte for byte, and every tensor of its safetensors (one file or
-  /// sharded) keeps its name, converted to F32 (exact from F32, F16 and BF16; a config.json that
-  /// names another dtype is still copied unchanged, and transformers casts). With tied embeddings
+  /// sharded) keeps its name, converted to the storage's dtype (F32 by default: exact from F32, F16 and BF16); config.json's
+  /// `torch_dtype` is set to that dtype (`ExportPlan.contents`), so transformers loads what was written. With tied embeddings
   /// only the embedding is written. The header's `format` is always "pt": transformers refuses
   /// other values.
   public static func write(
@@ -139,7 +139,8 @@ public enum HuggingFaceExport {
         throw ExportError.sourceUnreadable(path: error.path, reason: error.reason)
       }
       do {
-        try data.write(to: folder.appendingPathComponent(file.name))
+        try ExportPlan.contents(of: file.name, data, storedAs: storage.dtype)
+          .write(to: folder.appendingPathComponent(file.name))
       } catch {
         throw ExportError.writeFailed(
           path: final.appendingPathComponent(file.name).path, reason: OutputSafety.reason(error))
@@ -234,6 +235,26 @@ package struct ExportPlan {
 
   package var files: [(name: String, contents: Contents)] = []
   package var tensors: [Tensor] = []
+
+  /// The bytes written for the small file `name` holding `data`, when the tensors are stored as
+  /// `dtype`: config.json names the float type of the weights (`torch_dtype`, or `dtype` as
+  /// transformers 4.56 and later write it), and `from_pretrained(dtype="auto")` loads in that type,
+  /// so its value becomes the output's ("float32", "bfloat16", "float16"). Only the value's
+  /// characters change; every other byte is kept, and a config that already names the output's
+  /// type, or names none, is returned as it is. Other files are returned unchanged.
+  package static func contents(of name: String, _ data: Data, storedAs dtype: SafetensorsDType) -> Data {
+    guard name == "config.json", let text = String(data: data, encoding: .utf8) else { return data }
+    let torchName: String
+    switch dtype {
+    case .BF16: torchName = "bfloat16"
+    case .F16: torchName = "float16"
+    default: torchName = "float32"
+    }
+    let floatType =
+      #/"(?<key>torch_dtype|dtype)"(?<colon>\s*:\s*)"(?:float32|float16|bfloat16|float|half|double|float64)"/#
+    let rewritten = text.replacing(floatType) { m in "\"\(m.key)\"\(m.colon)\"\(torchName)\"" }
+    return rewritten == text ? data : Data(rewritten.utf8)
+  }
 
   /// The files a Hugging Face source contributes unchanged, when present.
   static let copiedFiles = [

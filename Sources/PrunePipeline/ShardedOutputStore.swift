@@ -29,6 +29,8 @@ public final class ShardedOutputStore: BlockStore, @unchecked Sendable {
   public let layout: SafetensorsShardLayout
   private let writer: ShardedSafetensorsWriter
   private let plan: ExportPlan
+  /// The dtype of every tensor written (config.json names it).
+  private let dtype: SafetensorsDType
   private let conv1D: Bool
   /// The tensors of each block (names), by block index; the tensors of no block under `nil`.
   private let blockTensors: [Int?: [String]]
@@ -47,6 +49,7 @@ public final class ShardedOutputStore: BlockStore, @unchecked Sendable {
     let linear = Set((0..<model.blockCount).flatMap { model.linearLayerNames(block: $0).map { $0 + ".weight" } })
     kept.tensors.removeAll { linear.contains($0.name) }
     self.plan = kept
+    self.dtype = storage.dtype
     self.conv1D = model.config.architecture == .gpt2
     var header = metadata
     header["format"] = "pt"
@@ -236,7 +239,8 @@ public final class ShardedOutputStore: BlockStore, @unchecked Sendable {
       for file in plan.files {
         let data: Data
         do { data = try file.contents.data() } catch { throw WriteError(path: error.path, reason: error.reason) }
-        try AtomicOutput.write(data, to: staging.appendingPathComponent(file.name))
+        try AtomicOutput.write(
+          ExportPlan.contents(of: file.name, data, storedAs: dtype), to: staging.appendingPathComponent(file.name))
       }
       try extras(staging)
     } catch {

@@ -162,6 +162,38 @@ struct HuggingFaceExportTests {
     }
   }
 
+  /// config.json names the dtype the tensors are written in (transformers' `dtype="auto"` loads
+  /// in the type config.json names): only the value of `torch_dtype` / `dtype` changes, every other
+  /// byte is the source's; a config naming the output's type already is written unchanged.
+  @Test func configNamesTheWrittenDType() throws {
+    let gguf = Data("{\n  \"rms_norm_eps\": 1e-05,\n  \"torch_dtype\": \"float32\",\n  \"use_cache\": true\n}\n".utf8)
+    let asBF16 = ExportPlan.contents(of: "config.json", gguf, storedAs: .BF16)
+    #expect(
+      String(decoding: asBF16, as: UTF8.self)
+        == "{\n  \"rms_norm_eps\": 1e-05,\n  \"torch_dtype\": \"bfloat16\",\n  \"use_cache\": true\n}\n")
+    #expect(ExportPlan.contents(of: "config.json", gguf, storedAs: .F32) == gguf)
+    #expect(ExportPlan.contents(of: "tokenizer_config.json", gguf, storedAs: .BF16) == gguf)
+    let nested = Data(
+      "{\"dtype\":\"bfloat16\",\"text_config\":{\"torch_dtype\" : \"bfloat16\"},\"name\":\"dtype\"}".utf8)
+    #expect(
+      String(decoding: ExportPlan.contents(of: "config.json", nested, storedAs: .F16), as: UTF8.self)
+        == "{\"dtype\":\"float16\",\"text_config\":{\"torch_dtype\" : \"float16\"},\"name\":\"dtype\"}")
+    let none = Data("{\"model_type\": \"llama\"}".utf8)
+    #expect(ExportPlan.contents(of: "config.json", none, storedAs: .BF16) == none)
+
+    // An export in BF16 of a float32 folder says bfloat16; everything else in config.json is kept.
+    let (root, source) = try Self.workspace("llama-tiny")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let model = try LoadedModel(contentsOf: source).model
+    let out = root.appendingPathComponent("bf16")
+    try HuggingFaceExport.write(
+      model: model, source: source, to: out, metadata: Self.metadata, storage: OutputStorage(dtype: .BF16))
+    let written = try String(contentsOf: out.appendingPathComponent("config.json"), encoding: .utf8)
+    let original = try String(contentsOf: source.appendingPathComponent("config.json"), encoding: .utf8)
+    #expect(original.contains("\"dtype\": \"float32\""))
+    #expect(written == original.replacingOccurrences(of: "\"dtype\": \"float32\"", with: "\"dtype\": \"bfloat16\""))
+  }
+
   @Test func shardedSourceGivesOneFileWithTheSameModel() throws {
     let source = try ModelLoaderTests.folder(sharded: true)
     let root = try ModelLoaderTests.scratch()

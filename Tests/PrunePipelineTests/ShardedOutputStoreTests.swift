@@ -105,6 +105,28 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: folder.file("a").path))
   }
 
+  /// The output's config.json names the output's dtype, not the source's: a BF16 folder written
+  /// as F16 or F32 says so, and transformers (`dtype="auto"`) loads what the shards hold.
+  @Test(arguments: [(SafetensorsDType.F16, "float16"), (.F32, "float32"), (.BF16, "bfloat16")])
+  func configNamesTheOutputDType(_ dtype: SafetensorsDType, _ torchName: String) throws {
+    let folder = TemporaryFolder("sharded-store-config-\(dtype.rawValue)")
+    defer { folder.remove() }
+    let source = folder.file("model")
+    try SyntheticModelFolder.write(Self.shape, seed: 5, to: source, dtype: .BF16)
+    let loaded = try LoadedModel(contentsOf: source)
+    let store = try ShardedOutputStore(
+      directory: folder.file("s"), fingerprint: ["m": "none"], resume: false,
+      plan: try ExportPlan(model: loaded.model, source: source), model: loaded.model,
+      storage: OutputStorage(dtype: dtype), metadata: ["method": "none"])
+    try store.finish(model: loaded.model) { _ in }
+    let config = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: store.staging.appendingPathComponent("config.json")))
+    #expect((config as? [String: Any])?["torch_dtype"] as? String == torchName)
+    let file = try SafetensorsFile(contentsOf: store.staging.appendingPathComponent("model.safetensors"))
+    #expect(file.tensors.values.allSatisfy { $0.dtype == dtype })
+    store.remove()
+  }
+
   /// For F32 the store's single shard is byte for byte the export of the pruned model.
   @Test func oneF32ShardIsTheExport() throws {
     let folder = TemporaryFolder("sharded-store-f32")
