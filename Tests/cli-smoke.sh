@@ -409,6 +409,10 @@ bad 1 "no such file" "sweep of a missing model" -- "$BIN" sweep --model "$WORK/n
 [ -e "$WORK/sweep-failed" ] && fail "a failed sweep left $WORK/sweep-failed"
 # A sweep.json the sweep cannot read stops it (it was silently replaced) and is left as it was.
 "$BIN" make-model --out "$WORK/tiny" >/dev/null
+# A run whose memory estimate exceeds --max-memory is refused before any work: no output, no checkpoint.
+bad 2 "more than --max-memory" "model over --max-memory" -- "$BIN" model --model "$WORK/tiny" --method wanda \
+  --sparsity 0.5 --protocol austen-quick --no-eval --max-memory 1MB --out "$WORK/over-budget" --quiet
+[ -e "$WORK/over-budget" ] || [ -e "$WORK/over-budget.checkpoint" ] && fail "a refused run left a folder"
 mkdir -p "$WORK/sweep-bad" && printf '{"entries": [' >"$WORK/sweep-bad/sweep.json"
 bad 2 "sweep.json is not a PruneKit sweep table (not valid JSON)" "sweep over an unreadable sweep.json" -- \
   "$BIN" sweep --model "$WORK/tiny" --methods magnitude --sparsities 0.5 --out "$WORK/sweep-bad" --quiet

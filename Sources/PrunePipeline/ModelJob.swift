@@ -44,11 +44,14 @@ public struct ModelJob: Sendable {
   public var dtype: OutputDType
   /// The largest output shard, in bytes of tensor data (default 5 GB, as transformers).
   public var maxShardBytes: Int
+  /// The memory the run may use (nil: `MemoryBudget.defaultBytes()`, the machine's available
+  /// memory minus a margin). A run whose `MemoryEstimate` exceeds it is refused before any work.
+  public var maxMemory: Int?
 
   public init(
     model: URL, plan: ModelPruningPlan, calibration: CalibrationSource, output: URL, report: URL? = nil,
     resume: Bool = false, evaluation: EvaluationProtocol? = nil, corpus: URL? = nil, dtype: OutputDType = .auto,
-    maxShardBytes: Int = SafetensorsShardLayout.defaultMaxShardBytes
+    maxShardBytes: Int = SafetensorsShardLayout.defaultMaxShardBytes, maxMemory: Int? = nil
   ) {
     self.model = model
     self.plan = plan
@@ -60,6 +63,7 @@ public struct ModelJob: Sendable {
     self.corpus = corpus
     self.dtype = dtype
     self.maxShardBytes = maxShardBytes
+    self.maxMemory = maxMemory
   }
 
   /// How the output is stored: `dtype` resolved against the source — for `auto`, the type a
@@ -273,8 +277,13 @@ public struct ModelJob: Sendable {
     var roundedPlan = plan
     roundedPlan.outputDType = storage.dtype
     // Each block is dropped once the store holds it: the pruner keeps one block at a time.
-    let pruner = ModelPruner(plan: roundedPlan, calibration: calibrationSet, releasesBlocks: true)
+    var pruner = ModelPruner(plan: roundedPlan, calibration: calibrationSet, releasesBlocks: true)
     let blocks = try wrap { () throws(ModelPruningError) in try pruner.blockList(for: lm) }
+    // The memory budget, before any block is read or anything is written.
+    if !finishing {
+      pruner.evaluation = try evaluationWindows(tokenizer: loaded.tokenizer, corpus: corpusValue)
+      try checkMemory(pruner.estimate(for: lm))
+    }
     // The output's shards are the checkpoint: no block is stored twice.
     if !finishing { try checkSpace(lm, blocks: [], dtype: storage.dtype) }
     _ = blocks
@@ -348,6 +357,28 @@ public struct ModelJob: Sendable {
     progress(.written(final))
     store.remove()
     return report
+  }
+
+  /// The windows the evaluation after pruning runs on (nil without one), for the estimate: the
+  /// protocol's count, or every complete window of its text (tokenized here to count them).
+  func evaluationWindows(tokenizer: BPETokenizer, corpus: Corpus?) throws(ModelJobError) -> (
+    windows: Int, sequenceLength: Int
+  )? {
+    guard let evaluation, let corpus else { return nil }
+    let spec = evaluation.evaluation
+    if let windows = spec.windows { return (windows, spec.sequenceLength) }
+    do {
+      let tokens = Perplexity.tokenize(try spec.text(in: corpus), with: tokenizer)
+      return (tokens.count / spec.sequenceLength, spec.sequenceLength)
+    } catch { throw .corpus(error) }
+  }
+
+  /// Refuses a run whose estimate exceeds `maxMemory` (or the default budget), before any work.
+  func checkMemory(_ estimate: MemoryEstimate) throws(ModelJobError) {
+    guard let budget = maxMemory ?? MemoryBudget.defaultBytes() else { return }
+    if estimate.totalBytes > budget {
+      throw .memory(estimate: estimate, budget: budget, given: maxMemory != nil)
+    }
   }
 
   /// The perplexity of the output folder `folder` as written (nil without an evaluation protocol),
@@ -590,6 +621,36 @@ public func peakResidentBytes() -> Int {
   #endif
 }
 
+/// The memory a run may use when `--max-memory` is not given: what the machine has available
+/// (Linux: `MemAvailable` of /proc/meminfo, which counts the page cache the kernel can drop;
+/// Darwin: the physical memory) minus `marginFraction` of it.
+public enum MemoryBudget {
+  /// The share of the available memory kept free: the estimate is within 25% of the measured peak
+  /// (Docs/pipeline.md#memory), so a run estimated at 80% of the available memory peaks at most at
+  /// 100% of it; the other processes of the machine get what the run leaves.
+  public static let marginFraction = 0.2
+
+  /// The machine's available memory in bytes (nil when it cannot be read).
+  public static func availableBytes() -> Int? {
+    #if os(Linux)
+      guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+      for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+        let fields = line.split(separator: " ")
+        guard fields.count >= 2, let kilobytes = Int(fields[1]) else { return nil }
+        return kilobytes * 1024
+      }
+      return nil
+    #else
+      return Int(ProcessInfo.processInfo.physicalMemory)
+    #endif
+  }
+
+  /// The default budget: the available memory minus the margin (nil when it cannot be read: no limit).
+  public static func defaultBytes() -> Int? {
+    availableBytes().map { Int(Double($0) * (1 - marginFraction)) }
+  }
+}
+
 /// Why a `ModelJob` failed. `isUsageError` separates mistakes in the request (exit code 2) from
 /// failures while running (1).
 public enum ModelJobError: PruneKitError {
@@ -605,10 +666,13 @@ public enum ModelJobError: PruneKitError {
   case evaluation(protocolName: String, PerplexityError)
   /// The output's file system has less room than the run needs (checked before any work).
   case noSpace(folder: String, needed: Int, available: Int, detail: String)
+  /// The memory estimate exceeds the budget (`--max-memory` if `given`, else the default; checked
+  /// before any work).
+  case memory(estimate: MemoryEstimate, budget: Int, given: Bool)
 
   public var isUsageError: Bool {
     switch self {
-    case .usage: return true
+    case .usage, .memory: return true
     case .pruning(.invalidPlan), .pruning(.calibrationTooShort), .pruning(.resumeConflict): return true
     default: return false
     }
@@ -626,6 +690,12 @@ public enum ModelJobError: PruneKitError {
     case .noSpace(let folder, let needed, let available, let detail):
       return "not enough free space in \(folder): the run writes about \(OutputSafety.size(needed)) (\(detail)),"
         + " \(OutputSafety.size(available)) are free"
+    case .memory(let estimate, let budget, let given):
+      return "the run needs about \(OutputSafety.size(estimate.totalBytes)) of memory (estimate), more than "
+        + (given
+          ? "--max-memory \(OutputSafety.size(budget))"
+          : "the budget of \(OutputSafety.size(budget)) (the machine's available memory less a"
+            + " \(Int(MemoryBudget.marginFraction * 100))% margin)")
     }
   }
 
@@ -640,6 +710,9 @@ public enum ModelJobError: PruneKitError {
       return OutputSafety.writeHint(reason: OutputSafety.plain(reason), retry: retry)
     case .evaluation(_, let e): return e.hint ?? "give --no-eval to skip the evaluation."
     case .noSpace: return "free space on that disk or choose another output folder; nothing was written."
+    case .memory:
+      return "use fewer --nsamples or a shorter --seqlen, or give a larger --max-memory (activations are not spilled"
+        + " to disk yet); nothing was read or written."
     }
   }
 }

@@ -111,44 +111,90 @@ public struct ModelPruningPlan: Sendable {
   }
 }
 
-/// The memory a run needs, estimated before it starts.
+/// The memory a streaming run needs, estimated before it starts, in bytes, term by term. One block
+/// is in memory at a time (`ModelPruner.releasesBlocks`), so the peak is that of the largest of
+/// three phases, each on top of `baseBytes`:
+///
+///     embedding phase:  embeddingBytes + hiddenBytes
+///     pruning phase:    blockWeightBytes + hiddenBytes + blockBytes + gramBytes + solverBytes
+///     evaluation phase: evaluationBytes
+///     total = baseBytes + max(embedding, pruning, evaluation)
+///
+/// `ModelPruner.estimate(for:)` is the one place the terms are computed; Docs/pipeline.md#memory
+/// compares the total with measured peaks.
 public struct MemoryEstimate: Sendable, Codable, Equatable {
-  /// The model's weights in Float (plus the pruned copies of the block in flight).
-  public var modelBytes: Int
+  /// The process before any tensor: runtime, tokenizer, calibration and evaluation text, shard
+  /// headers (`ModelPruner.baseBytes`).
+  public var baseBytes: Int
+  /// One block's weights in Float, dense and pruned copy, times the jobs pruned at once.
+  public var blockWeightBytes: Int
+  /// The embedding or the head, whichever is larger, in Float plus the stored bytes it is decoded
+  /// from: what is held while the calibration tokens are embedded.
+  public var embeddingBytes: Int
   /// Calibration activations: the hidden states kept between blocks.
   public var hiddenBytes: Int
-  /// One block's internal activations for one chunk, times the jobs.
+  /// One block's internal activations for one chunk, times the jobs (plus the dense layer inputs
+  /// kept between the dense pass and the pruning under `corrected`, and SparseLLM's variables).
   public var blockBytes: Int
-  /// The Grams of one block in Double (three per group under `corrected`), times the jobs.
+  /// The Grams of one block in Float (three per group under `corrected`), times the jobs.
   public var gramBytes: Int
-  /// The sum.
-  public var totalBytes: Int { modelBytes + hiddenBytes + blockBytes + gramBytes }
+  /// The layer method's work space for the largest layer, times the jobs.
+  public var solverBytes: Int
+  /// The evaluation after pruning (0 without one): the evaluation windows' hidden states, and the
+  /// larger of one block with its internals over one window, or the head with one chunk of logits.
+  public var evaluationBytes: Int
 
-  public init(modelBytes: Int, hiddenBytes: Int, blockBytes: Int, gramBytes: Int) {
-    self.modelBytes = modelBytes
+  /// The pruning phase, without `baseBytes`.
+  public var pruningBytes: Int { blockWeightBytes + hiddenBytes + blockBytes + gramBytes + solverBytes }
+  /// The estimated peak: the base plus the largest phase.
+  public var totalBytes: Int { baseBytes + max(embeddingBytes + hiddenBytes, pruningBytes, evaluationBytes) }
+
+  public init(
+    baseBytes: Int = 0, blockWeightBytes: Int, embeddingBytes: Int = 0, hiddenBytes: Int, blockBytes: Int,
+    gramBytes: Int, solverBytes: Int = 0, evaluationBytes: Int = 0
+  ) {
+    self.baseBytes = baseBytes
+    self.blockWeightBytes = blockWeightBytes
+    self.embeddingBytes = embeddingBytes
     self.hiddenBytes = hiddenBytes
     self.blockBytes = blockBytes
     self.gramBytes = gramBytes
+    self.solverBytes = solverBytes
+    self.evaluationBytes = evaluationBytes
   }
 
-  private enum CodingKeys: String, CodingKey { case modelBytes, hiddenBytes, blockBytes, gramBytes, totalBytes }
+  private enum CodingKeys: String, CodingKey {
+    case baseBytes, blockWeightBytes, embeddingBytes, hiddenBytes, blockBytes, gramBytes, solverBytes
+    case evaluationBytes, totalBytes
+  }
 
-  /// The four terms and their sum (`total_bytes`, for the reader; computed again when read).
+  /// The terms and their total (`total_bytes`, for the reader; computed again when read).
   public func encode(to encoder: any Encoder) throws {
     var c = encoder.container(keyedBy: CodingKeys.self)
-    try c.encode(modelBytes, forKey: .modelBytes)
+    try c.encode(baseBytes, forKey: .baseBytes)
+    try c.encode(blockWeightBytes, forKey: .blockWeightBytes)
+    try c.encode(embeddingBytes, forKey: .embeddingBytes)
     try c.encode(hiddenBytes, forKey: .hiddenBytes)
     try c.encode(blockBytes, forKey: .blockBytes)
     try c.encode(gramBytes, forKey: .gramBytes)
+    try c.encode(solverBytes, forKey: .solverBytes)
+    try c.encode(evaluationBytes, forKey: .evaluationBytes)
     try c.encode(totalBytes, forKey: .totalBytes)
   }
 
+  /// Reads the terms back; a report written before the streaming estimate (terms `model_bytes`,
+  /// `hidden_bytes`, `block_bytes`, `gram_bytes`) reads with the terms it lacks as 0.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
-    modelBytes = try c.decode(Int.self, forKey: .modelBytes)
-    hiddenBytes = try c.decode(Int.self, forKey: .hiddenBytes)
-    blockBytes = try c.decode(Int.self, forKey: .blockBytes)
-    gramBytes = try c.decode(Int.self, forKey: .gramBytes)
+    func term(_ key: CodingKeys) throws -> Int { try c.decodeIfPresent(Int.self, forKey: key) ?? 0 }
+    baseBytes = try term(.baseBytes)
+    blockWeightBytes = try term(.blockWeightBytes)
+    embeddingBytes = try term(.embeddingBytes)
+    hiddenBytes = try term(.hiddenBytes)
+    blockBytes = try term(.blockBytes)
+    gramBytes = try term(.gramBytes)
+    solverBytes = try term(.solverBytes)
+    evaluationBytes = try term(.evaluationBytes)
   }
 }
 
@@ -425,43 +471,111 @@ public struct ModelPruner: Sendable {
     return Array(range)
   }
 
-  /// The memory estimate for `model`: weights + hidden states + one block's activations and Grams
-  /// per job.
+  /// The process's memory before any tensor: the runtime, the tokenizer (SmolLM2's 49k tokens and
+  /// merges), the texts and the shard headers. Measured on SmolLM2 (about 60 MiB after loading);
+  /// rounded up.
+  public static let baseBytes = 64 << 20
+
+  /// Bytes per weight of the stored form a tensor is decoded from, held beside its Float copy while
+  /// it is read: 2 (BF16/F16) bounds every source but F32 safetensors, and quantised GGUF blocks
+  /// need less.
+  static let storedBytesPerWeight = 2
+
+  /// The evaluation after pruning, if any: its windows and their length (`estimate` counts it).
+  public var evaluation: (windows: Int, sequenceLength: Int)? = nil
+
+  /// The memory estimate of a streaming run on `model` (`MemoryEstimate` names the phases). With
+  /// m × n the largest linear layer, d the hidden size, f the FFN size, t the calibration tokens,
+  /// c the tokens of one chunk, J the jobs pruned at once (1 but under `corrected`):
+  ///
+  ///     blockWeight = J · 2 · 4 · (weights of the largest block)           dense + pruned copy
+  ///     embedding   = V · d · (4 + 2)                                      Float + stored form
+  ///     hidden      = (2, or 1 + J under corrected) · 4 · t · d
+  ///     block       = J · 4 · c · (6d + 2f)                                normed input, q, k, v,
+  ///                   (+ J · min(captures, captureBudget/J) under corrected) attention out, residual, two FFN
+  ///     grams       = J · (1, or 3 under corrected) · 4 · Σ_groups width²
+  ///     solver      = J · (the method's work space on m × n, `solverBytes`)
+  ///     evaluation  = 4 · T · d + max(4 · (block weights) + 4 · L · (7d + 2f), V · d · (4 + 2) + 2 · 4 · 256 · V)
+  ///
+  /// (T, L: the evaluation's tokens and window length; 256 rows of logits at once, `headRows`.)
   public func estimate(for model: TransformerLM) -> MemoryEstimate {
     let c = model.config
     let t = calibration.tokens.count
     let chunk = min(t, plan.chunkWindows * calibration.sequenceLength)
     let jobs = plan.schedule == .corrected ? plan.jobs : 1
-    let largestBlock =
-      (0..<model.blockCount).map { b in
-        model.linearLayerNames(block: b).reduce(0) { s, n in
-          s + ((try? model.linearShape(n)).map { $0[0] * $0[1] } ?? 0)
-        }
-      }.max() ?? 0
+    let float = MemoryLayout<Float>.size
+    let shapes = (0..<model.blockCount).map { b in
+      model.linearLayerNames(block: b).compactMap { try? model.linearShape($0) }
+    }
+    let largestBlock = shapes.map { $0.reduce(0) { $0 + $1[0] * $1[1] } }.max() ?? 0
+    let largestLayer = shapes.flatMap { $0 }.max { $0[0] * $0[1] < $1[0] * $1[1] } ?? [0, 0]
+    let widestInput = shapes.flatMap { $0 }.map { $0[1] }.max() ?? 0
     // Block internals per token: the normed input, q, k, v, the attention output and the residual
-    // (Float, hidden wide), two FFN-wide activations (Float), and the Double copy of the widest
-    // layer input while its Gram is accumulated (two under `corrected`: X and X*).
-    let doubles = plan.schedule == .corrected ? 2 : 1
-    let perToken = (6 * c.hiddenSize + 2 * c.intermediateSize) * 4 + doubles * max(c.hiddenSize, c.intermediateSize) * 8
-    let widest = max(c.hiddenSize, c.intermediateSize)
-    let gramsPerGroup = plan.schedule == .corrected ? 3 : 1
-    let hiddenStates = plan.schedule == .corrected ? 1 + jobs : 2
+    // (hidden wide), and two FFN-wide activations.
+    let perToken = (6 * c.hiddenSize + 2 * c.intermediateSize) * float
+    var blockBytes = jobs * chunk * perToken
+    if plan.schedule == .corrected {
+      let widths =
+        model.blockCount > 0
+        ? model.linearGroups(block: 0).compactMap { try? model.linearShape($0[0])[1] }.reduce(0, +) : 0
+      let captures = t * widths * float
+      if captures <= Self.captureBudget / plan.jobs { blockBytes += jobs * captures }
+    }
     // SparseLLM keeps, over all calibration tokens, the FFN's input X and target Y (hidden wide)
     // and its auxiliary variables z, p (and s for SwiGLU; intermediate wide), plus chunk-sized
     // temporaries and its Grams (G_p and the p-step's inverse, intermediate², Double).
-    var sparseLLMBytes = 0
     if plan.schedule == .sparsellm {
       let variables = c.architecture == .llama ? 3 : 2
-      sparseLLMBytes =
-        t * (2 * c.hiddenSize + variables * c.intermediateSize) * 4
-        + min(t, plan.options.sparseLLM.chunkRows) * 4 * c.intermediateSize * 4
+      blockBytes +=
+        t * (2 * c.hiddenSize + variables * c.intermediateSize) * float
+        + min(t, plan.options.sparseLLM.chunkRows) * 4 * c.intermediateSize * float
         + 3 * c.intermediateSize * c.intermediateSize * 8
     }
+    let gramsPerGroup = plan.schedule == .corrected ? 3 : 1
+    let groupWidths =
+      model.blockCount > 0 ? model.linearGroups(block: 0).compactMap { try? model.linearShape($0[0])[1] } : []
+    let hiddenStates = plan.schedule == .corrected ? 1 + jobs : 2
+    let headOrEmbedding = c.vocabSize * c.wordEmbedDim * (float + Self.storedBytesPerWeight)
+    var evaluationBytes = 0
+    if let evaluation {
+      let tokens = evaluation.windows * evaluation.sequenceLength
+      let blockPhase =
+        largestBlock * float + evaluation.sequenceLength * (perToken + c.hiddenSize * float)
+      let headPhase = headOrEmbedding + 2 * TransformerLM.headRows * c.vocabSize * float
+      evaluationBytes = tokens * c.hiddenSize * float + max(blockPhase, headPhase)
+    }
     return MemoryEstimate(
-      modelBytes: model.parameterCount * 4 + largestBlock * 4 * 2 * jobs,
-      hiddenBytes: hiddenStates * t * c.hiddenSize * 4,
-      blockBytes: jobs * chunk * perToken + sparseLLMBytes,
-      gramBytes: jobs * (gramsPerGroup * widest * widest + 3 * c.hiddenSize * c.hiddenSize) * 8)
+      baseBytes: Self.baseBytes,
+      blockWeightBytes: jobs * 2 * largestBlock * float,
+      embeddingBytes: headOrEmbedding,
+      hiddenBytes: hiddenStates * t * c.hiddenSize * float,
+      blockBytes: blockBytes,
+      gramBytes: jobs * gramsPerGroup * groupWidths.reduce(0) { $0 + $1 * $1 } * MemoryLayout<GramScalar>.size,
+      solverBytes: jobs
+        * Self.solverBytes(plan.method, rows: largestLayer[0], columns: largestLayer[1], widestInput: widestInput),
+      evaluationBytes: evaluationBytes)
+  }
+
+  /// The work space of `method` on a layer of `rows` × `columns` (the largest of the block;
+  /// `widestInput` its widest input, for the n × n matrices), read from the solvers
+  /// (Sources/PruneSolvers):
+  ///   - SparseGPT (and APT, the same OBS setup, `OBSSetup`): W in Double and the result in Float;
+  ///     H (the damped Gram in Double), its Cholesky factor, H⁻¹ and the factor of H⁻¹ (transposed
+  ///     into U): four n × n Doubles alive at once while U is formed;
+  ///   - Wanda: the scores (Double) and the mask;
+  ///   - FISTA: C = W·K, Z, Y, Y·G, the warm start and the candidate in Float, and the λ
+  ///     quantile's scored indices (16 bytes each);
+  ///   - ADMM: W, Z, U, B and the result in Float, and the factored system (n × n Float, twice);
+  ///   - the others (magnitude, refit, SparseLLM's attention): W in Double and the result.
+  static func solverBytes(_ method: PruningMethod, rows m: Int, columns n: Int, widestInput w: Int) -> Int {
+    let mn = m * n
+    switch method {
+    case .sparsegpt, .apt: return mn * (8 + 4) + 4 * w * w * 8
+    case .wanda: return mn * (8 + 1)
+    case .fista: return mn * (6 * 4 + 16)
+    case .admm: return mn * 5 * 4 + 2 * w * w * 4
+    default: return mn * (8 + 4)
+    }
   }
 
   /// Prunes `model` in place. Blocks found in `store` are installed instead of pruned; every block

@@ -23,6 +23,7 @@ extension Command {
         .oneOf([[.required(ModelOptions.eval)], [.required(ModelOptions.noEval)]], required: false),
         .optional(SharedOptions.threads), .optional(ModelOptions.corpus), .optional(SharedOptions.quiet),
         .optional(ModelOptions.json), .optional(ModelOptions.dtype), .optional(ModelOptions.shardSize),
+        .optional(ModelOptions.maxMemory),
         .text("[method options]"),
       ])
     ],
@@ -38,6 +39,7 @@ extension Command {
         ModelOptions.schedule, ModelOptions.blocks, ModelOptions.jobs, ModelOptions.eval, ModelOptions.noEval,
         SharedOptions.threads,
         ModelOptions.corpus, SharedOptions.quiet, ModelOptions.json, ModelOptions.dtype, ModelOptions.shardSize,
+        ModelOptions.maxMemory,
       ]),
       OptionSection(
         """
@@ -133,6 +135,10 @@ enum ModelOptions {
     help: "the output's float type: auto keeps a Hugging Face folder's (BF16 stays BF16) and writes F32 for a GGUF;"
       + " bf16 and f16 round to nearest even (exact zeros stay exact, beyond the range is ±Inf). Pruned weights are"
       + " rounded before the next block is calibrated")
+  static let maxMemory = Option.size(
+    "max-memory", defaultText: "the available memory less 20%",
+    help: "refuse, before any work, a run whose memory estimate (printed at the start) is larger (e.g. 4GiB,"
+      + " 500MB); activations are not spilled to disk")
   static let shardSize = Option.size(
     "shard-size", default: SafetensorsShardLayout.defaultMaxShardBytes, defaultText: "5GB",
     help: "the largest safetensors shard of the output, as transformers' max_shard_size (e.g. 5GB, 500MB, 2GiB);"
@@ -218,7 +224,7 @@ func runModel(_ args: Arguments) throws {
     model: args.value(ModelOptions.model), plan: plan, calibration: calibration, output: args.value(ModelOptions.out),
     report: args[ModelOptions.report], resume: args[ModelOptions.resume], evaluation: evaluation,
     corpus: args[ModelOptions.corpus], dtype: args.value(ModelOptions.dtype),
-    maxShardBytes: args.value(ModelOptions.shardSize))
+    maxShardBytes: args.value(ModelOptions.shardSize), maxMemory: args[ModelOptions.maxMemory])
   let printer = ProgressPrinter(quiet: args[SharedOptions.quiet], prefix: "model")
   let faults = FaultInjection()
   let json = args[ModelOptions.json]
@@ -325,10 +331,12 @@ final class ProgressPrinter: @unchecked Sendable {
       let range = blocks.count > 0 ? "\(blocks.first!)-\(blocks.last!)" : "none"
       line(
         String(
-          format: "pruning blocks %@ (%ld); memory estimate %@ (model %@, activations %@, one block %@, Grams %@)",
-          range,
-          blocks.count, bytes(estimate.totalBytes), bytes(estimate.modelBytes), bytes(estimate.hiddenBytes),
-          bytes(estimate.blockBytes), bytes(estimate.gramBytes)))
+          format:
+            "pruning blocks %@ (%ld); memory estimate %@ (base %@, block weights %@, embedding %@, activations %@,"
+            + " one chunk %@, Grams %@, solver %@, evaluation %@)",
+          range, blocks.count, bytes(estimate.totalBytes), bytes(estimate.baseBytes), bytes(estimate.blockWeightBytes),
+          bytes(estimate.embeddingBytes), bytes(estimate.hiddenBytes), bytes(estimate.blockBytes),
+          bytes(estimate.gramBytes), bytes(estimate.solverBytes), bytes(estimate.evaluationBytes)))
     case .resumed(let blocks):
       line("resumed: block \(blocks.map(String.init).joined(separator: ", ")) taken from the checkpoint")
     case .layer(let r, let elapsed):

@@ -48,6 +48,33 @@ import Testing
     ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
   }
 
+  /// A run whose memory estimate exceeds `maxMemory` is refused before any work: a usage error
+  /// (exit 2) carrying the estimate, with neither the output nor its checkpoint folder created.
+  @Test func aRunOverTheMemoryBudgetIsRefusedBeforeAnyWork() throws {
+    let folder = TemporaryFolder("fault-memory")
+    defer { folder.remove() }
+    let w = try Self.workspace(folder)
+    let out = folder.file("out")
+    var job = Self.job(w, output: out)
+    job.maxMemory = 1_000_000
+    var started = false
+    do {
+      _ = try job.run { event in if case .pruning = event { started = true } }
+      Issue.record("a run over --max-memory 1MB was not refused")
+    } catch {
+      guard case .memory(let estimate, let budget, let given) = error else {
+        Issue.record("unexpected error \(error)")
+        return
+      }
+      #expect(estimate.totalBytes > budget && budget == 1_000_000 && given)
+      #expect(error.isUsageError, "exit 2")
+      #expect(error.message.contains("--max-memory"))
+      #expect(error.hint?.contains("--nsamples") == true)
+    }
+    #expect(!started, "no block was pruned")
+    #expect(Self.names(folder.url) == ["calib.txt", "model"], "no output, no checkpoint")
+  }
+
   @Test func syntheticModelFolderLoadsWithItsByteTokenizer() throws {
     let folder = TemporaryFolder("fault-synthetic")
     defer { folder.remove() }

@@ -237,15 +237,41 @@ import Testing
     #expect(summary.layers.map(\.report.relativeError) == full.layers.map(\.report.relativeError))
   }
 
-  @Test func memoryEstimateCoversTheModelAndGrowsWithJobs() throws {
+  /// The streaming estimate's terms on llama-tiny (d = 64, f = 160, 2 blocks, vocabulary 256, tied
+  /// head), computed here by hand from the layer shapes: q, o 64 × 64; k, v 32 × 64; gate, up
+  /// 160 × 64; down 64 × 160: 43008 weights a block, the largest layer 10240 weights, the widest
+  /// input 160. Calibration: 8 windows of 32 tokens (t = 256, one chunk of 256).
+  @Test func memoryEstimateTermsMatchTheHandComputedOnes() throws {
     let model = try Self.load("llama-tiny")
     let cal = Self.calibration(vocab: model.config.vocabSize)
-    let one = ModelPruner(plan: ModelPruningPlan(method: .fista, pattern: .nOfM(n: 2, m: 4)), calibration: cal)
-      .estimate(for: model)
-    let two = ModelPruner(plan: ModelPruningPlan(method: .fista, pattern: .nOfM(n: 2, m: 4), jobs: 2), calibration: cal)
-      .estimate(for: model)
-    #expect(one.modelBytes >= model.parameterCount * 4)
-    #expect(two.blockBytes == 2 * one.blockBytes)
-    #expect(two.totalBytes > one.totalBytes)
+    var pruner = ModelPruner(plan: ModelPruningPlan(method: .sparsegpt, pattern: .unstructured(0.5)), calibration: cal)
+    pruner.evaluation = (windows: 2, sequenceLength: 32)
+    let e = pruner.estimate(for: model)
+    #expect(e.baseBytes == ModelPruner.baseBytes)
+    #expect(e.blockWeightBytes == 2 * 43008 * 4, "dense and pruned copy of one block")
+    #expect(e.embeddingBytes == 256 * 64 * (4 + 2), "Float and the stored form")
+    #expect(e.hiddenBytes == 2 * 256 * 64 * 4, "input and output hidden states")
+    #expect(e.blockBytes == 256 * (6 * 64 + 2 * 160) * 4, "one chunk of 256 tokens")
+    #expect(e.gramBytes == (3 * 64 * 64 + 160 * 160) * 4, "[q,k,v] [o] [gate,up] share 64-wide inputs, down 160")
+    #expect(e.solverBytes == 10240 * 12 + 4 * 160 * 160 * 8, "W in Double, result in Float; H, its factor, H⁻¹, U")
+    let evalBlock = 43008 * 4 + 32 * ((6 * 64 + 2 * 160) * 4 + 64 * 4)
+    let evalHead = 256 * 64 * 6 + 2 * 256 * 256 * 4
+    #expect(e.evaluationBytes == 64 * 64 * 4 + max(evalBlock, evalHead), "the head phase is larger here")
+    #expect(e.pruningBytes == 2 * 43008 * 4 + 2 * 256 * 64 * 4 + 256 * 704 * 4 + 37888 * 4 + 10240 * 12 + 819200)
+    #expect(e.totalBytes == ModelPruner.baseBytes + e.pruningBytes, "the pruning phase is the largest")
+
+    // Corrected, two jobs (FISTA): the block terms double, one more hidden state per job, three
+    // Grams per group, and the dense layer inputs kept for pruning (256 tokens × 352 widths).
+    var two = ModelPruner(
+      plan: ModelPruningPlan(method: .fista, pattern: .nOfM(n: 2, m: 4), jobs: 2), calibration: cal)
+    two.evaluation = nil
+    let c = two.estimate(for: model)
+    #expect(c.blockWeightBytes == 2 * 2 * 43008 * 4)
+    #expect(c.hiddenBytes == 3 * 256 * 64 * 4)
+    #expect(c.blockBytes == 2 * 256 * 704 * 4 + 2 * 256 * (3 * 64 + 160) * 4)
+    #expect(c.gramBytes == 2 * 3 * 37888 * 4)
+    #expect(c.solverBytes == 2 * 10240 * (6 * 4 + 16))
+    #expect(c.evaluationBytes == 0, "no evaluation")
   }
+
 }

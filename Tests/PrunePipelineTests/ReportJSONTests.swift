@@ -25,7 +25,7 @@ import Testing
     let summary = ModelPruningSummary(
       layers: [layer(0, nil), layer(1, 1e-6)], blocks: [0, 1], resumedBlocks: [1], schedule: .sequential,
       prunableParameters: 64, zeroParameters: 32, totalParameters: 256, seconds: 1.5,
-      estimate: MemoryEstimate(modelBytes: 1000, hiddenBytes: 100, blockBytes: 10, gramBytes: 1))
+      estimate: MemoryEstimate(blockWeightBytes: 1000, hiddenBytes: 100, blockBytes: 10, gramBytes: 1))
     return ModelReport(
       model: "models/m.gguf", output: "out", method: "sparsegpt", pattern: "0.5", options: ["damping": "0.010"],
       calibration: .init(source: "calib.txt", tokens: 128, windows: 4, sequenceLength: 32, sha256: "ab12"),
