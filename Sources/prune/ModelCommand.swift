@@ -136,9 +136,9 @@ enum ModelOptions {
       + " bf16 and f16 round to nearest even (exact zeros stay exact, beyond the range is ±Inf). Pruned weights are"
       + " rounded before the next block is calibrated")
   static let maxMemory = Option.size(
-    "max-memory", defaultText: "the available memory less 20%",
-    help: "refuse, before any work, a run whose memory estimate (printed at the start) is larger (e.g. 4GiB,"
-      + " 500MB); activations are not spilled to disk")
+    "max-memory", defaultText: "available memory less 20%",
+    help: "refuse, before any work, a run whose memory estimate is larger (e.g. 4GiB);"
+      + " activations are not spilled to disk yet")
   static let shardSize = Option.size(
     "shard-size", default: SafetensorsShardLayout.defaultMaxShardBytes, defaultText: "5GB",
     help: "the largest safetensors shard of the output, as transformers' max_shard_size (e.g. 5GB, 500MB, 2GiB);"
