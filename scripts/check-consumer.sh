@@ -6,7 +6,7 @@
 #   scripts/check-consumer.sh
 #
 # Steps, all in a temporary folder that is removed at the end (nothing is written in the repository):
-#   1. the version: PruneKitVersion.current in Sources/PruneOracle/Verify.swift, the one place it
+#   1. the version: PruneKitVersion.current in Sources/PruneFormats/JSON.swift, the one place it
 #      is written
 #   2. a clone of the repository's HEAD (committed work only; uncommitted changes are not in it)
 #      whose only tag is that version
@@ -33,8 +33,8 @@ die() {
 }
 
 version_line='s/^ *public static let current = "\([0-9]*\.[0-9]*\.[0-9]*\)"$/\1/p'
-version="$(sed -n "$version_line" Sources/PruneOracle/Verify.swift)"
-[ -n "$version" ] || die "no 'public static let current = \"X.Y.Z\"' in Sources/PruneOracle/Verify.swift"
+version="$(sed -n "$version_line" Sources/PruneFormats/JSON.swift)"
+[ -n "$version" ] || die "no 'public static let current = \"X.Y.Z\"' in Sources/PruneFormats/JSON.swift"
 git rev-parse --is-inside-work-tree >/dev/null 2>&1 || die "$repo is not a git work tree (it clones HEAD)"
 if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
   echo "check-consumer: note: only HEAD $(git rev-parse --short HEAD) is checked, not uncommitted changes" >&2
