@@ -413,6 +413,18 @@ bad 1 "no such file" "sweep of a missing model" -- "$BIN" sweep --model "$WORK/n
 bad 2 "more than --max-memory" "model over --max-memory" -- "$BIN" model --model "$WORK/tiny" --method wanda \
   --sparsity 0.5 --protocol austen-quick --no-eval --max-memory 1MB --out "$WORK/over-budget" --quiet
 [ -e "$WORK/over-budget" ] || [ -e "$WORK/over-budget.checkpoint" ] && fail "a refused run left a folder"
+# --spill always: the summary says where the activations went, the folder is gone, the bytes are the
+# in-memory run's; --spill never over the budget names --spill in its hint.
+SMALL=(model --model "$WORK/tiny" --method sparsegpt --sparsity 0.5 --calib Fixtures/janeausten/emma.txt --nsamples 4
+  --seqlen 64 --no-eval --quiet)
+ok "model --spill never" -- "$BIN" "${SMALL[@]}" --spill never --out "$WORK/spill-never"
+ok "model --spill always" -- "$BIN" "${SMALL[@]}" --spill always --out "$WORK/spill-always"
+grep -qF "activations spilled to $WORK/spill-always.spill" "$WORK/stdout" || fail "--spill always: the summary lacks the folder"
+grep -q "time by phase: read .*spill .*evaluate" "$WORK/stdout" || fail "--spill always: no time by phase"
+[ -e "$WORK/spill-always.spill" ] && fail "--spill always left its spill folder"
+cmp -s "$WORK/spill-never/model.safetensors" "$WORK/spill-always/model.safetensors" ||
+  fail "--spill always changed the output"
+bad 2 "--spill" "model --spill bogus" -- "$BIN" "${SMALL[@]}" --spill bogus --out "$WORK/spill-bogus"
 mkdir -p "$WORK/sweep-bad" && printf '{"entries": [' >"$WORK/sweep-bad/sweep.json"
 bad 2 "sweep.json is not a PruneKit sweep table (not valid JSON)" "sweep over an unreadable sweep.json" -- \
   "$BIN" sweep --model "$WORK/tiny" --methods magnitude --sparsities 0.5 --out "$WORK/sweep-bad" --quiet

@@ -81,7 +81,9 @@ final class SpillFile: @unchecked Sendable {
     self.owner = owner
     unlink(path)  // a file of an earlier run of this process under the same name
     fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
-    if fd < 0 { throw .spill(folder: owner.folder.path, reason: "cannot create \(path): \(String(cString: strerror(errno)))") }
+    if fd < 0 {
+      throw .spill(folder: owner.folder.path, reason: "cannot create \(path): \(String(cString: strerror(errno)))")
+    }
   }
 
   deinit {
@@ -100,7 +102,8 @@ final class SpillFile: @unchecked Sendable {
 
   /// Writes `m` as rows `first ..< first + m.rows`.
   func write(_ m: Matrix<Float>, at first: Int) throws(ModelPruningError) {
-    precondition(m.columns == columns && first + m.rows <= rows, "SpillFile.write: \(m.shapeDescription) at row \(first)")
+    precondition(
+      m.columns == columns && first + m.rows <= rows, "SpillFile.write: \(m.shapeDescription) at row \(first)")
     let start = ContinuousClock.now
     defer { account(start) }
     let failure: Int32 = m.withUnsafeBufferPointer { p in
@@ -134,7 +137,8 @@ final class SpillFile: @unchecked Sendable {
       preadFully(fd, into: UnsafeMutableRawPointer(p.baseAddress!), count: count, at: r.lowerBound * columns * 4)
     }
     if failure != 0 || done < count {
-      let reason = failure != 0 ? String(cString: strerror(failure)) : "the file ends at byte \(r.lowerBound * columns * 4 + done)"
+      let reason =
+        failure != 0 ? String(cString: strerror(failure)) : "the file ends at byte \(r.lowerBound * columns * 4 + done)"
       throw .spill(folder: owner.folder.path, reason: "cannot read \(path): \(reason)")
     }
     return m

@@ -414,9 +414,9 @@ public enum ModelPruningError: PruneKitError, Equatable {
     case .layer(_, _, let failure): return failure.hint ?? "check the model's weights and the calibration text."
     case .forward(let e): return e.hint
     case .spill(let folder, _):
-      return "free space on the disk of \(folder) (the activations need about twice the calibration tokens × hidden"
-        + " size × 4 bytes), or give a larger --max-memory with --spill never; the pruned blocks stay in the checkpoint"
-        + " and --resume continues."
+      return "free space on the disk of \(folder) (the activations need about twice the calibration tokens"
+        + " × hidden size × 4 bytes), or give a larger --max-memory with --spill never; the pruned blocks stay in"
+        + " the checkpoint and --resume continues."
     }
   }
 }

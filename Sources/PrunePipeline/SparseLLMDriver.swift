@@ -83,7 +83,8 @@ func pruneBlockSparseLLM(
   let width = model.config.hiddenSize
   var x = Matrix<Float>(rows: input.tokens, columns: width)
   for r in input.chunks {
-    let part = pruned.groupInput(block: block, group: 2, hidden: try input.rows(r), sequenceLength: input.sequenceLength)
+    let part = pruned.groupInput(
+      block: block, group: 2, hidden: try input.rows(r), sequenceLength: input.sequenceLength)
     x.withUnsafeMutableBufferPointer { px in
       part.withUnsafeBufferPointer { pp in
         (px.baseAddress! + r.lowerBound * width).update(from: pp.baseAddress!, count: pp.count)

@@ -37,7 +37,8 @@ import Testing
     let spill = try ActivationSpill.create(folder.file("acts"))
     pruner.spill = spill
     let summary = try pruner.run(&spilled)
-    #expect(try ModelPrunerTests.allWeights(spilled) == (try ModelPrunerTests.allWeights(inMemory)), "\(name) \(schedule)")
+    #expect(
+      try ModelPrunerTests.allWeights(spilled) == (try ModelPrunerTests.allWeights(inMemory)), "\(name) \(schedule)")
     #expect(summary.layers.map(\.zeros) == plain.layers.map(\.zeros))
     #expect(summary.layers.map(\.report.relativeError) == plain.layers.map(\.report.relativeError))
     #expect(summary.layers.map(\.report.damping) == plain.layers.map(\.report.damping))
