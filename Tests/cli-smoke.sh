@@ -424,7 +424,7 @@ grep -q "time by phase: read .*spill .*evaluate" "$WORK/stdout" || fail "--spill
 [ -e "$WORK/spill-always.spill" ] && fail "--spill always left its spill folder"
 cmp -s "$WORK/spill-never/model.safetensors" "$WORK/spill-always/model.safetensors" ||
   fail "--spill always changed the output"
-bad 2 "--spill" "model --spill bogus" -- "$BIN" "${SMALL[@]}" --spill bogus --out "$WORK/spill-bogus"
+bad 2 "unknown spill 'bogus'" "model --spill bogus" -- "$BIN" "${SMALL[@]}" --spill bogus --out "$WORK/spill-bogus"
 mkdir -p "$WORK/sweep-bad" && printf '{"entries": [' >"$WORK/sweep-bad/sweep.json"
 bad 2 "sweep.json is not a PruneKit sweep table (not valid JSON)" "sweep over an unreadable sweep.json" -- \
   "$BIN" sweep --model "$WORK/tiny" --methods magnitude --sparsities 0.5 --out "$WORK/sweep-bad" --quiet
