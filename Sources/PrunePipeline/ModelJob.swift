@@ -246,7 +246,6 @@ public struct ModelJob: Sendable {
     // The temporaries of killed runs on the same output (see AtomicOutput).
     let outputFolder = output.standardizedFileURL.deletingLastPathComponent()
     AtomicOutput.removeStaleTemporaries(of: output)
-    ActivationSpill.removeStale(spillDirectory)
     if let report { AtomicOutput.removeStaleTemporaryFiles(of: report) }
     let corpusValue: Corpus?
     let text: String
@@ -355,9 +354,12 @@ public struct ModelJob: Sendable {
         metadata: ["pruned_by": "PruneKit", "method": plan.method.rawValue, "pattern": plan.pattern.description])
     }
     exportPlan = nil
-    // The spill folder lives as long as the pruning: removed when it ends, also by an error.
+    // The spill folder lives as long as the pruning: removed when it ends, also by an error. One a
+    // killed run left is removed here, once the checkpoint is this run's (not a concurrent run's).
     if spilling {
       pruner.spill = try wrap { () throws(ModelPruningError) in try ActivationSpill.create(spillDirectory) }
+    } else {
+      ActivationSpill.removeStale(spillDirectory)
     }
     defer { pruner.spill?.remove() }
     var summary = try wrap { () throws(ModelPruningError) in
