@@ -653,7 +653,7 @@ public struct ModelPruner: Sendable {
             ? try pruneBlockSparseLLM(
               model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
             : try pruneBlockSequential(
-              model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
+              &model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
               progress: layerProgress)
           try finish(b, outcome, into: &model, save: true)
         }
