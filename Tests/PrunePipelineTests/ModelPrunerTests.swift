@@ -253,11 +253,11 @@ import Testing
     #expect(e.hiddenBytes == 2 * 256 * 64 * 4, "input and output hidden states")
     #expect(e.blockBytes == 256 * (6 * 64 + 2 * 160) * 4, "one chunk of 256 tokens")
     #expect(e.gramBytes == (3 * 64 * 64 + 160 * 160) * 4, "[q,k,v] [o] [gate,up] share 64-wide inputs, down 160")
-    #expect(e.solverBytes == 10240 * 12 + 4 * 160 * 160 * 8, "W in Double, result in Float; H, its factor, H⁻¹, U")
+    #expect(e.solverBytes == 10240 * 12 + 3 * 160 * 160 * 8, "W in Double, result in Float; L, L⁻¹ and H⁻¹")
     let evalBlock = 43008 * 4 + 32 * ((6 * 64 + 2 * 160) * 4 + 64 * 4)
     let evalHead = 256 * 64 * 6 + 2 * 256 * 256 * 4
     #expect(e.evaluationBytes == 64 * 64 * 4 + max(evalBlock, evalHead), "the head phase is larger here")
-    #expect(e.pruningBytes == 2 * 43008 * 4 + 2 * 256 * 64 * 4 + 256 * 704 * 4 + 37888 * 4 + 10240 * 12 + 819200)
+    #expect(e.pruningBytes == 2 * 43008 * 4 + 2 * 256 * 64 * 4 + 256 * 704 * 4 + 37888 * 4 + 10240 * 12 + 614400)
     #expect(e.totalBytes == ModelPruner.baseBytes + e.pruningBytes, "the pruning phase is the largest")
 
     // Corrected, two jobs (FISTA): the block terms double, one more hidden state per job, three
