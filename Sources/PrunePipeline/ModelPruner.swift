@@ -113,12 +113,13 @@ public struct ModelPruningPlan: Sendable {
 
 /// The memory a streaming run needs, estimated before it starts, in bytes, term by term. One block
 /// is in memory at a time (`ModelPruner.releasesBlocks`), so the peak is that of the largest of
-/// three phases, each on top of `baseBytes`:
+/// four phases, each on top of `baseBytes`:
 ///
 ///     embedding phase:  embeddingBytes + hiddenBytes
 ///     pruning phase:    blockWeightBytes + hiddenBytes + blockBytes + gramBytes + solverBytes
+///     finishing phase:  blockWeightBytes + hiddenBytes + roundedBytes
 ///     evaluation phase: evaluationBytes
-///     total = baseBytes + max(embedding, pruning, evaluation)
+///     total = baseBytes + max(embedding, pruning, finishing, evaluation)
 ///
 /// `ModelPruner.estimate(for:)` is the one place the terms are computed; Docs/pipeline.md#memory
 /// compares the total with measured peaks.
@@ -133,25 +134,36 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
   public var embeddingBytes: Int
   /// Calibration activations: the hidden states kept between blocks.
   public var hiddenBytes: Int
-  /// One block's internal activations for one chunk, times the jobs (plus the dense layer inputs
-  /// kept between the dense pass and the pruning under `corrected`, and SparseLLM's variables).
+  /// One block's internal activations for one piece of a chunk (`BlockInput.pieceWindows`) and the
+  /// rows waiting for a Gram's depth block (`DepthBlockedRows`), times the jobs (plus the dense
+  /// layer inputs kept between the dense pass and the pruning under `corrected`, and SparseLLM's
+  /// variables).
   public var blockBytes: Int
   /// The Grams of one block in Float (three per group under `corrected`), times the jobs.
   public var gramBytes: Int
-  /// The layer method's work space for the largest layer, times the jobs.
+  /// The layer's pruning for the largest layer, times the jobs: the semidefinite check of its Gram
+  /// or the method's work space, whichever is larger, and the error evaluation of the result
+  /// (`ModelPruner.solverBytes`).
   public var solverBytes: Int
+  /// The pruned block rounded to the output's dtype (BF16, F16), held with the dense and pruned
+  /// copies while a block is finished, times the jobs; 0 for an F32 output (`ModelPruningPlan.outputDType`).
+  public var roundedBytes: Int
   /// The evaluation after pruning (0 without one): the evaluation windows' hidden states, and the
   /// larger of one block with its internals over one window, or the head with one chunk of logits.
   public var evaluationBytes: Int
 
   /// The pruning phase, without `baseBytes`.
   public var pruningBytes: Int { blockWeightBytes + hiddenBytes + blockBytes + gramBytes + solverBytes }
+  /// The finishing phase (a block's pruned weights rounded and saved), without `baseBytes`.
+  public var finishingBytes: Int { blockWeightBytes + hiddenBytes + roundedBytes }
   /// The estimated peak: the base plus the largest phase.
-  public var totalBytes: Int { baseBytes + max(embeddingBytes + hiddenBytes, pruningBytes, evaluationBytes) }
+  public var totalBytes: Int {
+    baseBytes + max(embeddingBytes + hiddenBytes, pruningBytes, finishingBytes, evaluationBytes)
+  }
 
   public init(
     baseBytes: Int = 0, blockWeightBytes: Int, embeddingBytes: Int = 0, hiddenBytes: Int, blockBytes: Int,
-    gramBytes: Int, solverBytes: Int = 0, evaluationBytes: Int = 0
+    gramBytes: Int, solverBytes: Int = 0, roundedBytes: Int = 0, evaluationBytes: Int = 0
   ) {
     self.baseBytes = baseBytes
     self.blockWeightBytes = blockWeightBytes
@@ -160,12 +172,13 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     self.blockBytes = blockBytes
     self.gramBytes = gramBytes
     self.solverBytes = solverBytes
+    self.roundedBytes = roundedBytes
     self.evaluationBytes = evaluationBytes
   }
 
   private enum CodingKeys: String, CodingKey {
     case baseBytes, blockWeightBytes, embeddingBytes, hiddenBytes, blockBytes, gramBytes, solverBytes
-    case evaluationBytes, totalBytes
+    case roundedBytes, evaluationBytes, totalBytes
   }
 
   /// The terms and their total (`total_bytes`, for the reader; computed again when read).
@@ -178,12 +191,14 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     try c.encode(blockBytes, forKey: .blockBytes)
     try c.encode(gramBytes, forKey: .gramBytes)
     try c.encode(solverBytes, forKey: .solverBytes)
+    try c.encode(roundedBytes, forKey: .roundedBytes)
     try c.encode(evaluationBytes, forKey: .evaluationBytes)
     try c.encode(totalBytes, forKey: .totalBytes)
   }
 
   /// Reads the terms back; a report written before the streaming estimate (terms `model_bytes`,
-  /// `hidden_bytes`, `block_bytes`, `gram_bytes`) reads with the terms it lacks as 0.
+  /// `hidden_bytes`, `block_bytes`, `gram_bytes`) or before `rounded_bytes` reads with the terms it
+  /// lacks as 0.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     func term(_ key: CodingKeys) throws -> Int { try c.decodeIfPresent(Int.self, forKey: key) ?? 0 }
@@ -194,6 +209,7 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     blockBytes = try term(.blockBytes)
     gramBytes = try term(.gramBytes)
     solverBytes = try term(.solverBytes)
+    roundedBytes = try term(.roundedBytes)
     evaluationBytes = try term(.evaluationBytes)
   }
 }
@@ -485,23 +501,32 @@ public struct ModelPruner: Sendable {
   public var evaluation: (windows: Int, sequenceLength: Int)? = nil
 
   /// The memory estimate of a streaming run on `model` (`MemoryEstimate` names the phases). With
-  /// m × n the largest linear layer, d the hidden size, f the FFN size, t the calibration tokens,
-  /// c the tokens of one chunk, J the jobs pruned at once (1 but under `corrected`):
+  /// m × n the largest linear layer, w the widest input, d the hidden size, f the FFN size, t the
+  /// calibration tokens, p the tokens of one piece (`BlockInput.pieceWindows`: about 1024, whole
+  /// windows, at most a chunk), J the jobs pruned at once (1 but under `corrected`):
   ///
   ///     blockWeight = J · 2 · 4 · (weights of the largest block)           dense + pruned copy
   ///     embedding   = V · d · (4 + 2)                                      Float + stored form
   ///     hidden      = (2, or 1 + J under corrected) · 4 · t · d
-  ///     block       = J · 4 · c · (6d + 2f)                                normed input, q, k, v,
-  ///                   (+ J · min(captures, captureBudget/J) under corrected) attention out, residual, two FFN
+  ///     block       = J · 4 · p · (6d + 2f)                                normed input, q, k, v,
+  ///                                                                        attention out, residual, two FFN
+  ///                 + J · 4 · (kc · Σ_groups width, or 2 · (kc + kc′) · w under corrected)   rows pending
+  ///                 (+ J · min(captures, captureBudget/J) under corrected)
   ///     grams       = J · (1, or 3 under corrected) · 4 · Σ_groups width²
-  ///     solver      = J · (the method's work space on m × n, `solverBytes`)
+  ///     solver      = J · (max(8 · w², the method's work space on m × n) + the error evaluation)
+  ///     rounded     = J · 4 · (weights of the largest block), 0 for an F32 output
   ///     evaluation  = 4 · T · d + max(4 · (block weights) + 4 · L · (7d + 2f), V · d · (4 + 2) + 2 · 4 · 256 · V)
   ///
-  /// (T, L: the evaluation's tokens and window length; 256 rows of logits at once, `headRows`.)
+  /// (kc = 384 and kc′ = 768, the depth blocks of the Gram and of the cross-Gram's GEMM; T, L: the evaluation's tokens and window length; 256 rows of
+  /// logits at once, `headRows`.) Reading a block holds its stored form beside its Float copy (at
+  /// most 4 + 4 bytes a weight), within blockWeight; the shard writer converts 1M values at a time.
   public func estimate(for model: TransformerLM) -> MemoryEstimate {
     let c = model.config
     let t = calibration.tokens.count
-    let chunk = min(t, plan.chunkWindows * calibration.sequenceLength)
+    let piece = min(
+      t,
+      BlockInput.pieceWindows(sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+        * calibration.sequenceLength)
     let jobs = plan.schedule == .corrected ? plan.jobs : 1
     let float = MemoryLayout<Float>.size
     let shapes = (0..<model.blockCount).map { b in
@@ -510,15 +535,21 @@ public struct ModelPruner: Sendable {
     let largestBlock = shapes.map { $0.reduce(0) { $0 + $1[0] * $1[1] } }.max() ?? 0
     let largestLayer = shapes.flatMap { $0 }.max { $0[0] * $0[1] < $1[0] * $1[1] } ?? [0, 0]
     let widestInput = shapes.flatMap { $0 }.map { $0[1] }.max() ?? 0
+    let groupWidths =
+      model.blockCount > 0 ? model.linearGroups(block: 0).compactMap { try? model.linearShape($0[0])[1] } : []
     // Block internals per token: the normed input, q, k, v, the attention output and the residual
     // (hidden wide), and two FFN-wide activations.
     let perToken = (6 * c.hiddenSize + 2 * c.intermediateSize) * float
-    var blockBytes = jobs * chunk * perToken
+    // Rows waiting for a depth block: under `sequential` every group's Gram at once; under
+    // `corrected` one group's X and X* for its two Grams and for the cross-Gram (each below a block).
+    let depth = GramScalar.gramBlocking.kc
+    let crossDepth = GramScalar.gemmBlocking.kc
+    let pending =
+      plan.schedule == .corrected
+      ? 2 * (depth + crossDepth) * widestInput * float : depth * groupWidths.reduce(0, +) * float
+    var blockBytes = jobs * (piece * perToken + pending)
     if plan.schedule == .corrected {
-      let widths =
-        model.blockCount > 0
-        ? model.linearGroups(block: 0).compactMap { try? model.linearShape($0[0])[1] }.reduce(0, +) : 0
-      let captures = t * widths * float
+      let captures = t * groupWidths.reduce(0, +) * float
       if captures <= Self.captureBudget / plan.jobs { blockBytes += jobs * captures }
     }
     // SparseLLM keeps, over all calibration tokens, the FFN's input X and target Y (hidden wide)
@@ -532,8 +563,6 @@ public struct ModelPruner: Sendable {
         + 3 * c.intermediateSize * c.intermediateSize * 8
     }
     let gramsPerGroup = plan.schedule == .corrected ? 3 : 1
-    let groupWidths =
-      model.blockCount > 0 ? model.linearGroups(block: 0).compactMap { try? model.linearShape($0[0])[1] } : []
     let hiddenStates = plan.schedule == .corrected ? 1 + jobs : 2
     let headOrEmbedding = c.vocabSize * c.wordEmbedDim * (float + Self.storedBytesPerWeight)
     var evaluationBytes = 0
@@ -553,29 +582,39 @@ public struct ModelPruner: Sendable {
       gramBytes: jobs * gramsPerGroup * groupWidths.reduce(0) { $0 + $1 * $1 } * MemoryLayout<GramScalar>.size,
       solverBytes: jobs
         * Self.solverBytes(plan.method, rows: largestLayer[0], columns: largestLayer[1], widestInput: widestInput),
+      roundedBytes: plan.outputDType == .F32 ? 0 : jobs * largestBlock * float,
       evaluationBytes: evaluationBytes)
   }
 
-  /// The work space of `method` on a layer of `rows` × `columns` (the largest of the block;
-  /// `widestInput` its widest input, for the n × n matrices), read from the solvers
-  /// (Sources/PruneSolvers):
+  /// The memory of pruning a layer of `rows` × `columns` (the largest of the block; `widestInput`
+  /// its widest input, for the n × n matrices): the larger of the semidefinite check of its Gram
+  /// (`LayerProblem.checkSemidefinite`: the Gram in Double, factored in place, 8w²) and the
+  /// method's work space, read from the solvers (Sources/PruneSolvers):
   ///   - SparseGPT (and APT, the same OBS setup, `OBSSetup`): W in Double and the result in Float;
   ///     H (the damped Gram in Double), its Cholesky factor, H⁻¹ and the factor of H⁻¹ (transposed
   ///     into U): four n × n Doubles alive at once while U is formed;
-  ///   - Wanda: the scores (Double) and the mask;
+  ///   - Wanda: the scores in Double twice (the matrix and `Mask.pruningLowest`'s copy), the mask
+  ///     and the masked result;
   ///   - FISTA: C = W·K, Z, Y, Y·G, the warm start and the candidate in Float, and the λ
   ///     quantile's scored indices (16 bytes each);
   ///   - ADMM: W, Z, U, B and the result in Float, and the factored system (n × n Float, twice);
-  ///   - the others (magnitude, refit, SparseLLM's attention): W in Double and the result.
+  ///   - the others (magnitude, refit, SparseLLM's attention): W in Double and the result;
+  /// plus the error evaluation of the result (`traceOfProduct`: a block of at most 32 MiB of rows
+  /// of W − Ŵ, of Ŵ and of their product with the Gram, and a panel of 512 of the Gram's columns
+  /// in Double).
   static func solverBytes(_ method: PruningMethod, rows m: Int, columns n: Int, widestInput w: Int) -> Int {
     let mn = m * n
+    let work: Int
     switch method {
-    case .sparsegpt, .apt: return mn * (8 + 4) + 4 * w * w * 8
-    case .wanda: return mn * (8 + 1)
-    case .fista: return mn * (6 * 4 + 16)
-    case .admm: return mn * 5 * 4 + 2 * w * w * 4
-    default: return mn * (8 + 4)
+    case .sparsegpt, .apt: work = mn * (8 + 4) + 4 * w * w * 8
+    case .wanda: work = mn * (8 + 8 + 1 + 4)
+    case .fista: work = mn * (6 * 4 + 16)
+    case .admm: work = mn * 5 * 4 + 2 * w * w * 4
+    default: work = mn * (8 + 4)
     }
+    let errorEvaluation =
+      3 * min(LayerProblem<Float>.errorBlockBytes, 8 * mn) + 8 * w * min(LayerProblem<Float>.errorPanelColumns, w)
+    return max(8 * w * w, work) + errorEvaluation
   }
 
   /// Prunes `model` in place. Blocks found in `store` are installed instead of pruned; every block

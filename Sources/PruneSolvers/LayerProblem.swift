@@ -100,9 +100,10 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
 
   /// tr(W G Wᵀ) = ‖X Wᵀ‖²_F, the energy of the dense outputs (the relative error's denominator).
   public var denseEnergy: Double {
-    let w = weight.converted(to: Double.self)
-    let g = (denseGram ?? gram).converted(to: Double.self)
-    return traceOfProduct(w, g, w)
+    traceOfProduct(rows: outputs, denseGram ?? gram) { r in
+      let w = weight.rowsInDouble(r)
+      return (w, w)
+    }
   }
 
   /// E(Ŵ) = ‖X* Ŵᵀ − X Wᵀ‖²_F for a candidate Ŵ: `[out × in]`, computed from the Grams in Double.
@@ -110,22 +111,30 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     precondition(
       candidate.rows == weight.rows && candidate.columns == weight.columns,
       "LayerProblem.error: candidate \(candidate.shapeDescription) vs weight \(weight.shapeDescription)")
-    let w = weight.converted(to: Double.self)
-    let wHat = candidate.converted(to: Double.self)
+    let m = outputs
     if let crossGram, let denseGram {
       // tr(Ŵ G* Ŵᵀ) − 2 tr(W K Ŵᵀ) + tr(W G Wᵀ); Double keeps the cancellation harmless
       // (absolute error ~1e-13 of the energies).
       let e =
-        traceOfProduct(wHat, gram.converted(to: Double.self), wHat)
-        - 2 * traceOfProduct(w, crossGram.converted(to: Double.self), wHat)
-        + traceOfProduct(w, denseGram.converted(to: Double.self), w)
+        traceOfProduct(rows: m, gram) { r in
+          let wHat = candidate.rowsInDouble(r)
+          return (wHat, wHat)
+        }
+        - 2 * traceOfProduct(rows: m, crossGram) { r in (weight.rowsInDouble(r), candidate.rowsInDouble(r)) }
+        + traceOfProduct(rows: m, denseGram) { r in
+          let w = weight.rowsInDouble(r)
+          return (w, w)
+        }
       return max(0, e)
     }
-    var d = w
-    d.withUnsafeMutableBufferPointer { pd in
-      wHat.withUnsafeBufferPointer { ph in for i in 0..<pd.count { pd[i] -= ph[i] } }
+    return traceOfProduct(rows: m, gram) { r in
+      var d = weight.rowsInDouble(r)
+      let wHat = candidate.rowsInDouble(r)
+      d.withUnsafeMutableBufferPointer { pd in
+        wHat.withUnsafeBufferPointer { ph in for i in 0..<pd.count { pd[i] -= ph[i] } }
+      }
+      return (d, d)
     }
-    return traceOfProduct(d, gram.converted(to: Double.self), d)
   }
 
   /// E(Ŵ) / tr(W G Wᵀ) (0 when the dense energy is 0 and Ŵ = W).
@@ -156,7 +165,8 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
   /// Cholesky factorisation of G* + τI in Double must succeed. A Gram Σ x xᵀ is positive
   /// semidefinite; rounding (even of a Float Gram over many tokens) moves its eigenvalues by far
   /// less than τ, so a failure means the Gram was not formed as Σ x xᵀ (a corrupt or hand-made
-  /// file). Cost: one n³/3 factorisation.
+  /// file). Cost: one n³/3 factorisation, in place in one n × n Double copy of G*
+  /// (`choleskyFactorsInPlace`: 254 MB for a 5632-wide Gram, where `cholesky` would hold three).
   public func checkSemidefinite() throws(LayerProblemError) {
     let n = inputs
     guard n > 0 else { return }
@@ -170,11 +180,8 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     let tau = Self.semidefiniteTolerance * trace
     var h = gram.converted(to: Double.self)
     for j in 0..<n { h[j, j] += tau }
-    do { _ = try cholesky(h) } catch {
-      switch error {
-      case .notPositiveDefinite(let column, _, _, _):
-        throw .notSemidefinite(tensor: "gram", column: column, tolerance: tau)
-      }
+    if let failure = choleskyFactorsInPlace(&h) {
+      throw .notSemidefinite(tensor: "gram", column: failure.column, tolerance: tau)
     }
   }
 
@@ -193,14 +200,64 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
   }
 }
 
-/// tr(A B Cᵀ) = Σᵢⱼ (A B)ᵢⱼ Cᵢⱼ for A, C: [m × n], B: [n × n], in Double.
-func traceOfProduct(_ a: Matrix<Double>, _ b: Matrix<Double>, _ c: Matrix<Double>) -> Double {
-  let ab = matmul(a, b)
+/// tr(A B Cᵀ) = Σᵢⱼ (A B)ᵢⱼ Cᵢⱼ in Double, for A, C: [m × n] given a block of rows at a time
+/// (`rows(r)`: rows r of A and of C, in Double) and B: [n × n] in T, converted to Double a panel
+/// of columns at a time. No Double copy of the whole of A, B or AB exists: an [n × n] Gram of a
+/// wide layer is 254 MB in Double (TinyLlama's down projection, n = 5632), more than its layer's
+/// solver holds. The result has the same bits as forming AB whole (`matmul` of the Double
+/// matrices) and summing it row by row: a GEMM reduces each element over the shared dimension n
+/// in an order that depends on n alone (`GEMMBlocking.depthBlocks`), not on the rows or columns
+/// it is given, and the sum runs over the rows in order.
+/// `blockBytes` and `panelColumns` (the defaults unless a test compares others) do not change the
+/// result.
+func traceOfProduct<T: KernelScalar>(
+  rows m: Int, _ b: Matrix<T>, blockBytes: Int = LayerProblem<T>.errorBlockBytes,
+  panelColumns: Int = LayerProblem<T>.errorPanelColumns,
+  _ rows: (Range<Int>) -> (a: Matrix<Double>, c: Matrix<Double>)
+) -> Double {
+  let n = b.rows
+  guard m > 0, n > 0 else { return 0 }
+  let blockRows = max(1, blockBytes / (8 * n))
+  let tracePanelColumns = max(1, panelColumns)
   var s = 0.0
-  ab.withUnsafeBufferPointer { p in
-    c.withUnsafeBufferPointer { q in for i in 0..<p.count { s += p[i] * q[i] } }
+  for r0 in stride(from: 0, to: m, by: blockRows) {
+    let r = r0..<min(m, r0 + blockRows)
+    let (a, c) = rows(r)
+    var ab = Matrix<Double>(rows: r.count, columns: n)
+    for j0 in stride(from: 0, to: n, by: tracePanelColumns) {
+      let width = min(tracePanelColumns, n - j0)
+      let panel = b.submatrix(rows: 0..<n, columns: j0..<(j0 + width)).converted(to: Double.self)
+      a.withUnsafeBufferPointer { pa in
+        panel.withUnsafeBufferPointer { pb in
+          ab.withUnsafeMutableBufferPointer { pc in
+            gemm(
+              transposeA: false, transposeB: false, m: r.count, n: width, k: n, alpha: 1, a: pa.baseAddress!, lda: n,
+              b: pb.baseAddress!, ldb: width, beta: 0, c: pc.baseAddress! + j0, ldc: n)
+          }
+        }
+      }
+    }
+    ab.withUnsafeBufferPointer { p in
+      c.withUnsafeBufferPointer { q in for i in 0..<p.count { s += p[i] * q[i] } }
+    }
   }
   return s
+}
+
+extension LayerProblem {
+  /// Bytes of a block of rows of AB in the error evaluation (`traceOfProduct`; 32 MiB: all the rows
+  /// of a SmolLM2 layer at once, 744 rows of a 5632-wide layer).
+  public static var errorBlockBytes: Int { 32 << 20 }
+  /// Columns of a Gram converted to Double at once in the error evaluation (`traceOfProduct`; n × 512
+  /// Doubles: 23 MB at n = 5632).
+  public static var errorPanelColumns: Int { 512 }
+}
+
+extension Matrix {
+  /// Rows `r`, converted to Double.
+  func rowsInDouble(_ r: Range<Int>) -> Matrix<Double> {
+    submatrix(rows: r, columns: 0..<columns).converted(to: Double.self)
+  }
 }
 
 /// Why a layer problem was rejected.
