@@ -39,7 +39,7 @@ import Testing
   func gramsEqualOnePassOverTheChunk(_ name: String, _ piece: Int?) throws {
     let model = try ModelPrunerTests.load(name)
     let input = try Self.input(model, pieceWindows: piece)
-    #expect(input.pieces.count == 64 / input.pieceWindows)
+    #expect(input.pieces.count == (64 + input.pieceWindows - 1) / input.pieceWindows, "the last piece may be short")
     let groups = model.linearGroups(block: 0).count
     var whole: [GramAccumulator<GramScalar>] = []
     _ = model.runBlock(0, hidden: input.hidden, sequenceLength: 32) { captured in
