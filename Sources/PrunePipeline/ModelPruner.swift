@@ -742,9 +742,11 @@ public struct ModelPruner: Sendable {
       seconds: secondsSince(start), estimate: estimate)
   }
 
-  /// Bytes of dense layer inputs a run may keep between the dense pass and the pruning of a block
-  /// (214 MB for SmolLM2 on 16384 tokens); above it they are recomputed group by group.
-  static let captureBudget = 768 << 20
+  /// Bytes of dense layer inputs a run may keep between the dense pass and the pruning of a block;
+  /// above it they are recomputed group by group, a piece at a time (the same bits). 128 MiB: SmolLM2
+  /// on austen-quick's 16,384 tokens would keep 214 MB, and recomputing them (about two block passes
+  /// a block, beside FISTA's solves) keeps FISTA's peak under 512 MiB (Docs/pipeline.md#memory).
+  static let captureBudget = 128 << 20
 
   /// Prunes the blocks of a batch at once under `corrected`, the kernel threads split evenly
   /// between them. Layer progress is reported as each job's layers finish (serialised by a lock).
