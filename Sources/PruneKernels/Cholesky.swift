@@ -115,16 +115,7 @@ public func cholesky<T: KernelScalar>(
     }
     var u = a
     if delta != 0 { for i in 0..<n { u[i, i] += delta } }
-    // Pivots at or below 4n·u·Aⱼⱼ are rounding noise (see the top of the file).
-    let noise = T(4 * Double(n) * T.unitRoundoff)
-    let minimumPivot = (0..<n).map { noise * u[$0, $0].magnitude }
-    let failure = u.withUnsafeMutableBufferPointer { p -> (Int, Double)? in
-      guard let base = p.baseAddress else { return nil }
-      return minimumPivot.withUnsafeBufferPointer { floor in
-        choleskyUpperInPlace(base, n: n, ld: n, blockSize: 128, threads: threads, minimumPivot: floor.baseAddress)
-      }
-    }
-    if let failure {
+    if let failure = choleskyFactorsInPlace(&u, threads: threads) {
       lastFailure = failure
       continue
     }
@@ -151,6 +142,31 @@ func lowerFromUpperInPlace<T>(_ a: UnsafeMutablePointer<T>, n: Int) where T: Bin
           a[i * n + j] = 0
         }
       }
+    }
+  }
+}
+
+/// Factors A = UᵀU in place, the step `cholesky` runs on each attempt, without its copies (of A,
+/// and of U into L): on success the upper triangle of `a` holds U (its strict lower triangle is left
+/// stale) and the result is nil; on failure, the column and pivot of the first pivot that is not
+/// positive and finite or not above the rounding noise 4n·u·Aⱼⱼ (see the top of the file), as
+/// `CholeskyError.notPositiveDefinite` reports them. For a check that only needs to know whether A
+/// factors (`LayerProblem.checkSemidefinite`): no memory beyond A's, where `cholesky` holds three
+/// n × n matrices.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func choleskyFactorsInPlace<T: KernelScalar>(_ a: inout Matrix<T>, threads: Int = Parallelism.threads) -> (
+  column: Int, pivot: Double
+)? {
+  precondition(a.isSquare, "choleskyFactorsInPlace: A \(a.shapeDescription) is not square")
+  let n = a.rows
+  // Pivots at or below 4n·u·Aⱼⱼ are rounding noise (see the top of the file).
+  let noise = T(4 * Double(n) * T.unitRoundoff)
+  let minimumPivot = (0..<n).map { noise * a[$0, $0].magnitude }
+  return a.withUnsafeMutableBufferPointer { p -> (Int, Double)? in
+    guard let base = p.baseAddress else { return nil }
+    return minimumPivot.withUnsafeBufferPointer { floor in
+      choleskyUpperInPlace(base, n: n, ld: n, blockSize: 128, threads: threads, minimumPivot: floor.baseAddress)
     }
   }
 }

@@ -97,6 +97,25 @@ public struct GEMMBlocking: Sendable, Equatable, CustomStringConvertible {
   }
 
   public var description: String { "mr=\(mr) nr=\(nr) kc=\(kc) mc=\(mc) nc=\(nc)" }
+
+  /// The depth of the blocks a product over a shared dimension of `k` is reduced in: kc balanced
+  /// over k, ⌈k/kc⌉ blocks of (almost) equal depth, a function of k alone (the last block may be
+  /// shorter). `gemmBlocked` uses it.
+  public func balancedDepth(_ k: Int) -> Int {
+    guard k > 0 else { return 0 }
+    let blocks = (k + kc - 1) / kc
+    return (k + blocks - 1) / blocks
+  }
+
+  /// The ranges of the shared dimension, in order, that a product of depth `k` is reduced in
+  /// (`balancedDepth`). Each C element sums these blocks in this order, each block by the
+  /// micro-kernel and then added to C; so adding the products of these row ranges in turn, one call
+  /// each with β = 1, gives the same bits as one call over all k. A caller can thus stream the rows
+  /// of a long reduction (the calibration Grams of PrunePipeline) without holding them all.
+  public func depthBlocks(_ k: Int) -> [Range<Int>] {
+    let depth = balancedDepth(k)
+    return depth == 0 ? [] : stride(from: 0, to: k, by: depth).map { $0..<min(k, $0 + depth) }
+  }
 }
 
 /// Which tiles of C the driver computes.
@@ -138,8 +157,7 @@ func gemmBlocked<T: KernelScalar>(
   }
 
   // kc balanced over k: ⌈k/KC⌉ blocks of (almost) equal depth, a function of k only.
-  let kBlocks = (k + blocking.kc - 1) / blocking.kc
-  let kc = (k + kBlocks - 1) / kBlocks
+  let kc = blocking.balancedDepth(k)
   let nc = blocking.nc
   let mc = blocking.mc
   let ncAlloc = min(nc, (n + NR - 1) / NR * NR)

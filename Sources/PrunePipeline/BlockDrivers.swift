@@ -83,22 +83,40 @@ enum HiddenStates: Sendable {
 }
 
 /// The calibration activations entering one block: `[tokens × hidden]`, windows of
-/// `sequenceLength` tokens laid end to end, processed `chunkWindows` windows at a time so that the
-/// block's internal activations stay bounded. Spilled, they are read from disk a chunk at a time;
-/// the chunks and their bits are the same either way.
+/// `sequenceLength` tokens laid end to end. The Grams are reduced over chunks of `chunkWindows`
+/// windows (the chunk fixes the rounding order: `DepthBlockedRows`), and the block runs over
+/// pieces of `pieceWindows` windows of a chunk, so that its internal activations stay bounded by
+/// one piece whatever the chunk. Spilled, the activations are read from disk a piece at a time;
+/// the pieces and their bits are the same either way.
 struct BlockInput: Sendable {
   var states: HiddenStates
   var sequenceLength: Int
   var chunkWindows: Int
+  /// Windows the block runs on at once (`pieceWindows(sequenceLength:chunkWindows:)` unless a test
+  /// compares others; the results do not depend on it).
+  var pieceWindows: Int
 
-  init(states: HiddenStates, sequenceLength: Int, chunkWindows: Int) {
+  init(states: HiddenStates, sequenceLength: Int, chunkWindows: Int, pieceWindows: Int? = nil) {
     self.states = states
     self.sequenceLength = sequenceLength
     self.chunkWindows = chunkWindows
+    self.pieceWindows =
+      pieceWindows ?? Self.pieceWindows(sequenceLength: sequenceLength, chunkWindows: chunkWindows)
   }
 
-  init(hidden: Matrix<Float>, sequenceLength: Int, chunkWindows: Int) {
-    self.init(states: .memory(hidden), sequenceLength: sequenceLength, chunkWindows: chunkWindows)
+  /// Tokens the block is run on at once, at most (whole windows, at least one): one window of
+  /// 1024 tokens of SmolLM2 has 26 MiB of internal activations, and as a GEMM its rows are still
+  /// many cache blocks.
+  static let pieceTokens = 1024
+
+  /// Windows the block runs on at once: `pieceTokens` of them, at least one window, at most a chunk.
+  static func pieceWindows(sequenceLength: Int, chunkWindows: Int) -> Int {
+    max(1, min(chunkWindows, pieceTokens / max(1, sequenceLength)))
+  }
+
+  init(hidden: Matrix<Float>, sequenceLength: Int, chunkWindows: Int, pieceWindows: Int? = nil) {
+    self.init(
+      states: .memory(hidden), sequenceLength: sequenceLength, chunkWindows: chunkWindows, pieceWindows: pieceWindows)
   }
 
   /// Calibration tokens (rows).
@@ -119,6 +137,17 @@ struct BlockInput: Sendable {
     return stride(from: 0, to: rows, by: step).map { $0..<min(rows, $0 + step) }
   }
 
+  /// Row ranges of the pieces of `chunk`, in order.
+  func pieces(of chunk: Range<Int>) -> [Range<Int>] {
+    let step = sequenceLength * pieceWindows
+    return stride(from: chunk.lowerBound, to: chunk.upperBound, by: step).map {
+      $0..<min(chunk.upperBound, $0 + step)
+    }
+  }
+
+  /// Row ranges of every piece of every chunk, in order.
+  var pieces: [Range<Int>] { chunks.flatMap { pieces(of: $0) } }
+
   /// Rows `r` of the activations (read from the spill file when spilled).
   func rows(_ r: Range<Int>) throws(ModelPruningError) -> Matrix<Float> {
     switch states {
@@ -129,14 +158,17 @@ struct BlockInput: Sendable {
     }
   }
 
-  /// The block applied to every chunk, rows in the same order: in memory, or with `spill` into a
-  /// new file of the spill folder (`spill.file(block: block + 1, …)`), a chunk at a time. With
-  /// `captures`, also keeps the input of every linear group: `captures[group][chunk]`.
+  /// The block applied to every piece, rows in the same order (the forward pass treats rows
+  /// independently but for attention within a window, and a GEMM reduces each element in an order
+  /// that depends on its depth only, so the output has the same bits as one pass over all rows):
+  /// in memory, or with `spill` into a new file of the spill folder (`spill.file(block: block + 1,
+  /// …)`), a piece at a time. With `captures`, also keeps the input of every linear group:
+  /// `captures[group][piece]`.
   func output(
     of model: TransformerLM, block: Int, captures: UnsafeMutablePointer<[[Matrix<Float>]]>? = nil,
     spill: ActivationSpill? = nil
   ) throws(ModelPruningError) -> HiddenStates {
-    let parts = chunks
+    let parts = pieces
     let columns = states.columns
     let file = try spill?.file(block: block + 1, rows: tokens, columns: columns)
     var out =
@@ -173,6 +205,45 @@ struct BlockInput: Sendable {
     }
     return tokens * widths.reduce(0, +) * 4
   }
+}
+
+/// The rows of one operand of a calibration reduction over a chunk (G += XᵀX, K += XᵀX*), received
+/// a piece at a time and handed on in the depth blocks (`GEMMBlocking.depthBlocks`) of the one
+/// product over the whole chunk. Adding the blocks in turn gives the same bits as that product
+/// (Docs/pipeline.md#memory), while at most one block and one piece of rows are held: the Grams
+/// depend on the chunk, not on the piece size.
+struct DepthBlockedRows {
+  /// The chunk's depth blocks, in order.
+  private let blocks: [Range<Int>]
+  /// The next block to hand on.
+  private var next = 0
+  /// Rows received and not yet handed on, row-major.
+  private var pending: [Float] = []
+  /// Columns of every row.
+  let columns: Int
+
+  /// For a chunk of `chunkRows` rows reduced with `blocking`'s depth blocks.
+  init(chunkRows: Int, columns: Int, blocking: GEMMBlocking) {
+    blocks = blocking.depthBlocks(chunkRows)
+    self.columns = columns
+  }
+
+  /// Appends `rows` (the next rows of the chunk) and returns the blocks now complete, in order.
+  mutating func append(_ rows: Matrix<Float>) -> [Matrix<Float>] {
+    precondition(rows.columns == columns, "DepthBlockedRows: \(rows.shapeDescription), want \(columns) columns")
+    pending.append(contentsOf: rows.elements)
+    var out: [Matrix<Float>] = []
+    while next < blocks.count && pending.count >= blocks[next].count * columns {
+      let n = blocks[next].count * columns
+      out.append(Matrix(rows: blocks[next].count, columns: columns, elements: Array(pending[0..<n])))
+      pending.removeFirst(n)
+      next += 1
+    }
+    return out
+  }
+
+  /// Whether every row of the chunk was received and handed on.
+  var isComplete: Bool { next == blocks.count && pending.isEmpty }
 }
 
 /// Thrown from a capture callback to stop a block's forward pass once the wanted input is seen.
@@ -285,22 +356,31 @@ func nonFiniteEntries<T: KernelScalar>(_ bad: NonFiniteSummary, of m: Matrix<T>)
 }
 
 /// G_g = Σ_chunks X_gᵀX_g of the first `groups` linear groups of block `block`, from one pass of
-/// the block as it is over `input` (stopped after the last wanted group's input).
+/// the block as it is over `input`, a piece at a time (stopped after the last wanted group's input);
+/// each chunk's rows are added in its depth blocks (`DepthBlockedRows`).
 func groupGrams(_ model: TransformerLM, block: Int, input: BlockInput, groups: Int) throws(ModelPruningError)
   -> [GramAccumulator<GramScalar>]
 {
   var grams: [GramAccumulator<GramScalar>] = []
-  for r in input.chunks {
-    var g = 0
-    let hidden = try input.rows(r)
-    do {
-      _ = try model.runBlock(block, hidden: hidden, sequenceLength: input.sequenceLength) { captured in
-        if grams.count == g { grams.append(GramAccumulator<GramScalar>(features: captured.input.columns)) }
-        grams[g].add(captured.input)
-        g += 1
-        if g == groups { throw CaptureDone() }
-      }
-    } catch {}
+  for chunk in input.chunks {
+    var rows: [DepthBlockedRows] = []
+    for r in input.pieces(of: chunk) {
+      let hidden = try input.rows(r)
+      var g = 0
+      do {
+        _ = try model.runBlock(block, hidden: hidden, sequenceLength: input.sequenceLength) { captured in
+          let x = captured.input
+          if grams.count == g { grams.append(GramAccumulator<GramScalar>(features: x.columns)) }
+          if rows.count == g {
+            rows.append(DepthBlockedRows(chunkRows: chunk.count, columns: x.columns, blocking: GramScalar.gramBlocking))
+          }
+          for part in rows[g].append(x) { grams[g].add(part) }
+          g += 1
+          if g == groups { throw CaptureDone() }
+        }
+      } catch {}
+    }
+    assert(rows.allSatisfy(\.isComplete), "groupGrams: a chunk's rows were not all reduced")
   }
   return grams
 }
@@ -350,7 +430,7 @@ func pruneBlockSequential(
 /// then the group's pruned weights are installed before the next group's X* is formed. The block's
 /// output is not needed: the next block again starts from the dense model.
 ///
-/// `denseInputs[g][c]`, when given, holds X_g of chunk c from the pass that produced the dense
+/// `denseInputs[g][p]`, when given, holds X_g of piece p (`BlockInput.pieces`) from the pass that produced the dense
 /// chain's next input, so the dense block is not run again; otherwise it is recomputed per group.
 func pruneBlockCorrected(
   _ model: TransformerLM, block: Int, input: BlockInput, denseInputs: [[Matrix<Float>]]? = nil, method: PruningMethod,
@@ -364,20 +444,44 @@ func pruneBlockCorrected(
     var gDense: GramAccumulator<GramScalar>? = nil
     var gPruned: GramAccumulator<GramScalar>? = nil
     var cross: Matrix<GramScalar>? = nil
-    for (c, r) in input.chunks.enumerated() {
-      let h = try input.rows(r)
-      let x =
-        denseInputs?[g][c] ?? dense.groupInput(block: block, group: g, hidden: h, sequenceLength: input.sequenceLength)
-      if gDense == nil { gDense = GramAccumulator(features: x.columns) }
-      gDense!.add(x)
-      guard g > 0 else { continue }  // nothing upstream in this block is pruned yet: X* = X
-      let xStar = pruned.groupInput(block: block, group: g, hidden: h, sequenceLength: input.sequenceLength)
-      if gPruned == nil {
-        gPruned = GramAccumulator(features: x.columns)
-        cross = Matrix(rows: x.columns, columns: x.columns)
+    var piece = 0
+    for chunk in input.chunks {
+      // Each sum in its own depth blocks over the chunk: the Grams' and the cross-Gram GEMM's.
+      var xRows: DepthBlockedRows? = nil
+      var xStarRows: DepthBlockedRows? = nil
+      var crossRows: (x: DepthBlockedRows, xStar: DepthBlockedRows)? = nil
+      for r in input.pieces(of: chunk) {
+        let h = try input.rows(r)
+        let x =
+          denseInputs?[g][piece]
+          ?? dense.groupInput(block: block, group: g, hidden: h, sequenceLength: input.sequenceLength)
+        piece += 1
+        if gDense == nil { gDense = GramAccumulator(features: x.columns) }
+        if xRows == nil {
+          xRows = DepthBlockedRows(chunkRows: chunk.count, columns: x.columns, blocking: GramScalar.gramBlocking)
+        }
+        for part in xRows!.append(x) { gDense!.add(part) }
+        guard g > 0 else { continue }  // nothing upstream in this block is pruned yet: X* = X
+        let xStar = pruned.groupInput(block: block, group: g, hidden: h, sequenceLength: input.sequenceLength)
+        if gPruned == nil {
+          gPruned = GramAccumulator(features: x.columns)
+          cross = Matrix(rows: x.columns, columns: x.columns)
+        }
+        if xStarRows == nil {
+          xStarRows = DepthBlockedRows(chunkRows: chunk.count, columns: x.columns, blocking: GramScalar.gramBlocking)
+          let crossBlocking = GramScalar.gemmBlocking
+          crossRows = (
+            DepthBlockedRows(chunkRows: chunk.count, columns: x.columns, blocking: crossBlocking),
+            DepthBlockedRows(chunkRows: chunk.count, columns: x.columns, blocking: crossBlocking)
+          )
+        }
+        for part in xStarRows!.append(xStar) { gPruned!.add(part) }
+        let xParts = crossRows!.x.append(x)
+        let xStarParts = crossRows!.xStar.append(xStar)
+        for (a, b) in zip(xParts, xStarParts) {
+          gemm(a, b, into: &cross!, transposeA: true, beta: 1)  // K += XᵀX*
+        }
       }
-      gPruned!.add(xStar)
-      gemm(x, xStar, into: &cross!, transposeA: true, beta: 1)  // K += XᵀX*
     }
     let denseGram = gDense!.gram
     let prunedGram = gPruned?.gram

@@ -113,12 +113,13 @@ public struct ModelPruningPlan: Sendable {
 
 /// The memory a streaming run needs, estimated before it starts, in bytes, term by term. One block
 /// is in memory at a time (`ModelPruner.releasesBlocks`), so the peak is that of the largest of
-/// three phases, each on top of `baseBytes`:
+/// four phases, each on top of `baseBytes`:
 ///
 ///     embedding phase:  embeddingBytes + hiddenBytes
 ///     pruning phase:    blockWeightBytes + hiddenBytes + blockBytes + gramBytes + solverBytes
+///     finishing phase:  blockWeightBytes + hiddenBytes + roundedBytes
 ///     evaluation phase: evaluationBytes
-///     total = baseBytes + max(embedding, pruning, evaluation)
+///     total = baseBytes + max(embedding, pruning, finishing, evaluation)
 ///
 /// `ModelPruner.estimate(for:)` is the one place the terms are computed; Docs/pipeline.md#memory
 /// compares the total with measured peaks.
@@ -126,7 +127,9 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
   /// The process before any tensor: runtime, tokenizer, calibration and evaluation text, shard
   /// headers (`ModelPruner.baseBytes`).
   public var baseBytes: Int
-  /// One block's weights in Float, dense and pruned copy, times the jobs pruned at once.
+  /// One block's weights in Float, times the jobs pruned at once: under `sequential` the block and
+  /// one pruned layer (each layer's pruned weight replaces its dense one as it is pruned), under the
+  /// other schedules the dense block and its pruned copy.
   public var blockWeightBytes: Int
   /// The embedding or the head, whichever is larger, in Float plus the stored bytes it is decoded
   /// from: what is held while the calibration tokens are embedded.
@@ -134,13 +137,19 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
   /// Calibration activations: the hidden states kept between blocks, or with `spillFolder` the
   /// chunks of them held while the rest is on disk.
   public var hiddenBytes: Int
-  /// One block's internal activations for one chunk, times the jobs (plus the dense layer inputs
-  /// kept between the dense pass and the pruning under `corrected`, and SparseLLM's variables).
+  /// One block's internal activations for one piece of a chunk (`BlockInput.pieceWindows`) and the
+  /// rows waiting for a Gram's depth block (`DepthBlockedRows`), times the jobs (plus the dense
+  /// layer inputs kept between the dense pass and the pruning under `corrected`, and SparseLLM's
+  /// variables).
   public var blockBytes: Int
   /// The Grams of one block in Float (three per group under `corrected`), times the jobs.
   public var gramBytes: Int
-  /// The layer method's work space for the largest layer, times the jobs.
+  /// The layer's pruning for the largest layer, times the jobs: the method's work space and the
+  /// error evaluation of the result (`ModelPruner.solverBytes`).
   public var solverBytes: Int
+  /// The pruned block rounded to the output's dtype (BF16, F16), held with the dense and pruned
+  /// copies while a block is finished, times the jobs; 0 for an F32 output (`ModelPruningPlan.outputDType`).
+  public var roundedBytes: Int
   /// The evaluation after pruning (0 without one): the evaluation windows' hidden states, and the
   /// larger of one block with its internals over one window, or the head with one chunk of logits.
   public var evaluationBytes: Int
@@ -150,12 +159,16 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
 
   /// The pruning phase, without `baseBytes`.
   public var pruningBytes: Int { blockWeightBytes + hiddenBytes + blockBytes + gramBytes + solverBytes }
+  /// The finishing phase (a block's pruned weights rounded and saved), without `baseBytes`.
+  public var finishingBytes: Int { blockWeightBytes + hiddenBytes + roundedBytes }
   /// The estimated peak: the base plus the largest phase.
-  public var totalBytes: Int { baseBytes + max(embeddingBytes + hiddenBytes, pruningBytes, evaluationBytes) }
+  public var totalBytes: Int {
+    baseBytes + max(embeddingBytes + hiddenBytes, pruningBytes, finishingBytes, evaluationBytes)
+  }
 
   public init(
     baseBytes: Int = 0, blockWeightBytes: Int, embeddingBytes: Int = 0, hiddenBytes: Int, blockBytes: Int,
-    gramBytes: Int, solverBytes: Int = 0, evaluationBytes: Int = 0
+    gramBytes: Int, solverBytes: Int = 0, roundedBytes: Int = 0, evaluationBytes: Int = 0
   ) {
     self.baseBytes = baseBytes
     self.blockWeightBytes = blockWeightBytes
@@ -164,12 +177,13 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     self.blockBytes = blockBytes
     self.gramBytes = gramBytes
     self.solverBytes = solverBytes
+    self.roundedBytes = roundedBytes
     self.evaluationBytes = evaluationBytes
   }
 
   private enum CodingKeys: String, CodingKey {
     case baseBytes, blockWeightBytes, embeddingBytes, hiddenBytes, blockBytes, gramBytes, solverBytes
-    case evaluationBytes, totalBytes, spillFolder
+    case roundedBytes, evaluationBytes, totalBytes, spillFolder
   }
 
   /// The terms and their total (`total_bytes`, for the reader; computed again when read).
@@ -182,13 +196,15 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     try c.encode(blockBytes, forKey: .blockBytes)
     try c.encode(gramBytes, forKey: .gramBytes)
     try c.encode(solverBytes, forKey: .solverBytes)
+    try c.encode(roundedBytes, forKey: .roundedBytes)
     try c.encode(evaluationBytes, forKey: .evaluationBytes)
     try c.encode(totalBytes, forKey: .totalBytes)
     try c.encodeIfPresent(spillFolder, forKey: .spillFolder)
   }
 
   /// Reads the terms back; a report written before the streaming estimate (terms `model_bytes`,
-  /// `hidden_bytes`, `block_bytes`, `gram_bytes`) reads with the terms it lacks as 0.
+  /// `hidden_bytes`, `block_bytes`, `gram_bytes`) or before `rounded_bytes` reads with the terms it
+  /// lacks as 0.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     func term(_ key: CodingKeys) throws -> Int { try c.decodeIfPresent(Int.self, forKey: key) ?? 0 }
@@ -199,6 +215,7 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     blockBytes = try term(.blockBytes)
     gramBytes = try term(.gramBytes)
     solverBytes = try term(.solverBytes)
+    roundedBytes = try term(.roundedBytes)
     evaluationBytes = try term(.evaluationBytes)
     spillFolder = try c.decodeIfPresent(String.self, forKey: .spillFolder)
   }
@@ -545,19 +562,26 @@ public struct ModelPruner: Sendable {
   public var evaluation: (windows: Int, sequenceLength: Int)? = nil
 
   /// The memory estimate of a streaming run on `model` (`MemoryEstimate` names the phases). With
-  /// m × n the largest linear layer, d the hidden size, f the FFN size, t the calibration tokens,
-  /// c the tokens of one chunk, J the jobs pruned at once (1 but under `corrected`):
+  /// m × n the largest linear layer, w the widest input, d the hidden size, f the FFN size, t the
+  /// calibration tokens, p the tokens of one piece (`BlockInput.pieceWindows`: about 1024, whole
+  /// windows, at most a chunk), J the jobs pruned at once (1 but under `corrected`):
   ///
-  ///     blockWeight = J · 2 · 4 · (weights of the largest block)           dense + pruned copy
+  ///     blockWeight = 4 · (weights of the largest block + of its largest layer)  sequential
+  ///                   J · 2 · 4 · (weights of the largest block)         dense + pruned copy otherwise
   ///     embedding   = V · d · (4 + 2)                                      Float + stored form
   ///     hidden      = (2, or 1 + J under corrected) · 4 · t · d            (spilled: · c instead of · t)
-  ///     block       = J · 4 · c · (6d + 2f)                                normed input, q, k, v,
-  ///                   (+ J · min(captures, captureBudget/J) under corrected) attention out, residual, two FFN
+  ///     block       = J · 4 · p · (6d + 2f)                                normed input, q, k, v,
+  ///                                                                        attention out, residual, two FFN
+  ///                 + J · 4 · (kc · Σ_groups width, or 2 · (kc + kc′) · w under corrected)   rows pending
+  ///                 (+ J · min(captures, captureBudget/J) under corrected)
   ///     grams       = J · (1, or 3 under corrected) · 4 · Σ_groups width²
-  ///     solver      = J · (the method's work space on m × n, `solverBytes`)
+  ///     solver      = J · (max(8 · w², the method's work space on m × n) + the error evaluation)
+  ///     rounded     = J · 4 · (weights of the largest block), 0 for an F32 output
   ///     evaluation  = 4 · T · d + max(4 · (block weights) + 4 · L · (7d + 2f), V · d · (4 + 2) + 2 · 4 · 256 · V)
   ///
-  /// (T, L: the evaluation's tokens and window length; 256 rows of logits at once, `headRows`.)
+  /// (kc = 384 and kc′ = 768, the depth blocks of the Gram and of the cross-Gram's GEMM; T, L: the evaluation's tokens and window length; 256 rows of
+  /// logits at once, `headRows`.) Reading a block holds its stored form beside its Float copy (at
+  /// most 4 + 4 bytes a weight), within blockWeight; the shard writer converts 1M values at a time.
   public func estimate(for model: TransformerLM) -> MemoryEstimate {
     estimate(for: model, spillFolder: spill?.folder.path)
   }
@@ -567,7 +591,10 @@ public struct ModelPruner: Sendable {
   public func estimate(for model: TransformerLM, spillFolder: String?) -> MemoryEstimate {
     let c = model.config
     let t = calibration.tokens.count
-    let chunk = min(t, plan.chunkWindows * calibration.sequenceLength)
+    let piece = min(
+      t,
+      BlockInput.pieceWindows(sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+        * calibration.sequenceLength)
     let jobs = plan.schedule == .corrected ? plan.jobs : 1
     let float = MemoryLayout<Float>.size
     let shapes = (0..<model.blockCount).map { b in
@@ -576,15 +603,21 @@ public struct ModelPruner: Sendable {
     let largestBlock = shapes.map { $0.reduce(0) { $0 + $1[0] * $1[1] } }.max() ?? 0
     let largestLayer = shapes.flatMap { $0 }.max { $0[0] * $0[1] < $1[0] * $1[1] } ?? [0, 0]
     let widestInput = shapes.flatMap { $0 }.map { $0[1] }.max() ?? 0
+    let groupWidths =
+      model.blockCount > 0 ? model.linearGroups(block: 0).compactMap { try? model.linearShape($0[0])[1] } : []
     // Block internals per token: the normed input, q, k, v, the attention output and the residual
     // (hidden wide), and two FFN-wide activations.
     let perToken = (6 * c.hiddenSize + 2 * c.intermediateSize) * float
-    var blockBytes = jobs * chunk * perToken
+    // Rows waiting for a depth block: under `sequential` every group's Gram at once; under
+    // `corrected` one group's X and X* for its two Grams and for the cross-Gram (each below a block).
+    let depth = GramScalar.gramBlocking.kc
+    let crossDepth = GramScalar.gemmBlocking.kc
+    let pending =
+      plan.schedule == .corrected
+      ? 2 * (depth + crossDepth) * widestInput * float : depth * groupWidths.reduce(0, +) * float
+    var blockBytes = jobs * (piece * perToken + pending)
     if plan.schedule == .corrected {
-      let widths =
-        model.blockCount > 0
-        ? model.linearGroups(block: 0).compactMap { try? model.linearShape($0[0])[1] }.reduce(0, +) : 0
-      let captures = t * widths * float
+      let captures = t * groupWidths.reduce(0, +) * float
       if captures <= Self.captureBudget / plan.jobs { blockBytes += jobs * captures }
     }
     // SparseLLM keeps, over all calibration tokens, the FFN's input X and target Y (hidden wide)
@@ -598,8 +631,6 @@ public struct ModelPruner: Sendable {
         + 3 * c.intermediateSize * c.intermediateSize * 8
     }
     let gramsPerGroup = plan.schedule == .corrected ? 3 : 1
-    let groupWidths =
-      model.blockCount > 0 ? model.linearGroups(block: 0).compactMap { try? model.linearShape($0[0])[1] } : []
     let hiddenStates = plan.schedule == .corrected ? 1 + jobs : 2
     let headOrEmbedding = c.vocabSize * c.wordEmbedDim * (float + Self.storedBytesPerWeight)
     var evaluationBytes = 0
@@ -612,38 +643,49 @@ public struct ModelPruner: Sendable {
     }
     var estimate = MemoryEstimate(
       baseBytes: Self.baseBytes,
-      blockWeightBytes: jobs * 2 * largestBlock * float,
+      blockWeightBytes: (plan.schedule == .sequential
+        ? largestBlock + largestLayer[0] * largestLayer[1] : jobs * 2 * largestBlock) * float,
       embeddingBytes: headOrEmbedding,
-      hiddenBytes: hiddenStates * (spillFolder == nil ? t : chunk) * c.hiddenSize * float,
+      hiddenBytes: hiddenStates * (spillFolder == nil ? t : piece) * c.hiddenSize * float,
       blockBytes: blockBytes,
       gramBytes: jobs * gramsPerGroup * groupWidths.reduce(0) { $0 + $1 * $1 } * MemoryLayout<GramScalar>.size,
       solverBytes: jobs
         * Self.solverBytes(plan.method, rows: largestLayer[0], columns: largestLayer[1], widestInput: widestInput),
+      roundedBytes: plan.outputDType == .F32 ? 0 : jobs * largestBlock * float,
       evaluationBytes: evaluationBytes)
     estimate.spillFolder = spillFolder
     return estimate
   }
 
-  /// The work space of `method` on a layer of `rows` × `columns` (the largest of the block;
-  /// `widestInput` its widest input, for the n × n matrices), read from the solvers
-  /// (Sources/PruneSolvers):
+  /// The memory of pruning a layer of `rows` × `columns` (the largest of the block; `widestInput`
+  /// its widest input, for the n × n matrices): the method's work space, read from the solvers
+  /// (Sources/PruneSolvers); the pipeline's Grams are its own sums Σ x xᵀ, so the semidefinite check
+  /// (`LayerProblem.checkSemidefinite`, 8w²) is skipped (`prune(…, gramsAccumulated: true)`):
   ///   - SparseGPT (and APT, the same OBS setup, `OBSSetup`): W in Double and the result in Float;
   ///     at most three n × n Doubles alive at once (H's factor L, L⁻¹ and H⁻¹ while the inverse is
   ///     formed; H is dropped once factored, and U alone lives through the sweep);
-  ///   - Wanda: the scores (Double) and the mask;
+  ///   - Wanda: the scores in Double twice (the matrix and `Mask.pruningLowest`'s copy), the mask
+  ///     and the masked result;
   ///   - FISTA: C = W·K, Z, Y, Y·G, the warm start and the candidate in Float, and the λ
   ///     quantile's scored indices (16 bytes each);
   ///   - ADMM: W, Z, U, B and the result in Float, and the factored system (n × n Float, twice);
-  ///   - the others (magnitude, refit, SparseLLM's attention): W in Double and the result.
+  ///   - the others (magnitude, refit, SparseLLM's attention): W in Double and the result;
+  /// plus the error evaluation of the result (`traceOfProduct`: a block of at most 32 MiB of rows
+  /// of W − Ŵ, of Ŵ and of their product with the Gram, and a panel of 512 of the Gram's columns
+  /// in Double).
   static func solverBytes(_ method: PruningMethod, rows m: Int, columns n: Int, widestInput w: Int) -> Int {
     let mn = m * n
+    let work: Int
     switch method {
-    case .sparsegpt, .apt: return mn * (8 + 4) + 3 * w * w * 8
-    case .wanda: return mn * (8 + 1)
-    case .fista: return mn * (6 * 4 + 16)
-    case .admm: return mn * 5 * 4 + 2 * w * w * 4
-    default: return mn * (8 + 4)
+    case .sparsegpt, .apt: work = mn * (8 + 4) + 3 * w * w * 8
+    case .wanda: work = mn * (8 + 8 + 1 + 4)
+    case .fista: work = mn * (6 * 4 + 16)
+    case .admm: work = mn * 5 * 4 + 2 * w * w * 4
+    default: work = mn * (8 + 4)
     }
+    let errorEvaluation =
+      3 * min(LayerProblem<Float>.errorBlockBytes, 8 * mn) + 8 * w * min(LayerProblem<Float>.errorPanelColumns, w)
+    return work + errorEvaluation
   }
 
   /// Prunes `model` in place. Blocks found in `store` are installed instead of pruned; every block
@@ -838,9 +880,11 @@ public struct ModelPruner: Sendable {
     return outcome
   }
 
-  /// Bytes of dense layer inputs a run may keep between the dense pass and the pruning of a block
-  /// (214 MB for SmolLM2 on 16384 tokens); above it they are recomputed group by group.
-  static let captureBudget = 768 << 20
+  /// Bytes of dense layer inputs a run may keep between the dense pass and the pruning of a block;
+  /// above it they are recomputed group by group, a piece at a time (the same bits). 128 MiB: SmolLM2
+  /// on austen-quick's 16,384 tokens would keep 214 MB, and recomputing them (about two block passes
+  /// a block, beside FISTA's solves) keeps FISTA's peak under 512 MiB (Docs/pipeline.md#memory).
+  static let captureBudget = 128 << 20
 
   /// Prunes the blocks of a batch at once under `corrected`, the kernel threads split evenly
   /// between them. Layer progress is reported as each job's layers finish (serialised by a lock).

@@ -100,8 +100,8 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
 
   /// tr(W G Wᵀ) = ‖X Wᵀ‖²_F, the energy of the dense outputs (the relative error's denominator).
   public var denseEnergy: Double {
-    traceOfProduct(denseGram ?? gram, rows: weight.rows) { r in
-      let w = weight.rowBand(r)
+    traceOfProduct(rows: outputs, denseGram ?? gram) { r in
+      let w = weight.rowsInDouble(r)
       return (w, w)
     }
   }
@@ -111,27 +111,27 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     precondition(
       candidate.rows == weight.rows && candidate.columns == weight.columns,
       "LayerProblem.error: candidate \(candidate.shapeDescription) vs weight \(weight.shapeDescription)")
-    let m = weight.rows
+    let m = outputs
     if let crossGram, let denseGram {
       // tr(Ŵ G* Ŵᵀ) − 2 tr(W K Ŵᵀ) + tr(W G Wᵀ); Double keeps the cancellation harmless
       // (absolute error ~1e-13 of the energies).
       let e =
-        traceOfProduct(gram, rows: m) { r in
-          let h = candidate.rowBand(r)
-          return (h, h)
+        traceOfProduct(rows: m, gram) { r in
+          let wHat = candidate.rowsInDouble(r)
+          return (wHat, wHat)
         }
-        - 2 * traceOfProduct(crossGram, rows: m) { r in (weight.rowBand(r), candidate.rowBand(r)) }
-        + traceOfProduct(denseGram, rows: m) { r in
-          let w = weight.rowBand(r)
+        - 2 * traceOfProduct(rows: m, crossGram) { r in (weight.rowsInDouble(r), candidate.rowsInDouble(r)) }
+        + traceOfProduct(rows: m, denseGram) { r in
+          let w = weight.rowsInDouble(r)
           return (w, w)
         }
       return max(0, e)
     }
-    return traceOfProduct(gram, rows: m) { r in
-      var d = weight.rowBand(r)
-      let h = candidate.rowBand(r)
+    return traceOfProduct(rows: m, gram) { r in
+      var d = weight.rowsInDouble(r)
+      let wHat = candidate.rowsInDouble(r)
       d.withUnsafeMutableBufferPointer { pd in
-        h.withUnsafeBufferPointer { ph in for i in 0..<pd.count { pd[i] -= ph[i] } }
+        wHat.withUnsafeBufferPointer { ph in for i in 0..<pd.count { pd[i] -= ph[i] } }
       }
       return (d, d)
     }
@@ -165,7 +165,8 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
   /// Cholesky factorisation of G* + τI in Double must succeed. A Gram Σ x xᵀ is positive
   /// semidefinite; rounding (even of a Float Gram over many tokens) moves its eigenvalues by far
   /// less than τ, so a failure means the Gram was not formed as Σ x xᵀ (a corrupt or hand-made
-  /// file). Cost: one n³/3 factorisation.
+  /// file). Cost: one n³/3 factorisation, in place in one n × n Double copy of G*
+  /// (`choleskyFactorsInPlace`: 254 MB for a 5632-wide Gram, where `cholesky` would hold three).
   public func checkSemidefinite() throws(LayerProblemError) {
     let n = inputs
     guard n > 0 else { return }
@@ -179,11 +180,8 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     let tau = Self.semidefiniteTolerance * trace
     var h = gram.converted(to: Double.self)
     for j in 0..<n { h[j, j] += tau }
-    do { _ = try cholesky(h) } catch {
-      switch error {
-      case .notPositiveDefinite(let column, _, _, _):
-        throw .notSemidefinite(tensor: "gram", column: column, tolerance: tau)
-      }
+    if let failure = choleskyFactorsInPlace(&h) {
+      throw .notSemidefinite(tensor: "gram", column: failure.column, tolerance: tau)
     }
   }
 
@@ -202,20 +200,43 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
   }
 }
 
-/// tr(A B Cᵀ) = Σᵢⱼ (A B)ᵢⱼ Cᵢⱼ in Double, with A and C given a band of rows at a time
-/// (`band(rows)` returns A's and C's rows, in Double) and B converted to Double once. Memory: B in
-/// Double and two bands of `traceBandRows` rows, never A, C or A·B whole (for a 4096 × 11008 layer,
-/// 1 GB instead of 2.4 GB). Every entry of A·B is the GEMM's, whose sums depend on k alone, and the
-/// products are summed in row-major order, so the value is bit for bit that of converting A, B and
-/// C whole and multiplying once.
+/// tr(A B Cᵀ) = Σᵢⱼ (A B)ᵢⱼ Cᵢⱼ in Double, for A, C: [m × n] given a block of rows at a time
+/// (`rows(r)`: rows r of A and of C, in Double) and B: [n × n] in T, converted to Double a panel
+/// of columns at a time. No Double copy of the whole of A, B or AB exists: an [n × n] Gram of a
+/// wide layer is 254 MB in Double (TinyLlama's down projection, n = 5632), more than its layer's
+/// solver holds. The result has the same bits as forming AB whole (`matmul` of the Double
+/// matrices) and summing it row by row: a GEMM reduces each element over the shared dimension n
+/// in an order that depends on n alone (`GEMMBlocking.depthBlocks`), not on the rows or columns
+/// it is given, and the sum runs over the rows in order.
+/// `blockBytes` and `panelColumns` (the defaults unless a test compares others) do not change the
+/// result.
 func traceOfProduct<T: KernelScalar>(
-  _ b: Matrix<T>, rows m: Int, band: (Range<Int>) -> (a: Matrix<Double>, c: Matrix<Double>)
+  rows m: Int, _ b: Matrix<T>, blockBytes: Int = LayerProblem<T>.errorBlockBytes,
+  panelColumns: Int = LayerProblem<T>.errorPanelColumns,
+  _ rows: (Range<Int>) -> (a: Matrix<Double>, c: Matrix<Double>)
 ) -> Double {
-  let bd = b.converted(to: Double.self)
+  let n = b.rows
+  guard m > 0, n > 0 else { return 0 }
+  let blockRows = max(1, blockBytes / (8 * n))
+  let tracePanelColumns = max(1, panelColumns)
   var s = 0.0
-  for r0 in stride(from: 0, to: m, by: traceBandRows) {
-    let (a, c) = band(r0..<min(m, r0 + traceBandRows))
-    let ab = matmul(a, bd)
+  for r0 in stride(from: 0, to: m, by: blockRows) {
+    let r = r0..<min(m, r0 + blockRows)
+    let (a, c) = rows(r)
+    var ab = Matrix<Double>(rows: r.count, columns: n)
+    for j0 in stride(from: 0, to: n, by: tracePanelColumns) {
+      let width = min(tracePanelColumns, n - j0)
+      let panel = b.submatrix(rows: 0..<n, columns: j0..<(j0 + width)).converted(to: Double.self)
+      a.withUnsafeBufferPointer { pa in
+        panel.withUnsafeBufferPointer { pb in
+          ab.withUnsafeMutableBufferPointer { pc in
+            gemm(
+              transposeA: false, transposeB: false, m: r.count, n: width, k: n, alpha: 1, a: pa.baseAddress!, lda: n,
+              b: pb.baseAddress!, ldb: width, beta: 0, c: pc.baseAddress! + j0, ldc: n)
+          }
+        }
+      }
+    }
     ab.withUnsafeBufferPointer { p in
       c.withUnsafeBufferPointer { q in for i in 0..<p.count { s += p[i] * q[i] } }
     }
@@ -223,17 +244,19 @@ func traceOfProduct<T: KernelScalar>(
   return s
 }
 
-/// Rows of A and C per band in `traceOfProduct`: enough for the GEMM to run at full speed (a
-/// 256 × n panel), small beside the n × n Gram.
-let traceBandRows = 256
+extension LayerProblem {
+  /// Bytes of a block of rows of AB in the error evaluation (`traceOfProduct`; 32 MiB: all the rows
+  /// of a SmolLM2 layer at once, 744 rows of a 5632-wide layer).
+  public static var errorBlockBytes: Int { 32 << 20 }
+  /// Columns of a Gram converted to Double at once in the error evaluation (`traceOfProduct`; n × 512
+  /// Doubles: 23 MB at n = 5632).
+  public static var errorPanelColumns: Int { 512 }
+}
 
 extension Matrix {
-  /// Rows `r` in Double.
-  func rowBand(_ r: Range<Int>) -> Matrix<Double> {
-    let n = columns
-    return withUnsafeBufferPointer { p in
-      Matrix<Double>(rows: r.count, columns: n, elements: p[(r.lowerBound * n)..<(r.upperBound * n)].map { Double($0) })
-    }
+  /// Rows `r`, converted to Double.
+  func rowsInDouble(_ r: Range<Int>) -> Matrix<Double> {
+    submatrix(rows: r, columns: 0..<columns).converted(to: Double.self)
   }
 }
 

@@ -339,11 +339,12 @@ final class ProgressPrinter: @unchecked Sendable {
         String(
           format:
             "pruning blocks %@ (%ld); memory estimate %@ (base %@, block weights %@, embedding %@, activations %@,"
-            + " one chunk %@, Grams %@, solver %@, evaluation %@)",
+            + " one piece %@, Grams %@, solver %@, rounded %@, evaluation %@)",
           range, blocks.count, bytes(estimate.totalBytes), bytes(estimate.baseBytes), bytes(estimate.blockWeightBytes),
           bytes(estimate.embeddingBytes), bytes(estimate.hiddenBytes), bytes(estimate.blockBytes),
-          bytes(estimate.gramBytes), bytes(estimate.solverBytes), bytes(estimate.evaluationBytes))
-          + (estimate.spillFolder.map { "; activations spilled to \($0), a chunk held at a time" } ?? ""))
+          bytes(estimate.gramBytes), bytes(estimate.solverBytes), bytes(estimate.roundedBytes),
+          bytes(estimate.evaluationBytes))
+          + (estimate.spillFolder.map { "; activations spilled to \($0), a piece held at a time" } ?? ""))
     case .resumed(let blocks):
       line("resumed: block \(blocks.map(String.init).joined(separator: ", ")) taken from the checkpoint")
     case .layer(let r, let elapsed):

@@ -80,6 +80,30 @@ struct GramTests {
     p == .float ? run(Float.self) : run(Double.self)
   }
 
+  @Test(
+    "the Gram and a GEMM added in the depth blocks of their depth equal one pass",
+    arguments: [1, 383, 385, 2 * 384 + 3, 5000])
+  func depthBlocks(_ tokens: Int) {
+    // k not a multiple of kc: the blocks are balanced (⌈k/kc⌉ of almost equal depth), so chunks of
+    // kc would not reduce in the same order, but chunks of `depthBlocks(k)` do, each as one call.
+    var rng = SplitMix64(seed: 24)
+    let x = Matrix<Float>.random(rows: tokens, columns: 41, using: &rng)
+    let y = Matrix<Float>.random(rows: tokens, columns: 41, using: &rng)
+    let blocks = Float.gramBlocking.depthBlocks(tokens)
+    #expect(blocks.first?.lowerBound == 0 && blocks.last?.upperBound == tokens, "k=\(tokens)")
+    #expect(blocks.allSatisfy { $0.count <= Float.gramBlocking.kc }, "k=\(tokens)")
+    var acc = GramAccumulator<Float>(features: 41)
+    for r in blocks { acc.add(x.submatrix(rows: r, columns: 0..<41)) }
+    expectBitIdentical(acc.gram, gram(x), "Gram, k=\(tokens) in \(blocks.count) depth blocks")
+    var k = Matrix<Float>(rows: 41, columns: 41)
+    for r in Float.gemmBlocking.depthBlocks(tokens) {
+      gemm(
+        x.submatrix(rows: r, columns: 0..<41), y.submatrix(rows: r, columns: 0..<41), into: &k, transposeA: true,
+        beta: 1)
+    }
+    expectBitIdentical(k, matmul(x, y, transposeA: true), "XᵀY, k=\(tokens) in depth blocks")
+  }
+
   @Test("Float chunks accumulated in Double equal the Double Gram of the converted input")
   func doubleAccumulation() {
     var rng = SplitMix64(seed: 22)

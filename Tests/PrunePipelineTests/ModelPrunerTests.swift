@@ -248,16 +248,25 @@ import Testing
     pruner.evaluation = (windows: 2, sequenceLength: 32)
     let e = pruner.estimate(for: model)
     #expect(e.baseBytes == ModelPruner.baseBytes)
-    #expect(e.blockWeightBytes == 2 * 43008 * 4, "dense and pruned copy of one block")
+    #expect(e.blockWeightBytes == (43008 + 10240) * 4, "the block and one pruned layer (sequential)")
     #expect(e.embeddingBytes == 256 * 64 * (4 + 2), "Float and the stored form")
     #expect(e.hiddenBytes == 2 * 256 * 64 * 4, "input and output hidden states")
-    #expect(e.blockBytes == 256 * (6 * 64 + 2 * 160) * 4, "one chunk of 256 tokens")
+    #expect(
+      e.blockBytes == 256 * (6 * 64 + 2 * 160) * 4 + 384 * 352 * 4,
+      "one piece of 256 tokens, and less than a depth block of 384 rows pending for each group's Gram")
     #expect(e.gramBytes == (3 * 64 * 64 + 160 * 160) * 4, "[q,k,v] [o] [gate,up] share 64-wide inputs, down 160")
-    #expect(e.solverBytes == 10240 * 12 + 3 * 160 * 160 * 8, "W in Double, result in Float; L, L⁻¹ and H⁻¹")
+    let errorEvaluation = 3 * 8 * 10240 + 8 * 160 * 160
+    #expect(
+      e.solverBytes == 10240 * 12 + 3 * 160 * 160 * 8 + errorEvaluation,
+      "W in Double, result in Float; L, L⁻¹ and H⁻¹; then the error of the result")
+    #expect(e.roundedBytes == 0, "an F32 output is not rounded")
     let evalBlock = 43008 * 4 + 32 * ((6 * 64 + 2 * 160) * 4 + 64 * 4)
     let evalHead = 256 * 64 * 6 + 2 * 256 * 256 * 4
     #expect(e.evaluationBytes == 64 * 64 * 4 + max(evalBlock, evalHead), "the head phase is larger here")
-    #expect(e.pruningBytes == 2 * 43008 * 4 + 2 * 256 * 64 * 4 + 256 * 704 * 4 + 37888 * 4 + 10240 * 12 + 614400)
+    #expect(
+      e.pruningBytes == (43008 + 10240) * 4 + 2 * 256 * 64 * 4 + 256 * 704 * 4 + 384 * 352 * 4 + 37888 * 4 + 10240 * 12
+        + 614400 + errorEvaluation)
+    #expect(e.finishingBytes == (43008 + 10240) * 4 + 2 * 256 * 64 * 4)
     #expect(e.totalBytes == ModelPruner.baseBytes + e.pruningBytes, "the pruning phase is the largest")
 
     // Corrected, two jobs (FISTA): the block terms double, one more hidden state per job, three
@@ -268,10 +277,40 @@ import Testing
     let c = two.estimate(for: model)
     #expect(c.blockWeightBytes == 2 * 2 * 43008 * 4)
     #expect(c.hiddenBytes == 3 * 256 * 64 * 4)
-    #expect(c.blockBytes == 2 * 256 * 704 * 4 + 2 * 256 * (3 * 64 + 160) * 4)
+    #expect(
+      c.blockBytes == 2 * (256 * 704 * 4 + 2 * (384 + 768) * 160 * 4) + 2 * 256 * (3 * 64 + 160) * 4,
+      "per job: a piece, one group's X and X* pending for the Grams' and the cross-Gram's depth blocks")
     #expect(c.gramBytes == 2 * 3 * 37888 * 4)
-    #expect(c.solverBytes == 2 * 10240 * (6 * 4 + 16))
+    #expect(c.solverBytes == 2 * (10240 * (6 * 4 + 16) + errorEvaluation))
     #expect(c.evaluationBytes == 0, "no evaluation")
+  }
+
+  /// The terms the streaming estimate lacked (Docs/pipeline.md#memory): a BF16 or F16 output holds
+  /// a rounded copy of the pruned block beside the dense and pruned ones while the block is
+  /// finished; every layer's Gram is checked semidefinite in Double (8w²), which outgrows Wanda's
+  /// work space on a wide layer.
+  @Test func memoryEstimateCountsTheRoundedCopyAndTheSemidefiniteCheck() throws {
+    let model = try Self.load("llama-tiny")
+    let cal = Self.calibration(vocab: model.config.vocabSize)
+    var plan = ModelPruningPlan(method: .wanda, pattern: .unstructured(0.5))
+    let f32 = ModelPruner(plan: plan, calibration: cal).estimate(for: model)
+    plan.outputDType = .BF16
+    let bf16 = ModelPruner(plan: plan, calibration: cal).estimate(for: model)
+    #expect(f32.roundedBytes == 0)
+    #expect(bf16.roundedBytes == 43008 * 4, "one block rounded, in Float")
+    #expect(bf16.finishingBytes == f32.finishingBytes + 43008 * 4)
+    // Wanda on 10240 weights: scores twice in Double, mask, result (21 bytes a weight) = 215040,
+    // above the check's 8 · 160² = 204800; on a layer 160 wide with 2 rows, the check dominates.
+    let errorEvaluation = 3 * 8 * 10240 + 8 * 160 * 160
+    #expect(f32.solverBytes == 10240 * 21 + errorEvaluation)
+    #expect(
+      ModelPruner.solverBytes(.wanda, rows: 2, columns: 160, widestInput: 160)
+        == 8 * 160 * 160 + 3 * 8 * 320 + 8 * 160 * 160)
+    // The rounded copy makes the finishing phase the largest when the block dwarfs the rest.
+    let big = MemoryEstimate(
+      blockWeightBytes: 2 * 1000, hiddenBytes: 10, blockBytes: 1, gramBytes: 1, roundedBytes: 1000)
+    #expect(big.totalBytes == big.finishingBytes)
+    #expect(big.totalBytes == 3010)
   }
 
 }
