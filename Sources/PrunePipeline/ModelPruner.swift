@@ -140,8 +140,9 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
   public var gramBytes: Int
   /// The layer method's work space for the largest layer, times the jobs.
   public var solverBytes: Int
-  /// The evaluation after pruning (0 without one): the evaluation windows' hidden states, and the
-  /// larger of one block with its internals over one window, or the head with one chunk of logits.
+  /// The evaluation after pruning (0 without one): `Perplexity.memoryEstimate`'s total, the
+  /// evaluation windows' hidden states plus the largest of the embedding rows, one block with its
+  /// internals over one window, and one band of the head with one chunk of logits.
   public var evaluationBytes: Int
 
   /// The pruning phase, without `baseBytes`.
@@ -495,9 +496,7 @@ public struct ModelPruner: Sendable {
   ///                   (+ J · min(captures, captureBudget/J) under corrected) attention out, residual, two FFN
   ///     grams       = J · (1, or 3 under corrected) · 4 · Σ_groups width²
   ///     solver      = J · (the method's work space on m × n, `solverBytes`)
-  ///     evaluation  = 4 · T · d + max(4 · (block weights) + 4 · L · (7d + 2f), V · d · (4 + 2) + 2 · 4 · 256 · V)
-  ///
-  /// (T, L: the evaluation's tokens and window length; 256 rows of logits at once, `headRows`.)
+  ///     evaluation  = `Perplexity.memoryEstimate(...).totalBytes` on the output (read by rows)
   public func estimate(for model: TransformerLM) -> MemoryEstimate {
     let c = model.config
     let t = calibration.tokens.count
@@ -536,14 +535,13 @@ public struct ModelPruner: Sendable {
       model.blockCount > 0 ? model.linearGroups(block: 0).compactMap { try? model.linearShape($0[0])[1] } : []
     let hiddenStates = plan.schedule == .corrected ? 1 + jobs : 2
     let headOrEmbedding = c.vocabSize * c.wordEmbedDim * (float + Self.storedBytesPerWeight)
-    var evaluationBytes = 0
-    if let evaluation {
-      let tokens = evaluation.windows * evaluation.sequenceLength
-      let blockPhase =
-        largestBlock * float + evaluation.sequenceLength * (perToken + c.hiddenSize * float)
-      let headPhase = headOrEmbedding + 2 * TransformerLM.headRows * c.vocabSize * float
-      evaluationBytes = tokens * c.hiddenSize * float + max(blockPhase, headPhase)
-    }
+    // The evaluation reads the output as written (safetensors: the head and embedding by rows).
+    let evaluationBytes =
+      evaluation.map {
+        Perplexity.memoryEstimate(
+          of: model, windows: $0.windows, sequenceLength: $0.sequenceLength, headByRows: true, embeddingByRows: true
+        ).totalBytes
+      } ?? 0
     return MemoryEstimate(
       baseBytes: Self.baseBytes,
       blockWeightBytes: jobs * 2 * largestBlock * float,
