@@ -556,8 +556,8 @@ public struct GGUFFile: TensorSource {
   }
 
   /// True when `floatRows` reads only the rows' bytes: a decodable tensor of rank 1 or more whose
-  /// row length is a whole number of its type's blocks (every F32/F16/BF16 tensor; a quantised one
-  /// when its rows hold whole blocks), and which is not un-permuted on reading (LLaMA q and k).
+  /// row length is a whole number of its type's blocks (every tensor of a file this reader opens:
+  /// it refuses rows that split a block), and which is not un-permuted on reading (LLaMA q and k).
   public func readsRowRanges(of name: String) -> Bool {
     guard let i = hfIndex[name] else { return false }
     let info = tensorInfos[i]

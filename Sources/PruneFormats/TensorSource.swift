@@ -77,7 +77,8 @@ extension FloatTensor {
   public func rows(_ rows: Range<Int>, name: String) throws(TensorSourceError) -> FloatTensor {
     let width = try elementsPerRow(rows, of: name, shape: shape)
     return FloatTensor(
-      shape: [rows.count] + shape.dropFirst(), values: Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]))
+      shape: [rows.count] + shape.dropFirst(),
+      values: Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]))
   }
 }
 
@@ -129,7 +130,8 @@ public enum TensorSourceError: PruneKitError, Equatable {
   public var hint: String? {
     switch self {
     case .missingTensor: return "check the architecture in config.json and the tensor names of the checkpoint."
-    case .rowsOutOfRange: return "this is a bug in the caller: ask for rows within 0..<rows of a tensor of rank 1 or more."
+    case .rowsOutOfRange:
+      return "this is a bug in the caller: ask for rows within 0..<rows of a tensor of rank 1 or more."
     }
   }
 }

@@ -270,5 +270,7 @@ public struct ShardedSafetensors: TensorSource {
     return try shards[s].floatRows(name, rows: rows)
   }
 
-  public func readsRowRanges(of name: String) -> Bool { location[name].map { shards[$0].readsRowRanges(of: name) } ?? false }
+  public func readsRowRanges(of name: String) -> Bool {
+    location[name].map { shards[$0].readsRowRanges(of: name) } ?? false
+  }
 }

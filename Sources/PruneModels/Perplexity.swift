@@ -255,7 +255,7 @@ public enum Perplexity {
 /// about 232 MB; Docs/evaluation.md#streaming-evaluation).
 func returnFreedMemory() {
   #if canImport(Glibc)
-    mallocTrim?(0)
+    _ = mallocTrim?(0)
   #endif
 }
 

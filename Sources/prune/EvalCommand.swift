@@ -36,11 +36,11 @@ extension Command {
       ])
     ],
     epilogue: """
-      The evaluation streams (Docs/evaluation.md#streaming-evaluation): each block is read once and run on
-      every window, the head is read a band of vocabulary rows at a time. Its memory estimate is printed
-      before any weight is read; a run over --max-memory is refused then (exit status 2). Progress goes
-      to standard error: one line per block (elapsed, ETA), then one per window. Exit status: 0 on
-      success; 1 when the model or text cannot be read or is too short; 2 for usage errors.
+      The evaluation streams (Docs/evaluation.md#streaming-evaluation): each block is read once and
+      run on every window, the head a band of vocabulary rows at a time. The memory estimate is printed
+      before any weight is read, and a run over --max-memory is refused then (exit status 2). Progress
+      goes to standard error: one line per block (elapsed, ETA), then one per window. Exit status: 0
+      on success; 1 when the model or text cannot be read or is too short; 2 for usage errors.
       """,
     run: runEval)
 }

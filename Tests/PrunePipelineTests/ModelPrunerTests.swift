@@ -254,9 +254,20 @@ import Testing
     #expect(e.blockBytes == 256 * (6 * 64 + 2 * 160) * 4, "one chunk of 256 tokens")
     #expect(e.gramBytes == (3 * 64 * 64 + 160 * 160) * 4, "[q,k,v] [o] [gate,up] share 64-wide inputs, down 160")
     #expect(e.solverBytes == 10240 * 12 + 4 * 160 * 160 * 8, "W in Double, result in Float; H, its factor, H⁻¹, U")
-    let evalBlock = 43008 * 4 + 32 * ((6 * 64 + 2 * 160) * 4 + 64 * 4)
-    let evalHead = 256 * 64 * 6 + 2 * 256 * 256 * 4
-    #expect(e.evaluationBytes == 64 * 64 * 4 + max(evalBlock, evalHead), "the head phase is larger here")
+    // The evaluation (`Perplexity.memoryEstimate`, the output read by rows): T = 64 tokens; the
+    // golden model is F32 safetensors (s = 4 stored bytes a weight).
+    #expect(model.storedType(of: "model.layers.0.self_attn.q_proj.weight") == .f32)
+    let evalEmbedding = 64 * 64 * (4 + 4)  // the rows of at most 64 distinct tokens
+    let evalBlock = 43008 * 4 + 10240 * 4 + 32 * (7 * 64 + 2 * 160) * 4
+    let evalHead = 256 * 64 * (4 + 4) + 256 * 256 * 4 + 32 * 64 * 4  // one band (the whole 256 rows), one chunk
+    #expect(evalHead > evalBlock && evalHead > evalEmbedding, "the head phase is the largest here")
+    #expect(e.evaluationBytes == 64 * 64 * 4 + evalHead)
+    let estimate = Perplexity.memoryEstimate(of: model, windows: 2, sequenceLength: 32)
+    #expect(estimate.hiddenBytes == 64 * 64 * 4 && estimate.blockBytes == evalBlock)
+    #expect(estimate.embeddingBytes == evalEmbedding && estimate.headBytes == evalHead)
+    // Not read by rows: the whole embedding (256 rows).
+    let whole = Perplexity.memoryEstimate(of: model, windows: 2, sequenceLength: 32, embeddingByRows: false)
+    #expect(whole.embeddingBytes == 256 * 64 * (4 + 4))
     #expect(e.pruningBytes == 2 * 43008 * 4 + 2 * 256 * 64 * 4 + 256 * 704 * 4 + 37888 * 4 + 10240 * 12 + 819200)
     #expect(e.totalBytes == ModelPruner.baseBytes + e.pruningBytes, "the pruning phase is the largest")
 

@@ -21,10 +21,12 @@
 // Loading (`WeightLoading`): an eager model reads every tensor when it is built; a lazy one checks
 // every shape when it is built but keeps only the source and the small tensors (norms, learned
 // positions, OPT's projections), and reads block ℓ when asked (`loadBlock`, dropped again by
-// `releaseBlock`), the token embedding when embedding (read, rows copied, dropped) and the head when
-// computing logits (`loadHead`). A model run block by block over all its inputs (Perplexity,
-// ModelPruner) then holds one block at a time. Both read the same tensors the same way, so their
-// outputs are the same bits.
+// `releaseBlock`), only the token embedding rows of the tokens it embeds (`embed`, rows read by
+// range, copied, dropped) and the head a band of `headBandRows` vocabulary rows at a time while
+// forming the logits (`bandedLogits`; whole, `loadHead`, when the source cannot read rows by
+// range). A model run block by block over all its inputs (Perplexity, ModelPruner) then holds one
+// block at a time and never a whole embedding or head. Both read the same tensors the same way, so
+// their outputs are the same bits.
 
 import Foundation
 import PruneKernels
