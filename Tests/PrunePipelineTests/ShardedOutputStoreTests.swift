@@ -105,6 +105,25 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: folder.file("a").path))
   }
 
+  /// `ModelJob.storage(for:)` with `--dtype auto` keeps a Hugging Face folder's type, asked of the
+  /// loaded model's own source: it still answers once the folder's weight files are gone (nothing
+  /// is opened again), and F32 is the answer for an F32 folder.
+  @Test(arguments: [SafetensorsDType.BF16, .F32])
+  func autoStorageAsksTheModelsOwnSource(_ dtype: SafetensorsDType) throws {
+    let folder = TemporaryFolder("sharded-store-auto-\(dtype)")
+    defer { folder.remove() }
+    let source = folder.file("model")
+    try SyntheticModelFolder.write(Self.shape, seed: 3, to: source, dtype: dtype, maxShardBytes: 60_000)
+    let model = try LoadedModel(contentsOf: source, loading: .lazy).model
+    for file in try FileManager.default.contentsOfDirectory(atPath: source.path) where file.contains("safetensors") {
+      try FileManager.default.removeItem(at: source.appendingPathComponent(file))
+    }
+    let job = ModelJob(
+      model: source, plan: ModelPruningPlan(method: .magnitude, pattern: .unstructured(0.5)),
+      calibration: .protocolText(.austenQuick), output: folder.file("out"), dtype: .auto)
+    #expect(job.storage(for: model).dtype == dtype)
+  }
+
   /// The journal is written by `prettyJSON` and read by `prettyJSONDecoder` (the shared settings);
   /// a journal in the compact form the store wrote before them (JSONEncoder, sorted keys, the same
   /// non-finite strings) still resumes, non-finite numbers included.
