@@ -425,6 +425,18 @@ blocks="$(grep -c "^eval: block [0-9]*/[0-9]* done  elapsed " "$WORK/stderr")"
 [ "$blocks" -ge 1 ] && grep -q "^eval: window 2/2  perplexity " "$WORK/stderr" \
   && [ "$(grep -n "^eval: block" "$WORK/stderr" | tail -1 | cut -d: -f1)" -lt "$(grep -n "^eval: window 1/2" "$WORK/stderr" | cut -d: -f1)" ] \
   || fail "eval progress is not one line per block then per window: $(cat "$WORK/stderr")"
+# --spill always: the summary says where the activations went, the folder is gone, the bytes are the
+# in-memory run's; --spill never over the budget names --spill in its hint.
+SMALL=(model --model "$WORK/tiny" --method sparsegpt --sparsity 0.5 --calib Fixtures/janeausten/emma.txt --nsamples 4
+  --seqlen 64 --no-eval --quiet)
+ok "model --spill never" -- "$BIN" "${SMALL[@]}" --spill never --out "$WORK/spill-never"
+ok "model --spill always" -- "$BIN" "${SMALL[@]}" --spill always --out "$WORK/spill-always"
+grep -qF "activations spilled to $WORK/spill-always.spill" "$WORK/stdout" || fail "--spill always: the summary lacks the folder"
+grep -q "time by phase: read .*spill .*evaluate" "$WORK/stdout" || fail "--spill always: no time by phase"
+[ -e "$WORK/spill-always.spill" ] && fail "--spill always left its spill folder"
+cmp -s "$WORK/spill-never/model.safetensors" "$WORK/spill-always/model.safetensors" ||
+  fail "--spill always changed the output"
+bad 2 "unknown spill 'bogus'" "model --spill bogus" -- "$BIN" "${SMALL[@]}" --spill bogus --out "$WORK/spill-bogus"
 mkdir -p "$WORK/sweep-bad" && printf '{"entries": [' >"$WORK/sweep-bad/sweep.json"
 bad 2 "sweep.json is not a PruneKit sweep table (not valid JSON)" "sweep over an unreadable sweep.json" -- \
   "$BIN" sweep --model "$WORK/tiny" --methods magnitude --sparsities 0.5 --out "$WORK/sweep-bad" --quiet

@@ -51,12 +51,13 @@ input_sums() { (cd "$MODEL" && sha256sum ./*); }
 INPUT_SUMS="$(input_sums)"
 
 # The report without what legitimately differs between an interrupted and an uninterrupted run:
-# wall times ("seconds", "total_seconds"), peak memory, and which blocks were taken from the
-# checkpoint ("resumed_blocks"). Everything else — every layer's error, sparsity, damping, the
+# wall times ("seconds", "total_seconds", "seconds_by_phase"), peak memory, and which blocks were
+# taken from the checkpoint ("resumed_blocks"). Everything else — every layer's error, sparsity, damping, the
 # calibration digest, the totals — must be identical.
 normalized_report() {
   sed -E -e '/"(seconds|total_seconds|peak_resident_bytes)" : /d' -e '/"resumed_blocks" : \[\]/d' "$1" |
-    sed -e '/"resumed_blocks" : \[/,/\]/d'
+    sed -e '/"resumed_blocks" : \[/,/\]/d' |
+    sed -e '/"seconds_by_phase" : {/,/}/d'
 }
 
 # Leftovers of a run in the output's folder: temporaries (.NAME.partial-*, ..NAME.partial-*,

@@ -55,51 +55,115 @@ public struct LayerRecord: Sendable, Codable, Equatable {
 struct BlockOutcome: Sendable {
   var weights: [(name: String, weight: Matrix<Float>)]
   var records: [LayerRecord]
+  /// Seconds spent in the layer method (`pruneLayer`, SparseLLM's FFN), for `PhaseSeconds.solve`.
+  var solveSeconds = 0.0
+  /// Seconds of the driver outside the method and the spill reads, for `PhaseSeconds.gram`
+  /// (`ModelPruner.measured`).
+  var gramSeconds = 0.0
+}
+
+/// Where the calibration activations entering a block are kept: in memory, or in a file of the
+/// spill folder (Docs/pipeline.md#spill), read a chunk at a time.
+enum HiddenStates: Sendable {
+  case memory(Matrix<Float>)
+  case spilled(SpillFile)
+
+  var rows: Int {
+    switch self {
+    case .memory(let m): return m.rows
+    case .spilled(let f): return f.rows
+    }
+  }
+  var columns: Int {
+    switch self {
+    case .memory(let m): return m.columns
+    case .spilled(let f): return f.columns
+    }
+  }
 }
 
 /// The calibration activations entering one block: `[tokens × hidden]`, windows of
 /// `sequenceLength` tokens laid end to end, processed `chunkWindows` windows at a time so that the
-/// block's internal activations stay bounded.
+/// block's internal activations stay bounded. Spilled, they are read from disk a chunk at a time;
+/// the chunks and their bits are the same either way.
 struct BlockInput: Sendable {
-  var hidden: Matrix<Float>
+  var states: HiddenStates
   var sequenceLength: Int
   var chunkWindows: Int
 
+  init(states: HiddenStates, sequenceLength: Int, chunkWindows: Int) {
+    self.states = states
+    self.sequenceLength = sequenceLength
+    self.chunkWindows = chunkWindows
+  }
+
+  init(hidden: Matrix<Float>, sequenceLength: Int, chunkWindows: Int) {
+    self.init(states: .memory(hidden), sequenceLength: sequenceLength, chunkWindows: chunkWindows)
+  }
+
+  /// Calibration tokens (rows).
+  var tokens: Int { states.rows }
+
+  /// Seconds spent reading and writing this input's spill file so far (0 in memory).
+  var spillSeconds: Double {
+    if case .spilled(let file) = states { return file.seconds }
+    return 0
+  }
+
   /// Row ranges of the chunks.
-  var chunks: [Range<Int>] {
+  var chunks: [Range<Int>] { Self.chunks(rows: tokens, sequenceLength: sequenceLength, chunkWindows: chunkWindows) }
+
+  /// Row ranges of `chunkWindows` windows of `sequenceLength` over `rows` rows.
+  static func chunks(rows: Int, sequenceLength: Int, chunkWindows: Int) -> [Range<Int>] {
     let step = sequenceLength * chunkWindows
-    return stride(from: 0, to: hidden.rows, by: step).map { $0..<min(hidden.rows, $0 + step) }
+    return stride(from: 0, to: rows, by: step).map { $0..<min(rows, $0 + step) }
   }
 
-  func rows(_ r: Range<Int>) -> Matrix<Float> {
-    r == 0..<hidden.rows ? hidden : hidden.submatrix(rows: r, columns: 0..<hidden.columns)
+  /// Rows `r` of the activations (read from the spill file when spilled).
+  func rows(_ r: Range<Int>) throws(ModelPruningError) -> Matrix<Float> {
+    switch states {
+    case .memory(let hidden):
+      return r == 0..<hidden.rows ? hidden : hidden.submatrix(rows: r, columns: 0..<hidden.columns)
+    case .spilled(let file):
+      return try file.read(r)
+    }
   }
 
-  /// The block applied to every chunk, rows in the same order. With `captures`, also keeps the
-  /// input of every linear group: `captures[group][chunk]`.
-  func output(of model: TransformerLM, block: Int, captures: UnsafeMutablePointer<[[Matrix<Float>]]>? = nil) -> Matrix<
-    Float
-  > {
+  /// The block applied to every chunk, rows in the same order: in memory, or with `spill` into a
+  /// new file of the spill folder (`spill.file(block: block + 1, …)`), a chunk at a time. With
+  /// `captures`, also keeps the input of every linear group: `captures[group][chunk]`.
+  func output(
+    of model: TransformerLM, block: Int, captures: UnsafeMutablePointer<[[Matrix<Float>]]>? = nil,
+    spill: ActivationSpill? = nil
+  ) throws(ModelPruningError) -> HiddenStates {
     let parts = chunks
+    let columns = states.columns
+    let file = try spill?.file(block: block + 1, rows: tokens, columns: columns)
     var out =
-      parts.count == 1 ? Matrix<Float>(rows: 0, columns: 0) : Matrix<Float>(rows: hidden.rows, columns: hidden.columns)
+      parts.count == 1 || file != nil
+      ? Matrix<Float>(rows: 0, columns: 0) : Matrix<Float>(rows: tokens, columns: columns)
     for r in parts {
       var g = 0
-      let y = model.runBlock(block, hidden: rows(r), sequenceLength: sequenceLength) { captured in
+      let y = model.runBlock(block, hidden: try rows(r), sequenceLength: sequenceLength) { captured in
         if let captures {
           if captures.pointee.count == g { captures.pointee.append([]) }
           captures.pointee[g].append(captured.input)
         }
         g += 1
       }
-      if parts.count == 1 { return y }
+      if let file {
+        try file.write(y, at: r.lowerBound)
+        continue
+      }
+      if parts.count == 1 { return .memory(y) }
       out.withUnsafeMutableBufferPointer { po in
         y.withUnsafeBufferPointer { py in
-          for i in 0..<py.count { po[r.lowerBound * hidden.columns + i] = py[i] }
+          for i in 0..<py.count { po[r.lowerBound * columns + i] = py[i] }
         }
       }
     }
-    return out
+    if let file { return .spilled(file) }
+    return .memory(out)
   }
 
   /// Bytes of the inputs of every linear group over all chunks (what `captures` would hold).
@@ -107,7 +171,7 @@ struct BlockInput: Sendable {
     let widths = model.linearGroups(block: block).compactMap { names in
       (try? model.linearShape(names[0])[1])
     }
-    return hidden.rows * widths.reduce(0, +) * 4
+    return tokens * widths.reduce(0, +) * 4
   }
 }
 
@@ -221,12 +285,15 @@ func nonFiniteEntries<T: KernelScalar>(_ bad: NonFiniteSummary, of m: Matrix<T>)
 
 /// G_g = Σ_chunks X_gᵀX_g of the first `groups` linear groups of block `block`, from one pass of
 /// the block as it is over `input` (stopped after the last wanted group's input).
-func groupGrams(_ model: TransformerLM, block: Int, input: BlockInput, groups: Int) -> [GramAccumulator<GramScalar>] {
+func groupGrams(_ model: TransformerLM, block: Int, input: BlockInput, groups: Int) throws(ModelPruningError)
+  -> [GramAccumulator<GramScalar>]
+{
   var grams: [GramAccumulator<GramScalar>] = []
   for r in input.chunks {
     var g = 0
+    let hidden = try input.rows(r)
     do {
-      _ = try model.runBlock(block, hidden: input.rows(r), sequenceLength: input.sequenceLength) { captured in
+      _ = try model.runBlock(block, hidden: hidden, sequenceLength: input.sequenceLength) { captured in
         if grams.count == g { grams.append(GramAccumulator<GramScalar>(features: captured.input.columns)) }
         grams[g].add(captured.input)
         g += 1
@@ -245,14 +312,16 @@ func pruneBlockSequential(
   options: MethodOptions, progress: (LayerRecord) -> Void
 ) throws(ModelPruningError) -> BlockOutcome {
   let groups = model.linearGroups(block: block)
-  let grams = groupGrams(model, block: block, input: input, groups: groups.count)
+  let grams = try groupGrams(model, block: block, input: input, groups: groups.count)
   var outcome = BlockOutcome(weights: [], records: [])
   for (g, names) in groups.enumerated() {
     let gram = grams[g].gram
     for name in names {
+      let solving = ContinuousClock.now
       let (w, record) = try pruneLayer(
         model, block: block, name: name, gram: gram, crossGram: nil, denseGram: nil, tokens: grams[g].tokens,
         method: method, pattern: pattern, options: options)
+      outcome.solveSeconds += secondsSince(solving)
       outcome.weights.append((name, w))
       outcome.records.append(record)
       progress(record)
@@ -286,7 +355,7 @@ func pruneBlockCorrected(
     var gPruned: GramAccumulator<GramScalar>? = nil
     var cross: Matrix<GramScalar>? = nil
     for (c, r) in input.chunks.enumerated() {
-      let h = input.rows(r)
+      let h = try input.rows(r)
       let x =
         denseInputs?[g][c] ?? dense.groupInput(block: block, group: g, hidden: h, sequenceLength: input.sequenceLength)
       if gDense == nil { gDense = GramAccumulator(features: x.columns) }
@@ -304,6 +373,8 @@ func pruneBlockCorrected(
     let prunedGram = gPruned?.gram
     for name in names {
       let (w, record): (Matrix<Float>, LayerRecord)
+      let solving = ContinuousClock.now
+      defer { outcome.solveSeconds += secondsSince(solving) }
       if let prunedGram, let cross {
         (w, record) = try pruneLayer(
           dense, block: block, name: name, gram: prunedGram, crossGram: cross, denseGram: denseGram,

@@ -22,6 +22,17 @@ public enum CalibrationSource: Sendable, Equatable {
   case file(URL, windows: Int, sequenceLength: Int)
 }
 
+/// Whether the calibration activations may go to disk (`prune model --spill`,
+/// Docs/pipeline.md#spill).
+public enum SpillMode: String, Sendable, Equatable, CaseIterable, Codable {
+  /// Spill only when the in-memory estimate exceeds the memory budget and the spilled one fits.
+  case auto
+  /// Always spill (the same result; for tests, or to leave memory to other processes).
+  case always
+  /// Never spill: a run whose in-memory estimate exceeds the budget is refused.
+  case never
+}
+
 /// One whole-model pruning run with its inputs and outputs.
 public struct ModelJob: Sendable {
   /// A GGUF file or a Hugging Face folder.
@@ -47,6 +58,9 @@ public struct ModelJob: Sendable {
   /// The memory the run may use (nil: `MemoryBudget.defaultBytes()`, the machine's available
   /// memory minus a margin). A run whose `MemoryEstimate` exceeds it is refused before any work.
   public var maxMemory: Int?
+  /// Whether the calibration activations may be spilled to `spillDirectory` (default `auto`: when
+  /// they do not fit `maxMemory`).
+  public var spill: SpillMode = .auto
 
   public init(
     model: URL, plan: ModelPruningPlan, calibration: CalibrationSource, output: URL, report: URL? = nil,
@@ -84,6 +98,14 @@ public struct ModelJob: Sendable {
   public var checkpointDirectory: URL {
     output.standardizedFileURL.deletingLastPathComponent()
       .appendingPathComponent(output.standardizedFileURL.lastPathComponent + ".checkpoint")
+  }
+
+  /// The scratch folder the calibration activations are spilled to (`OUT.spill`, beside the
+  /// output; owner-only, removed when the run ends or fails; one a killed run left is removed by the
+  /// next run on the same output).
+  public var spillDirectory: URL {
+    output.standardizedFileURL.deletingLastPathComponent()
+      .appendingPathComponent(output.standardizedFileURL.lastPathComponent + ".spill")
   }
 
   /// Events of a run, in order.
@@ -164,30 +186,42 @@ public struct ModelJob: Sendable {
 
   /// Fails when the output's file system cannot hold the output and the checkpoint files still to
   /// be written (both exist until the output is complete), before any work is done.
-  func checkSpace(_ model: TransformerLM, blocks: [Int], dtype: SafetensorsDType = .F32) throws(ModelJobError) {
+  func checkSpace(_ model: TransformerLM, blocks: [Int], dtype: SafetensorsDType = .F32, spillBytes: Int = 0)
+    throws(ModelJobError)
+  {
     let parent = output.standardizedFileURL.deletingLastPathComponent()
     guard let available = OutputSafety.availableBytes(parent) else { return }
     let done = resume ? Set(PruningCheckpoint.completedBlocks(in: checkpointDirectory)) : []
     if let error = Self.spaceShortfall(
-      model, blocks: blocks.filter { !done.contains($0) }, folder: parent, available: available, dtype: dtype)
+      model, blocks: blocks.filter { !done.contains($0) }, folder: parent, available: available, dtype: dtype,
+      spillBytes: spillBytes)
     {
       throw error
     }
   }
 
-  /// The error when `available` bytes cannot hold the output of `model` and the checkpoint files
-  /// of `blocks`; nil when they can.
+  /// The error when `available` bytes cannot hold the output of `model`, the checkpoint files
+  /// of `blocks` and `spillBytes` of spilled activations; nil when they can.
   static func spaceShortfall(
-    _ model: TransformerLM, blocks: [Int], folder: URL, available: Int, dtype: SafetensorsDType = .F32
+    _ model: TransformerLM, blocks: [Int], folder: URL, available: Int, dtype: SafetensorsDType = .F32,
+    spillBytes: Int = 0
   ) -> ModelJobError? {
     let outputBytes = Self.outputBytes(model, dtype: dtype)
     let checkpointBytes = Self.checkpointBytes(model, blocks: blocks)
-    guard available < outputBytes + checkpointBytes else { return nil }
+    guard available < outputBytes + checkpointBytes + spillBytes else { return nil }
+    var detail =
+      checkpointBytes == 0
+      ? "the output \(OutputSafety.size(outputBytes)), whose shards are also the checkpoint"
+      : "the output \(OutputSafety.size(outputBytes)) and the checkpoint \(OutputSafety.size(checkpointBytes))"
+    if spillBytes > 0 { detail += ", and the spilled activations \(OutputSafety.size(spillBytes))" }
     return .noSpace(
-      folder: folder.path, needed: outputBytes + checkpointBytes, available: available,
-      detail: checkpointBytes == 0
-        ? "the output \(OutputSafety.size(outputBytes)), whose shards are also the checkpoint"
-        : "the output \(OutputSafety.size(outputBytes)) and the checkpoint \(OutputSafety.size(checkpointBytes))")
+      folder: folder.path, needed: outputBytes + checkpointBytes + spillBytes, available: available, detail: detail)
+  }
+
+  /// Bytes of activation files on disk at once when spilled: the hidden states of every calibration
+  /// token, twice (a block's input and the next one's), 1 + J times under `corrected` with J jobs.
+  static func spillBytes(_ model: TransformerLM, plan: ModelPruningPlan, tokens: Int) -> Int {
+    (plan.schedule == .corrected ? 1 + plan.jobs : 2) * tokens * model.config.hiddenSize * MemoryLayout<Float>.size
   }
 
   /// The run's identity for the checkpoint: every setting that changes the pruned weights.
@@ -250,6 +284,7 @@ public struct ModelJob: Sendable {
       throw .usage("cannot read the calibration text: \(error)", hint: "check --calib, or give --protocol austen-quick")
     }
 
+    var phases = PhaseSeconds()
     let loadStart = ContinuousClock.now
     let loaded: LoadedModel
     // Lazily: each block is read when the pruner reaches it, the embedding and head when used.
@@ -259,6 +294,7 @@ public struct ModelJob: Sendable {
       .loaded(
         model: model.lastPathComponent, blocks: lm.blockCount, parameters: lm.parameterCount,
         seconds: secondsSince(loadStart)))
+    phases.read += secondsSince(loadStart)
 
     let calibrationSet: CalibrationSet
     do {
@@ -279,13 +315,20 @@ public struct ModelJob: Sendable {
     // Each block is dropped once the store holds it: the pruner keeps one block at a time.
     var pruner = ModelPruner(plan: roundedPlan, calibration: calibrationSet, releasesBlocks: true)
     let blocks = try wrap { () throws(ModelPruningError) in try pruner.blockList(for: lm) }
-    // The memory budget, before any block is read or anything is written.
+    // The memory budget, before any block is read or anything is written: the activations are
+    // spilled to disk when they do not fit and the spilled run does.
+    var spilling = false
     if !finishing {
       pruner.evaluation = try evaluationWindows(tokenizer: loaded.tokenizer, corpus: corpusValue)
-      try checkMemory(pruner.estimate(for: lm))
+      spilling = try checkMemory(
+        pruner.estimate(for: lm), spilled: pruner.estimate(for: lm, spillFolder: spillDirectory.path))
     }
     // The output's shards are the checkpoint: no block is stored twice.
-    if !finishing { try checkSpace(lm, blocks: [], dtype: storage.dtype) }
+    if !finishing {
+      try checkSpace(
+        lm, blocks: [], dtype: storage.dtype,
+        spillBytes: spilling ? Self.spillBytes(lm, plan: roundedPlan, tokens: calibrationSet.tokens.count) : 0)
+    }
     _ = blocks
     let modelSize = ((try? FileManager.default.attributesOfItem(atPath: model.path))?[.size] as? Int) ?? 0
     let runFingerprint = fingerprint(calibrationSet, modelSize: modelSize, storage: storage)
@@ -311,9 +354,20 @@ public struct ModelJob: Sendable {
         metadata: ["pruned_by": "PruneKit", "method": plan.method.rawValue, "pattern": plan.pattern.description])
     }
     exportPlan = nil
-    let summary = try wrap { () throws(ModelPruningError) in
+    // The spill folder lives as long as the pruning: removed when it ends, also by an error. One a
+    // killed run left is removed here, once the checkpoint is this run's (not a concurrent run's).
+    if spilling {
+      pruner.spill = try wrap { () throws(ModelPruningError) in try ActivationSpill.create(spillDirectory) }
+    } else {
+      ActivationSpill.removeStale(spillDirectory)
+    }
+    defer { pruner.spill?.remove() }
+    var summary = try wrap { () throws(ModelPruningError) in
       try pruner.run(&lm, store: store, progress: { progress(.pruning($0)) })
     }
+    pruner.spill?.remove()
+    phases.read += summary.secondsByPhase.read
+    summary.secondsByPhase.read = phases.read
 
     var report = ModelReport(
       model: model.relativePath, output: output.relativePath, method: plan.method.rawValue,
@@ -331,10 +385,15 @@ public struct ModelJob: Sendable {
     let retry =
       "no partial output was left in \(outputFolder.path); the pruned blocks stay in \(checkpointDirectory.path),"
       + " so the same command with --resume only completes the output"
+    var clock = ContinuousClock.now
     try wrap { () throws(ModelPruningError) in try store.finish(model: lm) { _ in } }
+    report.summary.secondsByPhase.write += secondsSince(clock)
     // The evaluation reads the output as written (the model in memory has dropped its pruned
     // blocks), a block at a time, with the source's tokenizer: it measures what is shipped.
+    clock = ContinuousClock.now
     report.perplexity = try evaluateOutput(store.staging, tokenizer: loaded.tokenizer, corpus: corpusValue, progress)
+    report.summary.secondsByPhase.evaluate = secondsSince(clock)
+    // The report's own writing and the move into place come after the total it holds.
     report.totalSeconds = secondsSince(start)
     report.peakResidentBytes = peakResidentBytes()
     do { try AtomicOutput.write(report.json(), to: store.staging.appendingPathComponent("pruning-report.json")) } catch
@@ -373,11 +432,27 @@ public struct ModelJob: Sendable {
     } catch { throw .corpus(error) }
   }
 
-  /// Refuses a run whose estimate exceeds `maxMemory` (or the default budget), before any work.
-  func checkMemory(_ estimate: MemoryEstimate) throws(ModelJobError) {
-    guard let budget = MemoryBudget.bytes(given: maxMemory) else { return }
-    if estimate.totalBytes > budget {
-      throw .memory(estimate: estimate, budget: budget, given: maxMemory != nil)
+  /// Whether the run spills its activations (`spill`: always; auto: when `inMemory` exceeds
+  /// `maxMemory`, or the default budget, and `spilled` fits it). Refuses, before any work, a run
+  /// whose estimate exceeds the budget either way, saying whether spilling would have helped.
+  func checkMemory(_ inMemory: MemoryEstimate, spilled: MemoryEstimate) throws(ModelJobError) -> Bool {
+    let budget = MemoryBudget.bytes(given: maxMemory)
+    let given = maxMemory != nil
+    switch spill {
+    case .always:
+      if let budget, spilled.totalBytes > budget { throw .memory(estimate: spilled, budget: budget, given: given) }
+      return true
+    case .never:
+      if let budget, inMemory.totalBytes > budget {
+        throw .memory(
+          estimate: inMemory, budget: budget, given: given,
+          spilledFits: spilled.totalBytes <= budget ? spilled.totalBytes : nil)
+      }
+      return false
+    case .auto:
+      guard let budget, inMemory.totalBytes > budget else { return false }
+      if spilled.totalBytes > budget { throw .memory(estimate: spilled, budget: budget, given: given) }
+      return true
     }
   }
 
@@ -677,8 +752,10 @@ public enum ModelJobError: PruneKitError {
   /// The output's file system has less room than the run needs (checked before any work).
   case noSpace(folder: String, needed: Int, available: Int, detail: String)
   /// The memory estimate exceeds the budget (`--max-memory` if `given`, else the default; checked
-  /// before any work).
-  case memory(estimate: MemoryEstimate, budget: Int, given: Bool)
+  /// before any work). `estimate` is the spilled one when the activations would be spilled
+  /// (`spillFolder` set); `spilledFits` holds the spilled total when `--spill never` refused a run
+  /// that spilling would have let run.
+  case memory(estimate: MemoryEstimate, budget: Int, given: Bool, spilledFits: Int? = nil)
 
   public var isUsageError: Bool {
     switch self {
@@ -700,8 +777,9 @@ public enum ModelJobError: PruneKitError {
     case .noSpace(let folder, let needed, let available, let detail):
       return "not enough free space in \(folder): the run writes about \(OutputSafety.size(needed)) (\(detail)),"
         + " \(OutputSafety.size(available)) are free"
-    case .memory(let estimate, let budget, let given):
-      return "the run needs about \(OutputSafety.size(estimate.totalBytes)) of memory (estimate), more than "
+    case .memory(let estimate, let budget, let given, _):
+      return "the run needs about \(OutputSafety.size(estimate.totalBytes)) of memory (estimate"
+        + (estimate.spillFolder == nil ? "" : ", with the calibration activations spilled to disk") + "), more than "
         + MemoryBudget.describe(budget, given: given)
     }
   }
@@ -717,9 +795,20 @@ public enum ModelJobError: PruneKitError {
       return OutputSafety.writeHint(reason: OutputSafety.plain(reason), retry: retry)
     case .evaluation(_, let e): return e.hint ?? "give --no-eval to skip the evaluation."
     case .noSpace: return "free space on that disk or choose another output folder; nothing was written."
-    case .memory:
-      return "use fewer --nsamples or a shorter --seqlen, or give a larger --max-memory (activations are not spilled"
-        + " to disk yet); nothing was read or written."
+    case .memory(let estimate, _, _, let spilledFits):
+      if let spilledFits {
+        return "drop --spill never: with the calibration activations spilled to disk (--spill auto, the default)"
+          + " the run needs about \(OutputSafety.size(spilledFits)); nothing was read or written."
+      }
+      var hint = "use fewer --nsamples or a shorter --seqlen, or give a larger --max-memory"
+      let phases = [
+        estimate.embeddingBytes + estimate.hiddenBytes, estimate.pruningBytes, estimate.evaluationBytes,
+      ]
+      if estimate.evaluationBytes == phases.max() {
+        hint += ", or --no-eval (the evaluation after pruning needs \(OutputSafety.size(estimate.evaluationBytes)))"
+      }
+      if estimate.spillFolder != nil { hint += " (the calibration activations are spilled to disk already)" }
+      return hint + "; nothing was read or written."
     }
   }
 }

@@ -131,7 +131,8 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
   /// The embedding or the head, whichever is larger, in Float plus the stored bytes it is decoded
   /// from: what is held while the calibration tokens are embedded.
   public var embeddingBytes: Int
-  /// Calibration activations: the hidden states kept between blocks.
+  /// Calibration activations: the hidden states kept between blocks, or with `spillFolder` the
+  /// chunks of them held while the rest is on disk.
   public var hiddenBytes: Int
   /// One block's internal activations for one chunk, times the jobs (plus the dense layer inputs
   /// kept between the dense pass and the pruning under `corrected`, and SparseLLM's variables).
@@ -144,6 +145,9 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
   /// evaluation windows' hidden states plus the largest of the embedding rows, one block with its
   /// internals over one window, and one band of the head with one chunk of logits.
   public var evaluationBytes: Int
+  /// The folder the calibration activations are spilled to (Docs/pipeline.md#spill), nil when they
+  /// stay in memory.
+  public var spillFolder: String? = nil
 
   /// The pruning phase, without `baseBytes`.
   public var pruningBytes: Int { blockWeightBytes + hiddenBytes + blockBytes + gramBytes + solverBytes }
@@ -166,7 +170,7 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
 
   private enum CodingKeys: String, CodingKey {
     case baseBytes, blockWeightBytes, embeddingBytes, hiddenBytes, blockBytes, gramBytes, solverBytes
-    case evaluationBytes, totalBytes
+    case evaluationBytes, totalBytes, spillFolder
   }
 
   /// The terms and their total (`total_bytes`, for the reader; computed again when read).
@@ -181,6 +185,7 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     try c.encode(solverBytes, forKey: .solverBytes)
     try c.encode(evaluationBytes, forKey: .evaluationBytes)
     try c.encode(totalBytes, forKey: .totalBytes)
+    try c.encodeIfPresent(spillFolder, forKey: .spillFolder)
   }
 
   /// Reads the terms back; a report written before the streaming estimate (terms `model_bytes`,
@@ -196,6 +201,7 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     gramBytes = try term(.gramBytes)
     solverBytes = try term(.solverBytes)
     evaluationBytes = try term(.evaluationBytes)
+    spillFolder = try c.decodeIfPresent(String.self, forKey: .spillFolder)
   }
 }
 
@@ -209,6 +215,42 @@ public enum ModelPruningEvent: Sendable {
   case layer(LayerRecord, elapsed: Double)
   /// A block is done (pruned and checkpointed); `eta` extrapolates this run's pace.
   case block(Int, done: Int, of: Int, elapsed: Double, eta: Double?)
+}
+
+/// Where the wall time of a run went (Docs/pipeline.md#where-the-time-goes), seconds by phase, each
+/// measured with `ContinuousClock` around its calls. The phases do not overlap, so their sum is at
+/// most the wall time; the rest is bookkeeping (installing weights, rounding, reports). Under
+/// `corrected` with `--jobs` above 1, `gram`, `solve` and the spill reads of the blocks pruned at once
+/// are summed over the jobs, and can exceed the wall time they shared.
+public struct PhaseSeconds: Sendable, Codable, Equatable {
+  /// Reading tensors from the source and decoding them (blocks, the embedding), and resumed blocks
+  /// from the checkpoint.
+  public var read = 0.0
+  /// Embedding the calibration tokens.
+  public var embed = 0.0
+  /// The block passes that form the next block's input.
+  public var forward = 0.0
+  /// The block passes and sums that form the Grams (and cross-Grams) of the layers' inputs.
+  public var gram = 0.0
+  /// The layer method (`pruneLayer`, SparseLLM's FFN): checks, the layer problem and the solve.
+  public var solve = 0.0
+  /// Writing the pruned blocks to the output's shards, then completing and moving the output.
+  public var write = 0.0
+  /// Reading and writing the spilled activations (nil when they stayed in memory).
+  public var spill: Double? = nil
+  /// The perplexity evaluation after pruning.
+  public var evaluate = 0.0
+
+  public init() {}
+
+  /// The sum of the phases.
+  public var total: Double { read + embed + forward + gram + solve + write + (spill ?? 0) + evaluate }
+
+  /// The phases in the order they are listed, by report key (`spill` only when there is one).
+  public var named: [(String, Double)] {
+    [("read", read), ("embed", embed), ("forward", forward), ("gram", gram), ("solve", solve), ("write", write)]
+      + (spill.map { [("spill", $0)] } ?? []) + [("evaluate", evaluate)]
+  }
 }
 
 /// What a whole-model run did.
@@ -230,6 +272,9 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
   public var seconds: Double
   /// The estimate printed at the start.
   public var estimate: MemoryEstimate
+  /// Where `seconds` went (`ModelJob` adds the output's completion and the evaluation); zero in
+  /// reports written before it was measured.
+  public var secondsByPhase = PhaseSeconds()
 
   /// zeros / entries of the pruned layers.
   public var realisedSparsity: Double {
@@ -261,7 +306,7 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
   /// the reader and computed again when read.
   private enum CodingKeys: String, CodingKey {
     case layers, blocks, resumedBlocks, schedule, prunableParameters, zeroParameters, totalParameters, seconds
-    case estimate, realisedSparsity, overallSparsity, meanRelativeError
+    case estimate, realisedSparsity, overallSparsity, meanRelativeError, secondsByPhase
   }
 
   /// Every layer with its method's report in PruneKit's form (`PruningReportJSON`: dampings by
@@ -277,6 +322,7 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
     try c.encode(totalParameters, forKey: .totalParameters)
     try c.encode(seconds, forKey: .seconds)
     try c.encode(estimate, forKey: .estimate)
+    try c.encode(secondsByPhase, forKey: .secondsByPhase)
     try c.encode(realisedSparsity, forKey: .realisedSparsity)
     try c.encode(overallSparsity, forKey: .overallSparsity)
     try c.encode(meanRelativeError, forKey: .meanRelativeError)
@@ -293,6 +339,7 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
     totalParameters = try c.decode(Int.self, forKey: .totalParameters)
     seconds = try c.decode(Double.self, forKey: .seconds)
     estimate = try c.decode(MemoryEstimate.self, forKey: .estimate)
+    secondsByPhase = try c.decodeIfPresent(PhaseSeconds.self, forKey: .secondsByPhase) ?? PhaseSeconds()
   }
 }
 
@@ -340,6 +387,9 @@ public enum ModelPruningError: PruneKitError, Equatable {
   /// A checkpoint folder that this run may not use (it exists without --resume, or was written
   /// with other settings): a problem with the request.
   case resumeConflict(String, hint: String)
+  /// The calibration activations could not be written to or read from the spill folder
+  /// (Docs/pipeline.md#spill): `reason` names the file and the system's error.
+  case spill(folder: String, reason: String)
 
   public var message: String {
     switch self {
@@ -351,6 +401,8 @@ public enum ModelPruningError: PruneKitError, Equatable {
     case .forward(let e): return e.message
     case .checkpoint(let message, _), .resumeConflict(let message, _): return "checkpoint: \(message)"
     case .checkpointFile(let path, let e, _): return "checkpoint: \(path) is unreadable: \(e.message)"
+    case .spill(let folder, let reason):
+      return "spilling the calibration activations to \(folder): \(OutputSafety.plain(reason))"
     }
   }
 
@@ -362,6 +414,10 @@ public enum ModelPruningError: PruneKitError, Equatable {
       return sentence(hint)
     case .layer(_, _, let failure): return failure.hint ?? "check the model's weights and the calibration text."
     case .forward(let e): return e.hint
+    case .spill(let folder, _):
+      return "free space on the disk of \(folder) (the activations need about twice the calibration tokens"
+        + " × hidden size × 4 bytes), or give a larger --max-memory with --spill never; the pruned blocks stay in"
+        + " the checkpoint and --resume continues."
     }
   }
 }
@@ -433,6 +489,10 @@ public struct ModelPruner: Sendable {
   /// weights the caller reads back from the store. Needs a store. Default false: the pruned model
   /// stays in memory.
   public var releasesBlocks: Bool
+  /// Where the calibration activations go when they do not stay in memory (Docs/pipeline.md#spill):
+  /// nil keeps them in memory; a spill folder keeps them in files there, a chunk of windows read or
+  /// written at a time. The pruned weights are the same bits either way.
+  public var spill: ActivationSpill? = nil
 
   public init(plan: ModelPruningPlan, calibration: CalibrationSet, releasesBlocks: Bool = false) {
     self.plan = plan
@@ -491,13 +551,19 @@ public struct ModelPruner: Sendable {
   ///
   ///     blockWeight = J · 2 · 4 · (weights of the largest block)           dense + pruned copy
   ///     embedding   = V · d · (4 + 2)                                      Float + stored form
-  ///     hidden      = (2, or 1 + J under corrected) · 4 · t · d
+  ///     hidden      = (2, or 1 + J under corrected) · 4 · t · d            (spilled: · c instead of · t)
   ///     block       = J · 4 · c · (6d + 2f)                                normed input, q, k, v,
   ///                   (+ J · min(captures, captureBudget/J) under corrected) attention out, residual, two FFN
   ///     grams       = J · (1, or 3 under corrected) · 4 · Σ_groups width²
   ///     solver      = J · (the method's work space on m × n, `solverBytes`)
   ///     evaluation  = `Perplexity.memoryEstimate(...).totalBytes` on the output (read by rows)
   public func estimate(for model: TransformerLM) -> MemoryEstimate {
+    estimate(for: model, spillFolder: spill?.folder.path)
+  }
+
+  /// The estimate with the activations spilled to `spillFolder` (nil: kept in memory): the hidden
+  /// term holds the chunks read and written at once instead of every token.
+  public func estimate(for model: TransformerLM, spillFolder: String?) -> MemoryEstimate {
     let c = model.config
     let t = calibration.tokens.count
     let chunk = min(t, plan.chunkWindows * calibration.sequenceLength)
@@ -542,16 +608,18 @@ public struct ModelPruner: Sendable {
           of: model, windows: $0.windows, sequenceLength: $0.sequenceLength, headByRows: true, embeddingByRows: true
         ).totalBytes
       } ?? 0
-    return MemoryEstimate(
+    var estimate = MemoryEstimate(
       baseBytes: Self.baseBytes,
       blockWeightBytes: jobs * 2 * largestBlock * float,
       embeddingBytes: headOrEmbedding,
-      hiddenBytes: hiddenStates * t * c.hiddenSize * float,
+      hiddenBytes: hiddenStates * (spillFolder == nil ? t : chunk) * c.hiddenSize * float,
       blockBytes: blockBytes,
       gramBytes: jobs * gramsPerGroup * groupWidths.reduce(0) { $0 + $1 * $1 } * MemoryLayout<GramScalar>.size,
       solverBytes: jobs
         * Self.solverBytes(plan.method, rows: largestLayer[0], columns: largestLayer[1], widestInput: widestInput),
       evaluationBytes: evaluationBytes)
+    estimate.spillFolder = spillFolder
+    return estimate
   }
 
   /// The work space of `method` on a layer of `rows` × `columns` (the largest of the block;
@@ -624,38 +692,91 @@ public struct ModelPruner: Sendable {
       return BlockOutcome(weights: found.weights.map { ($0.0, $0.1) }, records: found.records)
     }
 
-    var hidden: Matrix<Float>
-    do { hidden = try model.embed(calibration.tokens, sequenceLength: calibration.sequenceLength) } catch {
-      throw .forward(error)
+    // Where the time goes (`PhaseSeconds`): each phase measured around its calls; the spill's reads
+    // and writes are counted by the spill and taken out of the phase they happen in.
+    var phases = PhaseSeconds()
+    let spill = self.spill
+    func spillSeconds() -> Double { spill?.seconds ?? 0 }
+
+    // h₀: the embedded calibration tokens, in memory or spilled a chunk at a time.
+    let embeddingWasLoaded = model.isEmbeddingLoaded
+    var clock = ContinuousClock.now
+    do { try model.loadEmbedding() } catch { throw .forward(error) }
+    phases.read += secondsSince(clock)
+    var hidden: HiddenStates
+    let sequenceLength = calibration.sequenceLength
+    if let spill {
+      var file: SpillFile? = nil
+      let tokens = calibration.tokens
+      for r in BlockInput.chunks(rows: tokens.count, sequenceLength: sequenceLength, chunkWindows: plan.chunkWindows) {
+        clock = ContinuousClock.now
+        let h: Matrix<Float>
+        do { h = try model.embed(Array(tokens[r]), sequenceLength: sequenceLength) } catch { throw .forward(error) }
+        phases.embed += secondsSince(clock)
+        if file == nil { file = try spill.file(block: 0, rows: tokens.count, columns: h.columns) }
+        try file!.write(h, at: r.lowerBound)
+      }
+      hidden = .spilled(file!)
+    } else {
+      clock = ContinuousClock.now
+      do { hidden = .memory(try model.embed(calibration.tokens, sequenceLength: sequenceLength)) } catch {
+        throw .forward(error)
+      }
+      phases.embed += secondsSince(clock)
     }
+    if releasesBlocks && !embeddingWasLoaded { model.releaseEmbedding() }
+
     let lastBlock = blocks.last ?? -1
     let layerProgress: (LayerRecord) -> Void = { r in progress(.layer(r, elapsed: secondsSince(start))) }
     func load(_ b: Int, into model: inout TransformerLM) throws(ModelPruningError) {
+      let clock = ContinuousClock.now
+      defer { phases.read += secondsSince(clock) }
       do { try model.loadBlock(b) } catch { throw .forward(error) }
     }
     func release(_ b: Int, from model: inout TransformerLM) {
       if releasesBlocks { model.releaseBlock(b) }
     }
+    func restored(_ b: Int, _ model: TransformerLM) throws(ModelPruningError) -> BlockOutcome? {
+      let clock = ContinuousClock.now
+      defer { phases.read += secondsSince(clock) }
+      return try stored(b, model)
+    }
+    /// The next block's input from `input` through block `b`, its time in `forward`.
+    func forward(
+      _ input: BlockInput, _ b: Int, _ model: TransformerLM, captures: UnsafeMutablePointer<[[Matrix<Float>]]>? = nil
+    ) throws(ModelPruningError) -> HiddenStates {
+      let clock = ContinuousClock.now
+      let spilled = spillSeconds()
+      defer { phases.forward += secondsSince(clock) - (spillSeconds() - spilled) }
+      return try input.output(of: model, block: b, captures: captures, spill: spill)
+    }
+    func saved(_ b: Int, _ outcome: BlockOutcome, into model: inout TransformerLM) throws(ModelPruningError) {
+      phases.gram += outcome.gramSeconds
+      phases.solve += outcome.solveSeconds
+      let clock = ContinuousClock.now
+      defer { phases.write += secondsSince(clock) }
+      try finish(b, outcome, into: &model, save: true)
+    }
 
     switch plan.schedule {
     case .sequential, .sparsellm:
       for b in 0...max(lastBlock, 0) where b <= lastBlock {
-        let input = BlockInput(
-          hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+        let input = BlockInput(states: hidden, sequenceLength: sequenceLength, chunkWindows: plan.chunkWindows)
         try load(b, into: &model)
-        if let outcome = try stored(b, model) {
+        if let outcome = try restored(b, model) {
           try finish(b, outcome, into: &model, save: false)
         } else {
-          let outcome =
+          let outcome = try Self.measured(input) { () throws(ModelPruningError) in
             plan.schedule == .sparsellm
-            ? try pruneBlockSparseLLM(
-              model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
-            : try pruneBlockSequential(
-              model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
-              progress: layerProgress)
-          try finish(b, outcome, into: &model, save: true)
+              ? try pruneBlockSparseLLM(
+                model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
+              : try pruneBlockSequential(
+                model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
+                progress: layerProgress)
+          }
+          try saved(b, outcome, into: &model)
         }
-        if b < lastBlock { hidden = input.output(of: model, block: b) }
+        if b < lastBlock { hidden = try forward(input, b, model) }
         release(b, from: &model)
       }
     case .corrected:
@@ -665,18 +786,17 @@ public struct ModelPruner: Sendable {
       while b <= lastBlock {
         var batch: [(block: Int, input: BlockInput, dense: [[Matrix<Float>]]?)] = []
         while b <= lastBlock && batch.count < plan.jobs {
-          let input = BlockInput(
-            hidden: hidden, sequenceLength: calibration.sequenceLength, chunkWindows: plan.chunkWindows)
+          let input = BlockInput(states: hidden, sequenceLength: sequenceLength, chunkWindows: plan.chunkWindows)
           try load(b, into: &model)
-          let outcome = wanted.contains(b) ? try stored(b, model) : nil
+          let outcome = wanted.contains(b) ? try restored(b, model) : nil
           let prune = wanted.contains(b) && outcome == nil
           // The pass that feeds the next block also keeps this block's dense layer inputs, when
           // they fit the budget, so that pruning it does not run the dense block again.
           var captures: [[Matrix<Float>]] = []
           let keep = prune && input.captureBytes(of: model, block: b) <= Self.captureBudget / plan.jobs
           if b < lastBlock || keep {
-            let next = withUnsafeMutablePointer(to: &captures) { p in
-              input.output(of: model, block: b, captures: keep ? p : nil)
+            let next = try withUnsafeMutablePointer(to: &captures) { (p) throws(ModelPruningError) in
+              try forward(input, b, model, captures: keep ? p : nil)
             }
             if b < lastBlock { hidden = next }
           }
@@ -687,18 +807,33 @@ public struct ModelPruner: Sendable {
         guard !batch.isEmpty else { continue }
         let outcomes = try pruneConcurrently(batch, model: model, progress: layerProgress)
         for (item, outcome) in zip(batch, outcomes) {
-          try finish(item.block, outcome, into: &model, save: true)
+          try saved(item.block, outcome, into: &model)
           release(item.block, from: &model)
         }
       }
     }
+    if spill != nil { phases.spill = spillSeconds() }
 
     let layers = blocks.flatMap { records[$0] ?? [] }
-    return ModelPruningSummary(
+    var summary = ModelPruningSummary(
       layers: layers, blocks: blocks, resumedBlocks: resumed, schedule: plan.schedule,
       prunableParameters: layers.reduce(0) { $0 + $1.shape[0] * $1.shape[1] },
       zeroParameters: layers.reduce(0) { $0 + $1.zeros }, totalParameters: model.parameterCount,
       seconds: secondsSince(start), estimate: estimate)
+    summary.secondsByPhase = phases
+    return summary
+  }
+
+  /// Runs a block driver on `input` and sets the outcome's `gramSeconds`: the driver's time less
+  /// the layer method's and the spill reads of `input` (one job's own, when several run at once).
+  static func measured(_ input: BlockInput, _ driver: () throws(ModelPruningError) -> BlockOutcome)
+    throws(ModelPruningError) -> BlockOutcome
+  {
+    let clock = ContinuousClock.now
+    let spilled = input.spillSeconds
+    var outcome = try driver()
+    outcome.gramSeconds = max(0, secondsSince(clock) - outcome.solveSeconds - (input.spillSeconds - spilled))
+    return outcome
   }
 
   /// Bytes of dense layer inputs a run may keep between the dense pass and the pruning of a block
@@ -714,10 +849,12 @@ public struct ModelPruner: Sendable {
     let plan = self.plan
     if batch.count == 1 {
       return [
-        try pruneBlockCorrected(
-          model, block: batch[0].block, input: batch[0].input, denseInputs: batch[0].dense, method: plan.method,
-          pattern: plan.pattern,
-          options: plan.options, progress: progress)
+        try Self.measured(batch[0].input) { () throws(ModelPruningError) in
+          try pruneBlockCorrected(
+            model, block: batch[0].block, input: batch[0].input, denseInputs: batch[0].dense, method: plan.method,
+            pattern: plan.pattern,
+            options: plan.options, progress: progress)
+        }
       ]
     }
     let threads = max(1, Parallelism.threads / batch.count)
@@ -727,10 +864,12 @@ public struct ModelPruner: Sendable {
     DispatchQueue.concurrentPerform(iterations: batch.count) { i in
       let result = Parallelism.$threadOverride.withValue(threads) {
         Result { () throws(ModelPruningError) -> BlockOutcome in
-          try pruneBlockCorrected(
-            model, block: batch[i].block, input: batch[i].input, denseInputs: batch[i].dense, method: plan.method,
-            pattern: plan.pattern,
-            options: plan.options, progress: { r in lock.withLock { report.value(r) } })
+          try Self.measured(batch[i].input) { () throws(ModelPruningError) in
+            try pruneBlockCorrected(
+              model, block: batch[i].block, input: batch[i].input, denseInputs: batch[i].dense, method: plan.method,
+              pattern: plan.pattern,
+              options: plan.options, progress: { r in lock.withLock { report.value(r) } })
+          }
         }
       }
       results.set(i, result)

@@ -19,6 +19,7 @@
 //   BlockDrivers.swift        the schedules: which inputs each layer of a block is pruned against
 //   SparseLLMDriver.swift     SparseLLM's schedule: attention locally, the FFN jointly
 //   ModelPruner.swift         the loop over blocks, with checkpoints and parallel blocks
+//   ActivationSpill.swift     the calibration activations on disk when they do not fit the memory budget
 //   PruningCheckpoint.swift   the checkpoint folder beside the output
 //   ModelJob.swift            `prune model`: load, calibrate, prune, evaluate, write
 //   ModelMerge.swift          `prune merge`: block ranges pruned apart joined into one model

@@ -62,11 +62,13 @@ func pruneBlockSparseLLM(
   let groups = model.linearGroups(block: block)
   let inner = options.sparseLLM.inner.method
   // 1. Attention: the Grams of groups 0 and 1 from one pass of the unpruned block.
-  let grams = groupGrams(model, block: block, input: input, groups: 2)
+  let grams = try groupGrams(model, block: block, input: input, groups: 2)
   var outcome = BlockOutcome(weights: [], records: [])
   var pruned = model
   for g in 0..<2 {
     for name in groups[g] {
+      let solving = ContinuousClock.now
+      defer { outcome.solveSeconds += secondsSince(solving) }
       let (w, record) = try pruneLayer(
         model, block: block, name: name, gram: grams[g].gram, crossGram: nil, denseGram: nil, tokens: grams[g].tokens,
         method: inner, pattern: pattern, options: options)
@@ -79,9 +81,10 @@ func pruneBlockSparseLLM(
 
   // 2. The FFN input behind the pruned attention, all chunks stacked.
   let width = model.config.hiddenSize
-  var x = Matrix<Float>(rows: input.hidden.rows, columns: width)
+  var x = Matrix<Float>(rows: input.tokens, columns: width)
   for r in input.chunks {
-    let part = pruned.groupInput(block: block, group: 2, hidden: input.rows(r), sequenceLength: input.sequenceLength)
+    let part = pruned.groupInput(
+      block: block, group: 2, hidden: try input.rows(r), sequenceLength: input.sequenceLength)
     x.withUnsafeMutableBufferPointer { px in
       part.withUnsafeBufferPointer { pp in
         (px.baseAddress! + r.lowerBound * width).update(from: pp.baseAddress!, count: pp.count)
@@ -100,12 +103,14 @@ func pruneBlockSparseLLM(
     throw .layer(block: block, name: ffn.gate ?? ffn.up, .nonFiniteFFNInput(entries: nonFiniteEntries(bad, of: x)))
   }
   let result: SparseLLM.Result<Float>
+  let solving = ContinuousClock.now
   do {
     result = try SparseLLM(options: options.sparseLLM, innerOptions: options).prune(ffn.ffn, input: x, pattern: pattern)
   } catch {
     let names = [ffn.gate, ffn.up, ffn.down].compactMap { $0 }.joined(separator: ", ")
     throw .layer(block: block, name: ffn.up, .sparseLLM(layers: names, error))
   }
+  outcome.solveSeconds += secondsSince(solving)
   var layers: [(String, PruningResult<Float>)] = []
   if let gateName = ffn.gate, let gate = result.gate { layers.append((gateName, gate)) }
   layers.append((ffn.up, result.up))

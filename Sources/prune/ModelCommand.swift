@@ -23,7 +23,7 @@ extension Command {
         .oneOf([[.required(ModelOptions.eval)], [.required(ModelOptions.noEval)]], required: false),
         .optional(SharedOptions.threads), .optional(ModelOptions.corpus), .optional(SharedOptions.quiet),
         .optional(ModelOptions.json), .optional(ModelOptions.dtype), .optional(ModelOptions.shardSize),
-        .optional(ModelOptions.maxMemory),
+        .optional(ModelOptions.maxMemory), .optional(ModelOptions.spill),
         .text("[method options]"),
       ])
     ],
@@ -39,7 +39,7 @@ extension Command {
         ModelOptions.schedule, ModelOptions.blocks, ModelOptions.jobs, ModelOptions.eval, ModelOptions.noEval,
         SharedOptions.threads,
         ModelOptions.corpus, SharedOptions.quiet, ModelOptions.json, ModelOptions.dtype, ModelOptions.shardSize,
-        ModelOptions.maxMemory,
+        ModelOptions.maxMemory, ModelOptions.spill,
       ]),
       OptionSection(
         """
@@ -137,8 +137,13 @@ enum ModelOptions {
       + " rounded before the next block is calibrated")
   static let maxMemory = Option.size(
     "max-memory", defaultText: "available memory less 20%",
-    help: "refuse, before any work, a run whose memory estimate is larger (e.g. 4GiB);"
-      + " activations are not spilled to disk yet")
+    help: "refuse, before any work, a run whose memory estimate is larger (e.g. 4GiB), after spilling the"
+      + " calibration activations to disk if that makes it fit (--spill)")
+  static let spill = Option.choice(
+    "spill", among: SpillMode.allCases, placeholder: "S", default: .auto,
+    help: "where the calibration activations live: auto keeps them in memory unless the estimate exceeds"
+      + " --max-memory and spilling them fits; always spills them to DIR.spill (owner-only, removed at the end),"
+      + " a chunk of windows read or written at a time; never keeps them in memory. The result is the same bits")
   static let shardSize = Option.size(
     "shard-size", default: SafetensorsShardLayout.defaultMaxShardBytes, defaultText: "5GB",
     help: "the largest safetensors shard of the output, as transformers' max_shard_size (e.g. 5GB, 500MB, 2GiB);"
@@ -220,11 +225,12 @@ func runModel(_ args: Arguments) throws {
     method: method, pattern: pattern, options: parsed.options, givenOptions: parsed.given,
     schedule: args[ModelOptions.schedule],
     blocks: args[ModelOptions.blocks], jobs: args.value(ModelOptions.jobs))
-  let job = ModelJob(
+  var job = ModelJob(
     model: args.value(ModelOptions.model), plan: plan, calibration: calibration, output: args.value(ModelOptions.out),
     report: args[ModelOptions.report], resume: args[ModelOptions.resume], evaluation: evaluation,
     corpus: args[ModelOptions.corpus], dtype: args.value(ModelOptions.dtype),
     maxShardBytes: args.value(ModelOptions.shardSize), maxMemory: args[ModelOptions.maxMemory])
+  job.spill = args.value(ModelOptions.spill)
   let printer = ProgressPrinter(quiet: args[SharedOptions.quiet], prefix: "model")
   let faults = FaultInjection()
   let json = args[ModelOptions.json]
@@ -342,7 +348,8 @@ final class ProgressPrinter: @unchecked Sendable {
             + " one chunk %@, Grams %@, solver %@, evaluation %@)",
           range, blocks.count, bytes(estimate.totalBytes), bytes(estimate.baseBytes), bytes(estimate.blockWeightBytes),
           bytes(estimate.embeddingBytes), bytes(estimate.hiddenBytes), bytes(estimate.blockBytes),
-          bytes(estimate.gramBytes), bytes(estimate.solverBytes), bytes(estimate.evaluationBytes)))
+          bytes(estimate.gramBytes), bytes(estimate.solverBytes), bytes(estimate.evaluationBytes))
+          + (estimate.spillFolder.map { "; activations spilled to \($0), a chunk held at a time" } ?? ""))
     case .resumed(let blocks):
       line("resumed: block \(blocks.map(String.init).joined(separator: ", ")) taken from the checkpoint")
     case .layer(let r, let elapsed):
@@ -390,9 +397,24 @@ func modelJSONLine(_ r: ModelReport) -> String {
     "overall_sparsity": "\(s.overallSparsity)", "mean_relative_error": "\(s.meanRelativeError)",
     "prune_seconds": String(format: "%.1f", s.seconds), "total_seconds": String(format: "%.1f", r.totalSeconds),
     "peak_rss_mb": "\(r.peakResidentBytes >> 20)", "threads": "\(r.threads)", "jobs": "\(r.jobs)",
+    "seconds_by_phase": "{"
+      + s.secondsByPhase.named.map { "\"\($0.0)\":" + String(format: "%.2f", $0.1) }.joined(separator: ",") + "}",
   ]
+  if let folder = s.estimate.spillFolder { fields["spill_folder"] = jsonString(folder) }
   if let p = r.perplexity { fields["perplexity"] = String(format: "%.4f", p.perplexity) }
   return "{" + fields.keys.sorted().map { "\"\($0)\":\(fields[$0]!)" }.joined(separator: ",") + "}\n"
+}
+
+/// "read 1.2 s, embed 0.1 s, …": the phases of `PhaseSeconds` in order, one line.
+func phaseBreakdown(_ p: PhaseSeconds) -> String {
+  p.named.map { "\($0.0) \(formatSeconds($0.1))" }.joined(separator: ", ")
+}
+
+/// A JSON string literal (quotes, backslashes and control characters escaped).
+func jsonString(_ text: String) -> String {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = .withoutEscapingSlashes
+  return String(decoding: (try? encoder.encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
 }
 
 /// The summary a person reads: what was pruned, the realised sparsity, quality and cost.
@@ -412,6 +434,8 @@ func modelSummary(_ r: ModelReport) -> String {
   text += String(
     format: "  time %@ (pruning %@), peak memory %@\n", formatSeconds(r.totalSeconds), formatSeconds(s.seconds),
     bytes(r.peakResidentBytes))
+  text += "  time by phase: \(phaseBreakdown(s.secondsByPhase))\n"
+  if let folder = s.estimate.spillFolder { text += "  calibration activations spilled to \(folder) (removed)\n" }
   text += "  wrote \(r.output)\n"
   return text
 }

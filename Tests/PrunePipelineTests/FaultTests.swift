@@ -62,7 +62,7 @@ import Testing
       _ = try job.run { event in if case .pruning = event { started = true } }
       Issue.record("a run over --max-memory 1MB was not refused")
     } catch {
-      guard case .memory(let estimate, let budget, let given) = error else {
+      guard case .memory(let estimate, let budget, let given, _) = error else {
         Issue.record("unexpected error \(error)")
         return
       }

@@ -55,7 +55,11 @@ import Testing
         break
       }
       for (n, w) in o.weights { try model.setLinearWeight(n, w) }
-      hidden = input.output(of: model, block: b)
+      guard case .memory(let next) = try input.output(of: model, block: b) else {
+        Issue.record("no spill was given, yet the output is not in memory")
+        return
+      }
+      hidden = next
     }
     // Rebuild block 1's FFN input by hand: install only the attention weights, take the FFN input.
     var attentionOnly = model
