@@ -128,14 +128,31 @@ public func cholesky<T: KernelScalar>(
       lastFailure = failure
       continue
     }
-    // L = Uᵀ, with the strict upper part of L (the stale lower part of U) zeroed.
-    var l = u.transposed()
-    for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { l[i, j] = 0 } }
-    return CholeskyFactorization(lower: l, addedDamping: delta, attempts: attempt)
+    // L = Uᵀ, with the strict upper part of L (the stale lower part of U) zeroed, formed in U's
+    // own storage so that the factorisation holds one n × n matrix beside A, not two.
+    u.withUnsafeMutableBufferPointer { p in lowerFromUpperInPlace(p.baseAddress!, n: n) }
+    return CholeskyFactorization(lower: u, addedDamping: delta, attempts: attempt)
   }
   throw .notPositiveDefinite(
     column: lastFailure.column, pivot: lastFailure.pivot, attempts: damping.maxRetries + 1,
     lastDamping: Double(delta))
+}
+
+/// Turns the upper triangle of the n × n row-major `a` into its transpose, in place: Aⱼᵢ ← Aᵢⱼ
+/// and Aᵢⱼ ← 0 for j > i (the diagonal stays). Equal to `a.transposed()` with the strict upper
+/// triangle then zeroed, without the second matrix; 32 × 32 tiles keep both streams in cache.
+func lowerFromUpperInPlace<T>(_ a: UnsafeMutablePointer<T>, n: Int) where T: BinaryFloatingPoint {
+  let tile = 32
+  for i0 in stride(from: 0, to: n, by: tile) {
+    for j0 in stride(from: i0, to: n, by: tile) {
+      for i in i0..<min(i0 + tile, n) {
+        for j in max(j0, i + 1)..<max(max(j0, i + 1), min(j0 + tile, n)) {
+          a[j * n + i] = a[i * n + j]
+          a[i * n + j] = 0
+        }
+      }
+    }
+  }
 }
 
 /// growth^e for small non-negative integer e (exact repeated multiplication, no libm).

@@ -238,7 +238,8 @@ func pruneLayer(
   }
   let result: PruningResult<Float>
   do {
-    result = try prune(problem, method: method, pattern: pattern, options: options)
+    // The Grams are the pipeline's own sums Σ x xᵀ: semidefinite by construction.
+    result = try prune(problem, method: method, pattern: pattern, options: options, gramsAccumulated: true)
   } catch {
     throw .layer(block: block, name: name, .method(method, error))
   }
@@ -306,22 +307,31 @@ func groupGrams(_ model: TransformerLM, block: Int, input: BlockInput, groups: I
 
 /// Driver A on one block: one pass of the block as it is (unpruned) over `input` gathers the Gram
 /// G = XᵀX of every linear group; every layer is pruned against its own input. Returns the pruned
-/// weights (the caller installs them and runs the pruned block to get the next block's input).
+/// weights (the caller installs them, rounded to the output's dtype, and runs the pruned block to
+/// get the next block's input).
+///
+/// Memory: each layer's pruned weight replaces its dense weight in `model` as soon as it is
+/// pruned, and each group's Gram is dropped once its layers are done, so the block is held once
+/// (not dense and pruned side by side) and the Grams shrink as the block goes. The results do not
+/// change: every layer is pruned from its own dense weight and the Grams of the unpruned block.
 func pruneBlockSequential(
-  _ model: TransformerLM, block: Int, input: BlockInput, method: PruningMethod, pattern: SparsityPattern,
+  _ model: inout TransformerLM, block: Int, input: BlockInput, method: PruningMethod, pattern: SparsityPattern,
   options: MethodOptions, progress: (LayerRecord) -> Void
 ) throws(ModelPruningError) -> BlockOutcome {
   let groups = model.linearGroups(block: block)
-  let grams = try groupGrams(model, block: block, input: input, groups: groups.count)
+  var grams = try groupGrams(model, block: block, input: input, groups: groups.count)
   var outcome = BlockOutcome(weights: [], records: [])
   for (g, names) in groups.enumerated() {
     let gram = grams[g].gram
+    let tokens = grams[g].tokens
+    grams[g] = GramAccumulator(features: 0)
     for name in names {
       let solving = ContinuousClock.now
       let (w, record) = try pruneLayer(
-        model, block: block, name: name, gram: gram, crossGram: nil, denseGram: nil, tokens: grams[g].tokens,
+        model, block: block, name: name, gram: gram, crossGram: nil, denseGram: nil, tokens: tokens,
         method: method, pattern: pattern, options: options)
       outcome.solveSeconds += secondsSince(solving)
+      do { try model.setLinearWeight(name, w) } catch { throw .forward(error) }
       outcome.weights.append((name, w))
       outcome.records.append(record)
       progress(record)

@@ -626,8 +626,8 @@ public struct ModelPruner: Sendable {
   /// `widestInput` its widest input, for the n × n matrices), read from the solvers
   /// (Sources/PruneSolvers):
   ///   - SparseGPT (and APT, the same OBS setup, `OBSSetup`): W in Double and the result in Float;
-  ///     H (the damped Gram in Double), its Cholesky factor, H⁻¹ and the factor of H⁻¹ (transposed
-  ///     into U): four n × n Doubles alive at once while U is formed;
+  ///     at most three n × n Doubles alive at once (H's factor L, L⁻¹ and H⁻¹ while the inverse is
+  ///     formed; H is dropped once factored, and U alone lives through the sweep);
   ///   - Wanda: the scores (Double) and the mask;
   ///   - FISTA: C = W·K, Z, Y, Y·G, the warm start and the candidate in Float, and the λ
   ///     quantile's scored indices (16 bytes each);
@@ -636,7 +636,7 @@ public struct ModelPruner: Sendable {
   static func solverBytes(_ method: PruningMethod, rows m: Int, columns n: Int, widestInput w: Int) -> Int {
     let mn = m * n
     switch method {
-    case .sparsegpt, .apt: return mn * (8 + 4) + 4 * w * w * 8
+    case .sparsegpt, .apt: return mn * (8 + 4) + 3 * w * w * 8
     case .wanda: return mn * (8 + 1)
     case .fista: return mn * (6 * 4 + 16)
     case .admm: return mn * 5 * 4 + 2 * w * w * 4
@@ -771,7 +771,7 @@ public struct ModelPruner: Sendable {
               ? try pruneBlockSparseLLM(
                 model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
               : try pruneBlockSequential(
-                model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
+                &model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
                 progress: layerProgress)
           }
           try saved(b, outcome, into: &model)

@@ -81,9 +81,9 @@ public struct APT: Sendable {
       throw .maskMismatch(
         detail: "mask [\(fixedMask.rows) × \(fixedMask.columns)] for a weight \(problem.weight.shapeDescription)")
     }
-    let setup = try OBSSetup(problem, damping: options.damping, method: "apt")
-    var w = setup.weight
-    let u = setup.u
+    var setup = try OBSSetup(problem, damping: options.damping, method: "apt")
+    var w = setup.takeWeight()
+    var u = setup.takeU()
     let delta = setup.delta
     let dead = setup.deadInputs
 
@@ -172,8 +172,12 @@ public struct APT: Sendable {
       }
     }
     if let fixedMask { precondition(mask == fixedMask, "APT: the given mask was not followed") }
+    // The sweep is done: U (n × n) and the Double W are dropped before the error is evaluated.
+    u = Matrix(rows: 0, columns: 0)
+    let pruned = w.converted(to: T.self)
+    w = Matrix(rows: 0, columns: 0)
     return finishResult(
-      method: .apt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start
+      method: .apt, problem: problem, pattern: pattern, weight: pruned, mask: mask, start: start
     ) { r in
       if fixedMask != nil { r.pattern = pattern.description + " (given mask)" }
       r.damping = delta

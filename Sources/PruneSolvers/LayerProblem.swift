@@ -100,9 +100,10 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
 
   /// tr(W G Wᵀ) = ‖X Wᵀ‖²_F, the energy of the dense outputs (the relative error's denominator).
   public var denseEnergy: Double {
-    let w = weight.converted(to: Double.self)
-    let g = (denseGram ?? gram).converted(to: Double.self)
-    return traceOfProduct(w, g, w)
+    traceOfProduct(denseGram ?? gram, rows: weight.rows) { r in
+      let w = weight.rowBand(r)
+      return (w, w)
+    }
   }
 
   /// E(Ŵ) = ‖X* Ŵᵀ − X Wᵀ‖²_F for a candidate Ŵ: `[out × in]`, computed from the Grams in Double.
@@ -110,22 +111,30 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     precondition(
       candidate.rows == weight.rows && candidate.columns == weight.columns,
       "LayerProblem.error: candidate \(candidate.shapeDescription) vs weight \(weight.shapeDescription)")
-    let w = weight.converted(to: Double.self)
-    let wHat = candidate.converted(to: Double.self)
+    let m = weight.rows
     if let crossGram, let denseGram {
       // tr(Ŵ G* Ŵᵀ) − 2 tr(W K Ŵᵀ) + tr(W G Wᵀ); Double keeps the cancellation harmless
       // (absolute error ~1e-13 of the energies).
       let e =
-        traceOfProduct(wHat, gram.converted(to: Double.self), wHat)
-        - 2 * traceOfProduct(w, crossGram.converted(to: Double.self), wHat)
-        + traceOfProduct(w, denseGram.converted(to: Double.self), w)
+        traceOfProduct(gram, rows: m) { r in
+          let h = candidate.rowBand(r)
+          return (h, h)
+        }
+        - 2 * traceOfProduct(crossGram, rows: m) { r in (weight.rowBand(r), candidate.rowBand(r)) }
+        + traceOfProduct(denseGram, rows: m) { r in
+          let w = weight.rowBand(r)
+          return (w, w)
+        }
       return max(0, e)
     }
-    var d = w
-    d.withUnsafeMutableBufferPointer { pd in
-      wHat.withUnsafeBufferPointer { ph in for i in 0..<pd.count { pd[i] -= ph[i] } }
+    return traceOfProduct(gram, rows: m) { r in
+      var d = weight.rowBand(r)
+      let h = candidate.rowBand(r)
+      d.withUnsafeMutableBufferPointer { pd in
+        h.withUnsafeBufferPointer { ph in for i in 0..<pd.count { pd[i] -= ph[i] } }
+      }
+      return (d, d)
     }
-    return traceOfProduct(d, gram.converted(to: Double.self), d)
   }
 
   /// E(Ŵ) / tr(W G Wᵀ) (0 when the dense energy is 0 and Ŵ = W).
@@ -193,14 +202,39 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
   }
 }
 
-/// tr(A B Cᵀ) = Σᵢⱼ (A B)ᵢⱼ Cᵢⱼ for A, C: [m × n], B: [n × n], in Double.
-func traceOfProduct(_ a: Matrix<Double>, _ b: Matrix<Double>, _ c: Matrix<Double>) -> Double {
-  let ab = matmul(a, b)
+/// tr(A B Cᵀ) = Σᵢⱼ (A B)ᵢⱼ Cᵢⱼ in Double, with A and C given a band of rows at a time
+/// (`band(rows)` returns A's and C's rows, in Double) and B converted to Double once. Memory: B in
+/// Double and two bands of `traceBandRows` rows, never A, C or A·B whole (for a 4096 × 11008 layer,
+/// 1 GB instead of 2.4 GB). Every entry of A·B is the GEMM's, whose sums depend on k alone, and the
+/// products are summed in row-major order, so the value is bit for bit that of converting A, B and
+/// C whole and multiplying once.
+func traceOfProduct<T: KernelScalar>(
+  _ b: Matrix<T>, rows m: Int, band: (Range<Int>) -> (a: Matrix<Double>, c: Matrix<Double>)
+) -> Double {
+  let bd = b.converted(to: Double.self)
   var s = 0.0
-  ab.withUnsafeBufferPointer { p in
-    c.withUnsafeBufferPointer { q in for i in 0..<p.count { s += p[i] * q[i] } }
+  for r0 in stride(from: 0, to: m, by: traceBandRows) {
+    let (a, c) = band(r0..<min(m, r0 + traceBandRows))
+    let ab = matmul(a, bd)
+    ab.withUnsafeBufferPointer { p in
+      c.withUnsafeBufferPointer { q in for i in 0..<p.count { s += p[i] * q[i] } }
+    }
   }
   return s
+}
+
+/// Rows of A and C per band in `traceOfProduct`: enough for the GEMM to run at full speed (a
+/// 256 × n panel), small beside the n × n Gram.
+let traceBandRows = 256
+
+extension Matrix {
+  /// Rows `r` in Double.
+  func rowBand(_ r: Range<Int>) -> Matrix<Double> {
+    let n = columns
+    return withUnsafeBufferPointer { p in
+      Matrix<Double>(rows: r.count, columns: n, elements: p[(r.lowerBound * n)..<(r.upperBound * n)].map { Double($0) })
+    }
+  }
 }
 
 /// Why a layer problem was rejected.

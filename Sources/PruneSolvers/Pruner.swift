@@ -9,7 +9,11 @@
 /// every method alike:
 ///   1. the Gram G* must be positive semidefinite up to 10⁻⁴ of its trace
 ///      (`LayerProblem.checkSemidefinite`), else `PruningError.invalidProblem(.notSemidefinite)`;
-///      NaN, Inf and negative diagonals were already rejected when the `LayerProblem` was built;
+///      NaN, Inf and negative diagonals were already rejected when the `LayerProblem` was built.
+///      `gramsAccumulated: true` skips this check for Grams the caller summed itself as Σ x xᵀ
+///      (the model pipeline): they are semidefinite by construction, their rounding is far below
+///      the tolerance, and the check's n³/3 factorisation needs an n × n Double copy (1 GB for a
+///      LLaMA-7B down projection, n = 11008);
 ///   2. a badly scaled problem (weights or Grams far from 1, where Float products overflow or
 ///      underflow) is solved in exact power-of-two units and scaled back (`ProblemScaling`,
 ///      reported in the notes and metrics);
@@ -19,9 +23,11 @@
 @_specialize(where T == Double)
 public func prune<T: KernelScalar>(
   _ problem: LayerProblem<T>, method: PruningMethod, pattern: SparsityPattern,
-  options: MethodOptions = MethodOptions(), mask: Mask? = nil
+  options: MethodOptions = MethodOptions(), mask: Mask? = nil, gramsAccumulated: Bool = false
 ) throws(PruningError) -> PruningResult<T> {
-  do { try problem.checkSemidefinite() } catch { throw .invalidProblem(error) }
+  if !gramsAccumulated {
+    do { try problem.checkSemidefinite() } catch { throw .invalidProblem(error) }
+  }
   let result: PruningResult<T>
   if let scaling = ProblemScaling(for: problem) {
     let inner = try dispatch(scaling.apply(to: problem), method: method, pattern: pattern, options: options, mask: mask)

@@ -82,9 +82,9 @@ public struct SparseGPT: Sendable {
     let m = problem.outputs
     let n = problem.inputs
     // Steps 0–2: dead inputs, damping, the corrected start and U (shared with APT).
-    let setup = try OBSSetup(problem, damping: options.damping, method: "sparsegpt")
-    var w = setup.weight
-    let u = setup.u
+    var setup = try OBSSetup(problem, damping: options.damping, method: "sparsegpt")
+    var w = setup.takeWeight()
+    var u = setup.takeU()
     let delta = setup.delta
     let dead = setup.deadInputs
 
@@ -180,8 +180,13 @@ public struct SparseGPT: Sendable {
         }
       }
     }
+    // The sweep is done: U (n × n) and the Double W are dropped before the error is evaluated,
+    // which needs its own Double copies of G and W.
+    u = Matrix(rows: 0, columns: 0)
+    let pruned = w.converted(to: T.self)
+    w = Matrix(rows: 0, columns: 0)
     return finishResult(
-      method: .sparsegpt, problem: problem, pattern: pattern, weight: w.converted(to: T.self), mask: mask, start: start
+      method: .sparsegpt, problem: problem, pattern: pattern, weight: pruned, mask: mask, start: start
     ) { r in
       r.damping = delta
       r.dampingRetry = setup.addedDamping > 0 ? setup.addedDamping : nil
@@ -209,10 +214,10 @@ struct OBSSetup {
       "H⁻¹ was numerically singular and its factorisation was damped by \(inverseAddedDamping) (in H⁻¹ units)")
   }
 
-  /// W₀: the weights the column sweep starts from.
-  let weight: Matrix<Double>
-  /// U, upper triangular with H⁻¹ = UᵀU.
-  let u: Matrix<Double>
+  /// W₀: the weights the column sweep starts from (`takeWeight()` hands it over).
+  private(set) var weight: Matrix<Double>
+  /// U, upper triangular with H⁻¹ = UᵀU (`takeU()` hands it over).
+  private(set) var u: Matrix<Double>
   let delta: Double
   /// Extra damping H's Cholesky needed (0 when none).
   let addedDamping: Double
@@ -220,35 +225,60 @@ struct OBSSetup {
   let inverseAddedDamping: Double
   let deadInputs: Int
 
+  /// W₀, moved out (the set-up keeps none of it), so that the sweep's W is the only copy.
+  mutating func takeWeight() -> Matrix<Double> {
+    defer { weight = Matrix(rows: 0, columns: 0) }
+    return weight
+  }
+
+  /// U, moved out, so that the sweep can drop it (n × n Doubles) before the error is evaluated.
+  mutating func takeU() -> Matrix<Double> {
+    defer { u = Matrix(rows: 0, columns: 0) }
+    return u
+  }
+
+  /// Memory: at most three n × n Doubles are alive at once — H's factor L, L⁻¹ and H⁻¹ =
+  /// L⁻ᵀL⁻¹ while the inverse is formed. H itself is dropped once factored, L once H⁻¹ is formed,
+  /// and H⁻¹ once U is (`ModelPruner.solverBytes` counts this).
   init<T: KernelScalar>(_ problem: LayerProblem<T>, damping: Double, method: String) throws(PruningError) {
     let m = problem.outputs
     let n = problem.inputs
     var w = problem.weight.converted(to: Double.self)
-    var h = problem.gram.converted(to: Double.self)
     var dead = 0
-    for j in 0..<n where h[j, j] == 0 {
-      h[j, j] = 1
-      for i in 0..<m { w[i, j] = 0 }
-      dead += 1
-    }
     let delta = damping * meanDiagonal(problem.gram)
-    for j in 0..<n { h[j, j] += delta }
-    let hFactor: CholeskyFactorization<Double>
-    do { hFactor = try cholesky(h, damping: .retry) } catch { throw .factorisationFailed(method: method, error) }
-    if let k = problem.crossGram {
-      let c = matmul(problem.weight.converted(to: Double.self), k.converted(to: Double.self))
-      w = choleskySolve(hFactor, c.transposed()).transposed()
-      for j in 0..<n where problem.gram[j, j] == 0 { for i in 0..<m { w[i, j] = 0 } }
-    }
     let uFactor: CholeskyFactorization<Double>
-    do { uFactor = try cholesky(spdInverse(hFactor), damping: .retry) } catch {
-      throw .factorisationFailed(method: "\(method) (inverse Hessian)", error)
+    do {
+      let hInverse: Matrix<Double>
+      do {
+        let hFactor: CholeskyFactorization<Double>
+        do {
+          var h = problem.gram.converted(to: Double.self)
+          for j in 0..<n where h[j, j] == 0 {
+            h[j, j] = 1
+            for i in 0..<m { w[i, j] = 0 }
+            dead += 1
+          }
+          for j in 0..<n { h[j, j] += delta }
+          do { hFactor = try cholesky(h, damping: .retry) } catch {
+            throw .factorisationFailed(method: method, error)
+          }
+        }
+        if let k = problem.crossGram {
+          let c = matmul(problem.weight.converted(to: Double.self), k.converted(to: Double.self))
+          w = choleskySolve(hFactor, c.transposed()).transposed()
+          for j in 0..<n where problem.gram[j, j] == 0 { for i in 0..<m { w[i, j] = 0 } }
+        }
+        addedDamping = Double(hFactor.addedDamping)
+        hInverse = spdInverse(hFactor)
+      }
+      do { uFactor = try cholesky(hInverse, damping: .retry) } catch {
+        throw .factorisationFailed(method: "\(method) (inverse Hessian)", error)
+      }
     }
     u = uFactor.lower.transposed()
     inverseAddedDamping = uFactor.addedDamping
     weight = w
     self.delta = delta
-    addedDamping = Double(hFactor.addedDamping)
     deadInputs = dead
   }
 }

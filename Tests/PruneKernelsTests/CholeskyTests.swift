@@ -42,6 +42,22 @@ struct CholeskyTests {
     p == .float ? run(Float.self) : run(Double.self)
   }
 
+  @Test("the in-place lower-from-upper equals the transpose with the strict upper zeroed")
+  func lowerFromUpperInPlaceEqualsTransposeThenZero() {
+    // Bit equality: both only move values. Sizes straddle the 32 × 32 tiles.
+    var rng = SplitMix64(seed: 77)
+    for n in [0, 1, 2, 31, 32, 33, 64, 97] {
+      let a = Matrix<Double>.random(rows: n, columns: n, using: &rng)
+      var expected = a.transposed()
+      for i in 0..<n { for j in (i + 1)..<max(i + 1, n) { expected[i, j] = 0 } }
+      var got = a
+      got.withUnsafeMutableBufferPointer { p in
+        if let base = p.baseAddress { lowerFromUpperInPlace(base, n: n) }
+      }
+      #expect(got == expected, "n=\(n) seed=77")
+    }
+  }
+
   @Test("the reference factor reconstructs A and the public factor satisfies its invariants")
   func referenceAndInvariants() throws {
     var rng = SplitMix64(seed: 31)

@@ -253,7 +253,7 @@ import Testing
     #expect(e.hiddenBytes == 2 * 256 * 64 * 4, "input and output hidden states")
     #expect(e.blockBytes == 256 * (6 * 64 + 2 * 160) * 4, "one chunk of 256 tokens")
     #expect(e.gramBytes == (3 * 64 * 64 + 160 * 160) * 4, "[q,k,v] [o] [gate,up] share 64-wide inputs, down 160")
-    #expect(e.solverBytes == 10240 * 12 + 4 * 160 * 160 * 8, "W in Double, result in Float; H, its factor, H⁻¹, U")
+    #expect(e.solverBytes == 10240 * 12 + 3 * 160 * 160 * 8, "W in Double, result in Float; L, L⁻¹ and H⁻¹")
     // The evaluation (`Perplexity.memoryEstimate`, the output read by rows): T = 64 tokens; the
     // golden model is F32 safetensors (s = 4 stored bytes a weight).
     #expect(model.storedType(of: "model.layers.0.self_attn.q_proj.weight") == .f32)
@@ -268,7 +268,7 @@ import Testing
     // Not read by rows: the whole embedding (256 rows).
     let whole = Perplexity.memoryEstimate(of: model, windows: 2, sequenceLength: 32, embeddingByRows: false)
     #expect(whole.embeddingBytes == 256 * 64 * (4 + 4))
-    #expect(e.pruningBytes == 2 * 43008 * 4 + 2 * 256 * 64 * 4 + 256 * 704 * 4 + 37888 * 4 + 10240 * 12 + 819200)
+    #expect(e.pruningBytes == 2 * 43008 * 4 + 2 * 256 * 64 * 4 + 256 * 704 * 4 + 37888 * 4 + 10240 * 12 + 614400)
     #expect(e.totalBytes == ModelPruner.baseBytes + e.pruningBytes, "the pruning phase is the largest")
 
     // Corrected, two jobs (FISTA): the block terms double, one more hidden state per job, three
