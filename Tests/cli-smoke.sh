@@ -413,6 +413,18 @@ bad 1 "no such file" "sweep of a missing model" -- "$BIN" sweep --model "$WORK/n
 bad 2 "more than --max-memory" "model over --max-memory" -- "$BIN" model --model "$WORK/tiny" --method wanda \
   --sparsity 0.5 --protocol austen-quick --no-eval --max-memory 1MB --out "$WORK/over-budget" --quiet
 [ -e "$WORK/over-budget" ] || [ -e "$WORK/over-budget.checkpoint" ] && fail "a refused run left a folder"
+# prune eval: the same budget, refused before any weight is read; progress per block, then per window.
+bad 2 "of memory (estimate), more than --max-memory" "eval over --max-memory" -- "$BIN" eval --model "$WORK/tiny" \
+  --text Fixtures/janeausten/emma.txt --seqlen 32 --windows 2 --max-memory 1MB --quiet
+checks=$((checks + 1))
+"$BIN" eval --model "$WORK/tiny" --text Fixtures/janeausten/emma.txt --seqlen 32 --windows 2 >"$WORK/stdout" 2>"$WORK/stderr" \
+  || fail "eval of the made model: $(cat "$WORK/stderr")"
+grep -q "^eval: memory estimate .* (base .*, hidden states .*, embedding .*, block .*, head .*)$" "$WORK/stderr" \
+  || fail "eval prints no memory estimate: $(cat "$WORK/stderr")"
+blocks="$(grep -c "^eval: block [0-9]*/[0-9]* done  elapsed " "$WORK/stderr")"
+[ "$blocks" -ge 1 ] && grep -q "^eval: window 2/2  perplexity " "$WORK/stderr" \
+  && [ "$(grep -n "^eval: block" "$WORK/stderr" | tail -1 | cut -d: -f1)" -lt "$(grep -n "^eval: window 1/2" "$WORK/stderr" | cut -d: -f1)" ] \
+  || fail "eval progress is not one line per block then per window: $(cat "$WORK/stderr")"
 # --spill always: the summary says where the activations went, the folder is gone, the bytes are the
 # in-memory run's; --spill never over the budget names --spill in its hint.
 SMALL=(model --model "$WORK/tiny" --method sparsegpt --sparsity 0.5 --calib Fixtures/janeausten/emma.txt --nsamples 4

@@ -526,6 +526,51 @@ public struct GGUFFile: TensorSource {
     return FloatTensor(shape: raw.shape, values: values)
   }
 
+  /// Rows `rows` of a tensor named the Hugging Face way (`TensorSource.floatRows`): read from the
+  /// file alone when `readsRowRanges(of:)` holds, else sliced out of the whole tensor.
+  public func floatRows(_ name: String, rows: Range<Int>) throws -> FloatTensor {
+    guard let i = hfIndex[name] else { throw GGUFError.missingTensor(path: path, tensor: name) }
+    let info = tensorInfos[i]
+    let width = try elementsPerRow(rows, of: name, shape: info.shape)
+    guard readsRowRanges(of: name), let blockSize = info.type.blockSize, let blockBytes = info.type.blockBytes else {
+      return try floatTensor(name).rows(rows, name: name)
+    }
+    let rowBytes = width / blockSize * blockBytes
+    let count = rows.count * width
+    let start = dataOffset + info.offset + rows.lowerBound * rowBytes
+    let end = start + rows.count * rowBytes
+    // Checked when the file was opened; repeated here because it guards raw memory reads.
+    guard start >= 0, end <= source.size else {
+      throw GGUFError.invalidTensor(path: path, tensor: info.name, reason: "data beyond the end of the file")
+    }
+    let shape = [rows.count] + info.shape.dropFirst()
+    if count == 0 { return FloatTensor(shape: shape, values: []) }
+    let type = info.type
+    let values = try Self.withBytes(source, start..<end) { raw in
+      [Float](unsafeUninitializedCapacity: count) { out, initialized in
+        GGUFDequantize.run(type, from: raw.baseAddress!, count: count, into: out.baseAddress!)
+        initialized = count
+      }
+    }
+    return FloatTensor(shape: shape, values: values)
+  }
+
+  /// True when `floatRows` reads only the rows' bytes: a decodable tensor of rank 1 or more whose
+  /// row length is a whole number of its type's blocks (every tensor of a file this reader opens:
+  /// it refuses rows that split a block), and which is not un-permuted on reading (LLaMA q and k).
+  public func readsRowRanges(of name: String) -> Bool {
+    guard let i = hfIndex[name] else { return false }
+    let info = tensorInfos[i]
+    let shape = info.shape
+    guard info.type.isDecodable, let blockSize = info.type.blockSize, info.type.blockBytes != nil, !shape.isEmpty,
+      shape.dropFirst().reduce(1, *) % blockSize == 0
+    else { return false }
+    if unpermutesQueryKey {
+      do { if try headsToUnpermute(info.name) != nil { return false } } catch { return false }
+    }
+    return true
+  }
+
   /// The tensor named the GGUF way, converted to Float exactly as stored (no un-permutation); the
   /// shape is `dimensions` reversed.
   public func rawFloatTensor(_ ggufName: String) throws -> FloatTensor {

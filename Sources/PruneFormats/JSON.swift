@@ -96,8 +96,15 @@ package func reportJSON(_ value: some Encodable) -> Data {
 /// `.convertFromSnakeCase` also reads a camelCase key as it is, so a file of the format before
 /// 0.7.0 would half decode (its multi-word keys missing): check `reportWriterBeforeVersion` first.
 package func reportJSONDecoder() -> JSONDecoder {
-  let decoder = JSONDecoder()
+  let decoder = prettyJSONDecoder()
   decoder.keyDecodingStrategy = .convertFromSnakeCase
+  return decoder
+}
+
+/// The decoder of `prettyJSON`'s files with their keys as written: non-finite numbers read from the
+/// strings "Infinity", "-Infinity", "NaN" (and any JSON layout, compact or pretty-printed).
+package func prettyJSONDecoder() -> JSONDecoder {
+  let decoder = JSONDecoder()
   decoder.nonConformingFloatDecodingStrategy = .convertFromString(
     positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
   return decoder

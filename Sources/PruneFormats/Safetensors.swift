@@ -361,14 +361,42 @@ public struct SafetensorsFile: TensorSource {
     guard info.dtype.isDecodable else {
       throw .unsupportedDType(path: path, tensor: name, dtype: info.dtype, wanted: "\(T.self)")
     }
-    let count = info.count
-    let dtype = info.dtype
+    return (info.shape, try Self.decodeValues(source, info.dtype, from: info.byteRange, count: info.count, as: T.self))
+  }
+
+  /// Rows `rows` of a tensor, read from the file alone: the rows of a row-major tensor are
+  /// contiguous, so their bytes are one range (`TensorSource.floatRows`).
+  public func floatRows(_ name: String, rows: Range<Int>) throws -> FloatTensor {
+    guard let info = tensors[name] else { throw SafetensorsError.missingTensor(path: path, tensor: name) }
+    let width = try elementsPerRow(rows, of: name, shape: info.shape)
+    guard info.dtype.isDecodable else {
+      throw SafetensorsError.unsupportedDType(path: path, tensor: name, dtype: info.dtype, wanted: "Float")
+    }
+    let count = rows.count * width
+    let start = info.byteRange.lowerBound + rows.lowerBound * width * info.dtype.size
+    let values = try Self.decodeValues(
+      source, info.dtype, from: start..<(start + count * info.dtype.size), count: count, as: Float.self)
+    return FloatTensor(shape: [rows.count] + info.shape.dropFirst(), values: values)
+  }
+
+  /// True for every decodable tensor of rank 1 or more: `floatRows` reads only the rows' bytes.
+  public func readsRowRanges(of name: String) -> Bool {
+    guard let info = tensors[name] else { return false }
+    return info.dtype.isDecodable && !info.shape.isEmpty
+  }
+
+  /// The `count` values of `dtype` stored in `range` of the file, converted to `T`.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  private static func decodeValues<T: BinaryFloatingPoint>(
+    _ source: ByteSource, _ dtype: SafetensorsDType, from range: Range<Int>, count: Int, as _: T.Type
+  ) throws(SafetensorsError) -> [T] {
     // An empty tensor is `[]`: `Array(unsafeUninitializedCapacity: 0)` writes its count into the
     // shared empty-array singleton, which ThreadSanitizer reports as a race when two threads decode
     // empty tensors at once (scripts/sanitize.sh thread found it).
-    if count == 0 { return (info.shape, []) }
+    if count == 0 { return [] }
     var values: [T] = []
-    try Self.withBytes(source, info.byteRange) { (raw: UnsafeRawBufferPointer) in
+    try withBytes(source, range) { (raw: UnsafeRawBufferPointer) in
       values = [T](unsafeUninitializedCapacity: count) { out, initialised in
         let base = raw.baseAddress!
         switch dtype {
@@ -407,7 +435,7 @@ public struct SafetensorsFile: TensorSource {
         initialised = count
       }
     }
-    return (info.shape, values)
+    return values
   }
 
   /// The bytes of `range` of the file.

@@ -264,4 +264,13 @@ public struct ShardedSafetensors: TensorSource {
     guard let s = location[name] else { throw TensorSourceError.missingTensor(name: name, source: path) }
     return try shards[s].floatTensor(name)
   }
+
+  public func floatRows(_ name: String, rows: Range<Int>) throws -> FloatTensor {
+    guard let s = location[name] else { throw TensorSourceError.missingTensor(name: name, source: path) }
+    return try shards[s].floatRows(name, rows: rows)
+  }
+
+  public func readsRowRanges(of name: String) -> Bool {
+    location[name].map { shards[$0].readsRowRanges(of: name) } ?? false
+  }
 }

@@ -81,16 +81,14 @@ public struct ModelJob: Sendable {
   }
 
   /// How the output is stored: `dtype` resolved against the source — for `auto`, the type a
-  /// Hugging Face folder stores its first block's first linear weight in (BF16 stays BF16); F32 for
-  /// a GGUF, whatever its tensor types.
+  /// Hugging Face folder stores its first block's first linear weight in (BF16 stays BF16), asked of
+  /// `model`'s own source (nothing is opened again); F32 for a GGUF, whatever its tensor types.
   public func storage(for model: TransformerLM) -> OutputStorage {
     var stored: StoredFloatType? = nil
-    if dtype == .auto, let first = model.linearLayerNames(block: 0).first {
+    if dtype == .auto, model.blockCount > 0, let first = model.linearLayerNames(block: 0).first {
       var isDirectory: ObjCBool = false
-      if FileManager.default.fileExists(atPath: self.model.path, isDirectory: &isDirectory), isDirectory.boolValue,
-        let weights = try? LoadedModel.weights(inFolder: self.model).0
-      {
-        stored = weights.storedType(of: first + ".weight")
+      if FileManager.default.fileExists(atPath: self.model.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        stored = model.storedType(of: first + ".weight")
       }
     }
     return OutputStorage(dtype: dtype.resolved(source: stored), maxShardBytes: maxShardBytes)
@@ -115,6 +113,8 @@ public struct ModelJob: Sendable {
     case loaded(model: String, blocks: Int, parameters: Int, seconds: Double)
     case calibration(tokens: Int, windows: Int, sequenceLength: Int, source: String)
     case pruning(ModelPruningEvent)
+    /// The evaluation has run block `block` of `blocks` on every window.
+    case evaluatingBlock(PerplexityBlockProgress)
     case evaluating(PerplexityProgress)
     /// The output folder is being written (under a temporary name), `bytes` in all.
     case writing(URL, bytes: Int)
@@ -436,7 +436,7 @@ public struct ModelJob: Sendable {
   /// `maxMemory`, or the default budget, and `spilled` fits it). Refuses, before any work, a run
   /// whose estimate exceeds the budget either way, saying whether spilling would have helped.
   func checkMemory(_ inMemory: MemoryEstimate, spilled: MemoryEstimate) throws(ModelJobError) -> Bool {
-    let budget = maxMemory ?? MemoryBudget.defaultBytes()
+    let budget = MemoryBudget.bytes(given: maxMemory)
     let given = maxMemory != nil
     switch spill {
     case .always:
@@ -468,10 +468,8 @@ public struct ModelJob: Sendable {
       let spec = evaluation.evaluation
       let tokens = Perplexity.tokenize(try spec.text(in: corpus), with: tokenizer)
       return try Perplexity.evaluate(
-        written, tokens: tokens, sequenceLength: spec.sequenceLength, windows: spec.windows
-      ) {
-        progress(.evaluating($0))
-      }
+        written, tokens: tokens, sequenceLength: spec.sequenceLength, windows: spec.windows,
+        progress: { progress(.evaluating($0)) }, blockProgress: { progress(.evaluatingBlock($0)) })
     } catch let e as CorpusError {
       throw .corpus(e)
     } catch let e as PerplexityError {
@@ -724,6 +722,18 @@ public enum MemoryBudget {
   public static func defaultBytes() -> Int? {
     availableBytes().map { Int(Double($0) * (1 - marginFraction)) }
   }
+
+  /// The budget of a run: `given` (`--max-memory`), else the default (nil: no limit).
+  public static func bytes(given: Int?) -> Int? { given ?? defaultBytes() }
+
+  /// The budget in words, for the refusal's message: "--max-memory 4.00 GB", or "the budget of …
+  /// (the machine's available memory less a 20% margin)".
+  public static func describe(_ budget: Int, given: Bool) -> String {
+    given
+      ? "--max-memory \(OutputSafety.size(budget))"
+      : "the budget of \(OutputSafety.size(budget)) (the machine's available memory less a"
+        + " \(Int(marginFraction * 100))% margin)"
+  }
 }
 
 /// Why a `ModelJob` failed. `isUsageError` separates mistakes in the request (exit code 2) from
@@ -770,10 +780,7 @@ public enum ModelJobError: PruneKitError {
     case .memory(let estimate, let budget, let given, _):
       return "the run needs about \(OutputSafety.size(estimate.totalBytes)) of memory (estimate"
         + (estimate.spillFolder == nil ? "" : ", with the calibration activations spilled to disk") + "), more than "
-        + (given
-          ? "--max-memory \(OutputSafety.size(budget))"
-          : "the budget of \(OutputSafety.size(budget)) (the machine's available memory less a"
-            + " \(Int(MemoryBudget.marginFraction * 100))% margin)")
+        + MemoryBudget.describe(budget, given: given)
     }
   }
 

@@ -150,8 +150,9 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
   /// The pruned block rounded to the output's dtype (BF16, F16), held with the dense and pruned
   /// copies while a block is finished, times the jobs; 0 for an F32 output (`ModelPruningPlan.outputDType`).
   public var roundedBytes: Int
-  /// The evaluation after pruning (0 without one): the evaluation windows' hidden states, and the
-  /// larger of one block with its internals over one window, or the head with one chunk of logits.
+  /// The evaluation after pruning (0 without one): `Perplexity.memoryEstimate`'s total, the
+  /// evaluation windows' hidden states plus the largest of the embedding rows, one block with its
+  /// internals over one window, and one band of the head with one chunk of logits.
   public var evaluationBytes: Int
   /// The folder the calibration activations are spilled to (Docs/pipeline.md#spill), nil when they
   /// stay in memory.
@@ -575,12 +576,12 @@ public struct ModelPruner: Sendable {
   ///                 + J · 4 · (kc · Σ_groups width, or 2 · (kc + kc′) · w under corrected)   rows pending
   ///                 (+ J · min(captures, captureBudget/J) under corrected)
   ///     grams       = J · (1, or 3 under corrected) · 4 · Σ_groups width²
-  ///     solver      = J · (max(8 · w², the method's work space on m × n) + the error evaluation)
+  ///     solver      = J · (the method's work space on m × n + the error evaluation)
   ///     rounded     = J · 4 · (weights of the largest block), 0 for an F32 output
-  ///     evaluation  = 4 · T · d + max(4 · (block weights) + 4 · L · (7d + 2f), V · d · (4 + 2) + 2 · 4 · 256 · V)
+  ///     evaluation  = `Perplexity.memoryEstimate(...).totalBytes` on the output (read by rows)
   ///
-  /// (kc = 384 and kc′ = 768, the depth blocks of the Gram and of the cross-Gram's GEMM; T, L: the evaluation's tokens and window length; 256 rows of
-  /// logits at once, `headRows`.) Reading a block holds its stored form beside its Float copy (at
+  /// (kc = 384 and kc′ = 768, the depth blocks of the Gram and of the cross-Gram's GEMM; see `Perplexity.memoryEstimate`
+  /// for the evaluation.) Reading a block holds its stored form beside its Float copy (at
   /// most 4 + 4 bytes a weight), within blockWeight; the shard writer converts 1M values at a time.
   public func estimate(for model: TransformerLM) -> MemoryEstimate {
     estimate(for: model, spillFolder: spill?.folder.path)
@@ -633,14 +634,13 @@ public struct ModelPruner: Sendable {
     let gramsPerGroup = plan.schedule == .corrected ? 3 : 1
     let hiddenStates = plan.schedule == .corrected ? 1 + jobs : 2
     let headOrEmbedding = c.vocabSize * c.wordEmbedDim * (float + Self.storedBytesPerWeight)
-    var evaluationBytes = 0
-    if let evaluation {
-      let tokens = evaluation.windows * evaluation.sequenceLength
-      let blockPhase =
-        largestBlock * float + evaluation.sequenceLength * (perToken + c.hiddenSize * float)
-      let headPhase = headOrEmbedding + 2 * TransformerLM.headRows * c.vocabSize * float
-      evaluationBytes = tokens * c.hiddenSize * float + max(blockPhase, headPhase)
-    }
+    // The evaluation reads the output as written (safetensors: the head and embedding by rows).
+    let evaluationBytes =
+      evaluation.map {
+        Perplexity.memoryEstimate(
+          of: model, windows: $0.windows, sequenceLength: $0.sequenceLength, headByRows: true, embeddingByRows: true
+        ).totalBytes
+      } ?? 0
     var estimate = MemoryEstimate(
       baseBytes: Self.baseBytes,
       blockWeightBytes: (plan.schedule == .sequential

@@ -155,19 +155,15 @@ public final class ShardedOutputStore: BlockStore, @unchecked Sendable {
       }
       try writeTensors(of: block, except: written)
       do { try writer.synchronize() } catch { throw writeFailure(error, what: "block \(block)") }
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.sortedKeys]
-      encoder.nonConformingFloatEncodingStrategy = .convertToString(
-        positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+      // The journal in `prettyJSON`'s form (the records' own keys), read back by `prettyJSONDecoder`,
+      // which also reads the compact form that earlier versions wrote.
       let file = journal(block: block)
       do {
-        try AtomicOutput.write(try encoder.encode(records), to: file)
-      } catch let e as WriteError {
-        throw .checkpoint(
-          "cannot write block \(block) to \(file.path): \(OutputSafety.plain(e.reason))",
-          hint: OutputSafety.writeHint(reason: OutputSafety.plain(e.reason), retry: retryHint))
+        try AtomicOutput.write(prettyJSON(records), to: file)
       } catch {
-        throw .checkpoint("cannot encode the records of block \(block): \(error)", hint: "this is a bug")
+        throw .checkpoint(
+          "cannot write block \(block) to \(file.path): \(OutputSafety.plain(error.reason))",
+          hint: OutputSafety.writeHint(reason: OutputSafety.plain(error.reason), retry: retryHint))
       }
     }
   }
@@ -178,10 +174,7 @@ public final class ShardedOutputStore: BlockStore, @unchecked Sendable {
     let file = journal(block: block)
     guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
     let hint = "delete \(file.path) (that block is pruned again) or the whole folder \(directory.path)"
-    let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-    guard let records = try? decoder.decode([LayerRecord].self, from: data) else {
+    guard let records = try? prettyJSONDecoder().decode([LayerRecord].self, from: data) else {
       throw .checkpoint("\(file.path) has no readable layer records", hint: hint)
     }
     var weights: [(String, Matrix<Float>)] = []

@@ -19,7 +19,7 @@ extension Command {
           ],
           required: true),
         .optional(EvalOptions.json), .optional(SharedOptions.quiet), .optional(SharedOptions.threads),
-        .optional(EvalOptions.corpus),
+        .optional(EvalOptions.corpus), .optional(ModelOptions.maxMemory),
       ])
     ],
     about: """
@@ -31,13 +31,16 @@ extension Command {
     sections: [
       OptionSection([
         EvalOptions.model, EvalOptions.text, EvalOptions.seqlen, EvalOptions.windows, EvalOptions.protocolName,
-        EvalOptions.corpus,
+        EvalOptions.corpus, ModelOptions.maxMemory,
         EvalOptions.json, SharedOptions.quiet, SharedOptions.threads,
       ])
     ],
     epilogue: """
-      Progress goes to standard error, one line per window. Exit status: 0 on success; 1 when the model
-      or text cannot be read or is too short; 2 for usage errors.
+      The evaluation streams (Docs/evaluation.md#streaming-evaluation): each block is read once and
+      run on every window, the head a band of vocabulary rows at a time. The memory estimate is printed
+      before any weight is read, and a run over --max-memory is refused then (exit status 2). Progress
+      goes to standard error: one line per block (elapsed, ETA), then one per window. Exit status: 0
+      on success; 1 when the model or text cannot be read or is too short; 2 for usage errors.
       """,
     run: runEval)
 }
@@ -76,6 +79,7 @@ func runEval(_ args: Arguments) throws {
   let json = args[EvalOptions.json]
   let quiet = args[SharedOptions.quiet]
   let threads = args.value(SharedOptions.threads)
+  let maxMemory = args[ModelOptions.maxMemory]
 
   // The text, window length and window count: from a protocol or from the options.
   let sequenceLength: Int
@@ -144,13 +148,33 @@ func runEval(_ args: Arguments) throws {
   let tokens = Perplexity.tokenize(text, with: loaded.tokenizer)
   let windowText = windows.map { "the first \($0) window(s)" } ?? "every complete window"
   progress("eval: \(textName): \(tokens.count) tokens; \(windowText) of \(sequenceLength) tokens; \(threads) thread(s)")
+  // The memory estimate, and the budget, before any weight is read.
+  let count: Int
+  do throws(PerplexityError) {
+    count = try Perplexity.windowCount(tokenCount: tokens.count, sequenceLength: sequenceLength, windows: windows)
+  } catch {
+    throw CLIError(error, exitCode: 1)
+  }
+  let estimate = Perplexity.memoryEstimate(of: loaded.model, windows: count, sequenceLength: sequenceLength)
+  let total = ModelPruner.baseBytes + estimate.totalBytes
+  progress(
+    "eval: memory estimate \(bytes(total)) (base \(bytes(ModelPruner.baseBytes)), hidden states"
+      + " \(bytes(estimate.hiddenBytes)), embedding \(bytes(estimate.embeddingBytes)), block \(bytes(estimate.blockBytes)),"
+      + " head \(bytes(estimate.headBytes)))")
+  if let budget = MemoryBudget.bytes(given: maxMemory), total > budget {
+    throw CLIError(
+      "the evaluation needs about \(OutputSafety.size(total)) of memory (estimate), more than "
+        + MemoryBudget.describe(budget, given: maxMemory != nil),
+      hint: "use fewer --windows or a shorter --seqlen, or give a larger --max-memory; no weight was read")
+  }
   let report: PerplexityReport
   do throws(PerplexityError) {
-    report = try Perplexity.evaluate(loaded.model, tokens: tokens, sequenceLength: sequenceLength, windows: windows) {
-      p in
-      progress(
-        String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
-    }
+    report = try Perplexity.evaluate(
+      loaded.model, tokens: tokens, sequenceLength: sequenceLength, windows: windows,
+      progress: { p in
+        progress(
+          String(format: "eval: window %ld/%ld  perplexity %.4f  %.1f s", p.window, p.windows, p.perplexity, p.seconds))
+      }, blockProgress: { p in progress(evaluationBlockLine(p)) })
   } catch {
     throw CLIError(error, exitCode: 1)
   }
@@ -164,4 +188,10 @@ func runEval(_ args: Arguments) throws {
         format: "perplexity %.4f over %ld predicted tokens (%ld windows of %ld) in %.1f s", report.perplexity,
         report.tokens, report.windows, report.seqlen, report.seconds))
   }
+}
+
+/// The progress line of an evaluation after block `p.block` of `p.blocks` (prune eval, prune model).
+func evaluationBlockLine(_ p: PerplexityBlockProgress) -> String {
+  "eval: block \(p.block)/\(p.blocks) done  elapsed \(formatSeconds(p.seconds))"
+    + (p.block < p.blocks ? "  ETA \(formatSeconds(p.eta))" : "")
 }

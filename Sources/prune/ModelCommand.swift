@@ -315,6 +315,12 @@ final class ProgressPrinter: @unchecked Sendable {
       line("calibration: \(source): \(windows) window(s) of \(length) tokens (\(tokens) tokens)")
     case .pruning(let e):
       print(e)
+    case .evaluatingBlock(let p):
+      if p.block == 1 { lastEval = 0 }
+      if p.block == p.blocks || p.seconds - lastEval > 10 {
+        lastEval = p.seconds
+        line(evaluationBlockLine(p))
+      }
     case .evaluating(let p):
       if p.window == 1 { lastEval = 0 }
       if p.window == p.windows || p.seconds - lastEval > 10 {

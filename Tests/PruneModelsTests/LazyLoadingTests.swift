@@ -16,10 +16,12 @@ import Testing
     try ForwardConfig(json: name == "llama-untied" ? SyntheticConfigs.llama(tie: false) : SyntheticConfigs.named(name))
   }
 
-  static func models(_ name: String) throws -> (eager: TransformerLM, lazy: TransformerLM, source: CountingSource) {
+  static func models(_ name: String, readsRows: Bool = true) throws -> (
+    eager: TransformerLM, lazy: TransformerLM, source: CountingSource
+  ) {
     let config = try config(name)
     let tensors = SyntheticModel.tensors(for: config, seed: 11)
-    let source = CountingSource(tensors)
+    let source = CountingSource(tensors, readsRows: readsRows)
     return (
       try TransformerLM(config: config, weights: tensors),
       try TransformerLM(config: config, weights: source, loading: .lazy),
@@ -86,13 +88,41 @@ import Testing
     #expect(rows == [0..<5, 5..<10, 10..<15, 15..<20, 20..<23])
   }
 
+  /// The logits formed band by band from the source (`bandedLogits`, bands of 7 vocabulary rows,
+  /// the last one short) are the bits of x·Headᵀ with the whole head: each band's GEMM reduces
+  /// every element over the same k in the same order. Only rows are read, never the whole head.
+  @Test(arguments: configurations)
+  func bandedLogitsEqualTheWholeHead(_ name: String) throws {
+    let (eager, lazy, source) = try Self.models(name)
+    let tokens = randomTokens(37, seed: 6)
+    var h = try eager.embed(tokens)
+    for l in 0..<eager.blockCount { h = eager.runBlock(l, hidden: h) }
+    let x = eager.headInput(h)
+    let whole = eager.logits(h)
+    #expect(lazy.config.vocabSize % 7 != 0, "the last band should be a short one")
+    source.reset()
+    for bandRows in [7, 64, lazy.config.vocabSize, TransformerLM.headBandRows] {
+      let banded = try lazy.bandedLogits(x, bandRows: bandRows)
+      #expect(banded.elements.map(\.bitPattern) == whole.elements.map(\.bitPattern), "\(name) bands of \(bandRows)")
+    }
+    #expect(source.reads[lazy.headTensorName] == nil)
+    #expect(source.rowReads[lazy.headTensorName] ?? 0 > 0)
+    #expect(!lazy.isHeadLoaded)
+  }
+
   /// The streaming evaluation equals, bit for bit, the sum of each window run through the whole
   /// model on its own (the evaluation before it streamed), on lazy and eager models alike; on a
-  /// lazy model it reads every block once, the embedding once to embed and the head once, and
-  /// leaves the caller's model as it was.
+  /// lazy model it reads every block once, only the embedding rows of the tokens used, and the head
+  /// by bands (one band per chunk of logits here: the vocabulary is smaller than a band), never a
+  /// whole embedding or head; and it leaves the caller's model as it was. From a source that cannot
+  /// read rows by range it reads the embedding once to embed and the head once.
   @Test(arguments: configurations)
   func streamingPerplexityEqualsWindowByWindow(_ name: String) throws {
-    let (eager, lazy, source) = try Self.models(name)
+    for readsRows in [true, false] { try streamingPerplexity(name, readsRows: readsRows) }
+  }
+
+  func streamingPerplexity(_ name: String, readsRows: Bool) throws {
+    let (eager, lazy, source) = try Self.models(name, readsRows: readsRows)
     let length = 16
     let tokens = randomTokens(5 * length + 3, seed: 9)
     var reference = NegativeLogLikelihood()
@@ -110,7 +140,20 @@ import Testing
       for n in lazy.linearLayerNames(block: l) { #expect(reads[n + ".weight"] == 1, "\(n)") }
     }
     let embedding = lazy.layout.tokenEmbedding
-    if lazy.tiesHeadToEmbedding {
+    if readsRows {
+      #expect(reads[embedding] == nil && reads["lm_head.weight"] == nil)
+      // The embedding: one read per run of consecutive token ids; the head: one band per chunk.
+      let ids = Set(tokens[0..<(5 * length)]).sorted()
+      let runs = 1 + zip(ids, ids.dropFirst()).filter { $1 != $0 + 1 }.count
+      let embeddingReads = source.rowReads[embedding] ?? 0
+      let headReads = source.rowReads[lazy.headTensorName] ?? 0
+      #expect(lazy.config.vocabSize <= TransformerLM.headBandRows)
+      if lazy.tiesHeadToEmbedding {
+        #expect(embeddingReads == runs + 5, "\(name)")
+      } else {
+        #expect(embeddingReads == runs && headReads == 5, "\(name)")
+      }
+    } else if lazy.tiesHeadToEmbedding {
       #expect(reads[embedding] == 2)  // once to embed, once as the head
     } else {
       #expect(reads[embedding] == 1)

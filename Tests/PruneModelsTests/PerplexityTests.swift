@@ -38,6 +38,20 @@ struct PerplexityTests {
     #expect(seen.map(\.window) == [1, 2, 3, 4, 5] && seen.allSatisfy { $0.windows == 5 })
     #expect(seen.last?.perplexity == report.perplexity)
 
+    // One block event per block, in order, all before the first window's.
+    var events: [String] = []
+    var blocks: [PerplexityBlockProgress] = []
+    _ = try Perplexity.evaluate(
+      model, tokens: tokens, sequenceLength: length, progress: { events.append("window \($0.window)") },
+      blockProgress: {
+        blocks.append($0)
+        events.append("block \($0.block)")
+      })
+    let n = model.blockCount
+    #expect(blocks.map(\.block) == Array(1...n) && blocks.allSatisfy { $0.blocks == n })
+    #expect(events == (1...n).map { "block \($0)" } + (1...5).map { "window \($0)" })
+    #expect(blocks.last?.eta == 0 && blocks.allSatisfy { $0.eta >= 0 && $0.seconds >= 0 })
+
     // The first N windows only.
     let two = try Perplexity.evaluate(model, tokens: tokens, sequenceLength: length, windows: 2)
     #expect(two.windows == 2 && two.tokens == 2 * (length - 1))

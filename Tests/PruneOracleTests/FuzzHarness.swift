@@ -62,7 +62,8 @@ enum FuzzHarness {
       for name in file.tensorNames {
         let dtype = file.rawDType(of: name)!
         if dtype.isDecodable {
-          _ = attempt([SafetensorsError.self]) { try file.floatTensor(name) }
+          let whole = attempt([SafetensorsError.self]) { try file.floatTensor(name) }
+          outcome.violations += rowViolations(file, name, whole) { try file.floatRows(name, rows: $0) }
           _ = attempt([SafetensorsError.self]) { try file.doubleTensor(name) }
           if (1...2).contains(file.shape(of: name)!.count) {
             _ = attempt([SafetensorsError.self]) { try file.matrix(name, as: Float.self) }
@@ -76,7 +77,10 @@ enum FuzzHarness {
       for info in file.tensorInfos where info.type.isDecodable {
         _ = attempt(allowed) { try file.rawFloatTensor(info.name) }
       }
-      for name in file.tensorNames { _ = attempt(allowed) { try file.floatTensor(name) } }
+      for name in file.tensorNames {
+        let whole = attempt(allowed) { try file.floatTensor(name) }
+        outcome.violations += rowViolations(file, name, whole) { try file.floatRows(name, rows: $0) }
+      }
       if let config = attempt(allowed, { try file.llamaConfig() }) {
         _ = attempt(allowed) { try ForwardConfig(.llama(config), source: source) }
       }
@@ -103,6 +107,28 @@ enum FuzzHarness {
       if file.shape(of: LayerProblemFile.Tensor.mask) != nil { _ = attempt(allowed) { try MaskFile.load(file) } }
     }
     return outcome
+  }
+
+  /// Rows read by range (`TensorSource.floatRows`: the first row, the last, all of them) must equal
+  /// the rows of the whole tensor when it decoded, bit for bit, and read without error.
+  static func rowViolations(
+    _ file: some TensorSource, _ name: String, _ whole: FloatTensor?, _ rows: (Range<Int>) throws -> FloatTensor
+  ) -> [String] {
+    guard let whole, let count = whole.shape.first, count > 0 else { return [] }
+    let width = whole.shape.dropFirst().reduce(1, *)
+    var violations: [String] = []
+    for range in [0..<1, (count - 1)..<count, 0..<count] {
+      do {
+        let read = try rows(range)
+        let expected = whole.values[(range.lowerBound * width)..<(range.upperBound * width)]
+        if read.values.map(\.bitPattern) != expected.map(\.bitPattern) {
+          violations.append("\(name): rows \(range) read by range differ from the whole tensor's")
+        }
+      } catch {
+        violations.append("\(name): rows \(range) failed after the whole tensor decoded: \(error)")
+      }
+    }
+    return violations
   }
 
   /// Encodes and decodes the sample text, decodes every id once, and checks the round trip of

@@ -260,9 +260,20 @@ import Testing
       e.solverBytes == 10240 * 12 + 3 * 160 * 160 * 8 + errorEvaluation,
       "W in Double, result in Float; L, L⁻¹ and H⁻¹; then the error of the result")
     #expect(e.roundedBytes == 0, "an F32 output is not rounded")
-    let evalBlock = 43008 * 4 + 32 * ((6 * 64 + 2 * 160) * 4 + 64 * 4)
-    let evalHead = 256 * 64 * 6 + 2 * 256 * 256 * 4
-    #expect(e.evaluationBytes == 64 * 64 * 4 + max(evalBlock, evalHead), "the head phase is larger here")
+    // The evaluation (`Perplexity.memoryEstimate`, the output read by rows): T = 64 tokens; the
+    // golden model is F32 safetensors (s = 4 stored bytes a weight).
+    #expect(model.storedType(of: "model.layers.0.self_attn.q_proj.weight") == .f32)
+    let evalEmbedding = 64 * 64 * (4 + 4)  // the rows of at most 64 distinct tokens
+    let evalBlock = 43008 * 4 + 10240 * 4 + 32 * (7 * 64 + 2 * 160) * 4
+    let evalHead = 256 * 64 * (4 + 4) + 256 * 256 * 4 + 32 * 64 * 4  // one band (the whole 256 rows), one chunk
+    #expect(evalHead > evalBlock && evalHead > evalEmbedding, "the head phase is the largest here")
+    #expect(e.evaluationBytes == 64 * 64 * 4 + evalHead)
+    let estimate = Perplexity.memoryEstimate(of: model, windows: 2, sequenceLength: 32)
+    #expect(estimate.hiddenBytes == 64 * 64 * 4 && estimate.blockBytes == evalBlock)
+    #expect(estimate.embeddingBytes == evalEmbedding && estimate.headBytes == evalHead)
+    // Not read by rows: the whole embedding (256 rows).
+    let whole = Perplexity.memoryEstimate(of: model, windows: 2, sequenceLength: 32, embeddingByRows: false)
+    #expect(whole.embeddingBytes == 256 * 64 * (4 + 4))
     #expect(
       e.pruningBytes == (43008 + 10240) * 4 + 2 * 256 * 64 * 4 + 256 * 704 * 4 + 384 * 352 * 4 + 37888 * 4 + 10240 * 12
         + 614400 + errorEvaluation)

@@ -105,6 +105,66 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: folder.file("a").path))
   }
 
+  /// `ModelJob.storage(for:)` with `--dtype auto` keeps a Hugging Face folder's type, asked of the
+  /// loaded model's own source: it still answers once the folder's weight files are gone (nothing
+  /// is opened again), and F32 is the answer for an F32 folder.
+  @Test(arguments: [SafetensorsDType.BF16, .F32])
+  func autoStorageAsksTheModelsOwnSource(_ dtype: SafetensorsDType) throws {
+    let folder = TemporaryFolder("sharded-store-auto-\(dtype)")
+    defer { folder.remove() }
+    let source = folder.file("model")
+    try SyntheticModelFolder.write(Self.shape, seed: 3, to: source, dtype: dtype, maxShardBytes: 60_000)
+    let model = try LoadedModel(contentsOf: source, loading: .lazy).model
+    for file in try FileManager.default.contentsOfDirectory(atPath: source.path) where file.contains("safetensors") {
+      try FileManager.default.removeItem(at: source.appendingPathComponent(file))
+    }
+    let job = ModelJob(
+      model: source, plan: ModelPruningPlan(method: .magnitude, pattern: .unstructured(0.5)),
+      calibration: .protocolText(.austenQuick), output: folder.file("out"), dtype: .auto)
+    #expect(job.storage(for: model).dtype == dtype)
+  }
+
+  /// The journal is written by `prettyJSON` and read by `prettyJSONDecoder` (the shared settings);
+  /// a journal in the compact form the store wrote before them (JSONEncoder, sorted keys, the same
+  /// non-finite strings) still resumes, non-finite numbers included.
+  @Test func aJournalOfTheEarlierFormIsStillRead() throws {
+    let folder = TemporaryFolder("sharded-store-journal")
+    defer { folder.remove() }
+    let source = folder.file("model")
+    try SyntheticModelFolder.write(Self.shape, seed: 3, to: source, dtype: .BF16, maxShardBytes: 60_000)
+    let loaded = try LoadedModel(contentsOf: source)
+    let store = try ShardedOutputStore(
+      directory: folder.file("store"), fingerprint: ["method": "sparsegpt"], resume: false,
+      plan: try ExportPlan(model: loaded.model, source: source), model: loaded.model,
+      storage: OutputStorage(dtype: .BF16, maxShardBytes: 60_000), metadata: [:])
+    var model = loaded.model
+    try model.loadBlock(0)
+    let names = model.linearLayerNames(block: 0)
+    let weights = try names.map { ($0, try model.linearWeights($0).weight) }
+    let report = PruningReport(method: "sparsegpt", pattern: "50%", relativeError: .infinity, damping: .nan)
+    let records = names.map {
+      LayerRecord(block: 0, name: $0, shape: [1, 1], zeros: 0, errorCorrected: false, report: report)
+    }
+    try store.save(block: 0, weights: weights, records: records)
+    let written = try Data(contentsOf: store.journal(block: 0))
+    #expect(written == prettyJSON(records))
+    // The earlier form, written over it.
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(
+      positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    let old = try encoder.encode(records)
+    #expect(old != written)
+    for journal in [old, written] {
+      try journal.write(to: store.journal(block: 0))
+      let read = try #require(try store.load(block: 0, model: model)).records
+      #expect(read.count == records.count)
+      #expect(read.map(\.name) == names && read.allSatisfy { $0.report.relativeError == .infinity })
+      #expect(read.allSatisfy { $0.report.damping?.isNaN == true })
+    }
+    store.remove()
+  }
+
   /// The output's config.json names the output's dtype, not the source's: a BF16 folder written
   /// as F16 or F32 says so, and transformers (`dtype="auto"`) loads what the shards hold.
   @Test(arguments: [(SafetensorsDType.F16, "float16"), (.F32, "float32"), (.BF16, "bfloat16")])

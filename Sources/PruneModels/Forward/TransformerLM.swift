@@ -21,10 +21,12 @@
 // Loading (`WeightLoading`): an eager model reads every tensor when it is built; a lazy one checks
 // every shape when it is built but keeps only the source and the small tensors (norms, learned
 // positions, OPT's projections), and reads block ℓ when asked (`loadBlock`, dropped again by
-// `releaseBlock`), the token embedding when embedding (read, rows copied, dropped) and the head when
-// computing logits (`loadHead`). A model run block by block over all its inputs (Perplexity,
-// ModelPruner) then holds one block at a time. Both read the same tensors the same way, so their
-// outputs are the same bits.
+// `releaseBlock`), only the token embedding rows of the tokens it embeds (`embed`, rows read by
+// range, copied, dropped) and the head a band of `headBandRows` vocabulary rows at a time while
+// forming the logits (`bandedLogits`; whole, `loadHead`, when the source cannot read rows by
+// range). A model run block by block over all its inputs (Perplexity, ModelPruner) then holds one
+// block at a time and never a whole embedding or head. Both read the same tensors the same way, so
+// their outputs are the same bits.
 
 import Foundation
 import PruneKernels
@@ -297,6 +299,35 @@ public struct TransformerLM: Sendable {
     try reader.matrix(layout.tokenEmbedding, shape: [config.vocabSize, config.wordEmbedDim])
   }
 
+  /// The tensor the output projection is read from: the token embedding when tied.
+  package var headTensorName: String { tiesHeadToEmbedding ? layout.tokenEmbedding : layout.head }
+
+  /// True when the source reads the head's rows by range (`TensorSource.readsRowRanges`): the
+  /// logits of a head that is not loaded are then formed band by band (`headBandRows`); otherwise a
+  /// caller that needs the logits several times loads the head (`loadHead`) once.
+  public var readsHeadByRows: Bool { reader.source.readsRowRanges(of: headTensorName) }
+
+  /// The token embedding's tensor name.
+  package var embeddingTensorName: String { layout.tokenEmbedding }
+
+  /// Bytes per weight of tensor `name` as stored, held beside its Float copy while it is read: 4
+  /// for F32, 2 for F16 and BF16, 1 for quantised blocks (GGUF Q8_0 and smaller; 2 when unknown).
+  package func storedBytesPerWeight(of name: String) -> Int {
+    switch reader.source.storedType(of: name) {
+    case .f32?: return 4
+    case .quantized?: return 1
+    default: return 2
+    }
+  }
+
+  /// How tensor `name` is stored in the model's source (nil: no such tensor): what a writer that
+  /// keeps the source's precision writes.
+  public func storedType(of name: String) -> StoredFloatType? { reader.source.storedType(of: name) }
+
+  /// True when the source reads the token embedding's rows by range: `embed` on a model whose
+  /// embedding is not loaded then reads only the rows of the tokens it embeds.
+  public var readsEmbeddingByRows: Bool { reader.source.readsRowRanges(of: layout.tokenEmbedding) }
+
   func readHead() throws(ForwardError) -> Matrix<Float> {
     tiesHeadToEmbedding
       ? try readEmbedding() : try reader.matrix(layout.head, shape: [config.vocabSize, config.wordEmbedDim])
@@ -402,22 +433,78 @@ public struct TransformerLM: Sendable {
 
   /// h⁰ for `tokens`: the token embedding rows (OPT: through project_in), plus the learned
   /// position embedding of t mod sequenceLength for OPT and GPT-2. `[tokens × hidden]`. When the
-  /// embedding is not loaded it is read for this call and dropped after its rows are copied.
+  /// embedding is not loaded, only the rows of `tokens` are read for this call
+  /// (`readsEmbeddingByRows`; else the whole embedding), and dropped after they are copied.
   public func embed(_ tokens: [Int], sequenceLength: Int? = nil) throws(ForwardError) -> Matrix<Float> {
     let length = try checkedSequenceLength(tokens.count, sequenceLength)
+    try checkTokens(tokens, length)
+    return embed(tokens, length, from: try embeddingRows(for: tokens))
+  }
+
+  /// h⁰ of each window of `windows` (each run from position 0, as `embed(window)`), the embedding
+  /// rows of all of them read at once when the embedding is not loaded.
+  public func embed(windows: [[Int]]) throws(ForwardError) -> [Matrix<Float>] {
+    var lengths: [Int] = []
+    for window in windows {
+      let length = try checkedSequenceLength(window.count, nil)
+      try checkTokens(window, length)
+      lengths.append(length)
+    }
+    let rows = try embeddingRows(for: windows.flatMap { $0 })
+    return zip(windows, lengths).map { embed($0, $1, from: rows) }
+  }
+
+  /// Throws unless every token is in the vocabulary and windows of `length` fit the positions.
+  func checkTokens(_ tokens: [Int], _ length: Int) throws(ForwardError) {
     for (i, t) in tokens.enumerated() where t < 0 || t >= config.vocabSize {
       throw .tokenOutOfRange(token: t, index: i, vocabSize: config.vocabSize)
     }
     if let positions = positionEmbedding, length + positionOffset > positions.rows {
       throw .sequenceTooLong(length: length, maxPositions: positions.rows - positionOffset)
     }
+  }
+
+  /// Token embedding rows for `embed`: `matrix` holds the row of token t at row `rowOf[t]` (the
+  /// whole embedding, `rowOf` nil, when it is loaded or the source cannot read rows by range).
+  struct EmbeddingRows {
+    let matrix: Matrix<Float>
+    let rowOf: [Int: Int]?
+  }
+
+  /// The embedding rows of `tokens` (all in the vocabulary): the loaded embedding, or the rows of
+  /// the distinct tokens read from the source in runs of consecutive ids.
+  func embeddingRows(for tokens: [Int]) throws(ForwardError) -> EmbeddingRows {
+    if let tokenEmbedding { return EmbeddingRows(matrix: tokenEmbedding, rowOf: nil) }
+    guard readsEmbeddingByRows else { return EmbeddingRows(matrix: try readEmbedding(), rowOf: nil) }
     let width = config.wordEmbedDim
-    let tokenEmbedding = try loadedOrRead(self.tokenEmbedding, readEmbedding)
+    let shape = [config.vocabSize, width]
+    let ids = Set(tokens).sorted()
+    var matrix = Matrix<Float>(rows: ids.count, columns: width)
+    var rowOf: [Int: Int] = [:]
+    rowOf.reserveCapacity(ids.count)
+    var i = 0
+    while i < ids.count {
+      var j = i + 1
+      while j < ids.count && ids[j] == ids[j - 1] + 1 { j += 1 }
+      let run = try reader.rows(layout.tokenEmbedding, shape: shape, rows: ids[i]..<(ids[j - 1] + 1))
+      for k in i..<j {
+        matrix.setRow(k, to: run.row(k - i))
+        rowOf[ids[k]] = k
+      }
+      i = j
+    }
+    return EmbeddingRows(matrix: matrix, rowOf: rowOf)
+  }
+
+  /// h⁰ of checked `tokens` (windows of `length`) from `rows`.
+  func embed(_ tokens: [Int], _ length: Int, from rows: EmbeddingRows) -> Matrix<Float> {
+    let width = config.wordEmbedDim
     var h = Matrix<Float>(rows: tokens.count, columns: width)
     h.withUnsafeMutableBufferPointer { hp in
-      tokenEmbedding.withUnsafeBufferPointer { ep in
+      rows.matrix.withUnsafeBufferPointer { ep in
         for (i, t) in tokens.enumerated() {
-          (hp.baseAddress! + i * width).update(from: ep.baseAddress! + t * width, count: width)
+          let r = rows.rowOf.map { $0[t]! } ?? t
+          (hp.baseAddress! + i * width).update(from: ep.baseAddress! + r * width, count: width)
         }
       }
     }
@@ -516,26 +603,35 @@ public struct TransformerLM: Sendable {
   {
     let length = try checkedSequenceLength(tokens.count, sequenceLength)
     let hidden = try lastHidden(tokens, sequenceLength: length)
-    return negativeLogLikelihood(
-      lastHidden: hidden, tokens: tokens, sequenceLength: length, head: try loadedOrRead(head, readHead))
+    return try negativeLogLikelihood(
+      lastHidden: hidden, tokens: tokens, sequenceLength: length, head: try headOrBands())
+  }
+
+  /// The head for the logits: the loaded one; nil (read band by band, `bandedLogits`) when the
+  /// source reads its rows by range; else the whole head read for this call.
+  func headOrBands() throws(ForwardError) -> Matrix<Float>? {
+    if let head { return head }
+    return readsHeadByRows ? nil : try readHead()
   }
 
   /// The next-token NLL of `tokens` from the last block's output on them, `lastHidden`
   /// (`[tokens × hidden]`, windows of `sequenceLength` laid end to end, nil: one window): the second
   /// half of `negativeLogLikelihood(_:sequenceLength:)`, for callers that run the blocks themselves.
-  /// The head must be loaded.
+  /// A head that is not loaded is read band by band for each chunk of rows (`readsHeadByRows`,
+  /// `bandedLogits`), or whole for this call when the source cannot read rows by range.
   public func negativeLogLikelihood(lastHidden: Matrix<Float>, tokens: [Int], sequenceLength: Int? = nil)
     throws(ForwardError) -> NegativeLogLikelihood
   {
     let length = try checkedSequenceLength(tokens.count, sequenceLength)
     precondition(
       lastHidden.rows == tokens.count, "negativeLogLikelihood: \(lastHidden.rows) rows for \(tokens.count) tokens")
-    guard let head else { preconditionFailure("negativeLogLikelihood: the head is not loaded (loadHead first)") }
-    return negativeLogLikelihood(lastHidden: lastHidden, tokens: tokens, sequenceLength: length, head: head)
+    return try negativeLogLikelihood(
+      lastHidden: lastHidden, tokens: tokens, sequenceLength: length, head: try headOrBands())
   }
 
-  func negativeLogLikelihood(lastHidden: Matrix<Float>, tokens: [Int], sequenceLength length: Int, head: Matrix<Float>)
-    -> NegativeLogLikelihood
+  /// `head` nil: the logits of each chunk formed band by band from the source (`bandedLogits`).
+  func negativeLogLikelihood(lastHidden: Matrix<Float>, tokens: [Int], sequenceLength length: Int, head: Matrix<Float>?)
+    throws(ForwardError) -> NegativeLogLikelihood
   {
     let h = headInput(lastHidden)
     // Rows that have a next token in their window, with their targets.
@@ -551,10 +647,43 @@ public struct TransformerLM: Sendable {
       let chunk = rows[start..<min(rows.count, start + headRows)]
       var x = Matrix<Float>(rows: chunk.count, columns: h.columns)
       for (i, r) in chunk.enumerated() { x.setRow(i, to: h.row(r)) }
-      let logits = matmul(x, head, transposeB: true)
+      let logits: Matrix<Float>
+      if let head { logits = matmul(x, head, transposeB: true) } else { logits = try bandedLogits(x) }
       total = total + PruneModels.negativeLogLikelihood(logits: logits, targets: Array(targets[chunk.indices]))
     }
     return total
+  }
+
+  /// Vocabulary rows of the head read from the source at once by `bandedLogits`: 2048 rows of a
+  /// 4096-wide head are 32 MiB of Float (a 32000 × 4096 head whole is 500 MiB).
+  public static let headBandRows = 2048
+
+  /// x·Headᵀ, `[x.rows × vocab]`, with the head read from the source `headBandRows` vocabulary rows
+  /// at a time and each band's GEMM written into its columns of the result. Each element is the
+  /// same dot product over the same k = wordEmbedDim, and the GEMM's reduction order depends on k
+  /// and its kc blocking alone, not on n or on which column block an element is in
+  /// (GEMM+Blocked.swift, "Determinism"), so the logits are the bits of x·Headᵀ with the whole head.
+  func bandedLogits(_ x: Matrix<Float>, bandRows: Int = headBandRows) throws(ForwardError) -> Matrix<Float> {
+    precondition(bandRows >= 1, "bandedLogits: \(bandRows) rows per band")
+    let vocab = config.vocabSize
+    let k = config.wordEmbedDim
+    precondition(x.columns == k, "bandedLogits: x \(x.shapeDescription) is not [rows × \(k)]")
+    var logits = Matrix<Float>(rows: x.rows, columns: vocab)
+    guard x.rows > 0, k > 0 else { return logits }
+    for start in stride(from: 0, to: vocab, by: bandRows) {
+      let band = start..<min(vocab, start + bandRows)
+      let w = try reader.rows(headTensorName, shape: [vocab, k], rows: band)
+      x.withUnsafeBufferPointer { xp in
+        w.withUnsafeBufferPointer { wp in
+          logits.withUnsafeMutableBufferPointer { lp in
+            gemm(
+              transposeA: false, transposeB: true, m: x.rows, n: band.count, k: k, alpha: 1, a: xp.baseAddress!,
+              lda: k, b: wp.baseAddress!, ldb: k, beta: 0, c: lp.baseAddress! + start, ldc: vocab)
+          }
+        }
+      }
+    }
+    return logits
   }
 
   // MARK: - Pieces
@@ -829,6 +958,22 @@ struct WeightReader: Sendable {
 
   func matrix(_ name: String, shape: [Int]) throws(ForwardError) -> Matrix<Float> {
     Matrix(rows: shape[0], columns: shape[1], elements: try values(name, shape: shape))
+  }
+
+  /// Rows `rows` of the matrix `name` of `shape`, `[rows.count × shape[1]]`, read from the source
+  /// by range (`TensorSource.floatRows`).
+  func rows(_ name: String, shape: [Int], rows: Range<Int>) throws(ForwardError) -> Matrix<Float> {
+    try check(name, shape: shape)
+    let tensor: FloatTensor
+    do {
+      tensor = try source.floatRows(name, rows: rows)
+    } catch {
+      throw .unreadableTensor(name: name, reason: "\(error)")
+    }
+    guard tensor.values.count == rows.count * shape[1] else {
+      throw .shapeMismatch(name: name, expected: [rows.count, shape[1]], found: tensor.shape)
+    }
+    return Matrix(rows: rows.count, columns: shape[1], elements: tensor.values)
   }
 
   func vector(_ name: String, count: Int) throws(ForwardError) -> [Float] {
