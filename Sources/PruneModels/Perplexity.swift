@@ -253,7 +253,7 @@ public enum Perplexity {
 /// read after another was released lands beside the first one's freed pages and the resident peak
 /// grows by up to a block (tinyllama-1b BF16, one window of 128: 342–401 MB measured instead of
 /// about 232 MB; Docs/evaluation.md#streaming-evaluation).
-func returnFreedMemory() {
+package func returnFreedMemory() {
   #if canImport(Glibc)
     _ = mallocTrim?(0)
   #endif

@@ -768,7 +768,12 @@ public struct ModelPruner: Sendable {
       }
       phases.embed += secondsSince(clock)
     }
-    if releasesBlocks && !embeddingWasLoaded { model.releaseEmbedding() }
+    if releasesBlocks && !embeddingWasLoaded {
+      model.releaseEmbedding()
+      // glibc keeps freed pages in its heap; give them back so that the blocks do not sit on top
+      // of the embedding's (`returnFreedMemory`).
+      returnFreedMemory()
+    }
 
     let lastBlock = blocks.last ?? -1
     let layerProgress: (LayerRecord) -> Void = { r in progress(.layer(r, elapsed: secondsSince(start))) }
@@ -778,7 +783,10 @@ public struct ModelPruner: Sendable {
       do { try model.loadBlock(b) } catch { throw .forward(error) }
     }
     func release(_ b: Int, from model: inout TransformerLM) {
-      if releasesBlocks { model.releaseBlock(b) }
+      if releasesBlocks {
+        model.releaseBlock(b)
+        returnFreedMemory()
+      }
     }
     func restored(_ b: Int, _ model: TransformerLM) throws(ModelPruningError) -> BlockOutcome? {
       let clock = ContinuousClock.now
