@@ -83,11 +83,77 @@ public func choleskySolve<T: KernelScalar>(_ factor: CholeskyFactorization<T>, _
 }
 
 /// L⁻¹ of a lower triangular L (`[n × n]`, non-zero diagonal); the result is lower triangular.
+///
+/// X = L⁻¹ solves L X = I by forward substitution, row by row:
+///
+///     x_ic = (δ_ic − Σ_{c ≤ p < i} L_ip · x_pc) / L_ii        (x_ic = 0 for c > i)
+///
+/// Column c of X depends only on column c of the rows above it, so the columns are independent.
+/// `invertLowerReference` evaluates the formula row after row, each row an axpy over every row
+/// above it (n³/6 reads of X from memory: 40 s for n = 11008 on one core). This version does the
+/// same operations on every element in the same order (p increasing, the division last), so its
+/// result is bit-identical, but tiled: column tiles of `invertLowerTile.columns` run in parallel
+/// (claimed dynamically: the work of column c falls as (n − c)²), and inside a tile a block of
+/// `invertLowerTile.rows` rows takes each row p above it once, while that row's slice is in cache.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-public func invertLower<T: KernelScalar>(_ l: Matrix<T>) -> Matrix<T> {
+public func invertLower<T: KernelScalar>(_ l: Matrix<T>, threads: Int = Parallelism.threads) -> Matrix<T> {
   precondition(l.isSquare, "invertLower: L \(l.shapeDescription) is not square")
-  // L⁻¹ solves L X = I; row i of X only has entries in columns 0…i.
+  let n = l.rows
+  var x = Matrix<T>.identity(n)
+  guard n > 0 else { return x }
+  let tileColumns = invertLowerTile.columns
+  let blockRows = invertLowerTile.rows
+  let tiles = (n + tileColumns - 1) / tileColumns
+  l.withUnsafeBufferPointer { pl in
+    x.withUnsafeMutableBufferPointer { px in
+      let shared = (l: SendableConstPointer(pl.baseAddress!), x: SendablePointer(px.baseAddress!))
+      let counters = WorkCounters(count: 1)
+      defer { counters.deallocate() }
+      parallelFor(max(1, min(threads, tiles))) { _ in
+        let L = shared.l.base
+        let X = shared.x.base
+        while case let tile = counters.claim(0), tile < tiles {
+          let c0 = tile * tileColumns
+          let c1 = min(c0 + tileColumns, n)
+          // Rows above c0 are zero in these columns (x_ic = 0 for c > i): start at row c0.
+          for i0 in stride(from: c0, to: n, by: blockRows) {
+            let i1 = min(i0 + blockRows, n)
+            // Every row p < i1 that can touch the tile (p ≥ c0), in increasing p: rows p < i0 are
+            // final; a row p inside the block is final once the updates from the rows above it
+            // (all applied by now) are followed by its division.
+            for p in c0..<i1 {
+              let xp = X + p * n
+              if p >= i0 {
+                let inv = 1 / L[p * n + p]
+                for c in c0..<min(c1, p + 1) { xp[c] *= inv }
+              }
+              let end = min(c1, p + 1)  // x_pc = 0 for c > p
+              for i in max(i0, p + 1)..<i1 {
+                let lip = L[i * n + p]
+                if lip == 0 { continue }
+                let xi = X + i * n
+                for c in c0..<end { xi[c] -= lip * xp[c] }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return x
+}
+
+/// The tiles of `invertLower`: 128 columns (1 KB of a Double row) by 256 rows, so that a block's
+/// slices (256 KB) stay in a core's L2 while the rows above stream past once per block.
+let invertLowerTile = (columns: 128, rows: 256)
+
+/// `invertLower` as the formula reads: for each row i, for each row p above it, x_i −= L_ip·x_p,
+/// then x_i /= L_ii. The definition `invertLower` is tested against (bit for bit).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func invertLowerReference<T: KernelScalar>(_ l: Matrix<T>) -> Matrix<T> {
+  precondition(l.isSquare, "invertLowerReference: L \(l.shapeDescription) is not square")
   let n = l.rows
   var x = Matrix<T>.identity(n)
   l.withUnsafeBufferPointer { pl in
@@ -117,5 +183,5 @@ public func invertLower<T: KernelScalar>(_ l: Matrix<T>) -> Matrix<T> {
 public func spdInverse<T: KernelScalar>(
   _ factor: CholeskyFactorization<T>, threads: Int = Parallelism.threads
 ) -> Matrix<T> {
-  gram(invertLower(factor.lower), threads: threads)
+  gram(invertLower(factor.lower, threads: threads), threads: threads)
 }

@@ -666,8 +666,10 @@ public struct ModelPruner: Sendable {
   ///     formed; H is dropped once factored, and U alone lives through the sweep);
   ///   - Wanda: the scores in Double twice (the matrix and `Mask.pruningLowest`'s copy), the mask
   ///     and the masked result;
-  ///   - FISTA: C = W·K, Z, Y, Y·G, the warm start and the candidate in Float, and the λ
-  ///     quantile's scored indices (16 bytes each);
+  ///   - FISTA: the largest of its phases: the lasso (C = W·K, Z, Y, Y·G, the warm start, the
+  ///     candidate and Jacobi's Ĉ in Float, Ĝ (n × n Float), the λ quantile's scored indices, 16
+  ///     bytes each); the SparseGPT warm start beside C; the final refit (G*, W, C and the result
+  ///     in Double, and one kept-columns system per thread, two n × n Doubles counted);
   ///   - ADMM: W, Z, U, B and the result in Float, and the factored system (n × n Float, twice);
   ///   - the others (magnitude, refit, SparseLLM's attention): W in Double and the result;
   /// plus the error evaluation of the result (`traceOfProduct`: a block of at most 32 MiB of rows
@@ -679,7 +681,11 @@ public struct ModelPruner: Sendable {
     switch method {
     case .sparsegpt, .apt: work = mn * (8 + 4) + 3 * w * w * 8
     case .wanda: work = mn * (8 + 8 + 1 + 4)
-    case .fista: work = mn * (6 * 4 + 16)
+    case .fista:
+      let lasso = mn * (7 * 4 + 16) + w * w * 4
+      let warmStart = mn * (4 + 8 + 4) + 3 * w * w * 8
+      let refit = mn * 4 + 3 * mn * 8 + w * w * 8 + 2 * w * w * 8
+      work = max(lasso, warmStart, refit)
     case .admm: work = mn * 5 * 4 + 2 * w * w * 4
     default: work = mn * (8 + 4)
     }

@@ -70,7 +70,24 @@ public struct FISTA: Sendable {
     case sparsegpt, wanda, magnitude, dense
   }
 
+  /// The coordinates the lasso runs in (`LassoCoordinates`): Z itself (the paper's iteration), or
+  /// Z·S⁻¹ with S the inverse square roots of diag G* (Jacobi), the same minimiser reached in far
+  /// fewer iterations.
+  public enum Preconditioner: String, Sendable, CaseIterable {
+    case none, jacobi
+  }
+
+  /// Named configurations: the paper's (`Options.paper`, the defaults), or PruneKit's
+  /// (`Options.prunekit`). The options given beside a preset override it.
+  public enum Preset: String, Sendable, CaseIterable {
+    case prunekit, paper
+  }
+
   /// The options and their defaults (`MethodOption` declares their command-line names).
+  ///
+  /// The defaults are the paper's configuration (`Options.paper`). `Options.prunekit` (`--preset
+  /// prunekit`) changes four of them, each measured in Docs/methods/fista.md#the-prunekit-preset:
+  /// the SparseGPT warm start, the Jacobi preconditioner, the debiasing runs and the final refit.
   public struct Options: Sendable, Equatable {
     /// FISTA iterations per λ: K = 20 (the reviews' "K=20").
     public var iterations: Int = 20
@@ -84,17 +101,31 @@ public struct FISTA: Sendable {
     /// 1e-4…1e-6 range (Docs/methods/fista.md#options-and-defaults) for a criterion the paper only
     /// sketches.
     public var tolerance: Double = 1e-5
-    /// The warm start: Wanda, the authors' choice for the LLaMA family (SparseGPT for OPT).
+    /// The warm start: Wanda, the authors' choice for the LLaMA family (SparseGPT for OPT; the
+    /// prunekit preset's, since the rounded warm start is the first candidate, which makes the
+    /// result never worse than SparseGPT's).
     public var warmStart: WarmStart = .wanda
-    /// Refit the kept weights exactly on the final mask (not in the paper; off by default).
+    /// The lasso's coordinates: Z itself, as the paper iterates (the prunekit preset: Jacobi, the
+    /// same minimiser in far fewer iterations).
+    public var preconditioner: Preconditioner = .none
+    /// Refit the kept weights exactly on the final mask (not in the paper; on in the prunekit
+    /// preset): it removes the lasso's shrinkage of the kept weights, and is kept only when it
+    /// lowers the error.
     public var finalRefit: Bool = false
-    /// Damping of that refit as a fraction of mean(diag G*): 0.01 (see Refit).
+    /// Damping of that refit, and of the debiasing runs, as a fraction of mean(diag G*): 0.01
+    /// (see Refit).
     public var damping: Double = 0.01
+    /// Iterations of the debiasing run on each candidate's support (0 = none, the paper): the
+    /// lasso shrinks the weights it keeps, so a candidate judged as rounded is judged with that
+    /// bias. The prunekit preset: 20, as many as one λ's lasso, which brings it most of the way
+    /// to its refit.
+    public var debiasIterations: Int = 0
 
     /// The defaults above, except for the values given.
     public init(
       iterations: Int? = nil, lambdaSteps: Int? = nil, xi: Double? = nil, initialLambda: Double? = nil,
-      tolerance: Double? = nil, warmStart: WarmStart? = nil, finalRefit: Bool? = nil, damping: Double? = nil
+      tolerance: Double? = nil, warmStart: WarmStart? = nil, finalRefit: Bool? = nil, damping: Double? = nil,
+      preconditioner: Preconditioner? = nil, debiasIterations: Int? = nil
     ) {
       if let iterations { self.iterations = iterations }
       if let lambdaSteps { self.lambdaSteps = lambdaSteps }
@@ -104,6 +135,24 @@ public struct FISTA: Sendable {
       if let warmStart { self.warmStart = warmStart }
       if let finalRefit { self.finalRefit = finalRefit }
       if let damping { self.damping = damping }
+      if let preconditioner { self.preconditioner = preconditioner }
+      if let debiasIterations { self.debiasIterations = debiasIterations }
+    }
+
+    /// The paper's configuration, the defaults: the Wanda warm start (the authors' choice for
+    /// LLaMA), K = 20, T = 3, ξ = 0.3, FISTA on Z itself, candidates judged as rounded, no refit.
+    public static let paper = Options()
+
+    /// PruneKit's configuration: the paper's, started from SparseGPT, with the lasso in Jacobi
+    /// coordinates, each candidate debiased by 20 iterations on its support, and the final refit.
+    public static let prunekit = Options(
+      warmStart: .sparsegpt, finalRefit: true, preconditioner: .jacobi, debiasIterations: 20)
+
+    /// The preset these options equal (`.prunekit` only when they are exactly `Options.prunekit`,
+    /// `.paper` otherwise). Setting it replaces every option by the preset's.
+    public var preset: Preset {
+      get { self == Self.prunekit ? .prunekit : .paper }
+      set { self = newValue == .prunekit ? Self.prunekit : Self.paper }
     }
   }
 
@@ -123,8 +172,33 @@ public struct FISTA: Sendable {
 
     // Step 1: C = W·K and L ≥ λmax(G*).
     let c = matmul(problem.weight, problem.crossGram ?? problem.gram)
-    let lipschitz = largestEigenvalueUpperBound(g).upperBound
     let denseEnergy = problem.denseEnergy
+    // Step 1b: the coordinates the lasso runs in (Z itself, or V = Z·S⁻¹ under Jacobi).
+    let coordinates = LassoCoordinates(gram: g, target: c, preconditioner: options.preconditioner)
+    let lipschitz = largestEigenvalueUpperBound(coordinates.gram).upperBound
+    // Step 4b′ (PruneKit's, `debiasIterations` > 0): each rounded candidate H is debiased by FISTA
+    // with λ = 0 held on its support, on the refit's damped objective (G* + δI, C + δW), from H.
+    let debiasing: (coordinates: LassoCoordinates<T>, lipschitz: Double)? = {
+      guard options.debiasIterations > 0 else { return nil }
+      let delta = T(options.damping * meanDiagonal(g))
+      var gd = g
+      for j in 0..<gd.rows { gd[j, j] += delta }
+      var cd = c
+      problem.weight.withUnsafeBufferPointer { pw in
+        cd.withUnsafeMutableBufferPointer { pc in for idx in 0..<pc.count { pc[idx] += delta * pw[idx] } }
+      }
+      let dc = LassoCoordinates(gram: gd, target: cd, preconditioner: options.preconditioner)
+      return (dc, largestEigenvalueUpperBound(dc.gram).upperBound)
+    }()
+    func debiased(_ rounded: Matrix<T>) -> Matrix<T> {
+      guard let debiasing, debiasing.lipschitz > 0, debiasing.lipschitz.isFinite else { return rounded }
+      let run = Self.lasso(
+        gram: debiasing.coordinates.gram, target: debiasing.coordinates.target, lambda: 0,
+        lipschitz: debiasing.lipschitz, start: debiasing.coordinates.fromWeights(rounded),
+        iterations: options.debiasIterations, tolerance: options.tolerance,
+        support: Self.roundingMask(rounded, pattern: pattern))
+      return debiasing.coordinates.toWeights(run.solution)
+    }
     // E(Ŵ) in T products and Double sums; without error correction as tr((Ŵ − W)G(Ŵ − W)ᵀ),
     // which has no cancellation when E ≪ tr(WGWᵀ).
     func measure(_ candidate: Matrix<T>) -> Double {
@@ -136,7 +210,7 @@ public struct FISTA: Sendable {
     // the warm start itself), while the first FISTA run starts from W₀ as it is.
     let warm = try warmStart(problem, pattern: pattern)
     var runStart = warm
-    var best = Self.round(warm, pattern: pattern)
+    var best = debiased(Self.round(warm, pattern: pattern))
     var bestError = measure(best)
     let warmError = bestError
     var bestLambda: Double? = nil
@@ -155,19 +229,23 @@ public struct FISTA: Sendable {
       for _ in 0..<options.lambdaSteps {
         // Step 4a: FISTA from the best candidate so far (W₀ in the first round).
         let run = Self.lasso(
-          gram: g, target: c, lambda: lambda, lipschitz: lipschitz, start: runStart,
-          iterations: options.iterations, tolerance: options.tolerance)
+          gram: coordinates.gram, target: coordinates.target, lambda: lambda, lipschitz: lipschitz,
+          start: coordinates.fromWeights(runStart), iterations: options.iterations, tolerance: options.tolerance,
+          penaltyWeights: coordinates.penaltyWeights)
         totalIterations += run.iterations
+        let solution = coordinates.toWeights(run.solution)
         // Step 4b: Ĥ = H(Z).
-        let rounded = Self.round(run.solution, pattern: pattern)
-        // Step 4c: E_total, E_round, and the best candidate so far.
+        let rounded = Self.round(solution, pattern: pattern)
+        // Step 4c: E_total, E_round, and the best candidate so far (debiased, step 4b′).
         let eTotal = measure(rounded)
-        let eRound = quadraticForm(difference(rounded, run.solution), g)
+        let eRound = quadraticForm(difference(rounded, solution), g)
+        let candidate = debiasing == nil ? rounded : debiased(rounded)
+        let eCandidate = debiasing == nil ? eTotal : measure(candidate)
         path.append(lambda)
-        trace.append(eTotal)
-        if eTotal < bestError {
-          best = rounded
-          bestError = eTotal
+        trace.append(eCandidate)
+        if eCandidate < bestError {
+          best = candidate
+          bestError = eCandidate
           bestLambda = lambda
         }
         runStart = best
@@ -186,14 +264,20 @@ public struct FISTA: Sendable {
       }
     }
 
-    // Step 5: the mask of the best candidate, and the optional exact refit on it.
+    // Step 5: the mask of the best candidate, and the exact refit on it, kept when it does not
+    // raise the error (the damped refit minimises a slightly different objective).
     let mask = Self.roundingMask(best, pattern: pattern)
     var weight = best
     var refitRetry: Double? = nil
+    var refitError: Double? = nil
     if options.finalRefit {
       let refit = try Refit(options: .init(damping: options.damping)).refit(problem, mask: mask, pattern: pattern)
-      weight = refit.weight
-      refitRetry = refit.report.dampingRetry
+      let error = measure(refit.weight)
+      refitError = error
+      if error <= bestError {
+        weight = refit.weight
+        refitRetry = refit.report.dampingRetry
+      }
     }
     return finishResult(method: .fista, problem: problem, pattern: pattern, weight: weight, mask: mask, start: start) {
       r in
@@ -202,7 +286,11 @@ public struct FISTA: Sendable {
       r.objectiveTrace = trace
       r.iterations = totalIterations
       r.dampingRetry = refitRetry
-      r.metrics = ["warm_start_error": warmError, "lipschitz": lipschitz]
+      r.metrics = ["warm_start_error": warmError, "lipschitz": lipschitz, "rounded_error": bestError]
+      if let refitError {
+        r.metrics["refit_error"] = refitError
+        if refitError > bestError { r.notes.append("the final refit raised the error; the rounded candidate is kept") }
+      }
       for (k, ratio) in ratios.enumerated() { r.metrics["rounding_ratio_\(k)"] = ratio }
       if lipschitz == 0 {
         // Fallback: G* = 0 has no gradient to follow (every candidate has the same error).
@@ -212,10 +300,11 @@ public struct FISTA: Sendable {
       r.options = [
         "iterations": "\(options.iterations)", "lambda_steps": "\(options.lambdaSteps)", "xi": "\(options.xi)",
         "tolerance": "\(options.tolerance)", "warm_start": options.warmStart.rawValue,
-        "final_refit": "\(options.finalRefit)",
+        "final_refit": "\(options.finalRefit)", "preconditioner": options.preconditioner.rawValue,
+        "debias_iterations": "\(options.debiasIterations)", "preset": options.preset.rawValue,
       ]
       if let l = options.initialLambda { r.options["initial_lambda"] = "\(l)" }
-      if options.finalRefit { r.options["damping"] = "\(options.damping)" }
+      if options.finalRefit || options.debiasIterations > 0 { r.options["damping"] = "\(options.damping)" }
     }
   }
 
@@ -274,13 +363,21 @@ public struct FISTA: Sendable {
   @_specialize(where T == Double)
   public static func lasso<T: KernelScalar>(
     gram g: Matrix<T>, target c: Matrix<T>, lambda: Double, lipschitz: Double, start: Matrix<T>,
-    iterations: Int, tolerance: Double = 0
+    iterations: Int, tolerance: Double = 0, penaltyWeights: [T]? = nil, support: Mask? = nil
   ) -> LassoRun<T> {
     precondition(
       g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns, "FISTA.lasso: shapes")
+    precondition(support.map { $0.rows == c.rows && $0.columns == c.columns } ?? true, "FISTA.lasso: support shape")
     precondition(lipschitz > 0 && lambda >= 0, "FISTA.lasso: needs L > 0 and λ ≥ 0")
+    precondition(penaltyWeights.map { $0.count == c.columns } ?? true, "FISTA.lasso: one penalty weight per column")
     let step = T(1 / lipschitz)
-    let tau = T(lambda / lipschitz)
+    // τⱼ = λ·ωⱼ/L (ωⱼ = 1 without weights: every column the same threshold λ/L).
+    let tau = penaltyWeights.map { $0.map { T(lambda / lipschitz) * $0 } }
+      ?? [T](repeating: T(lambda / lipschitz), count: c.columns)
+    // The support as 1s and 0s that multiply the prox's output (a row of 1s, stride 0, without one).
+    let keep: [T] = support.map { mask in mask.kept.map { $0 ? 1 : 0 } }
+      ?? [T](repeating: 1, count: c.columns)
+    let keepStride = support == nil ? 0 : c.columns
     let rows = c.rows
     let columns = c.columns
     var z = start  // Z_{k−1}
@@ -303,20 +400,26 @@ public struct FISTA: Sendable {
             y.withUnsafeMutableBufferPointer { py in
               rowChange.withUnsafeMutableBufferPointer { pch in
                 rowPrevious.withUnsafeMutableBufferPointer { ppr in
+                  tau.withUnsafeBufferPointer { ptau in
+                  keep.withUnsafeBufferPointer { pkeep in
                   let shared = (
                     c: SendableConstPointer(pc.baseAddress!), yg: SendableConstPointer(pyg.baseAddress!),
                     z: SendablePointer(pz.baseAddress!), y: SendablePointer(py.baseAddress!),
-                    change: SendablePointer(pch.baseAddress!), previous: SendablePointer(ppr.baseAddress!)
+                    change: SendablePointer(pch.baseAddress!), previous: SendablePointer(ppr.baseAddress!),
+                    tau: SendableConstPointer(ptau.baseAddress!), keep: SendableConstPointer(pkeep.baseAddress!)
                   )
                   Parallelism.forEachChunk(of: rows) { range in
                     for i in range {
                       let o = i * columns
                       let (ch, pr) = fistaRowStep(
                         c: shared.c.base + o, yg: shared.yg.base + o, z: shared.z.base + o, y: shared.y.base + o,
-                        count: columns, step: step, tau: tau, momentum: momentum)
+                        count: columns, step: step, tau: shared.tau.base, keep: shared.keep.base + i * keepStride,
+                        momentum: momentum)
                       shared.change.base[i] = ch
                       shared.previous.base[i] = pr
                     }
+                  }
+                  }
                   }
                 }
               }
@@ -347,11 +450,12 @@ public struct FISTA: Sendable {
   ///     t_{k+1} = (1 + √(1 + 4t_k²))/2
   ///     Y_{k+1} = Z_k + ((t_k − 1)/t_{k+1})(Z_k − Z_{k−1})
   ///
-  /// from Z₀ = Y₁ = start and t₁ = 1, with the same stopping rule. FISTATests compares `lasso`
+  /// from Z₀ = Y₁ = start and t₁ = 1, with the same stopping rule (with `penaltyWeights` ω, the
+  /// penalty is λΣωⱼ|Zᵢⱼ| and column j's threshold λωⱼ/L; with `support`, Z is held at 0 off it). FISTATests compares `lasso`
   /// with it. O(mn²) per iteration like the fast path, but some 100× slower: a test oracle.
   public static func lassoReference(
     gram g: Matrix<Double>, target c: Matrix<Double>, lambda: Double, lipschitz: Double, start: Matrix<Double>,
-    iterations: Int, tolerance: Double = 0
+    iterations: Int, tolerance: Double = 0, penaltyWeights: [Double]? = nil, support: Mask? = nil
   ) -> LassoRun<Double> {
     precondition(
       g.isSquare && g.rows == c.columns && start.rows == c.rows && start.columns == c.columns,
@@ -373,7 +477,8 @@ public struct FISTA: Sendable {
         for j in 0..<n {
           var gradient = -c[i, j]  // (Y_k G − C)ᵢⱼ
           for p in 0..<n { gradient += y[i, p] * g[p, j] }
-          zRow[j] = softThreshold(y[i, j] - gradient / lipschitz, lambda / lipschitz)
+          zRow[j] = softThreshold(y[i, j] - gradient / lipschitz, lambda / lipschitz * (penaltyWeights?[j] ?? 1))
+          if let support, !support[i, j] { zRow[j] = 0 }
         }
         // Row i of Y_{k+1}, and Z_{k−1} ← Z_k.
         for j in 0..<n {
@@ -412,7 +517,66 @@ public struct FISTA: Sendable {
   }
 }
 
-/// One FISTA step on one row: Z ← soft_τ(Y − step·(YG − C)), Y ← Z + momentum·(Z − Z_old).
+/// The coordinates FISTA's lasso runs in (step 1b).
+///
+/// `.none`: Z itself, min ½tr(Z G* Zᵀ) − tr(Z Cᵀ) + λ‖Z‖₁, the paper's iteration.
+/// `.jacobi`: with S = diag(sⱼ), sⱼ = 1/√G*ⱼⱼ (0 for a dead input, G*ⱼⱼ = 0), and Z = V·S,
+///
+///     min_V ½tr(V Ĝ Vᵀ) − tr(V Ĉᵀ) + λ Σᵢⱼ sⱼ|Vᵢⱼ|,     Ĝ = S G* S,  Ĉ = C·S,
+///
+/// the same lasso written in other coordinates: the objective takes the same value at Z and at
+/// V = Z·S⁻¹, so the minimiser is the same (a dead column, where the lasso's minimiser is 0, is
+/// held at 0). Ĝ has a unit diagonal: its Lipschitz constant is set by the correlations between
+/// inputs rather than by the largest input's energy, so the step 1/L̂ is no longer tiny for the
+/// low-energy inputs, and K iterations get much closer to the minimiser (the condition number of
+/// real layers' G* falls by orders of magnitude). The threshold of column j becomes λsⱼ/L̂.
+public struct LassoCoordinates<T: KernelScalar>: Sendable {
+  /// Ĝ (or G*).
+  public let gram: Matrix<T>
+  /// Ĉ (or C).
+  public let target: Matrix<T>
+  /// sⱼ (nil: the identity).
+  public let scale: [T]?
+  /// The per-column penalty weights of the lasso in these coordinates (sⱼ, or nil: all 1).
+  public var penaltyWeights: [T]? { scale }
+
+  public init(gram g: Matrix<T>, target c: Matrix<T>, preconditioner: FISTA.Preconditioner) {
+    guard preconditioner == .jacobi else {
+      gram = g
+      target = c
+      scale = nil
+      return
+    }
+    let n = g.rows
+    let s = (0..<n).map { j -> T in g[j, j] > 0 ? 1 / g[j, j].squareRoot() : 0 }
+    var gs = g
+    for i in 0..<n { for j in 0..<n { gs[i, j] = s[i] * g[i, j] * s[j] } }
+    gram = gs
+    target = Self.columnsScaled(c, by: s)
+    scale = s
+  }
+
+  /// V = Z·S⁻¹ (0 in a dead column).
+  public func fromWeights(_ z: Matrix<T>) -> Matrix<T> {
+    guard let scale else { return z }
+    return Self.columnsScaled(z, by: scale.map { $0 > 0 ? 1 / $0 : 0 })
+  }
+
+  /// Z = V·S.
+  public func toWeights(_ v: Matrix<T>) -> Matrix<T> {
+    guard let scale else { return v }
+    return Self.columnsScaled(v, by: scale)
+  }
+
+  static func columnsScaled(_ a: Matrix<T>, by s: [T]) -> Matrix<T> {
+    var r = a
+    for i in 0..<a.rows { for j in 0..<a.columns { r[i, j] = a[i, j] * s[j] } }
+    return r
+  }
+}
+
+/// One FISTA step on one row: Z ← soft_τ(Y − step·(YG − C)), Y ← Z + momentum·(Z − Z_old), with
+/// column j's threshold τ[j], and Z multiplied by keep[j] (1 on the support, 0 off it).
 /// Returns (‖Z − Z_old‖², ‖Z_old‖²) for the stopping test.
 ///
 /// Eight lanes at a time and branch-free: soft_τ(v) = v − clamp(v, −τ, τ). (The scalar
@@ -421,11 +585,10 @@ public struct FISTA: Sendable {
 @inline(__always)
 func fistaRowStep<T: KernelScalar>(
   c: UnsafePointer<T>, yg: UnsafePointer<T>, z: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
-  count: Int, step: T, tau: T, momentum: T
+  count: Int, step: T, tau: UnsafePointer<T>, keep: UnsafePointer<T>, momentum: T
 ) -> (Double, Double) {
   var change8 = SIMD8<T>(repeating: 0)
   var previous8 = SIMD8<T>(repeating: 0)
-  let tau8 = SIMD8<T>(repeating: tau)
   let step8 = SIMD8<T>(repeating: step)
   let momentum8 = SIMD8<T>(repeating: momentum)
   var j = 0
@@ -434,8 +597,10 @@ func fistaRowStep<T: KernelScalar>(
     let gv = UnsafeRawPointer(yg + j).loadUnaligned(as: SIMD8<T>.self)
     let cv = UnsafeRawPointer(c + j).loadUnaligned(as: SIMD8<T>.self)
     let old = UnsafeRawPointer(z + j).loadUnaligned(as: SIMD8<T>.self)
+    let tau8 = UnsafeRawPointer(tau + j).loadUnaligned(as: SIMD8<T>.self)
     let v = yv - step8 * (gv - cv)  // gradient step
-    let zNew = v - clamp8(v, tau8)  // soft_τ(v) = v − clamp(v, −τ, τ)
+    let keep8 = UnsafeRawPointer(keep + j).loadUnaligned(as: SIMD8<T>.self)
+    let zNew = (v - clamp8(v, tau8)) * keep8  // soft_τ(v) = v − clamp(v, −τ, τ), 0 off the support
     let delta = zNew - old
     change8 += delta * delta
     previous8 += old * old
@@ -451,7 +616,7 @@ func fistaRowStep<T: KernelScalar>(
   }
   while j < count {
     let v = y[j] - step * (yg[j] - c[j])
-    let zNew = FISTA.softThreshold(v, tau)
+    let zNew = FISTA.softThreshold(v, tau[j]) * keep[j]
     let old = z[j]
     let delta = zNew - old
     change += Double(delta * delta)

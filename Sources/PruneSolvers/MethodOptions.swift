@@ -346,6 +346,24 @@ extension MethodOption {
     "refit the kept weights exactly on FISTA's final mask, damped by --damping (sparsellm: by FISTA's default)",
     [.bool(.fista, \.fista.finalRefit), .bool(.sparsellm, \.fista.finalRefit)])
 
+  public static let preconditioner = MethodOption(
+    "preconditioner", "the coordinates of FISTA's lasso: Z itself, or Z scaled by 1/√diag G* (Jacobi)",
+    [.choice(.fista, \.fista.preconditioner), .choice(.sparsellm, \.fista.preconditioner)])
+
+  public static let debiasIterations = MethodOption(
+    "debiasIterations",
+    "FISTA with λ = 0 on each candidate's support before it is judged (0 = judge it as rounded, the paper)",
+    [
+      .integer(.fista, \.fista.debiasIterations, in: 0...1_000_000),
+      .integer(.sparsellm, \.fista.debiasIterations, in: 0...1_000_000),
+    ])
+
+  public static let preset = MethodOption(
+    "preset",
+    "FISTA's configuration: the paper's (the defaults), or PruneKit's (SparseGPT warm start, Jacobi"
+      + " preconditioner, 20 debiasing iterations, final refit); options given beside it override it",
+    [.choice(.fista, \.fista.preset), .choice(.sparsellm, \.fista.preset)])
+
   public static let subset = MethodOption(
     "subset", "how APT chooses each N:M group's pruned subset: every subset's exact loss, or the lowest scores",
     [.choice(.apt, \.apt.subset)])
@@ -400,7 +418,8 @@ extension MethodOption {
   /// Every option, in the order `prune help layer` lists them.
   public static let all: [MethodOption] = [
     blockSize, damping, countRule, maskMethod, iterations, maskIterations, rho, maskSchedule, lambdaSteps, xi,
-    initialLambda, tolerance, warmStart, finalRefit, subset, maxMasks, inner, alpha, beta, gamma, epochs, remask,
+    initialLambda, tolerance, warmStart, finalRefit, preconditioner, debiasIterations, preset,
+    subset, maxMasks, inner, alpha, beta, gamma, epochs, remask,
     keep, leastSquaresDamping, activationSteps,
   ]
 }

@@ -50,7 +50,12 @@ func methodOptions(_ given: [(option: MethodOption, value: String)], for method:
   var options = MethodOptions()
   var byKey: [String: String] = [:]
   do throws(PruningError) {
-    for (option, value) in given.sorted(by: { $0.option.cliName < $1.option.cliName }) {
+    // A preset first (it replaces every option of its method), then the rest by name, so that the
+    // options given beside a preset override it.
+    for (option, value) in given.sorted(by: {
+      ($0.option.name == MethodOption.preset.name ? 0 : 1, $0.option.cliName)
+        < ($1.option.name == MethodOption.preset.name ? 0 : 1, $1.option.cliName)
+    }) {
       try options.set(option, value, for: method)
       byKey[option.reportKey] = value
     }

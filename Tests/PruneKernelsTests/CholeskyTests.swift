@@ -105,6 +105,25 @@ struct CholeskyTests {
     #expect(throws: CholeskyError.self) { try cholesky(nan, damping: .retry) }
   }
 
+  // The tiled, parallel invertLower does the reference's operations on every element in the
+  // reference's order, so the two agree bit for bit: n = 600 spans several column tiles and row
+  // blocks (128 × 256) and a ragged edge; a few zero entries of L take the reference's skip.
+  @Test("invertLower equals invertLowerReference bit for bit at 1 and 2 threads", arguments: Precision.allCases)
+  func invertLowerMatchesReference(_ p: Precision) throws {
+    func run<T: KernelScalar>(_: T.Type) throws {
+      var rng = SplitMix64(seed: 71)
+      for n in [1, 5, 129, 600] {
+        var l = try cholesky(randomSPD(n, shift: 1, using: &rng).converted(to: T.self)).lower
+        for i in 0..<n where i % 7 == 3 { for p in 0..<i where p % 5 == 1 { l[i, p] = 0 } }
+        let reference = invertLowerReference(l)
+        for threads in [1, 2] {
+          #expect(invertLower(l, threads: threads) == reference, "\(T.self) n = \(n), \(threads) thread(s)")
+        }
+      }
+    }
+    p == .float ? try run(Float.self) : try run(Double.self)
+  }
+
   // Solves are backward stable: the residual satisfies ‖AX̂ − B‖ ≤ c·n·u·‖A‖‖X̂‖ for a modest c. We
   // check elementwise |AX̂ − B| ≤ 4γₙ₊₁·(|A||X̂| + |B|) (three triangular phases and the product).
   @Test("choleskySolve, solveLower, solveLowerTransposed, invertLower and spdInverse", arguments: Precision.allCases)

@@ -292,7 +292,10 @@ import Testing
       c.blockBytes == 2 * (256 * 704 * 4 + 2 * (384 + 768) * 160 * 4) + 2 * 256 * (3 * 64 + 160) * 4,
       "per job: a piece, one group's X and X* pending for the Grams' and the cross-Gram's depth blocks")
     #expect(c.gramBytes == 2 * 3 * 37888 * 4)
-    #expect(c.solverBytes == 2 * (10240 * (6 * 4 + 16) + errorEvaluation))
+    let lasso = 10240 * (7 * 4 + 16) + 160 * 160 * 4
+    let warmStart = 10240 * 16 + 3 * 160 * 160 * 8
+    let refit = 10240 * 28 + 3 * 160 * 160 * 8
+    #expect(c.solverBytes == 2 * (max(lasso, warmStart, refit) + errorEvaluation), "the largest of FISTA's phases")
     #expect(c.evaluationBytes == 0, "no evaluation")
   }
 

@@ -272,7 +272,9 @@ struct DocExampleTests {
     let lambdaScores = (0..<8).map { abs(docW.elements[$0]) * p.gram[$0 % 4, $0 % 4] }
     expectPrinted(lambdaScores, [5.6, 5.5, 2.1, 10.85, 1.4, 7.7, 7, 12.4], "|Wᵢⱼ|·Gⱼⱼ")
     #expect(lambdaScores.sorted()[4] == 7)
-    let r = try prune(p, method: .fista, pattern: half)
+    var paper = MethodOptions()
+    try paper.set("preset", "paper", for: .fista)
+    let r = try prune(p, method: .fista, pattern: half, options: paper)
     expectPrinted(try #require(r.report.metrics["lipschitz"]), 35.26, "L")
     expectPrinted(r.report.lambdaPath, [7, 3.5, 1.75], "λ path")
     expectPrinted(
@@ -284,7 +286,7 @@ struct DocExampleTests {
       r, mask: [[1, 0, 0, 0], [0, 1, 1, 1]], weight: [[0.8, 0, 0, 0], [0, 0.7, -1, 0.4]], relativeError: 0.2786,
       "defaults")
 
-    var o = MethodOptions()
+    var o = paper
     try o.set("lambda-steps", "6", for: .fista)
     let six = try prune(p, method: .fista, pattern: half, options: o)
     expectPrinted(six.report.lambdaPath, [7, 3.5, 1.75, 2.475, 2.943, 2.699], "λ path, T = 6")

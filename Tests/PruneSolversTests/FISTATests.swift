@@ -166,17 +166,20 @@ struct FISTATests {
     }
   }
 
-  // On correlated data FISTA's reconstruction beats its Wanda warm start outright, and the
-  // optional final refit beats (or ties) the paper-mode result on the same mask.
+  // On correlated data the paper's FISTA beats its Wanda warm start outright, and the final refit
+  // beats (or ties) the paper-mode result on the same mask.
   @Test(
     "FISTA improves on Wanda; the final refit improves on FISTA",
     arguments: [SparsityPattern.unstructured(0.5), .nOfM(n: 2, m: 4)])
   func improves(_ pattern: SparsityPattern) throws {
     let (problem, _) = randomProblem(Double.self, rows: 12, columns: 32, seed: 8, scales: 0.5...2)
     let wanda = try Wanda().prune(problem, pattern: pattern).report.error
-    let paper = try FISTA().prune(problem, pattern: pattern)
+    let paper = try FISTA(options: .paper).prune(problem, pattern: pattern)
     #expect(paper.report.error < wanda, "fista \(paper.report.error) wanda \(wanda)")
-    let refitted = try FISTA(options: .init(finalRefit: true, damping: 0)).prune(problem, pattern: pattern)
+    var refit = FISTA.Options.paper
+    refit.finalRefit = true
+    refit.damping = 0
+    let refitted = try FISTA(options: refit).prune(problem, pattern: pattern)
     #expect(refitted.mask == paper.mask)
     #expect(refitted.report.error <= paper.report.error * (1 + 1e-9))
   }
@@ -258,5 +261,99 @@ struct FISTAWarmStartTests {
     #expect(dense.report.objectiveTrace != magnitude.report.objectiveTrace)
     // Both start their best-so-far from the same candidate (dense W rounded = magnitude).
     #expect(dense.report.metrics["warm_start_error"] == magnitude.report.metrics["warm_start_error"])
+  }
+}
+
+@Suite("FISTA: the prunekit preset")
+struct FISTADefaultsTests {
+  // Jacobi coordinates change the iteration, not the problem: run long enough, FISTA in V = Z·S⁻¹
+  // (Ĝ = SG*S, thresholds λsⱼ/L̂) reaches the lasso minimiser FISTA in Z reaches. Columns scaled
+  // over 0.05…5 make G* badly conditioned, as real layers' are. Both runs stop at a relative
+  // iterate change of 1e-13; the minimiser is unique (G* is positive definite here), so they
+  // agree to the accuracy of that stop, 1e-8 of max|Z| with a wide margin.
+  @Test("Jacobi coordinates reach the same lasso minimiser")
+  func jacobiSameMinimiser() throws {
+    let (problem, _) = randomProblem(Double.self, rows: 6, columns: 20, seed: 81, scales: 0.05...5)
+    let g = problem.gram
+    let c = matmul(problem.weight, g)
+    let lambda = 0.05 * c.maxMagnitude
+    let plain = FISTA.lasso(
+      gram: g, target: c, lambda: lambda, lipschitz: largestEigenvalueUpperBound(g).upperBound, start: problem.weight,
+      iterations: 400_000, tolerance: 1e-13)
+    let coordinates = LassoCoordinates(gram: g, target: c, preconditioner: .jacobi)
+    let scaled = FISTA.lasso(
+      gram: coordinates.gram, target: coordinates.target, lambda: lambda,
+      lipschitz: largestEigenvalueUpperBound(coordinates.gram).upperBound, start: coordinates.fromWeights(problem.weight),
+      iterations: 400_000, tolerance: 1e-13, penaltyWeights: coordinates.penaltyWeights)
+    let z = coordinates.toWeights(scaled.solution)
+    let gap = maxAbsDifference(z, plain.solution).value
+    #expect(gap <= 1e-8 * plain.solution.maxMagnitude, "gap \(gap)")
+    #expect(scaled.iterations < plain.iterations, "Jacobi \(scaled.iterations), plain \(plain.iterations) iterations")
+  }
+
+  // The fast lasso with per-column penalty weights against the plain-loop reference with the
+  // same weights (the tolerance of `lassoMatchesReference`).
+  @Test("the weighted lasso matches its reference")
+  func weightedLassoMatchesReference() throws {
+    let (problem, _) = randomProblem(Double.self, rows: 7, columns: 13, seed: 82, scales: 0.2...3)
+    let coordinates = LassoCoordinates(gram: problem.gram, target: matmul(problem.weight, problem.gram), preconditioner: .jacobi)
+    let l = largestEigenvalueUpperBound(coordinates.gram).upperBound
+    let lambda = 0.1 * coordinates.target.maxMagnitude
+    let start = coordinates.fromWeights(problem.weight)
+    let weights = try #require(coordinates.penaltyWeights)
+    let fast = FISTA.lasso(
+      gram: coordinates.gram, target: coordinates.target, lambda: lambda, lipschitz: l, start: start, iterations: 20,
+      penaltyWeights: weights)
+    let reference = FISTA.lassoReference(
+      gram: coordinates.gram, target: coordinates.target, lambda: lambda, lipschitz: l, start: start, iterations: 20,
+      penaltyWeights: weights)
+    let tolerance =
+      lassoReferenceTolerance(Double.self, columns: 13) * max(start.maxMagnitude, reference.solution.maxMagnitude)
+    #expect(maxAbsDifference(fast.solution, reference.solution).value <= tolerance)
+
+    // The debiasing run: λ = 0 held on a support (half the entries, by |W|).
+    let support = Mask.pruningLowest(problem.weight.map { $0.magnitude }, pattern: .unstructured(0.5))
+    let held = FISTA.lasso(
+      gram: coordinates.gram, target: coordinates.target, lambda: 0, lipschitz: l, start: start, iterations: 20,
+      support: support)
+    let heldReference = FISTA.lassoReference(
+      gram: coordinates.gram, target: coordinates.target, lambda: 0, lipschitz: l, start: start, iterations: 20,
+      support: support)
+    #expect(maxAbsDifference(held.solution, heldReference.solution).value <= tolerance)
+    for i in 0..<7 { for j in 0..<13 where !support[i, j] { #expect(held.solution[i, j] == 0) } }
+  }
+
+  // The preset starts from SparseGPT and keeps its (debiased) result as the first candidate, and
+  // the refit is kept only when it lowers the error: it is never worse than SparseGPT (1e-9
+  // relative slack for the re-measured Double error).
+  @Test("the prunekit preset is never worse than SparseGPT", arguments: testPatterns)
+  func neverWorseThanSparseGPT(_ pattern: SparsityPattern) throws {
+    for seed in [83, 84, 85] as [UInt64] {
+      let (problem, _) = randomProblem(Double.self, rows: 8, columns: 24, seed: seed, scales: 0.1...3)
+      let sparseGPT = try SparseGPT().prune(problem, pattern: pattern)
+      let r = try FISTA(options: .prunekit).prune(problem, pattern: pattern)
+      #expect(r.report.error <= sparseGPT.report.error * (1 + 1e-9), "seed \(seed)")
+      #expect(r.report.error <= (r.report.metrics["rounded_error"] ?? 0) * (1 + 1e-9))
+      #expect(r.report.options["preconditioner"] == "jacobi" && r.report.options["warm_start"] == "sparsegpt")
+      #expect(r.report.options["debias_iterations"] == "20" && r.report.options["final_refit"] == "true")
+    }
+  }
+
+  // A preset is one option that stands for several; the defaults are the paper's configuration.
+  @Test("--preset paper is the defaults, --preset prunekit PruneKit's configuration")
+  func presets() throws {
+    #expect(FISTA.Options() == FISTA.Options.paper && FISTA.Options().preset == .paper)
+    let paper = FISTA.Options.paper
+    #expect(paper.warmStart == .wanda && !paper.finalRefit && paper.preconditioner == .none)
+    #expect(paper.iterations == 20 && paper.lambdaSteps == 3 && paper.xi == 0.3 && paper.debiasIterations == 0)
+    var o = MethodOptions()
+    try o.set("preset", "prunekit", for: .fista)
+    #expect(o.fista == FISTA.Options.prunekit && o.fista.preset == .prunekit)
+    #expect(o.fista.warmStart == .sparsegpt && o.fista.finalRefit && o.fista.preconditioner == .jacobi)
+    #expect(o.fista.debiasIterations == 20 && o.fista.iterations == 20 && o.fista.lambdaSteps == 3)
+    try o.set("iterations", "50", for: .fista)
+    #expect(o.fista.iterations == 50 && o.fista.warmStart == .sparsegpt)
+    try o.set("preset", "paper", for: .fista)
+    #expect(o.fista == FISTA.Options())
   }
 }
