@@ -669,6 +669,8 @@ public struct ModelPruner: Sendable {
   ///   - FISTA: C = W·K, Z, Y, Y·G, the warm start and the candidate in Float, and the λ
   ///     quantile's scored indices (16 bytes each);
   ///   - ADMM: W, Z, U, B and the result in Float, and the factored system (n × n Float, twice);
+  ///   - ALPS: B₀, Y, B, Z, Λ, the right-hand side and the result in Float, and G̃, the factor and
+  ///     (G̃ + ρI)⁻¹ (n × n Float, three times);
   ///   - the others (magnitude, refit, SparseLLM's attention): W in Double and the result;
   /// plus the error evaluation of the result (`traceOfProduct`: a block of at most 32 MiB of rows
   /// of W − Ŵ, of Ŵ and of their product with the Gram, and a panel of 512 of the Gram's columns
@@ -681,6 +683,7 @@ public struct ModelPruner: Sendable {
     case .wanda: work = mn * (8 + 8 + 1 + 4)
     case .fista: work = mn * (6 * 4 + 16)
     case .admm: work = mn * 5 * 4 + 2 * w * w * 4
+    case .alps: work = mn * 7 * 4 + 3 * w * w * 4
     default: work = mn * (8 + 4)
     }
     let errorEvaluation =
