@@ -671,6 +671,8 @@ public struct ModelPruner: Sendable {
   ///     bytes each); the SparseGPT warm start beside C; the final refit (G*, W, C and the result
   ///     in Double, and one kept-columns system per thread, two n × n Doubles counted);
   ///   - ADMM: W, Z, U, B and the result in Float, and the factored system (n × n Float, twice);
+  ///   - ALPS: B₀, Y, B, Z, Λ, the right-hand side and the result in Float, and G̃, the factor and
+  ///     (G̃ + ρI)⁻¹ (n × n Float, three times);
   ///   - the others (magnitude, refit, SparseLLM's attention): W in Double and the result;
   /// plus the error evaluation of the result (`traceOfProduct`: a block of at most 32 MiB of rows
   /// of W − Ŵ, of Ŵ and of their product with the Gram, and a panel of 512 of the Gram's columns
@@ -687,6 +689,7 @@ public struct ModelPruner: Sendable {
       let refit = mn * 4 + 3 * mn * 8 + w * w * 8 + 2 * w * w * 8
       work = max(lasso, warmStart, refit)
     case .admm: work = mn * 5 * 4 + 2 * w * w * 4
+    case .alps: work = mn * 7 * 4 + 3 * w * w * 4
     default: work = mn * (8 + 4)
     }
     let errorEvaluation =

@@ -25,6 +25,7 @@ public struct MethodOptions: Sendable, Equatable {
   public var apt = APT.Options()
   public var exact = BruteForce.Options()
   public var sparseLLM = SparseLLM.Options()
+  public var alps = ALPS.Options()
 
   public init() {}
 
@@ -280,12 +281,12 @@ extension MethodOption {
     "damping", aliases: ["percdamp"],
     "δ as a fraction of mean(diag G*) (0 = undamped): SparseGPT's and APT's H = G* + δI, the ridge of"
       + " refit, exact and fista's final refit; admm: ρ₀ as a fraction of mean(diag Ĝ) = 1; sparsellm: its"
-      + " inner SparseGPT's",
+      + " inner SparseGPT's; alps: δ of G* + δI before its normalisation",
     [
       .real(.sparsegpt, \.sparseGPT.damping, in: 0...1e6), .real(.apt, \.apt.damping, in: 0...1e6),
       .real(.admm, \.admm.damping, in: 0...1e6), .real(.refit, \.refit.damping, in: 0...1e6),
       .real(.fista, \.fista.damping, in: 0...1e6), .real(.exact, \.exact.damping, in: 0...1e6),
-      .real(.sparsellm, \.sparseGPT.damping, in: 0...1e6),
+      .real(.sparsellm, \.sparseGPT.damping, in: 0...1e6), .real(.alps, \.alps.damping, in: 0...1e6),
     ])
 
   public static let countRule = MethodOption(
@@ -298,17 +299,20 @@ extension MethodOption {
     [.choice(.refit, \.refit.maskMethod, among: [.wanda, .magnitude])])
 
   public static let iterations = MethodOption(
-    "iterations", "ADMM iterations; FISTA iterations per λ (sparsellm: its inner FISTA's)",
+    "iterations",
+    "ADMM iterations; FISTA iterations per λ (sparsellm: its inner FISTA's); alps: the most ADMM iterations",
     [
       .integer(.admm, \.admm.iterations, in: 0...1_000_000), .integer(.fista, \.fista.iterations, in: 1...1_000_000),
-      .integer(.sparsellm, \.fista.iterations, in: 1...1_000_000),
+      .integer(.sparsellm, \.fista.iterations, in: 1...1_000_000), .integer(.alps, \.alps.iterations, in: 0...1_000_000),
     ])
 
   public static let maskIterations = MethodOption(
     "maskIterations", "ADMM iterations that re-select the mask (0 = the mask of |V₀| once)",
     [.integer(.admm, \.admm.maskIterations, in: 0...1_000_000)])
 
-  public static let rho = MethodOption("rho", "ADMM penalty ρ", [.real(.admm, \.admm.rho, in: 1e-12...1e12)])
+  public static let rho = MethodOption(
+    "rho", "ADMM penalty ρ (alps: its initial value)",
+    [.real(.admm, \.admm.rho, in: 1e-12...1e12), .real(.alps, \.alps.rho, in: 1e-12...1e12)])
 
   public static let maskSchedule = MethodOption(
     "maskSchedule",
@@ -408,6 +412,14 @@ extension MethodOption {
     "activationSteps", "Gauss–Newton steps per entry of GELU's z-step and SwiGLU's s-step",
     [.integer(.sparsellm, \.sparseLLM.activationSteps, in: 0...1000)])
 
+  public static let refitIterations = MethodOption(
+    "refitIterations", "conjugate-gradient steps per row of ALPS's refit on its final support (0 = no refit)",
+    [.integer(.alps, \.alps.refitIterations, in: 0...1_000_000)])
+
+  public static let refitTolerance = MethodOption(
+    "refitTolerance", "relative residual ‖r_S‖/‖y_S‖ that ends a row's ALPS refit early (0 = every step)",
+    [.real(.alps, \.alps.refitTolerance, in: 0...1)])
+
   /// What α = nil means, read from `SparseLLM.Options.weights(gated:)`.
   static var alphaUnset: String {
     let o = SparseLLM.Options()
@@ -420,6 +432,6 @@ extension MethodOption {
     blockSize, damping, countRule, maskMethod, iterations, maskIterations, rho, maskSchedule, lambdaSteps, xi,
     initialLambda, tolerance, warmStart, finalRefit, preconditioner, debiasIterations, preset,
     subset, maxMasks, inner, alpha, beta, gamma, epochs, remask,
-    keep, leastSquaresDamping, activationSteps,
+    keep, leastSquaresDamping, activationSteps, refitIterations, refitTolerance,
   ]
 }

@@ -27,6 +27,7 @@
 //   Wanda.swift             smallest |Wᵢⱼ|·‖xⱼ‖ per row
 //   SparseGPT.swift         Optimal Brain Surgeon column sweep with lazy batches
 //   ADMM.swift              ADMM weight update with gradual mask selection
+//   ALPS.swift              ALPS: ADMM with a support-driven ρ schedule, then a CG refit
 //   FISTA.swift             FISTAPruner: ℓ1-regularised reconstruction, λ by bisection
 //   Refit.swift             exact masked least squares on a given mask
 //   APT.swift               optimal multi-weight removal, blockwise

@@ -74,6 +74,7 @@ func dispatch<T: KernelScalar>(
   case .sparsegpt: return try SparseGPT(options: options.sparseGPT).prune(problem, pattern: pattern)
   case .refit: return try Refit(options: options.refit).prune(problem, pattern: pattern)
   case .admm: return try ADMM(options: options.admm).prune(problem, pattern: pattern)
+  case .alps: return try ALPS(options: options.alps).prune(problem, pattern: pattern)
   case .fista: return try FISTA(options: options.fista).prune(problem, pattern: pattern)
   case .apt: return try APT(options: options.apt).prune(problem, pattern: pattern)
   case .exact: return try BruteForce(options: options.exact).prune(problem, pattern: pattern)

@@ -6,13 +6,14 @@
 /// | `wanda` | Wanda.swift | prunes the smallest \|Wᵢⱼ\|·‖xⱼ‖ per row; no update |
 /// | `sparsegpt` | SparseGPT.swift | OBS column sweep with lazy batches (Frantar & Alistarh 2023) |
 /// | `admm` | ADMM.swift | ADMM weight update with gradual mask selection (Boža 2024) |
+/// | `alps` | ALPS.swift | ADMM with a support-driven ρ schedule, then a CG refit (ALPS, Meng et al. 2024) |
 /// | `fista` | FISTA.swift | ℓ1-regularised reconstruction by FISTA, λ by bisection (FISTAPruner) |
 /// | `refit` | Refit.swift | exact masked least squares on a given mask (the R1 oracle) |
 /// | `apt` | APT.swift | optimal multi-weight removal, blockwise (APT) |
 /// | `exact` | BruteForce.swift | every admissible mask, each refit exactly; tiny problems only |
 /// | `sparsellm` | SparseLLM.swift | FFN layers pruned together through auxiliary activations (SparseLLM); one layer alone: its inner method |
 public enum PruningMethod: String, Sendable, CaseIterable, CustomStringConvertible {
-  case magnitude, wanda, sparsegpt, admm, fista, refit, apt, exact, sparsellm
+  case magnitude, wanda, sparsegpt, admm, fista, refit, apt, exact, sparsellm, alps
 
   public var description: String { rawValue }
 

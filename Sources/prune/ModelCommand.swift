@@ -66,7 +66,7 @@ extension Command {
 extension PruningMethod {
   /// The methods that prune a whole model (exact enumerates masks and suits tiny layers only).
   static let pipelineMethods: [PruningMethod] = [
-    .magnitude, .wanda, .sparsegpt, .admm, .fista, .refit, .apt, .sparsellm,
+    .magnitude, .wanda, .sparsegpt, .admm, .fista, .refit, .apt, .sparsellm, .alps,
   ]
 }
 
@@ -105,7 +105,7 @@ enum ModelOptions {
   static let report = Option.path("report", placeholder: "R.json", help: "also write the JSON report to R")
   static let schedule = Option.choice(
     "schedule", among: PruningSchedule.allCases, placeholder: "S",
-    help: "sequential: each block sees the pruned earlier blocks' output (SparseGPT, Wanda, ADMM; the default"
+    help: "sequential: each block sees the pruned earlier blocks' output (SparseGPT, Wanda, ADMM, ALPS; the default"
       + " except for fista); corrected: FISTAPruner's intra-layer error correction on the dense model's activations"
       + " (the default for fista); sparsellm: SparseLLM's driver (attention local, FFN layers pruned together"
       + " against the pruned attention's output; sparsellm's only schedule)")

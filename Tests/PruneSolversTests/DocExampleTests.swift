@@ -113,7 +113,7 @@ struct DocExampleTests {
     let table: [(PruningMethod, Double, Double)] = [
       (.magnitude, 0.2609, 0.2609), (.wanda, 0.2786, 0.2401), (.sparsegpt, 0.2700, 0.1632),
       (.admm, 0.1396, 0.1396), (.fista, 0.2786, 0.2401), (.refit, 0.2749, 0.1688),
-      (.apt, 0.2700, 0.1386), (.exact, 0.1385, 0.1385),
+      (.apt, 0.2700, 0.1386), (.exact, 0.1385, 0.1385), (.alps, 0.1386, 0.1386),
     ]
     for (method, matrix, row) in table {
       expectPrinted(try prune(p, method: method, pattern: half).report.relativeError, matrix, "\(method) 0.5")
@@ -263,6 +263,29 @@ struct DocExampleTests {
     expectResult(
       try prune(p, method: .admm, pattern: half, options: o), mask: [[1, 0, 0, 0], [0, 1, 1, 1]],
       weight: [[0.8, 0, 0, 0], [0, 0.7, -1, 0.4]], relativeError: 0.2786, "0 iterations")
+  }
+
+  @Test("alps.md")
+  func alps() throws {
+    let p = try docProblem()
+    let g = p.gram
+    let delta = 0.01 * (0..<4).reduce(0.0) { $0 + g[$1, $1] } / 4
+    expectPrinted(delta, 0.14, "δ")
+    let d = (0..<4).map { (g[$0, $0] + delta).squareRoot() + 1e-8 }
+    expectPrinted(d, [2.672, 3.338, 2.672, 5.580], "d")
+    let b0 = Matrix<Double>(rows: 2, columns: 4) { i, j in docW[i, j] * d[j] }
+    expectPrinted(b0, [[2.138, -1.669, 0.8016, -1.953], [0.5344, 2.336, -2.672, 2.232]], "B₀")
+    let start = Mask.pruningLowest(b0.map { abs($0) }, pattern: half)
+    expectMask(start, [[1, 0, 0, 0], [0, 1, 1, 1]], "Π(B₀)")
+    let r = try prune(p, method: .alps, pattern: half)
+    expectResult(
+      r, mask: [[1, 0, 0, 1], [0, 0, 1, 1]], weight: [[1.197, 0, 0, -0.5776], [0, 0, -1.019, 0.6332]],
+      relativeError: 0.1386, "alps")
+    #expect(r.report.iterations == 51 && r.report.metrics["factorisations"] == 17)
+    // Converged, the refit is Refit's at the same δ on the same mask.
+    let exact = try Refit().refit(p, mask: r.mask)
+    #expect(exact.report.damping == r.report.damping)
+    expectPrinted(exact.weight, [[1.197, 0, 0, -0.5776], [0, 0, -1.019, 0.6332]], "Refit on ALPS's mask")
   }
 
   @Test("fista.md")

@@ -13,7 +13,7 @@ struct MethodOptionsTests {
   /// also those of its inner methods (SparseGPT, FISTA).
   static let containers: [PruningMethod: Set<String>] = [
     .sparsegpt: ["sparseGPT"], .apt: ["apt"], .admm: ["admm"], .refit: ["refit"], .fista: ["fista"],
-    .exact: ["exact"], .sparsellm: ["sparseLLM", "sparseGPT", "fista"],
+    .exact: ["exact"], .sparsellm: ["sparseLLM", "sparseGPT", "fista"], .alps: ["alps"],
   ]
 
   /// "\MethodOptions.sparseGPT.blockSize" → ["sparseGPT", "blockSize"].

@@ -11,7 +11,7 @@ func run<T: KernelScalar>(_ method: PruningMethod, _ problem: LayerProblem<T>, _
 
 let baselineMethods: [PruningMethod] = [.magnitude, .wanda, .sparsegpt, .refit]
 /// Every method that scales past toy sizes (`exact` enumerates masks: BruteForceTests).
-let scalableMethods: [PruningMethod] = [.magnitude, .wanda, .sparsegpt, .refit, .admm, .fista, .apt]
+let scalableMethods: [PruningMethod] = [.magnitude, .wanda, .sparsegpt, .refit, .admm, .fista, .apt, .alps]
 
 @Suite("Every method: shared properties")
 struct MethodPropertyTests {
@@ -131,8 +131,8 @@ struct MethodPropertyTests {
     let scaledG = try LayerProblem(weight: problem.weight, gram: problem.gram.map { $0 * 4 })
     let rg = try run(method, scaledG, .nOfM(n: 2, m: 4))
     #expect(rg.mask == base.mask)
-    if method == .admm {
-      // ADMM's scaling dⱼ = √Gⱼⱼ + 1e-8 (the reference's guard) is not exactly homogeneous: the
+    if method == .admm || method == .alps {
+      // ADMM's (and ALPS's) scaling dⱼ = √Gⱼⱼ + 1e-8 (the reference's guard) is not exactly homogeneous: the
       // weights move by ~1e-8/√Gⱼⱼ relative (√Gⱼⱼ ≥ 1 here), far below 1e-6.
       #expect(maxAbsDifference(rg.weight, base.weight).value <= 1e-6 * base.weight.maxMagnitude)
     } else {

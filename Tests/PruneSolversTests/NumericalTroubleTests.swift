@@ -92,7 +92,7 @@ struct NumericalTroubleTests {
   static func squaredNorm(_ w: Matrix<Float>) -> Double { w.elements.reduce(0) { $0 + Double($1) * Double($1) } }
 
   /// Methods that solve a linear system with G* and damp it by default (δ reported as `damping`).
-  static let dampedMethods: Set<PruningMethod> = [.sparsegpt, .apt, .refit, .admm, .sparsellm]
+  static let dampedMethods: Set<PruningMethod> = [.sparsegpt, .apt, .refit, .admm, .sparsellm, .alps]
 
   @Test(
     "every method handles the case: finite, exact pattern, damping or fallback reported",
