@@ -133,9 +133,9 @@ public enum ReportedOptionValue: Sendable, Equatable, Codable, CustomStringConve
   case string(String)
 
   /// The value of the option reported under `key` for `method`, typed by its declaration in
-  /// `MethodOption.all`; an undeclared key's "true" or "false" as a boolean, any other text as it is.
+  /// `MethodOption.declared`; an undeclared key's "true" or "false" as a boolean, any other text as it is.
   public init(key: String, text: String, method: PruningMethod?) {
-    let route = MethodOption.all.first { $0.reportKey == key }.flatMap { option in
+    let route = MethodOption.declared.first { $0.reportKey == key }.flatMap { option in
       method.flatMap { option.route(for: $0) } ?? option.routes.first
     }
     switch route?.kind {

@@ -26,6 +26,10 @@ public struct MethodOptions: Sendable, Equatable {
   public var exact = BruteForce.Options()
   public var sparseLLM = SparseLLM.Options()
   public var alps = ALPS.Options()
+  /// What runs after the method (`--refine`; Docs/methods/swaps.md): nothing by default.
+  public var refine = Refinement.none
+  /// SparseSwaps' options, used when `refine` is `.swaps`.
+  public var swaps = SparseSwaps.Options()
 
   public init() {}
 
@@ -35,7 +39,7 @@ public struct MethodOptions: Sendable, Equatable {
   public mutating func set(_ name: String, _ value: String, for method: PruningMethod) throws(PruningError) {
     guard let option = MethodOption.named(name) else {
       throw .invalidOption(
-        name: name, detail: "unknown option; known: \(MethodOption.all.map(\.cliName).joined(separator: ", "))")
+        name: name, detail: "unknown option; known: \(MethodOption.declared.map(\.cliName).joined(separator: ", "))")
     }
     try set(option, value, for: method)
   }
@@ -85,7 +89,7 @@ public struct MethodOption: Sendable, CustomStringConvertible {
 
   /// The option spelled `name` on the command line (its CLI name or an alias).
   public static func named(_ name: String) -> MethodOption? {
-    all.first { $0.cliName == name || $0.aliases.contains(name) }
+    declared.first { $0.cliName == name || $0.aliases.contains(name) }
   }
 
   /// camelCase → words joined by `separator`, lower case.
@@ -434,4 +438,27 @@ extension MethodOption {
     subset, maxMasks, inner, alpha, beta, gamma, epochs, remask,
     keep, leastSquaresDamping, activationSteps, refitIterations, refitTolerance,
   ]
+}
+
+extension MethodOption {
+  // The refinements: options that run after the method (Pruner.swift's `prune`), declared once here
+  // and kept out of `all`, whose options each set a method's own `Options`. They apply to every
+  // method that `prune` runs alone; not to sparsellm, whose FFN layers are pruned together outside it.
+
+  /// The methods a refinement applies to.
+  static let refinable = PruningMethod.allCases.filter { $0 != .sparsellm }
+
+  public static let refine = MethodOption(
+    "refine", "what runs after the method: nothing, or SparseSwaps' optimal 1-swaps then a refit",
+    refinable.map { .choice($0, \.refine) })
+
+  public static let maxSwaps = MethodOption(
+    "maxSwaps", "SparseSwaps' swaps per row at most (with --refine swaps)",
+    refinable.map { .integer($0, \.swaps.maxSwaps, in: 1...1_000_000) })
+
+  /// The refinements, in the order help lists them (after `all`).
+  public static let refinements: [MethodOption] = [refine, maxSwaps]
+
+  /// Every declared option: the methods' own (`all`), then the refinements.
+  public static let declared: [MethodOption] = all + refinements
 }

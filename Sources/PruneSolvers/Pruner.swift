@@ -3,7 +3,8 @@
 // the same way everywhere.
 
 /// Prunes `problem` to `pattern` with `method`. With `mask`, the methods that can work on a given
-/// mask (refit, ADMM, APT) use it instead of choosing their own; the others reject it.
+/// mask (refit, ADMM, APT) use it instead of choosing their own; the others reject it. With
+/// `options.refine` = `.swaps` the method's result is then refined by SparseSwaps (`refined`).
 ///
 /// Numerical safeguards (NumericalChecks.swift; Docs/reliability.md#numerical-trouble), around
 /// every method alike:
@@ -30,13 +31,26 @@ public func prune<T: KernelScalar>(
   }
   let result: PruningResult<T>
   if let scaling = ProblemScaling(for: problem) {
-    let inner = try dispatch(scaling.apply(to: problem), method: method, pattern: pattern, options: options, mask: mask)
-    result = scaling.restore(inner, original: problem)
+    let scaled = scaling.apply(to: problem)
+    let inner = try dispatch(scaled, method: method, pattern: pattern, options: options, mask: mask)
+    result = scaling.restore(try refined(inner, scaled, pattern: pattern, options: options), original: problem)
   } else {
-    result = try dispatch(problem, method: method, pattern: pattern, options: options, mask: mask)
+    let inner = try dispatch(problem, method: method, pattern: pattern, options: options, mask: mask)
+    result = try refined(inner, problem, pattern: pattern, options: options)
   }
   try checkFinite(result, method: method)
   return result
+}
+
+/// The method's result after `options.refine` (`--refine`): unchanged for `.none`; SparseSwaps'
+/// 1-swaps and refit for `.swaps` (SparseSwaps.swift), which never raise the error.
+func refined<T: KernelScalar>(
+  _ result: PruningResult<T>, _ problem: LayerProblem<T>, pattern: SparsityPattern, options: MethodOptions
+) throws(PruningError) -> PruningResult<T> {
+  switch options.refine {
+  case .none: return result
+  case .swaps: return try SparseSwaps(options: options.swaps).refine(problem, result: result, pattern: pattern)
+  }
 }
 
 /// `prune` without the safeguards: the method by name.

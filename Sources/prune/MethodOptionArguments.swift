@@ -5,11 +5,13 @@
 import Foundation
 import PruneKit
 
-/// The command-line declaration of each method option, in `MethodOption.all`'s order: its CLI
+/// The command-line declaration of each method option, in `MethodOption.declared`'s order (the
+/// methods' own options, then the refinements such as --refine): its CLI
 /// name, its aliases and its help (the methods it applies to, what it means, its values and
 /// defaults). Its value is read as text here and checked against the method by `methodOptions`,
 /// since what it accepts depends on the method.
-let methodOptionDeclarations: [(option: MethodOption, declaration: Option<String>)] = MethodOption.all.map { option in
+let methodOptionDeclarations: [(option: MethodOption, declaration: Option<String>)] = MethodOption.declared.map {
+  option in
   let methods = option.methods.map(\.rawValue).joined(separator: ", ")
   let help = "[\(methods)] \(option.summary). Values: \(option.accepted). Default: \(option.defaults)"
   return (option, Option.text(option.cliName, aliases: option.aliases, placeholder: placeholder(option), help: help))

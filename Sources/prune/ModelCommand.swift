@@ -429,6 +429,7 @@ func modelSummary(_ r: ModelReport) -> String {
     format: "  realised sparsity %.4f of the pruned layers (%ld of %ld weights), %.4f of all %.1fM parameters\n",
     s.realisedSparsity, s.zeroParameters, s.prunableParameters, s.overallSparsity, Double(s.totalParameters) / 1e6)
   text += String(format: "  mean relative layer error %.4e\n", s.meanRelativeError)
+  if let line = swapsSummary(s.layers) { text += line }
   if let p = r.perplexity, let e = r.evaluation {
     text += String(format: "  perplexity %.4f on %@ (%ld predicted tokens)\n", p.perplexity, e, p.tokens)
   }
@@ -439,6 +440,25 @@ func modelSummary(_ r: ModelReport) -> String {
   if let folder = s.estimate.spillFolder { text += "  calibration activations spilled to \(folder) (removed)\n" }
   text += "  wrote \(r.output)\n"
   return text
+}
+
+/// With `--refine swaps`: the swaps taken over the layers and the mean relative layer error the
+/// method had before them (each layer's `swaps_error_before` over its dense energy); nil otherwise.
+func swapsSummary(_ layers: [LayerRecord]) -> String? {
+  let refined = layers.filter { $0.report.metrics["swaps"] != nil }
+  guard !refined.isEmpty else { return nil }
+  var swaps = 0.0
+  var before = 0.0
+  for l in refined {
+    swaps += l.report.metrics["swaps"]!
+    // E / (E / energy) = energy; a layer with E = 0 had nothing to refine (before = 0 too).
+    let r = l.report
+    let energyRatio = r.error > 0 ? r.relativeError / r.error : 0
+    before += (r.metrics["swaps_error_before"] ?? 0) * energyRatio
+  }
+  return String(
+    format: "  refine swaps: %.0f swaps in %ld layers; mean relative layer error %.4e before them\n", swaps,
+    refined.count, before / Double(refined.count))
 }
 
 extension Command {

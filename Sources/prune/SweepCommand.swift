@@ -129,7 +129,7 @@ func parseSweepMethods(_ text: String, shared: [(option: MethodOption, value: St
         throw CLIError("--methods: '\(part)' is not option=value", hint: "write e.g. fista:warm-start=sparsegpt")
       }
       guard let option = MethodOption.named(kv[0]) else {
-        let names = MethodOption.all.flatMap { [$0.cliName] + $0.aliases }
+        let names = MethodOption.declared.flatMap { [$0.cliName] + $0.aliases }
         throw CLIError(
           "--methods: unknown option '\(kv[0])' for \(method)",
           hint: suggesting(
