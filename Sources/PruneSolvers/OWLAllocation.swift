@@ -16,8 +16,8 @@
 ///
 /// Each layer of block ℓ then prunes `SparsityPattern.unstructured(ratio: s_ℓ, group:)`'s count:
 /// ⌊s_ℓ·m·n⌋ over the matrix, or m·⌊s_ℓ·n⌋ per row. The floor loses less than one weight per layer
-/// (per row for the row group), so with blocks of equal size the model prunes S·Σ P_ℓ weights less
-/// at most one per layer (Docs/methods/owl.md#exact-counts).
+/// (per row for the row group), so the model prunes S·Σ P_ℓ weights less fewer than one per layer
+/// (Docs/methods/owl.md#exact-counts).
 ///
 /// The reference code (`prune_wanda_outlier`, `prune_sparsegpt_outlier` in lib/prune_all.py) takes
 /// the plain mean of the a_ℓ (`np.mean`), the same as ā when the blocks are the same size, as they
