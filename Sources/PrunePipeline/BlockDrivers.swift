@@ -49,6 +49,9 @@ public struct LayerRecord: Sendable, Codable, Equatable {
   public var errorCorrected: Bool
   /// The method's report: realised sparsity, relative error, λ, damping, time...
   public var report: PruningReport
+  /// The sparsity the layer was asked for when its block's differs from the plan's (OWL,
+  /// `ModelPruningPlan.allocation`); nil under the uniform allocation.
+  public var targetSparsity: Double? = nil
 }
 
 /// What pruning one block produced: its new linear weights (in the order they run) and records.
@@ -163,10 +166,11 @@ struct BlockInput: Sendable {
   /// that depends on its depth only, so the output has the same bits as one pass over all rows):
   /// in memory, or with `spill` into a new file of the spill folder (`spill.file(block: block + 1,
   /// …)`), a piece at a time. With `captures`, also keeps the input of every linear group:
-  /// `captures[group][piece]`.
+  /// `captures[group][piece]`. `observe(group, input)` sees every linear group's input of every
+  /// piece, in order, as it is formed (OWL's input norms, `ModelPruner.owlAllocation`).
   func output(
     of model: TransformerLM, block: Int, captures: UnsafeMutablePointer<[[Matrix<Float>]]>? = nil,
-    spill: ActivationSpill? = nil
+    spill: ActivationSpill? = nil, observe: (Int, Matrix<Float>) -> Void = { _, _ in }
   ) throws(ModelPruningError) -> HiddenStates {
     let parts = pieces
     let columns = states.columns
@@ -181,6 +185,7 @@ struct BlockInput: Sendable {
           if captures.pointee.count == g { captures.pointee.append([]) }
           captures.pointee[g].append(captured.input)
         }
+        observe(g, captured.input)
         g += 1
       }
       if let file {

@@ -219,9 +219,11 @@ public struct ModelJob: Sendable {
   }
 
   /// Bytes of activation files on disk at once when spilled: the hidden states of every calibration
-  /// token, twice (a block's input and the next one's), 1 + J times under `corrected` with J jobs.
+  /// token, twice (a block's input and the next one's), 1 + J times under `corrected` with J jobs,
+  /// at least three times under OWL (its dense pass keeps h₀ beside its own input and output).
   static func spillBytes(_ model: TransformerLM, plan: ModelPruningPlan, tokens: Int) -> Int {
-    (plan.schedule == .corrected ? 1 + plan.jobs : 2) * tokens * model.config.hiddenSize * MemoryLayout<Float>.size
+    max(plan.schedule == .corrected ? 1 + plan.jobs : 2, plan.allocation == .owl ? 3 : 0) * tokens
+      * model.config.hiddenSize * MemoryLayout<Float>.size
   }
 
   /// The run's identity for the checkpoint: every setting that changes the pruned weights.

@@ -76,14 +76,15 @@ public struct ModelMerge: Sendable {
       }
       let same =
         r.method == first.method && r.pattern == first.pattern && r.options == first.options
-        && r.calibration == first.calibration
+        && r.calibration == first.calibration && r.summary.allocation == first.summary.allocation
       guard same else {
         let field =
           r.method != first.method
           ? "method (\(r.method), \(first.method))"
           : r.pattern != first.pattern
             ? "pattern (\(r.pattern), \(first.pattern))"
-            : r.options != first.options ? "options" : "calibration"
+            : r.options != first.options
+              ? "options" : r.calibration != first.calibration ? "calibration" : "sparsity allocation"
         throw .usage(
           "\(part.path) differs from \(parts[0].path) in its \(field)",
           hint: "merge only parts of one run, made with the same settings")
@@ -121,12 +122,14 @@ public struct ModelMerge: Sendable {
     }
     let blocks = owner.keys.sorted()
     let layers = reports.flatMap(\.summary.layers).sorted { ($0.block, $0.name) < ($1.block, $1.name) }
-    let summary = ModelPruningSummary(
+    var summary = ModelPruningSummary(
       layers: layers, blocks: blocks, resumedBlocks: [], schedule: .corrected,
       prunableParameters: layers.reduce(0) { $0 + $1.shape[0] * $1.shape[1] },
       zeroParameters: layers.reduce(0) { $0 + $1.zeros },
       totalParameters: lm.parameterCount, seconds: reports.map(\.summary.seconds).reduce(0, +),
       estimate: first.summary.estimate)
+    // An OWL allocation spans every block of the model, so the parts of one run share it.
+    summary.allocation = first.summary.allocation
     var report = first
     report.prunekitVersion = PruneKitVersion.current
     report.model = model.relativePath

@@ -94,6 +94,12 @@ public struct ModelPruningPlan: Sendable {
   /// weights that are written and a resumed run continues from the same bits (exact zeros stay
   /// exact). F32 (the default) changes nothing.
   public var outputDType: SafetensorsDType = .F32
+  /// How the sparsity is spread over the blocks (default uniform: every layer at `pattern`). Under
+  /// `.owl` a dense pass first measures every block's outlier ratio and each block gets its own
+  /// unstructured ratio (`OWLAllocation`, `ModelPruner.owlAllocation`); N:M is refused.
+  public var allocation: SparsityAllocation = .uniform
+  /// OWL's M and λ, used with `allocation` = `.owl`.
+  public var owl = OWLAllocation.Options()
 
   public init(
     method: PruningMethod, pattern: SparsityPattern, options: MethodOptions = MethodOptions(),
@@ -228,6 +234,9 @@ public enum ModelPruningEvent: Sendable {
   case started(blocks: [Int], estimate: MemoryEstimate)
   /// Blocks found complete in the checkpoint (installed, not pruned again).
   case resumed(blocks: [Int])
+  /// OWL's dense pass is done (`ModelPruningPlan.allocation`): the per-block sparsities, and the
+  /// pass's seconds.
+  case allocated(BlockAllocation, seconds: Double)
   /// A layer is done.
   case layer(LayerRecord, elapsed: Double)
   /// A block is done (pruned and checkpointed); `eta` extrapolates this run's pace.
@@ -257,16 +266,27 @@ public struct PhaseSeconds: Sendable, Codable, Equatable {
   public var spill: Double? = nil
   /// The perplexity evaluation after pruning.
   public var evaluate = 0.0
+  /// OWL's dense pass over every block before the pruning (`ModelPruner.owlAllocation`: the block
+  /// passes and the outlier counts; its reads count in `read`, its spill in `spill`); nil under the
+  /// uniform allocation.
+  public var allocation: Double? = nil
 
   public init() {}
 
   /// The sum of the phases.
-  public var total: Double { read + embed + forward + gram + solve + write + (spill ?? 0) + evaluate }
+  public var total: Double {
+    read + embed + (allocation ?? 0) + forward + gram + solve + write + (spill ?? 0) + evaluate
+  }
 
-  /// The phases in the order they are listed, by report key (`spill` only when there is one).
+  /// The phases in the order they are listed, by report key (`allocation` and `spill` only when
+  /// there is one).
   public var named: [(String, Double)] {
-    [("read", read), ("embed", embed), ("forward", forward), ("gram", gram), ("solve", solve), ("write", write)]
-      + (spill.map { [("spill", $0)] } ?? []) + [("evaluate", evaluate)]
+    var out: [(String, Double)] = [("read", read), ("embed", embed)]
+    if let allocation { out.append(("allocation", allocation)) }
+    out += [("forward", forward), ("gram", gram), ("solve", solve), ("write", write)]
+    if let spill { out.append(("spill", spill)) }
+    out.append(("evaluate", evaluate))
+    return out
   }
 }
 
@@ -292,6 +312,9 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
   /// Where `seconds` went (`ModelJob` adds the output's completion and the evaluation); zero in
   /// reports written before it was measured.
   public var secondsByPhase = PhaseSeconds()
+  /// The per-block sparsities when they are not uniform (`ModelPruningPlan.allocation`); nil
+  /// under the uniform allocation.
+  public var allocation: BlockAllocation? = nil
 
   /// zeros / entries of the pruned layers.
   public var realisedSparsity: Double {
@@ -323,7 +346,7 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
   /// the reader and computed again when read.
   private enum CodingKeys: String, CodingKey {
     case layers, blocks, resumedBlocks, schedule, prunableParameters, zeroParameters, totalParameters, seconds
-    case estimate, realisedSparsity, overallSparsity, meanRelativeError, secondsByPhase
+    case estimate, realisedSparsity, overallSparsity, meanRelativeError, secondsByPhase, allocation
   }
 
   /// Every layer with its method's report in PruneKit's form (`PruningReportJSON`: dampings by
@@ -343,6 +366,7 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
     try c.encode(realisedSparsity, forKey: .realisedSparsity)
     try c.encode(overallSparsity, forKey: .overallSparsity)
     try c.encode(meanRelativeError, forKey: .meanRelativeError)
+    try c.encodeIfPresent(allocation, forKey: .allocation)
   }
 
   public init(from decoder: any Decoder) throws {
@@ -357,6 +381,7 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
     seconds = try c.decode(Double.self, forKey: .seconds)
     estimate = try c.decode(MemoryEstimate.self, forKey: .estimate)
     secondsByPhase = try c.decodeIfPresent(PhaseSeconds.self, forKey: .secondsByPhase) ?? PhaseSeconds()
+    allocation = try c.decodeIfPresent(BlockAllocation.self, forKey: .allocation)
   }
 }
 
@@ -368,7 +393,7 @@ private struct ReportedLayer: Codable {
   init(_ record: LayerRecord) { self.record = record }
 
   private enum CodingKeys: String, CodingKey {
-    case block, name, shape, zeros, errorCorrected, report
+    case block, name, shape, zeros, errorCorrected, report, targetSparsity
   }
 
   func encode(to encoder: any Encoder) throws {
@@ -379,6 +404,7 @@ private struct ReportedLayer: Codable {
     try c.encode(record.zeros, forKey: .zeros)
     try c.encode(record.errorCorrected, forKey: .errorCorrected)
     try c.encode(PruningReportJSON(record.report), forKey: .report)
+    try c.encodeIfPresent(record.targetSparsity, forKey: .targetSparsity)
   }
 
   init(from decoder: any Decoder) throws {
@@ -388,6 +414,7 @@ private struct ReportedLayer: Codable {
       shape: try c.decode([Int].self, forKey: .shape), zeros: try c.decode(Int.self, forKey: .zeros),
       errorCorrected: try c.decode(Bool.self, forKey: .errorCorrected),
       report: try c.decode(PruningReportJSON.self, forKey: .report).report)
+    record.targetSparsity = try c.decodeIfPresent(Double.self, forKey: .targetSparsity)
   }
 }
 
@@ -546,6 +573,7 @@ public struct ModelPruner: Sendable {
     guard plan.chunkWindows >= 1 else {
       throw .invalidPlan("chunk windows must be at least 1", hint: "give a positive count")
     }
+    try checkAllocation()
     return Array(range)
   }
 
@@ -632,7 +660,8 @@ public struct ModelPruner: Sendable {
         + 3 * c.intermediateSize * c.intermediateSize * 8
     }
     let gramsPerGroup = plan.schedule == .corrected ? 3 : 1
-    let hiddenStates = plan.schedule == .corrected ? 1 + jobs : 2
+    // OWL's dense pass keeps h₀ for the pruning beside its own input and output.
+    let hiddenStates = max(plan.schedule == .corrected ? 1 + jobs : 2, plan.allocation == .owl ? 3 : 0)
     let headOrEmbedding = c.vocabSize * c.wordEmbedDim * (float + Self.storedBytesPerWeight)
     // The evaluation reads the output as written (safetensors: the head and embedding by rows).
     let evaluationBytes =
@@ -784,6 +813,12 @@ public struct ModelPruner: Sendable {
       returnFreedMemory()
     }
 
+    // OWL: a dense pass over every block measures the outlier ratios before any block is pruned
+    // (Docs/methods/owl.md); each block is then pruned at its own ratio.
+    let allocation = plan.allocation == .owl ? try owlAllocation(&model, input: hidden, phases: &phases) : nil
+    if let allocation { progress(.allocated(allocation, seconds: secondsSince(start))) }
+    func pattern(_ b: Int) -> SparsityPattern { allocation?.pattern(block: b, base: plan.pattern) ?? plan.pattern }
+
     let lastBlock = blocks.last ?? -1
     let layerProgress: (LayerRecord) -> Void = { r in progress(.layer(r, elapsed: secondsSince(start))) }
     func load(_ b: Int, into model: inout TransformerLM) throws(ModelPruningError) {
@@ -812,6 +847,10 @@ public struct ModelPruner: Sendable {
       return try input.output(of: model, block: b, captures: captures, spill: spill)
     }
     func saved(_ b: Int, _ outcome: BlockOutcome, into model: inout TransformerLM) throws(ModelPruningError) {
+      var outcome = outcome
+      if let allocation {
+        for i in outcome.records.indices { outcome.records[i].targetSparsity = allocation.sparsity(block: b) }
+      }
       phases.gram += outcome.gramSeconds
       phases.solve += outcome.solveSeconds
       let clock = ContinuousClock.now
@@ -830,9 +869,9 @@ public struct ModelPruner: Sendable {
           let outcome = try Self.measured(input) { () throws(ModelPruningError) in
             plan.schedule == .sparsellm
               ? try pruneBlockSparseLLM(
-                model, block: b, input: input, pattern: plan.pattern, options: plan.options, progress: layerProgress)
+                model, block: b, input: input, pattern: pattern(b), options: plan.options, progress: layerProgress)
               : try pruneBlockSequential(
-                &model, block: b, input: input, method: plan.method, pattern: plan.pattern, options: plan.options,
+                &model, block: b, input: input, method: plan.method, pattern: pattern(b), options: plan.options,
                 progress: layerProgress)
           }
           try saved(b, outcome, into: &model)
@@ -866,7 +905,7 @@ public struct ModelPruner: Sendable {
           b += 1
         }
         guard !batch.isEmpty else { continue }
-        let outcomes = try pruneConcurrently(batch, model: model, progress: layerProgress)
+        let outcomes = try pruneConcurrently(batch, model: model, allocation: allocation, progress: layerProgress)
         for (item, outcome) in zip(batch, outcomes) {
           try saved(item.block, outcome, into: &model)
           release(item.block, from: &model)
@@ -882,6 +921,7 @@ public struct ModelPruner: Sendable {
       zeroParameters: layers.reduce(0) { $0 + $1.zeros }, totalParameters: model.parameterCount,
       seconds: secondsSince(start), estimate: estimate)
     summary.secondsByPhase = phases
+    summary.allocation = allocation
     return summary
   }
 
@@ -907,15 +947,16 @@ public struct ModelPruner: Sendable {
   /// between them. Layer progress is reported as each job's layers finish (serialised by a lock).
   private func pruneConcurrently(
     _ batch: [(block: Int, input: BlockInput, dense: [[Matrix<Float>]]?)], model: TransformerLM,
-    progress: @escaping (LayerRecord) -> Void
+    allocation: BlockAllocation?, progress: @escaping (LayerRecord) -> Void
   ) throws(ModelPruningError) -> [BlockOutcome] {
     let plan = self.plan
+    let patterns = batch.map { allocation?.pattern(block: $0.block, base: plan.pattern) ?? plan.pattern }
     if batch.count == 1 {
       return [
         try Self.measured(batch[0].input) { () throws(ModelPruningError) in
           try pruneBlockCorrected(
             model, block: batch[0].block, input: batch[0].input, denseInputs: batch[0].dense, method: plan.method,
-            pattern: plan.pattern,
+            pattern: patterns[0],
             options: plan.options, progress: progress)
         }
       ]
@@ -930,7 +971,7 @@ public struct ModelPruner: Sendable {
           try Self.measured(batch[i].input) { () throws(ModelPruningError) in
             try pruneBlockCorrected(
               model, block: batch[i].block, input: batch[i].input, denseInputs: batch[i].dense, method: plan.method,
-              pattern: plan.pattern,
+              pattern: patterns[i],
               options: plan.options, progress: { r in lock.withLock { report.value(r) } })
           }
         }

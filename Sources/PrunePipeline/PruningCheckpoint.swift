@@ -127,6 +127,14 @@ public struct PruningCheckpoint: BlockStore, Sendable {
       "calibration_sha256": calibration.digest, "calibration_seqlen": "\(calibration.sequenceLength)",
     ]
     for (k, v) in plan.givenOptions { f["option." + k] = v }
+    // Only a non-uniform allocation is named, so that the checkpoints of uniform runs keep their
+    // fingerprint. The allocation itself is computed again on resume (the same bits: it depends on
+    // the dense weights and the calibration only).
+    if plan.allocation == .owl {
+      f["allocation"] = plan.allocation.rawValue
+      f["owl_threshold"] = "\(plan.owl.threshold)"
+      f["owl_range"] = "\(plan.owl.range)"
+    }
     return f
   }
 

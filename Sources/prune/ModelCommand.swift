@@ -24,6 +24,7 @@ extension Command {
         .optional(SharedOptions.threads), .optional(ModelOptions.corpus), .optional(SharedOptions.quiet),
         .optional(ModelOptions.json), .optional(ModelOptions.dtype), .optional(ModelOptions.shardSize),
         .optional(ModelOptions.maxMemory), .optional(ModelOptions.spill),
+        .optional(ModelOptions.allocation), .optional(ModelOptions.owlThreshold), .optional(ModelOptions.owlRange),
         .text("[method options]"),
       ])
     ],
@@ -39,7 +40,8 @@ extension Command {
         ModelOptions.schedule, ModelOptions.blocks, ModelOptions.jobs, ModelOptions.eval, ModelOptions.noEval,
         SharedOptions.threads,
         ModelOptions.corpus, SharedOptions.quiet, ModelOptions.json, ModelOptions.dtype, ModelOptions.shardSize,
-        ModelOptions.maxMemory, ModelOptions.spill,
+        ModelOptions.maxMemory, ModelOptions.spill, ModelOptions.allocation, ModelOptions.owlThreshold,
+        ModelOptions.owlRange,
       ]),
       OptionSection(
         """
@@ -148,6 +150,17 @@ enum ModelOptions {
     "shard-size", default: SafetensorsShardLayout.defaultMaxShardBytes, defaultText: "5GB",
     help: "the largest safetensors shard of the output, as transformers' max_shard_size (e.g. 5GB, 500MB, 2GiB);"
       + " one shard is model.safetensors")
+  static let allocation = Option.choice(
+    "allocation", among: SparsityAllocation.allCases, placeholder: "A", default: .uniform,
+    help: "how the sparsity is spread over the blocks: uniform (every layer at --sparsity) or owl (Outlier"
+      + " Weighed Layerwise sparsity, Yin et al. 2023: a dense pass first, then blocks with more outlier scores"
+      + " |W|·‖x‖ get lower sparsity, the mean kept at --sparsity; unstructured only)")
+  static let owlThreshold = Option.number(
+    "owl-threshold", placeholder: "M", in: 1e-9...1e9, default: OWLAllocation.Options().threshold,
+    help: "OWL's M: a score above M × its block's mean score is an outlier (the authors' LLaMA setting)")
+  static let owlRange = Option.number(
+    "owl-range", placeholder: "λ", in: 0...1, default: OWLAllocation.Options().range,
+    help: "OWL's λ: the block sparsities span 2λ around their mean (the authors' LLaMA setting)")
   static let sparsityType = Option.text(
     "sparsity_type", placeholder: "T", help: "unstructured (with --sparsity_ratio) or N:M, as Wanda's --sparsity_type")
   static let pruneN = Option.integer(
@@ -221,10 +234,19 @@ func runModel(_ args: Arguments) throws {
   }
   Parallelism.defaultThreads = args.value(SharedOptions.threads)
 
-  let plan = ModelPruningPlan(
+  var plan = ModelPruningPlan(
     method: method, pattern: pattern, options: parsed.options, givenOptions: parsed.given,
     schedule: args[ModelOptions.schedule],
     blocks: args[ModelOptions.blocks], jobs: args.value(ModelOptions.jobs))
+  plan.allocation = args.value(ModelOptions.allocation)
+  for option in [ModelOptions.owlThreshold, ModelOptions.owlRange] where args.given(option) {
+    guard plan.allocation == .owl else {
+      throw CLIError(
+        "\(args.spelling(of: option)) applies to --allocation owl", hint: "add --allocation owl, or drop the option")
+    }
+  }
+  plan.owl = OWLAllocation.Options(
+    threshold: args.value(ModelOptions.owlThreshold), range: args.value(ModelOptions.owlRange))
   var job = ModelJob(
     model: args.value(ModelOptions.model), plan: plan, calibration: calibration, output: args.value(ModelOptions.out),
     report: args[ModelOptions.report], resume: args[ModelOptions.resume], evaluation: evaluation,
@@ -351,6 +373,13 @@ final class ProgressPrinter: @unchecked Sendable {
           bytes(estimate.gramBytes), bytes(estimate.solverBytes), bytes(estimate.roundedBytes),
           bytes(estimate.evaluationBytes))
           + (estimate.spillFolder.map { "; activations spilled to \($0), a piece held at a time" } ?? ""))
+    case .allocated(let a, let seconds):
+      let s = a.blocks.map(\.sparsity)
+      line(
+        String(
+          format: "allocation %@: dense pass done (elapsed %@); block sparsities %.4f–%.4f, mean %.6f%@",
+          a.method.rawValue, formatSeconds(seconds), s.min() ?? 0, s.max() ?? 0, a.meanSparsity,
+          a.clampedBlocks.isEmpty ? "" : "; blocks \(a.clampedBlocks) clamped into [0, 1)"))
     case .resumed(let blocks):
       line("resumed: block \(blocks.map(String.init).joined(separator: ", ")) taken from the checkpoint")
     case .layer(let r, let elapsed):
@@ -402,6 +431,11 @@ func modelJSONLine(_ r: ModelReport) -> String {
       + s.secondsByPhase.named.map { "\"\($0.0)\":" + String(format: "%.2f", $0.1) }.joined(separator: ",") + "}",
   ]
   if let folder = s.estimate.spillFolder { fields["spill_folder"] = jsonString(folder) }
+  if let a = s.allocation {
+    fields["allocation"] = "\"\(a.method.rawValue)\""
+    fields["block_sparsities"] = "[" + a.blocks.map { "\($0.sparsity)" }.joined(separator: ",") + "]"
+    fields["outlier_ratios"] = "[" + a.blocks.map { "\($0.outlierRatio)" }.joined(separator: ",") + "]"
+  }
   if let p = r.perplexity { fields["perplexity"] = String(format: "%.4f", p.perplexity) }
   return "{" + fields.keys.sorted().map { "\"\($0)\":\(fields[$0]!)" }.joined(separator: ",") + "}\n"
 }
@@ -430,6 +464,7 @@ func modelSummary(_ r: ModelReport) -> String {
     s.realisedSparsity, s.zeroParameters, s.prunableParameters, s.overallSparsity, Double(s.totalParameters) / 1e6)
   text += String(format: "  mean relative layer error %.4e\n", s.meanRelativeError)
   if let line = swapsSummary(s.layers) { text += line }
+  if let a = s.allocation { text += allocationSummary(a) }
   if let p = r.perplexity, let e = r.evaluation {
     text += String(format: "  perplexity %.4f on %@ (%ld predicted tokens)\n", p.perplexity, e, p.tokens)
   }
@@ -459,6 +494,25 @@ func swapsSummary(_ layers: [LayerRecord]) -> String? {
   return String(
     format: "  refine swaps: %.0f swaps in %ld layers; mean relative layer error %.4e before them\n", swaps,
     refined.count, before / Double(refined.count))
+}
+
+/// The lines of an OWL allocation in the summary: the settings, the range and mean of the block
+/// sparsities, any clamp, then each block's outlier ratio, sparsity and pruned count.
+func allocationSummary(_ a: BlockAllocation) -> String {
+  let s = a.blocks.map(\.sparsity)
+  var text = String(
+    format: "  allocation %@ (M %@, λ %@): block sparsities %.4f–%.4f, mean %.6f (requested %.4f)\n",
+    a.method.rawValue, "\(a.threshold)", "\(a.range)", s.min() ?? 0, s.max() ?? 0, a.meanSparsity, a.target)
+  if !a.clampedBlocks.isEmpty {
+    text += "  clamped into [0, 1): block \(a.clampedBlocks.map(String.init).joined(separator: ", ")); the mean is"
+      + " not the requested sparsity\n"
+  }
+  for b in a.blocks {
+    text += String(
+      format: "    block %2ld: outliers %.4f%%  sparsity %.4f  (%ld of %ld weights)\n", b.block, b.outlierRatio * 100,
+      b.sparsity, b.pruned, b.parameters)
+  }
+  return text
 }
 
 extension Command {
