@@ -166,7 +166,10 @@ struct MethodOptionsTests {
     let (problem, _) = randomProblem(Double.self, rows: 4, columns: 8, seed: 60)
     for method in PruningMethod.allCases where method != .sparsellm {
       var options = MethodOptions()
-      for option in MethodOption.all {
+      // A preset first, as the command line sets it: it replaces the options set before it.
+      let presetFirst = MethodOption.all.filter { $0.name == MethodOption.preset.name }
+        + MethodOption.all.filter { $0.name != MethodOption.preset.name }
+      for option in presetFirst {
         guard let route = option.route(for: method) else { continue }
         try options.set(option, Self.otherValue(route), for: method)
       }
