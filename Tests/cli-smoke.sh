@@ -74,7 +74,7 @@ done
 ok "make-problem no-dense-gram" -- "$BIN" make-problem --out "$WORK/no-dense-gram.safetensors" --form corrected --defect no-dense-gram
 
 # --- every method -------------------------------------------------------------------------------
-for method in magnitude wanda sparsegpt admm fista refit apt exact; do
+for method in magnitude wanda sparsegpt admm alps fista refit apt exact; do
   if [ "$method" = exact ]; then pattern=(--pattern 2:4); else pattern=(--sparsity 0.5); fi
   ok "$method" -- "$BIN" layer --problem "$P" --method "$method" "${pattern[@]}" \
     --out "$WORK/w-$method.safetensors" --report "$WORK/r-$method.json" --mask-out "$WORK/m-$method.safetensors"
@@ -96,6 +96,14 @@ ok "sparsegpt on a gram" -- "$BIN" layer --problem "$WORK/gram.safetensors" --me
 grep -q "(gram, 64 tokens" "$WORK/stdout" || fail "gram problem: $(cat "$WORK/stdout")"
 ok "fista error-corrected" -- "$BIN" layer --problem "$WORK/corr.safetensors" --method fista --sparsity 0.5 --out "$OUT"
 grep -q "error-corrected" "$WORK/stdout" || fail "corrected problem: $(cat "$WORK/stdout")"
+ok "fista --preset prunekit" -- "$BIN" layer --problem "$P" --method fista --preset prunekit --sparsity 0.5 \
+  --out "$OUT" --report "$WORK/r-preset.json"
+grep -q '"preset" : "prunekit"' "$WORK/r-preset.json" || fail "--preset prunekit: not in the report"
+grep -q '"warm_start" : "sparsegpt"' "$WORK/r-preset.json" || fail "--preset prunekit: warm start not sparsegpt"
+ok "wanda --refine swaps" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.5 --refine swaps \
+  --out "$OUT" --report "$WORK/r-swaps.json"
+grep -q "sparsity 0.5000" "$WORK/stdout" || fail "--refine swaps: $(cat "$WORK/stdout")"
+grep -q '"refine" : "swaps"' "$WORK/r-swaps.json" || fail "--refine swaps: not in the report"
 
 # Method options reach the method and the report, under their report keys, whichever spelling was
 # given: the name (--block-size, --damping) or the references' alias (--blocksize, --percdamp).
