@@ -192,12 +192,37 @@ public struct LayerProblem<T: KernelScalar>: Sendable {
     // Tolerance: a Gram accumulated in the same order is exactly symmetric; one produced by another
     // tool may differ by rounding, ~n·u of the largest entry.
     let tol = Double(g.rows + 1) * T.unitRoundoff * 8 * Double(g.maxMagnitude)
-    for i in 0..<g.rows {
-      for j in (i + 1)..<max(i + 1, g.columns) where abs(Double(g[i, j]) - Double(g[j, i])) > tol {
-        throw .notSymmetric(tensor: name, row: i, column: j)
+    if let (i, j) = firstAsymmetry(g, tolerance: tol) { throw .notSymmetric(tensor: name, row: i, column: j) }
+  }
+}
+
+/// The first (i, j), i < j in row order, with |g_ij − g_ji| > tolerance, or nil. The scan runs over
+/// 64 × 64 tiles, so that g_ji (a column) is read from cache and not a cache line per element
+/// (10% of a 7B SparseGPT layer's time before); only when a tile holds a violation is the first
+/// one found in row order, by the plain loop.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func firstAsymmetry<T: KernelScalar>(_ g: Matrix<T>, tolerance: Double) -> (Int, Int)? {
+  let n = min(g.rows, g.columns)
+  let tile = 64
+  let found = g.withUnsafeBufferPointer { a -> Bool in
+    let ld = g.columns
+    for i0 in stride(from: 0, to: n, by: tile) {
+      for j0 in stride(from: i0, to: n, by: tile) {
+        for i in i0..<min(i0 + tile, n) {
+          for j in max(j0, i + 1)..<min(j0 + tile, n) where abs(Double(a[i * ld + j]) - Double(a[j * ld + i])) > tolerance {
+            return true
+          }
+        }
       }
     }
+    return false
   }
+  guard found else { return nil }
+  for i in 0..<n {
+    for j in (i + 1)..<n where abs(Double(g[i, j]) - Double(g[j, i])) > tolerance { return (i, j) }
+  }
+  return nil
 }
 
 /// tr(A B Cᵀ) = Σᵢⱼ (A B)ᵢⱼ Cᵢⱼ in Double, for A, C: [m × n] given a block of rows at a time

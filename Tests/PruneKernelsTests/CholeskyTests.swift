@@ -107,12 +107,13 @@ struct CholeskyTests {
 
   // The tiled, parallel invertLower does the reference's operations on every element in the
   // reference's order, so the two agree bit for bit: n = 600 spans several column tiles and row
-  // blocks (128 × 256) and a ragged edge; a few zero entries of L take the reference's skip.
+  // blocks (128 × 256) and a ragged edge, n = 1101 several panels of full rows (256) and a ragged
+  // register tile (4 rows × 2 vectors); a few zero entries of L take the reference's skip.
   @Test("invertLower equals invertLowerReference bit for bit at 1 and 2 threads", arguments: Precision.allCases)
   func invertLowerMatchesReference(_ p: Precision) throws {
     func run<T: KernelScalar>(_: T.Type) throws {
       var rng = SplitMix64(seed: 71)
-      for n in [1, 5, 129, 600] {
+      for n in [1, 5, 129, 600, 1101] {
         var l = try cholesky(randomSPD(n, shift: 1, using: &rng).converted(to: T.self)).lower
         for i in 0..<n where i % 7 == 3 { for p in 0..<i where p % 5 == 1 { l[i, p] = 0 } }
         let reference = invertLowerReference(l)

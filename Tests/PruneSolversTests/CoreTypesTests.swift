@@ -69,6 +69,25 @@ struct CoreTypesTests {
     }
   }
 
+  // The symmetry check scans tiles of 64 × 64 but names the first asymmetric pair in row order:
+  // (20, 30) is in the first tile scanned, (10, 200) in a later one but first in row order.
+  @Test("an asymmetric Gram is reported at its first pair in row order")
+  func firstAsymmetricPair() throws {
+    var rng = SplitMix64(seed: 5)
+    var g = randomSPD(210, using: &rng)
+    let w = Matrix<Double>(rows: 2, columns: 210)
+    _ = try LayerProblem(weight: w, gram: g)
+    g[20, 30] += 1
+    g[10, 200] += 1
+    #expect(throws: LayerProblemError.notSymmetric(tensor: "gram", row: 10, column: 200)) {
+      try LayerProblem(weight: w, gram: g)
+    }
+    g[10, 200] = g[200, 10]
+    #expect(throws: LayerProblemError.notSymmetric(tensor: "gram", row: 20, column: 30)) {
+      try LayerProblem(weight: w, gram: g)
+    }
+  }
+
   @Test("patterns parse, print and validate")
   func patterns() throws {
     #expect(try SparsityPattern(parsing: "0.5") == .unstructured(ratio: 0.5, group: .matrix))
