@@ -19,7 +19,7 @@ trap 'rm -rf "$work"' EXIT
 if [[ "$pattern" == *:* ]]; then flag=(--pattern "$pattern"); else flag=(--sparsity "$pattern"); fi
 for m in ${methods//,/ }; do
   extra=()
-  [ "$m" = fista ] && extra=(--warm-start sparsegpt)
+  [ "$m" = fista ] && extra=(--preset paper --warm-start sparsegpt)  # the results table's FISTA
   "$bin" model --model "$model" --method "$m" "${flag[@]}" "${extra[@]}" --protocol austen-quick \
     --out "$work/$m" --quiet --json
   rm -rf "$work/$m"

@@ -96,10 +96,16 @@ ok "sparsegpt on a gram" -- "$BIN" layer --problem "$WORK/gram.safetensors" --me
 grep -q "(gram, 64 tokens" "$WORK/stdout" || fail "gram problem: $(cat "$WORK/stdout")"
 ok "fista error-corrected" -- "$BIN" layer --problem "$WORK/corr.safetensors" --method fista --sparsity 0.5 --out "$OUT"
 grep -q "error-corrected" "$WORK/stdout" || fail "corrected problem: $(cat "$WORK/stdout")"
-ok "fista --preset prunekit" -- "$BIN" layer --problem "$P" --method fista --preset prunekit --sparsity 0.5 \
+ok "fista defaults" -- "$BIN" layer --problem "$P" --method fista --sparsity 0.5 --out "$OUT" --report "$WORK/r-preset.json"
+grep -q '"preset" : "prunekit"' "$WORK/r-preset.json" || fail "fista defaults: not the prunekit preset in the report"
+grep -q '"warm_start" : "sparsegpt"' "$WORK/r-preset.json" || fail "fista defaults: warm start not sparsegpt"
+ok "fista --preset paper" -- "$BIN" layer --problem "$P" --method fista --preset paper --sparsity 0.5 \
   --out "$OUT" --report "$WORK/r-preset.json"
-grep -q '"preset" : "prunekit"' "$WORK/r-preset.json" || fail "--preset prunekit: not in the report"
-grep -q '"warm_start" : "sparsegpt"' "$WORK/r-preset.json" || fail "--preset prunekit: warm start not sparsegpt"
+grep -q '"preset" : "paper"' "$WORK/r-preset.json" || fail "--preset paper: not in the report"
+grep -q '"warm_start" : "wanda"' "$WORK/r-preset.json" || fail "--preset paper: warm start not wanda"
+ok "fista --preset paper --warm-start sparsegpt" -- "$BIN" layer --problem "$P" --method fista --preset paper \
+  --warm-start sparsegpt --sparsity 0.5 --out "$OUT" --report "$WORK/r-preset.json"
+grep -q '"preset" : "custom"' "$WORK/r-preset.json" || fail "a preset with an override: the report does not say custom"
 ok "wanda --refine swaps" -- "$BIN" layer --problem "$P" --method wanda --sparsity 0.5 --refine swaps \
   --out "$OUT" --report "$WORK/r-swaps.json"
 grep -q "sparsity 0.5000" "$WORK/stdout" || fail "--refine swaps: $(cat "$WORK/stdout")"
@@ -307,15 +313,22 @@ if [ -f "$GGUF" ]; then
     cmp -s "$WORK/full/model.safetensors" "$WORK/killed/model.safetensors" || fail "resume: model.safetensors differs from the uninterrupted run"
   fi
   # Corrected schedule split in two processes and merged equals one run.
-  FIS=(--method fista --sparsity 0.5 --iterations 5 --lambda-steps 1)
+  FIS=(--method fista --preset paper --sparsity 0.5 --iterations 5 --lambda-steps 1)
   ok "fista blocks 0-3" -- "$BIN" model --model "$GGUF" "${FIS[@]}" "${CAL[@]}" --blocks 0-3 --out "$WORK/f03"
   ok "fista blocks 0-1" -- "$BIN" model --model "$GGUF" "${FIS[@]}" "${CAL[@]}" --blocks 0-1 --out "$WORK/f01"
   ok "fista blocks 2-3 jobs 2" -- "$BIN" model --model "$GGUF" "${FIS[@]}" "${CAL[@]}" --blocks 2-3 --jobs 2 --out "$WORK/f23"
   ok "merge" -- "$BIN" merge --model "$GGUF" --parts "$WORK/f01,$WORK/f23" --out "$WORK/fm"
   cmp -s "$WORK/f03/model.safetensors" "$WORK/fm/model.safetensors" || fail "merge: merged model differs from the single run"
   bad 2 "is in both" "merge overlapping parts" -- "$BIN" merge --model "$GGUF" --parts "$WORK/f01,$WORK/f03" --out "$WORK/fx"
+  # OWL: the dense pass spans every block even when --blocks prunes two of them.
+  ok "model wanda --allocation owl" -- "$BIN" model --model "$GGUF" --method wanda --sparsity 0.7 --allocation owl \
+    "${CAL[@]}" --blocks 0-1 --out "$WORK/owl"
+  grep -q "allocation owl (M 5[.0]*, λ 0.08): block sparsities 0\.[0-9]*–0\.[0-9]*, mean 0\.7" "$WORK/stdout" ||
+    fail "--allocation owl: no allocation in the summary: $(cat "$WORK/stdout")"
+  bad 2 "applies to --allocation owl" "owl threshold without owl" -- "$BIN" model --model "$GGUF" --method wanda \
+    --sparsity 0.7 --owl-threshold 3 "${CAL[@]}" --out "$WORK/owl2"
   [ "$(sha256sum "$GGUF" | cut -d' ' -f1)" = "$sha_before" ] || fail "the input model was modified"
-  rm -rf "$WORK/full" "$WORK/killed" "$WORK/f03" "$WORK/f01" "$WORK/f23" "$WORK/fm"
+  rm -rf "$WORK/full" "$WORK/killed" "$WORK/f03" "$WORK/f01" "$WORK/f23" "$WORK/fm" "$WORK/owl"
 else
   echo "cli-smoke: $GGUF not found; the real-model checks of prune model are skipped" >&2
 fi

@@ -50,12 +50,16 @@
 /// 2mn²·(T(K + 2) + 2) flops, plus the warm start (SparseGPT's: O(n³ + mn²)) and O(mn) selections.
 /// Memory: G*, C, Y, Z, Y·G* and the best candidate, O(n² + mn).
 ///
-/// Defaults (`Options`), with their source: K = 20 and T = 3 (quoted by the ICLR 2025 reviews
-/// of the paper), ξ = 0.3 (the paper's Eq. 8), the Wanda warm start (the authors' choice for the
-/// LLaMA family; SparseGPT for OPT). Reconstructed [INF], since the paper leaves them open
+/// Defaults (`Options`): PruneKit's configuration (`Options.prunekit`, `--preset prunekit`), which
+/// is the paper's with four changes measured in Docs/methods/fista.md#the-prunekit-preset: the
+/// SparseGPT warm start (the authors' choice for OPT; Wanda for the LLaMA family), the lasso in
+/// Jacobi coordinates, 20 debiasing iterations per candidate and the final refit (damping 0.01 of
+/// mean(diag G*), as Refit's). From the paper: K = 20 and T = 3 (quoted by the ICLR 2025 reviews),
+/// ξ = 0.3 (its Eq. 8). Reconstructed [INF], since the paper leaves them open
 /// (Docs/methods/fista.md#reconstructed-inf-and-open-questions): ε = 1e-5, λ₀ of step 3, the
-/// geometric bisection and the squared norms in ρ. Not in the paper: `finalRefit` (off) and its
-/// damping 0.01 of mean(diag G*), as Refit's.
+/// geometric bisection and the squared norms in ρ. `Options.paper` (`--preset paper`) is the
+/// paper's configuration: Wanda warm start, FISTA on Z itself, candidates judged as rounded, no
+/// refit.
 ///
 /// Reference code. The authors published none; FISTA is Beck & Teboulle's ("A Fast Iterative
 /// Shrinkage-Thresholding Algorithm for Linear Inverse Problems", SIAM J. Imaging Sciences, 2009),
@@ -77,17 +81,17 @@ public struct FISTA: Sendable {
     case none, jacobi
   }
 
-  /// Named configurations: the paper's (`Options.paper`, the defaults), or PruneKit's
-  /// (`Options.prunekit`). The options given beside a preset override it.
+  /// Named configurations: PruneKit's (`Options.prunekit`, the defaults), or the paper's
+  /// (`Options.paper`). The options given beside a preset override it.
   public enum Preset: String, Sendable, CaseIterable {
     case prunekit, paper
   }
 
   /// The options and their defaults (`MethodOption` declares their command-line names).
   ///
-  /// The defaults are the paper's configuration (`Options.paper`). `Options.prunekit` (`--preset
-  /// prunekit`) changes four of them, each measured in Docs/methods/fista.md#the-prunekit-preset:
-  /// the SparseGPT warm start, the Jacobi preconditioner, the debiasing runs and the final refit.
+  /// The defaults are PruneKit's configuration (`Options.prunekit`). `Options.paper` (`--preset
+  /// paper`) differs in four of them, each measured in Docs/methods/fista.md#the-prunekit-preset:
+  /// the Wanda warm start, no preconditioner, no debiasing runs and no final refit.
   public struct Options: Sendable, Equatable {
     /// FISTA iterations per λ: K = 20 (the reviews' "K=20").
     public var iterations: Int = 20
@@ -101,25 +105,23 @@ public struct FISTA: Sendable {
     /// 1e-4…1e-6 range (Docs/methods/fista.md#options-and-defaults) for a criterion the paper only
     /// sketches.
     public var tolerance: Double = 1e-5
-    /// The warm start: Wanda, the authors' choice for the LLaMA family (SparseGPT for OPT; the
-    /// prunekit preset's, since the rounded warm start is the first candidate, which makes the
-    /// result never worse than SparseGPT's).
-    public var warmStart: WarmStart = .wanda
-    /// The lasso's coordinates: Z itself, as the paper iterates (the prunekit preset: Jacobi, the
-    /// same minimiser in far fewer iterations).
-    public var preconditioner: Preconditioner = .none
-    /// Refit the kept weights exactly on the final mask (not in the paper; on in the prunekit
-    /// preset): it removes the lasso's shrinkage of the kept weights, and is kept only when it
-    /// lowers the error.
-    public var finalRefit: Bool = false
+    /// The warm start: SparseGPT (the authors' choice for OPT; the paper's preset: Wanda, theirs for
+    /// the LLaMA family). The rounded warm start is the first candidate, so the result is never
+    /// worse than SparseGPT's.
+    public var warmStart: WarmStart = .sparsegpt
+    /// The lasso's coordinates: Jacobi, the same minimiser in far fewer iterations (the paper's
+    /// preset: Z itself, as the paper iterates).
+    public var preconditioner: Preconditioner = .jacobi
+    /// Refit the kept weights exactly on the final mask (not in the paper; off in its preset): it
+    /// removes the lasso's shrinkage of the kept weights, and is kept only when it lowers the error.
+    public var finalRefit: Bool = true
     /// Damping of that refit, and of the debiasing runs, as a fraction of mean(diag G*): 0.01
     /// (see Refit).
     public var damping: Double = 0.01
-    /// Iterations of the debiasing run on each candidate's support (0 = none, the paper): the
-    /// lasso shrinks the weights it keeps, so a candidate judged as rounded is judged with that
-    /// bias. The prunekit preset: 20, as many as one λ's lasso, which brings it most of the way
-    /// to its refit.
-    public var debiasIterations: Int = 0
+    /// Iterations of the debiasing run on each candidate's support (0 = none, the paper's preset):
+    /// the lasso shrinks the weights it keeps, so a candidate judged as rounded is judged with that
+    /// bias. 20, as many as one λ's lasso, brings it most of the way to its refit.
+    public var debiasIterations: Int = 20
 
     /// The defaults above, except for the values given.
     public init(
@@ -139,20 +141,26 @@ public struct FISTA: Sendable {
       if let debiasIterations { self.debiasIterations = debiasIterations }
     }
 
-    /// The paper's configuration, the defaults: the Wanda warm start (the authors' choice for
-    /// LLaMA), K = 20, T = 3, ξ = 0.3, FISTA on Z itself, candidates judged as rounded, no refit.
-    public static let paper = Options()
+    /// PruneKit's configuration, the defaults: the paper's, started from SparseGPT, with the lasso
+    /// in Jacobi coordinates, each candidate debiased by 20 iterations on its support, and the
+    /// final refit.
+    public static let prunekit = Options()
 
-    /// PruneKit's configuration: the paper's, started from SparseGPT, with the lasso in Jacobi
-    /// coordinates, each candidate debiased by 20 iterations on its support, and the final refit.
-    public static let prunekit = Options(
-      warmStart: .sparsegpt, finalRefit: true, preconditioner: .jacobi, debiasIterations: 20)
+    /// The paper's configuration: the Wanda warm start (the authors' choice for LLaMA), K = 20,
+    /// T = 3, ξ = 0.3, FISTA on Z itself, candidates judged as rounded, no refit.
+    public static let paper = Options(
+      warmStart: .wanda, finalRefit: false, preconditioner: Preconditioner.none, debiasIterations: 0)
 
-    /// The preset these options equal (`.prunekit` only when they are exactly `Options.prunekit`,
-    /// `.paper` otherwise). Setting it replaces every option by the preset's.
+    /// The preset these options start from (`.paper` only when they are exactly `Options.paper`,
+    /// `.prunekit` otherwise). Setting it replaces every option by the preset's.
     public var preset: Preset {
-      get { self == Self.prunekit ? .prunekit : .paper }
+      get { self == Self.paper ? .paper : .prunekit }
       set { self = newValue == .prunekit ? Self.prunekit : Self.paper }
+    }
+
+    /// The preset's name when the options are exactly a preset, "custom" otherwise (the report).
+    public var presetDescription: String {
+      self == Self.prunekit ? Preset.prunekit.rawValue : self == Self.paper ? Preset.paper.rawValue : "custom"
     }
   }
 
@@ -301,7 +309,7 @@ public struct FISTA: Sendable {
         "iterations": "\(options.iterations)", "lambda_steps": "\(options.lambdaSteps)", "xi": "\(options.xi)",
         "tolerance": "\(options.tolerance)", "warm_start": options.warmStart.rawValue,
         "final_refit": "\(options.finalRefit)", "preconditioner": options.preconditioner.rawValue,
-        "debias_iterations": "\(options.debiasIterations)", "preset": options.preset.rawValue,
+        "debias_iterations": "\(options.debiasIterations)", "preset": options.presetDescription,
       ]
       if let l = options.initialLambda { r.options["initial_lambda"] = "\(l)" }
       if options.finalRefit || options.debiasIterations > 0 { r.options["damping"] = "\(options.damping)" }

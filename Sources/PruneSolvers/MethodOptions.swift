@@ -368,8 +368,9 @@ extension MethodOption {
 
   public static let preset = MethodOption(
     "preset",
-    "FISTA's configuration: the paper's (the defaults), or PruneKit's (SparseGPT warm start, Jacobi"
-      + " preconditioner, 20 debiasing iterations, final refit); options given beside it override it",
+    "FISTA's configuration: PruneKit's (the defaults: SparseGPT warm start, Jacobi preconditioner, 20"
+      + " debiasing iterations, final refit), or the paper's (Wanda warm start, none of those); options"
+      + " given beside it override it",
     [.choice(.fista, \.fista.preset), .choice(.sparsellm, \.fista.preset)])
 
   public static let subset = MethodOption(

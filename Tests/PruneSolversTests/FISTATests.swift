@@ -339,21 +339,23 @@ struct FISTADefaultsTests {
     }
   }
 
-  // A preset is one option that stands for several; the defaults are the paper's configuration.
-  @Test("--preset paper is the defaults, --preset prunekit PruneKit's configuration")
+  // A preset is one option that stands for several; the defaults are PruneKit's configuration.
+  @Test("--preset prunekit is the defaults, --preset paper the paper's configuration")
   func presets() throws {
-    #expect(FISTA.Options() == FISTA.Options.paper && FISTA.Options().preset == .paper)
-    let paper = FISTA.Options.paper
-    #expect(paper.warmStart == .wanda && !paper.finalRefit && paper.preconditioner == .none)
-    #expect(paper.iterations == 20 && paper.lambdaSteps == 3 && paper.xi == 0.3 && paper.debiasIterations == 0)
+    #expect(FISTA.Options() == FISTA.Options.prunekit && FISTA.Options().preset == .prunekit)
+    #expect(FISTA.Options().presetDescription == "prunekit")
+    let prunekit = FISTA.Options.prunekit
+    #expect(prunekit.warmStart == .sparsegpt && prunekit.finalRefit && prunekit.preconditioner == .jacobi)
+    #expect(prunekit.debiasIterations == 20 && prunekit.iterations == 20 && prunekit.lambdaSteps == 3)
     var o = MethodOptions()
-    try o.set("preset", "prunekit", for: .fista)
-    #expect(o.fista == FISTA.Options.prunekit && o.fista.preset == .prunekit)
-    #expect(o.fista.warmStart == .sparsegpt && o.fista.finalRefit && o.fista.preconditioner == .jacobi)
-    #expect(o.fista.debiasIterations == 20 && o.fista.iterations == 20 && o.fista.lambdaSteps == 3)
-    try o.set("iterations", "50", for: .fista)
-    #expect(o.fista.iterations == 50 && o.fista.warmStart == .sparsegpt)
     try o.set("preset", "paper", for: .fista)
+    #expect(o.fista == FISTA.Options.paper && o.fista.preset == .paper && o.fista.presetDescription == "paper")
+    #expect(o.fista.warmStart == .wanda && !o.fista.finalRefit && o.fista.preconditioner == .none)
+    #expect(o.fista.iterations == 20 && o.fista.lambdaSteps == 3 && o.fista.xi == 0.3 && o.fista.debiasIterations == 0)
+    // Options given beside a preset override it; the report then says "custom".
+    try o.set("warm-start", "sparsegpt", for: .fista)
+    #expect(o.fista.warmStart == .sparsegpt && !o.fista.finalRefit && o.fista.presetDescription == "custom")
+    try o.set("preset", "prunekit", for: .fista)
     #expect(o.fista == FISTA.Options())
   }
 }
