@@ -14,8 +14,8 @@
 ///   1. C = W·K, and L = the kernels' certified upper bound on λmax(G*)
 ///      (`largestEigenvalueUpperBound`). The step is 1/L: an underestimate of λmax would make it
 ///      too long, and FISTA could diverge.
-///   2. Warm start W₀ (`warmStart`): Wanda's or SparseGPT's pruned W, magnitude's, or W itself
-///      (`.dense`, the paper's dense start). Its rounding is the first candidate:
+///   2. Warm start W₀ (`warmStart`): Wanda's or SparseGPT's pruned W (its lazy batch a multiple
+///      of M for N:M), magnitude's, or W itself (`.dense`, the paper's dense start). Its rounding is the first candidate:
 ///      best = H(W₀), E_best = E(best), so the result is never worse than the rounded warm start.
 ///   3. λ₀ = `initialLambda`, or else the s-quantile of |Wᵢⱼ|·G*ⱼⱼ: the λ at which one coordinate
 ///      step of the lasso zeroes entry (i, j) when G* is near diagonal and Z near W, so about the
@@ -186,8 +186,10 @@ public struct FISTA: Sendable {
     let lipschitz = largestEigenvalueUpperBound(coordinates.gram).upperBound
     // Step 4b′ (PruneKit's, `debiasIterations` > 0): each rounded candidate H is debiased by FISTA
     // with λ = 0 held on its support, on the refit's damped objective (G* + δI, C + δW), from H.
+    // Nothing to prune (s = 0): the warm start is W itself, and neither the debiasing runs nor the
+    // refit may move it (their damped objective is not quite E).
     let debiasing: (coordinates: LassoCoordinates<T>, lipschitz: Double)? = {
-      guard options.debiasIterations > 0 else { return nil }
+      guard options.debiasIterations > 0, pattern.ratio > 0 else { return nil }
       let delta = T(options.damping * meanDiagonal(g))
       var gd = g
       for j in 0..<gd.rows { gd[j, j] += delta }
@@ -278,7 +280,7 @@ public struct FISTA: Sendable {
     var weight = best
     var refitRetry: Double? = nil
     var refitError: Double? = nil
-    if options.finalRefit {
+    if options.finalRefit && pattern.ratio > 0 {
       let refit = try Refit(options: .init(damping: options.damping)).refit(problem, mask: mask, pattern: pattern)
       let error = measure(refit.weight)
       refitError = error
@@ -327,8 +329,20 @@ public struct FISTA: Sendable {
       var w = problem.weight
       Wanda.mask(problem, pattern: pattern).apply(to: &w)
       return w
-    case .sparsegpt: return try SparseGPT().prune(problem, pattern: pattern).weight
+    case .sparsegpt:
+      return try SparseGPT(options: Self.warmStartSparseGPT(pattern)).prune(problem, pattern: pattern).weight
     }
+  }
+
+  /// SparseGPT's options for the warm start: its defaults, with the lazy batch rounded down to a
+  /// multiple of M for N:M (at least M, as APT does), so that every N:M pattern has a warm start
+  /// (SparseGPT itself refuses a batch that would split an N:M group: 128 for 1:3).
+  public static func warmStartSparseGPT(_ pattern: SparsityPattern) -> SparseGPT.Options {
+    var options = SparseGPT.Options()
+    if case .nOfM(_, let m) = pattern, options.blockSize % m != 0 {
+      options.blockSize = max(m, options.blockSize / m * m)
+    }
+    return options
   }
 
   /// Step 3: λ₀ = the s-quantile of |Wᵢⱼ|·G*ⱼⱼ, sorted(scores)[min(⌊s·mn⌋, mn − 1)] (0 for an

@@ -339,6 +339,22 @@ struct FISTADefaultsTests {
     }
   }
 
+  // SparseGPT refuses 1:3 with its lazy batch of 128 (a group would straddle two batches); the
+  // warm start rounds the batch down to 126, so the defaults prune every N:M, never worse than
+  // that SparseGPT. At s = 0 neither the debiasing runs nor the refit may move W.
+  @Test("the defaults prune 1:3 from SparseGPT with a batch of 126, and keep W at s = 0")
+  func everyNOfMAndZero() throws {
+    let (problem, _) = randomProblem(Double.self, rows: 6, columns: 24, seed: 86, scales: 0.2...3)
+    #expect(throws: PruningError.self) { try SparseGPT().prune(problem, pattern: .nOfM(n: 1, m: 3)) }
+    let sparseGPT = try SparseGPT(options: .init(blockSize: 126)).prune(problem, pattern: .nOfM(n: 1, m: 3))
+    let r = try FISTA().prune(problem, pattern: .nOfM(n: 1, m: 3))
+    #expect(r.report.error <= sparseGPT.report.error * (1 + 1e-9))
+    #expect(FISTA.warmStartSparseGPT(.nOfM(n: 2, m: 4)).blockSize == 128)
+    #expect(FISTA.warmStartSparseGPT(.nOfM(n: 1, m: 200)).blockSize == 200)
+    let zero = try FISTA().prune(problem, pattern: .unstructured(0))
+    #expect(zero.weight == problem.weight && zero.report.error == 0)
+  }
+
   // A preset is one option that stands for several; the defaults are PruneKit's configuration.
   @Test("--preset prunekit is the defaults, --preset paper the paper's configuration")
   func presets() throws {
