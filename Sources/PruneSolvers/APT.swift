@@ -92,8 +92,7 @@ public struct APT: Sendable {
     let perRow = pattern.prunedCount(rows: 1, columns: n)
     var loss = 0.0
     var systemRetry = 0.0  // extra damping any |P| × |P| system AᵀA needed (0: none)
-    var blockSize = options.blockSize
-    if case .nOfM(_, let mm) = pattern { blockSize = max(mm, blockSize / mm * mm) }
+    let blockSize = pattern.wholeGroups(options.blockSize)
     for i1 in stride(from: 0, to: n, by: blockSize) {
       let i2 = min(i1 + blockSize, n)
       let width = i2 - i1

@@ -15,8 +15,9 @@
 ///      (`largestEigenvalueUpperBound`). The step is 1/L: an underestimate of λmax would make it
 ///      too long, and FISTA could diverge.
 ///   2. Warm start W₀ (`warmStart`): Wanda's or SparseGPT's pruned W (its lazy batch a multiple
-///      of M for N:M), magnitude's, or W itself (`.dense`, the paper's dense start). Its rounding is the first candidate:
-///      best = H(W₀), E_best = E(best), so the result is never worse than the rounded warm start.
+///      of M for N:M), magnitude's, or W itself (`.dense`, the paper's dense start). Its rounding
+///      is the first candidate: best = H(W₀), E_best = E(best), so the result is never worse than
+///      the rounded warm start.
 ///   3. λ₀ = `initialLambda`, or else the s-quantile of |Wᵢⱼ|·G*ⱼⱼ: the λ at which one coordinate
 ///      step of the lasso zeroes entry (i, j) when G* is near diagonal and Z near W, so about the
 ///      fraction s of the entries. The bracket starts as λ_lo = 0, λ_hi = ∞.
@@ -339,9 +340,7 @@ public struct FISTA: Sendable {
   /// (SparseGPT itself refuses a batch that would split an N:M group: 128 for 1:3).
   public static func warmStartSparseGPT(_ pattern: SparsityPattern) -> SparseGPT.Options {
     var options = SparseGPT.Options()
-    if case .nOfM(_, let m) = pattern, options.blockSize % m != 0 {
-      options.blockSize = max(m, options.blockSize / m * m)
-    }
+    options.blockSize = pattern.wholeGroups(options.blockSize)
     return options
   }
 

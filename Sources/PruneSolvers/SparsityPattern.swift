@@ -84,6 +84,14 @@ public enum SparsityPattern: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
+  /// A batch of about `columns` columns that holds whole N:M groups: `columns` rounded down to a
+  /// multiple of M, at least M (unstructured patterns: `columns` itself). APT's blocks and the
+  /// lazy batches of FISTA's SparseGPT warm start use it.
+  public func wholeGroups(_ columns: Int) -> Int {
+    guard case .nOfM(_, let m) = self else { return columns }
+    return max(m, columns / m * m)
+  }
+
   /// The exact number of pruned weights in a `[rows × columns]` weight.
   public func prunedCount(rows: Int, columns: Int) -> Int {
     switch self {
