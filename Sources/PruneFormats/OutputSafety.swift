@@ -128,10 +128,11 @@ public enum OutputSafety {
     return overflow ? Int.max : bytes
   }
 
-  /// "123 MB" / "1.25 GB", for messages.
+  /// "123.4 MiB" / "1.25 GiB", for messages: binary units, labelled as such, so that a figure
+  /// typed back as a size (`--max-memory 1.25GiB`, read by `ByteSize.parse`) means the same bytes.
   public static func size(_ bytes: Int) -> String {
     bytes >= 1 << 30
-      ? String(format: "%.2f GB", Double(bytes) / Double(1 << 30))
-      : String(format: "%.1f MB", Double(bytes) / Double(1 << 20))
+      ? String(format: "%.2f GiB", Double(bytes) / Double(1 << 30))
+      : String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
   }
 }

@@ -413,10 +413,7 @@ func shortName(_ name: String) -> String {
   return name
 }
 
-func bytes(_ n: Int) -> String {
-  n >= 1 << 30
-    ? String(format: "%.2f GB", Double(n) / Double(1 << 30)) : String(format: "%.0f MB", Double(n) / Double(1 << 20))
-}
+func bytes(_ n: Int) -> String { OutputSafety.size(n) }
 
 /// The summary as one JSON line (sorted keys), for scripts and benchmarks.
 func modelJSONLine(_ r: ModelReport) -> String {

@@ -155,6 +155,20 @@ import Testing
     for bad in ["", "GB", "5XB", "-1GB", "0", "1.2.3MB", "5 G", "1e3"] { #expect(ByteSize.parse(bad) == nil, "\(bad)") }
   }
 
+  /// A size `prune` prints, typed back as an option, names the same bytes up to the printed
+  /// rounding: 0.005 GiB (half the last digit of "%.2f GiB") or 0.05 MiB. With decimal labels
+  /// on binary figures ("5.24 GB" for 5.24 GiB) the round trip was off by 7.4%.
+  @Test func printedSizesReadBack() throws {
+    #expect(OutputSafety.size(5 << 30) == "5.00 GiB")
+    #expect(OutputSafety.size(3 << 20) == "3.0 MiB")
+    for bytes in [1 << 20, 949 << 20, 1 << 30, 5_626_000_000, 13_476_896_057] {
+      let printed = OutputSafety.size(bytes)
+      let halfLastDigit = bytes >= 1 << 30 ? Double(1 << 30) * 0.005 : Double(1 << 20) * 0.05
+      let back = try #require(ByteSize.parse(printed.replacingOccurrences(of: " ", with: "")), "\(printed)")
+      #expect(abs(Double(back - bytes)) <= halfLastDigit, "\(bytes) printed \(printed) reads back as \(back)")
+    }
+  }
+
   // MARK: Layout
 
   static let tensors: [(name: String, dtype: SafetensorsDType, shape: [Int])] = [
