@@ -23,7 +23,7 @@ core it reports (openblas_get_corename) is printed with the results.
 import argparse, json, os, subprocess, sys
 
 NUMPY_BENCH = r'''
-import ctypes, glob, json, os, sys, time
+import ctypes, json, sys, time
 import numpy as np
 def openblas_core():
     """The core OpenBLAS's DYNAMIC_ARCH dispatch chose, from the library numpy loaded."""

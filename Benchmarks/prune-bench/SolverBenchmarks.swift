@@ -11,8 +11,9 @@
 // FISTA efficiency: the FISTA solve is K·T = 60 products Y·G* of [m × n]·[n × n], 2mn² flops
 // each. `fista-solve` times exactly those T runs of K iterations (`FISTA.lasso`, no early stop);
 // `fista-method` times the whole method in the paper's configuration (`--preset paper`: warm
-// start, eigenvalue bound, rounding, error evaluations, with the early stop off); both are reported as 60·2mn² flops per second and as a
-// ratio to SGEMM on the same [m × n]·[n × n] shape and thread count.
+// start, eigenvalue bound, rounding, error evaluations, with the early stop off); both are
+// reported as 60·2mn² flops per second and as a ratio to SGEMM on the same [m × n]·[n × n] shape
+// and thread count.
 
 import Dispatch
 import Foundation
