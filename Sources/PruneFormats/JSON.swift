@@ -219,8 +219,13 @@ package struct PruningReportJSON: Codable {
     try c.encode(r.method, forKey: .method)
     try c.encode(r.pattern, forKey: .pattern)
     try c.encode(r.realisedSparsity, forKey: .realisedSparsity)
-    try c.encode(r.error, forKey: .error)
-    try c.encode(r.relativeError, forKey: .relativeError)
+    if r.errorMeasured {
+      try c.encode(r.error, forKey: .error)
+      try c.encode(r.relativeError, forKey: .relativeError)
+    } else {
+      try c.encodeNil(forKey: .error)
+      try c.encodeNil(forKey: .relativeError)
+    }
     try c.encodeIfPresent(r.damping, forKey: .dampingAbsolute)
     try c.encodeIfPresent(r.dampingRetry, forKey: .dampingRetryAbsolute)
     try c.encodeIfPresent(r.options["damping"].flatMap(Double.init), forKey: .dampingRelative)
@@ -240,11 +245,12 @@ package struct PruningReportJSON: Codable {
     let c = try decoder.container(keyedBy: Keys.self)
     let method = try c.decode(String.self, forKey: .method)
     let options = try c.decode([String: ReportedOptionValue].self, forKey: .options)
+    let error = try c.decodeIfPresent(Double.self, forKey: .error)
+    let relativeError = try c.decodeIfPresent(Double.self, forKey: .relativeError)
     report = PruningReport(
       method: method, pattern: try c.decode(String.self, forKey: .pattern),
       realisedSparsity: try c.decode(Double.self, forKey: .realisedSparsity),
-      error: try c.decode(Double.self, forKey: .error),
-      relativeError: try c.decode(Double.self, forKey: .relativeError),
+      error: error ?? 0, relativeError: relativeError ?? 0,
       damping: try c.decodeIfPresent(Double.self, forKey: .dampingAbsolute),
       dampingRetry: try c.decodeIfPresent(Double.self, forKey: .dampingRetryAbsolute),
       lambda: try c.decodeIfPresent(Double.self, forKey: .lambda),
@@ -254,6 +260,7 @@ package struct PruningReportJSON: Codable {
       metrics: try c.decode([String: Double].self, forKey: .metrics),
       notes: try c.decode([String].self, forKey: .notes),
       options: ReportedOptionValue.retyped(options, method: method).mapValues(\.description))
+    report.errorMeasured = error != nil && relativeError != nil
   }
 }
 

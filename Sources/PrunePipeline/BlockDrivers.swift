@@ -425,6 +425,34 @@ func pruneBlockSequential(
   return outcome
 }
 
+/// Magnitude without calibration (`ModelPruningPlan.readsCalibration` false): every linear layer
+/// of block `block` pruned from its weight alone (`Magnitude.prune(weight:pattern:)`), the same Ŵ
+/// as under either schedule; the records carry no error (`PruningReport.errorMeasured` false).
+func pruneBlockWeightsOnly(
+  _ model: TransformerLM, block: Int, pattern: SparsityPattern, progress: (LayerRecord) -> Void
+) throws(ModelPruningError) -> BlockOutcome {
+  var outcome = BlockOutcome(weights: [], records: [])
+  for name in model.linearGroups(block: block).joined() {
+    let w: Matrix<Float>
+    do { w = try model.linearWeights(name).weight } catch { throw .forward(error) }
+    try checkLayerWeight(block: block, name: name, weight: w)
+    let solving = ContinuousClock.now
+    let result: PruningResult<Float>
+    do { result = try Magnitude().prune(weight: w, pattern: pattern) } catch {
+      throw .layer(block: block, name: name, .method(.magnitude, error))
+    }
+    outcome.solveSeconds += secondsSince(solving)
+    var zeros = 0
+    result.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
+    let record = LayerRecord(
+      block: block, name: name, shape: [w.rows, w.columns], zeros: zeros, errorCorrected: false, report: result.report)
+    outcome.weights.append((name, result.weight))
+    outcome.records.append(record)
+    progress(record)
+  }
+  return outcome
+}
+
 /// Driver C on one block (Docs/pipeline.md#corrected-driver-c): `input` is the dense model's input
 /// to the block. For each group g in order, with X_g its input in the dense block and X*_g its
 /// input once the groups before g are pruned (X*_0 = X_0):

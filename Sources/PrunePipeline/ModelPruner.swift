@@ -101,6 +101,14 @@ public struct ModelPruningPlan: Sendable {
   /// OWL's M and λ, used with `allocation` = `.owl`.
   public var owl = OWLAllocation.Options()
 
+  /// Whether the run passes the calibration tokens through the model. Magnitude's Ŵ depends on W
+  /// alone, so a magnitude run reads no calibration activations (no embedding, block passes or
+  /// Grams: Docs/pipeline.md#magnitude-reads-no-calibration) and its layers report no error;
+  /// unless OWL's dense pass or SparseSwaps (which judges swaps on the Gram) needs them.
+  public var readsCalibration: Bool {
+    method != .magnitude || allocation != .uniform || options.refine != .none
+  }
+
   public init(
     method: PruningMethod, pattern: SparsityPattern, options: MethodOptions = MethodOptions(),
     givenOptions: [String: String] = [:], schedule: PruningSchedule? = nil, blocks: ClosedRange<Int>? = nil,
@@ -322,9 +330,11 @@ public struct ModelPruningSummary: Sendable, Codable, Equatable {
   }
   /// zeros / all parameters of the model.
   public var overallSparsity: Double { totalParameters > 0 ? Double(zeroParameters) / Double(totalParameters) : 0 }
-  /// Mean relative layer error.
-  public var meanRelativeError: Double {
-    layers.isEmpty ? 0 : layers.map(\.report.relativeError).reduce(0, +) / Double(layers.count)
+  /// Mean relative layer error over the layers whose error was measured (nil when none was:
+  /// `PruningReport.errorMeasured`).
+  public var meanRelativeError: Double? {
+    let measured = layers.filter(\.report.errorMeasured)
+    return measured.isEmpty ? nil : measured.map(\.report.relativeError).reduce(0, +) / Double(measured.count)
   }
 
   public init(
@@ -780,43 +790,45 @@ public struct ModelPruner: Sendable {
     let spill = self.spill
     func spillSeconds() -> Double { spill?.seconds ?? 0 }
 
-    // h₀: the embedded calibration tokens, in memory or spilled a chunk at a time.
-    let embeddingWasLoaded = model.isEmbeddingLoaded
-    var clock = ContinuousClock.now
-    do { try model.loadEmbedding() } catch { throw .forward(error) }
-    phases.read += secondsSince(clock)
-    var hidden: HiddenStates
     let sequenceLength = calibration.sequenceLength
-    if let spill {
-      var file: SpillFile? = nil
-      let tokens = calibration.tokens
-      for r in BlockInput.chunks(rows: tokens.count, sequenceLength: sequenceLength, chunkWindows: plan.chunkWindows) {
+    /// h₀: the embedded calibration tokens, in memory or spilled a chunk at a time.
+    func embedded(_ model: inout TransformerLM) throws(ModelPruningError) -> HiddenStates {
+      let hidden: HiddenStates
+      let embeddingWasLoaded = model.isEmbeddingLoaded
+      var clock = ContinuousClock.now
+      do { try model.loadEmbedding() } catch { throw .forward(error) }
+      phases.read += secondsSince(clock)
+      if let spill {
+        var file: SpillFile? = nil
+        let tokens = calibration.tokens
+        let chunks = BlockInput.chunks(
+          rows: tokens.count, sequenceLength: sequenceLength, chunkWindows: plan.chunkWindows)
+        for r in chunks {
+          clock = ContinuousClock.now
+          let h: Matrix<Float>
+          do { h = try model.embed(Array(tokens[r]), sequenceLength: sequenceLength) } catch { throw .forward(error) }
+          phases.embed += secondsSince(clock)
+          if file == nil { file = try spill.file(block: 0, rows: tokens.count, columns: h.columns) }
+          try file!.write(h, at: r.lowerBound)
+        }
+        hidden = .spilled(file!)
+      } else {
         clock = ContinuousClock.now
-        let h: Matrix<Float>
-        do { h = try model.embed(Array(tokens[r]), sequenceLength: sequenceLength) } catch { throw .forward(error) }
+        do { hidden = .memory(try model.embed(calibration.tokens, sequenceLength: sequenceLength)) } catch {
+          throw .forward(error)
+        }
         phases.embed += secondsSince(clock)
-        if file == nil { file = try spill.file(block: 0, rows: tokens.count, columns: h.columns) }
-        try file!.write(h, at: r.lowerBound)
       }
-      hidden = .spilled(file!)
-    } else {
-      clock = ContinuousClock.now
-      do { hidden = .memory(try model.embed(calibration.tokens, sequenceLength: sequenceLength)) } catch {
-        throw .forward(error)
+      if releasesBlocks && !embeddingWasLoaded {
+        model.releaseEmbedding()
+        // glibc keeps freed pages in its heap; give them back so that the blocks do not sit on top
+        // of the embedding's (`returnFreedMemory`).
+        returnFreedMemory()
       }
-      phases.embed += secondsSince(clock)
-    }
-    if releasesBlocks && !embeddingWasLoaded {
-      model.releaseEmbedding()
-      // glibc keeps freed pages in its heap; give them back so that the blocks do not sit on top
-      // of the embedding's (`returnFreedMemory`).
-      returnFreedMemory()
+      return hidden
     }
 
-    // OWL: a dense pass over every block measures the outlier ratios before any block is pruned
-    // (Docs/methods/owl.md); each block is then pruned at its own ratio.
-    let allocation = plan.allocation == .owl ? try owlAllocation(&model, input: hidden, phases: &phases) : nil
-    if let allocation { progress(.allocated(allocation, seconds: secondsSince(start))) }
+    var allocation: BlockAllocation? = nil
     func pattern(_ b: Int) -> SparsityPattern { allocation?.pattern(block: b, base: plan.pattern) ?? plan.pattern }
 
     let lastBlock = blocks.last ?? -1
@@ -858,58 +870,77 @@ public struct ModelPruner: Sendable {
       try finish(b, outcome, into: &model, save: true)
     }
 
-    switch plan.schedule {
-    case .sequential, .sparsellm:
-      for b in 0...max(lastBlock, 0) where b <= lastBlock {
-        let input = BlockInput(states: hidden, sequenceLength: sequenceLength, chunkWindows: plan.chunkWindows)
+    if plan.readsCalibration {
+      var hidden = try embedded(&model)
+      // OWL: a dense pass over every block measures the outlier ratios before any block is pruned
+      // (Docs/methods/owl.md); each block is then pruned at its own ratio.
+      allocation = plan.allocation == .owl ? try owlAllocation(&model, input: hidden, phases: &phases) : nil
+      if let allocation { progress(.allocated(allocation, seconds: secondsSince(start))) }
+      switch plan.schedule {
+      case .sequential, .sparsellm:
+        for b in 0...max(lastBlock, 0) where b <= lastBlock {
+          let input = BlockInput(states: hidden, sequenceLength: sequenceLength, chunkWindows: plan.chunkWindows)
+          try load(b, into: &model)
+          if let outcome = try restored(b, model) {
+            try finish(b, outcome, into: &model, save: false)
+          } else {
+            let outcome = try Self.measured(input) { () throws(ModelPruningError) in
+              plan.schedule == .sparsellm
+                ? try pruneBlockSparseLLM(
+                  model, block: b, input: input, pattern: pattern(b), options: plan.options, progress: layerProgress)
+                : try pruneBlockSequential(
+                  &model, block: b, input: input, method: plan.method, pattern: pattern(b), options: plan.options,
+                  progress: layerProgress)
+            }
+            try saved(b, outcome, into: &model)
+          }
+          if b < lastBlock { hidden = try forward(input, b, model) }
+          release(b, from: &model)
+        }
+      case .corrected:
+        // The dense chain runs ahead of the pruning: the inputs of a batch of `jobs` blocks are
+        // computed on the still-dense blocks before any of them is pruned.
+        var b = 0
+        while b <= lastBlock {
+          var batch: [(block: Int, input: BlockInput, dense: [[Matrix<Float>]]?)] = []
+          while b <= lastBlock && batch.count < plan.jobs {
+            let input = BlockInput(states: hidden, sequenceLength: sequenceLength, chunkWindows: plan.chunkWindows)
+            try load(b, into: &model)
+            let outcome = wanted.contains(b) ? try restored(b, model) : nil
+            let prune = wanted.contains(b) && outcome == nil
+            // The pass that feeds the next block also keeps this block's dense layer inputs, when
+            // they fit the budget, so that pruning it does not run the dense block again.
+            var captures: [[Matrix<Float>]] = []
+            let keep = prune && input.captureBytes(of: model, block: b) <= Self.captureBudget / plan.jobs
+            if b < lastBlock || keep {
+              let next = try withUnsafeMutablePointer(to: &captures) { (p) throws(ModelPruningError) in
+                try forward(input, b, model, captures: keep ? p : nil)
+              }
+              if b < lastBlock { hidden = next }
+            }
+            if let outcome { try finish(b, outcome, into: &model, save: false) }
+            if prune { batch.append((b, input, keep ? captures : nil)) } else { release(b, from: &model) }
+            b += 1
+          }
+          guard !batch.isEmpty else { continue }
+          let outcomes = try pruneConcurrently(batch, model: model, allocation: allocation, progress: layerProgress)
+          for (item, outcome) in zip(batch, outcomes) {
+            try saved(item.block, outcome, into: &model)
+            release(item.block, from: &model)
+          }
+        }
+      }
+    } else {
+      // Magnitude: each block pruned from its weights alone, nothing embedded or run.
+      for b in blocks {
         try load(b, into: &model)
         if let outcome = try restored(b, model) {
           try finish(b, outcome, into: &model, save: false)
         } else {
-          let outcome = try Self.measured(input) { () throws(ModelPruningError) in
-            plan.schedule == .sparsellm
-              ? try pruneBlockSparseLLM(
-                model, block: b, input: input, pattern: pattern(b), options: plan.options, progress: layerProgress)
-              : try pruneBlockSequential(
-                &model, block: b, input: input, method: plan.method, pattern: pattern(b), options: plan.options,
-                progress: layerProgress)
-          }
-          try saved(b, outcome, into: &model)
+          try saved(
+            b, try pruneBlockWeightsOnly(model, block: b, pattern: plan.pattern, progress: layerProgress), into: &model)
         }
-        if b < lastBlock { hidden = try forward(input, b, model) }
         release(b, from: &model)
-      }
-    case .corrected:
-      // The dense chain runs ahead of the pruning: the inputs of a batch of `jobs` blocks are
-      // computed on the still-dense blocks before any of them is pruned.
-      var b = 0
-      while b <= lastBlock {
-        var batch: [(block: Int, input: BlockInput, dense: [[Matrix<Float>]]?)] = []
-        while b <= lastBlock && batch.count < plan.jobs {
-          let input = BlockInput(states: hidden, sequenceLength: sequenceLength, chunkWindows: plan.chunkWindows)
-          try load(b, into: &model)
-          let outcome = wanted.contains(b) ? try restored(b, model) : nil
-          let prune = wanted.contains(b) && outcome == nil
-          // The pass that feeds the next block also keeps this block's dense layer inputs, when
-          // they fit the budget, so that pruning it does not run the dense block again.
-          var captures: [[Matrix<Float>]] = []
-          let keep = prune && input.captureBytes(of: model, block: b) <= Self.captureBudget / plan.jobs
-          if b < lastBlock || keep {
-            let next = try withUnsafeMutablePointer(to: &captures) { (p) throws(ModelPruningError) in
-              try forward(input, b, model, captures: keep ? p : nil)
-            }
-            if b < lastBlock { hidden = next }
-          }
-          if let outcome { try finish(b, outcome, into: &model, save: false) }
-          if prune { batch.append((b, input, keep ? captures : nil)) } else { release(b, from: &model) }
-          b += 1
-        }
-        guard !batch.isEmpty else { continue }
-        let outcomes = try pruneConcurrently(batch, model: model, allocation: allocation, progress: layerProgress)
-        for (item, outcome) in zip(batch, outcomes) {
-          try saved(item.block, outcome, into: &model)
-          release(item.block, from: &model)
-        }
       }
     }
     if spill != nil { phases.spill = spillSeconds() }

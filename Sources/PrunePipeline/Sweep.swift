@@ -43,16 +43,17 @@ public struct SweepEntry: Sendable, Codable, Equatable {
   /// Wall time of the pruning (0 for dense) and of the evaluation, seconds.
   public var pruneSeconds: Double
   public var evalSeconds: Double
-  /// Realised sparsity of the pruned layers, and the mean relative layer error.
+  /// Realised sparsity of the pruned layers, and the mean relative layer error (nil when not
+  /// measured: magnitude reads no calibration data).
   public var realisedSparsity: Double
-  public var meanRelativeError: Double
+  public var meanRelativeError: Double?
   /// Peak resident memory of the process when the entry finished, bytes.
   public var peakResidentBytes: Int
 
   public init(
     method: String, pattern: String, group: String? = nil, sparsity: Double, options: [String: ReportedOptionValue],
     schedule: String?, perplexity: Double, pruneSeconds: Double, evalSeconds: Double, realisedSparsity: Double,
-    meanRelativeError: Double, peakResidentBytes: Int
+    meanRelativeError: Double?, peakResidentBytes: Int
   ) {
     self.method = method
     self.pattern = pattern
@@ -88,7 +89,7 @@ public struct SweepEntry: Sendable, Codable, Equatable {
     pruneSeconds = try c.decode(Double.self, forKey: .pruneSeconds)
     evalSeconds = try c.decode(Double.self, forKey: .evalSeconds)
     realisedSparsity = try c.decode(Double.self, forKey: .realisedSparsity)
-    meanRelativeError = try c.decode(Double.self, forKey: .meanRelativeError)
+    meanRelativeError = try c.decodeIfPresent(Double.self, forKey: .meanRelativeError)
     peakResidentBytes = try c.decode(Int.self, forKey: .peakResidentBytes)
   }
 
@@ -199,7 +200,7 @@ public struct SweepTable: Sendable, Codable, Equatable {
         e.method, dense ? "-" : e.pattern, String(format: "%.3f", e.perplexity),
         dense ? "-" : formatSeconds(e.pruneSeconds),
         dense ? "0" : String(format: "%.4f", e.realisedSparsity),
-        dense ? "-" : String(format: "%.3e", e.meanRelativeError),
+        e.meanRelativeError.map { dense ? "-" : String(format: "%.3e", $0) } ?? "-",
       ])
     }
     let widths = header.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }

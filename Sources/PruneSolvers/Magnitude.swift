@@ -25,4 +25,23 @@ public struct Magnitude: Sendable {
     return finishResult(
       method: .magnitude, problem: problem, pattern: pattern, weight: problem.weight, mask: mask, start: start)
   }
+
+  /// The same Ŵ from W alone, for a model run that reads no calibration data
+  /// (`ModelPruningPlan.readsCalibration`): without a Gram there is no error to measure, so the
+  /// report says so (`PruningReport.errorMeasured` false).
+  @_specialize(where T == Float)
+  public func prune<T: KernelScalar>(weight: Matrix<T>, pattern: SparsityPattern) throws(PruningError)
+    -> PruningResult<T>
+  {
+    let start = ContinuousClock.now
+    try pattern.check(columns: weight.columns)
+    let mask = Mask.pruningLowest(weight.map { $0.magnitude }, pattern: pattern)
+    var w = weight
+    mask.apply(to: &w)
+    var report = PruningReport(
+      method: PruningMethod.magnitude.rawValue, pattern: pattern.description, realisedSparsity: mask.sparsity)
+    report.errorMeasured = false
+    report.seconds = secondsSince(start)
+    return PruningResult(weight: w, mask: mask, report: report)
+  }
 }

@@ -27,6 +27,16 @@ public struct PruningReport: Sendable, Codable, Equatable {
   public var error: Double
   /// E(Ŵ) / tr(W G Wᵀ).
   public var relativeError: Double
+  /// Whether `error` and `relativeError` were measured: false only for a layer pruned from its
+  /// weight alone, without calibration data (magnitude in a model run, `Magnitude.prune(weight:)`);
+  /// both are then 0 and written as null.
+  public var errorMeasured: Bool {
+    get { errorNotMeasured != true }
+    set { errorNotMeasured = newValue ? nil : true }
+  }
+  /// `errorMeasured` as stored: absent (nil) unless false, so that checkpoints written before it
+  /// existed read back as measured.
+  private var errorNotMeasured: Bool? = nil
   /// The absolute damping δ added to the Gram's diagonal by the method (nil if none).
   public var damping: Double?
   /// Extra damping added by Cholesky retries (nil if none was needed).

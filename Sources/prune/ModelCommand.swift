@@ -390,8 +390,9 @@ final class ProgressPrinter: @unchecked Sendable {
       .compactMap { $0 }.joined(separator: "  ")
       line(
         String(
-          format: "block %ld %@ [%ld×%ld]  sparsity %.4f  rel.err %.3e  %@  %.2f s  (elapsed %@)", r.block,
-          shortName(r.name), r.shape[0], r.shape[1], r.report.realisedSparsity, r.report.relativeError, extra,
+          format: "block %ld %@ [%ld×%ld]  sparsity %.4f  rel.err %@  %@  %.2f s  (elapsed %@)", r.block,
+          shortName(r.name), r.shape[0], r.shape[1], r.report.realisedSparsity,
+          r.report.errorMeasured ? String(format: "%.3e", r.report.relativeError) : "-", extra,
           r.report.seconds,
           formatSeconds(elapsed)))
     case .block(let b, let done, let of, let elapsed, let eta):
@@ -421,7 +422,7 @@ func modelJSONLine(_ r: ModelReport) -> String {
   var fields: [String: String] = [
     "method": "\"\(r.method)\"", "pattern": "\"\(r.pattern)\"", "schedule": "\"\(s.schedule.rawValue)\"",
     "blocks": "\(s.blocks.count)", "layers": "\(s.layers.count)", "realised_sparsity": "\(s.realisedSparsity)",
-    "overall_sparsity": "\(s.overallSparsity)", "mean_relative_error": "\(s.meanRelativeError)",
+    "overall_sparsity": "\(s.overallSparsity)", "mean_relative_error": s.meanRelativeError.map { "\($0)" } ?? "null",
     "prune_seconds": String(format: "%.1f", s.seconds), "total_seconds": String(format: "%.1f", r.totalSeconds),
     "peak_rss_mb": "\(r.peakResidentBytes >> 20)", "threads": "\(r.threads)", "jobs": "\(r.jobs)",
     "seconds_by_phase": "{"
@@ -459,7 +460,9 @@ func modelSummary(_ r: ModelReport) -> String {
   text += String(
     format: "  realised sparsity %.4f of the pruned layers (%ld of %ld weights), %.4f of all %.1fM parameters\n",
     s.realisedSparsity, s.zeroParameters, s.prunableParameters, s.overallSparsity, Double(s.totalParameters) / 1e6)
-  text += String(format: "  mean relative layer error %.4e\n", s.meanRelativeError)
+  text +=
+    s.meanRelativeError.map { String(format: "  mean relative layer error %.4e\n", $0) }
+    ?? "  mean relative layer error: not measured (\(r.method) reads no calibration data)\n"
   if let line = swapsSummary(s.layers) { text += line }
   if let a = s.allocation { text += allocationSummary(a) }
   if let p = r.perplexity, let e = r.evaluation {
@@ -501,7 +504,8 @@ func allocationSummary(_ a: BlockAllocation) -> String {
     format: "  allocation %@ (M %@, λ %@): block sparsities %.4f–%.4f, mean %.6f (requested %.4f)\n",
     a.method.rawValue, "\(a.threshold)", "\(a.range)", s.min() ?? 0, s.max() ?? 0, a.meanSparsity, a.target)
   if !a.clampedBlocks.isEmpty {
-    text += "  clamped into [0, 1): block \(a.clampedBlocks.map(String.init).joined(separator: ", ")); the mean is"
+    text +=
+      "  clamped into [0, 1): block \(a.clampedBlocks.map(String.init).joined(separator: ", ")); the mean is"
       + " not the requested sparsity\n"
   }
   for b in a.blocks {

@@ -55,7 +55,7 @@ import Testing
     }
   }
 
-  /// At sparsity 0 magnitude keeps W, so the model must come back unchanged and every layer's
+  /// At sparsity 0 Wanda keeps W, so the model must come back unchanged and every layer's
   /// error must vanish. Under `corrected` E is tr(ŴG*Ŵᵀ) − 2tr(WKŴᵀ) + tr(WGWᵀ) from Float Grams
   /// formed by different kernels (Gram vs GEMM), so it cancels only to rounding: 1e-5 of the energy
   /// (a few hundred units of Float roundoff over 256 tokens).
@@ -64,13 +64,50 @@ import Testing
     let dense = try Self.load("llama-tiny")
     var model = dense
     let plan = ModelPruningPlan(
-      method: .magnitude, pattern: .unstructured(ratio: 0, group: .matrix), schedule: schedule)
+      method: .wanda, pattern: .unstructured(ratio: 0, group: .matrix), schedule: schedule)
     let summary = try ModelPruner(plan: plan, calibration: Self.calibration(vocab: dense.config.vocabSize)).run(&model)
     #expect(try Self.allWeights(model) == Self.allWeights(dense))
     #expect(summary.zeroParameters == 0)
     for r in summary.layers {
+      #expect(r.report.errorMeasured)
       #expect(r.report.relativeError <= (schedule == .sequential ? 0 : 1e-5), "\(r.name)")
     }
+  }
+
+  /// Magnitude reads no calibration data (`ModelPruningPlan.readsCalibration`): nothing is embedded,
+  /// run or summed (those phases stay 0), every layer is the dense weight pruned by magnitude
+  /// alone, under either schedule, and no layer reports an error. A calibration set of token ids
+  /// beyond the vocabulary, which embedding would reject, shows it is never read. With
+  /// `--refine swaps` or OWL the Grams are needed again.
+  @Test(arguments: [PruningSchedule.sequential, .corrected])
+  func magnitudeReadsNoCalibration(_ schedule: PruningSchedule) throws {
+    let dense = try Self.load("llama-tiny")
+    var model = dense
+    let pattern = SparsityPattern.nOfM(n: 2, m: 4)
+    let plan = ModelPruningPlan(method: .magnitude, pattern: pattern, schedule: schedule)
+    #expect(!plan.readsCalibration)
+    let unreadable = CalibrationSet(
+      tokens: Array(repeating: dense.config.vocabSize + 5, count: 64), sequenceLength: 32, source: "out of vocabulary")
+    let summary = try ModelPruner(plan: plan, calibration: unreadable).run(&model)
+    let denseWeights = try Self.allWeights(dense)
+    for (name, w) in try Self.allWeights(model) {
+      #expect(w == (try Magnitude().prune(weight: denseWeights[name]!, pattern: pattern)).weight, "\(name)")
+    }
+    #expect(summary.layers.count == denseWeights.count && summary.layers.allSatisfy { !$0.report.errorMeasured })
+    #expect(summary.meanRelativeError == nil && summary.realisedSparsity == 0.5)
+    let phases = summary.secondsByPhase
+    #expect(phases.embed == 0 && phases.forward == 0 && phases.gram == 0)
+    // The record written as JSON says null, and reads back as not measured.
+    let json = String(decoding: reportJSON(summary), as: UTF8.self)
+    #expect(json.contains("\"relative_error\" : null") && json.contains("\"mean_relative_error\" : null"))
+
+    var swaps = plan
+    swaps.options.refine = .swaps
+    var owl = plan
+    owl.pattern = .unstructured(ratio: 0.5, group: .matrix)
+    owl.allocation = .owl
+    #expect(swaps.readsCalibration && owl.readsCalibration)
+    #expect(ModelPruningPlan(method: .wanda, pattern: pattern).readsCalibration)
   }
 
   /// Driver C's bookkeeping: the error reported for block 1's o_proj (error-corrected) equals
@@ -114,9 +151,10 @@ import Testing
     let dense = try Self.load("opt-tiny")
     let cal = Self.calibration(vocab: dense.config.vocabSize)
     var model = dense
-    let plan = ModelPruningPlan(method: .magnitude, pattern: .unstructured(ratio: 0.5, group: .matrix))
+    let plan = ModelPruningPlan(method: .wanda, pattern: .unstructured(ratio: 0.5, group: .matrix))
     let summary = try ModelPruner(plan: plan, calibration: cal).run(&model)
-    // Magnitude's mask does not depend on X, so the reported error can be recomputed exactly.
+    // The reported error recomputed from the weights the run produced, on the input block 0's
+    // pruned weights give (Wanda: no weight update, so Ŵ is W on its mask).
     var half = dense
     for n in dense.linearLayerNames(block: 0) { try half.setLinearWeight(n, try model.linearWeights(n).weight) }
     let h1 = half.runBlock(0, hidden: try half.embed(cal.tokens, sequenceLength: 32), sequenceLength: 32)
@@ -190,18 +228,19 @@ import Testing
   }
 
   /// A run killed after block 0 (its store fails on block 1) and resumed from the checkpoint
-  /// folder gives the same weights, bit for bit, as an uninterrupted run — under both schedules.
-  @Test(arguments: [PruningSchedule.sequential, .corrected])
-  func resumeAfterAKillIsBitIdentical(_ schedule: PruningSchedule) throws {
+  /// folder gives the same weights, bit for bit, as an uninterrupted run — under both schedules,
+  /// and for magnitude's run without calibration (its records still say no error was measured).
+  @Test(arguments: [PruningMethod.admm, .magnitude], [PruningSchedule.sequential, .corrected])
+  func resumeAfterAKillIsBitIdentical(_ method: PruningMethod, _ schedule: PruningSchedule) throws {
     let dense = try Self.load("llama-tiny")
     let cal = Self.calibration(vocab: dense.config.vocabSize)
-    let plan = ModelPruningPlan(method: .admm, pattern: .unstructured(ratio: 0.5, group: .matrix), schedule: schedule)
+    let plan = ModelPruningPlan(method: method, pattern: .unstructured(ratio: 0.5, group: .matrix), schedule: schedule)
     var uninterrupted = dense
     let full = try ModelPruner(plan: plan, calibration: cal).run(&uninterrupted)
 
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prunekit-resume-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }
-    let fingerprint = ["method": "admm", "schedule": schedule.rawValue]
+    let fingerprint = ["method": method.rawValue, "schedule": schedule.rawValue]
     struct Killed: Error {}
     struct KillingStore: BlockStore {
       let inner: PruningCheckpoint
@@ -235,6 +274,7 @@ import Testing
     #expect(summary.resumedBlocks == [0])
     #expect(try Self.allWeights(resumed) == Self.allWeights(uninterrupted))
     #expect(summary.layers.map(\.report.relativeError) == full.layers.map(\.report.relativeError))
+    #expect(summary.layers.map(\.report.errorMeasured) == full.layers.map(\.report.errorMeasured))
   }
 
   /// The streaming estimate's terms on llama-tiny (d = 64, f = 160, 2 blocks, vocabulary 256, tied

@@ -26,6 +26,20 @@ struct MethodPropertyTests {
     #expect(abs(r.report.error - problem.error(of: r.weight)) <= 1e-12 * max(1, r.report.error))
   }
 
+  /// What lets a model run prune by magnitude without calibration data: W alone gives the same
+  /// Ŵ and mask as the layer problem (bit for bit), and the report says its error was not measured.
+  @Test("magnitude from the weight alone equals magnitude on the layer problem", arguments: testPatterns)
+  func magnitudeFromTheWeightAlone(_ pattern: SparsityPattern) throws {
+    let (problem, _) = randomProblem(Float.self, rows: 9, columns: 24, seed: 12)
+    let full = try Magnitude().prune(problem, pattern: pattern)
+    let alone = try Magnitude().prune(weight: problem.weight, pattern: pattern)
+    #expect(alone.weight == full.weight && alone.mask == full.mask)
+    #expect(alone.report.realisedSparsity == full.report.realisedSparsity)
+    #expect(full.report.errorMeasured && full.report.error > 0)
+    #expect(!alone.report.errorMeasured && alone.report.error == 0 && alone.report.relativeError == 0)
+    #expect(throws: PruningError.self) { try Magnitude().prune(weight: problem.weight, pattern: .nOfM(n: 2, m: 5)) }
+  }
+
   @Test("sparsity 0 returns W exactly", arguments: [PruningMethod.magnitude, .wanda, .sparsegpt, .fista, .apt])
   func sparsityZero(_ method: PruningMethod) throws {
     let (problem, _) = randomProblem(Double.self, rows: 5, columns: 16, seed: 11)
