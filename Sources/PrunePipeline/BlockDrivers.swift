@@ -54,6 +54,17 @@ public struct LayerRecord: Sendable, Codable, Equatable {
   public var targetSparsity: Double? = nil
 }
 
+extension LayerRecord {
+  /// The record of a layer pruned to `result`: its shape, its exact zeros counted, its report.
+  init(block: Int, name: String, result: PruningResult<Float>, errorCorrected: Bool) {
+    var zeros = 0
+    result.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
+    self.init(
+      block: block, name: name, shape: [result.weight.rows, result.weight.columns], zeros: zeros,
+      errorCorrected: errorCorrected, report: result.report)
+  }
+}
+
 /// What pruning one block produced: its new linear weights (in the order they run) and records.
 struct BlockOutcome: Sendable {
   var weights: [(name: String, weight: Matrix<Float>)]
@@ -319,11 +330,7 @@ func pruneLayer(
   } catch {
     throw .layer(block: block, name: name, .method(method, error))
   }
-  var zeros = 0
-  result.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
-  let record = LayerRecord(
-    block: block, name: name, shape: [w.rows, w.columns], zeros: zeros, errorCorrected: problem.isErrorCorrected,
-    report: result.report)
+  let record = LayerRecord(block: block, name: name, result: result, errorCorrected: problem.isErrorCorrected)
   return (result.weight, record)
 }
 
@@ -442,10 +449,7 @@ func pruneBlockWeightsOnly(
       throw .layer(block: block, name: name, .method(.magnitude, error))
     }
     outcome.solveSeconds += secondsSince(solving)
-    var zeros = 0
-    result.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
-    let record = LayerRecord(
-      block: block, name: name, shape: [w.rows, w.columns], zeros: zeros, errorCorrected: false, report: result.report)
+    let record = LayerRecord(block: block, name: name, result: result, errorCorrected: false)
     outcome.weights.append((name, result.weight))
     outcome.records.append(record)
     progress(record)

@@ -116,11 +116,7 @@ func pruneBlockSparseLLM(
   layers.append((ffn.up, result.up))
   layers.append((ffn.down, result.down))
   for (name, r) in layers {
-    var zeros = 0
-    r.weight.withUnsafeBufferPointer { p in for v in p where v == 0 { zeros += 1 } }
-    let record = LayerRecord(
-      block: block, name: name, shape: [r.weight.rows, r.weight.columns], zeros: zeros, errorCorrected: false,
-      report: r.report)
+    let record = LayerRecord(block: block, name: name, result: r, errorCorrected: false)
     outcome.weights.append((name, r.weight))
     outcome.records.append(record)
     progress(record)
