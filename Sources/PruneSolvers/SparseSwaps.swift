@@ -26,7 +26,8 @@
 ///   1. g = ŵG* − c (one GEMM for all rows), E_row from g (no cancellation without correction:
 ///      E_row = (ŵ − w)·gᵀ)
 ///   2. (p, q) = argmin Δ over kept p and pruned q, q in p's group of M under N:M; ties go to the
-///      lower p, then the lower q. Cost O(|S|·n) per swap (|S| kept entries; O(|S|·M) under N:M)
+///      lower p, then the lower q. Cost O(|S|·n) per swap (|S| kept entries; O(|S|·M) under N:M),
+///      less where lower bounds rule a p out without changing the answer (`swapRow`)
 ///   3. if Δ < −ε·E_row (ε = `relativeGain`): swap; g ← g + d_p·G*[p, :] + d_q·G*[q, :] (O(n));
 ///      E_row ← E_row + Δ; repeat from 2, at most `maxSwaps` times. Otherwise the row is a 1-swap
 ///      local optimum under the weight rule, and stops
@@ -110,7 +111,9 @@ public struct SparseSwaps: Sendable {
     r.options["max_swaps"] = "\(options.maxSwaps)"
     r.metrics["swaps"] = Double(total)
     r.metrics["swaps_rows_changed"] = Double(swapped.swaps.count(where: { $0 > 0 }))
-    r.metrics["swaps_rows_at_limit"] = Double(swapped.swaps.count(where: { $0 >= options.maxSwaps && options.maxSwaps > 0 }))
+    r.metrics["swaps_rows_at_limit"] = Double(
+      swapped.swaps.count(where: { $0 >= options.maxSwaps && options.maxSwaps > 0 }))
+    r.metrics["swaps_scan_fraction"] = swapped.candidates > 0 ? Double(swapped.scans) / Double(swapped.candidates) : 0
     r.metrics["swaps_error_before"] = errorBefore
     r.metrics["swaps_error_swapped"] = errorSwapped
     r.metrics["swaps_error_refit"] = errorRefit
@@ -136,11 +139,16 @@ public struct SparseSwaps: Sendable {
     var weight: Matrix<Double>
     var mask: Mask
     var swaps: [Int]
+    /// Step 2's scans of a p's partners, all rows, and the scans without the bounds (every kept p at
+    /// every step): what the bounds save. The reference counts neither.
+    var scans = 0
+    var candidates = 0
   }
 
   /// Steps 1–3, the fast path: g kept up to date, each candidate pair's change in O(1).
+  /// `bounds: false` scans every p (the plain scan the bounds must agree with; tests only).
   static func swapRows<T: KernelScalar>(
-    _ problem: LayerProblem<T>, weight: Matrix<T>, mask: Mask, groupSize: Int?, maxSwaps: Int
+    _ problem: LayerProblem<T>, weight: Matrix<T>, mask: Mask, groupSize: Int?, maxSwaps: Int, bounds: Bool = true
   ) -> Swapped {
     let m = problem.outputs
     let n = problem.inputs
@@ -148,6 +156,7 @@ public struct SparseSwaps: Sendable {
     mask.apply(to: &wHat)
     var kept = mask.kept
     var swaps = [Int](repeating: 0, count: m)
+    var scans = [Int](repeating: 0, count: 2 * m)  // per row: scans, candidates
     guard m > 0, n > 0, maxSwaps > 0 else { return Swapped(weight: wHat, mask: mask, swaps: swaps) }
     let w = problem.weight.converted(to: Double.self)
     let gStar = problem.gram.converted(to: Double.self)
@@ -174,31 +183,37 @@ public struct SparseSwaps: Sendable {
             g.withUnsafeMutableBufferPointer { pg in
               kept.withUnsafeMutableBufferPointer { pk in
                 swaps.withUnsafeMutableBufferPointer { ps in
-                  let wP = SendableConstPointer(pw.baseAddress!)
-                  let gP = SendableConstPointer(pG.baseAddress!)
-                  let cP = SendableConstPointer(pc.baseAddress!)
-                  let hP = SendablePointer(ph.baseAddress!)
-                  let gradP = SendablePointer(pg.baseAddress!)
-                  let kP = SendablePointer(pk.baseAddress!)
-                  let sP = SendablePointer(ps.baseAddress!)
-                  let energies = denseRowEnergy
-                  Parallelism.forEachChunk(of: m) { rows in
-                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 3 * n)
-                    defer { scratch.deallocate() }
-                    for i in rows {
-                      let o = i * n
-                      // E_row from g: (ŵ − w)·g without correction, ŵ·g − c·ŵ + wGwᵀ with it.
-                      var e = 0.0
-                      for j in 0..<n {
-                        e +=
-                          corrected
-                          ? hP.base[o + j] * gradP.base[o + j] - cP.base[o + j] * hP.base[o + j]
-                          : (hP.base[o + j] - wP.base[o + j]) * gradP.base[o + j]
+                  scans.withUnsafeMutableBufferPointer { pn in
+                    let wP = SendableConstPointer(pw.baseAddress!)
+                    let gP = SendableConstPointer(pG.baseAddress!)
+                    let cP = SendableConstPointer(pc.baseAddress!)
+                    let hP = SendablePointer(ph.baseAddress!)
+                    let gradP = SendablePointer(pg.baseAddress!)
+                    let kP = SendablePointer(pk.baseAddress!)
+                    let sP = SendablePointer(ps.baseAddress!)
+                    let nP = SendablePointer(pn.baseAddress!)
+                    let energies = denseRowEnergy
+                    Parallelism.forEachChunk(of: m) { rows in
+                      let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 5 * n)
+                      defer { scratch.deallocate() }
+                      for i in rows {
+                        let o = i * n
+                        // E_row from g: (ŵ − w)·g without correction, ŵ·g − c·ŵ + wGwᵀ with it.
+                        var e = 0.0
+                        for j in 0..<n {
+                          e +=
+                            corrected
+                            ? hP.base[o + j] * gradP.base[o + j] - cP.base[o + j] * hP.base[o + j]
+                            : (hP.base[o + j] - wP.base[o + j]) * gradP.base[o + j]
+                        }
+                        if corrected { e += energies[i] }
+                        let counts = swapRow(
+                          w: wP.base + o, wHat: hP.base + o, g: gradP.base + o, kept: kP.base + o, gStar: gP.base,
+                          n: n, groupSize: groupSize, bounds: bounds, error: e, maxSwaps: maxSwaps, scratch: scratch)
+                        sP.base[i] = counts.swaps
+                        nP.base[2 * i] = counts.scans
+                        nP.base[2 * i + 1] = counts.candidates
                       }
-                      if corrected { e += energies[i] }
-                      sP.base[i] = swapRow(
-                        w: wP.base + o, wHat: hP.base + o, g: gradP.base + o, kept: kP.base + o, gStar: gP.base,
-                        n: n, groupSize: groupSize, error: e, maxSwaps: maxSwaps, scratch: scratch)
                     }
                   }
                 }
@@ -208,22 +223,50 @@ public struct SparseSwaps: Sendable {
         }
       }
     }
-    return Swapped(weight: wHat, mask: Mask(rows: m, columns: n, kept: kept), swaps: swaps)
+    return Swapped(
+      weight: wHat, mask: Mask(rows: m, columns: n, kept: kept), swaps: swaps,
+      scans: stride(from: 0, to: 2 * m, by: 2).reduce(0) { $0 + scans[$1] },
+      candidates: stride(from: 1, to: 2 * m, by: 2).reduce(0) { $0 + scans[$1] })
   }
 
   /// Steps 2–3 on one row: best swaps until none gains more than ε·E_row or `maxSwaps` are done.
-  /// Returns the number of swaps. `scratch` holds 3n Doubles.
+  /// Returns the number of swaps, of scans and of scans without the bounds. `scratch` holds 5n Doubles.
+  ///
+  /// The scan of step 2 is pruned by lower bounds, for per-matrix and per-row patterns (under N:M a
+  /// p's scan is only its group of M, nothing to prune). Write m_p = min_q (B_q + 2·d_p·d_q·G*_pq),
+  /// so the best swap starting from p changes E by A_p + m_p. A swap (P, Q) changes g, hence every
+  /// B_q, by δB_q = 2·d_q·δg_q, and leaves every other term of m_p as it was except the candidates
+  /// P (now pruned, a new q) and Q (now kept, gone). So with L_p ≤ m_p from the previous step,
+  ///
+  ///     m_p ≥ min(L_p + min_q δB_q, B_P + 2·d_p·d_P·G*_pP)       (q over the pruned, P excepted)
+  ///
+  /// is a lower bound after the swap, kept up to date in O(1) per p. A p whose A_p + L_p exceeds the
+  /// best change found so far (plus a margin for rounding, `boundMargin`) cannot win and is not
+  /// scanned; a scanned p's L_p becomes its exact m_p. The p of the lowest bound is scanned first, so
+  /// that the best change is low early. The swap chosen is the plain scan's (lowest change, ties to
+  /// the lower p, then the lower q; the values compared are computed by the same expressions), so the
+  /// result is bit for bit the same: SparseSwapsTests compares both with `swapRowsReference`.
   static func swapRow(
     w: UnsafePointer<Double>, wHat: UnsafeMutablePointer<Double>, g: UnsafeMutablePointer<Double>,
-    kept: UnsafeMutablePointer<Bool>, gStar: UnsafePointer<Double>, n: Int, groupSize: Int?, error: Double,
-    maxSwaps: Int, scratch: UnsafeMutablePointer<Double>
-  ) -> Int {
+    kept: UnsafeMutablePointer<Bool>, gStar: UnsafePointer<Double>, n: Int, groupSize: Int?, bounds: Bool,
+    error: Double, maxSwaps: Int, scratch: UnsafeMutablePointer<Double>
+  ) -> (swaps: Int, scans: Int, candidates: Int) {
     let b = scratch  // B_q for pruned q, +∞ for kept q (never chosen)
     let dq = scratch + n  // d_q = w_q for pruned q, 0 for kept q
     let values = scratch + 2 * n  // lowestPartner's pass
+    let bound = scratch + 3 * n  // L_p for kept p (per-matrix patterns)
+    let aOf = scratch + 4 * n  // A_p for kept p
+    let bounded = bounds && groupSize == nil
+    var scans = 0
+    var candidates = 0
+    let keptCount = (0..<n).count(where: { kept[$0] })  // constant: a swap keeps the row's count
     var e = error
     var done = 0
+    var last: (p: Int, q: Int)? = nil  // the previous swap
+    var largestB = 0.0  // max |B_q| seen in this row: the scale of the bounds' rounding
     while done < maxSwaps && e > 0 {
+      candidates += keptCount
+      var shift = Double.infinity  // min δB_q over the q pruned before and after the last swap
       for q in 0..<n {
         if kept[q] {
           b[q] = .infinity
@@ -231,25 +274,70 @@ public struct SparseSwaps: Sendable {
         } else {
           let d = w[q]
           dq[q] = d
-          b[q] = 2 * g[q] * d + d * d * gStar[q * n + q]
+          let value = 2 * g[q] * d + d * d * gStar[q * n + q]
+          if let last, q != last.p { shift = min(shift, value - b[q]) }
+          b[q] = value
+          largestB = max(largestB, abs(value))
         }
       }
       var best = 0.0
       var bestP = -1
       var bestQ = -1
-      for p in 0..<n where kept[p] {
+      // Scans p: its exact m_p (its new bound) and, when A_p + m_p is the lowest so far, the swap.
+      func scan(_ p: Int, _ a: Double) {
         let d = -wHat[p]
-        let a = 2 * g[p] * d + d * d * gStar[p * n + p]
         let lo = groupSize.map { p / $0 * $0 } ?? 0
         let hi = groupSize.map { lo + $0 } ?? n
         let (v, q) = lowestPartner(b: b, d: dq, gRow: gStar + p * n, scale: 2 * d, range: lo..<hi, values: values)
-        guard q >= 0 else { continue }
+        bound[p] = v
+        guard q >= 0 else { return }
         let delta = a + v
-        if bestP < 0 || delta < best {
+        if bestP < 0 || delta < best || (delta == best && p < bestP) {
           best = delta
           bestP = p
           bestQ = q
         }
+      }
+      if bounded {
+        // A_p and the bounds; the p of the lowest A_p + L_p first.
+        var first = -1
+        var firstBound = Double.infinity
+        for p in 0..<n where kept[p] {
+          let d = -wHat[p]
+          aOf[p] = 2 * g[p] * d + d * d * gStar[p * n + p]
+          if let last {
+            if p == last.q {
+              bound[p] = -.infinity
+            } else if bound[p] != -.infinity {
+              let fromP = b[last.p] + 2 * d * dq[last.p] * gStar[p * n + last.p]
+              bound[p] = min(bound[p] + shift, fromP)
+            }
+          } else {
+            bound[p] = -.infinity
+          }
+          if first < 0 || aOf[p] + bound[p] < firstBound {
+            first = p
+            firstBound = aOf[p] + bound[p]
+          }
+        }
+        if first >= 0 {
+          scan(first, aOf[first])
+          scans += 1
+        }
+        for p in 0..<n where kept[p] && p != first {
+          let lower = aOf[p] + bound[p]
+          if bestP >= 0 && lower - boundMargin * (abs(aOf[p]) + abs(bound[p]) + abs(best) + largestB) > best {
+            continue
+          }
+          scan(p, aOf[p])
+          scans += 1
+        }
+      } else {
+        for p in 0..<n where kept[p] {
+          let d = -wHat[p]
+          scan(p, 2 * g[p] * d + d * d * gStar[p * n + p])
+        }
+        scans += keptCount
       }
       guard bestP >= 0, best < -relativeGain * e else { break }
       let dP = -wHat[bestP]
@@ -263,9 +351,16 @@ public struct SparseSwaps: Sendable {
       for j in 0..<n { g[j] += dP * rowP[j] + dQ * rowQ[j] }
       e += best
       done += 1
+      last = (bestP, bestQ)
     }
-    return done
+    return (done, scans, candidates)
   }
+
+  /// The rounding allowance of the pruned scan, relative to the magnitudes a bound is made of: a bound
+  /// is a sum of at most `maxSwaps` differences of B values, each exact to a few units in the last
+  /// place (~1e-16 relative), so 1e-9 leaves a factor of 10⁴ even at 100 swaps per row and skips no p
+  /// that could win or tie.
+  static let boundMargin = 1e-9
 
   /// min over q in `range` of b_q + scale·d_q·gRow_q, and the q (ties: the lower q; −1 when every
   /// value is +∞, i.e. no pruned q). Two passes: the values and their minimum (a loop the compiler
