@@ -156,7 +156,7 @@ public struct SparseSwaps: Sendable {
     mask.apply(to: &wHat)
     var kept = mask.kept
     var swaps = [Int](repeating: 0, count: m)
-    var scans = [Int](repeating: 0, count: 2 * m)  // per row: scans, candidates
+    var scans = [(scans: Int, candidates: Int)](repeating: (0, 0), count: m)  // per row
     guard m > 0, n > 0, maxSwaps > 0 else { return Swapped(weight: wHat, mask: mask, swaps: swaps) }
     let w = problem.weight.converted(to: Double.self)
     let gStar = problem.gram.converted(to: Double.self)
@@ -211,8 +211,7 @@ public struct SparseSwaps: Sendable {
                           w: wP.base + o, wHat: hP.base + o, g: gradP.base + o, kept: kP.base + o, gStar: gP.base,
                           n: n, groupSize: groupSize, bounds: bounds, error: e, maxSwaps: maxSwaps, scratch: scratch)
                         sP.base[i] = counts.swaps
-                        nP.base[2 * i] = counts.scans
-                        nP.base[2 * i + 1] = counts.candidates
+                        nP.base[i] = (counts.scans, counts.candidates)
                       }
                     }
                   }
@@ -225,8 +224,7 @@ public struct SparseSwaps: Sendable {
     }
     return Swapped(
       weight: wHat, mask: Mask(rows: m, columns: n, kept: kept), swaps: swaps,
-      scans: stride(from: 0, to: 2 * m, by: 2).reduce(0) { $0 + scans[$1] },
-      candidates: stride(from: 1, to: 2 * m, by: 2).reduce(0) { $0 + scans[$1] })
+      scans: scans.reduce(0) { $0 + $1.scans }, candidates: scans.reduce(0) { $0 + $1.candidates })
   }
 
   /// Steps 2–3 on one row: best swaps until none gains more than ε·E_row or `maxSwaps` are done.
@@ -298,13 +296,17 @@ public struct SparseSwaps: Sendable {
           bestQ = q
         }
       }
+      // A_p = 2·g_p·d_p + d_p²·G*_pp, the change of removing p, for every kept p.
+      for p in 0..<n where kept[p] {
+        let d = -wHat[p]
+        aOf[p] = 2 * g[p] * d + d * d * gStar[p * n + p]
+      }
       if bounded {
-        // A_p and the bounds; the p of the lowest A_p + L_p first.
+        // The bounds; the p of the lowest A_p + L_p first.
         var first = -1
         var firstBound = Double.infinity
         for p in 0..<n where kept[p] {
           let d = -wHat[p]
-          aOf[p] = 2 * g[p] * d + d * d * gStar[p * n + p]
           if let last {
             if p == last.q {
               bound[p] = -.infinity
@@ -333,10 +335,7 @@ public struct SparseSwaps: Sendable {
           scans += 1
         }
       } else {
-        for p in 0..<n where kept[p] {
-          let d = -wHat[p]
-          scan(p, 2 * g[p] * d + d * d * gStar[p * n + p])
-        }
+        for p in 0..<n where kept[p] { scan(p, aOf[p]) }
         scans += keptCount
       }
       guard bestP >= 0, best < -relativeGain * e else { break }
