@@ -11,7 +11,7 @@
 //   prune, prune-bench  the command-line tool and the benchmarks
 //        │
 //   PrunePipeline       whole-model pruning: block drivers, ModelPruner, checkpoints, `prune model`,
-//        │              `prune merge`, `prune sweep`, the sweep chart
+//        │              `prune merge`, `prune sweep`, the sweep chart, the pipeline's cost model
 //        │   PruneOracle    the oracle: layer-problem files, `prune layer`, `prune verify`,
 //        │        │         `prune vectors`, suite certification (never depends on the pipeline)
 //        ▼        ▼

@@ -35,6 +35,10 @@ let usage = """
     forward   tokens/s of the SmolLM2-135M forward (its GGUF if fetched, else random weights of
               its shapes) and its efficiency against its own GEMMs alone (--tokens 1024
               --layers 30 --threads 2 --runs 3 --model PATH.gguf --random)
+    pipeline  each method's `prune model --no-eval` against its floor: one JSON line per method and
+              part (read, calibration, solve, write, other, total) with seconds and floor_seconds
+              (--model PATH --methods magnitude,wanda,sparsegpt,admm,fista --sparsity 0.5
+              --protocol austen-quick --blocks A-B --threads 2 --eval --out DIR)
     tune      compare GEMM cache blockings on one shape (--m --n --k --threads --precision
               --blockings kc/mc/nc,... --rounds --runs), interleaved; --kernel gram times
               the Gram of X [m tokens × k features] instead (n unused)
@@ -61,6 +65,16 @@ func option(_ name: String) -> String? {
   return args[i + 1]
 }
 func flag(_ name: String) -> Bool { args.contains("--\(name)") }
+/// The methods of a comma-separated list; an unknown name ends the benchmark with status 2.
+func methodList(_ spec: String, bench: String) -> [PruningMethod] {
+  spec.split(separator: ",").map { name in
+    guard let m = PruningMethod(rawValue: String(name)) else {
+      FileHandle.standardError.write(Data("prune-bench \(bench): unknown method '\(name)'\n".utf8))
+      exit(2)
+    }
+    return m
+  }
+}
 
 switch benchmark {
 case "kernels":
@@ -89,14 +103,7 @@ case "factor":
     sizes: (option("sizes") ?? "576,1536").split(separator: ",").compactMap { Int($0) },
     threads: (option("threads") ?? "1,2").split(separator: ",").compactMap { Int($0) })
 case "solvers":
-  let methods = (option("methods") ?? "magnitude,wanda,sparsegpt,admm,fista,refit,apt").split(separator: ",").map {
-    name -> PruningMethod in
-    guard let m = PruningMethod(rawValue: String(name)) else {
-      FileHandle.standardError.write(Data("prune-bench solvers: unknown method '\(name)'\n".utf8))
-      exit(2)
-    }
-    return m
-  }
+  let methods = methodList(option("methods") ?? "magnitude,wanda,sparsegpt,admm,fista,refit,apt", bench: "solvers")
   guard let pattern = try? SparsityPattern(parsing: option("pattern") ?? "0.5") else {
     FileHandle.standardError.write(Data("prune-bench solvers: bad --pattern\n".utf8))
     exit(2)
@@ -118,6 +125,38 @@ case "forward":
     threads: option("threads").flatMap(Int.init) ?? Parallelism.processorCount,
     runs: option("runs").flatMap(Int.init) ?? 3,
     modelPath: flag("random") ? nil : (option("model") ?? ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+case "pipeline":
+  let methods = methodList(option("methods") ?? "magnitude,wanda,sparsegpt,admm,fista", bench: "pipeline")
+  guard let pattern = try? SparsityPattern(parsing: option("sparsity") ?? "0.5"),
+    let proto = EvaluationProtocol(rawValue: option("protocol") ?? "austen-quick")
+  else {
+    FileHandle.standardError.write(Data("prune-bench pipeline: bad --sparsity or --protocol\n".utf8))
+    exit(2)
+  }
+  var blocks: ClosedRange<Int>? = nil
+  if let spec = option("blocks") {
+    let v = spec.split(separator: "-").compactMap { Int($0) }
+    guard v.count == 2, v[0] <= v[1] else {
+      FileHandle.standardError.write(Data("prune-bench pipeline: --blocks is A-B, got \(spec)\n".utf8))
+      exit(2)
+    }
+    blocks = v[0]...v[1]
+  }
+  let modelPath = option("model") ?? ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+  guard FileManager.default.fileExists(atPath: modelPath) else {
+    FileHandle.standardError.write(
+      Data("prune-bench pipeline: no model at \(modelPath). Hint: run scripts/fetch-model.sh.\n".utf8))
+    exit(2)
+  }
+  do {
+    try runPipelineBenchmark(
+      model: URL(fileURLWithPath: modelPath), methods: methods, pattern: pattern, evaluation: proto, blocks: blocks,
+      threads: option("threads").flatMap(Int.init) ?? 2, eval: flag("eval"),
+      outDirectory: URL(fileURLWithPath: option("out") ?? NSTemporaryDirectory() + "prune-bench-pipeline"))
+  } catch {
+    FileHandle.standardError.write(Data("prune-bench pipeline: \(error)\n".utf8))
+    exit(1)
+  }
 case "help", "--help", "-h":
   print(usage)
 default:

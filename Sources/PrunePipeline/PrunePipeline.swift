@@ -25,5 +25,6 @@
 //   ModelMerge.swift          `prune merge`: block ranges pruned apart joined into one model
 //   Sweep.swift               `prune sweep` and the main job: methods × sparsities, resumable
 //   SVGChart.swift            the sweep's chart as a standalone SVG
+//   CostModel.swift           the floor: the work each schedule needs, priced at measured rates
 
 @_exported import PruneModels
