@@ -70,9 +70,10 @@ func runPipelineBenchmark(
   }
   for method in methods {
     let plan = ModelPruningPlan(method: method, pattern: pattern, blocks: blocks)
+    // A folder of this run's own (never an existing one: `ModelJob` refuses those), removed after.
     let out = outDirectory.appendingPathComponent(
-      "\(method.rawValue)-\(pattern.description.replacingOccurrences(of: ":", with: "of"))")
-    try? FileManager.default.removeItem(at: out)
+      "prune-bench-\(ProcessInfo.processInfo.processIdentifier)-\(method.rawValue)-"
+        + pattern.description.replacingOccurrences(of: ":", with: "of"))
     note("\(method.rawValue): pruning to \(out.path)")
     let job = ModelJob(model: model, plan: plan, calibration: .protocolText(evaluation), output: out)
     let report = try job.run()
